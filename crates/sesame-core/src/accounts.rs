@@ -1,0 +1,252 @@
+//! Accounts: registration, login, the profile and preferences, password change, deletion.
+
+use chrono::Duration;
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::domain::{Email, Password, PasswordProblem, Role, Username};
+use crate::error::{CoreError, FieldErrors};
+use crate::service::Sesame;
+use crate::sessions::{ClientInfo, TokenPair};
+use crate::store::{NewUser, ProfileChange, UserRecord};
+
+/// Preferences are a JSON object of at most this many bytes (serialised).
+pub const MAX_PREFERENCES_BYTES: usize = 16 * 1024;
+const MAX_DISPLAY_NAME: usize = 200;
+
+#[derive(Debug)]
+pub struct Registration {
+    pub email: String,
+    pub password: SecretString,
+    pub username: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Login {
+    /// A username or an email.
+    pub login: String,
+    pub password: SecretString,
+    /// Requested audiences; `None` means the default one.
+    pub audience: Option<Vec<String>>,
+    pub client: ClientInfo,
+}
+
+#[derive(Debug, Default)]
+pub struct ProfileUpdate {
+    pub username: Option<Option<String>>,
+    pub display_name: Option<Option<String>>,
+    pub email: Option<String>,
+    pub current_password: Option<SecretString>,
+}
+
+fn push(fields: &mut FieldErrors, name: &str, msg: impl Into<String>) {
+    fields.entry(name.to_string()).or_default().push(msg.into());
+}
+
+fn password_error(problem: PasswordProblem, field: &str) -> CoreError {
+    let mut f = FieldErrors::new();
+    push(&mut f, field, problem.message());
+    if problem.is_weak() { CoreError::WeakPassword(f) } else { CoreError::Validation(f) }
+}
+
+impl Sesame {
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, input: Registration) -> Result<UserRecord, CoreError> {
+        let mut fields = FieldErrors::new();
+        let email = Email::parse(&input.email).map_err(|m| push(&mut fields, "email", m)).ok();
+        let username = match input.username.as_deref() {
+            None => None,
+            Some(u) => Username::parse(u).map_err(|m| push(&mut fields, "username", m)).ok(),
+        };
+        if !fields.is_empty() {
+            return Err(CoreError::Validation(fields));
+        }
+        let email = email.ok_or_else(|| CoreError::internal("email parse lost"))?;
+        let ids = [email.as_str(), username.as_ref().map(|u| u.as_str()).unwrap_or("")];
+        let password = Password::parse(&input.password, &ids).map_err(|p| password_error(p, "password"))?;
+        let password_hash = self.hasher.hash(password.secret()).await?;
+        let now = self.now();
+        let user = NewUser {
+            id: Uuid::now_v7(),
+            email_canonical: email.canonical(),
+            email: email.as_str().to_string(),
+            username_canonical: username.as_ref().map(|u| u.canonical()),
+            username: username.map(|u| u.as_str().to_string()),
+            password_hash,
+            roles: vec![Role::CUSTOMER.to_string()],
+            now,
+        };
+        Ok(self.store.create_user(&user).await?)
+    }
+
+    /// Logs in: answers the same 401 for an unknown account and a wrong password (the unknown
+    /// account is checked against a dummy hash, so it costs the same time).
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&self, input: Login) -> Result<TokenPair, CoreError> {
+        let audience = self.resolve_audience(input.audience)?;
+        let canonical = canonical_login(&input.login);
+        let user = match canonical {
+            Some(c) => self.store.find_user_by_login(&c).await?,
+            None => None,
+        };
+        let now = self.now();
+        if let Some(u) = &user
+            && let Some(until) = u.locked_until
+            && until > now
+        {
+            let secs = (until - now).num_seconds().max(1) as u64;
+            return Err(CoreError::AccountLocked { retry_after_secs: secs });
+        }
+        let ok = self.hasher.verify(&input.password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+        let Some(user) = user else {
+            return Err(CoreError::InvalidCredentials);
+        };
+        if !ok {
+            let until = now + Self::ttl(self.settings.lockout_duration);
+            let failed = self
+                .store
+                .record_login_failure(user.id, self.settings.lockout_max_failures, until)
+                .await?;
+            if failed.locked_until.is_some_and(|t| t > now) {
+                tracing::warn!(user_id = %user.id, "account locked after repeated failures");
+            }
+            return Err(CoreError::InvalidCredentials);
+        }
+        if user.disabled {
+            return Err(CoreError::AccountDisabled);
+        }
+        self.store.record_login_success(user.id, now).await?;
+        self.open_session(&user, audience, input.client).await
+    }
+
+    /// The audiences of a token: each requested one must be configured; none means the default.
+    pub(crate) fn resolve_audience(&self, requested: Option<Vec<String>>) -> Result<Vec<String>, CoreError> {
+        let allowed = &self.settings.audiences;
+        match requested {
+            None => Ok(vec![allowed.first().cloned().unwrap_or_default()]),
+            Some(list) if list.is_empty() => Err(CoreError::InvalidAudience("no audience requested".into())),
+            Some(list) => {
+                if let Some(bad) = list.iter().find(|a| !allowed.contains(a)) {
+                    return Err(CoreError::InvalidAudience(format!("audience '{bad}' is not allowed")));
+                }
+                let mut list = list;
+                list.dedup();
+                Ok(list)
+            }
+        }
+    }
+
+    pub async fn profile(&self, user_id: Uuid) -> Result<UserRecord, CoreError> {
+        self.store.get_user(user_id).await?.ok_or(CoreError::TokenRevoked)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+    pub async fn update_profile(&self, user_id: Uuid, input: ProfileUpdate) -> Result<UserRecord, CoreError> {
+        let user = self.profile(user_id).await?;
+        let mut fields = FieldErrors::new();
+        let mut change = ProfileChange::default();
+        if let Some(u) = input.username {
+            change.username = Some(match u {
+                None => None,
+                Some(u) => Username::parse(&u)
+                    .map_err(|m| push(&mut fields, "username", m))
+                    .ok()
+                    .map(|u| (u.as_str().to_string(), u.canonical())),
+            });
+        }
+        if let Some(d) = input.display_name {
+            let d = d.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+            if d.as_ref().is_some_and(|s| s.chars().count() > MAX_DISPLAY_NAME) {
+                push(&mut fields, "display_name", "must be at most 200 characters");
+            }
+            change.display_name = Some(d);
+        }
+        if let Some(e) = input.email {
+            match Email::parse(&e) {
+                Err(m) => push(&mut fields, "email", m),
+                Ok(email) if email.canonical() == user.email.to_lowercase() => {}
+                Ok(email) => {
+                    if input.current_password.is_none() {
+                        push(&mut fields, "current_password", "required to change the email address");
+                    }
+                    change.email = Some((email.as_str().to_string(), email.canonical()));
+                }
+            }
+        }
+        if !fields.is_empty() {
+            return Err(CoreError::Validation(fields));
+        }
+        if change.email.is_some() {
+            let pw = input.current_password.as_ref().ok_or(CoreError::InvalidCurrentPassword)?;
+            if !self.hasher.verify(pw, Some(&user.password_hash)).await? {
+                return Err(CoreError::InvalidCurrentPassword);
+            }
+        }
+        self.store.update_profile(user_id, &change, self.now()).await?.ok_or(CoreError::TokenRevoked)
+    }
+
+    /// Changes the password after checking the current one; every other session ends.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+    pub async fn change_password(
+        &self,
+        user_id: Uuid,
+        current_session: Option<Uuid>,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> Result<u64, CoreError> {
+        let user = self.profile(user_id).await?;
+        if !self.hasher.verify(current, Some(&user.password_hash)).await? {
+            return Err(CoreError::InvalidCurrentPassword);
+        }
+        let ids = [user.email.as_str(), user.username.as_deref().unwrap_or("")];
+        let password = Password::parse(new, &ids).map_err(|p| password_error(p, "new_password"))?;
+        let hash = self.hasher.hash(password.secret()).await?;
+        Ok(self.store.set_password(user_id, &hash, current_session, self.now()).await?)
+    }
+
+    /// Deletes the signed-in user after checking the password.
+    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
+    pub async fn delete_account(&self, user_id: Uuid, password: &SecretString) -> Result<(), CoreError> {
+        let user = self.profile(user_id).await?;
+        if !self.hasher.verify(password, Some(&user.password_hash)).await? {
+            return Err(CoreError::InvalidCurrentPassword);
+        }
+        self.store.delete_user(user_id).await?;
+        Ok(())
+    }
+
+    pub async fn preferences(&self, user_id: Uuid) -> Result<serde_json::Value, CoreError> {
+        Ok(self
+            .store
+            .get_preferences(user_id)
+            .await?
+            .unwrap_or_else(|| serde_json::Value::Object(Default::default())))
+    }
+
+    pub async fn set_preferences(&self, user_id: Uuid, prefs: serde_json::Value) -> Result<serde_json::Value, CoreError> {
+        if !prefs.is_object() {
+            return Err(CoreError::field("preferences", "must be a JSON object"));
+        }
+        if serde_json::to_vec(&prefs).map(|v| v.len()).unwrap_or(usize::MAX) > MAX_PREFERENCES_BYTES {
+            return Err(CoreError::field("preferences", "must be at most 16 KiB"));
+        }
+        self.profile(user_id).await?;
+        self.store.put_preferences(user_id, &prefs, self.now()).await?;
+        Ok(prefs)
+    }
+
+    /// Seconds until a lock ends, for `Retry-After`.
+    pub fn lock_remaining(&self, user: &UserRecord) -> Option<Duration> {
+        user.locked_until.map(|t| t - self.now()).filter(|d| *d > Duration::zero())
+    }
+}
+
+/// The canonical form of a login name: an email when it has an `@`, else a username.
+fn canonical_login(login: &str) -> Option<String> {
+    let login = login.trim();
+    if login.contains('@') {
+        Email::parse(login).ok().map(|e| e.canonical())
+    } else {
+        Username::parse(login).ok().map(|u| u.canonical())
+    }
+}

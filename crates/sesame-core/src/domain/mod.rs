@@ -1,0 +1,11 @@
+//! Parse, don't validate: holding one of these means the value is valid.
+
+mod email;
+mod password;
+mod role;
+mod username;
+
+pub use email::Email;
+pub use password::{Password, PasswordProblem};
+pub use role::Role;
+pub use username::Username;

@@ -1,0 +1,73 @@
+//! What went wrong, in domain terms. No status codes here: the HTTP edge maps each variant to the
+//! contract's `{detail, code}` once.
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+use crate::store::StoreError;
+
+/// Field name → problems, for validation errors.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, Error)]
+pub enum CoreError {
+    #[error("the request is invalid")]
+    Validation(FieldErrors),
+    #[error("the password is too weak")]
+    WeakPassword(FieldErrors),
+    #[error("the current password is wrong")]
+    InvalidCurrentPassword,
+    #[error("the requested audience is not allowed")]
+    InvalidAudience(String),
+    #[error("the email address is already registered")]
+    EmailTaken,
+    #[error("the username is already taken")]
+    UsernameTaken,
+    #[error("no active account found with the given credentials")]
+    InvalidCredentials,
+    #[error("the account is locked")]
+    AccountLocked { retry_after_secs: u64 },
+    #[error("the account is disabled")]
+    AccountDisabled,
+    #[error("the token is invalid")]
+    TokenInvalid,
+    #[error("the token has expired")]
+    TokenExpired,
+    #[error("the token has been revoked")]
+    TokenRevoked,
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    /// The password-hashing queue is full: shed load rather than queue without bound.
+    #[error("the service is busy")]
+    Busy { retry_after_secs: u64 },
+    #[error("the database is unavailable")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    pub fn field(name: &str, problem: impl Into<String>) -> Self {
+        let mut f = FieldErrors::new();
+        f.insert(name.to_string(), vec![problem.into()]);
+        CoreError::Validation(f)
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        CoreError::Internal(e.to_string())
+    }
+}
+
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(crate::store::Constraint::Email) => CoreError::EmailTaken,
+            StoreError::Conflict(crate::store::Constraint::Username) => CoreError::UsernameTaken,
+            StoreError::Unavailable(_) => CoreError::Unavailable(e),
+            other => CoreError::Internal(other.to_string()),
+        }
+    }
+}

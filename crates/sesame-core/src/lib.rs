@@ -1,0 +1,21 @@
+//! What Sesame is, without HTTP or SQL: domain types that are valid once parsed, the use-cases
+//! (accounts, sessions, tokens, keys), the storage contract the store crates implement, the
+//! injected [`Clock`], password hashing off the async runtime, and signing keys.
+
+pub mod accounts;
+pub mod clock;
+pub mod domain;
+pub mod error;
+pub mod hashing;
+pub mod keys;
+pub mod secret;
+pub mod service;
+pub mod sessions;
+pub mod settings;
+pub mod store;
+pub mod tokens;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::CoreError;
+pub use service::Sesame;
+pub use settings::Settings;

@@ -1,0 +1,94 @@
+//! [`Sesame`]: the use-cases' shared context — store, clock, policy, hasher and key ring.
+//! The use-cases themselves live in `accounts`, `sessions` and `tokens`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+
+use crate::clock::Clock;
+use crate::error::CoreError;
+use crate::hashing::PasswordHasher;
+use crate::keys::{KeyState, generate_key};
+use crate::secret::{SecretBytes, secret_bytes};
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::tokens::KeyRing;
+
+/// Name of the instance secret that keys refresh-token successors.
+const REFRESH_MAC_SECRET: &str = "refresh_successor_mac";
+
+#[derive(Debug)]
+pub struct Sesame {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) settings: Settings,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) keys: KeyRing,
+    pub(crate) refresh_mac_key: SecretBytes,
+}
+
+impl Sesame {
+    /// Prepares the use-cases over a migrated store: creates the signing keys and instance
+    /// secrets on first start (race-safe between replicas) and loads them.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Result<Self, CoreError> {
+        let now = clock.now();
+        let hasher = PasswordHasher::new(&settings.argon2, settings.hash_workers, settings.hash_queue)?;
+        let mut records = store.list_keys().await?;
+        if records.is_empty() {
+            let current = generate_key(settings.signing_alg, KeyState::Current, now)?;
+            let next = generate_key(settings.signing_alg, KeyState::Next, now)?;
+            store.init_keys(&current, &next).await?;
+            records = store.list_keys().await?;
+        }
+        let keys = KeyRing::new(&records, &settings.issuer, &settings.audiences, now)?;
+        let mut candidate = vec![0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut candidate);
+        let mac = store.instance_secret(REFRESH_MAC_SECRET, &candidate).await?;
+        Ok(Sesame { store, clock, settings, hasher, keys, refresh_mac_key: secret_bytes(mac) })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn key_ring(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    pub(crate) fn ttl(d: std::time::Duration) -> Duration {
+        Duration::from_std(d).unwrap_or(Duration::MAX)
+    }
+
+    /// Rereads keys from the store (another replica or the CLI may have rotated them).
+    pub async fn reload_keys(&self) -> Result<(), CoreError> {
+        let records = self.store.list_keys().await?;
+        self.keys.replace(&records, self.now())
+    }
+
+    /// Promotes the published next key to signing and publishes a fresh next key. The retired
+    /// key stays published until every token it signed has expired (plus the leeway).
+    pub async fn rotate_keys(&self) -> Result<(), CoreError> {
+        let now = self.now();
+        let next = generate_key(self.settings.signing_alg, KeyState::Next, now)?;
+        let retire_until = now + Self::ttl(self.settings.access_ttl) + Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS);
+        self.store.rotate_keys(&next, now, retire_until).await?;
+        self.reload_keys().await
+    }
+
+    pub async fn ready(&self) -> Result<(), CoreError> {
+        self.store.ping().await.map_err(CoreError::from)
+    }
+}

@@ -1,0 +1,234 @@
+//! Sessions: a login opens one; its refresh token rotates on every refresh; reuse of a spent
+//! token past the grace window ends it; logout, logout-all and "end that session" revoke.
+//! Also authentication of bearer access tokens on Sesame's own endpoints, which — unlike a
+//! relying service verifying offline — also honours revocation at once.
+
+use chrono::{DateTime, Duration, Utc};
+use sesame_verify::{Audience, Claims, VerifyError};
+use uuid::Uuid;
+
+use crate::error::CoreError;
+use crate::service::Sesame;
+use crate::store::{NewSession, SessionRecord, UserRecord};
+use crate::tokens::RefreshToken;
+
+/// The `client_id` of tokens issued to users through Sesame's own login (RFC 9068 requires one).
+pub const FIRST_PARTY_CLIENT_ID: &str = "sesame";
+
+/// Who is calling, recorded on the session.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: RefreshToken,
+    pub expires_in: u64,
+    pub refresh_expires_in: u64,
+}
+
+/// How a logout was asked for.
+#[derive(Debug)]
+pub struct Logout {
+    pub refresh: String,
+    /// The access token sent along, if any: deny-listed until it expires.
+    pub access: Option<String>,
+}
+
+impl Sesame {
+    pub(crate) async fn open_session(
+        &self,
+        user: &UserRecord,
+        audience: Vec<String>,
+        client: ClientInfo,
+    ) -> Result<TokenPair, CoreError> {
+        let now = self.now();
+        let refresh = RefreshToken::generate();
+        let expires_at = now + Self::ttl(self.settings.refresh_ttl);
+        let session = NewSession {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            audience: audience.clone(),
+            refresh_hash: refresh.hash(),
+            now,
+            expires_at,
+            ip: client.ip,
+            user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
+        };
+        self.store.create_session(&session).await?;
+        self.token_pair(user, session.id, &audience, refresh, now)
+    }
+
+    fn token_pair(
+        &self,
+        user: &UserRecord,
+        sid: Uuid,
+        audience: &[String],
+        refresh: RefreshToken,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair, CoreError> {
+        let access_ttl = self.settings.access_ttl.as_secs();
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            sub: user.id.to_string(),
+            aud: Audience::from_list(audience.to_vec()),
+            exp: now.timestamp() + access_ttl as i64,
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            jti: Uuid::new_v4().to_string(),
+            client_id: FIRST_PARTY_CLIENT_ID.into(),
+            sid: Some(sid.to_string()),
+            roles: user.roles.clone(),
+            scope: None,
+            email_verified: Some(user.email_verified),
+        };
+        let access = self.keys.current().active.sign_jwt(&claims)?;
+        Ok(TokenPair {
+            access,
+            refresh,
+            expires_in: access_ttl,
+            refresh_expires_in: self.settings.refresh_ttl.as_secs(),
+        })
+    }
+
+    /// Spends a refresh token and returns a new pair in the same session.
+    ///
+    /// Within the grace window, the just-spent token returns the *same* successor (racing tabs);
+    /// after it, presenting a spent token revokes the whole session (RFC 9700 §4.14.2).
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, presented: &str) -> Result<TokenPair, CoreError> {
+        let token = RefreshToken::parse(presented.trim()).ok_or(CoreError::TokenInvalid)?;
+        let now = self.now();
+        let next = token.successor(&self.refresh_mac_key);
+        let expires_at = now + Self::ttl(self.settings.refresh_ttl);
+        if let Some(session) = self.store.rotate_refresh(&token.hash(), &next.hash(), now, expires_at).await? {
+            let user = self.live_user(&session, now).await?;
+            return self.token_pair(&user, session.id, &session.audience, next, now);
+        }
+        // Not rotated: unknown, expired, spent, or its session is gone.
+        let record = self.store.find_refresh(&token.hash()).await?.ok_or(CoreError::TokenInvalid)?;
+        let session = self.store.get_session(record.session_id).await?.ok_or(CoreError::TokenRevoked)?;
+        if session.revoked_at.is_some() {
+            return Err(CoreError::TokenRevoked);
+        }
+        let Some(spent_at) = record.spent_at else {
+            return Err(if record.expires_at <= now { CoreError::TokenExpired } else { CoreError::TokenRevoked });
+        };
+        let grace = Self::ttl(self.settings.refresh_reuse_grace);
+        if now - spent_at <= grace
+            && let Some(successor) = self.store.find_refresh(&next.hash()).await?
+            && successor.spent_at.is_none()
+            && successor.expires_at > now
+        {
+            let user = self.live_user(&session, now).await?;
+            return self.token_pair(&user, session.id, &session.audience, next, now);
+        }
+        // A spent token came back after the grace window: someone holds a stolen copy.
+        self.store.revoke_session(session.id, now).await?;
+        tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
+        Err(CoreError::TokenRevoked)
+    }
+
+    /// The session's user, re-read so role changes and disabling take effect at refresh.
+    async fn live_user(&self, session: &SessionRecord, now: DateTime<Utc>) -> Result<UserRecord, CoreError> {
+        match self.store.get_user(session.user_id).await? {
+            Some(u) if !u.disabled => Ok(u),
+            _ => {
+                self.store.revoke_session(session.id, now).await?;
+                Err(CoreError::TokenRevoked)
+            }
+        }
+    }
+
+    /// Ends the session of a refresh token (the live one, or the one just spent within the
+    /// grace window), and deny-lists the access token sent along.
+    #[tracing::instrument(skip_all)]
+    pub async fn logout(&self, input: Logout) -> Result<(), CoreError> {
+        let now = self.now();
+        let token = RefreshToken::parse(input.refresh.trim()).ok_or(CoreError::TokenInvalid)?;
+        let record = self.store.find_refresh(&token.hash()).await?.ok_or(CoreError::TokenInvalid)?;
+        let grace = Self::ttl(self.settings.refresh_reuse_grace);
+        let usable = record.expires_at > now && record.spent_at.is_none_or(|t| now - t <= grace);
+        if !usable || !self.store.revoke_session(record.session_id, now).await? {
+            return Err(CoreError::TokenInvalid);
+        }
+        if let Some(access) = input.access.as_deref()
+            && let Ok(claims) = self.verify_access(access)
+        {
+            self.deny(&claims).await?;
+        }
+        Ok(())
+    }
+
+    async fn deny(&self, claims: &Claims) -> Result<(), CoreError> {
+        let exp = DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or_else(|| self.now());
+        let until = exp + Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS);
+        Ok(self.store.deny_access_token(&claims.jti, until).await?)
+    }
+
+    /// Ends every session of the user. Returns how many were live.
+    pub async fn logout_all(&self, claims: &Claims) -> Result<u64, CoreError> {
+        let user_id = user_id_of(claims)?;
+        let n = self.store.revoke_user_sessions(user_id, self.now()).await?;
+        self.deny(claims).await?;
+        Ok(n)
+    }
+
+    pub async fn sessions(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, CoreError> {
+        Ok(self.store.list_active_sessions(user_id, self.now()).await?)
+    }
+
+    /// Ends one of the user's own sessions; another user's session is "not found".
+    pub async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<(), CoreError> {
+        let now = self.now();
+        match self.store.get_session(session_id).await? {
+            Some(s) if s.user_id == user_id && s.revoked_at.is_none() && s.expires_at > now => {
+                self.store.revoke_session(session_id, now).await?;
+                Ok(())
+            }
+            _ => Err(CoreError::NotFound),
+        }
+    }
+
+    /// Signature, issuer, audience and times — no revocation check.
+    pub fn verify_access(&self, token: &str) -> Result<Claims, CoreError> {
+        let ring = self.keys.current();
+        ring.verifier.verify(token, self.now().timestamp()).map_err(|e| match e {
+            VerifyError::Expired => CoreError::TokenExpired,
+            _ => CoreError::TokenInvalid,
+        })
+    }
+
+    /// A bearer token on Sesame's own API: verified, and refused once its session or the token
+    /// itself was revoked.
+    pub async fn authenticate(&self, token: &str) -> Result<Claims, CoreError> {
+        let claims = self.verify_access(token)?;
+        if self.store.is_access_token_denied(&claims.jti).await? {
+            return Err(CoreError::TokenRevoked);
+        }
+        if let Some(sid) = &claims.sid {
+            let sid = Uuid::parse_str(sid).map_err(|_| CoreError::TokenInvalid)?;
+            match self.store.get_session(sid).await? {
+                Some(s) if s.revoked_at.is_none() => {}
+                _ => return Err(CoreError::TokenRevoked),
+            }
+        }
+        Ok(claims)
+    }
+}
+
+/// The user id in `sub`; tokens of service clients have none and are refused here.
+pub fn user_id_of(claims: &Claims) -> Result<Uuid, CoreError> {
+    if claims.sid.is_none() {
+        return Err(CoreError::Forbidden);
+    }
+    Uuid::parse_str(&claims.sub).map_err(|_| CoreError::TokenInvalid)
+}
+
+/// The session id in `sid`.
+pub fn session_id_of(claims: &Claims) -> Option<Uuid> {
+    claims.sid.as_deref().and_then(|s| Uuid::parse_str(s).ok())
+}

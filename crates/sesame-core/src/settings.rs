@@ -1,0 +1,57 @@
+//! The policy the use-cases follow. Built by the service's configuration layer.
+
+use std::time::Duration;
+
+use crate::keys::SigningAlg;
+
+#[derive(Debug, Clone)]
+pub struct Argon2Cost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Cost {
+    /// OWASP's argon2id minimum (m=19 MiB, t=2, p=1).
+    fn default() -> Self {
+        Argon2Cost { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `iss` of every token and base of discovery URLs.
+    pub issuer: String,
+    /// Audiences a login may ask for; the first is the default.
+    pub audiences: Vec<String>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub refresh_reuse_grace: Duration,
+    pub lockout_max_failures: u32,
+    pub lockout_duration: Duration,
+    pub signing_alg: SigningAlg,
+    pub argon2: Argon2Cost,
+    /// Concurrent password hashes (defaults to the number of cores).
+    pub hash_workers: usize,
+    /// Hashes allowed to wait for a worker before logins are shed with 503.
+    pub hash_queue: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Settings {
+            issuer: "https://localhost:8443".into(),
+            audiences: vec!["api".into()],
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(7 * 24 * 3600),
+            refresh_reuse_grace: Duration::from_secs(10),
+            lockout_max_failures: 5,
+            lockout_duration: Duration::from_secs(15 * 60),
+            signing_alg: SigningAlg::EdDSA,
+            argon2: Argon2Cost::default(),
+            hash_workers: cores,
+            hash_queue: cores * 64,
+        }
+    }
+}

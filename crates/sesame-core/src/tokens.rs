@@ -1,0 +1,162 @@
+//! Refresh tokens (opaque, random, stored as SHA-256) and the key ring that signs and verifies
+//! access tokens.
+//!
+//! A refresh token's successor is `HMAC-SHA256(instance key, token)`: rotation stores only its
+//! hash, and a client that presents the just-spent token again within the grace window can be
+//! handed the very same successor — recomputed, on any replica — instead of a second live token.
+
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Utc};
+use aws_lc_rs::hmac;
+use rand::RngCore;
+use secrecy::ExposeSecret;
+use sesame_verify::{KeySet, PublicJwk, Verifier};
+use sha2::{Digest, Sha256};
+
+use crate::error::CoreError;
+use crate::keys::{ActiveKey, KeyRecord, KeyState};
+use crate::secret::SecretBytes;
+
+/// 32 random bytes, base64url without padding: 43 characters.
+const REFRESH_LEN: usize = 43;
+
+/// A refresh token as handed to a client. `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(String);
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshToken([REDACTED])")
+    }
+}
+
+impl RefreshToken {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        RefreshToken(B64.encode(bytes))
+    }
+
+    /// Accepts only the shape Sesame issues, so garbage never reaches the database.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = raw.len() == REFRESH_LEN
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| RefreshToken(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What the store keeps. A fast hash is right here: the token has 256 bits of entropy, so
+    /// there is nothing to brute-force.
+    pub fn hash(&self) -> Vec<u8> {
+        Sha256::digest(self.0.as_bytes()).to_vec()
+    }
+
+    pub fn successor(&self, mac_key: &SecretBytes) -> RefreshToken {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, mac_key.expose_secret());
+        RefreshToken(B64.encode(hmac::sign(&key, self.0.as_bytes()).as_ref()))
+    }
+}
+
+/// What is published and what signs, swapped as a whole when keys change.
+#[derive(Debug)]
+pub struct KeyRingState {
+    pub active: ActiveKey,
+    pub verifier: Verifier,
+    pub published: Vec<PublishedKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PublishedKey {
+    pub jwk: PublicJwk,
+    pub state: KeyState,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub retire_until: Option<DateTime<Utc>>,
+}
+
+/// The keys this instance signs with and accepts, reloaded from the store.
+#[derive(Debug)]
+pub struct KeyRing {
+    state: RwLock<Arc<KeyRingState>>,
+    issuer: String,
+    audiences: Vec<String>,
+}
+
+impl KeyRing {
+    pub fn new(records: &[KeyRecord], issuer: &str, audiences: &[String], now: DateTime<Utc>) -> Result<Self, CoreError> {
+        let state = build_state(records, issuer, audiences, now)?;
+        Ok(KeyRing { state: RwLock::new(Arc::new(state)), issuer: issuer.into(), audiences: audiences.to_vec() })
+    }
+
+    pub fn current(&self) -> Arc<KeyRingState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, records: &[KeyRecord], now: DateTime<Utc>) -> Result<(), CoreError> {
+        let state = build_state(records, &self.issuer, &self.audiences, now)?;
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
+        Ok(())
+    }
+}
+
+fn build_state(records: &[KeyRecord], issuer: &str, audiences: &[String], now: DateTime<Utc>) -> Result<KeyRingState, CoreError> {
+    let current = records
+        .iter()
+        .filter(|r| r.state == KeyState::Current)
+        .max_by_key(|r| r.activated_at)
+        .ok_or_else(|| CoreError::internal("no current signing key"))?;
+    let published: Vec<PublishedKey> = records
+        .iter()
+        .filter(|r| r.state != KeyState::Retired || r.retire_until.is_some_and(|t| t > now))
+        .map(|r| PublishedKey {
+            jwk: r.public_jwk.clone(),
+            state: r.state,
+            created_at: r.created_at,
+            activated_at: r.activated_at,
+            retire_until: r.retire_until,
+        })
+        .collect();
+    let jwks: Vec<PublicJwk> = published.iter().map(|p| p.jwk.clone()).collect();
+    let keys = KeySet::from_public_jwks(&jwks).map_err(CoreError::internal)?;
+    Ok(KeyRingState {
+        active: ActiveKey::from_record(current)?,
+        verifier: Verifier::new(issuer, audiences.iter().cloned(), keys),
+        published,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::secret_bytes;
+
+    #[test]
+    fn refresh_tokens_are_256_bit_and_parse_back() {
+        let t = RefreshToken::generate();
+        assert_eq!(t.as_str().len(), 43);
+        assert_eq!(RefreshToken::parse(t.as_str()), Some(t.clone()));
+        assert_ne!(t, RefreshToken::generate());
+        assert!(RefreshToken::parse("short").is_none());
+        assert!(RefreshToken::parse(&"!".repeat(43)).is_none());
+        assert_eq!(t.hash().len(), 32);
+        assert!(!format!("{t:?}").contains(t.as_str()));
+    }
+
+    #[test]
+    fn successor_is_deterministic_per_key_and_well_formed() {
+        let k1 = secret_bytes(vec![1; 32]);
+        let k2 = secret_bytes(vec![2; 32]);
+        let t = RefreshToken::generate();
+        let s = t.successor(&k1);
+        assert_eq!(s, t.successor(&k1));
+        assert_ne!(s, t.successor(&k2));
+        assert_ne!(s, t);
+        assert!(RefreshToken::parse(s.as_str()).is_some());
+    }
+}

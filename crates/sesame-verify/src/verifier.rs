@@ -1,0 +1,113 @@
+//! The checks every relying party makes, in an order that never trusts the token's own claims
+//! about how to check it.
+
+use jsonwebtoken::{Validation, decode, decode_header, errors::ErrorKind};
+
+use crate::{Claims, KeySet, VerifyError};
+
+/// At most this much clock skew is tolerated on `exp` and `nbf` (the contract's bound).
+pub const DEFAULT_LEEWAY_SECS: i64 = 3;
+
+/// Verifies access tokens of one issuer for a set of acceptable audiences.
+#[derive(Debug)]
+pub struct Verifier {
+    issuer: String,
+    audiences: Vec<String>,
+    keys: KeySet,
+    leeway: i64,
+}
+
+impl Verifier {
+    pub fn new<A: Into<String>>(
+        issuer: impl Into<String>,
+        audiences: impl IntoIterator<Item = A>,
+        keys: KeySet,
+    ) -> Self {
+        Verifier {
+            issuer: issuer.into(),
+            audiences: audiences.into_iter().map(Into::into).collect(),
+            keys,
+            leeway: DEFAULT_LEEWAY_SECS,
+        }
+    }
+
+    /// Leeway on `exp`/`nbf`, clamped to the contract's 3 s at most.
+    pub fn with_leeway(mut self, secs: i64) -> Self {
+        self.leeway = secs.clamp(0, DEFAULT_LEEWAY_SECS);
+        self
+    }
+
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Verifies `token` at time `now` (Unix seconds). The time is a parameter so callers can
+    /// inject a clock; `exp`/`nbf` are checked here, not by the JWT library's own clock.
+    pub fn verify(&self, token: &str, now: i64) -> Result<Claims, VerifyError> {
+        let claims = self.verify_signature(token)?;
+        self.check_claims(&claims, now)?;
+        Ok(claims)
+    }
+
+    /// Signature, algorithm and `typ` only: the token is genuine, whatever its times say.
+    pub fn verify_signature(&self, token: &str) -> Result<Claims, VerifyError> {
+        // A JWS compact token is exactly three dot-separated parts; refuse anything else early
+        // (this also refuses JWE and unsecured tokens with an empty signature part).
+        let parts = token.split('.').collect::<Vec<_>>();
+        if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
+            return Err(VerifyError::Malformed);
+        }
+        let header = decode_header(token).map_err(|e| match e.kind() {
+            ErrorKind::InvalidAlgorithmName => VerifyError::AlgorithmNotAllowed,
+            _ => VerifyError::Malformed,
+        })?;
+        let alg_name = format!("{:?}", header.alg);
+        if !crate::SUPPORTED_ALGORITHMS.contains(&alg_name.as_str()) {
+            return Err(VerifyError::AlgorithmNotAllowed);
+        }
+        let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
+        let key = self.keys.get(kid).ok_or(VerifyError::UnknownKey)?;
+        // The key decides the algorithm; a token claiming another one is refused outright.
+        if key.alg != header.alg {
+            return Err(VerifyError::AlgorithmNotAllowed);
+        }
+        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if !typ_ok {
+            return Err(VerifyError::WrongType);
+        }
+        let mut validation = Validation::new(key.alg);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let data = decode::<Claims>(token, &key.key, &validation).map_err(|e| match e.kind() {
+            ErrorKind::InvalidSignature => VerifyError::BadSignature,
+            ErrorKind::InvalidAlgorithm => VerifyError::AlgorithmNotAllowed,
+            _ => VerifyError::Malformed,
+        })?;
+        Ok(data.claims)
+    }
+
+    /// Issuer, audience and time checks on already-authentic claims.
+    pub fn check_claims(&self, claims: &Claims, now: i64) -> Result<(), VerifyError> {
+        if claims.iss != self.issuer {
+            return Err(VerifyError::WrongIssuer);
+        }
+        if !self.audiences.iter().any(|a| claims.aud.contains(a)) {
+            return Err(VerifyError::WrongAudience);
+        }
+        if now > claims.exp.saturating_add(self.leeway) {
+            return Err(VerifyError::Expired);
+        }
+        if now < claims.nbf.saturating_sub(self.leeway) {
+            return Err(VerifyError::NotYetValid);
+        }
+        Ok(())
+    }
+}
