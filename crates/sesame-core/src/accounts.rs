@@ -52,6 +52,13 @@ fn password_error(problem: PasswordProblem, field: &str) -> CoreError {
 impl Sesame {
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, input: Registration) -> Result<UserRecord, CoreError> {
+        self.create_user(input, vec![Role::customer()]).await
+    }
+
+    /// Creates a user with the given roles (the CLI and the bootstrap admin use this); the
+    /// password policy applies as for registration.
+    #[tracing::instrument(skip_all)]
+    pub async fn create_user(&self, input: Registration, roles: Vec<Role>) -> Result<UserRecord, CoreError> {
         let mut fields = FieldErrors::new();
         let email = Email::parse(&input.email).map_err(|m| push(&mut fields, "email", m)).ok();
         let username = match input.username.as_deref() {
@@ -73,7 +80,12 @@ impl Sesame {
             username_canonical: username.as_ref().map(|u| u.canonical()),
             username: username.map(|u| u.as_str().to_string()),
             password_hash,
-            roles: vec![Role::CUSTOMER.to_string()],
+            roles: {
+                let mut r: Vec<String> = roles.iter().map(|r| r.as_str().to_string()).collect();
+                r.sort();
+                r.dedup();
+                r
+            },
             now,
         };
         Ok(self.store.create_user(&user).await?)

@@ -1,1 +1,23 @@
-fn main(){}
+use clap::Parser;
+use sesame::cli::{self, Cli};
+use sesame::config::Config;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sesame: configuration error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    sesame::telemetry::init(&config.log, config.log_format);
+    match cli::run(cli, config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sesame: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

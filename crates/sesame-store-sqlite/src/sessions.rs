@@ -1,0 +1,186 @@
+//! sessions, refresh_tokens, denied_tokens.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sesame_core::store::{NewSession, RefreshRecord, SessionRecord, SessionStore, StoreResult};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+
+use crate::{SqliteStore, from_ms, map_err, ms, opt_ms, other, parse_uuid};
+
+const SESSION_COLUMNS: &str =
+    "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
+
+fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
+    let audience: String = row.try_get("audience").map_err(map_err)?;
+    Ok(SessionRecord {
+        id: parse_uuid(&row.try_get::<String, _>("id").map_err(map_err)?)?,
+        user_id: parse_uuid(&row.try_get::<String, _>("user_id").map_err(map_err)?)?,
+        audience: serde_json::from_str(&audience).map_err(other)?,
+        created_at: from_ms(row.try_get("created_at").map_err(map_err)?),
+        last_used_at: from_ms(row.try_get("last_used_at").map_err(map_err)?),
+        expires_at: from_ms(row.try_get("expires_at").map_err(map_err)?),
+        revoked_at: opt_ms(row.try_get("revoked_at").map_err(map_err)?),
+        ip: row.try_get("ip").map_err(map_err)?,
+        user_agent: row.try_get("user_agent").map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(s.id.to_string())
+        .bind(s.user_id.to_string())
+        .bind(serde_json::to_string(&s.audience).map_err(other)?)
+        .bind(ms(s.now))
+        .bind(ms(s.now))
+        .bind(ms(s.expires_at))
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(&s.refresh_hash)
+            .bind(s.id.to_string())
+            .bind(ms(s.now))
+            .bind(ms(s.expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &[u8],
+        next: &[u8],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let mut tx = self.write_tx().await?;
+        // The conditional UPDATE decides the winner: a second presentation finds spent_at set.
+        let spent: Option<(String,)> = sqlx::query_as(
+            "UPDATE refresh_tokens SET spent_at = ?1 \
+             WHERE hash = ?2 AND spent_at IS NULL AND expires_at > ?1 RETURNING session_id",
+        )
+        .bind(ms(now))
+        .bind(presented)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let Some((session_id,)) = spent else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "UPDATE sessions SET last_used_at = ?1, expires_at = ?2 \
+             WHERE id = ?3 AND revoked_at IS NULL RETURNING {SESSION_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(ms(now))
+            .bind(ms(expires_at))
+            .bind(&session_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else {
+            // Revoked session: leave the token unspent-looking to nobody; roll back.
+            return Ok(None);
+        };
+        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(next)
+            .bind(&session_id)
+            .bind(ms(now))
+            .bind(ms(expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let session = session_from_row(&row)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some(session))
+    }
+
+    async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>> {
+        let row = sqlx::query("SELECT session_id, issued_at, spent_at, expires_at FROM refresh_tokens WHERE hash = ?")
+            .bind(hash)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            Ok(RefreshRecord {
+                session_id: parse_uuid(&r.try_get::<String, _>(0).map_err(map_err)?)?,
+                issued_at: from_ms(r.try_get(1).map_err(map_err)?),
+                spent_at: opt_ms(r.try_get(2).map_err(map_err)?),
+                expires_at: from_ms(r.try_get(3).map_err(map_err)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?");
+        let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(self.reader()).await.map_err(map_err)?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn list_active_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<SessionRecord>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id DESC"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user_id.to_string())
+            .bind(ms(now))
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn revoke_session(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(ms(now))
+            .bind(id.to_string())
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL AND expires_at > ?1",
+        )
+        .bind(ms(now))
+        .bind(user_id.to_string())
+        .execute(self.writer())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn deny_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("INSERT INTO denied_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(ms(expires_at))
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn is_access_token_denied(&self, jti: &str) -> StoreResult<bool> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM denied_tokens WHERE jti = ?")
+            .bind(jti)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(row.is_some())
+    }
+}

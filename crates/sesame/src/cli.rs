@@ -1,0 +1,139 @@
+//! The `sesame` command line.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use serde_json::json;
+use sesame_core::SystemClock;
+use sesame_core::accounts::Registration;
+use sesame_core::domain::Role;
+
+use crate::config::Config;
+use crate::startup::{Application, describe, start_core};
+
+#[derive(Debug, Parser)]
+#[command(name = "sesame", version, about = "Identity and JWT authentication service", long_about = None)]
+pub struct Cli {
+    /// TOML configuration file (also SESAME_CONFIG). Environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default). Applies migrations first.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: Option<String>,
+        /// A role to grant (repeatable); every user also gets `customer`.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Read the password from standard input (required: passwords never go in arguments).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys and their states.
+    List,
+    /// Promote the next key to signing and publish a new next key.
+    Rotate,
+}
+
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            crate::startup::open_store(&config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::User(UserCommand::Create { email, username, roles, password_stdin: _ }) => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).context("cannot read the password from standard input")?;
+            let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_string());
+            let mut parsed = vec![Role::customer()];
+            for r in &roles {
+                parsed.push(Role::parse(r).map_err(|m| anyhow::anyhow!("invalid role '{r}': {m}"))?);
+            }
+            let sesame = start_core(&config, Arc::new(SystemClock)).await?;
+            let user = sesame
+                .create_user(Registration { email, password, username }, parsed)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create the user: {}", describe(&e)))?;
+            println!("{}", json!({"id": user.id, "email": user.email, "username": user.username, "roles": user.roles}));
+            Ok(())
+        }
+        Command::Keys(cmd) => {
+            let sesame = start_core(&config, Arc::new(SystemClock)).await?;
+            if matches!(cmd, KeysCommand::Rotate) {
+                sesame.rotate_keys().await.map_err(|e| anyhow::anyhow!("cannot rotate keys: {e}"))?;
+            }
+            let ring = sesame.key_ring().current();
+            let keys: Vec<_> = ring
+                .published
+                .iter()
+                .map(|k| {
+                    json!({"kid": k.jwk.kid, "alg": k.jwk.alg, "state": k.state.as_str(), "created_at": k.created_at,
+                           "activated_at": k.activated_at, "retire_until": k.retire_until})
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&json!({ "keys": keys }))?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    let base = format!("{}://{}", app.scheme(), app.local_addr());
+    match app.cert_path() {
+        Some(cert) => println!("Sesame listening on {base} (TLS certificate: {})", cert.display()),
+        None => println!("Sesame listening on {base} (plain HTTP)"),
+    }
+    tracing::info!(address = %base, "listening");
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,373 @@
+//! Configuration: defaults, then an optional TOML file, then `SESAME_*` environment variables
+//! (the names are part of the contract). Everything is validated before anything binds, and
+//! each error names the setting and where its value came from.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sesame_core::keys::SigningAlg;
+use sesame_core::settings::{Argon2Cost, Settings};
+
+/// Every setting: its key (dotted in TOML), its environment variable, and its default.
+/// `None` as default means unset.
+const SETTINGS: &[(&str, &str, Option<&str>)] = &[
+    ("listen", "SESAME_LISTEN", Some("127.0.0.1:8443")),
+    ("tls", "SESAME_TLS", Some("auto")),
+    ("tls_cert", "SESAME_TLS_CERT", None),
+    ("tls_key", "SESAME_TLS_KEY", None),
+    ("data_dir", "SESAME_DATA_DIR", Some("./data")),
+    ("database_url", "SESAME_DATABASE_URL", None),
+    ("issuer", "SESAME_ISSUER", Some("https://localhost:8443")),
+    ("audiences", "SESAME_AUDIENCES", Some("api")),
+    ("access_ttl", "SESAME_ACCESS_TTL", Some("15m")),
+    ("refresh_ttl", "SESAME_REFRESH_TTL", Some("7d")),
+    ("refresh_reuse_grace", "SESAME_REFRESH_REUSE_GRACE", Some("10s")),
+    ("lockout.max_failures", "SESAME_LOCKOUT_MAX_FAILURES", Some("5")),
+    ("lockout.duration", "SESAME_LOCKOUT_DURATION", Some("15m")),
+    ("rate_limit", "SESAME_RATE_LIMIT", Some("on")),
+    ("signing_alg", "SESAME_SIGNING_ALG", Some("EdDSA")),
+    ("argon2.memory_kib", "SESAME_ARGON2_MEMORY_KIB", Some("19456")),
+    ("argon2.iterations", "SESAME_ARGON2_ITERATIONS", Some("2")),
+    ("argon2.parallelism", "SESAME_ARGON2_PARALLELISM", Some("1")),
+    ("bootstrap_admin_email", "SESAME_BOOTSTRAP_ADMIN_EMAIL", None),
+    ("bootstrap_admin_password", "SESAME_BOOTSTRAP_ADMIN_PASSWORD", None),
+    ("log", "SESAME_LOG", Some("info")),
+    ("log_format", "SESAME_LOG_FORMAT", Some("text")),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Self-signed certificate made once in the data dir.
+    Auto,
+    Files { cert: PathBuf, key: PathBuf },
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated configuration. `Debug` never shows a secret.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub tls: TlsMode,
+    pub data_dir: PathBuf,
+    pub database_url: SecretString,
+    pub rate_limit: bool,
+    pub bootstrap_admin: Option<(String, SecretString)>,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub settings: Settings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    File { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error("config file {path}: unknown setting '{key}'")]
+    UnknownKey { path: PathBuf, key: String },
+    #[error("invalid {name} ({origin}): {problem}")]
+    Invalid { name: String, origin: String, problem: String },
+}
+
+/// A raw value and where it came from.
+struct Raw {
+    value: String,
+    origin: String,
+    env: &'static str,
+}
+
+struct Layers(BTreeMap<&'static str, Raw>);
+
+impl Layers {
+    fn get(&self, key: &str) -> Option<&Raw> {
+        self.0.get(key)
+    }
+
+    fn invalid(&self, key: &str, problem: impl Into<String>) -> ConfigError {
+        let (name, origin) = match self.0.get(key) {
+            Some(r) if r.origin == "environment" => (r.env.to_string(), r.origin.clone()),
+            Some(r) => (key.to_string(), r.origin.clone()),
+            None => (key.to_string(), "unset".to_string()),
+        };
+        ConfigError::Invalid { name, origin, problem: problem.into() }
+    }
+
+    fn parse<T>(&self, key: &str, f: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        let raw = self.get(key).map(|r| r.value.as_str()).unwrap_or("");
+        f(raw.trim()).map_err(|p| self.invalid(key, p))
+    }
+
+    fn duration(&self, key: &str) -> Result<Duration, ConfigError> {
+        self.parse(key, |s| {
+            let d = humantime::parse_duration(s).map_err(|e| format!("expected a duration like 90s, 15m or 7d ({e})"))?;
+            if d.is_zero() { Err("must be greater than zero".into()) } else { Ok(d) }
+        })
+    }
+
+    fn number<T: std::str::FromStr>(&self, key: &str) -> Result<T, ConfigError> {
+        self.parse(key, |s| s.parse::<T>().map_err(|_| "expected a whole number".to_string()))
+    }
+}
+
+fn flatten_toml(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            toml::Value::Table(t) => flatten_toml(&key, t, out),
+            toml::Value::String(s) => out.push((key, s.clone())),
+            toml::Value::Boolean(b) => out.push((key, if *b { "on" } else { "off" }.into())),
+            toml::Value::Array(a) => {
+                let items: Vec<String> = a
+                    .iter()
+                    .map(|i| match i {
+                        toml::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                out.push((key, items.join(",")));
+            }
+            other => out.push((key, other.to_string())),
+        }
+    }
+}
+
+impl Config {
+    /// Loads from the process environment and the file named by `--config` or `SESAME_CONFIG`.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        Self::from_sources(file, &env)
+    }
+
+    /// Loads from an explicit environment map (tests pass their own).
+    pub fn from_sources(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let mut layers = BTreeMap::new();
+        for (key, env_name, default) in SETTINGS {
+            if let Some(d) = default {
+                layers.insert(*key, Raw { value: d.to_string(), origin: "default".into(), env: env_name });
+            }
+        }
+        let file = file.map(Path::to_path_buf).or_else(|| env.get("SESAME_CONFIG").map(PathBuf::from));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::File { path: path.clone(), source })?;
+            let table: toml::Table =
+                text.parse().map_err(|e: toml::de::Error| ConfigError::Toml { path: path.clone(), message: e.message().to_string() })?;
+            let mut flat = Vec::new();
+            flatten_toml("", &table, &mut flat);
+            for (k, v) in flat {
+                let Some((key, env_name, _)) = SETTINGS.iter().find(|(key, _, _)| *key == k) else {
+                    return Err(ConfigError::UnknownKey { path, key: k });
+                };
+                layers.insert(*key, Raw { value: v, origin: format!("file {}", path.display()), env: env_name });
+            }
+        }
+        for (key, env_name, _) in SETTINGS {
+            if let Some(v) = env.get(*env_name) {
+                layers.insert(*key, Raw { value: v.clone(), origin: "environment".into(), env: env_name });
+            }
+        }
+        Self::validate(&Layers(layers))
+    }
+
+    fn validate(l: &Layers) -> Result<Self, ConfigError> {
+        let listen: SocketAddr = l.parse("listen", |s| s.parse().map_err(|_| "expected HOST:PORT, e.g. 127.0.0.1:8443".to_string()))?;
+        let data_dir = PathBuf::from(l.parse("data_dir", |s| {
+            if s.is_empty() { Err("must not be empty".to_string()) } else { Ok(s.to_string()) }
+        })?);
+        let tls = match l.parse("tls", |s| Ok::<_, String>(s.to_ascii_lowercase()))?.as_str() {
+            "auto" => TlsMode::Auto,
+            "off" => TlsMode::Off,
+            "files" => {
+                let cert = l.get("tls_cert").map(|r| PathBuf::from(&r.value));
+                let key = l.get("tls_key").map(|r| PathBuf::from(&r.value));
+                match (cert, key) {
+                    (Some(cert), Some(key)) => {
+                        for (name, p) in [("tls_cert", &cert), ("tls_key", &key)] {
+                            if !p.is_file() {
+                                return Err(l.invalid(name, format!("{} is not a readable file", p.display())));
+                            }
+                        }
+                        TlsMode::Files { cert, key }
+                    }
+                    _ => return Err(l.invalid("tls", "'files' needs SESAME_TLS_CERT and SESAME_TLS_KEY")),
+                }
+            }
+            _ => return Err(l.invalid("tls", "expected auto, files or off")),
+        };
+        let database_url = match l.get("database_url") {
+            Some(r) => {
+                let v = r.value.trim().to_string();
+                if !(v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://")) {
+                    return Err(l.invalid("database_url", "expected sqlite://PATH or postgres://..."));
+                }
+                v
+            }
+            None => format!("sqlite://{}", data_dir.join("sesame.db").display()),
+        };
+        let issuer = l.parse("issuer", |s| {
+            let u = url::Url::parse(s).map_err(|e| format!("expected an absolute URL ({e})"))?;
+            if !matches!(u.scheme(), "https" | "http") || u.host().is_none() {
+                return Err("expected an http(s) URL with a host".into());
+            }
+            Ok(s.trim_end_matches('/').to_string())
+        })?;
+        let audiences: Vec<String> = l.parse("audiences", |s| {
+            let list: Vec<String> = s.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
+            if list.is_empty() { Err("at least one audience is required".to_string()) } else { Ok(list) }
+        })?;
+        let on_off = |key: &str| {
+            l.parse(key, |s| match s.to_ascii_lowercase().as_str() {
+                "on" | "true" | "1" | "yes" => Ok(true),
+                "off" | "false" | "0" | "no" => Ok(false),
+                _ => Err("expected on or off".to_string()),
+            })
+        };
+        let rate_limit = on_off("rate_limit")?;
+        let signing_alg = l.parse("signing_alg", |s| SigningAlg::parse(s).ok_or_else(|| "expected EdDSA, ES256 or RS256".to_string()))?;
+        let argon2 = Argon2Cost {
+            memory_kib: l.number("argon2.memory_kib")?,
+            iterations: l.number("argon2.iterations")?,
+            parallelism: l.number("argon2.parallelism")?,
+        };
+        if let Err(e) = argon2::Params::new(argon2.memory_kib, argon2.iterations, argon2.parallelism, None) {
+            return Err(l.invalid("argon2.memory_kib", format!("argon2 parameters rejected: {e}")));
+        }
+        let lockout_max_failures: u32 = l.number("lockout.max_failures")?;
+        if lockout_max_failures == 0 {
+            return Err(l.invalid("lockout.max_failures", "must be at least 1"));
+        }
+        let bootstrap_admin = match (l.get("bootstrap_admin_email"), l.get("bootstrap_admin_password")) {
+            (None, None) => None,
+            (Some(e), Some(p)) => Some((e.value.clone(), SecretString::from(p.value.clone()))),
+            (Some(_), None) => return Err(l.invalid("bootstrap_admin_password", "required with SESAME_BOOTSTRAP_ADMIN_EMAIL")),
+            (None, Some(_)) => return Err(l.invalid("bootstrap_admin_email", "required with SESAME_BOOTSTRAP_ADMIN_PASSWORD")),
+        };
+        let log_format = l.parse("log_format", |s| match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected text or json".to_string()),
+        })?;
+        let log = l.parse("log", |s| {
+            tracing_subscriber::EnvFilter::try_new(s).map_err(|e| format!("not a tracing filter: {e}"))?;
+            Ok(s.to_string())
+        })?;
+        let settings = Settings {
+            issuer,
+            audiences,
+            access_ttl: l.duration("access_ttl")?,
+            refresh_ttl: l.duration("refresh_ttl")?,
+            refresh_reuse_grace: l.parse("refresh_reuse_grace", |s| {
+                humantime::parse_duration(s).map_err(|e| format!("expected a duration like 10s ({e})"))
+            })?,
+            lockout_max_failures,
+            lockout_duration: l.duration("lockout.duration")?,
+            signing_alg,
+            argon2,
+            ..Settings::default()
+        };
+        Ok(Config {
+            listen,
+            tls,
+            data_dir,
+            database_url: SecretString::from(database_url),
+            rate_limit,
+            bootstrap_admin,
+            log,
+            log_format,
+            settings,
+        })
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose_secret()
+    }
+
+    /// All contract environment variables, for `--help` and docs.
+    pub fn env_names() -> impl Iterator<Item = &'static str> {
+        SETTINGS.iter().map(|(_, e, _)| *e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::from_sources(None, &env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.tls, TlsMode::Auto);
+        assert_eq!(c.database_url(), "sqlite://./data/sesame.db");
+        assert_eq!(c.settings.issuer, "https://localhost:8443");
+        assert_eq!(c.settings.audiences, vec!["api"]);
+        assert_eq!(c.settings.access_ttl, Duration::from_secs(900));
+        assert_eq!(c.settings.refresh_ttl, Duration::from_secs(7 * 86400));
+        assert_eq!(c.settings.refresh_reuse_grace, Duration::from_secs(10));
+        assert_eq!(c.settings.lockout_max_failures, 5);
+        assert_eq!(c.settings.signing_alg, SigningAlg::EdDSA);
+        assert_eq!(c.settings.argon2.memory_kib, 19456);
+        assert!(c.rate_limit);
+    }
+
+    #[test]
+    fn file_then_environment_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sesame.toml");
+        std::fs::write(&path, "access_ttl = \"5m\"\naudiences = [\"api\", \"gallery\"]\nrate_limit = false\n[lockout]\nmax_failures = 3\n").unwrap();
+        let c = Config::from_sources(Some(&path), &env(&[("SESAME_ACCESS_TTL", "90s")])).unwrap();
+        assert_eq!(c.settings.access_ttl, Duration::from_secs(90));
+        assert_eq!(c.settings.audiences, vec!["api", "gallery"]);
+        assert_eq!(c.settings.lockout_max_failures, 3);
+        assert!(!c.rate_limit);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Config::from_sources(None, &env(&[("SESAME_ACCESS_TTL", "soon")])).unwrap_err().to_string();
+        assert!(err.contains("SESAME_ACCESS_TTL") && err.contains("environment"), "{err}");
+        let err = Config::from_sources(None, &env(&[("SESAME_SIGNING_ALG", "HS256")])).unwrap_err().to_string();
+        assert!(err.contains("SESAME_SIGNING_ALG"), "{err}");
+        let err = Config::from_sources(None, &env(&[("SESAME_TLS", "files")])).unwrap_err().to_string();
+        assert!(err.contains("SESAME_TLS_CERT"), "{err}");
+        assert!(Config::from_sources(None, &env(&[("SESAME_LISTEN", "nowhere")])).is_err());
+        assert!(Config::from_sources(None, &env(&[("SESAME_AUDIENCES", " , ")])).is_err());
+        assert!(Config::from_sources(None, &env(&[("SESAME_ARGON2_MEMORY_KIB", "1")])).is_err());
+        assert!(Config::from_sources(None, &env(&[("SESAME_DATABASE_URL", "mysql://x")])).is_err());
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sesame.toml");
+        std::fs::write(&path, "acess_ttl = \"5m\"\n").unwrap();
+        let err = Config::from_sources(Some(&path), &env(&[])).unwrap_err().to_string();
+        assert!(err.contains("acess_ttl"), "{err}");
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("SESAME_DATABASE_URL", "postgres://sesame:hunter2pass@db/sesame"),
+                ("SESAME_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
+                ("SESAME_BOOTSTRAP_ADMIN_PASSWORD", "s3cret-admin-pass"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2pass") && !shown.contains("s3cret-admin-pass"), "{shown}");
+    }
+}

@@ -1,0 +1,250 @@
+//! The one place where domain errors become the contract's `{detail, code}` bodies.
+//!
+//! 401s carry `WWW-Authenticate`, 403 lockouts and 429/503 carry `Retry-After`, and 5xx bodies
+//! say nothing about the cause: the cause is attached to the response as an extension and
+//! logged once, with the request id, by [`log_errors`].
+
+use std::collections::BTreeMap;
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sesame_core::CoreError;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+/// The error body of every non-OAuth endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A sentence for people.
+    pub detail: String,
+    /// Stable, for programs.
+    pub code: String,
+    /// Per-field problems, on validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    fields: Option<BTreeMap<String, Vec<String>>>,
+    headers: HeaderMap,
+    /// Extra members merged into the body (the logout error keeps SimpleJWT's `error`).
+    extra: Option<Value>,
+    /// For 5xx: what really happened, logged by the middleware, never sent.
+    cause: Option<String>,
+}
+
+/// What `log_errors` logs for a 5xx.
+#[derive(Debug, Clone)]
+struct ErrorCause(String);
+
+const BEARER_REALM: &str = "Bearer realm=\"sesame\"";
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError { status, code, detail: detail.into(), fields: None, headers: HeaderMap::new(), extra: None, cause: None }
+    }
+
+    fn header(mut self, name: header::HeaderName, value: String) -> Self {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+
+    fn retry_after(self, secs: u64) -> Self {
+        self.header(header::RETRY_AFTER, secs.max(1).to_string())
+    }
+
+    /// A 401 for a bearer-protected resource, with the RFC 6750 challenge.
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        let challenge = if code == "not_authenticated" {
+            BEARER_REALM.to_string()
+        } else {
+            format!("{BEARER_REALM}, error=\"invalid_token\", error_description=\"{}\"", detail.replace('"', "'"))
+        };
+        Self::new(StatusCode::UNAUTHORIZED, code, detail).header(header::WWW_AUTHENTICATE, challenge)
+    }
+
+    pub fn not_authenticated() -> Self {
+        Self::unauthorized("not_authenticated", "Authentication credentials were not provided.")
+    }
+
+    pub fn invalid_json(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_json", detail)
+    }
+
+    pub fn invalid_request(detail: impl Into<String>, fields: BTreeMap<String, Vec<String>>) -> Self {
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_request", detail);
+        if !fields.is_empty() {
+            e.fields = Some(fields);
+        }
+        e
+    }
+
+    pub fn required(field: &str) -> Self {
+        let mut f = BTreeMap::new();
+        f.insert(field.to_string(), vec!["this field is required".to_string()]);
+        Self::invalid_request("The request is invalid.", f)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found.")
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed.")
+    }
+
+    pub fn payload_too_large() -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than 64 KiB.")
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Expected a body of type application/json.")
+    }
+
+    /// SimpleJWT's logout failure, kept for seed 004 clients (`error`), in the contract's shape.
+    pub fn logout_invalid() -> Self {
+        let msg = "Token is invalid or already blacklisted";
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "token_invalid", msg);
+        e.extra = Some(json!({ "error": msg }));
+        e
+    }
+
+    pub fn internal(cause: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error.");
+        e.cause = Some(cause.into());
+        e
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        use StatusCode as S;
+        match e {
+            CoreError::Validation(f) => ApiError::invalid_request("The request is invalid.", f),
+            CoreError::WeakPassword(f) => {
+                let mut e = ApiError::new(S::BAD_REQUEST, "weak_password", "The password is too weak.");
+                e.fields = Some(f);
+                e
+            }
+            CoreError::InvalidCurrentPassword => {
+                ApiError::new(S::BAD_REQUEST, "invalid_current_password", "The current password is not correct.")
+            }
+            CoreError::InvalidAudience(d) => ApiError::new(S::BAD_REQUEST, "invalid_audience", capitalise(&d)),
+            CoreError::EmailTaken => ApiError::new(S::CONFLICT, "email_taken", "A user with that email already exists."),
+            CoreError::UsernameTaken => ApiError::new(S::CONFLICT, "username_taken", "A user with that username already exists."),
+            CoreError::InvalidCredentials => ApiError::new(
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                "No active account found with the given credentials",
+            )
+            .header(header::WWW_AUTHENTICATE, BEARER_REALM.to_string()),
+            CoreError::AccountLocked { retry_after_secs } => ApiError::new(
+                S::FORBIDDEN,
+                "account_locked",
+                "The account is locked after too many failed logins. Try again later.",
+            )
+            .retry_after(retry_after_secs),
+            CoreError::AccountDisabled => ApiError::new(S::FORBIDDEN, "account_disabled", "The account is disabled."),
+            CoreError::TokenInvalid => ApiError::unauthorized("token_invalid", "Token is invalid."),
+            CoreError::TokenExpired => ApiError::unauthorized("token_expired", "Token has expired."),
+            CoreError::TokenRevoked => ApiError::unauthorized("token_revoked", "Token has been revoked."),
+            CoreError::NotFound => ApiError::not_found(),
+            CoreError::Forbidden => {
+                ApiError::new(S::FORBIDDEN, "forbidden", "You do not have permission to perform this action.")
+            }
+            CoreError::Busy { retry_after_secs } => {
+                ApiError::new(S::SERVICE_UNAVAILABLE, "unavailable", "The service is busy. Try again shortly.")
+                    .retry_after(retry_after_secs)
+            }
+            CoreError::Unavailable(source) => {
+                let mut e = ApiError::new(S::SERVICE_UNAVAILABLE, "unavailable", "The service is temporarily unavailable.")
+                    .retry_after(1);
+                e.cause = Some(error_chain(&source));
+                e
+            }
+            CoreError::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str() + ".",
+        None => String::new(),
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "detail": self.detail, "code": self.code });
+        if let Some(f) = self.fields {
+            body["fields"] = json!(f);
+        }
+        if let (Some(Value::Object(extra)), Some(obj)) = (self.extra, body.as_object_mut()) {
+            obj.extend(extra);
+        }
+        let mut res = (self.status, self.headers, axum::Json(body)).into_response();
+        if let Some(cause) = self.cause {
+            res.extensions_mut().insert(ErrorCause(cause));
+        }
+        res
+    }
+}
+
+/// Logs the cause of every 5xx once, with the request id, and puts the id into the body so an
+/// operator can find the log line from a user's report.
+pub async fn log_errors(req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut res = next.run(req).await;
+    if res.status().is_server_error() {
+        let cause = res.extensions_mut().remove::<ErrorCause>().map(|c| c.0);
+        tracing::error!(%request_id, %method, %path, status = res.status().as_u16(), cause = cause.as_deref().unwrap_or("unknown"), "request failed");
+        let status = res.status();
+        let code = if status == StatusCode::SERVICE_UNAVAILABLE { "unavailable" } else { "internal_error" };
+        let detail = if status == StatusCode::SERVICE_UNAVAILABLE {
+            "The service is temporarily unavailable."
+        } else {
+            "Internal server error."
+        };
+        let mut headers = res.headers().clone();
+        headers.remove(header::CONTENT_LENGTH);
+        let body = json!({ "detail": detail, "code": code, "request_id": request_id });
+        let mut rebuilt = (status, axum::Json(body)).into_response();
+        for (k, v) in headers.iter() {
+            if k != header::CONTENT_TYPE {
+                rebuilt.headers_mut().insert(k.clone(), v.clone());
+            }
+        }
+        return rebuilt;
+    }
+    res
+}

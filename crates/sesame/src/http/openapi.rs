@@ -1,0 +1,44 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{auth, ops, profile, sessions, wellknown};
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Sesame", description = "Identity and JWT authentication service. Every route also answers with a trailing slash. Errors are `{detail, code}`; validation errors add `fields`."),
+    paths(
+        auth::register, auth::login, auth::refresh, auth::verify, auth::logout, auth::logout_all, auth::change_password,
+        sessions::list, sessions::end,
+        profile::show, profile::update, profile::remove, profile::preferences, profile::set_preferences,
+        wellknown::jwks, wellknown::discovery,
+        ops::healthz, ops::readyz, ops::openapi,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Registration, login, tokens, logout"),
+        (name = "sessions", description = "The signed-in user's sessions"),
+        (name = "profile", description = "The signed-in user's profile and preferences"),
+        (name = "keys", description = "Public keys and discovery"),
+        (name = "operations", description = "Health and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The document as JSON text, made once at start-up.
+pub fn document() -> String {
+    ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".to_string())
+}

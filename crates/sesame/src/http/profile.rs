@@ -1,0 +1,160 @@
+//! The signed-in user's profile and preferences.
+//!
+//! Routes (`/users/me` is an alias of `/profile`):
+//! - GET, PUT, PATCH, DELETE /profile
+//! - GET, PUT /profile/preferences
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, Serialize};
+use sesame_core::accounts::ProfileUpdate;
+use sesame_core::sessions::user_id_of;
+use sesame_core::store::UserRecord;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{AppJson, AuthUser};
+
+pub fn router() -> Router<AppState> {
+    let profile = || get(show).put(update).patch(update).delete(remove);
+    let prefs = || get(preferences).put(set_preferences);
+    Router::new()
+        .route("/profile", profile())
+        .route("/users/me", profile())
+        .route("/profile/preferences", prefs())
+        .route("/users/me/preferences", prefs())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileView {
+    pub id: Uuid,
+    pub email: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+    pub email_verified: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<UserRecord> for ProfileView {
+    fn from(u: UserRecord) -> Self {
+        ProfileView {
+            id: u.id,
+            email: u.email,
+            username: u.username,
+            display_name: u.display_name,
+            roles: u.roles,
+            email_verified: u.email_verified,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// Absent → `None` (unchanged); `null` → `Some(None)` (cleared); a value → `Some(Some(v))`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ProfileUpdateRequest {
+    /// `null` removes the username.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub username: Option<Option<String>>,
+    /// `null` removes the display name.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub display_name: Option<Option<String>>,
+    /// Changing the email needs `current_password`.
+    pub email: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub current_password: Option<SecretString>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeleteProfileRequest {
+    #[schema(value_type = String)]
+    pub password: Option<SecretString>,
+}
+
+/// The signed-in user's profile.
+#[utoipa::path(get, path = "/profile", tag = "profile", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The profile", body = ProfileView),
+        (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+    ))]
+pub async fn show(State(state): State<AppState>, user: AuthUser) -> Result<Json<ProfileView>, ApiError> {
+    Ok(Json(state.sesame.profile(user_id_of(&user.claims)?).await?.into()))
+}
+
+/// Update the profile; omitted fields stay as they are.
+#[utoipa::path(put, path = "/profile", tag = "profile", security(("bearer" = [])), request_body = ProfileUpdateRequest,
+    responses(
+        (status = 200, description = "The updated profile", body = ProfileView),
+        (status = 400, description = "invalid_request, invalid_current_password", body = ErrorBody),
+        (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+        (status = 409, description = "email_taken or username_taken", body = ErrorBody),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(body): AppJson<ProfileUpdateRequest>,
+) -> Result<Json<ProfileView>, ApiError> {
+    let change = ProfileUpdate {
+        username: body.username.map(|u| u.filter(|s| !s.trim().is_empty())),
+        display_name: body.display_name,
+        email: body.email,
+        current_password: body.current_password,
+    };
+    Ok(Json(state.sesame.update_profile(user_id_of(&user.claims)?, change).await?.into()))
+}
+
+/// Delete the account: the user, its roles, sessions and preferences.
+#[utoipa::path(delete, path = "/profile", tag = "profile", security(("bearer" = [])), request_body = DeleteProfileRequest,
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "invalid_request or invalid_current_password", body = ErrorBody),
+        (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+    ))]
+pub async fn remove(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(body): AppJson<DeleteProfileRequest>,
+) -> Result<StatusCode, ApiError> {
+    let password = body.password.ok_or_else(|| ApiError::required("password"))?;
+    state.sesame.delete_account(user_id_of(&user.claims)?, &password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user's stored preferences (`{}` at first).
+#[utoipa::path(get, path = "/profile/preferences", tag = "profile", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A JSON object", body = Object),
+        (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+    ))]
+pub async fn preferences(State(state): State<AppState>, user: AuthUser) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(state.sesame.preferences(user_id_of(&user.claims)?).await?))
+}
+
+/// Replace the stored preferences with a JSON object of at most 16 KiB.
+#[utoipa::path(put, path = "/profile/preferences", tag = "profile", security(("bearer" = [])), request_body = Object,
+    responses(
+        (status = 200, description = "The stored object", body = Object),
+        (status = 400, description = "invalid_request: not an object or over 16 KiB", body = ErrorBody),
+        (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+    ))]
+pub async fn set_preferences(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(body): AppJson<serde_json::Value>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(state.sesame.set_preferences(user_id_of(&user.claims)?, body).await?))
+}

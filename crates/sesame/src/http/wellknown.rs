@@ -1,0 +1,66 @@
+//! What relying services read to verify tokens on their own.
+//!
+//! Routes:
+//! - GET /.well-known/jwks.json
+//! - GET /.well-known/openid-configuration
+//! - GET /.well-known/oauth-authorization-server
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/oauth-authorization-server", get(discovery))
+}
+
+/// Every public key that may have signed a live token, plus the next signing key (RFC 7517).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "keys",
+    responses((status = 200, description = "JWK Set", body = Object)))]
+pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    let ring = state.sesame.key_ring().current();
+    let keys: Vec<_> = ring.published.iter().map(|k| &k.jwk).collect();
+    // Short caching is safe: a key is published one rotation before it signs.
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(json!({ "keys": keys })),
+    )
+}
+
+/// Authorization server metadata (RFC 8414); the same document for OpenID discovery.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "keys",
+    responses((status = 200, description = "Server metadata", body = Object)))]
+pub async fn discovery(State(state): State<AppState>) -> Json<Value> {
+    let iss = &state.sesame.settings().issuer;
+    let algs: Vec<&str> = {
+        let ring = state.sesame.key_ring().current();
+        let mut a: Vec<&str> = ring.published.iter().filter_map(|k| match k.jwk.alg.as_str() {
+            "EdDSA" => Some("EdDSA"),
+            "ES256" => Some("ES256"),
+            "RS256" => Some("RS256"),
+            _ => None,
+        }).collect();
+        a.sort();
+        a.dedup();
+        a
+    };
+    Json(json!({
+        "issuer": iss,
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        // Only endpoints that exist are advertised; OAuth endpoints join when they do.
+        "response_types_supported": [],
+        "subject_types_supported": ["public"],
+        "access_token_signing_alg_values_supported": algs,
+        "id_token_signing_alg_values_supported": algs,
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "sid", "roles", "scope", "email_verified"],
+        "audiences_supported": state.sesame.settings().audiences,
+        "service_documentation": format!("{iss}/openapi.json"),
+    }))
+}

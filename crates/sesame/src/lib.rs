@@ -1,0 +1,11 @@
+//! The Sesame service: configuration, the command line, start-up and the HTTP API.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod startup;
+pub mod telemetry;
+pub mod tls;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,157 @@
+//! [`Application`]: builds everything from a [`Config`], binds its own listener (port 0 works),
+//! and serves until a shutdown future fires. Tests use exactly this wiring.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::Request;
+use axum_server::tls_rustls::RustlsConfig;
+use sesame_core::accounts::Registration;
+use sesame_core::domain::Role;
+use sesame_core::store::Store;
+use sesame_core::{Clock, CoreError, Sesame, SystemClock};
+use sesame_store_sqlite::SqliteStore;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::tls;
+
+/// How often each replica rereads the signing keys (a rotation by another replica or by the CLI
+/// is published and used here within this bound).
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct Application {
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+    tls: Option<RustlsConfig>,
+    cert_path: Option<PathBuf>,
+    sesame: Arc<Sesame>,
+}
+
+/// Opens the configured database and applies its migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = config.database_url();
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(url).await.context("cannot open the SQLite database")?)
+    } else {
+        anyhow::bail!("this build of Sesame supports sqlite:// database URLs only");
+    };
+    store.migrate().await.context("cannot apply database migrations")?;
+    Ok(store)
+}
+
+/// Opens the store and starts the use-cases (keys and instance secrets made on first start).
+pub async fn start_core(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Sesame>> {
+    let store = open_store(config).await?;
+    let sesame = Sesame::start(store, clock, config.settings.clone()).await.context("cannot start")?;
+    Ok(Arc::new(sesame))
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let sesame = start_core(&config, clock).await?;
+        bootstrap_admin(&sesame, &config).await?;
+        let (tls, cert_path) = match tls::server_config(&config).await? {
+            Some((cfg, path)) => (Some(cfg), Some(path)),
+            None => (None, None),
+        };
+        let listener = std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        Ok(Application { listener, addr, tls, cert_path, sesame })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// The self-signed (or configured) certificate clients should trust.
+    pub fn cert_path(&self) -> Option<&PathBuf> {
+        self.cert_path.as_ref()
+    }
+
+    pub fn sesame(&self) -> &Arc<Sesame> {
+        &self.sesame
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests (10 s at most).
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let state = AppState { sesame: self.sesame.clone(), openapi: Arc::new(http::openapi::document()) };
+        let app = NormalizePathLayer::trim_trailing_slash().layer(http::router(state));
+        let make = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+        let handle = axum_server::Handle::new();
+        let reload = tokio::spawn(reload_keys(self.sesame.clone()));
+        {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                handle.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+        }
+        let served = match self.tls {
+            Some(cfg) => axum_server::from_tcp_rustls(self.listener, cfg)?.handle(handle).serve(make).await,
+            None => axum_server::from_tcp(self.listener)?.handle(handle).serve(make).await,
+        };
+        reload.abort();
+        served.context("server failed")
+    }
+}
+
+async fn reload_keys(sesame: Arc<Sesame>) {
+    let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = sesame.reload_keys().await {
+            tracing::warn!(error = %e, "cannot reload signing keys; keeping the current set");
+        }
+    }
+}
+
+/// `SESAME_BOOTSTRAP_ADMIN_*`: creates that admin unless a user with the email exists.
+async fn bootstrap_admin(sesame: &Sesame, config: &Config) -> anyhow::Result<()> {
+    let Some((email, password)) = &config.bootstrap_admin else {
+        return Ok(());
+    };
+    let input = Registration { email: email.clone(), password: password.clone(), username: None };
+    let roles = vec![Role::customer(), Role::parse(Role::ADMIN).map_err(anyhow::Error::msg)?];
+    match sesame.create_user(input, roles).await {
+        Ok(user) => tracing::info!(user_id = %user.id, "created the bootstrap admin"),
+        Err(CoreError::EmailTaken) => tracing::debug!("bootstrap admin exists"),
+        Err(e) => anyhow::bail!("cannot create the bootstrap admin: {}", describe(&e)),
+    }
+    Ok(())
+}
+
+/// A one-line description of a core error for the command line.
+pub fn describe(e: &CoreError) -> String {
+    match e {
+        CoreError::Validation(f) | CoreError::WeakPassword(f) => f
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
