@@ -19,6 +19,7 @@ pub struct Registration {
     pub email: String,
     pub password: SecretString,
     pub username: Option<String>,
+    pub client: ClientInfo,
 }
 
 #[derive(Debug)]
@@ -88,7 +89,8 @@ impl Sesame {
             },
             now,
         };
-        Ok(self.store.create_user(&user).await?)
+        let audit = self.audit("register", Some(user.id), &input.client, serde_json::json!({}));
+        Ok(self.store.create_user(&user, &[audit]).await?)
     }
 
     /// Logs in: answers the same 401 for an unknown account and a wrong password (the unknown
@@ -111,13 +113,18 @@ impl Sesame {
         }
         let ok = self.hasher.verify(&input.password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let Some(user) = user else {
+            let login: String = input.login.trim().chars().take(254).collect();
+            let entry = self.audit("login_failed", None, &input.client, serde_json::json!({"reason": "unknown_account", "login": login}));
+            self.store.append_audit(&[entry]).await?;
             return Err(CoreError::InvalidCredentials);
         };
         if !ok {
             let until = now + Self::ttl(self.settings.lockout_duration);
+            let failed_entry = self.audit("login_failed", Some(user.id), &input.client, serde_json::json!({"reason": "wrong_password"}));
+            let locked_entry = self.audit("account_locked", Some(user.id), &input.client, serde_json::json!({"until": until}));
             let failed = self
                 .store
-                .record_login_failure(user.id, self.settings.lockout_max_failures, until)
+                .record_login_failure(user.id, self.settings.lockout_max_failures, until, &failed_entry, &locked_entry)
                 .await?;
             if failed.locked_until.is_some_and(|t| t > now) {
                 tracing::warn!(user_id = %user.id, "account locked after repeated failures");
@@ -125,9 +132,12 @@ impl Sesame {
             return Err(CoreError::InvalidCredentials);
         }
         if user.disabled {
+            let entry = self.audit("login_failed", Some(user.id), &input.client, serde_json::json!({"reason": "account_disabled"}));
+            self.store.append_audit(&[entry]).await?;
             return Err(CoreError::AccountDisabled);
         }
-        self.store.record_login_success(user.id, now).await?;
+        let entry = self.audit("login_succeeded", Some(user.id), &input.client, serde_json::json!({"audience": audience}));
+        self.store.record_login_success(user.id, now, &[entry]).await?;
         self.open_session(&user, audience, input.client).await
     }
 
@@ -205,6 +215,7 @@ impl Sesame {
         current_session: Option<Uuid>,
         current: &SecretString,
         new: &SecretString,
+        client: &ClientInfo,
     ) -> Result<u64, CoreError> {
         let user = self.profile(user_id).await?;
         if !self.hasher.verify(current, Some(&user.password_hash)).await? {
@@ -213,17 +224,19 @@ impl Sesame {
         let ids = [user.email.as_str(), user.username.as_deref().unwrap_or("")];
         let password = Password::parse(new, &ids).map_err(|p| password_error(p, "new_password"))?;
         let hash = self.hasher.hash(password.secret()).await?;
-        Ok(self.store.set_password(user_id, &hash, current_session, self.now()).await?)
+        let entry = self.audit("password_changed", Some(user_id), client, serde_json::json!({}));
+        Ok(self.store.set_password(user_id, &hash, current_session, self.now(), &[entry]).await?)
     }
 
     /// Deletes the signed-in user after checking the password.
     #[tracing::instrument(skip_all, fields(user_id = %user_id))]
-    pub async fn delete_account(&self, user_id: Uuid, password: &SecretString) -> Result<(), CoreError> {
+    pub async fn delete_account(&self, user_id: Uuid, password: &SecretString, client: &ClientInfo) -> Result<(), CoreError> {
         let user = self.profile(user_id).await?;
         if !self.hasher.verify(password, Some(&user.password_hash)).await? {
             return Err(CoreError::InvalidCurrentPassword);
         }
-        self.store.delete_user(user_id).await?;
+        let entry = self.audit("user_deleted", Some(user_id), client, serde_json::json!({"by": "self"}));
+        self.store.delete_user(user_id, &[entry]).await?;
         Ok(())
     }
 

@@ -12,7 +12,8 @@ use crate::hashing::PasswordHasher;
 use crate::keys::{KeyState, generate_key};
 use crate::secret::{SecretBytes, secret_bytes};
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::sessions::ClientInfo;
+use crate::store::{AuditEntry, Store};
 use crate::tokens::KeyRing;
 
 /// Name of the instance secret that keys refresh-token successors.
@@ -68,6 +69,19 @@ impl Sesame {
         &self.keys
     }
 
+    /// An audit entry stamped now.
+    pub(crate) fn audit(&self, event: &str, user_id: Option<uuid::Uuid>, client: &ClientInfo, detail: serde_json::Value) -> AuditEntry {
+        AuditEntry {
+            id: uuid::Uuid::now_v7(),
+            at: self.now(),
+            event: event.to_string(),
+            user_id,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            detail,
+        }
+    }
+
     pub(crate) fn ttl(d: std::time::Duration) -> Duration {
         Duration::from_std(d).unwrap_or(Duration::MAX)
     }
@@ -80,11 +94,13 @@ impl Sesame {
 
     /// Promotes the published next key to signing and publishes a fresh next key. The retired
     /// key stays published until every token it signed has expired (plus the leeway).
-    pub async fn rotate_keys(&self) -> Result<(), CoreError> {
+    pub async fn rotate_keys(&self, by: Option<uuid::Uuid>, client: &ClientInfo) -> Result<(), CoreError> {
         let now = self.now();
         let next = generate_key(self.settings.signing_alg, KeyState::Next, now)?;
         let retire_until = now + Self::ttl(self.settings.access_ttl) + Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS);
-        self.store.rotate_keys(&next, now, retire_until).await?;
+        let promoted = self.keys.current().published.iter().find(|k| k.state == KeyState::Next).map(|k| k.jwk.kid.clone());
+        let audit = self.audit("key_rotated", by, client, serde_json::json!({"signing_kid": promoted, "next_kid": next.kid}));
+        self.store.rotate_keys(&next, now, retire_until, &[audit]).await?;
         self.reload_keys().await
     }
 

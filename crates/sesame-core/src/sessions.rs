@@ -33,6 +33,7 @@ pub struct TokenPair {
 /// How a logout was asked for.
 #[derive(Debug)]
 pub struct Logout {
+    pub client: ClientInfo,
     pub refresh: String,
     /// The access token sent along, if any: deny-listed until it expires.
     pub access: Option<String>,
@@ -99,7 +100,7 @@ impl Sesame {
     /// Within the grace window, the just-spent token returns the *same* successor (racing tabs);
     /// after it, presenting a spent token revokes the whole session (RFC 9700 §4.14.2).
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(&self, presented: &str) -> Result<TokenPair, CoreError> {
+    pub async fn refresh(&self, presented: &str, client: &ClientInfo) -> Result<TokenPair, CoreError> {
         let token = RefreshToken::parse(presented.trim()).ok_or(CoreError::TokenInvalid)?;
         let now = self.now();
         let next = token.successor(&self.refresh_mac_key);
@@ -127,7 +128,8 @@ impl Sesame {
             return self.token_pair(&user, session.id, &session.audience, next, now);
         }
         // A spent token came back after the grace window: someone holds a stolen copy.
-        self.store.revoke_session(session.id, now).await?;
+        let entry = self.audit("refresh_reused", Some(session.user_id), client, serde_json::json!({"session_id": session.id, "spent_at": spent_at}));
+        self.store.revoke_session(session.id, now, &[entry]).await?;
         tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
         Err(CoreError::TokenRevoked)
     }
@@ -137,7 +139,8 @@ impl Sesame {
         match self.store.get_user(session.user_id).await? {
             Some(u) if !u.disabled => Ok(u),
             _ => {
-                self.store.revoke_session(session.id, now).await?;
+                let entry = self.audit("session_revoked", Some(session.user_id), &ClientInfo::default(), serde_json::json!({"session_id": session.id, "reason": "user_disabled_or_deleted"}));
+                self.store.revoke_session(session.id, now, &[entry]).await?;
                 Err(CoreError::TokenRevoked)
             }
         }
@@ -152,7 +155,12 @@ impl Sesame {
         let record = self.store.find_refresh(&token.hash()).await?.ok_or(CoreError::TokenInvalid)?;
         let grace = Self::ttl(self.settings.refresh_reuse_grace);
         let usable = record.expires_at > now && record.spent_at.is_none_or(|t| now - t <= grace);
-        if !usable || !self.store.revoke_session(record.session_id, now).await? {
+        if !usable {
+            return Err(CoreError::TokenInvalid);
+        }
+        let user_id = self.store.get_session(record.session_id).await?.map(|s| s.user_id);
+        let entry = self.audit("logout", user_id, &input.client, serde_json::json!({"session_id": record.session_id}));
+        if !self.store.revoke_session(record.session_id, now, &[entry]).await? {
             return Err(CoreError::TokenInvalid);
         }
         if let Some(access) = input.access.as_deref()
@@ -170,9 +178,10 @@ impl Sesame {
     }
 
     /// Ends every session of the user. Returns how many were live.
-    pub async fn logout_all(&self, claims: &Claims) -> Result<u64, CoreError> {
+    pub async fn logout_all(&self, claims: &Claims, client: &ClientInfo) -> Result<u64, CoreError> {
         let user_id = user_id_of(claims)?;
-        let n = self.store.revoke_user_sessions(user_id, self.now()).await?;
+        let entry = self.audit("logout", Some(user_id), client, serde_json::json!({"all_sessions": true}));
+        let n = self.store.revoke_user_sessions(user_id, self.now(), &[entry]).await?;
         self.deny(claims).await?;
         Ok(n)
     }
@@ -182,11 +191,12 @@ impl Sesame {
     }
 
     /// Ends one of the user's own sessions; another user's session is "not found".
-    pub async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<(), CoreError> {
+    pub async fn end_session(&self, user_id: Uuid, session_id: Uuid, client: &ClientInfo) -> Result<(), CoreError> {
         let now = self.now();
         match self.store.get_session(session_id).await? {
             Some(s) if s.user_id == user_id && s.revoked_at.is_none() && s.expires_at > now => {
-                self.store.revoke_session(session_id, now).await?;
+                let entry = self.audit("logout", Some(user_id), client, serde_json::json!({"session_id": session_id}));
+                self.store.revoke_session(session_id, now, &[entry]).await?;
                 Ok(())
             }
             _ => Err(CoreError::NotFound),

@@ -34,6 +34,38 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// An audit event, written by the store in the same transaction as the change it records (so
+/// there is no change without its record, and no record without its change).
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    /// register, login_succeeded, login_failed, account_locked, refresh_reused, logout,
+    /// password_changed, user_deleted, role_changed, key_rotated, client_created, ...
+    pub event: String,
+    pub user_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<Uuid>,
+    pub event: Option<String>,
+    pub limit: u32,
+    /// Keyset cursor: entries older than this id (ids are time-ordered UUIDv7).
+    pub before: Option<Uuid>,
+}
+
+/// What a purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub sessions: u64,
+    pub refresh_tokens: u64,
+    pub denied_tokens: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct UserRecord {
     pub id: Uuid,
@@ -116,7 +148,7 @@ pub struct RefreshRecord {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Inserts the user and its roles in one transaction.
-    async fn create_user(&self, user: &NewUser) -> StoreResult<UserRecord>;
+    async fn create_user(&self, user: &NewUser, audit: &[AuditEntry]) -> StoreResult<UserRecord>;
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
     /// Finds a user by canonical email or canonical username.
     async fn find_user_by_login(&self, login_canonical: &str) -> StoreResult<Option<UserRecord>>;
@@ -134,18 +166,36 @@ pub trait UserStore: Send + Sync {
         password_hash: &str,
         keep: Option<Uuid>,
         now: DateTime<Utc>,
+        audit: &[AuditEntry],
     ) -> StoreResult<u64>;
     /// Deletes the user; roles, sessions, refresh tokens and preferences go with it.
-    async fn delete_user(&self, id: Uuid) -> StoreResult<bool>;
+    async fn delete_user(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool>;
     /// Counts a wrong password; once `max_failures` is reached the account locks until
-    /// `lock_until` and the count starts again.
+    /// `lock_until` and the count starts again. `failed` is recorded always, `locked` when this
+    /// failure locked the account.
     async fn record_login_failure(
         &self,
         id: Uuid,
         max_failures: u32,
         lock_until: DateTime<Utc>,
+        failed: &AuditEntry,
+        locked: &AuditEntry,
     ) -> StoreResult<FailedLogin>;
-    async fn record_login_success(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn record_login_success(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<()>;
+    async fn set_disabled(&self, id: Uuid, disabled: bool, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<bool>;
+    /// Clears a lock and the failure count.
+    async fn unlock(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<bool>;
+    /// Replaces the user's roles. `None` when the user does not exist.
+    async fn set_roles(
+        &self,
+        id: Uuid,
+        roles: &[String],
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<Option<Vec<String>>>;
+    /// Users in id (creation) order after `after`, optionally matching `query` in the email or
+    /// username (case-insensitive substring).
+    async fn list_users(&self, query: Option<&str>, limit: u32, after: Option<Uuid>) -> StoreResult<Vec<UserRecord>>;
     async fn get_preferences(&self, id: Uuid) -> StoreResult<Option<serde_json::Value>>;
     async fn put_preferences(
         &self,
@@ -176,9 +226,13 @@ pub trait SessionStore: Send + Sync {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<SessionRecord>>;
-    /// Revokes one active session. False when it was already revoked or does not exist.
-    async fn revoke_session(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
-    async fn revoke_user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// Revokes one active session. False when it was already revoked or does not exist (and
+    /// then no audit entry is written).
+    async fn revoke_session(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<bool>;
+    async fn revoke_user_sessions(&self, user_id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<u64>;
+    /// Deletes sessions expired or revoked before `now` (with their refresh tokens), refresh
+    /// tokens past expiry, and deny-list entries past expiry. Uses the expiry indexes.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<Purged>;
     /// Deny-lists an access token's `jti` until it would expire anyway.
     async fn deny_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()>;
     async fn is_access_token_denied(&self, jti: &str) -> StoreResult<bool>;
@@ -197,14 +251,47 @@ pub trait KeyStore: Send + Sync {
         new_next: &KeyRecord,
         now: DateTime<Utc>,
         retire_until: DateTime<Utc>,
+        audit: &[AuditEntry],
     ) -> StoreResult<()>;
     /// A named instance-wide secret, created with `candidate` if absent; every replica gets the
     /// same value.
     async fn instance_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
 }
 
+/// A service client (OAuth 2.0 client credentials).
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    pub client_id: String,
+    pub name: String,
+    /// HMAC-SHA-256 of the secret under an instance key: secrets are 256-bit random, so a fast
+    /// keyed hash is as safe as argon2 here and keeps token issuance cheap.
+    pub secret_hash: Vec<u8>,
+    pub audiences: Vec<String>,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
 #[async_trait]
-pub trait Store: UserStore + SessionStore + KeyStore + std::fmt::Debug {
+pub trait ClientStore: Send + Sync {
+    async fn create_client(&self, client: &ClientRecord, audit: &[AuditEntry]) -> StoreResult<()>;
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>>;
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>>;
+    async fn delete_client(&self, client_id: &str, audit: &[AuditEntry]) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends entries that record no change of their own (e.g. a failed login for an unknown
+    /// account).
+    async fn append_audit(&self, entries: &[AuditEntry]) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+    /// Deletes entries older than `before`.
+    async fn purge_audit(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait Store: UserStore + SessionStore + KeyStore + AuditStore + ClientStore + std::fmt::Debug {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// Cheap round trip for readiness.

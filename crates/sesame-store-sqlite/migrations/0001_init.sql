@@ -86,3 +86,27 @@ CREATE TABLE instance_secrets (
     value      BLOB NOT NULL,
     created_at INTEGER NOT NULL
 );
+
+-- Who did what, when, from where. Written in the same transaction as the change it records.
+CREATE TABLE audit_log (
+    id         TEXT PRIMARY KEY,                -- UUIDv7: time-ordered, the pagination cursor
+    at         INTEGER NOT NULL,
+    event      TEXT NOT NULL,                   -- register, login_failed, refresh_reused, ...
+    user_id    TEXT,                            -- no foreign key: the trail outlives deleted users
+    ip         TEXT,
+    user_agent TEXT,
+    detail     TEXT NOT NULL                    -- JSON object; never a password, token or hash
+);
+CREATE INDEX audit_log_user_id ON audit_log(user_id, id);
+CREATE INDEX audit_log_event ON audit_log(event, id);
+CREATE INDEX audit_log_at ON audit_log(at);   -- retention purge
+
+-- Service clients for OAuth 2.0 client credentials.
+CREATE TABLE clients (
+    client_id   TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    secret_hash BLOB NOT NULL,                  -- HMAC-SHA-256 of the 256-bit secret (shown once)
+    audiences   TEXT NOT NULL,                  -- JSON list of audiences it may request
+    scopes      TEXT NOT NULL,                  -- JSON list of scopes it may request
+    created_at  INTEGER NOT NULL
+);

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::keys::{KeyRecord, KeyState, SigningAlg};
 use sesame_core::secret::{ExposeSecret, secret_bytes};
-use sesame_core::store::{KeyStore, StoreError, StoreResult};
+use sesame_core::store::{AuditEntry, KeyStore, StoreError, StoreResult};
+
+use crate::audit::insert_audit;
 use sqlx::Row;
 use sqlx::{Sqlite, Transaction};
 
@@ -75,7 +77,7 @@ impl KeyStore for SqliteStore {
         Ok(true)
     }
 
-    async fn rotate_keys(&self, new_next: &KeyRecord, now: DateTime<Utc>, retire_until: DateTime<Utc>) -> StoreResult<()> {
+    async fn rotate_keys(&self, new_next: &KeyRecord, now: DateTime<Utc>, retire_until: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE signing_keys SET state = 'retired', retire_until = ? WHERE state = 'current'")
             .bind(ms(retire_until))
@@ -93,6 +95,7 @@ impl KeyStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)
     }
 

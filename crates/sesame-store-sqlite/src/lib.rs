@@ -7,6 +7,8 @@
 //! `synchronous=NORMAL` in WAL mode keeps every committed transaction across a process crash
 //! (`kill -9`); only an OS crash or power loss could drop the last commits.
 
+mod audit;
+mod clients;
 mod keys;
 mod sessions;
 mod users;

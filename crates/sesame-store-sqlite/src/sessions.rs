@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sesame_core::store::{NewSession, RefreshRecord, SessionRecord, SessionStore, StoreResult};
+use sesame_core::store::{AuditEntry, NewSession, Purged, RefreshRecord, SessionRecord, SessionStore, StoreResult};
+
+use crate::audit::insert_audit;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
@@ -143,26 +145,62 @@ impl SessionStore for SqliteStore {
         rows.iter().map(session_from_row).collect()
     }
 
-    async fn revoke_session(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn revoke_session(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(ms(now))
             .bind(id.to_string())
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
-    async fn revoke_user_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<u64> {
+    async fn revoke_user_sessions(&self, user_id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL AND expires_at > ?1",
         )
         .bind(ms(now))
         .bind(user_id.to_string())
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
         Ok(done.rows_affected())
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<Purged> {
+        let now = ms(now);
+        let mut tx = self.write_tx().await?;
+        // Sessions past expiry, revoked or not (their refresh tokens go by cascade). A missing
+        // session reads as revoked, so its access tokens stay refused.
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        let refresh_tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= ?1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        let denied_tokens = sqlx::query("DELETE FROM denied_tokens WHERE expires_at <= ?1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        tx.commit().await.map_err(map_err)?;
+        Ok(Purged { sessions, refresh_tokens, denied_tokens })
     }
 
     async fn deny_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {

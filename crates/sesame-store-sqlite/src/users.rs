@@ -2,7 +2,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sesame_core::store::{FailedLogin, NewUser, ProfileChange, StoreResult, UserRecord, UserStore};
+use sesame_core::store::{AuditEntry, FailedLogin, NewUser, ProfileChange, StoreResult, UserRecord, UserStore};
+use sqlx::{QueryBuilder, Sqlite};
+
+use crate::audit::insert_audit;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
@@ -42,7 +45,7 @@ impl SqliteStore {
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn create_user(&self, u: &NewUser) -> StoreResult<UserRecord> {
+    async fn create_user(&self, u: &NewUser, audit: &[AuditEntry]) -> StoreResult<UserRecord> {
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO users (id, email, email_canonical, username, username_canonical, password_hash, created_at, updated_at) \
@@ -67,6 +70,7 @@ impl UserStore for SqliteStore {
                 .await
                 .map_err(map_err)?;
         }
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         let mut roles = u.roles.clone();
         roles.sort();
@@ -147,7 +151,7 @@ impl UserStore for SqliteStore {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    async fn set_password(&self, id: Uuid, hash: &str, keep: Option<Uuid>, now: DateTime<Utc>) -> StoreResult<u64> {
+    async fn set_password(&self, id: Uuid, hash: &str, keep: Option<Uuid>, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE users SET password_hash = ?, updated_at = ?, failed_logins = 0, locked_until = NULL WHERE id = ?")
             .bind(hash)
@@ -165,20 +169,35 @@ impl UserStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(ended.rows_affected())
     }
 
-    async fn delete_user(&self, id: Uuid) -> StoreResult<bool> {
+    async fn delete_user(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id.to_string())
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
-    async fn record_login_failure(&self, id: Uuid, max: u32, lock_until: DateTime<Utc>) -> StoreResult<FailedLogin> {
+    async fn record_login_failure(
+        &self,
+        id: Uuid,
+        max: u32,
+        lock_until: DateTime<Utc>,
+        failed: &AuditEntry,
+        locked: &AuditEntry,
+    ) -> StoreResult<FailedLogin> {
+        let mut tx = self.write_tx().await?;
         // One statement: concurrent failures cannot lose a count.
         let row = sqlx::query(
             "UPDATE users SET \
@@ -189,26 +208,111 @@ impl UserStore for SqliteStore {
         .bind(i64::from(max.max(1)))
         .bind(ms(lock_until))
         .bind(id.to_string())
-        .fetch_optional(self.writer())
+        .fetch_optional(&mut *tx)
         .await
         .map_err(map_err)?;
-        match row {
-            Some(r) => Ok(FailedLogin {
+        let result = match row {
+            Some(r) => FailedLogin {
                 failed_logins: r.try_get::<i64, _>(0).map_err(map_err)? as u32,
                 locked_until: opt_ms(r.try_get(1).map_err(map_err)?),
-            }),
-            None => Ok(FailedLogin { failed_logins: 0, locked_until: None }),
+            },
+            None => FailedLogin { failed_logins: 0, locked_until: None },
+        };
+        insert_audit(&mut tx, std::slice::from_ref(failed)).await?;
+        if result.locked_until == Some(lock_until) {
+            insert_audit(&mut tx, std::slice::from_ref(locked)).await?;
         }
+        tx.commit().await.map_err(map_err)?;
+        Ok(result)
     }
 
-    async fn record_login_success(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn record_login_success(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE id = ?")
             .bind(ms(now))
             .bind(id.to_string())
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        Ok(())
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn set_disabled(&self, id: Uuid, disabled: bool, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?")
+            .bind(disabled)
+            .bind(ms(now))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn unlock(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = ? WHERE id = ?")
+            .bind(ms(now))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn set_roles(&self, id: Uuid, roles: &[String], now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<Option<Vec<String>>> {
+        let mut tx = self.write_tx().await?;
+        let id_s = id.to_string();
+        let done = sqlx::query("UPDATE users SET updated_at = ? WHERE id = ?")
+            .bind(ms(now))
+            .bind(&id_s)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        sqlx::query("DELETE FROM user_roles WHERE user_id = ?").bind(&id_s).execute(&mut *tx).await.map_err(map_err)?;
+        let mut sorted = roles.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        for r in &sorted {
+            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
+                .bind(&id_s)
+                .bind(r)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some(sorted))
+    }
+
+    async fn list_users(&self, query: Option<&str>, limit: u32, after: Option<Uuid>) -> StoreResult<Vec<UserRecord>> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
+        if let Some(text) = query.map(str::trim).filter(|t| !t.is_empty()) {
+            let pattern = format!("%{}%", text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            q.push(" AND (email_canonical LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+            q.push(" OR username_canonical LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+        }
+        if let Some(a) = after {
+            q.push(" AND id > ").push_bind(a.to_string());
+        }
+        q.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(self.reader()).await.map_err(map_err)?;
+        rows.iter().map(user_from_row).collect()
     }
 
     async fn get_preferences(&self, id: Uuid) -> StoreResult<Option<serde_json::Value>> {

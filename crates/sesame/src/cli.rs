@@ -82,7 +82,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             }
             let sesame = start_core(&config, Arc::new(SystemClock)).await?;
             let user = sesame
-                .create_user(Registration { email, password, username }, parsed)
+                .create_user(Registration { email, password, username, client: Default::default() }, parsed)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create the user: {}", describe(&e)))?;
             println!("{}", json!({"id": user.id, "email": user.email, "username": user.username, "roles": user.roles}));
@@ -91,7 +91,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Keys(cmd) => {
             let sesame = start_core(&config, Arc::new(SystemClock)).await?;
             if matches!(cmd, KeysCommand::Rotate) {
-                sesame.rotate_keys().await.map_err(|e| anyhow::anyhow!("cannot rotate keys: {e}"))?;
+                sesame.rotate_keys(None, &Default::default()).await.map_err(|e| anyhow::anyhow!("cannot rotate keys: {e}"))?;
             }
             let ring = sesame.key_ring().current();
             let keys: Vec<_> = ring

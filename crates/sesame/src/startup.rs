@@ -134,7 +134,7 @@ async fn bootstrap_admin(sesame: &Sesame, config: &Config) -> anyhow::Result<()>
     let Some((email, password)) = &config.bootstrap_admin else {
         return Ok(());
     };
-    let input = Registration { email: email.clone(), password: password.clone(), username: None };
+    let input = Registration { email: email.clone(), password: password.clone(), username: None, client: Default::default() };
     let roles = vec![Role::customer(), Role::parse(Role::ADMIN).map_err(anyhow::Error::msg)?];
     match sesame.create_user(input, roles).await {
         Ok(user) => tracing::info!(user_id = %user.id, "created the bootstrap admin"),

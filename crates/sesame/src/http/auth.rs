@@ -154,6 +154,7 @@ pub struct PasswordChangeRequest {
     ))]
 pub async fn register(
     State(state): State<AppState>,
+    Client(client): Client,
     AppJson(body): AppJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<UserCreated>), ApiError> {
     let mut missing = std::collections::BTreeMap::new();
@@ -167,7 +168,7 @@ pub async fn register(
         return Err(ApiError::invalid_request("The request is invalid.", missing));
     };
     let username = body.username.filter(|u| !u.trim().is_empty());
-    let user = state.sesame.register(Registration { email, password, username }).await?;
+    let user = state.sesame.register(Registration { email, password, username, client }).await?;
     Ok((
         StatusCode::CREATED,
         Json(UserCreated { id: user.id, email: user.email, username: user.username, created_at: user.created_at }),
@@ -207,10 +208,11 @@ pub async fn login(
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
+    Client(client): Client,
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let token = body.refresh.ok_or_else(|| ApiError::required("refresh"))?;
-    Ok(Json(state.sesame.refresh(&token).await?.into()))
+    Ok(Json(state.sesame.refresh(&token, &client).await?.into()))
 }
 
 /// Check an access token: signature, issuer, audience, expiry and revocation.
@@ -236,11 +238,12 @@ pub async fn verify(
     ))]
 pub async fn logout(
     State(state): State<AppState>,
+    Client(client): Client,
     OptionalBearer(access): OptionalBearer,
     AppJson(body): AppJson<LogoutRequest>,
 ) -> Result<Json<MessageResponse>, ApiError> {
     let refresh = body.refresh_token.or(body.refresh).ok_or_else(|| ApiError::required("refresh_token"))?;
-    match state.sesame.logout(Logout { refresh, access }).await {
+    match state.sesame.logout(Logout { client, refresh, access }).await {
         Ok(()) => Ok(Json(MessageResponse { message: "Logged out successfully".into() })),
         Err(sesame_core::CoreError::TokenInvalid) => Err(ApiError::logout_invalid()),
         Err(e) => Err(e.into()),
@@ -253,8 +256,12 @@ pub async fn logout(
         (status = 200, description = "All sessions ended", body = LogoutAllResponse),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
     ))]
-pub async fn logout_all(State(state): State<AppState>, user: AuthUser) -> Result<Json<LogoutAllResponse>, ApiError> {
-    let revoked = state.sesame.logout_all(&user.claims).await?;
+pub async fn logout_all(
+    State(state): State<AppState>,
+    Client(client): Client,
+    user: AuthUser,
+) -> Result<Json<LogoutAllResponse>, ApiError> {
+    let revoked = state.sesame.logout_all(&user.claims, &client).await?;
     Ok(Json(LogoutAllResponse { message: "Logged out of all sessions".into(), revoked }))
 }
 
@@ -267,12 +274,13 @@ pub async fn logout_all(State(state): State<AppState>, user: AuthUser) -> Result
     ))]
 pub async fn change_password(
     State(state): State<AppState>,
+    Client(client): Client,
     user: AuthUser,
     AppJson(body): AppJson<PasswordChangeRequest>,
 ) -> Result<StatusCode, ApiError> {
     let current = body.current_password.ok_or_else(|| ApiError::required("current_password"))?;
     let new = body.new_password.ok_or_else(|| ApiError::required("new_password"))?;
     let user_id = user_id_of(&user.claims)?;
-    state.sesame.change_password(user_id, session_id_of(&user.claims), &current, &new).await?;
+    state.sesame.change_password(user_id, session_id_of(&user.claims), &current, &new, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AppJson, AuthUser};
+use super::extract::{AppJson, AuthUser, Client};
 
 pub fn router() -> Router<AppState> {
     let profile = || get(show).put(update).patch(update).delete(remove);
@@ -126,11 +126,12 @@ pub async fn update(
     ))]
 pub async fn remove(
     State(state): State<AppState>,
+    Client(client): Client,
     user: AuthUser,
     AppJson(body): AppJson<DeleteProfileRequest>,
 ) -> Result<StatusCode, ApiError> {
     let password = body.password.ok_or_else(|| ApiError::required("password"))?;
-    state.sesame.delete_account(user_id_of(&user.claims)?, &password).await?;
+    state.sesame.delete_account(user_id_of(&user.claims)?, &password, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::AuthUser;
+use super::extract::{AuthUser, Client};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -76,8 +76,13 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
         (status = 404, description = "not_found (also for another user's session)", body = ErrorBody),
     ))]
-pub async fn end(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn end(
+    State(state): State<AppState>,
+    Client(client): Client,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    state.sesame.end_session(user_id_of(&user.claims)?, id).await?;
+    state.sesame.end_session(user_id_of(&user.claims)?, id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
