@@ -47,7 +47,11 @@ fn push(fields: &mut FieldErrors, name: &str, msg: impl Into<String>) {
 fn password_error(problem: PasswordProblem, field: &str) -> CoreError {
     let mut f = FieldErrors::new();
     push(&mut f, field, problem.message());
-    if problem.is_weak() { CoreError::WeakPassword(f) } else { CoreError::Validation(f) }
+    if problem.is_weak() {
+        CoreError::WeakPassword(f)
+    } else {
+        CoreError::Validation(f)
+    }
 }
 
 impl Sesame {
@@ -59,19 +63,31 @@ impl Sesame {
     /// Creates a user with the given roles (the CLI and the bootstrap admin use this); the
     /// password policy applies as for registration.
     #[tracing::instrument(skip_all)]
-    pub async fn create_user(&self, input: Registration, roles: Vec<Role>) -> Result<UserRecord, CoreError> {
+    pub async fn create_user(
+        &self,
+        input: Registration,
+        roles: Vec<Role>,
+    ) -> Result<UserRecord, CoreError> {
         let mut fields = FieldErrors::new();
-        let email = Email::parse(&input.email).map_err(|m| push(&mut fields, "email", m)).ok();
+        let email = Email::parse(&input.email)
+            .map_err(|m| push(&mut fields, "email", m))
+            .ok();
         let username = match input.username.as_deref() {
             None => None,
-            Some(u) => Username::parse(u).map_err(|m| push(&mut fields, "username", m)).ok(),
+            Some(u) => Username::parse(u)
+                .map_err(|m| push(&mut fields, "username", m))
+                .ok(),
         };
         if !fields.is_empty() {
             return Err(CoreError::Validation(fields));
         }
         let email = email.ok_or_else(|| CoreError::internal("email parse lost"))?;
-        let ids = [email.as_str(), username.as_ref().map(|u| u.as_str()).unwrap_or("")];
-        let password = Password::parse(&input.password, &ids).map_err(|p| password_error(p, "password"))?;
+        let ids = [
+            email.as_str(),
+            username.as_ref().map(|u| u.as_str()).unwrap_or(""),
+        ];
+        let password =
+            Password::parse(&input.password, &ids).map_err(|p| password_error(p, "password"))?;
         let password_hash = self.hasher.hash(password.secret()).await?;
         let now = self.now();
         let user = NewUser {
@@ -89,7 +105,12 @@ impl Sesame {
             },
             now,
         };
-        let audit = self.audit("register", Some(user.id), &input.client, serde_json::json!({}));
+        let audit = self.audit(
+            "register",
+            Some(user.id),
+            &input.client,
+            serde_json::json!({}),
+        );
         Ok(self.store.create_user(&user, &[audit]).await?)
     }
 
@@ -109,22 +130,51 @@ impl Sesame {
             && until > now
         {
             let secs = (until - now).num_seconds().max(1) as u64;
-            return Err(CoreError::AccountLocked { retry_after_secs: secs });
+            return Err(CoreError::AccountLocked {
+                retry_after_secs: secs,
+            });
         }
-        let ok = self.hasher.verify(&input.password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+        let ok = self
+            .hasher
+            .verify(
+                &input.password,
+                user.as_ref().map(|u| u.password_hash.as_str()),
+            )
+            .await?;
         let Some(user) = user else {
             let login: String = input.login.trim().chars().take(254).collect();
-            let entry = self.audit("login_failed", None, &input.client, serde_json::json!({"reason": "unknown_account", "login": login}));
+            let entry = self.audit(
+                "login_failed",
+                None,
+                &input.client,
+                serde_json::json!({"reason": "unknown_account", "login": login}),
+            );
             self.store.append_audit(&[entry]).await?;
             return Err(CoreError::InvalidCredentials);
         };
         if !ok {
             let until = now + Self::ttl(self.settings.lockout_duration);
-            let failed_entry = self.audit("login_failed", Some(user.id), &input.client, serde_json::json!({"reason": "wrong_password"}));
-            let locked_entry = self.audit("account_locked", Some(user.id), &input.client, serde_json::json!({"until": until}));
+            let failed_entry = self.audit(
+                "login_failed",
+                Some(user.id),
+                &input.client,
+                serde_json::json!({"reason": "wrong_password"}),
+            );
+            let locked_entry = self.audit(
+                "account_locked",
+                Some(user.id),
+                &input.client,
+                serde_json::json!({"until": until}),
+            );
             let failed = self
                 .store
-                .record_login_failure(user.id, self.settings.lockout_max_failures, until, &failed_entry, &locked_entry)
+                .record_login_failure(
+                    user.id,
+                    self.settings.lockout_max_failures,
+                    until,
+                    &failed_entry,
+                    &locked_entry,
+                )
                 .await?;
             if failed.locked_until.is_some_and(|t| t > now) {
                 tracing::warn!(user_id = %user.id, "account locked after repeated failures");
@@ -132,24 +182,43 @@ impl Sesame {
             return Err(CoreError::InvalidCredentials);
         }
         if user.disabled {
-            let entry = self.audit("login_failed", Some(user.id), &input.client, serde_json::json!({"reason": "account_disabled"}));
+            let entry = self.audit(
+                "login_failed",
+                Some(user.id),
+                &input.client,
+                serde_json::json!({"reason": "account_disabled"}),
+            );
             self.store.append_audit(&[entry]).await?;
             return Err(CoreError::AccountDisabled);
         }
-        let entry = self.audit("login_succeeded", Some(user.id), &input.client, serde_json::json!({"audience": audience}));
-        self.store.record_login_success(user.id, now, &[entry]).await?;
+        let entry = self.audit(
+            "login_succeeded",
+            Some(user.id),
+            &input.client,
+            serde_json::json!({"audience": audience}),
+        );
+        self.store
+            .record_login_success(user.id, now, &[entry])
+            .await?;
         self.open_session(&user, audience, input.client).await
     }
 
     /// The audiences of a token: each requested one must be configured; none means the default.
-    pub(crate) fn resolve_audience(&self, requested: Option<Vec<String>>) -> Result<Vec<String>, CoreError> {
+    pub(crate) fn resolve_audience(
+        &self,
+        requested: Option<Vec<String>>,
+    ) -> Result<Vec<String>, CoreError> {
         let allowed = &self.settings.audiences;
         match requested {
             None => Ok(vec![allowed.first().cloned().unwrap_or_default()]),
-            Some(list) if list.is_empty() => Err(CoreError::InvalidAudience("no audience requested".into())),
+            Some(list) if list.is_empty() => {
+                Err(CoreError::InvalidAudience("no audience requested".into()))
+            }
             Some(list) => {
                 if let Some(bad) = list.iter().find(|a| !allowed.contains(a)) {
-                    return Err(CoreError::InvalidAudience(format!("audience '{bad}' is not allowed")));
+                    return Err(CoreError::InvalidAudience(format!(
+                        "audience '{bad}' is not allowed"
+                    )));
                 }
                 let mut list = list;
                 list.dedup();
@@ -159,11 +228,18 @@ impl Sesame {
     }
 
     pub async fn profile(&self, user_id: Uuid) -> Result<UserRecord, CoreError> {
-        self.store.get_user(user_id).await?.ok_or(CoreError::TokenRevoked)
+        self.store
+            .get_user(user_id)
+            .await?
+            .ok_or(CoreError::TokenRevoked)
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user_id))]
-    pub async fn update_profile(&self, user_id: Uuid, input: ProfileUpdate) -> Result<UserRecord, CoreError> {
+    pub async fn update_profile(
+        &self,
+        user_id: Uuid,
+        input: ProfileUpdate,
+    ) -> Result<UserRecord, CoreError> {
         let user = self.profile(user_id).await?;
         let mut fields = FieldErrors::new();
         let mut change = ProfileChange::default();
@@ -178,8 +254,14 @@ impl Sesame {
         }
         if let Some(d) = input.display_name {
             let d = d.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-            if d.as_ref().is_some_and(|s| s.chars().count() > MAX_DISPLAY_NAME) {
-                push(&mut fields, "display_name", "must be at most 200 characters");
+            if d.as_ref()
+                .is_some_and(|s| s.chars().count() > MAX_DISPLAY_NAME)
+            {
+                push(
+                    &mut fields,
+                    "display_name",
+                    "must be at most 200 characters",
+                );
             }
             change.display_name = Some(d);
         }
@@ -189,7 +271,11 @@ impl Sesame {
                 Ok(email) if email.canonical() == user.email.to_lowercase() => {}
                 Ok(email) => {
                     if input.current_password.is_none() {
-                        push(&mut fields, "current_password", "required to change the email address");
+                        push(
+                            &mut fields,
+                            "current_password",
+                            "required to change the email address",
+                        );
                     }
                     change.email = Some((email.as_str().to_string(), email.canonical()));
                 }
@@ -199,12 +285,18 @@ impl Sesame {
             return Err(CoreError::Validation(fields));
         }
         if change.email.is_some() {
-            let pw = input.current_password.as_ref().ok_or(CoreError::InvalidCurrentPassword)?;
+            let pw = input
+                .current_password
+                .as_ref()
+                .ok_or(CoreError::InvalidCurrentPassword)?;
             if !self.hasher.verify(pw, Some(&user.password_hash)).await? {
                 return Err(CoreError::InvalidCurrentPassword);
             }
         }
-        self.store.update_profile(user_id, &change, self.now()).await?.ok_or(CoreError::TokenRevoked)
+        self.store
+            .update_profile(user_id, &change, self.now())
+            .await?
+            .ok_or(CoreError::TokenRevoked)
     }
 
     /// Changes the password after checking the current one; every other session ends.
@@ -218,24 +310,50 @@ impl Sesame {
         client: &ClientInfo,
     ) -> Result<u64, CoreError> {
         let user = self.profile(user_id).await?;
-        if !self.hasher.verify(current, Some(&user.password_hash)).await? {
+        if !self
+            .hasher
+            .verify(current, Some(&user.password_hash))
+            .await?
+        {
             return Err(CoreError::InvalidCurrentPassword);
         }
         let ids = [user.email.as_str(), user.username.as_deref().unwrap_or("")];
         let password = Password::parse(new, &ids).map_err(|p| password_error(p, "new_password"))?;
         let hash = self.hasher.hash(password.secret()).await?;
-        let entry = self.audit("password_changed", Some(user_id), client, serde_json::json!({}));
-        Ok(self.store.set_password(user_id, &hash, current_session, self.now(), &[entry]).await?)
+        let entry = self.audit(
+            "password_changed",
+            Some(user_id),
+            client,
+            serde_json::json!({}),
+        );
+        Ok(self
+            .store
+            .set_password(user_id, &hash, current_session, self.now(), &[entry])
+            .await?)
     }
 
     /// Deletes the signed-in user after checking the password.
     #[tracing::instrument(skip_all, fields(user_id = %user_id))]
-    pub async fn delete_account(&self, user_id: Uuid, password: &SecretString, client: &ClientInfo) -> Result<(), CoreError> {
+    pub async fn delete_account(
+        &self,
+        user_id: Uuid,
+        password: &SecretString,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
         let user = self.profile(user_id).await?;
-        if !self.hasher.verify(password, Some(&user.password_hash)).await? {
+        if !self
+            .hasher
+            .verify(password, Some(&user.password_hash))
+            .await?
+        {
             return Err(CoreError::InvalidCurrentPassword);
         }
-        let entry = self.audit("user_deleted", Some(user_id), client, serde_json::json!({"by": "self"}));
+        let entry = self.audit(
+            "user_deleted",
+            Some(user_id),
+            client,
+            serde_json::json!({"by": "self"}),
+        );
         self.store.delete_user(user_id, &[entry]).await?;
         Ok(())
     }
@@ -248,21 +366,33 @@ impl Sesame {
             .unwrap_or_else(|| serde_json::Value::Object(Default::default())))
     }
 
-    pub async fn set_preferences(&self, user_id: Uuid, prefs: serde_json::Value) -> Result<serde_json::Value, CoreError> {
+    pub async fn set_preferences(
+        &self,
+        user_id: Uuid,
+        prefs: serde_json::Value,
+    ) -> Result<serde_json::Value, CoreError> {
         if !prefs.is_object() {
             return Err(CoreError::field("preferences", "must be a JSON object"));
         }
-        if serde_json::to_vec(&prefs).map(|v| v.len()).unwrap_or(usize::MAX) > MAX_PREFERENCES_BYTES {
+        if serde_json::to_vec(&prefs)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX)
+            > MAX_PREFERENCES_BYTES
+        {
             return Err(CoreError::field("preferences", "must be at most 16 KiB"));
         }
         self.profile(user_id).await?;
-        self.store.put_preferences(user_id, &prefs, self.now()).await?;
+        self.store
+            .put_preferences(user_id, &prefs, self.now())
+            .await?;
         Ok(prefs)
     }
 
     /// Seconds until a lock ends, for `Retry-After`.
     pub fn lock_remaining(&self, user: &UserRecord) -> Option<Duration> {
-        user.locked_until.map(|t| t - self.now()).filter(|d| *d > Duration::zero())
+        user.locked_until
+            .map(|t| t - self.now())
+            .filter(|d| *d > Duration::zero())
     }
 }
 

@@ -75,7 +75,9 @@ impl PasswordHasher {
         let in_flight = self.waiting.fetch_add(1, Ordering::SeqCst);
         let _guard = WaitGuard(&self.waiting);
         if in_flight >= self.workers + self.queue {
-            return Err(CoreError::Busy { retry_after_secs: 1 });
+            return Err(CoreError::Busy {
+                retry_after_secs: 1,
+            });
         }
         let permit = self
             .permits
@@ -125,7 +127,11 @@ mod tests {
     use super::*;
 
     fn cheap() -> Argon2Cost {
-        Argon2Cost { memory_kib: 64, iterations: 1, parallelism: 1 }
+        Argon2Cost {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
     }
 
     #[tokio::test]
@@ -149,7 +155,18 @@ mod tests {
 
     #[tokio::test]
     async fn sheds_load_beyond_the_queue() {
-        let h = Arc::new(PasswordHasher::new(&Argon2Cost { memory_kib: 8192, iterations: 3, parallelism: 1 }, 1, 1).unwrap());
+        let h = Arc::new(
+            PasswordHasher::new(
+                &Argon2Cost {
+                    memory_kib: 8192,
+                    iterations: 3,
+                    parallelism: 1,
+                },
+                1,
+                1,
+            )
+            .unwrap(),
+        );
         let pw = SecretString::from("correct horse".to_string());
         let tasks: Vec<_> = (0..16)
             .map(|_| {
@@ -164,6 +181,9 @@ mod tests {
                 busy += 1;
             }
         }
-        assert!(busy > 0, "16 concurrent hashes on 1 worker + 1 queue slot must shed some");
+        assert!(
+            busy > 0,
+            "16 concurrent hashes on 1 worker + 1 queue slot must shed some"
+        );
     }
 }

@@ -118,10 +118,15 @@ impl Signer {
         let failed = |_| CoreError::internal("signing failed");
         match self {
             Signer::Ed(k) => Ok(k.sign(message).as_ref().to_vec()),
-            Signer::Ec(k) => Ok(k.sign(&SystemRandom::new(), message).map_err(failed)?.as_ref().to_vec()),
+            Signer::Ec(k) => Ok(k
+                .sign(&SystemRandom::new(), message)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec()),
             Signer::Rsa(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
-                k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig).map_err(failed)?;
+                k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)
+                    .map_err(failed)?;
                 Ok(sig)
             }
         }
@@ -178,10 +183,19 @@ impl Signer {
 }
 
 /// Makes a new key pair of `alg`.
-pub fn generate_key(alg: SigningAlg, state: KeyState, now: DateTime<Utc>) -> Result<KeyRecord, CoreError> {
+pub fn generate_key(
+    alg: SigningAlg,
+    state: KeyState,
+    now: DateTime<Utc>,
+) -> Result<KeyRecord, CoreError> {
     let failed = |_| CoreError::internal("key generation failed");
     let der: Vec<u8> = match alg {
-        SigningAlg::EdDSA => Ed25519KeyPair::generate().map_err(failed)?.to_pkcs8().map_err(failed)?.as_ref().to_vec(),
+        SigningAlg::EdDSA => Ed25519KeyPair::generate()
+            .map_err(failed)?
+            .to_pkcs8()
+            .map_err(failed)?
+            .as_ref()
+            .to_vec(),
         SigningAlg::ES256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
             .map_err(failed)?
             .to_pkcs8v1()
@@ -227,7 +241,8 @@ impl ActiveKey {
 
     /// A JWS compact serialisation of `claims` with `typ: at+jwt`.
     pub fn sign_jwt(&self, claims: &impl serde::Serialize) -> Result<String, CoreError> {
-        let header = serde_json::json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": "at+jwt"});
+        let header =
+            serde_json::json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": "at+jwt"});
         let mut out = B64.encode(header.to_string());
         out.push('.');
         out.push_str(&B64.encode(serde_json::to_vec(claims).map_err(CoreError::internal)?));
@@ -270,13 +285,23 @@ mod tests {
             let keys = KeySet::from_public_jwks(std::slice::from_ref(&rec.public_jwk)).unwrap();
             assert_eq!(keys.len(), 1, "{alg:?} JWK must be usable");
             let v = Verifier::new("https://issuer.test", ["api"], keys);
-            assert_eq!(v.verify(&token, now.timestamp()).unwrap(), claims(now.timestamp()));
+            assert_eq!(
+                v.verify(&token, now.timestamp()).unwrap(),
+                claims(now.timestamp())
+            );
             // Another key of the same algorithm does not verify it.
             let other = generate_key(alg, KeyState::Current, now).unwrap();
             let mut jwk = other.public_jwk.clone();
             jwk.kid = rec.kid.clone();
-            let v2 = Verifier::new("https://issuer.test", ["api"], KeySet::from_public_jwks(&[jwk]).unwrap());
-            assert_eq!(v2.verify(&token, now.timestamp()).unwrap_err(), VerifyError::BadSignature);
+            let v2 = Verifier::new(
+                "https://issuer.test",
+                ["api"],
+                KeySet::from_public_jwks(&[jwk]).unwrap(),
+            );
+            assert_eq!(
+                v2.verify(&token, now.timestamp()).unwrap_err(),
+                VerifyError::BadSignature
+            );
         }
     }
 

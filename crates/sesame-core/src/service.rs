@@ -11,8 +11,8 @@ use crate::error::CoreError;
 use crate::hashing::PasswordHasher;
 use crate::keys::{KeyState, generate_key};
 use crate::secret::{SecretBytes, secret_bytes};
-use crate::settings::Settings;
 use crate::sessions::ClientInfo;
+use crate::settings::Settings;
 use crate::store::{AuditEntry, Store};
 use crate::tokens::KeyRing;
 
@@ -38,7 +38,8 @@ impl Sesame {
         settings: Settings,
     ) -> Result<Self, CoreError> {
         let now = clock.now();
-        let hasher = PasswordHasher::new(&settings.argon2, settings.hash_workers, settings.hash_queue)?;
+        let hasher =
+            PasswordHasher::new(&settings.argon2, settings.hash_workers, settings.hash_queue)?;
         let mut records = store.list_keys().await?;
         if records.is_empty() {
             let current = generate_key(settings.signing_alg, KeyState::Current, now)?;
@@ -49,8 +50,17 @@ impl Sesame {
         let keys = KeyRing::new(&records, &settings.issuer, &settings.audiences, now)?;
         let mut candidate = vec![0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut candidate);
-        let mac = store.instance_secret(REFRESH_MAC_SECRET, &candidate).await?;
-        Ok(Sesame { store, clock, settings, hasher, keys, refresh_mac_key: secret_bytes(mac) })
+        let mac = store
+            .instance_secret(REFRESH_MAC_SECRET, &candidate)
+            .await?;
+        Ok(Sesame {
+            store,
+            clock,
+            settings,
+            hasher,
+            keys,
+            refresh_mac_key: secret_bytes(mac),
+        })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -70,7 +80,13 @@ impl Sesame {
     }
 
     /// An audit entry stamped now.
-    pub(crate) fn audit(&self, event: &str, user_id: Option<uuid::Uuid>, client: &ClientInfo, detail: serde_json::Value) -> AuditEntry {
+    pub(crate) fn audit(
+        &self,
+        event: &str,
+        user_id: Option<uuid::Uuid>,
+        client: &ClientInfo,
+        detail: serde_json::Value,
+    ) -> AuditEntry {
         AuditEntry {
             id: uuid::Uuid::now_v7(),
             at: self.now(),
@@ -94,13 +110,32 @@ impl Sesame {
 
     /// Promotes the published next key to signing and publishes a fresh next key. The retired
     /// key stays published until every token it signed has expired (plus the leeway).
-    pub async fn rotate_keys(&self, by: Option<uuid::Uuid>, client: &ClientInfo) -> Result<(), CoreError> {
+    pub async fn rotate_keys(
+        &self,
+        by: Option<uuid::Uuid>,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
         let now = self.now();
         let next = generate_key(self.settings.signing_alg, KeyState::Next, now)?;
-        let retire_until = now + Self::ttl(self.settings.access_ttl) + Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS);
-        let promoted = self.keys.current().published.iter().find(|k| k.state == KeyState::Next).map(|k| k.jwk.kid.clone());
-        let audit = self.audit("key_rotated", by, client, serde_json::json!({"signing_kid": promoted, "next_kid": next.kid}));
-        self.store.rotate_keys(&next, now, retire_until, &[audit]).await?;
+        let retire_until = now
+            + Self::ttl(self.settings.access_ttl)
+            + Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS);
+        let promoted = self
+            .keys
+            .current()
+            .published
+            .iter()
+            .find(|k| k.state == KeyState::Next)
+            .map(|k| k.jwk.kid.clone());
+        let audit = self.audit(
+            "key_rotated",
+            by,
+            client,
+            serde_json::json!({"signing_kid": promoted, "next_kid": next.kid}),
+        );
+        self.store
+            .rotate_keys(&next, now, retire_until, &[audit])
+            .await?;
         self.reload_keys().await
     }
 

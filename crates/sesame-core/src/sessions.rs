@@ -100,23 +100,43 @@ impl Sesame {
     /// Within the grace window, the just-spent token returns the *same* successor (racing tabs);
     /// after it, presenting a spent token revokes the whole session (RFC 9700 §4.14.2).
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(&self, presented: &str, client: &ClientInfo) -> Result<TokenPair, CoreError> {
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, CoreError> {
         let token = RefreshToken::parse(presented.trim()).ok_or(CoreError::TokenInvalid)?;
         let now = self.now();
         let next = token.successor(&self.refresh_mac_key);
         let expires_at = now + Self::ttl(self.settings.refresh_ttl);
-        if let Some(session) = self.store.rotate_refresh(&token.hash(), &next.hash(), now, expires_at).await? {
+        if let Some(session) = self
+            .store
+            .rotate_refresh(&token.hash(), &next.hash(), now, expires_at)
+            .await?
+        {
             let user = self.live_user(&session, now).await?;
             return self.token_pair(&user, session.id, &session.audience, next, now);
         }
         // Not rotated: unknown, expired, spent, or its session is gone.
-        let record = self.store.find_refresh(&token.hash()).await?.ok_or(CoreError::TokenInvalid)?;
-        let session = self.store.get_session(record.session_id).await?.ok_or(CoreError::TokenRevoked)?;
+        let record = self
+            .store
+            .find_refresh(&token.hash())
+            .await?
+            .ok_or(CoreError::TokenInvalid)?;
+        let session = self
+            .store
+            .get_session(record.session_id)
+            .await?
+            .ok_or(CoreError::TokenRevoked)?;
         if session.revoked_at.is_some() {
             return Err(CoreError::TokenRevoked);
         }
         let Some(spent_at) = record.spent_at else {
-            return Err(if record.expires_at <= now { CoreError::TokenExpired } else { CoreError::TokenRevoked });
+            return Err(if record.expires_at <= now {
+                CoreError::TokenExpired
+            } else {
+                CoreError::TokenRevoked
+            });
         };
         let grace = Self::ttl(self.settings.refresh_reuse_grace);
         if now - spent_at <= grace
@@ -128,14 +148,23 @@ impl Sesame {
             return self.token_pair(&user, session.id, &session.audience, next, now);
         }
         // A spent token came back after the grace window: someone holds a stolen copy.
-        let entry = self.audit("refresh_reused", Some(session.user_id), client, serde_json::json!({"session_id": session.id, "spent_at": spent_at}));
+        let entry = self.audit(
+            "refresh_reused",
+            Some(session.user_id),
+            client,
+            serde_json::json!({"session_id": session.id, "spent_at": spent_at}),
+        );
         self.store.revoke_session(session.id, now, &[entry]).await?;
         tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
         Err(CoreError::TokenRevoked)
     }
 
     /// The session's user, re-read so role changes and disabling take effect at refresh.
-    async fn live_user(&self, session: &SessionRecord, now: DateTime<Utc>) -> Result<UserRecord, CoreError> {
+    async fn live_user(
+        &self,
+        session: &SessionRecord,
+        now: DateTime<Utc>,
+    ) -> Result<UserRecord, CoreError> {
         match self.store.get_user(session.user_id).await? {
             Some(u) if !u.disabled => Ok(u),
             _ => {
@@ -152,15 +181,32 @@ impl Sesame {
     pub async fn logout(&self, input: Logout) -> Result<(), CoreError> {
         let now = self.now();
         let token = RefreshToken::parse(input.refresh.trim()).ok_or(CoreError::TokenInvalid)?;
-        let record = self.store.find_refresh(&token.hash()).await?.ok_or(CoreError::TokenInvalid)?;
+        let record = self
+            .store
+            .find_refresh(&token.hash())
+            .await?
+            .ok_or(CoreError::TokenInvalid)?;
         let grace = Self::ttl(self.settings.refresh_reuse_grace);
         let usable = record.expires_at > now && record.spent_at.is_none_or(|t| now - t <= grace);
         if !usable {
             return Err(CoreError::TokenInvalid);
         }
-        let user_id = self.store.get_session(record.session_id).await?.map(|s| s.user_id);
-        let entry = self.audit("logout", user_id, &input.client, serde_json::json!({"session_id": record.session_id}));
-        if !self.store.revoke_session(record.session_id, now, &[entry]).await? {
+        let user_id = self
+            .store
+            .get_session(record.session_id)
+            .await?
+            .map(|s| s.user_id);
+        let entry = self.audit(
+            "logout",
+            user_id,
+            &input.client,
+            serde_json::json!({"session_id": record.session_id}),
+        );
+        if !self
+            .store
+            .revoke_session(record.session_id, now, &[entry])
+            .await?
+        {
             return Err(CoreError::TokenInvalid);
         }
         if let Some(access) = input.access.as_deref()
@@ -180,8 +226,16 @@ impl Sesame {
     /// Ends every session of the user. Returns how many were live.
     pub async fn logout_all(&self, claims: &Claims, client: &ClientInfo) -> Result<u64, CoreError> {
         let user_id = user_id_of(claims)?;
-        let entry = self.audit("logout", Some(user_id), client, serde_json::json!({"all_sessions": true}));
-        let n = self.store.revoke_user_sessions(user_id, self.now(), &[entry]).await?;
+        let entry = self.audit(
+            "logout",
+            Some(user_id),
+            client,
+            serde_json::json!({"all_sessions": true}),
+        );
+        let n = self
+            .store
+            .revoke_user_sessions(user_id, self.now(), &[entry])
+            .await?;
         self.deny(claims).await?;
         Ok(n)
     }
@@ -191,11 +245,21 @@ impl Sesame {
     }
 
     /// Ends one of the user's own sessions; another user's session is "not found".
-    pub async fn end_session(&self, user_id: Uuid, session_id: Uuid, client: &ClientInfo) -> Result<(), CoreError> {
+    pub async fn end_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
         let now = self.now();
         match self.store.get_session(session_id).await? {
             Some(s) if s.user_id == user_id && s.revoked_at.is_none() && s.expires_at > now => {
-                let entry = self.audit("logout", Some(user_id), client, serde_json::json!({"session_id": session_id}));
+                let entry = self.audit(
+                    "logout",
+                    Some(user_id),
+                    client,
+                    serde_json::json!({"session_id": session_id}),
+                );
                 self.store.revoke_session(session_id, now, &[entry]).await?;
                 Ok(())
             }
@@ -206,10 +270,12 @@ impl Sesame {
     /// Signature, issuer, audience and times — no revocation check.
     pub fn verify_access(&self, token: &str) -> Result<Claims, CoreError> {
         let ring = self.keys.current();
-        ring.verifier.verify(token, self.now().timestamp()).map_err(|e| match e {
-            VerifyError::Expired => CoreError::TokenExpired,
-            _ => CoreError::TokenInvalid,
-        })
+        ring.verifier
+            .verify(token, self.now().timestamp())
+            .map_err(|e| match e {
+                VerifyError::Expired => CoreError::TokenExpired,
+                _ => CoreError::TokenInvalid,
+            })
     }
 
     /// A bearer token on Sesame's own API: verified, and refused once its session or the token

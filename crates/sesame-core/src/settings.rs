@@ -14,7 +14,11 @@ pub struct Argon2Cost {
 impl Default for Argon2Cost {
     /// OWASP's argon2id minimum (m=19 MiB, t=2, p=1).
     fn default() -> Self {
-        Argon2Cost { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        Argon2Cost {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -39,7 +43,9 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Settings {
             issuer: "https://localhost:8443".into(),
             audiences: vec!["api".into()],

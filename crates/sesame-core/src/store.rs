@@ -181,10 +181,22 @@ pub trait UserStore: Send + Sync {
         failed: &AuditEntry,
         locked: &AuditEntry,
     ) -> StoreResult<FailedLogin>;
-    async fn record_login_success(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<()>;
-    async fn set_disabled(&self, id: Uuid, disabled: bool, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<bool>;
+    async fn record_login_success(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    async fn set_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
     /// Clears a lock and the failure count.
-    async fn unlock(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<bool>;
+    async fn unlock(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry])
+    -> StoreResult<bool>;
     /// Replaces the user's roles. `None` when the user does not exist.
     async fn set_roles(
         &self,
@@ -195,7 +207,12 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<Option<Vec<String>>>;
     /// Users in id (creation) order after `after`, optionally matching `query` in the email or
     /// username (case-insensitive substring).
-    async fn list_users(&self, query: Option<&str>, limit: u32, after: Option<Uuid>) -> StoreResult<Vec<UserRecord>>;
+    async fn list_users(
+        &self,
+        query: Option<&str>,
+        limit: u32,
+        after: Option<Uuid>,
+    ) -> StoreResult<Vec<UserRecord>>;
     async fn get_preferences(&self, id: Uuid) -> StoreResult<Option<serde_json::Value>>;
     async fn put_preferences(
         &self,
@@ -228,8 +245,18 @@ pub trait SessionStore: Send + Sync {
     ) -> StoreResult<Vec<SessionRecord>>;
     /// Revokes one active session. False when it was already revoked or does not exist (and
     /// then no audit entry is written).
-    async fn revoke_session(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<bool>;
-    async fn revoke_user_sessions(&self, user_id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<u64>;
+    async fn revoke_session(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<u64>;
     /// Deletes sessions expired or revoked before `now` (with their refresh tokens), refresh
     /// tokens past expiry, and deny-list entries past expiry. Uses the expiry indexes.
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<Purged>;
@@ -291,7 +318,9 @@ pub trait AuditStore: Send + Sync {
 }
 
 #[async_trait]
-pub trait Store: UserStore + SessionStore + KeyStore + AuditStore + ClientStore + std::fmt::Debug {
+pub trait Store:
+    UserStore + SessionStore + KeyStore + AuditStore + ClientStore + std::fmt::Debug
+{
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// Cheap round trip for readiness.

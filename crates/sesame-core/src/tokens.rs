@@ -7,10 +7,10 @@
 
 use std::sync::{Arc, RwLock};
 
+use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
-use aws_lc_rs::hmac;
 use rand::RngCore;
 use secrecy::ExposeSecret;
 use sesame_verify::{KeySet, PublicJwk, Verifier};
@@ -43,7 +43,9 @@ impl RefreshToken {
     /// Accepts only the shape Sesame issues, so garbage never reaches the database.
     pub fn parse(raw: &str) -> Option<Self> {
         let ok = raw.len() == REFRESH_LEN
-            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         ok.then(|| RefreshToken(raw.to_string()))
     }
 
@@ -89,9 +91,18 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    pub fn new(records: &[KeyRecord], issuer: &str, audiences: &[String], now: DateTime<Utc>) -> Result<Self, CoreError> {
+    pub fn new(
+        records: &[KeyRecord],
+        issuer: &str,
+        audiences: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Self, CoreError> {
         let state = build_state(records, issuer, audiences, now)?;
-        Ok(KeyRing { state: RwLock::new(Arc::new(state)), issuer: issuer.into(), audiences: audiences.to_vec() })
+        Ok(KeyRing {
+            state: RwLock::new(Arc::new(state)),
+            issuer: issuer.into(),
+            audiences: audiences.to_vec(),
+        })
     }
 
     pub fn current(&self) -> Arc<KeyRingState> {
@@ -105,7 +116,12 @@ impl KeyRing {
     }
 }
 
-fn build_state(records: &[KeyRecord], issuer: &str, audiences: &[String], now: DateTime<Utc>) -> Result<KeyRingState, CoreError> {
+fn build_state(
+    records: &[KeyRecord],
+    issuer: &str,
+    audiences: &[String],
+    now: DateTime<Utc>,
+) -> Result<KeyRingState, CoreError> {
     let current = records
         .iter()
         .filter(|r| r.state == KeyState::Current)

@@ -9,7 +9,10 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use crate::{SqliteStore, from_ms, map_err, ms, other, parse_uuid};
 
 /// Writes audit entries on the connection of the transaction making the change.
-pub(crate) async fn insert_audit(conn: &mut SqliteConnection, entries: &[AuditEntry]) -> StoreResult<()> {
+pub(crate) async fn insert_audit(
+    conn: &mut SqliteConnection,
+    entries: &[AuditEntry],
+) -> StoreResult<()> {
     for e in entries {
         sqlx::query("INSERT INTO audit_log (id, at, event, user_id, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(e.id.to_string())
@@ -49,8 +52,9 @@ impl AuditStore for SqliteStore {
     }
 
     async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
-        let mut q: QueryBuilder<Sqlite> =
-            QueryBuilder::new("SELECT id, at, event, user_id, ip, user_agent, detail FROM audit_log WHERE 1 = 1");
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT id, at, event, user_id, ip, user_agent, detail FROM audit_log WHERE 1 = 1",
+        );
         if let Some(u) = f.user_id {
             q.push(" AND user_id = ").push_bind(u.to_string());
         }
@@ -60,7 +64,8 @@ impl AuditStore for SqliteStore {
         if let Some(b) = f.before {
             q.push(" AND id < ").push_bind(b.to_string());
         }
-        q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(f.limit));
+        q.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(f.limit));
         let rows = q.build().fetch_all(self.reader()).await.map_err(map_err)?;
         rows.iter().map(entry_from_row).collect()
     }

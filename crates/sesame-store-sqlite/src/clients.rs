@@ -42,19 +42,23 @@ impl ClientStore for SqliteStore {
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE client_id = ?"))
-            .bind(client_id)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM clients WHERE client_id = ?"
+        ))
+        .bind(client_id)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(map_err)?;
         row.as_ref().map(client_from_row).transpose()
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM clients ORDER BY created_at, client_id"))
-            .fetch_all(self.reader())
-            .await
-            .map_err(map_err)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM clients ORDER BY created_at, client_id"
+        ))
+        .fetch_all(self.reader())
+        .await
+        .map_err(map_err)?;
         rows.iter().map(client_from_row).collect()
     }
 

@@ -67,7 +67,10 @@ impl KeyStore for SqliteStore {
     async fn init_keys(&self, current: &KeyRecord, next: &KeyRecord) -> StoreResult<bool> {
         // BEGIN IMMEDIATE holds the write lock across the check and the inserts.
         let mut tx = self.write_tx().await?;
-        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM signing_keys").fetch_one(&mut *tx).await.map_err(map_err)?;
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM signing_keys")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
         if n > 0 {
             return Ok(false);
         }
@@ -77,18 +80,28 @@ impl KeyStore for SqliteStore {
         Ok(true)
     }
 
-    async fn rotate_keys(&self, new_next: &KeyRecord, now: DateTime<Utc>, retire_until: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<()> {
+    async fn rotate_keys(
+        &self,
+        new_next: &KeyRecord,
+        now: DateTime<Utc>,
+        retire_until: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE signing_keys SET state = 'retired', retire_until = ? WHERE state = 'current'")
-            .bind(ms(retire_until))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("UPDATE signing_keys SET state = 'current', activated_at = ? WHERE state = 'next'")
-            .bind(ms(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query(
+            "UPDATE signing_keys SET state = 'retired', retire_until = ? WHERE state = 'current'",
+        )
+        .bind(ms(retire_until))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "UPDATE signing_keys SET state = 'current', activated_at = ? WHERE state = 'next'",
+        )
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         insert_key(&mut tx, new_next).await?;
         sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= ?")
             .bind(ms(now))
@@ -108,11 +121,12 @@ impl KeyStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let (value,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM instance_secrets WHERE name = ?")
-            .bind(name)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let (value,): (Vec<u8>,) =
+            sqlx::query_as("SELECT value FROM instance_secrets WHERE name = ?")
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(value)
     }

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sesame_core::store::{AuditEntry, NewSession, Purged, RefreshRecord, SessionRecord, SessionStore, StoreResult};
+use sesame_core::store::{
+    AuditEntry, NewSession, Purged, RefreshRecord, SessionRecord, SessionStore, StoreResult,
+};
 
 use crate::audit::insert_audit;
 use sqlx::Row;
@@ -109,11 +111,13 @@ impl SessionStore for SqliteStore {
     }
 
     async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>> {
-        let row = sqlx::query("SELECT session_id, issued_at, spent_at, expires_at FROM refresh_tokens WHERE hash = ?")
-            .bind(hash)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT session_id, issued_at, spent_at, expires_at FROM refresh_tokens WHERE hash = ?",
+        )
+        .bind(hash)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(map_err)?;
         row.map(|r| {
             Ok(RefreshRecord {
                 session_id: parse_uuid(&r.try_get::<String, _>(0).map_err(map_err)?)?,
@@ -127,11 +131,19 @@ impl SessionStore for SqliteStore {
 
     async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?");
-        let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(self.reader()).await.map_err(map_err)?;
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
         row.as_ref().map(session_from_row).transpose()
     }
 
-    async fn list_active_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> StoreResult<Vec<SessionRecord>> {
+    async fn list_active_sessions(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<SessionRecord>> {
         let sql = format!(
             "SELECT {SESSION_COLUMNS} FROM sessions \
              WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id DESC"
@@ -145,14 +157,20 @@ impl SessionStore for SqliteStore {
         rows.iter().map(session_from_row).collect()
     }
 
-    async fn revoke_session(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<bool> {
+    async fn revoke_session(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(ms(now))
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let done =
+            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(ms(now))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
@@ -161,7 +179,12 @@ impl SessionStore for SqliteStore {
         Ok(true)
     }
 
-    async fn revoke_user_sessions(&self, user_id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<u64> {
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL AND expires_at > ?1",
@@ -200,7 +223,11 @@ impl SessionStore for SqliteStore {
             .map_err(map_err)?
             .rows_affected();
         tx.commit().await.map_err(map_err)?;
-        Ok(Purged { sessions, refresh_tokens, denied_tokens })
+        Ok(Purged {
+            sessions,
+            refresh_tokens,
+            denied_tokens,
+        })
     }
 
     async fn deny_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {

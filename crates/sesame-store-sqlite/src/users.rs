@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sesame_core::store::{AuditEntry, FailedLogin, NewUser, ProfileChange, StoreResult, UserRecord, UserStore};
+use sesame_core::store::{
+    AuditEntry, FailedLogin, NewUser, ProfileChange, StoreResult, UserRecord, UserStore,
+};
 use sqlx::{QueryBuilder, Sqlite};
 
 use crate::audit::insert_audit;
@@ -29,7 +31,9 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
         failed_logins: row.try_get::<i64, _>("failed_logins").map_err(map_err)? as u32,
         locked_until: opt_ms(row.try_get("locked_until").map_err(map_err)?),
         last_login_at: opt_ms(row.try_get("last_login_at").map_err(map_err)?),
-        roles: roles.map(|r| r.split(' ').map(str::to_string).collect()).unwrap_or_default(),
+        roles: roles
+            .map(|r| r.split(' ').map(str::to_string).collect())
+            .unwrap_or_default(),
         created_at: from_ms(row.try_get("created_at").map_err(map_err)?),
         updated_at: from_ms(row.try_get("updated_at").map_err(map_err)?),
     })
@@ -38,7 +42,11 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
 impl SqliteStore {
     async fn user_where(&self, clause: &str, arg: &str) -> StoreResult<Option<UserRecord>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {clause}");
-        let row = sqlx::query(&sql).bind(arg).fetch_optional(self.reader()).await.map_err(map_err)?;
+        let row = sqlx::query(&sql)
+            .bind(arg)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
         row.as_ref().map(user_from_row).transpose()
     }
 }
@@ -103,17 +111,24 @@ impl UserStore for SqliteStore {
         self.user_where("username_canonical = ?", login).await
     }
 
-    async fn update_profile(&self, id: Uuid, c: &ProfileChange, now: DateTime<Utc>) -> StoreResult<Option<UserRecord>> {
+    async fn update_profile(
+        &self,
+        id: Uuid,
+        c: &ProfileChange,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<UserRecord>> {
         let mut tx = self.write_tx().await?;
         let id_s = id.to_string();
         if let Some((email, canonical)) = &c.email {
-            sqlx::query("UPDATE users SET email = ?, email_canonical = ?, email_verified = 0 WHERE id = ?")
-                .bind(email)
-                .bind(canonical)
-                .bind(&id_s)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            sqlx::query(
+                "UPDATE users SET email = ?, email_canonical = ?, email_verified = 0 WHERE id = ?",
+            )
+            .bind(email)
+            .bind(canonical)
+            .bind(&id_s)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         }
         if let Some(username) = &c.username {
             let (u, canon) = match username {
@@ -147,11 +162,22 @@ impl UserStore for SqliteStore {
             return Ok(None);
         }
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
-        let row = sqlx::query(&sql).bind(&id_s).fetch_optional(self.writer()).await.map_err(map_err)?;
+        let row = sqlx::query(&sql)
+            .bind(&id_s)
+            .fetch_optional(self.writer())
+            .await
+            .map_err(map_err)?;
         row.as_ref().map(user_from_row).transpose()
     }
 
-    async fn set_password(&self, id: Uuid, hash: &str, keep: Option<Uuid>, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<u64> {
+    async fn set_password(
+        &self,
+        id: Uuid,
+        hash: &str,
+        keep: Option<Uuid>,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE users SET password_hash = ?, updated_at = ?, failed_logins = 0, locked_until = NULL WHERE id = ?")
             .bind(hash)
@@ -216,7 +242,10 @@ impl UserStore for SqliteStore {
                 failed_logins: r.try_get::<i64, _>(0).map_err(map_err)? as u32,
                 locked_until: opt_ms(r.try_get(1).map_err(map_err)?),
             },
-            None => FailedLogin { failed_logins: 0, locked_until: None },
+            None => FailedLogin {
+                failed_logins: 0,
+                locked_until: None,
+            },
         };
         insert_audit(&mut tx, std::slice::from_ref(failed)).await?;
         if result.locked_until == Some(lock_until) {
@@ -226,7 +255,12 @@ impl UserStore for SqliteStore {
         Ok(result)
     }
 
-    async fn record_login_success(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<()> {
+    async fn record_login_success(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE id = ?")
             .bind(ms(now))
@@ -238,7 +272,13 @@ impl UserStore for SqliteStore {
         tx.commit().await.map_err(map_err)
     }
 
-    async fn set_disabled(&self, id: Uuid, disabled: bool, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<bool> {
+    async fn set_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?")
             .bind(disabled)
@@ -255,14 +295,21 @@ impl UserStore for SqliteStore {
         Ok(true)
     }
 
-    async fn unlock(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<bool> {
+    async fn unlock(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = ? WHERE id = ?")
-            .bind(ms(now))
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let done = sqlx::query(
+            "UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = ? WHERE id = ?",
+        )
+        .bind(ms(now))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
@@ -271,7 +318,13 @@ impl UserStore for SqliteStore {
         Ok(true)
     }
 
-    async fn set_roles(&self, id: Uuid, roles: &[String], now: DateTime<Utc>, audit: &[AuditEntry]) -> StoreResult<Option<Vec<String>>> {
+    async fn set_roles(
+        &self,
+        id: Uuid,
+        roles: &[String],
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<Option<Vec<String>>> {
         let mut tx = self.write_tx().await?;
         let id_s = id.to_string();
         let done = sqlx::query("UPDATE users SET updated_at = ? WHERE id = ?")
@@ -283,7 +336,11 @@ impl UserStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        sqlx::query("DELETE FROM user_roles WHERE user_id = ?").bind(&id_s).execute(&mut *tx).await.map_err(map_err)?;
+        sqlx::query("DELETE FROM user_roles WHERE user_id = ?")
+            .bind(&id_s)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let mut sorted = roles.to_vec();
         sorted.sort();
         sorted.dedup();
@@ -300,12 +357,28 @@ impl UserStore for SqliteStore {
         Ok(Some(sorted))
     }
 
-    async fn list_users(&self, query: Option<&str>, limit: u32, after: Option<Uuid>) -> StoreResult<Vec<UserRecord>> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
+    async fn list_users(
+        &self,
+        query: Option<&str>,
+        limit: u32,
+        after: Option<Uuid>,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
         if let Some(text) = query.map(str::trim).filter(|t| !t.is_empty()) {
-            let pattern = format!("%{}%", text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-            q.push(" AND (email_canonical LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
-            q.push(" OR username_canonical LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+            let pattern = format!(
+                "%{}%",
+                text.to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            q.push(" AND (email_canonical LIKE ")
+                .push_bind(pattern.clone())
+                .push(" ESCAPE '\\'");
+            q.push(" OR username_canonical LIKE ")
+                .push_bind(pattern)
+                .push(" ESCAPE '\\')");
         }
         if let Some(a) = after {
             q.push(" AND id > ").push_bind(a.to_string());
@@ -316,15 +389,22 @@ impl UserStore for SqliteStore {
     }
 
     async fn get_preferences(&self, id: Uuid) -> StoreResult<Option<serde_json::Value>> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT data FROM preferences WHERE user_id = ?")
-            .bind(id.to_string())
-            .fetch_optional(self.reader())
-            .await
-            .map_err(map_err)?;
-        row.map(|(d,)| serde_json::from_str(&d).map_err(other)).transpose()
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT data FROM preferences WHERE user_id = ?")
+                .bind(id.to_string())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+        row.map(|(d,)| serde_json::from_str(&d).map_err(other))
+            .transpose()
     }
 
-    async fn put_preferences(&self, id: Uuid, prefs: &serde_json::Value, now: DateTime<Utc>) -> StoreResult<()> {
+    async fn put_preferences(
+        &self,
+        id: Uuid,
+        prefs: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO preferences (user_id, data, updated_at) VALUES (?, ?, ?) \
              ON CONFLICT (user_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",

@@ -70,9 +70,16 @@ impl KeySet {
             };
             let fits = matches!(
                 (&jwk.algorithm, alg),
-                (jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA)
-                    | (jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_), Algorithm::ES256)
-                    | (jsonwebtoken::jwk::AlgorithmParameters::RSA(_), Algorithm::RS256)
+                (
+                    jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_),
+                    Algorithm::EdDSA
+                ) | (
+                    jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_),
+                    Algorithm::ES256
+                ) | (
+                    jsonwebtoken::jwk::AlgorithmParameters::RSA(_),
+                    Algorithm::RS256
+                )
             );
             if !fits {
                 continue;

@@ -72,26 +72,48 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::User(UserCommand::Create { email, username, roles, password_stdin: _ }) => {
+        Command::User(UserCommand::Create {
+            email,
+            username,
+            roles,
+            password_stdin: _,
+        }) => {
             let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password).context("cannot read the password from standard input")?;
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("cannot read the password from standard input")?;
             let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_string());
             let mut parsed = vec![Role::customer()];
             for r in &roles {
-                parsed.push(Role::parse(r).map_err(|m| anyhow::anyhow!("invalid role '{r}': {m}"))?);
+                parsed
+                    .push(Role::parse(r).map_err(|m| anyhow::anyhow!("invalid role '{r}': {m}"))?);
             }
             let sesame = start_core(&config, Arc::new(SystemClock)).await?;
             let user = sesame
-                .create_user(Registration { email, password, username, client: Default::default() }, parsed)
+                .create_user(
+                    Registration {
+                        email,
+                        password,
+                        username,
+                        client: Default::default(),
+                    },
+                    parsed,
+                )
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create the user: {}", describe(&e)))?;
-            println!("{}", json!({"id": user.id, "email": user.email, "username": user.username, "roles": user.roles}));
+            println!(
+                "{}",
+                json!({"id": user.id, "email": user.email, "username": user.username, "roles": user.roles})
+            );
             Ok(())
         }
         Command::Keys(cmd) => {
             let sesame = start_core(&config, Arc::new(SystemClock)).await?;
             if matches!(cmd, KeysCommand::Rotate) {
-                sesame.rotate_keys(None, &Default::default()).await.map_err(|e| anyhow::anyhow!("cannot rotate keys: {e}"))?;
+                sesame
+                    .rotate_keys(None, &Default::default())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot rotate keys: {e}"))?;
             }
             let ring = sesame.key_ring().current();
             let keys: Vec<_> = ring
@@ -102,7 +124,10 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                            "activated_at": k.activated_at, "retire_until": k.retire_until})
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&json!({ "keys": keys }))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "keys": keys }))?
+            );
             Ok(())
         }
     }
@@ -112,7 +137,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     let base = format!("{}://{}", app.scheme(), app.local_addr());
     match app.cert_path() {
-        Some(cert) => println!("Sesame listening on {base} (TLS certificate: {})", cert.display()),
+        Some(cert) => println!(
+            "Sesame listening on {base} (TLS certificate: {})",
+            cert.display()
+        ),
         None => println!("Sesame listening on {base} (plain HTTP)"),
     }
     tracing::info!(address = %base, "listening");

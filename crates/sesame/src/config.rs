@@ -24,16 +24,36 @@ const SETTINGS: &[(&str, &str, Option<&str>)] = &[
     ("audiences", "SESAME_AUDIENCES", Some("api")),
     ("access_ttl", "SESAME_ACCESS_TTL", Some("15m")),
     ("refresh_ttl", "SESAME_REFRESH_TTL", Some("7d")),
-    ("refresh_reuse_grace", "SESAME_REFRESH_REUSE_GRACE", Some("10s")),
-    ("lockout.max_failures", "SESAME_LOCKOUT_MAX_FAILURES", Some("5")),
+    (
+        "refresh_reuse_grace",
+        "SESAME_REFRESH_REUSE_GRACE",
+        Some("10s"),
+    ),
+    (
+        "lockout.max_failures",
+        "SESAME_LOCKOUT_MAX_FAILURES",
+        Some("5"),
+    ),
     ("lockout.duration", "SESAME_LOCKOUT_DURATION", Some("15m")),
     ("rate_limit", "SESAME_RATE_LIMIT", Some("on")),
     ("signing_alg", "SESAME_SIGNING_ALG", Some("EdDSA")),
-    ("argon2.memory_kib", "SESAME_ARGON2_MEMORY_KIB", Some("19456")),
+    (
+        "argon2.memory_kib",
+        "SESAME_ARGON2_MEMORY_KIB",
+        Some("19456"),
+    ),
     ("argon2.iterations", "SESAME_ARGON2_ITERATIONS", Some("2")),
     ("argon2.parallelism", "SESAME_ARGON2_PARALLELISM", Some("1")),
-    ("bootstrap_admin_email", "SESAME_BOOTSTRAP_ADMIN_EMAIL", None),
-    ("bootstrap_admin_password", "SESAME_BOOTSTRAP_ADMIN_PASSWORD", None),
+    (
+        "bootstrap_admin_email",
+        "SESAME_BOOTSTRAP_ADMIN_EMAIL",
+        None,
+    ),
+    (
+        "bootstrap_admin_password",
+        "SESAME_BOOTSTRAP_ADMIN_PASSWORD",
+        None,
+    ),
     ("log", "SESAME_LOG", Some("info")),
     ("log_format", "SESAME_LOG_FORMAT", Some("text")),
 ];
@@ -42,7 +62,10 @@ const SETTINGS: &[(&str, &str, Option<&str>)] = &[
 pub enum TlsMode {
     /// Self-signed certificate made once in the data dir.
     Auto,
-    Files { cert: PathBuf, key: PathBuf },
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
     Off,
 }
 
@@ -69,13 +92,20 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    File { path: PathBuf, source: std::io::Error },
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid TOML: {message}")]
     Toml { path: PathBuf, message: String },
     #[error("config file {path}: unknown setting '{key}'")]
     UnknownKey { path: PathBuf, key: String },
     #[error("invalid {name} ({origin}): {problem}")]
-    Invalid { name: String, origin: String, problem: String },
+    Invalid {
+        name: String,
+        origin: String,
+        problem: String,
+    },
 }
 
 /// A raw value and where it came from.
@@ -98,29 +128,49 @@ impl Layers {
             Some(r) => (key.to_string(), r.origin.clone()),
             None => (key.to_string(), "unset".to_string()),
         };
-        ConfigError::Invalid { name, origin, problem: problem.into() }
+        ConfigError::Invalid {
+            name,
+            origin,
+            problem: problem.into(),
+        }
     }
 
-    fn parse<T>(&self, key: &str, f: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    fn parse<T>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
         let raw = self.get(key).map(|r| r.value.as_str()).unwrap_or("");
         f(raw.trim()).map_err(|p| self.invalid(key, p))
     }
 
     fn duration(&self, key: &str) -> Result<Duration, ConfigError> {
         self.parse(key, |s| {
-            let d = humantime::parse_duration(s).map_err(|e| format!("expected a duration like 90s, 15m or 7d ({e})"))?;
-            if d.is_zero() { Err("must be greater than zero".into()) } else { Ok(d) }
+            let d = humantime::parse_duration(s)
+                .map_err(|e| format!("expected a duration like 90s, 15m or 7d ({e})"))?;
+            if d.is_zero() {
+                Err("must be greater than zero".into())
+            } else {
+                Ok(d)
+            }
         })
     }
 
     fn number<T: std::str::FromStr>(&self, key: &str) -> Result<T, ConfigError> {
-        self.parse(key, |s| s.parse::<T>().map_err(|_| "expected a whole number".to_string()))
+        self.parse(key, |s| {
+            s.parse::<T>()
+                .map_err(|_| "expected a whole number".to_string())
+        })
     }
 }
 
 fn flatten_toml(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {
     for (k, v) in table {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             toml::Value::Table(t) => flatten_toml(&key, t, out),
             toml::Value::String(s) => out.push((key, s.clone())),
@@ -148,41 +198,84 @@ impl Config {
     }
 
     /// Loads from an explicit environment map (tests pass their own).
-    pub fn from_sources(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
         let mut layers = BTreeMap::new();
         for (key, env_name, default) in SETTINGS {
             if let Some(d) = default {
-                layers.insert(*key, Raw { value: d.to_string(), origin: "default".into(), env: env_name });
+                layers.insert(
+                    *key,
+                    Raw {
+                        value: d.to_string(),
+                        origin: "default".into(),
+                        env: env_name,
+                    },
+                );
             }
         }
-        let file = file.map(Path::to_path_buf).or_else(|| env.get("SESAME_CONFIG").map(PathBuf::from));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("SESAME_CONFIG").map(PathBuf::from));
         if let Some(path) = file {
-            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::File { path: path.clone(), source })?;
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::File {
+                path: path.clone(),
+                source,
+            })?;
             let table: toml::Table =
-                text.parse().map_err(|e: toml::de::Error| ConfigError::Toml { path: path.clone(), message: e.message().to_string() })?;
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Toml {
+                        path: path.clone(),
+                        message: e.message().to_string(),
+                    })?;
             let mut flat = Vec::new();
             flatten_toml("", &table, &mut flat);
             for (k, v) in flat {
                 let Some((key, env_name, _)) = SETTINGS.iter().find(|(key, _, _)| *key == k) else {
                     return Err(ConfigError::UnknownKey { path, key: k });
                 };
-                layers.insert(*key, Raw { value: v, origin: format!("file {}", path.display()), env: env_name });
+                layers.insert(
+                    *key,
+                    Raw {
+                        value: v,
+                        origin: format!("file {}", path.display()),
+                        env: env_name,
+                    },
+                );
             }
         }
         for (key, env_name, _) in SETTINGS {
             if let Some(v) = env.get(*env_name) {
-                layers.insert(*key, Raw { value: v.clone(), origin: "environment".into(), env: env_name });
+                layers.insert(
+                    *key,
+                    Raw {
+                        value: v.clone(),
+                        origin: "environment".into(),
+                        env: env_name,
+                    },
+                );
             }
         }
         Self::validate(&Layers(layers))
     }
 
     fn validate(l: &Layers) -> Result<Self, ConfigError> {
-        let listen: SocketAddr = l.parse("listen", |s| s.parse().map_err(|_| "expected HOST:PORT, e.g. 127.0.0.1:8443".to_string()))?;
+        let listen: SocketAddr = l.parse("listen", |s| {
+            s.parse()
+                .map_err(|_| "expected HOST:PORT, e.g. 127.0.0.1:8443".to_string())
+        })?;
         let data_dir = PathBuf::from(l.parse("data_dir", |s| {
-            if s.is_empty() { Err("must not be empty".to_string()) } else { Ok(s.to_string()) }
+            if s.is_empty() {
+                Err("must not be empty".to_string())
+            } else {
+                Ok(s.to_string())
+            }
         })?);
-        let tls = match l.parse("tls", |s| Ok::<_, String>(s.to_ascii_lowercase()))?.as_str() {
+        let tls = match l
+            .parse("tls", |s| Ok::<_, String>(s.to_ascii_lowercase()))?
+            .as_str()
+        {
             "auto" => TlsMode::Auto,
             "off" => TlsMode::Off,
             "files" => {
@@ -192,12 +285,19 @@ impl Config {
                     (Some(cert), Some(key)) => {
                         for (name, p) in [("tls_cert", &cert), ("tls_key", &key)] {
                             if !p.is_file() {
-                                return Err(l.invalid(name, format!("{} is not a readable file", p.display())));
+                                return Err(l.invalid(
+                                    name,
+                                    format!("{} is not a readable file", p.display()),
+                                ));
                             }
                         }
                         TlsMode::Files { cert, key }
                     }
-                    _ => return Err(l.invalid("tls", "'files' needs SESAME_TLS_CERT and SESAME_TLS_KEY")),
+                    _ => {
+                        return Err(
+                            l.invalid("tls", "'files' needs SESAME_TLS_CERT and SESAME_TLS_KEY")
+                        );
+                    }
                 }
             }
             _ => return Err(l.invalid("tls", "expected auto, files or off")),
@@ -205,8 +305,13 @@ impl Config {
         let database_url = match l.get("database_url") {
             Some(r) => {
                 let v = r.value.trim().to_string();
-                if !(v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://")) {
-                    return Err(l.invalid("database_url", "expected sqlite://PATH or postgres://..."));
+                if !(v.starts_with("sqlite:")
+                    || v.starts_with("postgres://")
+                    || v.starts_with("postgresql://"))
+                {
+                    return Err(
+                        l.invalid("database_url", "expected sqlite://PATH or postgres://...")
+                    );
                 }
                 v
             }
@@ -220,8 +325,16 @@ impl Config {
             Ok(s.trim_end_matches('/').to_string())
         })?;
         let audiences: Vec<String> = l.parse("audiences", |s| {
-            let list: Vec<String> = s.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
-            if list.is_empty() { Err("at least one audience is required".to_string()) } else { Ok(list) }
+            let list: Vec<String> = s
+                .split(',')
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect();
+            if list.is_empty() {
+                Err("at least one audience is required".to_string())
+            } else {
+                Ok(list)
+            }
         })?;
         let on_off = |key: &str| {
             l.parse(key, |s| match s.to_ascii_lowercase().as_str() {
@@ -231,24 +344,47 @@ impl Config {
             })
         };
         let rate_limit = on_off("rate_limit")?;
-        let signing_alg = l.parse("signing_alg", |s| SigningAlg::parse(s).ok_or_else(|| "expected EdDSA, ES256 or RS256".to_string()))?;
+        let signing_alg = l.parse("signing_alg", |s| {
+            SigningAlg::parse(s).ok_or_else(|| "expected EdDSA, ES256 or RS256".to_string())
+        })?;
         let argon2 = Argon2Cost {
             memory_kib: l.number("argon2.memory_kib")?,
             iterations: l.number("argon2.iterations")?,
             parallelism: l.number("argon2.parallelism")?,
         };
-        if let Err(e) = argon2::Params::new(argon2.memory_kib, argon2.iterations, argon2.parallelism, None) {
-            return Err(l.invalid("argon2.memory_kib", format!("argon2 parameters rejected: {e}")));
+        if let Err(e) = argon2::Params::new(
+            argon2.memory_kib,
+            argon2.iterations,
+            argon2.parallelism,
+            None,
+        ) {
+            return Err(l.invalid(
+                "argon2.memory_kib",
+                format!("argon2 parameters rejected: {e}"),
+            ));
         }
         let lockout_max_failures: u32 = l.number("lockout.max_failures")?;
         if lockout_max_failures == 0 {
             return Err(l.invalid("lockout.max_failures", "must be at least 1"));
         }
-        let bootstrap_admin = match (l.get("bootstrap_admin_email"), l.get("bootstrap_admin_password")) {
+        let bootstrap_admin = match (
+            l.get("bootstrap_admin_email"),
+            l.get("bootstrap_admin_password"),
+        ) {
             (None, None) => None,
             (Some(e), Some(p)) => Some((e.value.clone(), SecretString::from(p.value.clone()))),
-            (Some(_), None) => return Err(l.invalid("bootstrap_admin_password", "required with SESAME_BOOTSTRAP_ADMIN_EMAIL")),
-            (None, Some(_)) => return Err(l.invalid("bootstrap_admin_email", "required with SESAME_BOOTSTRAP_ADMIN_PASSWORD")),
+            (Some(_), None) => {
+                return Err(l.invalid(
+                    "bootstrap_admin_password",
+                    "required with SESAME_BOOTSTRAP_ADMIN_EMAIL",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(l.invalid(
+                    "bootstrap_admin_email",
+                    "required with SESAME_BOOTSTRAP_ADMIN_PASSWORD",
+                ));
+            }
         };
         let log_format = l.parse("log_format", |s| match s {
             "text" => Ok(LogFormat::Text),
@@ -256,7 +392,8 @@ impl Config {
             _ => Err("expected text or json".to_string()),
         })?;
         let log = l.parse("log", |s| {
-            tracing_subscriber::EnvFilter::try_new(s).map_err(|e| format!("not a tracing filter: {e}"))?;
+            tracing_subscriber::EnvFilter::try_new(s)
+                .map_err(|e| format!("not a tracing filter: {e}"))?;
             Ok(s.to_string())
         })?;
         let settings = Settings {
@@ -265,7 +402,8 @@ impl Config {
             access_ttl: l.duration("access_ttl")?,
             refresh_ttl: l.duration("refresh_ttl")?,
             refresh_reuse_grace: l.parse("refresh_reuse_grace", |s| {
-                humantime::parse_duration(s).map_err(|e| format!("expected a duration like 10s ({e})"))
+                humantime::parse_duration(s)
+                    .map_err(|e| format!("expected a duration like 10s ({e})"))
             })?,
             lockout_max_failures,
             lockout_duration: l.duration("lockout.duration")?,
@@ -301,7 +439,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -335,11 +476,20 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = Config::from_sources(None, &env(&[("SESAME_ACCESS_TTL", "soon")])).unwrap_err().to_string();
-        assert!(err.contains("SESAME_ACCESS_TTL") && err.contains("environment"), "{err}");
-        let err = Config::from_sources(None, &env(&[("SESAME_SIGNING_ALG", "HS256")])).unwrap_err().to_string();
+        let err = Config::from_sources(None, &env(&[("SESAME_ACCESS_TTL", "soon")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SESAME_ACCESS_TTL") && err.contains("environment"),
+            "{err}"
+        );
+        let err = Config::from_sources(None, &env(&[("SESAME_SIGNING_ALG", "HS256")]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SESAME_SIGNING_ALG"), "{err}");
-        let err = Config::from_sources(None, &env(&[("SESAME_TLS", "files")])).unwrap_err().to_string();
+        let err = Config::from_sources(None, &env(&[("SESAME_TLS", "files")]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SESAME_TLS_CERT"), "{err}");
         assert!(Config::from_sources(None, &env(&[("SESAME_LISTEN", "nowhere")])).is_err());
         assert!(Config::from_sources(None, &env(&[("SESAME_AUDIENCES", " , ")])).is_err());
@@ -352,7 +502,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sesame.toml");
         std::fs::write(&path, "acess_ttl = \"5m\"\n").unwrap();
-        let err = Config::from_sources(Some(&path), &env(&[])).unwrap_err().to_string();
+        let err = Config::from_sources(Some(&path), &env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("acess_ttl"), "{err}");
     }
 
@@ -361,13 +513,19 @@ mod tests {
         let c = Config::from_sources(
             None,
             &env(&[
-                ("SESAME_DATABASE_URL", "postgres://sesame:hunter2pass@db/sesame"),
+                (
+                    "SESAME_DATABASE_URL",
+                    "postgres://sesame:hunter2pass@db/sesame",
+                ),
                 ("SESAME_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
                 ("SESAME_BOOTSTRAP_ADMIN_PASSWORD", "s3cret-admin-pass"),
             ]),
         )
         .unwrap();
         let shown = format!("{c:?}");
-        assert!(!shown.contains("hunter2pass") && !shown.contains("s3cret-admin-pass"), "{shown}");
+        assert!(
+            !shown.contains("hunter2pass") && !shown.contains("s3cret-admin-pass"),
+            "{shown}"
+        );
     }
 }

@@ -39,18 +39,27 @@ pub struct Application {
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url();
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-        Arc::new(SqliteStore::connect(url).await.context("cannot open the SQLite database")?)
+        Arc::new(
+            SqliteStore::connect(url)
+                .await
+                .context("cannot open the SQLite database")?,
+        )
     } else {
         anyhow::bail!("this build of Sesame supports sqlite:// database URLs only");
     };
-    store.migrate().await.context("cannot apply database migrations")?;
+    store
+        .migrate()
+        .await
+        .context("cannot apply database migrations")?;
     Ok(store)
 }
 
 /// Opens the store and starts the use-cases (keys and instance secrets made on first start).
 pub async fn start_core(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Sesame>> {
     let store = open_store(config).await?;
-    let sesame = Sesame::start(store, clock, config.settings.clone()).await.context("cannot start")?;
+    let sesame = Sesame::start(store, clock, config.settings.clone())
+        .await
+        .context("cannot start")?;
     Ok(Arc::new(sesame))
 }
 
@@ -70,7 +79,13 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        Ok(Application { listener, addr, tls, cert_path, sesame })
+        Ok(Application {
+            listener,
+            addr,
+            tls,
+            cert_path,
+            sesame,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -95,10 +110,17 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests (10 s at most).
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let state = AppState { sesame: self.sesame.clone(), openapi: Arc::new(http::openapi::document()) };
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = AppState {
+            sesame: self.sesame.clone(),
+            openapi: Arc::new(http::openapi::document()),
+        };
         let app = NormalizePathLayer::trim_trailing_slash().layer(http::router(state));
-        let make = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+        let make =
+            axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
         let handle = axum_server::Handle::new();
         let reload = tokio::spawn(reload_keys(self.sesame.clone()));
         {
@@ -110,8 +132,18 @@ impl Application {
             });
         }
         let served = match self.tls {
-            Some(cfg) => axum_server::from_tcp_rustls(self.listener, cfg)?.handle(handle).serve(make).await,
-            None => axum_server::from_tcp(self.listener)?.handle(handle).serve(make).await,
+            Some(cfg) => {
+                axum_server::from_tcp_rustls(self.listener, cfg)?
+                    .handle(handle)
+                    .serve(make)
+                    .await
+            }
+            None => {
+                axum_server::from_tcp(self.listener)?
+                    .handle(handle)
+                    .serve(make)
+                    .await
+            }
         };
         reload.abort();
         served.context("server failed")
@@ -134,8 +166,16 @@ async fn bootstrap_admin(sesame: &Sesame, config: &Config) -> anyhow::Result<()>
     let Some((email, password)) = &config.bootstrap_admin else {
         return Ok(());
     };
-    let input = Registration { email: email.clone(), password: password.clone(), username: None, client: Default::default() };
-    let roles = vec![Role::customer(), Role::parse(Role::ADMIN).map_err(anyhow::Error::msg)?];
+    let input = Registration {
+        email: email.clone(),
+        password: password.clone(),
+        username: None,
+        client: Default::default(),
+    };
+    let roles = vec![
+        Role::customer(),
+        Role::parse(Role::ADMIN).map_err(anyhow::Error::msg)?,
+    ];
     match sesame.create_user(input, roles).await {
         Ok(user) => tracing::info!(user_id = %user.id, "created the bootstrap admin"),
         Err(CoreError::EmailTaken) => tracing::debug!("bootstrap admin exists"),

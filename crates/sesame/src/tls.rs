@@ -31,12 +31,22 @@ pub async fn server_config(config: &Config) -> anyhow::Result<Option<(RustlsConf
     };
     let rustls = RustlsConfig::from_pem_file(&cert, &key)
         .await
-        .with_context(|| format!("cannot load TLS certificate {} and key {}", cert.display(), key.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot load TLS certificate {} and key {}",
+                cert.display(),
+                key.display()
+            )
+        })?;
     Ok(Some((rustls, cert)))
 }
 
 fn make_self_signed(config: &Config, cert_path: &Path, key_path: &Path) -> anyhow::Result<()> {
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     let ip = config.listen.ip();
     if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
         names.push(ip.to_string());
@@ -44,16 +54,23 @@ fn make_self_signed(config: &Config, cert_path: &Path, key_path: &Path) -> anyho
     if let Ok(url) = url::Url::parse(&config.settings.issuer)
         && let Some(host) = url.host_str()
     {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         if !names.contains(&host) {
             names.push(host);
         }
     }
-    let certified = rcgen::generate_simple_self_signed(names).context("cannot generate a self-signed certificate")?;
-    let dir = cert_path.parent().context("certificate path has no directory")?;
+    let certified = rcgen::generate_simple_self_signed(names)
+        .context("cannot generate a self-signed certificate")?;
+    let dir = cert_path
+        .parent()
+        .context("certificate path has no directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     write_private(key_path, certified.signing_key.serialize_pem().as_bytes())?;
-    std::fs::write(cert_path, certified.cert.pem()).with_context(|| format!("cannot write {}", cert_path.display()))?;
+    std::fs::write(cert_path, certified.cert.pem())
+        .with_context(|| format!("cannot write {}", cert_path.display()))?;
     tracing::info!(cert = %cert_path.display(), "made a self-signed TLS certificate");
     Ok(())
 }
@@ -68,7 +85,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())

@@ -89,8 +89,19 @@ mod tests {
     #[test]
     fn rejects_what_is_not_an_address() {
         for bad in [
-            "", "   ", "plain", "@example.com", "a@", "a@b", "a b@example.com", "a@exa mple.com",
-            "a..b@example.com", ".a@example.com", "a@-example.com", "a@example.c0m", "a@@example.com",
+            "",
+            "   ",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a b@example.com",
+            "a@exa mple.com",
+            "a..b@example.com",
+            ".a@example.com",
+            "a@-example.com",
+            "a@example.c0m",
+            "a@@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -98,14 +109,23 @@ mod tests {
 
     #[test]
     fn accepts_common_shapes() {
-        for good in ["a@example.com", "first.last+tag@sub.example.co.uk", "x@localhost", "ü@bücher.de"] {
+        for good in [
+            "a@example.com",
+            "first.last+tag@sub.example.co.uk",
+            "x@localhost",
+            "ü@bücher.de",
+        ] {
             assert!(Email::parse(good).is_ok(), "{good:?} should be accepted");
         }
     }
 
     #[test]
     fn enforces_the_length_limit() {
-        let long = format!("{}@{}.com", "a".repeat(64), "b".repeat(63) + "." + &"c".repeat(63) + "." + &"d".repeat(60));
+        let long = format!(
+            "{}@{}.com",
+            "a".repeat(64),
+            "b".repeat(63) + "." + &"c".repeat(63) + "." + &"d".repeat(60)
+        );
         assert!(long.len() > 254);
         assert!(Email::parse(&long).is_err());
     }

@@ -16,7 +16,10 @@ fn common_passwords() -> &'static HashSet<String> {
         // The list is compiled in; if it ever failed to inflate we would refuse nothing extra,
         // which the unit test below would catch.
         let _ = flate2::read::GzDecoder::new(COMMON_GZ).read_to_string(&mut text);
-        text.lines().map(|l| l.trim().to_lowercase()).filter(|l| !l.is_empty()).collect()
+        text.lines()
+            .map(|l| l.trim().to_lowercase())
+            .filter(|l| !l.is_empty())
+            .collect()
     })
 }
 
@@ -40,7 +43,10 @@ impl PasswordProblem {
 
     /// Length problems are plain validation errors; the others are `weak_password`.
     pub fn is_weak(self) -> bool {
-        matches!(self, PasswordProblem::Common | PasswordProblem::SameAsIdentity)
+        matches!(
+            self,
+            PasswordProblem::Common | PasswordProblem::SameAsIdentity
+        )
     }
 }
 
@@ -62,7 +68,10 @@ impl Password {
         if common_passwords().contains(&lower) {
             return Err(PasswordProblem::Common);
         }
-        if identities.iter().any(|id| !id.is_empty() && id.to_lowercase() == lower) {
+        if identities
+            .iter()
+            .any(|id| !id.is_empty() && id.to_lowercase() == lower)
+        {
             return Err(PasswordProblem::SameAsIdentity);
         }
         Ok(Password(raw.clone()))
@@ -88,10 +97,22 @@ mod tests {
 
     #[test]
     fn refuses_common_short_long_and_identity() {
-        assert_eq!(Password::parse(&s("password"), &[]).unwrap_err(), PasswordProblem::Common);
-        assert_eq!(Password::parse(&s("PassWord1"), &[]).unwrap_err(), PasswordProblem::Common);
-        assert_eq!(Password::parse(&s("short"), &[]).unwrap_err(), PasswordProblem::TooShort);
-        assert_eq!(Password::parse(&s(&"x".repeat(1025)), &[]).unwrap_err(), PasswordProblem::TooLong);
+        assert_eq!(
+            Password::parse(&s("password"), &[]).unwrap_err(),
+            PasswordProblem::Common
+        );
+        assert_eq!(
+            Password::parse(&s("PassWord1"), &[]).unwrap_err(),
+            PasswordProblem::Common
+        );
+        assert_eq!(
+            Password::parse(&s("short"), &[]).unwrap_err(),
+            PasswordProblem::TooShort
+        );
+        assert_eq!(
+            Password::parse(&s(&"x".repeat(1025)), &[]).unwrap_err(),
+            PasswordProblem::TooLong
+        );
         assert_eq!(
             Password::parse(&s("Alice@Example.com"), &["alice@example.com"]).unwrap_err(),
             PasswordProblem::SameAsIdentity

@@ -10,9 +10,9 @@ impl Role {
 
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
         let ok = (1..=50).contains(&raw.len())
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '-'));
+            && raw.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | ':' | '-')
+            });
         if ok {
             Ok(Role(raw.to_string()))
         } else {

@@ -48,7 +48,10 @@ mod tests {
 
     #[test]
     fn accepts_the_allowed_alphabet() {
-        assert_eq!(Username::parse("Al_ice.B-2").unwrap().canonical(), "al_ice.b-2");
+        assert_eq!(
+            Username::parse("Al_ice.B-2").unwrap().canonical(),
+            "al_ice.b-2"
+        );
         assert!(Username::parse(&"a".repeat(100)).is_ok());
     }
 

@@ -159,19 +159,41 @@ pub async fn register(
 ) -> Result<(StatusCode, Json<UserCreated>), ApiError> {
     let mut missing = std::collections::BTreeMap::new();
     if body.email.is_none() {
-        missing.insert("email".to_string(), vec!["this field is required".to_string()]);
+        missing.insert(
+            "email".to_string(),
+            vec!["this field is required".to_string()],
+        );
     }
     if body.password.is_none() {
-        missing.insert("password".to_string(), vec!["this field is required".to_string()]);
+        missing.insert(
+            "password".to_string(),
+            vec!["this field is required".to_string()],
+        );
     }
     let (Some(email), Some(password)) = (body.email, body.password) else {
-        return Err(ApiError::invalid_request("The request is invalid.", missing));
+        return Err(ApiError::invalid_request(
+            "The request is invalid.",
+            missing,
+        ));
     };
     let username = body.username.filter(|u| !u.trim().is_empty());
-    let user = state.sesame.register(Registration { email, password, username, client }).await?;
+    let user = state
+        .sesame
+        .register(Registration {
+            email,
+            password,
+            username,
+            client,
+        })
+        .await?;
     Ok((
         StatusCode::CREATED,
-        Json(UserCreated { id: user.id, email: user.email, username: user.username, created_at: user.created_at }),
+        Json(UserCreated {
+            id: user.id,
+            email: user.email,
+            username: user.username,
+            created_at: user.created_at,
+        }),
     ))
 }
 
@@ -189,13 +211,26 @@ pub async fn login(
     Client(client): Client,
     AppJson(body): AppJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let login = body.username.or(body.email).ok_or_else(|| ApiError::required("username"))?;
-    let password = body.password.ok_or_else(|| ApiError::required("password"))?;
+    let login = body
+        .username
+        .or(body.email)
+        .ok_or_else(|| ApiError::required("username"))?;
+    let password = body
+        .password
+        .ok_or_else(|| ApiError::required("password"))?;
     let audience = body.audience.map(|a| match a {
         AudienceParam::One(a) => vec![a],
         AudienceParam::Many(list) => list,
     });
-    let pair = state.sesame.login(Login { login, password, audience, client }).await?;
+    let pair = state
+        .sesame
+        .login(Login {
+            login,
+            password,
+            audience,
+            client,
+        })
+        .await?;
     Ok(Json(pair.into()))
 }
 
@@ -242,9 +277,22 @@ pub async fn logout(
     OptionalBearer(access): OptionalBearer,
     AppJson(body): AppJson<LogoutRequest>,
 ) -> Result<Json<MessageResponse>, ApiError> {
-    let refresh = body.refresh_token.or(body.refresh).ok_or_else(|| ApiError::required("refresh_token"))?;
-    match state.sesame.logout(Logout { client, refresh, access }).await {
-        Ok(()) => Ok(Json(MessageResponse { message: "Logged out successfully".into() })),
+    let refresh = body
+        .refresh_token
+        .or(body.refresh)
+        .ok_or_else(|| ApiError::required("refresh_token"))?;
+    match state
+        .sesame
+        .logout(Logout {
+            client,
+            refresh,
+            access,
+        })
+        .await
+    {
+        Ok(()) => Ok(Json(MessageResponse {
+            message: "Logged out successfully".into(),
+        })),
         Err(sesame_core::CoreError::TokenInvalid) => Err(ApiError::logout_invalid()),
         Err(e) => Err(e.into()),
     }
@@ -262,7 +310,10 @@ pub async fn logout_all(
     user: AuthUser,
 ) -> Result<Json<LogoutAllResponse>, ApiError> {
     let revoked = state.sesame.logout_all(&user.claims, &client).await?;
-    Ok(Json(LogoutAllResponse { message: "Logged out of all sessions".into(), revoked }))
+    Ok(Json(LogoutAllResponse {
+        message: "Logged out of all sessions".into(),
+        revoked,
+    }))
 }
 
 /// Change the password; every other session of the user ends.
@@ -278,9 +329,22 @@ pub async fn change_password(
     user: AuthUser,
     AppJson(body): AppJson<PasswordChangeRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let current = body.current_password.ok_or_else(|| ApiError::required("current_password"))?;
-    let new = body.new_password.ok_or_else(|| ApiError::required("new_password"))?;
+    let current = body
+        .current_password
+        .ok_or_else(|| ApiError::required("current_password"))?;
+    let new = body
+        .new_password
+        .ok_or_else(|| ApiError::required("new_password"))?;
     let user_id = user_id_of(&user.claims)?;
-    state.sesame.change_password(user_id, session_id_of(&user.claims), &current, &new, &client).await?;
+    state
+        .sesame
+        .change_password(
+            user_id,
+            session_id_of(&user.claims),
+            &current,
+            &new,
+            &client,
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

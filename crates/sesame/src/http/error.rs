@@ -10,9 +10,9 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sesame_core::CoreError;
 use serde::Serialize;
 use serde_json::{Value, json};
+use sesame_core::CoreError;
 use utoipa::ToSchema;
 
 /// The error body of every non-OAuth endpoint.
@@ -27,8 +27,12 @@ pub struct ErrorBody {
     pub fields: Option<BTreeMap<String, Vec<String>>>,
 }
 
+/// Boxed: handlers return `Result<_, ApiError>` everywhere, and the parts are large.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Parts>);
+
+#[derive(Debug)]
+struct Parts {
     status: StatusCode,
     code: &'static str,
     detail: String,
@@ -48,12 +52,20 @@ const BEARER_REALM: &str = "Bearer realm=\"sesame\"";
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, code, detail: detail.into(), fields: None, headers: HeaderMap::new(), extra: None, cause: None }
+        ApiError(Box::new(Parts {
+            status,
+            code,
+            detail: detail.into(),
+            fields: None,
+            headers: HeaderMap::new(),
+            extra: None,
+            cause: None,
+        }))
     }
 
     fn header(mut self, name: header::HeaderName, value: String) -> Self {
         if let Ok(v) = HeaderValue::from_str(&value) {
-            self.headers.insert(name, v);
+            self.0.headers.insert(name, v);
         }
         self
     }
@@ -68,30 +80,43 @@ impl ApiError {
         let challenge = if code == "not_authenticated" {
             BEARER_REALM.to_string()
         } else {
-            format!("{BEARER_REALM}, error=\"invalid_token\", error_description=\"{}\"", detail.replace('"', "'"))
+            format!(
+                "{BEARER_REALM}, error=\"invalid_token\", error_description=\"{}\"",
+                detail.replace('"', "'")
+            )
         };
-        Self::new(StatusCode::UNAUTHORIZED, code, detail).header(header::WWW_AUTHENTICATE, challenge)
+        Self::new(StatusCode::UNAUTHORIZED, code, detail)
+            .header(header::WWW_AUTHENTICATE, challenge)
     }
 
     pub fn not_authenticated() -> Self {
-        Self::unauthorized("not_authenticated", "Authentication credentials were not provided.")
+        Self::unauthorized(
+            "not_authenticated",
+            "Authentication credentials were not provided.",
+        )
     }
 
     pub fn invalid_json(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_json", detail)
     }
 
-    pub fn invalid_request(detail: impl Into<String>, fields: BTreeMap<String, Vec<String>>) -> Self {
+    pub fn invalid_request(
+        detail: impl Into<String>,
+        fields: BTreeMap<String, Vec<String>>,
+    ) -> Self {
         let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_request", detail);
         if !fields.is_empty() {
-            e.fields = Some(fields);
+            e.0.fields = Some(fields);
         }
         e
     }
 
     pub fn required(field: &str) -> Self {
         let mut f = BTreeMap::new();
-        f.insert(field.to_string(), vec!["this field is required".to_string()]);
+        f.insert(
+            field.to_string(),
+            vec!["this field is required".to_string()],
+        );
         Self::invalid_request("The request is invalid.", f)
     }
 
@@ -100,28 +125,44 @@ impl ApiError {
     }
 
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed.")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed.",
+        )
     }
 
     pub fn payload_too_large() -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than 64 KiB.")
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The request body is larger than 64 KiB.",
+        )
     }
 
     pub fn unsupported_media_type() -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Expected a body of type application/json.")
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Expected a body of type application/json.",
+        )
     }
 
     /// SimpleJWT's logout failure, kept for seed 004 clients (`error`), in the contract's shape.
     pub fn logout_invalid() -> Self {
         let msg = "Token is invalid or already blacklisted";
         let mut e = Self::new(StatusCode::UNAUTHORIZED, "token_invalid", msg);
-        e.extra = Some(json!({ "error": msg }));
+        e.0.extra = Some(json!({ "error": msg }));
         e
     }
 
     pub fn internal(cause: impl Into<String>) -> Self {
-        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error.");
-        e.cause = Some(cause.into());
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal server error.",
+        );
+        e.0.cause = Some(cause.into());
         e
     }
 }
@@ -132,16 +173,29 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::Validation(f) => ApiError::invalid_request("The request is invalid.", f),
             CoreError::WeakPassword(f) => {
-                let mut e = ApiError::new(S::BAD_REQUEST, "weak_password", "The password is too weak.");
-                e.fields = Some(f);
+                let mut e =
+                    ApiError::new(S::BAD_REQUEST, "weak_password", "The password is too weak.");
+                e.0.fields = Some(f);
                 e
             }
-            CoreError::InvalidCurrentPassword => {
-                ApiError::new(S::BAD_REQUEST, "invalid_current_password", "The current password is not correct.")
+            CoreError::InvalidCurrentPassword => ApiError::new(
+                S::BAD_REQUEST,
+                "invalid_current_password",
+                "The current password is not correct.",
+            ),
+            CoreError::InvalidAudience(d) => {
+                ApiError::new(S::BAD_REQUEST, "invalid_audience", capitalise(&d))
             }
-            CoreError::InvalidAudience(d) => ApiError::new(S::BAD_REQUEST, "invalid_audience", capitalise(&d)),
-            CoreError::EmailTaken => ApiError::new(S::CONFLICT, "email_taken", "A user with that email already exists."),
-            CoreError::UsernameTaken => ApiError::new(S::CONFLICT, "username_taken", "A user with that username already exists."),
+            CoreError::EmailTaken => ApiError::new(
+                S::CONFLICT,
+                "email_taken",
+                "A user with that email already exists.",
+            ),
+            CoreError::UsernameTaken => ApiError::new(
+                S::CONFLICT,
+                "username_taken",
+                "A user with that username already exists.",
+            ),
             CoreError::InvalidCredentials => ApiError::new(
                 S::UNAUTHORIZED,
                 "invalid_credentials",
@@ -154,22 +208,36 @@ impl From<CoreError> for ApiError {
                 "The account is locked after too many failed logins. Try again later.",
             )
             .retry_after(retry_after_secs),
-            CoreError::AccountDisabled => ApiError::new(S::FORBIDDEN, "account_disabled", "The account is disabled."),
+            CoreError::AccountDisabled => {
+                ApiError::new(S::FORBIDDEN, "account_disabled", "The account is disabled.")
+            }
             CoreError::TokenInvalid => ApiError::unauthorized("token_invalid", "Token is invalid."),
-            CoreError::TokenExpired => ApiError::unauthorized("token_expired", "Token has expired."),
-            CoreError::TokenRevoked => ApiError::unauthorized("token_revoked", "Token has been revoked."),
+            CoreError::TokenExpired => {
+                ApiError::unauthorized("token_expired", "Token has expired.")
+            }
+            CoreError::TokenRevoked => {
+                ApiError::unauthorized("token_revoked", "Token has been revoked.")
+            }
             CoreError::NotFound => ApiError::not_found(),
-            CoreError::Forbidden => {
-                ApiError::new(S::FORBIDDEN, "forbidden", "You do not have permission to perform this action.")
-            }
-            CoreError::Busy { retry_after_secs } => {
-                ApiError::new(S::SERVICE_UNAVAILABLE, "unavailable", "The service is busy. Try again shortly.")
-                    .retry_after(retry_after_secs)
-            }
+            CoreError::Forbidden => ApiError::new(
+                S::FORBIDDEN,
+                "forbidden",
+                "You do not have permission to perform this action.",
+            ),
+            CoreError::Busy { retry_after_secs } => ApiError::new(
+                S::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The service is busy. Try again shortly.",
+            )
+            .retry_after(retry_after_secs),
             CoreError::Unavailable(source) => {
-                let mut e = ApiError::new(S::SERVICE_UNAVAILABLE, "unavailable", "The service is temporarily unavailable.")
-                    .retry_after(1);
-                e.cause = Some(error_chain(&source));
+                let mut e = ApiError::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "The service is temporarily unavailable.",
+                )
+                .retry_after(1);
+                e.0.cause = Some(error_chain(&source));
                 e
             }
             CoreError::Internal(cause) => ApiError::internal(cause),
@@ -198,15 +266,24 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "detail": self.detail, "code": self.code });
-        if let Some(f) = self.fields {
+        let Parts {
+            status,
+            code,
+            detail,
+            fields,
+            headers,
+            extra,
+            cause,
+        } = *self.0;
+        let mut body = json!({ "detail": detail, "code": code });
+        if let Some(f) = fields {
             body["fields"] = json!(f);
         }
-        if let (Some(Value::Object(extra)), Some(obj)) = (self.extra, body.as_object_mut()) {
+        if let (Some(Value::Object(extra)), Some(obj)) = (extra, body.as_object_mut()) {
             obj.extend(extra);
         }
-        let mut res = (self.status, self.headers, axum::Json(body)).into_response();
-        if let Some(cause) = self.cause {
+        let mut res = (status, headers, axum::Json(body)).into_response();
+        if let Some(cause) = cause {
             res.extensions_mut().insert(ErrorCause(cause));
         }
         res
@@ -229,7 +306,11 @@ pub async fn log_errors(req: Request, next: Next) -> Response {
         let cause = res.extensions_mut().remove::<ErrorCause>().map(|c| c.0);
         tracing::error!(%request_id, %method, %path, status = res.status().as_u16(), cause = cause.as_deref().unwrap_or("unknown"), "request failed");
         let status = res.status();
-        let code = if status == StatusCode::SERVICE_UNAVAILABLE { "unavailable" } else { "internal_error" };
+        let code = if status == StatusCode::SERVICE_UNAVAILABLE {
+            "unavailable"
+        } else {
+            "internal_error"
+        };
         let detail = if status == StatusCode::SERVICE_UNAVAILABLE {
             "The service is temporarily unavailable."
         } else {

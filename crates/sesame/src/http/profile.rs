@@ -59,7 +59,9 @@ impl From<UserRecord> for ProfileView {
 }
 
 /// Absent → `None` (unchanged); `null` → `Some(None)` (cleared); a value → `Some(Some(v))`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -91,8 +93,17 @@ pub struct DeleteProfileRequest {
         (status = 200, description = "The profile", body = ProfileView),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
     ))]
-pub async fn show(State(state): State<AppState>, user: AuthUser) -> Result<Json<ProfileView>, ApiError> {
-    Ok(Json(state.sesame.profile(user_id_of(&user.claims)?).await?.into()))
+pub async fn show(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<ProfileView>, ApiError> {
+    Ok(Json(
+        state
+            .sesame
+            .profile(user_id_of(&user.claims)?)
+            .await?
+            .into(),
+    ))
 }
 
 /// Update the profile; omitted fields stay as they are.
@@ -114,7 +125,13 @@ pub async fn update(
         email: body.email,
         current_password: body.current_password,
     };
-    Ok(Json(state.sesame.update_profile(user_id_of(&user.claims)?, change).await?.into()))
+    Ok(Json(
+        state
+            .sesame
+            .update_profile(user_id_of(&user.claims)?, change)
+            .await?
+            .into(),
+    ))
 }
 
 /// Delete the account: the user, its roles, sessions and preferences.
@@ -130,8 +147,13 @@ pub async fn remove(
     user: AuthUser,
     AppJson(body): AppJson<DeleteProfileRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let password = body.password.ok_or_else(|| ApiError::required("password"))?;
-    state.sesame.delete_account(user_id_of(&user.claims)?, &password, &client).await?;
+    let password = body
+        .password
+        .ok_or_else(|| ApiError::required("password"))?;
+    state
+        .sesame
+        .delete_account(user_id_of(&user.claims)?, &password, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -141,8 +163,13 @@ pub async fn remove(
         (status = 200, description = "A JSON object", body = Object),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
     ))]
-pub async fn preferences(State(state): State<AppState>, user: AuthUser) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(state.sesame.preferences(user_id_of(&user.claims)?).await?))
+pub async fn preferences(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(
+        state.sesame.preferences(user_id_of(&user.claims)?).await?,
+    ))
 }
 
 /// Replace the stored preferences with a JSON object of at most 16 KiB.
@@ -157,5 +184,10 @@ pub async fn set_preferences(
     user: AuthUser,
     AppJson(body): AppJson<serde_json::Value>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(state.sesame.set_preferences(user_id_of(&user.claims)?, body).await?))
+    Ok(Json(
+        state
+            .sesame
+            .set_preferences(user_id_of(&user.claims)?, body)
+            .await?,
+    ))
 }

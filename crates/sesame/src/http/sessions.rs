@@ -47,7 +47,10 @@ pub struct SessionList {
         (status = 200, description = "Live sessions", body = SessionList),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
     ))]
-pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<SessionList>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<SessionList>, ApiError> {
     let user_id = user_id_of(&user.claims)?;
     let current = session_id_of(&user.claims);
     let sessions = state
@@ -83,6 +86,9 @@ pub async fn end(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    state.sesame.end_session(user_id_of(&user.claims)?, id, &client).await?;
+    state
+        .sesame
+        .end_session(user_id_of(&user.claims)?, id, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

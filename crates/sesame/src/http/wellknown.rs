@@ -41,12 +41,16 @@ pub async fn discovery(State(state): State<AppState>) -> Json<Value> {
     let iss = &state.sesame.settings().issuer;
     let algs: Vec<&str> = {
         let ring = state.sesame.key_ring().current();
-        let mut a: Vec<&str> = ring.published.iter().filter_map(|k| match k.jwk.alg.as_str() {
-            "EdDSA" => Some("EdDSA"),
-            "ES256" => Some("ES256"),
-            "RS256" => Some("RS256"),
-            _ => None,
-        }).collect();
+        let mut a: Vec<&str> = ring
+            .published
+            .iter()
+            .filter_map(|k| match k.jwk.alg.as_str() {
+                "EdDSA" => Some("EdDSA"),
+                "ES256" => Some("ES256"),
+                "RS256" => Some("RS256"),
+                _ => None,
+            })
+            .collect();
         a.sort();
         a.dedup();
         a

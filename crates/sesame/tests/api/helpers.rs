@@ -1,0 +1,259 @@
+//! `spawn_app()` and typed helpers, shared by every test module.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::Utc;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use sesame::{Application, Config};
+use sesame_core::{ManualClock, Sesame};
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    /// `https://localhost:PORT`
+    pub base: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    pub sesame: Arc<Sesame>,
+    pub data_dir: PathBuf,
+    pub cert_pem: Vec<u8>,
+    _dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub username: String,
+    pub password: String,
+    pub tokens: Tokens,
+}
+
+/// Settings every test app gets: random port, HTTPS with a fresh self-signed certificate, a
+/// cheap argon2 cost (hashing speed is not under test here), no rate limiting.
+fn base_env(dir: &std::path::Path) -> BTreeMap<String, String> {
+    [
+        ("SESAME_LISTEN", "127.0.0.1:0".to_string()),
+        ("SESAME_DATA_DIR", dir.display().to_string()),
+        ("SESAME_TLS", "auto".to_string()),
+        ("SESAME_ARGON2_MEMORY_KIB", "64".to_string()),
+        ("SESAME_ARGON2_ITERATIONS", "1".to_string()),
+        ("SESAME_RATE_LIMIT", "off".to_string()),
+        ("SESAME_LOG", "warn".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts an app with extra `SESAME_*` settings (they override the test defaults).
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut env = base_env(dir.path());
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    let config = Config::from_sources(None, &env).expect("test config is valid");
+    let clock = ManualClock::new(Utc::now());
+    let app = Application::build_with_clock(config, Arc::new(clock.clone()))
+        .await
+        .expect("app builds");
+    let port = app.port();
+    let sesame = app.sesame().clone();
+    let cert_path = app.cert_path().cloned().expect("tests run over HTTPS");
+    let cert_pem = std::fs::read(&cert_path).expect("certificate readable");
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert_pem).expect("valid PEM"))
+        .user_agent("sesame-tests/1.0")
+        .build()
+        .expect("client builds");
+    TestApp {
+        base: format!("https://localhost:{port}"),
+        port,
+        client,
+        clock,
+        sesame,
+        data_dir: dir.path().to_path_buf(),
+        cert_pem,
+        _dir: dir,
+        shutdown: Some(tx),
+    }
+}
+
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A unique, valid username/email stem.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!(
+        "{prefix}{n}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+pub async fn body(res: Response) -> Value {
+    let text = res.text().await.expect("body");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Any method, optional bearer, optional JSON body.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        json_body: Option<&Value>,
+    ) -> Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = json_body {
+            req = req.json(b);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str, json_body: Value) -> Response {
+        self.request(Method::POST, path, None, Some(&json_body))
+            .await
+    }
+
+    pub async fn post_auth(&self, path: &str, token: &str, json_body: Value) -> Response {
+        self.request(Method::POST, path, Some(token), Some(&json_body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn register(&self, email: &str, password: &str, username: Option<&str>) -> Response {
+        let mut b = json!({"email": email, "password": password});
+        if let Some(u) = username {
+            b["username"] = json!(u);
+        }
+        self.post("/auth/register", b).await
+    }
+
+    pub async fn login_raw(&self, login: &str, password: &str) -> Response {
+        self.post(
+            "/auth/login",
+            json!({"username": login, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Tokens {
+        let res = self.login_raw(login, password).await;
+        assert_eq!(res.status(), StatusCode::OK, "login should succeed");
+        tokens(&body(res).await)
+    }
+
+    pub async fn refresh_raw(&self, refresh: &str) -> Response {
+        self.post("/auth/token/refresh", json!({"refresh": refresh}))
+            .await
+    }
+
+    /// Registers a fresh user (with a username) and logs in.
+    pub async fn new_user(&self) -> TestUser {
+        let username = unique("user");
+        let email = format!("{username}@example.com");
+        let res = self.register(&email, PASSWORD, Some(&username)).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "registration should succeed"
+        );
+        let id = body(res).await["id"].as_str().expect("id").to_string();
+        let tokens = self.login(&username, PASSWORD).await;
+        TestUser {
+            id,
+            email,
+            username,
+            password: PASSWORD.to_string(),
+            tokens,
+        }
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(chrono::Duration::seconds(secs));
+    }
+}
+
+pub fn tokens(v: &Value) -> Tokens {
+    Tokens {
+        access: v["access"].as_str().expect("access token").to_string(),
+        refresh: v["refresh"].as_str().expect("refresh token").to_string(),
+    }
+}
+
+/// Decodes a JWT part without verifying (for asserting on what Sesame issued).
+pub fn jwt_part(token: &str, index: usize) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(index).expect("jwt part");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+/// Asserts an error response: status, contract `code`, and a `detail` sentence.
+pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status(), status, "status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        ct.starts_with("application/json"),
+        "errors are JSON, got {ct:?}"
+    );
+    let b = body(res).await;
+    assert_eq!(b["code"], code, "code in {b}");
+    assert!(
+        b["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "detail in {b}"
+    );
+    b
+}
