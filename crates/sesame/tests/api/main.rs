@@ -4,3 +4,18 @@
 
 mod helpers;
 mod smoke;
+// Suite A: registration, login, tokens, keys, errors, operations, seed 002's list.
+mod errors;
+mod keys;
+mod login;
+mod ops;
+mod register;
+mod seed002;
+mod tokens;
+// Suite B: refresh, logout, sessions, password, profile, command line.
+mod cli;
+mod logout;
+mod password;
+mod profile;
+mod refresh;
+mod sessions;

@@ -1,0 +1,3 @@
+//! cli tests.
+#[allow(unused_imports)]
+use crate::helpers::*;

@@ -1,0 +1,3 @@
+//! errors tests.
+#[allow(unused_imports)]
+use crate::helpers::*;

@@ -1,0 +1,3 @@
+//! keys tests.
+#[allow(unused_imports)]
+use crate::helpers::*;

@@ -1,0 +1,3 @@
+//! login tests.
+#[allow(unused_imports)]
+use crate::helpers::*;

@@ -1,0 +1,3 @@
+//! logout tests.
+#[allow(unused_imports)]
+use crate::helpers::*;

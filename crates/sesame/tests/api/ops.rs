@@ -1,0 +1,3 @@
+//! ops tests.
+#[allow(unused_imports)]
+use crate::helpers::*;

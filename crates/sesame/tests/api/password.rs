@@ -1,0 +1,3 @@
+//! password tests.
+#[allow(unused_imports)]
+use crate::helpers::*;

@@ -1,0 +1,3 @@
+//! profile tests.
+#[allow(unused_imports)]
+use crate::helpers::*;

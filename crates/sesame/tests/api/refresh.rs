@@ -1,0 +1,3 @@
+//! refresh tests.
+#[allow(unused_imports)]
+use crate::helpers::*;

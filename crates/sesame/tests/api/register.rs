@@ -1,0 +1,3 @@
+//! register tests.
+#[allow(unused_imports)]
+use crate::helpers::*;

@@ -1,0 +1,3 @@
+//! seed002 tests.
+#[allow(unused_imports)]
+use crate::helpers::*;

@@ -1,0 +1,3 @@
+//! sessions tests.
+#[allow(unused_imports)]
+use crate::helpers::*;

@@ -1,0 +1,3 @@
+//! tokens tests.
+#[allow(unused_imports)]
+use crate::helpers::*;
