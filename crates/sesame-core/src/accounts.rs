@@ -118,6 +118,19 @@ impl Sesame {
     /// account is checked against a dummy hash, so it costs the same time).
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, input: Login) -> Result<TokenPair, CoreError> {
+        let result = self.login_inner(input).await;
+        self.metrics.login(match &result {
+            Ok(_) => "success",
+            Err(CoreError::InvalidCredentials) => "invalid_credentials",
+            Err(CoreError::AccountLocked { .. }) => "locked",
+            Err(CoreError::AccountDisabled) => "disabled",
+            Err(CoreError::InvalidAudience(_) | CoreError::Validation(_)) => "invalid_request",
+            Err(_) => "error",
+        });
+        result
+    }
+
+    async fn login_inner(&self, input: Login) -> Result<TokenPair, CoreError> {
         let audience = self.resolve_audience(input.audience)?;
         let canonical = canonical_login(&input.login);
         let user = match canonical {
@@ -177,6 +190,7 @@ impl Sesame {
                 )
                 .await?;
             if failed.locked_until.is_some_and(|t| t > now) {
+                self.metrics.lockouts.inc();
                 tracing::warn!(user_id = %user.id, "account locked after repeated failures");
             }
             return Err(CoreError::InvalidCredentials);

@@ -3,11 +3,14 @@
 //! injected [`Clock`], password hashing off the async runtime, and signing keys.
 
 pub mod accounts;
+pub mod admin;
 pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod hashing;
 pub mod keys;
+pub mod maintenance;
+pub mod metrics;
 pub mod secret;
 pub mod service;
 pub mod sessions;

@@ -27,6 +27,7 @@ pub struct Sesame {
     pub(crate) hasher: PasswordHasher,
     pub(crate) keys: KeyRing,
     pub(crate) refresh_mac_key: SecretBytes,
+    pub(crate) metrics: crate::metrics::CoreMetrics,
 }
 
 impl Sesame {
@@ -60,7 +61,12 @@ impl Sesame {
             hasher,
             keys,
             refresh_mac_key: secret_bytes(mac),
+            metrics: Default::default(),
         })
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::CoreMetrics {
+        &self.metrics
     }
 
     pub fn settings(&self) -> &Settings {
@@ -131,7 +137,7 @@ impl Sesame {
             "key_rotated",
             by,
             client,
-            serde_json::json!({"signing_kid": promoted, "next_kid": next.kid}),
+            serde_json::json!({"signing_kid": promoted, "next_kid": next.kid, "by": by}),
         );
         self.store
             .rotate_keys(&next, now, retire_until, &[audit])

@@ -87,6 +87,8 @@ impl Sesame {
             email_verified: Some(user.email_verified),
         };
         let access = self.keys.current().active.sign_jwt(&claims)?;
+        self.metrics.issued("access");
+        self.metrics.issued("refresh");
         Ok(TokenPair {
             access,
             refresh,
@@ -148,6 +150,7 @@ impl Sesame {
             return self.token_pair(&user, session.id, &session.audience, next, now);
         }
         // A spent token came back after the grace window: someone holds a stolen copy.
+        self.metrics.refresh_reuse.inc();
         let entry = self.audit(
             "refresh_reused",
             Some(session.user_id),

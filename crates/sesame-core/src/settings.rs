@@ -39,6 +39,8 @@ pub struct Settings {
     pub hash_workers: usize,
     /// Hashes allowed to wait for a worker before logins are shed with 503.
     pub hash_queue: usize,
+    /// Audit entries older than this are purged.
+    pub audit_retention: Duration,
 }
 
 impl Default for Settings {
@@ -58,6 +60,7 @@ impl Default for Settings {
             argon2: Argon2Cost::default(),
             hash_workers: cores,
             hash_queue: cores * 64,
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }

@@ -325,4 +325,8 @@ pub trait Store:
     async fn migrate(&self) -> StoreResult<()>;
     /// Cheap round trip for readiness.
     async fn ping(&self) -> StoreResult<()>;
+    /// Connection pools as (name, open connections, idle connections), for metrics.
+    fn pool_stats(&self) -> Vec<(&'static str, u32, u32)> {
+        Vec::new()
+    }
 }

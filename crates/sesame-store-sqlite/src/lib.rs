@@ -104,6 +104,13 @@ impl Store for SqliteStore {
             .map_err(map_err)?;
         Ok(())
     }
+
+    fn pool_stats(&self) -> Vec<(&'static str, u32, u32)> {
+        vec![
+            ("writer", self.writer.size(), self.writer.num_idle() as u32),
+            ("reader", self.reader.size(), self.reader.num_idle() as u32),
+        ]
+    }
 }
 
 pub(crate) fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {

@@ -248,7 +248,8 @@ impl UserStore for SqliteStore {
             },
         };
         insert_audit(&mut tx, std::slice::from_ref(failed)).await?;
-        if result.locked_until == Some(lock_until) {
+        // Compared at storage precision (milliseconds): did this failure set the lock?
+        if result.locked_until.map(ms) == Some(ms(lock_until)) {
             insert_audit(&mut tx, std::slice::from_ref(locked)).await?;
         }
         tx.commit().await.map_err(map_err)?;

@@ -7,9 +7,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use sesame_core::keys::SigningAlg;
 use sesame_core::settings::{Argon2Cost, Settings};
+
+use crate::http::ratelimit::{Limits, Rate};
 
 /// Every setting: its key (dotted in TOML), its environment variable, and its default.
 /// `None` as default means unset.
@@ -36,6 +39,12 @@ const SETTINGS: &[(&str, &str, Option<&str>)] = &[
     ),
     ("lockout.duration", "SESAME_LOCKOUT_DURATION", Some("15m")),
     ("rate_limit", "SESAME_RATE_LIMIT", Some("on")),
+    ("rate_limit_login", "SESAME_RATE_LIMIT_LOGIN", Some("20/m")),
+    ("rate_limit_register", "SESAME_RATE_LIMIT_REGISTER", Some("10/m")),
+    ("rate_limit_refresh", "SESAME_RATE_LIMIT_REFRESH", Some("60/m")),
+    ("rate_limit_token", "SESAME_RATE_LIMIT_TOKEN", Some("120/m")),
+    ("trusted_proxies", "SESAME_TRUSTED_PROXIES", Some("")),
+    ("audit_retention", "SESAME_AUDIT_RETENTION", Some("90d")),
     ("signing_alg", "SESAME_SIGNING_ALG", Some("EdDSA")),
     (
         "argon2.memory_kib",
@@ -83,6 +92,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: SecretString,
     pub rate_limit: bool,
+    /// Per-IP rates of the limited endpoint groups.
+    pub limits: Limits,
+    /// Peers whose `X-Forwarded-For` is believed (CIDRs).
+    pub trusted_proxies: Vec<IpNet>,
     pub bootstrap_admin: Option<(String, SecretString)>,
     pub log: String,
     pub log_format: LogFormat,
@@ -344,6 +357,23 @@ impl Config {
             })
         };
         let rate_limit = on_off("rate_limit")?;
+        let limits = Limits {
+            login: l.parse("rate_limit_login", Rate::parse)?,
+            register: l.parse("rate_limit_register", Rate::parse)?,
+            refresh: l.parse("rate_limit_refresh", Rate::parse)?,
+            token: l.parse("rate_limit_token", Rate::parse)?,
+        };
+        let trusted_proxies = l.parse("trusted_proxies", |s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    p.parse::<IpNet>()
+                        .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+                        .map_err(|_| format!("'{p}' is not an IP address or CIDR"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         let signing_alg = l.parse("signing_alg", |s| {
             SigningAlg::parse(s).ok_or_else(|| "expected EdDSA, ES256 or RS256".to_string())
         })?;
@@ -409,6 +439,7 @@ impl Config {
             lockout_duration: l.duration("lockout.duration")?,
             signing_alg,
             argon2,
+            audit_retention: l.duration("audit_retention")?,
             ..Settings::default()
         };
         Ok(Config {
@@ -417,6 +448,8 @@ impl Config {
             data_dir,
             database_url: SecretString::from(database_url),
             rate_limit,
+            limits,
+            trusted_proxies,
             bootstrap_admin,
             log,
             log_format,
@@ -460,6 +493,10 @@ mod tests {
         assert_eq!(c.settings.signing_alg, SigningAlg::EdDSA);
         assert_eq!(c.settings.argon2.memory_kib, 19456);
         assert!(c.rate_limit);
+        assert_eq!(c.limits.login, Rate::parse("20/m").unwrap());
+        assert!(c.trusted_proxies.is_empty());
+        let c = Config::from_sources(None, &env(&[("SESAME_TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.1")])).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
     }
 
     #[test]
@@ -495,6 +532,10 @@ mod tests {
         assert!(Config::from_sources(None, &env(&[("SESAME_AUDIENCES", " , ")])).is_err());
         assert!(Config::from_sources(None, &env(&[("SESAME_ARGON2_MEMORY_KIB", "1")])).is_err());
         assert!(Config::from_sources(None, &env(&[("SESAME_DATABASE_URL", "mysql://x")])).is_err());
+        let err = Config::from_sources(None, &env(&[("SESAME_TRUSTED_PROXIES", "10.0.0.0/8, nonsense")])).unwrap_err().to_string();
+        assert!(err.contains("SESAME_TRUSTED_PROXIES") && err.contains("nonsense"), "{err}");
+        let err = Config::from_sources(None, &env(&[("SESAME_RATE_LIMIT_LOGIN", "lots")])).unwrap_err().to_string();
+        assert!(err.contains("SESAME_RATE_LIMIT_LOGIN"), "{err}");
     }
 
     #[test]

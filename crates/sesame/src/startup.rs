@@ -30,6 +30,9 @@ pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 pub struct Application {
     listener: std::net::TcpListener,
     addr: SocketAddr,
+    http: crate::http::HttpSettings,
+    rate_limit: bool,
+    limits: crate::http::ratelimit::Limits,
     tls: Option<RustlsConfig>,
     cert_path: Option<PathBuf>,
     sesame: Arc<Sesame>,
@@ -79,9 +82,13 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let http = crate::http::HttpSettings { trusted_proxies: config.trusted_proxies.clone() };
         Ok(Application {
             listener,
             addr,
+            http,
+            rate_limit: config.rate_limit,
+            limits: config.limits,
             tls,
             cert_path,
             sesame,
@@ -114,15 +121,20 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let limits = Arc::new(crate::http::ratelimit::RateLimits::new(self.rate_limit, self.limits));
         let state = AppState {
             sesame: self.sesame.clone(),
             openapi: Arc::new(http::openapi::document()),
+            http: Arc::new(self.http),
+            limits: limits.clone(),
+            metrics: Arc::new(crate::http::metrics::Metrics::new(&self.sesame)),
         };
         let app = NormalizePathLayer::trim_trailing_slash().layer(http::router(state));
         let make =
             axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
         let handle = axum_server::Handle::new();
         let reload = tokio::spawn(reload_keys(self.sesame.clone()));
+        let housekeeping = tokio::spawn(housekeeping(self.sesame.clone(), limits));
         {
             let handle = handle.clone();
             tokio::spawn(async move {
@@ -146,6 +158,7 @@ impl Application {
             }
         };
         reload.abort();
+        housekeeping.abort();
         served.context("server failed")
     }
 }
@@ -157,6 +170,22 @@ async fn reload_keys(sesame: Arc<Sesame>) {
         tick.tick().await;
         if let Err(e) = sesame.reload_keys().await {
             tracing::warn!(error = %e, "cannot reload signing keys; keeping the current set");
+        }
+    }
+}
+
+/// How often expired sessions, refresh-token records, deny-list entries and old audit entries
+/// are purged, and idle rate-limit buckets dropped.
+pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
+
+async fn housekeeping(sesame: Arc<Sesame>, limits: Arc<crate::http::ratelimit::RateLimits>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    loop {
+        tick.tick().await;
+        limits.prune();
+        match sesame.purge().await {
+            Ok((p, audit)) => tracing::debug!(sessions = p.sessions, refresh_tokens = p.refresh_tokens, denied = p.denied_tokens, audit, "purged expired records"),
+            Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
         }
     }
 }

@@ -23,6 +23,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, AuthUser, Client, OptionalBearer};
+use super::ratelimit::{LOGIN, Limited, REFRESH, REGISTER};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -149,10 +150,12 @@ pub struct PasswordChangeRequest {
         (status = 201, description = "Created", body = UserCreated),
         (status = 400, description = "invalid_request, invalid_json or weak_password", body = ErrorBody),
         (status = 409, description = "email_taken or username_taken", body = ErrorBody),
+        (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
         (status = 415, description = "unsupported_media_type", body = ErrorBody),
     ))]
 pub async fn register(
+    _limit: Limited<REGISTER>,
     State(state): State<AppState>,
     Client(client): Client,
     AppJson(body): AppJson<RegisterRequest>,
@@ -204,9 +207,11 @@ pub async fn register(
         (status = 400, description = "invalid_request, invalid_json or invalid_audience", body = ErrorBody),
         (status = 401, description = "invalid_credentials", body = ErrorBody),
         (status = 403, description = "account_locked (with Retry-After) or account_disabled", body = ErrorBody),
+        (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
         (status = 503, description = "unavailable: the password hashing queue is full (Retry-After)", body = ErrorBody),
     ))]
 pub async fn login(
+    _limit: Limited<LOGIN>,
     State(state): State<AppState>,
     Client(client): Client,
     AppJson(body): AppJson<LoginRequest>,
@@ -240,8 +245,10 @@ pub async fn login(
         (status = 200, description = "New tokens", body = TokenResponse),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "token_invalid, token_expired or token_revoked", body = ErrorBody),
+        (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
     ))]
 pub async fn refresh(
+    _limit: Limited<REFRESH>,
     State(state): State<AppState>,
     Client(client): Client,
     AppJson(body): AppJson<RefreshRequest>,

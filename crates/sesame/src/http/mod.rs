@@ -1,12 +1,15 @@
 //! The HTTP edge: one router per resource, merged here, wrapped in the layers every request
 //! goes through (request id, tracing, error logging, body limit, trailing-slash tolerance).
 
+pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod profile;
+pub mod ratelimit;
 pub mod sessions;
 pub mod wellknown;
 
@@ -29,20 +32,33 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct AppState {
     pub sesame: Arc<Sesame>,
     pub openapi: Arc<String>,
+    pub http: Arc<HttpSettings>,
+    pub limits: Arc<ratelimit::RateLimits>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+/// What the HTTP edge needs from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct HttpSettings {
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let metrics = state.metrics.clone();
     Router::new()
         .merge(auth::router())
         .merge(sessions::router())
         .merge(profile::router())
         .merge(wellknown::router())
         .merge(ops::router())
+        .merge(admin::router())
+        .route("/metrics", axum::routing::get(metrics::render))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))

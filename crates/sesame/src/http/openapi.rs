@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, ops, profile, sessions, wellknown};
+use super::{admin, auth, metrics, ops, profile, sessions, wellknown};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -13,7 +13,9 @@ use super::{auth, ops, profile, sessions, wellknown};
         sessions::list, sessions::end,
         profile::show, profile::update, profile::remove, profile::preferences, profile::set_preferences,
         wellknown::jwks, wellknown::discovery,
-        ops::healthz, ops::readyz, ops::openapi,
+        ops::healthz, ops::readyz, ops::openapi, metrics::render,
+        admin::list_users, admin::get_user, admin::patch_user, admin::delete_user, admin::unlock, admin::set_roles,
+        admin::revoke_sessions, admin::list_keys, admin::rotate_keys, admin::audit,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -21,7 +23,8 @@ use super::{auth, ops, profile, sessions, wellknown};
         (name = "sessions", description = "The signed-in user's sessions"),
         (name = "profile", description = "The signed-in user's profile and preferences"),
         (name = "keys", description = "Public keys and discovery"),
-        (name = "operations", description = "Health and this document"),
+        (name = "operations", description = "Health, metrics and this document"),
+        (name = "admin", description = "Operators (role admin)"),
     )
 )]
 pub struct ApiDoc;

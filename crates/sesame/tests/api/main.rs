@@ -13,6 +13,7 @@ mod register;
 mod seed002;
 mod tokens;
 // Suite B: refresh, logout, sessions, password, profile, command line.
+mod admin;
 mod cli;
 mod logout;
 mod password;

@@ -1,0 +1,17 @@
+//! Periodic housekeeping: expired sessions, refresh-token records and deny-list entries, and
+//! audit entries past retention, so tables stay proportional to live state.
+
+use crate::error::CoreError;
+use crate::service::Sesame;
+use crate::store::Purged;
+
+impl Sesame {
+    /// One purge pass. Every replica may run it; the deletes are idempotent.
+    pub async fn purge(&self) -> Result<(Purged, u64), CoreError> {
+        let now = self.now();
+        let purged = self.store.purge_expired(now).await?;
+        let retention = Self::ttl(self.settings.audit_retention);
+        let audit = self.store.purge_audit(now - retention).await?;
+        Ok((purged, audit))
+    }
+}

@@ -1,0 +1,45 @@
+//! Business counters (logins by result, tokens issued, reuse detected, lockouts), registered by
+//! the service into its Prometheus registry. Label values are a closed set, so cardinality is
+//! bounded.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Default)]
+pub struct CoreMetrics {
+    /// result: success | invalid_credentials | locked | disabled | error
+    pub logins: Family<ResultLabel, Counter>,
+    /// kind: access | refresh | client
+    pub tokens_issued: Family<KindLabel, Counter>,
+    pub refresh_reuse: Counter,
+    pub lockouts: Counter,
+}
+
+impl CoreMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("sesame_logins", "Login attempts by result", self.logins.clone());
+        registry.register("sesame_tokens_issued", "Tokens issued by kind", self.tokens_issued.clone());
+        registry.register("sesame_refresh_reuse_detected", "Spent refresh tokens presented after the grace window", self.refresh_reuse.clone());
+        registry.register("sesame_lockouts", "Accounts locked after repeated failed logins", self.lockouts.clone());
+    }
+
+    pub fn login(&self, result: &'static str) {
+        self.logins.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    pub fn issued(&self, kind: &'static str) {
+        self.tokens_issued.get_or_create(&KindLabel { kind }).inc();
+    }
+}
