@@ -16,6 +16,7 @@ mod tokens;
 mod admin;
 mod cli;
 mod logout;
+mod logs;
 mod password;
 mod profile;
 mod refresh;

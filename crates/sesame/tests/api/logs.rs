@@ -1,0 +1,176 @@
+//! Logs: every line of a request carries its request id, JSON format works, and no password,
+//! refresh token or access token ever reaches the log — checked on the real binary's output.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn run_flow_and_capture(level: &str) -> (String, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log_path = dir.path().join("sesame.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .current_dir(dir.path())
+        .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SESAME_LOG", level)
+        .env("SESAME_LOG_FORMAT", "json")
+        .env("SESAME_ARGON2_MEMORY_KIB", "64")
+        .env("SESAME_ARGON2_ITERATIONS", "1")
+        .env("SESAME_RATE_LIMIT", "off")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let cert = dir.path().join("data/tls/cert.pem");
+    let base = format!("https://localhost:{port}");
+    let mut client = None;
+    for _ in 0..200 {
+        if let Ok(pem) = std::fs::read(&cert) {
+            let c = reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+                .build()
+                .unwrap();
+            if c.get(format!("{base}/healthz")).send().await.is_ok() {
+                client = Some(c);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let c = client.expect("sesame started within 10 s");
+    let password = "Zebra-Quartz-Nimbus-4471";
+    let post = |path: &str, body: Value, bearer: Option<String>| {
+        let mut r = c.post(format!("{base}{path}")).json(&body);
+        if let Some(b) = bearer {
+            r = r.bearer_auth(b);
+        }
+        r.send()
+    };
+    let res = post(
+        "/auth/register",
+        json!({"email": "logs@example.com", "username": "logsuser", "password": password}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    post(
+        "/auth/login",
+        json!({"username": "logsuser", "password": "Wrong-Password-9931"}),
+        None,
+    )
+    .await
+    .unwrap();
+    let t = tokens(
+        &body(
+            post(
+                "/auth/login",
+                json!({"username": "logsuser", "password": password}),
+                None,
+            )
+            .await
+            .unwrap(),
+        )
+        .await,
+    );
+    c.get(format!("{base}/profile"))
+        .bearer_auth(&t.access)
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    let next = tokens(
+        &body(
+            post("/auth/token/refresh", json!({"refresh": t.refresh}), None)
+                .await
+                .unwrap(),
+        )
+        .await,
+    );
+    post("/auth/token/refresh", json!({"refresh": t.refresh}), None)
+        .await
+        .unwrap();
+    let res = post(
+        "/auth/logout",
+        json!({"refresh_token": next.refresh}),
+        Some(next.access.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let secrets = vec![
+        password.to_string(),
+        "Wrong-Password-9931".to_string(),
+        t.access.clone(),
+        t.refresh.clone(),
+        next.access.clone(),
+        next.refresh.clone(),
+        // The signature part alone must not appear either.
+        t.access.rsplit('.').next().unwrap().to_string(),
+    ];
+    (text, secrets)
+}
+
+#[tokio::test]
+async fn debug_logs_carry_request_ids_and_no_secrets() {
+    let (text, secrets) = run_flow_and_capture("debug").await;
+    assert!(!text.is_empty());
+    for s in &secrets {
+        assert!(
+            !text.contains(s.as_str()),
+            "a secret reached the log: {}…",
+            &s[..8.min(s.len())]
+        );
+    }
+    let mut request_lines = 0;
+    for line in text.lines() {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        if let Some(span) = v.get("span").filter(|s| s["name"] == "request") {
+            request_lines += 1;
+            assert!(
+                span["request_id"]
+                    .as_str()
+                    .is_some_and(|id| !id.is_empty() && id != "-"),
+                "{line}"
+            );
+        }
+    }
+    assert!(request_lines > 0, "request lines are logged at debug");
+    assert!(
+        text.contains("trace-me-123"),
+        "a client's x-request-id is used in the logs"
+    );
+}
+
+#[tokio::test]
+async fn trace_logs_leak_no_secrets_either() {
+    let (text, secrets) = run_flow_and_capture("trace").await;
+    for s in &secrets {
+        assert!(
+            !text.contains(s.as_str()),
+            "a secret reached the trace log: {}…",
+            &s[..8.min(s.len())]
+        );
+    }
+}
