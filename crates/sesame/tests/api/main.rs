@@ -15,6 +15,7 @@ mod tokens;
 // Suite B: refresh, logout, sessions, password, profile, command line.
 mod admin;
 mod cli;
+mod durability;
 mod logout;
 mod logs;
 mod password;

@@ -1,0 +1,104 @@
+//! Acknowledged writes survive `kill -9`: register under load, kill the process mid-stream,
+//! restart on the same data dir, and every user that got a 201 is there.
+
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(dir: &std::path::Path, port: u16) -> Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .current_dir(dir)
+        .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SESAME_ARGON2_MEMORY_KIB", "64")
+        .env("SESAME_ARGON2_ITERATIONS", "1")
+        .env("SESAME_RATE_LIMIT", "off")
+        .env("SESAME_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_ready(dir: &std::path::Path, port: u16) -> reqwest::Client {
+    let cert = dir.join("data/tls/cert.pem");
+    for _ in 0..200 {
+        if let Ok(pem) = std::fs::read(&cert) {
+            let c = reqwest::Client::builder()
+                .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap();
+            if c.get(format!("https://localhost:{port}/healthz")).send().await.is_ok() {
+                return c;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("sesame did not start within 10 s");
+}
+
+#[tokio::test]
+async fn acknowledged_registrations_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = start(dir.path(), port);
+    let client = wait_ready(dir.path(), port).await;
+    let base = format!("https://localhost:{port}");
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (client, base, acknowledged, stop) = (client.clone(), base.clone(), acknowledged.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) && i < 2_000 {
+                let email = format!("w{w}n{i}@example.com");
+                i += 1;
+                let res = client.post(format!("{base}/auth/register")).json(&json!({"email": email, "password": PASSWORD})).send().await;
+                match res {
+                    Ok(r) if r.status() == StatusCode::CREATED => acknowledged.lock().unwrap().push(email),
+                    Ok(_) => {}
+                    Err(_) => break, // the server is gone
+                }
+            }
+        }));
+    }
+    // Let some registrations through, then kill without warning.
+    while acknowledged.lock().unwrap().len() < 100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        let _ = w.await;
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 100);
+
+    // Restart on the same data dir and log in as every acknowledged user.
+    let port = free_port();
+    let mut child = start(dir.path(), port);
+    let client = wait_ready(dir.path(), port).await;
+    let base = format!("https://localhost:{port}");
+    let mut missing = Vec::new();
+    for email in &acknowledged {
+        let res = client.post(format!("{base}/auth/login")).json(&json!({"email": email, "password": PASSWORD})).send().await.unwrap();
+        if res.status() != StatusCode::OK {
+            missing.push(email.clone());
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(missing.is_empty(), "{} of {} acknowledged registrations lost: {:?}", missing.len(), acknowledged.len(), &missing[..missing.len().min(5)]);
+}
