@@ -40,8 +40,16 @@ const SETTINGS: &[(&str, &str, Option<&str>)] = &[
     ("lockout.duration", "SESAME_LOCKOUT_DURATION", Some("15m")),
     ("rate_limit", "SESAME_RATE_LIMIT", Some("on")),
     ("rate_limit_login", "SESAME_RATE_LIMIT_LOGIN", Some("20/m")),
-    ("rate_limit_register", "SESAME_RATE_LIMIT_REGISTER", Some("10/m")),
-    ("rate_limit_refresh", "SESAME_RATE_LIMIT_REFRESH", Some("60/m")),
+    (
+        "rate_limit_register",
+        "SESAME_RATE_LIMIT_REGISTER",
+        Some("10/m"),
+    ),
+    (
+        "rate_limit_refresh",
+        "SESAME_RATE_LIMIT_REFRESH",
+        Some("60/m"),
+    ),
     ("rate_limit_token", "SESAME_RATE_LIMIT_TOKEN", Some("120/m")),
     ("trusted_proxies", "SESAME_TRUSTED_PROXIES", Some("")),
     ("audit_retention", "SESAME_AUDIT_RETENTION", Some("90d")),
@@ -258,8 +266,9 @@ impl Config {
                 );
             }
         }
-        for (key, env_name, _) in SETTINGS {
-            if let Some(v) = env.get(*env_name) {
+        for (key, env_name, default) in SETTINGS {
+            // An empty variable leaves an optional setting unset (compose files pass `${X:-}`).
+            if let Some(v) = env.get(*env_name).filter(|v| default.is_some() || !v.trim().is_empty()) {
                 layers.insert(
                     *key,
                     Raw {
@@ -495,7 +504,11 @@ mod tests {
         assert!(c.rate_limit);
         assert_eq!(c.limits.login, Rate::parse("20/m").unwrap());
         assert!(c.trusted_proxies.is_empty());
-        let c = Config::from_sources(None, &env(&[("SESAME_TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.1")])).unwrap();
+        let c = Config::from_sources(
+            None,
+            &env(&[("SESAME_TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.1")]),
+        )
+        .unwrap();
         assert_eq!(c.trusted_proxies.len(), 2);
     }
 
@@ -532,9 +545,19 @@ mod tests {
         assert!(Config::from_sources(None, &env(&[("SESAME_AUDIENCES", " , ")])).is_err());
         assert!(Config::from_sources(None, &env(&[("SESAME_ARGON2_MEMORY_KIB", "1")])).is_err());
         assert!(Config::from_sources(None, &env(&[("SESAME_DATABASE_URL", "mysql://x")])).is_err());
-        let err = Config::from_sources(None, &env(&[("SESAME_TRUSTED_PROXIES", "10.0.0.0/8, nonsense")])).unwrap_err().to_string();
-        assert!(err.contains("SESAME_TRUSTED_PROXIES") && err.contains("nonsense"), "{err}");
-        let err = Config::from_sources(None, &env(&[("SESAME_RATE_LIMIT_LOGIN", "lots")])).unwrap_err().to_string();
+        let err = Config::from_sources(
+            None,
+            &env(&[("SESAME_TRUSTED_PROXIES", "10.0.0.0/8, nonsense")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("SESAME_TRUSTED_PROXIES") && err.contains("nonsense"),
+            "{err}"
+        );
+        let err = Config::from_sources(None, &env(&[("SESAME_RATE_LIMIT_LOGIN", "lots")]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SESAME_RATE_LIMIT_LOGIN"), "{err}");
     }
 
@@ -547,6 +570,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("acess_ttl"), "{err}");
+    }
+
+    #[test]
+    fn empty_optional_variables_are_unset() {
+        let c = Config::from_sources(
+            None,
+            &env(&[("SESAME_BOOTSTRAP_ADMIN_EMAIL", ""), ("SESAME_BOOTSTRAP_ADMIN_PASSWORD", ""), ("SESAME_DATABASE_URL", " ")]),
+        )
+        .unwrap();
+        assert!(c.bootstrap_admin.is_none());
+        assert_eq!(c.database_url(), "sqlite://./data/sesame.db");
     }
 
     #[test]
