@@ -3,7 +3,7 @@
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
-# Dependencies first, so source edits do not rebuild them: a dummy build with the real manifests.
+# The whole workspace is copied: the binary links the core, verify and store crates.
 COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
 RUN cargo build --release --locked -p sesame \

@@ -30,7 +30,10 @@ pub struct Page<T> {
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, CoreError> {
     cursor
         .filter(|c| !c.is_empty())
-        .map(|c| Uuid::parse_str(c).map_err(|_| CoreError::field("cursor", "not a cursor from a previous page")))
+        .map(|c| {
+            Uuid::parse_str(c)
+                .map_err(|_| CoreError::field("cursor", "not a cursor from a previous page"))
+        })
         .transpose()
 }
 
@@ -55,35 +58,73 @@ impl Sesame {
 
     /// Users in creation order; stable while users are added and removed because the cursor is
     /// a key, not an offset.
-    pub async fn admin_list_users(&self, query: Option<&str>, limit: Option<u32>, cursor: Option<&str>) -> Result<Page<UserRecord>, CoreError> {
+    pub async fn admin_list_users(
+        &self,
+        query: Option<&str>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<UserRecord>, CoreError> {
         let limit = page_size(limit)?;
         let after = parse_cursor(cursor)?;
         let mut users = self.store.list_users(query, limit + 1, after).await?;
         let more = users.len() > limit as usize;
         users.truncate(limit as usize);
-        let next_cursor = if more { users.last().map(|u| u.id.to_string()) } else { None };
-        Ok(Page { items: users, next_cursor })
+        let next_cursor = if more {
+            users.last().map(|u| u.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page {
+            items: users,
+            next_cursor,
+        })
     }
 
     pub async fn admin_get_user(&self, id: Uuid) -> Result<UserRecord, CoreError> {
         self.store.get_user(id).await?.ok_or(CoreError::NotFound)
     }
 
-    fn actor_audit(&self, event: &str, target: Uuid, actor: &Actor, mut detail: serde_json::Value) -> AuditEntry {
+    fn actor_audit(
+        &self,
+        event: &str,
+        target: Uuid,
+        actor: &Actor,
+        mut detail: serde_json::Value,
+    ) -> AuditEntry {
         detail["by"] = serde_json::json!(actor.admin_id);
         self.audit(event, Some(target), &actor.client, detail)
     }
 
     /// Disabling also ends the user's sessions, so Sesame refuses their tokens at once.
-    pub async fn admin_set_disabled(&self, id: Uuid, disabled: bool, actor: &Actor) -> Result<UserRecord, CoreError> {
-        let event = if disabled { "user_disabled" } else { "user_enabled" };
+    pub async fn admin_set_disabled(
+        &self,
+        id: Uuid,
+        disabled: bool,
+        actor: &Actor,
+    ) -> Result<UserRecord, CoreError> {
+        let event = if disabled {
+            "user_disabled"
+        } else {
+            "user_enabled"
+        };
         let entry = self.actor_audit(event, id, actor, serde_json::json!({}));
-        if !self.store.set_disabled(id, disabled, self.now(), &[entry]).await? {
+        if !self
+            .store
+            .set_disabled(id, disabled, self.now(), &[entry])
+            .await?
+        {
             return Err(CoreError::NotFound);
         }
         if disabled {
-            let entry = self.actor_audit("logout", id, actor, serde_json::json!({"all_sessions": true, "reason": "user_disabled"}));
-            self.store.revoke_user_sessions(id, self.now(), &[entry]).await?;
+            let entry = self.actor_audit(
+                "logout",
+                id,
+                actor,
+                serde_json::json!({"all_sessions": true, "reason": "user_disabled"}),
+            );
+            self.store
+                .revoke_user_sessions(id, self.now(), &[entry])
+                .await?;
         }
         self.admin_get_user(id).await
     }
@@ -97,13 +138,21 @@ impl Sesame {
     }
 
     /// Replaces the roles; they appear in the user's next refreshed access token.
-    pub async fn admin_set_roles(&self, id: Uuid, roles: &[String], actor: &Actor) -> Result<Vec<String>, CoreError> {
+    pub async fn admin_set_roles(
+        &self,
+        id: Uuid,
+        roles: &[String],
+        actor: &Actor,
+    ) -> Result<Vec<String>, CoreError> {
         let mut fields = FieldErrors::new();
         let mut parsed = Vec::new();
         for r in roles {
             match Role::parse(r) {
                 Ok(role) => parsed.push(role.as_str().to_string()),
-                Err(m) => fields.entry("roles".to_string()).or_default().push(format!("'{r}': {m}")),
+                Err(m) => fields
+                    .entry("roles".to_string())
+                    .or_default()
+                    .push(format!("'{r}': {m}")),
             }
         }
         if !fields.is_empty() {
@@ -112,19 +161,39 @@ impl Sesame {
         let previous = self.admin_get_user(id).await?.roles;
         parsed.sort();
         parsed.dedup();
-        let entry = self.actor_audit("role_changed", id, actor, serde_json::json!({"roles": parsed, "previous": previous}));
-        self.store.set_roles(id, &parsed, self.now(), &[entry]).await?.ok_or(CoreError::NotFound)
+        let entry = self.actor_audit(
+            "role_changed",
+            id,
+            actor,
+            serde_json::json!({"roles": parsed, "previous": previous}),
+        );
+        self.store
+            .set_roles(id, &parsed, self.now(), &[entry])
+            .await?
+            .ok_or(CoreError::NotFound)
     }
 
     pub async fn admin_revoke_sessions(&self, id: Uuid, actor: &Actor) -> Result<u64, CoreError> {
         self.admin_get_user(id).await?;
-        let entry = self.actor_audit("logout", id, actor, serde_json::json!({"all_sessions": true}));
-        Ok(self.store.revoke_user_sessions(id, self.now(), &[entry]).await?)
+        let entry = self.actor_audit(
+            "logout",
+            id,
+            actor,
+            serde_json::json!({"all_sessions": true}),
+        );
+        Ok(self
+            .store
+            .revoke_user_sessions(id, self.now(), &[entry])
+            .await?)
     }
 
     pub async fn admin_delete_user(&self, id: Uuid, actor: &Actor) -> Result<(), CoreError> {
         let entry = self.actor_audit("user_deleted", id, actor, serde_json::json!({}));
-        if self.store.delete_user(id, &[entry]).await? { Ok(()) } else { Err(CoreError::NotFound) }
+        if self.store.delete_user(id, &[entry]).await? {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound)
+        }
     }
 
     pub async fn admin_audit(
@@ -135,11 +204,23 @@ impl Sesame {
         cursor: Option<&str>,
     ) -> Result<Page<AuditEntry>, CoreError> {
         let limit = page_size(limit)?;
-        let filter = AuditFilter { user_id, event, limit: limit + 1, before: parse_cursor(cursor)? };
+        let filter = AuditFilter {
+            user_id,
+            event,
+            limit: limit + 1,
+            before: parse_cursor(cursor)?,
+        };
         let mut events = self.store.list_audit(&filter).await?;
         let more = events.len() > limit as usize;
         events.truncate(limit as usize);
-        let next_cursor = if more { events.last().map(|e| e.id.to_string()) } else { None };
-        Ok(Page { items: events, next_cursor })
+        let next_cursor = if more {
+            events.last().map(|e| e.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page {
+            items: events,
+            next_cursor,
+        })
     }
 }

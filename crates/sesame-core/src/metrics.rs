@@ -29,10 +29,26 @@ pub struct CoreMetrics {
 
 impl CoreMetrics {
     pub fn register(&self, registry: &mut Registry) {
-        registry.register("sesame_logins", "Login attempts by result", self.logins.clone());
-        registry.register("sesame_tokens_issued", "Tokens issued by kind", self.tokens_issued.clone());
-        registry.register("sesame_refresh_reuse_detected", "Spent refresh tokens presented after the grace window", self.refresh_reuse.clone());
-        registry.register("sesame_lockouts", "Accounts locked after repeated failed logins", self.lockouts.clone());
+        registry.register(
+            "sesame_logins",
+            "Login attempts by result",
+            self.logins.clone(),
+        );
+        registry.register(
+            "sesame_tokens_issued",
+            "Tokens issued by kind",
+            self.tokens_issued.clone(),
+        );
+        registry.register(
+            "sesame_refresh_reuse_detected",
+            "Spent refresh tokens presented after the grace window",
+            self.refresh_reuse.clone(),
+        );
+        registry.register(
+            "sesame_lockouts",
+            "Accounts locked after repeated failed logins",
+            self.lockouts.clone(),
+        );
     }
 
     pub fn login(&self, result: &'static str) {

@@ -82,7 +82,9 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let http = crate::http::HttpSettings { trusted_proxies: config.trusted_proxies.clone() };
+        let http = crate::http::HttpSettings {
+            trusted_proxies: config.trusted_proxies.clone(),
+        };
         Ok(Application {
             listener,
             addr,
@@ -121,7 +123,10 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let limits = Arc::new(crate::http::ratelimit::RateLimits::new(self.rate_limit, self.limits));
+        let limits = Arc::new(crate::http::ratelimit::RateLimits::new(
+            self.rate_limit,
+            self.limits,
+        ));
         let state = AppState {
             sesame: self.sesame.clone(),
             openapi: Arc::new(http::openapi::document()),
@@ -184,7 +189,13 @@ async fn housekeeping(sesame: Arc<Sesame>, limits: Arc<crate::http::ratelimit::R
         tick.tick().await;
         limits.prune();
         match sesame.purge().await {
-            Ok((p, audit)) => tracing::debug!(sessions = p.sessions, refresh_tokens = p.refresh_tokens, denied = p.denied_tokens, audit, "purged expired records"),
+            Ok((p, audit)) => tracing::debug!(
+                sessions = p.sessions,
+                refresh_tokens = p.refresh_tokens,
+                denied = p.denied_tokens,
+                audit,
+                "purged expired records"
+            ),
             Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
         }
     }

@@ -29,10 +29,16 @@ use super::extract::{AppJson, AuthUser, Client};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/users", get(list_users))
-        .route("/admin/users/{id}", get(get_user).patch(patch_user).delete(delete_user))
+        .route(
+            "/admin/users/{id}",
+            get(get_user).patch(patch_user).delete(delete_user),
+        )
         .route("/admin/users/{id}/unlock", post(unlock))
         .route("/admin/users/{id}/roles", put(set_roles))
-        .route("/admin/users/{id}/sessions", axum::routing::delete(revoke_sessions))
+        .route(
+            "/admin/users/{id}/sessions",
+            axum::routing::delete(revoke_sessions),
+        )
         .route("/admin/keys", get(list_keys))
         .route("/admin/keys/rotate", post(rotate_keys))
         .route("/admin/audit", get(audit))
@@ -46,7 +52,10 @@ pub struct AdminUser(pub Actor);
 impl FromRequestParts<AppState> for AdminUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         let Client(client) = Client::from_request_parts(parts, state).await?;
         let admin_id = user_id_of(&user.claims)?;
@@ -94,7 +103,12 @@ fn summary(u: &UserRecord) -> UserSummary {
 }
 
 fn detail(u: UserRecord) -> UserDetail {
-    UserDetail { user: summary(&u), locked_until: u.locked_until, failed_logins: u.failed_logins, last_login_at: u.last_login_at }
+    UserDetail {
+        user: summary(&u),
+        locked_until: u.locked_until,
+        failed_logins: u.failed_logins,
+        last_login_at: u.last_login_at,
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -116,7 +130,9 @@ pub struct UserQuery {
 
 /// Query parameters; parsing never fails (unknown or repeated keys: the last one wins).
 fn query_map(raw: Option<String>) -> HashMap<String, String> {
-    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn user_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -129,7 +145,10 @@ fn limit_param(q: &HashMap<String, String>) -> Result<Option<u32>, ApiError> {
         .map(|l| {
             l.parse::<u32>().map_err(|_| {
                 let mut f = std::collections::BTreeMap::new();
-                f.insert("limit".to_string(), vec!["must be a whole number from 1 to 200".to_string()]);
+                f.insert(
+                    "limit".to_string(),
+                    vec!["must be a whole number from 1 to 200".to_string()],
+                );
                 ApiError::invalid_request("The request is invalid.", f)
             })
         })
@@ -152,9 +171,16 @@ pub async fn list_users(
     let q = query_map(raw);
     let page = state
         .sesame
-        .admin_list_users(q.get("q").map(String::as_str), limit_param(&q)?, q.get("cursor").map(String::as_str))
+        .admin_list_users(
+            q.get("q").map(String::as_str),
+            limit_param(&q)?,
+            q.get("cursor").map(String::as_str),
+        )
         .await?;
-    Ok(Json(UserPage { users: page.items.iter().map(summary).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(UserPage {
+        users: page.items.iter().map(summary).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One user, with lockout and login state.
@@ -166,8 +192,14 @@ pub async fn list_users(
         (status = 403, description = "forbidden", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
     ))]
-pub async fn get_user(State(state): State<AppState>, _admin: AdminUser, Path(id): Path<String>) -> Result<Json<UserDetail>, ApiError> {
-    Ok(Json(detail(state.sesame.admin_get_user(user_id(&id)?).await?)))
+pub async fn get_user(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<UserDetail>, ApiError> {
+    Ok(Json(detail(
+        state.sesame.admin_get_user(user_id(&id)?).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -209,8 +241,15 @@ pub async fn patch_user(
         (status = 403, description = "forbidden", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
     ))]
-pub async fn delete_user(State(state): State<AppState>, AdminUser(actor): AdminUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    state.sesame.admin_delete_user(user_id(&id)?, &actor).await?;
+pub async fn delete_user(
+    State(state): State<AppState>,
+    AdminUser(actor): AdminUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .sesame
+        .admin_delete_user(user_id(&id)?, &actor)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -223,8 +262,14 @@ pub async fn delete_user(State(state): State<AppState>, AdminUser(actor): AdminU
         (status = 403, description = "forbidden", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
     ))]
-pub async fn unlock(State(state): State<AppState>, AdminUser(actor): AdminUser, Path(id): Path<String>) -> Result<Json<UserDetail>, ApiError> {
-    Ok(Json(detail(state.sesame.admin_unlock(user_id(&id)?, &actor).await?)))
+pub async fn unlock(
+    State(state): State<AppState>,
+    AdminUser(actor): AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<UserDetail>, ApiError> {
+    Ok(Json(detail(
+        state.sesame.admin_unlock(user_id(&id)?, &actor).await?,
+    )))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -249,7 +294,10 @@ pub async fn set_roles(
     AppJson(body): AppJson<RolesBody>,
 ) -> Result<Json<RolesBody>, ApiError> {
     let roles = body.roles.ok_or_else(|| ApiError::required("roles"))?;
-    let roles = state.sesame.admin_set_roles(user_id(&id)?, &roles, &actor).await?;
+    let roles = state
+        .sesame
+        .admin_set_roles(user_id(&id)?, &roles, &actor)
+        .await?;
     Ok(Json(RolesBody { roles: Some(roles) }))
 }
 
@@ -267,8 +315,15 @@ pub struct RevokedBody {
         (status = 403, description = "forbidden", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
     ))]
-pub async fn revoke_sessions(State(state): State<AppState>, AdminUser(actor): AdminUser, Path(id): Path<String>) -> Result<Json<RevokedBody>, ApiError> {
-    let revoked = state.sesame.admin_revoke_sessions(user_id(&id)?, &actor).await?;
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    AdminUser(actor): AdminUser,
+    Path(id): Path<String>,
+) -> Result<Json<RevokedBody>, ApiError> {
+    let revoked = state
+        .sesame
+        .admin_revoke_sessions(user_id(&id)?, &actor)
+        .await?;
     Ok(Json(RevokedBody { revoked }))
 }
 
@@ -325,8 +380,14 @@ pub async fn list_keys(State(state): State<AppState>, _admin: AdminUser) -> Json
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
         (status = 403, description = "forbidden", body = ErrorBody),
     ))]
-pub async fn rotate_keys(State(state): State<AppState>, AdminUser(actor): AdminUser) -> Result<Json<KeyList>, ApiError> {
-    state.sesame.rotate_keys(Some(actor.admin_id), &actor.client).await?;
+pub async fn rotate_keys(
+    State(state): State<AppState>,
+    AdminUser(actor): AdminUser,
+) -> Result<Json<KeyList>, ApiError> {
+    state
+        .sesame
+        .rotate_keys(Some(actor.admin_id), &actor.client)
+        .await?;
     Ok(Json(key_list(&state)))
 }
 
@@ -344,7 +405,15 @@ pub struct AuditView {
 
 impl From<AuditEntry> for AuditView {
     fn from(e: AuditEntry) -> Self {
-        AuditView { id: e.id, at: e.at, event: e.event, user_id: e.user_id, ip: e.ip, user_agent: e.user_agent, detail: e.detail }
+        AuditView {
+            id: e.id,
+            at: e.at,
+            event: e.event,
+            user_id: e.user_id,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            detail: e.detail,
+        }
     }
 }
 
@@ -387,6 +456,17 @@ pub async fn audit(
         None => None,
     };
     let event = q.get("event").filter(|e| !e.is_empty()).cloned();
-    let page = state.sesame.admin_audit(user, event, limit_param(&q)?, q.get("cursor").map(String::as_str)).await?;
-    Ok(Json(AuditPage { events: page.items.into_iter().map(AuditView::from).collect(), next_cursor: page.next_cursor }))
+    let page = state
+        .sesame
+        .admin_audit(
+            user,
+            event,
+            limit_param(&q)?,
+            q.get("cursor").map(String::as_str),
+        )
+        .await?;
+    Ok(Json(AuditPage {
+        events: page.items.into_iter().map(AuditView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }

@@ -157,7 +157,12 @@ impl ApiError {
     }
 
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests. Try again later.").retry_after(retry_after_secs)
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests. Try again later.",
+        )
+        .retry_after(retry_after_secs)
     }
 
     pub fn internal(cause: impl Into<String>) -> Self {

@@ -54,18 +54,45 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.0005, 2.0, 16))
         });
         let pool = Family::<PoolLabels, Gauge>::default();
-        registry.register("sesame_http_requests", "HTTP requests by route template and status", requests.clone());
-        registry.register("sesame_http_request_duration_seconds", "HTTP request latency by route template", latency.clone());
-        registry.register("sesame_db_pool_connections", "Database pool connections by state", pool.clone());
+        registry.register(
+            "sesame_http_requests",
+            "HTTP requests by route template and status",
+            requests.clone(),
+        );
+        registry.register(
+            "sesame_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            latency.clone(),
+        );
+        registry.register(
+            "sesame_db_pool_connections",
+            "Database pool connections by state",
+            pool.clone(),
+        );
         sesame.metrics().register(&mut registry);
-        Metrics { registry, requests, latency, pool }
+        Metrics {
+            registry,
+            requests,
+            latency,
+            pool,
+        }
     }
 
     fn encode(&self, sesame: &Sesame) -> String {
         for (name, size, idle) in sesame.store().pool_stats() {
             let in_use = size.saturating_sub(idle);
-            self.pool.get_or_create(&PoolLabels { pool: name, state: "in_use" }).set(i64::from(in_use));
-            self.pool.get_or_create(&PoolLabels { pool: name, state: "idle" }).set(i64::from(idle));
+            self.pool
+                .get_or_create(&PoolLabels {
+                    pool: name,
+                    state: "in_use",
+                })
+                .set(i64::from(in_use));
+            self.pool
+                .get_or_create(&PoolLabels {
+                    pool: name,
+                    state: "idle",
+                })
+                .set(i64::from(idle));
         }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -77,13 +104,30 @@ impl Metrics {
 
 /// Counts and times every request under its route template.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().as_str().to_string();
     let started = Instant::now();
     let res = next.run(req).await;
     let elapsed = started.elapsed().as_secs_f64();
-    metrics.latency.get_or_create(&RouteLabels { method: method.clone(), route: route.clone() }).observe(elapsed);
-    metrics.requests.get_or_create(&RequestLabels { method, route, status: res.status().as_u16() }).inc();
+    metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(elapsed);
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: res.status().as_u16(),
+        })
+        .inc();
     res
 }
 
@@ -92,7 +136,10 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.encode(&state.sesame),
     )
 }

@@ -33,7 +33,10 @@ pub struct Rate {
 impl Rate {
     /// Parses `N/s`, `N/m` (or `N/min`) and `N/h`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let (n, unit) = s.trim().split_once('/').ok_or("expected a rate like 20/m")?;
+        let (n, unit) = s
+            .trim()
+            .split_once('/')
+            .ok_or("expected a rate like 20/m")?;
         let count: u32 = n.trim().parse().map_err(|_| "expected a rate like 20/m")?;
         if count == 0 {
             return Err("the count must be at least 1".into());
@@ -50,7 +53,9 @@ impl Rate {
     fn quota(self) -> Quota {
         let burst = NonZeroU32::new(self.count).unwrap_or(NonZeroU32::MIN);
         let period = self.per / self.count;
-        Quota::with_period(period).unwrap_or_else(|| Quota::per_second(burst)).allow_burst(burst)
+        Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(burst))
+            .allow_burst(burst)
     }
 }
 
@@ -74,10 +79,22 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            login: Rate { count: 20, per: Duration::from_secs(60) },
-            register: Rate { count: 10, per: Duration::from_secs(60) },
-            refresh: Rate { count: 60, per: Duration::from_secs(60) },
-            token: Rate { count: 120, per: Duration::from_secs(60) },
+            login: Rate {
+                count: 20,
+                per: Duration::from_secs(60),
+            },
+            register: Rate {
+                count: 10,
+                per: Duration::from_secs(60),
+            },
+            refresh: Rate {
+                count: 60,
+                per: Duration::from_secs(60),
+            },
+            token: Rate {
+                count: 120,
+                per: Duration::from_secs(60),
+            },
         }
     }
 }
@@ -91,7 +108,10 @@ struct Table {
 impl Table {
     fn new(rate: Rate) -> Self {
         let quota = rate.quota();
-        Table { quota, limiter: RwLock::new(RateLimiter::keyed(quota)) }
+        Table {
+            quota,
+            limiter: RwLock::new(RateLimiter::keyed(quota)),
+        }
     }
 
     fn check(&self, key: IpAddr) -> Result<(), u64> {
@@ -131,7 +151,9 @@ pub struct RateLimits {
 
 impl std::fmt::Debug for RateLimits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimits").field("enabled", &self.enabled).finish()
+        f.debug_struct("RateLimits")
+            .field("enabled", &self.enabled)
+            .finish()
     }
 }
 
@@ -186,7 +208,10 @@ impl RateLimits {
     }
 
     pub fn tracked(&self) -> usize {
-        [&self.login, &self.register, &self.refresh, &self.token].iter().map(|l| l.len()).sum()
+        [&self.login, &self.register, &self.refresh, &self.token]
+            .iter()
+            .map(|l| l.len())
+            .sum()
     }
 }
 
@@ -203,7 +228,10 @@ pub const TOKEN: u8 = 3;
 impl<const C: u8> FromRequestParts<AppState> for Limited<C> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let class = match C {
             LOGIN => Class::Login,
             REGISTER => Class::Register,
@@ -213,7 +241,11 @@ impl<const C: u8> FromRequestParts<AppState> for Limited<C> {
         let Some(ip) = client_ip(parts, &state.http.trusted_proxies) else {
             return Ok(Limited);
         };
-        state.limits.check(class, ip).map(|()| Limited).map_err(ApiError::rate_limited)
+        state
+            .limits
+            .check(class, ip)
+            .map(|()| Limited)
+            .map_err(ApiError::rate_limited)
     }
 }
 
@@ -223,7 +255,13 @@ mod tests {
 
     #[test]
     fn parses_rates() {
-        assert_eq!(Rate::parse("20/m").unwrap(), Rate { count: 20, per: Duration::from_secs(60) });
+        assert_eq!(
+            Rate::parse("20/m").unwrap(),
+            Rate {
+                count: 20,
+                per: Duration::from_secs(60)
+            }
+        );
         assert_eq!(Rate::parse("5/s").unwrap().per, Duration::from_secs(1));
         assert_eq!(Rate::parse("100/h").unwrap().count, 100);
         for bad in ["", "20", "0/m", "x/m", "5/d"] {
@@ -233,7 +271,16 @@ mod tests {
 
     #[test]
     fn limits_per_address_and_reports_the_wait() {
-        let l = RateLimits::new(true, Limits { login: Rate { count: 3, per: Duration::from_secs(60) }, ..Limits::default() });
+        let l = RateLimits::new(
+            true,
+            Limits {
+                login: Rate {
+                    count: 3,
+                    per: Duration::from_secs(60),
+                },
+                ..Limits::default()
+            },
+        );
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..3 {
@@ -241,21 +288,54 @@ mod tests {
         }
         let wait = l.check(Class::Login, a).unwrap_err();
         assert!((1..=20).contains(&wait), "wait {wait}");
-        assert!(l.check(Class::Login, b).is_ok(), "another address has its own bucket");
-        assert!(l.check(Class::Register, a).is_ok(), "another class has its own bucket");
+        assert!(
+            l.check(Class::Login, b).is_ok(),
+            "another address has its own bucket"
+        );
+        assert!(
+            l.check(Class::Register, a).is_ok(),
+            "another class has its own bucket"
+        );
     }
 
     #[test]
     fn ipv6_clients_share_their_64() {
-        let l = RateLimits::new(true, Limits { login: Rate { count: 1, per: Duration::from_secs(60) }, ..Limits::default() });
-        assert!(l.check(Class::Login, "2001:db8:1:2::1".parse().unwrap()).is_ok());
-        assert!(l.check(Class::Login, "2001:db8:1:2::ffff".parse().unwrap()).is_err());
-        assert!(l.check(Class::Login, "2001:db8:1:3::1".parse().unwrap()).is_ok());
+        let l = RateLimits::new(
+            true,
+            Limits {
+                login: Rate {
+                    count: 1,
+                    per: Duration::from_secs(60),
+                },
+                ..Limits::default()
+            },
+        );
+        assert!(
+            l.check(Class::Login, "2001:db8:1:2::1".parse().unwrap())
+                .is_ok()
+        );
+        assert!(
+            l.check(Class::Login, "2001:db8:1:2::ffff".parse().unwrap())
+                .is_err()
+        );
+        assert!(
+            l.check(Class::Login, "2001:db8:1:3::1".parse().unwrap())
+                .is_ok()
+        );
     }
 
     #[test]
     fn disabled_never_limits() {
-        let l = RateLimits::new(false, Limits { login: Rate { count: 1, per: Duration::from_secs(60) }, ..Limits::default() });
+        let l = RateLimits::new(
+            false,
+            Limits {
+                login: Rate {
+                    count: 1,
+                    per: Duration::from_secs(60),
+                },
+                ..Limits::default()
+            },
+        );
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..10 {
             assert!(l.check(Class::Login, a).is_ok());

@@ -15,16 +15,33 @@ async fn admin(app: &TestApp) -> TestUser {
     let user = app
         .sesame
         .create_user(
-            Registration { email: email.clone(), password: PASSWORD.to_string().into(), username: Some(username.clone()), client: Default::default() },
+            Registration {
+                email: email.clone(),
+                password: PASSWORD.to_string().into(),
+                username: Some(username.clone()),
+                client: Default::default(),
+            },
             vec![Role::customer(), Role::parse("admin").unwrap()],
         )
         .await
         .unwrap();
     let tokens = app.login(&username, PASSWORD).await;
-    TestUser { id: user.id.to_string(), email, username, password: PASSWORD.into(), tokens }
+    TestUser {
+        id: user.id.to_string(),
+        email,
+        username,
+        password: PASSWORD.into(),
+        tokens,
+    }
 }
 
-async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Option<serde_json::Value>) -> reqwest::Response {
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> reqwest::Response {
     app.request(method, path, Some(token), body.as_ref()).await
 }
 
@@ -48,7 +65,9 @@ async fn admin_routes_need_a_token_and_the_admin_role() {
         let body = json!({"roles": ["admin"], "disabled": true});
         let res = app.request(m.clone(), &path, None, Some(&body)).await;
         assert_error(res, StatusCode::UNAUTHORIZED, "not_authenticated").await;
-        let res = app.request(m.clone(), &path, Some(&user.tokens.access), Some(&body)).await;
+        let res = app
+            .request(m.clone(), &path, Some(&user.tokens.access), Some(&body))
+            .await;
         assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
     }
     // The refused calls changed nothing: the user still works and holds only customer.
@@ -61,11 +80,33 @@ async fn a_revoked_admin_role_takes_effect_before_the_token_expires() {
     let app = spawn_app().await;
     let boss = admin(&app).await;
     let other = admin(&app).await;
-    let res = call(&app, Method::PUT, &format!("/admin/users/{}/roles", other.id), &boss.tokens.access, Some(json!({"roles": ["customer"]}))).await;
+    let res = call(
+        &app,
+        Method::PUT,
+        &format!("/admin/users/{}/roles", other.id),
+        &boss.tokens.access,
+        Some(json!({"roles": ["customer"]})),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     // `other` still holds a token that says admin, but the role is gone.
-    assert_eq!(jwt_part(&other.tokens.access, 1)["roles"], json!(["admin", "customer"]));
-    assert_error(call(&app, Method::GET, "/admin/users", &other.tokens.access, None).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(
+        jwt_part(&other.tokens.access, 1)["roles"],
+        json!(["admin", "customer"])
+    );
+    assert_error(
+        call(
+            &app,
+            Method::GET,
+            "/admin/users",
+            &other.tokens.access,
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -105,13 +146,34 @@ async fn list_users_paginates_by_cursor_and_searches() {
     let needle = &ids[3][..0];
     let _ = needle;
     let one = app.new_user().await;
-    let res = call(&app, Method::GET, &format!("/admin/users?q={}", one.username.to_uppercase()), &boss.tokens.access, None).await;
+    let res = call(
+        &app,
+        Method::GET,
+        &format!("/admin/users?q={}", one.username.to_uppercase()),
+        &boss.tokens.access,
+        None,
+    )
+    .await;
     let found = body(res).await;
     assert_eq!(found["users"].as_array().unwrap().len(), 1);
     assert_eq!(found["users"][0]["id"], one.id);
-    let res = call(&app, Method::GET, "/admin/users?limit=0", &boss.tokens.access, None).await;
+    let res = call(
+        &app,
+        Method::GET,
+        "/admin/users?limit=0",
+        &boss.tokens.access,
+        None,
+    )
+    .await;
     assert_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
-    let res = call(&app, Method::GET, "/admin/users?cursor=nonsense", &boss.tokens.access, None).await;
+    let res = call(
+        &app,
+        Method::GET,
+        "/admin/users?cursor=nonsense",
+        &boss.tokens.access,
+        None,
+    )
+    .await;
     assert_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
 }
 
@@ -123,17 +185,70 @@ async fn user_detail_shows_lockout_state_and_unlock_clears_it() {
     for _ in 0..5 {
         app.login_raw(&user.username, "wrong password here").await;
     }
-    assert_error(app.login_raw(&user.username, PASSWORD).await, StatusCode::FORBIDDEN, "account_locked").await;
-    let d = body(call(&app, Method::GET, &format!("/admin/users/{}", user.id), &boss.tokens.access, None).await).await;
+    assert_error(
+        app.login_raw(&user.username, PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "account_locked",
+    )
+    .await;
+    let d = body(
+        call(
+            &app,
+            Method::GET,
+            &format!("/admin/users/{}", user.id),
+            &boss.tokens.access,
+            None,
+        )
+        .await,
+    )
+    .await;
     assert!(d["locked_until"].is_string(), "{d}");
-    assert!(d.get("failed_logins").is_some() && d.get("last_login_at").is_some() && d["disabled"] == false);
-    let res = call(&app, Method::POST, &format!("/admin/users/{}/unlock", user.id), &boss.tokens.access, None).await;
+    assert!(
+        d.get("failed_logins").is_some()
+            && d.get("last_login_at").is_some()
+            && d["disabled"] == false
+    );
+    let res = call(
+        &app,
+        Method::POST,
+        &format!("/admin/users/{}/unlock", user.id),
+        &boss.tokens.access,
+        None,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(body(res).await["locked_until"].is_null());
-    assert_eq!(app.login_raw(&user.username, PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::OK
+    );
     let missing = uuid::Uuid::now_v7();
-    assert_error(call(&app, Method::GET, &format!("/admin/users/{missing}"), &boss.tokens.access, None).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(call(&app, Method::POST, &format!("/admin/users/{missing}/unlock"), &boss.tokens.access, None).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        call(
+            &app,
+            Method::GET,
+            &format!("/admin/users/{missing}"),
+            &boss.tokens.access,
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        call(
+            &app,
+            Method::POST,
+            &format!("/admin/users/{missing}/unlock"),
+            &boss.tokens.access,
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -141,15 +256,47 @@ async fn disabling_a_user_refuses_login_refresh_and_its_tokens() {
     let app = spawn_app().await;
     let boss = admin(&app).await;
     let user = app.new_user().await;
-    let res = call(&app, Method::PATCH, &format!("/admin/users/{}", user.id), &boss.tokens.access, Some(json!({"disabled": true}))).await;
+    let res = call(
+        &app,
+        Method::PATCH,
+        &format!("/admin/users/{}", user.id),
+        &boss.tokens.access,
+        Some(json!({"disabled": true})),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body(res).await["disabled"], true);
-    assert_error(app.login_raw(&user.username, PASSWORD).await, StatusCode::FORBIDDEN, "account_disabled").await;
-    assert_error(app.refresh_raw(&user.tokens.refresh).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
-    assert_error(app.get("/profile", Some(&user.tokens.access)).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
-    let res = call(&app, Method::PATCH, &format!("/admin/users/{}", user.id), &boss.tokens.access, Some(json!({"disabled": false}))).await;
+    assert_error(
+        app.login_raw(&user.username, PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "account_disabled",
+    )
+    .await;
+    assert_error(
+        app.refresh_raw(&user.tokens.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    assert_error(
+        app.get("/profile", Some(&user.tokens.access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    let res = call(
+        &app,
+        Method::PATCH,
+        &format!("/admin/users/{}", user.id),
+        &boss.tokens.access,
+        Some(json!({"disabled": false})),
+    )
+    .await;
     assert_eq!(body(res).await["disabled"], false);
-    assert_eq!(app.login_raw(&user.username, PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -158,15 +305,44 @@ async fn roles_set_by_an_admin_appear_in_the_next_refreshed_token() {
     let boss = admin(&app).await;
     let user = app.new_user().await;
     let path = format!("/admin/users/{}/roles", user.id);
-    let res = call(&app, Method::PUT, &path, &boss.tokens.access, Some(json!({"roles": ["support", "customer", "support"]}))).await;
+    let res = call(
+        &app,
+        Method::PUT,
+        &path,
+        &boss.tokens.access,
+        Some(json!({"roles": ["support", "customer", "support"]})),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body(res).await, json!({"roles": ["customer", "support"]}));
     let next = tokens(&body(app.refresh_raw(&user.tokens.refresh).await).await);
-    assert_eq!(jwt_part(&next.access, 1)["roles"], json!(["customer", "support"]));
-    let res = call(&app, Method::PUT, &path, &boss.tokens.access, Some(json!({"roles": ["Not A Role"]}))).await;
+    assert_eq!(
+        jwt_part(&next.access, 1)["roles"],
+        json!(["customer", "support"])
+    );
+    let res = call(
+        &app,
+        Method::PUT,
+        &path,
+        &boss.tokens.access,
+        Some(json!({"roles": ["Not A Role"]})),
+    )
+    .await;
     let b = assert_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert!(b["fields"]["roles"].is_array());
-    assert_error(call(&app, Method::PUT, &path, &boss.tokens.access, Some(json!({}))).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_error(
+        call(
+            &app,
+            Method::PUT,
+            &path,
+            &boss.tokens.access,
+            Some(json!({})),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -175,35 +351,103 @@ async fn ending_a_users_sessions_and_deleting_a_user() {
     let boss = admin(&app).await;
     let user = app.new_user().await;
     let second = app.login(&user.username, PASSWORD).await;
-    let res = call(&app, Method::DELETE, &format!("/admin/users/{}/sessions", user.id), &boss.tokens.access, None).await;
+    let res = call(
+        &app,
+        Method::DELETE,
+        &format!("/admin/users/{}/sessions", user.id),
+        &boss.tokens.access,
+        None,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body(res).await["revoked"], 2);
-    assert_error(app.refresh_raw(&second.refresh).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    assert_error(
+        app.refresh_raw(&second.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
     let fresh = app.login(&user.username, PASSWORD).await;
-    let res = call(&app, Method::DELETE, &format!("/admin/users/{}", user.id), &boss.tokens.access, None).await;
+    let res = call(
+        &app,
+        Method::DELETE,
+        &format!("/admin/users/{}", user.id),
+        &boss.tokens.access,
+        None,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_error(app.refresh_raw(&fresh.refresh).await, StatusCode::UNAUTHORIZED, "token_invalid").await;
-    assert_error(app.get("/profile", Some(&fresh.access)).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
-    assert_error(app.login_raw(&user.username, PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-    assert_error(call(&app, Method::DELETE, &format!("/admin/users/{}", user.id), &boss.tokens.access, None).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        app.refresh_raw(&fresh.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+    )
+    .await;
+    assert_error(
+        app.get("/profile", Some(&fresh.access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    assert_error(
+        app.login_raw(&user.username, PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+    assert_error(
+        call(
+            &app,
+            Method::DELETE,
+            &format!("/admin/users/{}", user.id),
+            &boss.tokens.access,
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn keys_are_listed_without_private_material_and_rotate() {
     let app = spawn_app().await;
     let boss = admin(&app).await;
-    let before = body(call(&app, Method::GET, "/admin/keys", &boss.tokens.access, None).await).await;
+    let before =
+        body(call(&app, Method::GET, "/admin/keys", &boss.tokens.access, None).await).await;
     let keys = before["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2);
     let text = before.to_string();
-    assert!(!text.contains("private") && !text.contains("\"d\""), "{text}");
+    assert!(
+        !text.contains("private") && !text.contains("\"d\""),
+        "{text}"
+    );
     let next_kid = keys.iter().find(|k| k["state"] == "next").unwrap()["kid"].clone();
-    let after = body(call(&app, Method::POST, "/admin/keys/rotate", &boss.tokens.access, None).await).await;
+    let after = body(
+        call(
+            &app,
+            Method::POST,
+            "/admin/keys/rotate",
+            &boss.tokens.access,
+            None,
+        )
+        .await,
+    )
+    .await;
     let keys = after["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 3);
-    assert_eq!(keys.iter().find(|k| k["state"] == "current").unwrap()["kid"], next_kid);
+    assert_eq!(
+        keys.iter().find(|k| k["state"] == "current").unwrap()["kid"],
+        next_kid
+    );
     // The admin's token, signed by the now-retired key, still works.
-    assert_eq!(call(&app, Method::GET, "/admin/keys", &boss.tokens.access, None).await.status(), StatusCode::OK);
+    assert_eq!(
+        call(&app, Method::GET, "/admin/keys", &boss.tokens.access, None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -212,95 +456,287 @@ async fn the_audit_trail_records_events_with_ip_and_user_agent() {
     let boss = admin(&app).await;
     let user = app.new_user().await;
     app.login_raw(&user.username, "wrong password here").await;
-    let res = call(&app, Method::GET, &format!("/admin/audit?user_id={}", user.id), &boss.tokens.access, None).await;
+    let res = call(
+        &app,
+        Method::GET,
+        &format!("/admin/audit?user_id={}", user.id),
+        &boss.tokens.access,
+        None,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let page = body(res).await;
-    let events: Vec<String> = page["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
-    assert_eq!(events, vec!["login_failed", "login_succeeded", "register"], "newest first");
+    let events: Vec<String> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        events,
+        vec!["login_failed", "login_succeeded", "register"],
+        "newest first"
+    );
     let e = &page["events"][0];
     assert_eq!(e["user_id"], user.id);
     assert_eq!(e["ip"], "127.0.0.1");
     assert_eq!(e["user_agent"], "sesame-tests/1.0");
     assert!(e["at"].is_string() && e["id"].is_string());
     // Filter by event, and page through with the cursor.
-    let page = body(call(&app, Method::GET, "/admin/audit?event=register&limit=1", &boss.tokens.access, None).await).await;
+    let page = body(
+        call(
+            &app,
+            Method::GET,
+            "/admin/audit?event=register&limit=1",
+            &boss.tokens.access,
+            None,
+        )
+        .await,
+    )
+    .await;
     assert_eq!(page["events"].as_array().unwrap().len(), 1);
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
-    let page2 = body(call(&app, Method::GET, &format!("/admin/audit?event=register&limit=1&cursor={cursor}"), &boss.tokens.access, None).await).await;
+    let page2 = body(
+        call(
+            &app,
+            Method::GET,
+            &format!("/admin/audit?event=register&limit=1&cursor={cursor}"),
+            &boss.tokens.access,
+            None,
+        )
+        .await,
+    )
+    .await;
     assert_eq!(page2["events"].as_array().unwrap().len(), 1);
     assert_ne!(page2["events"][0]["id"], page["events"][0]["id"]);
     // Admin actions are recorded with the acting admin.
-    call(&app, Method::PUT, &format!("/admin/users/{}/roles", user.id), &boss.tokens.access, Some(json!({"roles": ["customer", "vip"]}))).await;
-    call(&app, Method::POST, "/admin/keys/rotate", &boss.tokens.access, None).await;
+    call(
+        &app,
+        Method::PUT,
+        &format!("/admin/users/{}/roles", user.id),
+        &boss.tokens.access,
+        Some(json!({"roles": ["customer", "vip"]})),
+    )
+    .await;
+    call(
+        &app,
+        Method::POST,
+        "/admin/keys/rotate",
+        &boss.tokens.access,
+        None,
+    )
+    .await;
     for event in ["role_changed", "key_rotated"] {
-        let page = body(call(&app, Method::GET, &format!("/admin/audit?event={event}"), &boss.tokens.access, None).await).await;
-        assert_eq!(page["events"][0]["detail"]["by"], boss.id, "{event}: {page}");
+        let page = body(
+            call(
+                &app,
+                Method::GET,
+                &format!("/admin/audit?event={event}"),
+                &boss.tokens.access,
+                None,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            page["events"][0]["detail"]["by"], boss.id,
+            "{event}: {page}"
+        );
     }
-    assert_error(call(&app, Method::GET, "/admin/audit?user_id=bad", &boss.tokens.access, None).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert_error(
+        call(
+            &app,
+            Method::GET,
+            "/admin/audit?user_id=bad",
+            &boss.tokens.access,
+            None,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn every_contract_event_is_audited() {
-    let app = spawn_app_with(&[("SESAME_REFRESH_REUSE_GRACE", "0s"), ("SESAME_LOCKOUT_MAX_FAILURES", "2")]).await;
+    let app = spawn_app_with(&[
+        ("SESAME_REFRESH_REUSE_GRACE", "0s"),
+        ("SESAME_LOCKOUT_MAX_FAILURES", "2"),
+    ])
+    .await;
     let boss = admin(&app).await;
     let user = app.new_user().await;
     let r1 = tokens(&body(app.refresh_raw(&user.tokens.refresh).await).await);
     let _ = r1;
     app.refresh_raw(&user.tokens.refresh).await; // reuse
     let t = app.login(&user.username, PASSWORD).await;
-    app.post_auth("/auth/password", &t.access, json!({"current_password": PASSWORD, "new_password": "another fine passphrase"})).await;
-    app.post("/auth/logout", json!({"refresh_token": t.refresh})).await;
+    app.post_auth(
+        "/auth/password",
+        &t.access,
+        json!({"current_password": PASSWORD, "new_password": "another fine passphrase"}),
+    )
+    .await;
+    app.post("/auth/logout", json!({"refresh_token": t.refresh}))
+        .await;
     app.login_raw(&user.username, "wrong password one").await;
     app.login_raw(&user.username, "wrong password two").await;
-    call(&app, Method::PUT, &format!("/admin/users/{}/roles", user.id), &boss.tokens.access, Some(json!({"roles": ["customer"]}))).await;
-    call(&app, Method::POST, "/admin/keys/rotate", &boss.tokens.access, None).await;
-    call(&app, Method::DELETE, &format!("/admin/users/{}", user.id), &boss.tokens.access, None).await;
-    let page = body(call(&app, Method::GET, "/admin/audit?limit=200", &boss.tokens.access, None).await).await;
-    let events: Vec<&str> = page["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    call(
+        &app,
+        Method::PUT,
+        &format!("/admin/users/{}/roles", user.id),
+        &boss.tokens.access,
+        Some(json!({"roles": ["customer"]})),
+    )
+    .await;
+    call(
+        &app,
+        Method::POST,
+        "/admin/keys/rotate",
+        &boss.tokens.access,
+        None,
+    )
+    .await;
+    call(
+        &app,
+        Method::DELETE,
+        &format!("/admin/users/{}", user.id),
+        &boss.tokens.access,
+        None,
+    )
+    .await;
+    let page = body(
+        call(
+            &app,
+            Method::GET,
+            "/admin/audit?limit=200",
+            &boss.tokens.access,
+            None,
+        )
+        .await,
+    )
+    .await;
+    let events: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     for expected in [
-        "register", "login_succeeded", "login_failed", "account_locked", "refresh_reused", "logout", "password_changed",
-        "user_deleted", "role_changed", "key_rotated",
+        "register",
+        "login_succeeded",
+        "login_failed",
+        "account_locked",
+        "refresh_reused",
+        "logout",
+        "password_changed",
+        "user_deleted",
+        "role_changed",
+        "key_rotated",
     ] {
-        assert!(events.contains(&expected), "{expected} missing from {events:?}");
+        assert!(
+            events.contains(&expected),
+            "{expected} missing from {events:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn login_is_rate_limited_per_ip_with_retry_after() {
-    let app = spawn_app_with(&[("SESAME_RATE_LIMIT", "on"), ("SESAME_RATE_LIMIT_LOGIN", "3/m")]).await;
+    let app = spawn_app_with(&[
+        ("SESAME_RATE_LIMIT", "on"),
+        ("SESAME_RATE_LIMIT_LOGIN", "3/m"),
+    ])
+    .await;
     for _ in 0..3 {
-        assert_eq!(app.login_raw("nobody-here", "whatever password").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.login_raw("nobody-here", "whatever password")
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
     }
     let res = app.login_raw("nobody-here", "whatever password").await;
-    let retry: u64 = res.headers().get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    let retry: u64 = res
+        .headers()
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // Other endpoints have their own budget.
-    assert_ne!(app.register("fresh@example.com", PASSWORD, None).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_ne!(
+        app.register("fresh@example.com", PASSWORD, None)
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 #[tokio::test]
 async fn register_and_refresh_are_rate_limited() {
-    let app = spawn_app_with(&[("SESAME_RATE_LIMIT", "on"), ("SESAME_RATE_LIMIT_REGISTER", "1/m"), ("SESAME_RATE_LIMIT_REFRESH", "1/m")]).await;
-    assert_eq!(app.register("one@example.com", PASSWORD, None).await.status(), StatusCode::CREATED);
-    assert_error(app.register("two@example.com", PASSWORD, None).await, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    let app = spawn_app_with(&[
+        ("SESAME_RATE_LIMIT", "on"),
+        ("SESAME_RATE_LIMIT_REGISTER", "1/m"),
+        ("SESAME_RATE_LIMIT_REFRESH", "1/m"),
+    ])
+    .await;
+    assert_eq!(
+        app.register("one@example.com", PASSWORD, None)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_error(
+        app.register("two@example.com", PASSWORD, None).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
     let t = app.login("one@example.com", PASSWORD).await;
     assert_eq!(app.refresh_raw(&t.refresh).await.status(), StatusCode::OK);
-    assert_error(app.refresh_raw("x").await, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert_error(
+        app.refresh_raw("x").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     // Untrusted peer: the header is ignored, so it cannot dodge the limit or fake its address.
-    let app = spawn_app_with(&[("SESAME_RATE_LIMIT", "on"), ("SESAME_RATE_LIMIT_LOGIN", "1/m")]).await;
+    let app = spawn_app_with(&[
+        ("SESAME_RATE_LIMIT", "on"),
+        ("SESAME_RATE_LIMIT_LOGIN", "1/m"),
+    ])
+    .await;
     let send = |ip: &'static str| {
-        app.client.post(app.url("/auth/login")).header("x-forwarded-for", ip).json(&json!({"username": "x", "password": "y"})).send()
+        app.client
+            .post(app.url("/auth/login"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"username": "x", "password": "y"}))
+            .send()
     };
-    assert_eq!(send("203.0.113.1").await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(send("203.0.113.2").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        send("203.0.113.1").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send("203.0.113.2").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
 
     // Trusted peer (loopback): each forwarded client has its own budget, and sessions record it.
-    let app = spawn_app_with(&[("SESAME_RATE_LIMIT", "on"), ("SESAME_RATE_LIMIT_LOGIN", "1/m"), ("SESAME_TRUSTED_PROXIES", "127.0.0.0/8,::1")]).await;
+    let app = spawn_app_with(&[
+        ("SESAME_RATE_LIMIT", "on"),
+        ("SESAME_RATE_LIMIT_LOGIN", "1/m"),
+        ("SESAME_TRUSTED_PROXIES", "127.0.0.0/8,::1"),
+    ])
+    .await;
     let user = app.new_user().await; // uses the loopback address's single login
     let login = |ip: &'static str| {
         app.client
@@ -312,10 +748,22 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let res = login("198.51.100.7").await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let t = tokens(&body(res).await);
-    assert_eq!(login("198.51.100.7").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(login("198.51.100.8").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        login("198.51.100.7").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login("198.51.100.8").await.unwrap().status(),
+        StatusCode::OK
+    );
     let sessions = body(app.get("/auth/sessions", Some(&t.access)).await).await;
-    let current = sessions["sessions"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap().clone();
+    let current = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()
+        .clone();
     assert_eq!(current["ip"], "198.51.100.7");
 }
 
@@ -325,7 +773,8 @@ async fn metrics_expose_routes_logins_tokens_and_the_pool() {
     let user = app.new_user().await;
     app.login_raw(&user.username, "wrong password here").await;
     app.get("/profile", Some(&user.tokens.access)).await;
-    app.get(&format!("/no/such/{}", uuid::Uuid::new_v4()), None).await;
+    app.get(&format!("/no/such/{}", uuid::Uuid::new_v4()), None)
+        .await;
     let res = app.get("/metrics", None).await;
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.unwrap();

@@ -1,3 +1,451 @@
-//! cli tests.
-#[allow(unused_imports)]
+//! The `sesame` binary: its commands, configuration errors, zero-config serving with graceful
+//! shutdown, the bootstrap admin, and secrets kept out of `Debug` output.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
 use crate::helpers::*;
+
+/// How long a starting server may take to answer /healthz, and a stopping one to exit.
+const STARTUP_BOUND: Duration = Duration::from_secs(20);
+const SHUTDOWN_BOUND: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(100);
+
+/// The binary with a clean `SESAME_*` environment, cheap argon2, run in `dir`.
+fn sesame(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sesame"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SESAME_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(dir)
+        .env("SESAME_ARGON2_MEMORY_KIB", "64")
+        .env("SESAME_ARGON2_ITERATIONS", "1");
+    cmd
+}
+
+/// The binary with its own data directory (`dir/data`).
+fn sesame_in(dir: &Path) -> Command {
+    let mut cmd = sesame(dir);
+    cmd.env("SESAME_DATA_DIR", dir.join("data"))
+        .env("SESAME_LOG", "warn");
+    cmd
+}
+
+fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("sesame starts");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin pipe");
+        pipe.write_all(input.as_bytes()).expect("stdin written");
+    }
+    child.wait_with_output().expect("sesame finishes")
+}
+
+fn stdout_json(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("stdout is JSON ({e}): {text}"))
+}
+
+fn explain(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn create_user(dir: &Path, email: &str, username: &str, roles: &[&str], password: &str) -> Output {
+    let mut cmd = sesame_in(dir);
+    cmd.args(["user", "create", "--email", email, "--username", username]);
+    for r in roles {
+        cmd.args(["--role", r]);
+    }
+    cmd.arg("--password-stdin");
+    run(cmd, Some(&format!("{password}\n")))
+}
+
+fn keys_list(dir: &Path) -> Vec<Value> {
+    let mut cmd = sesame_in(dir);
+    cmd.args(["keys", "list"]);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", explain(&out));
+    stdout_json(&out)["keys"]
+        .as_array()
+        .expect("a keys list")
+        .clone()
+}
+
+fn kid_in_state(keys: &[Value], state: &str) -> String {
+    let found: Vec<&Value> = keys.iter().filter(|k| k["state"] == state).collect();
+    assert_eq!(found.len(), 1, "one {state} key in {keys:?}");
+    found[0]["kid"].as_str().expect("kid").to_string()
+}
+
+// ---- commands ----------------------------------------------------------------------------
+
+#[test]
+fn user_create_prints_the_user_with_its_roles() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = create_user(dir.path(), "a@example.com", "admin1", &["admin"], PASSWORD);
+    assert!(out.status.success(), "{}", explain(&out));
+    let user = stdout_json(&out);
+    assert!(
+        user["id"]
+            .as_str()
+            .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()),
+        "{user}"
+    );
+    assert_eq!(user["email"], "a@example.com");
+    assert_eq!(user["username"], "admin1");
+    assert_eq!(user["roles"], json!(["admin", "customer"]));
+    let shown = format!("{user}");
+    assert!(
+        !shown.contains(PASSWORD) && !shown.contains("argon2"),
+        "{shown}"
+    );
+
+    // The same email again is refused.
+    let out = create_user(dir.path(), "a@example.com", "admin2", &[], PASSWORD);
+    assert!(!out.status.success(), "{}", explain(&out));
+}
+
+#[test]
+fn user_create_refuses_an_invalid_role() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = create_user(
+        dir.path(),
+        "r@example.com",
+        "roles1",
+        &["Not A Role!"],
+        PASSWORD,
+    );
+    assert!(!out.status.success(), "{}", explain(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("role"),
+        "{}",
+        explain(&out)
+    );
+}
+
+#[test]
+fn user_create_refuses_a_weak_password_and_creates_nobody() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = create_user(dir.path(), "w@example.com", "weak1", &[], "password");
+    assert!(!out.status.success(), "{}", explain(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("password"), "a message: {}", explain(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing printed as created: {}",
+        explain(&out)
+    );
+
+    // No user was created: the same email and username are still free.
+    let out = create_user(dir.path(), "w@example.com", "weak1", &[], PASSWORD);
+    assert!(out.status.success(), "{}", explain(&out));
+}
+
+#[test]
+fn keys_list_shows_the_signing_key_and_the_next_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = keys_list(dir.path());
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let current = kid_in_state(&keys, "current");
+    let next = kid_in_state(&keys, "next");
+    assert_ne!(current, next);
+    for k in &keys {
+        assert_eq!(k["alg"], "EdDSA", "{k}");
+    }
+    // Listing again shows the same keys: they live in the database.
+    let again = keys_list(dir.path());
+    assert_eq!(kid_in_state(&again, "current"), current);
+    assert_eq!(kid_in_state(&again, "next"), next);
+}
+
+#[test]
+fn keys_rotate_promotes_the_next_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let before = keys_list(dir.path());
+    let old_current = kid_in_state(&before, "current");
+    let old_next = kid_in_state(&before, "next");
+
+    let mut cmd = sesame_in(dir.path());
+    cmd.args(["keys", "rotate"]);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", explain(&out));
+    let after = stdout_json(&out)["keys"]
+        .as_array()
+        .expect("a keys list")
+        .clone();
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(
+        kid_in_state(&after, "current"),
+        old_next,
+        "the former next key signs now"
+    );
+    assert_eq!(kid_in_state(&after, "retired"), old_current);
+    let new_next = kid_in_state(&after, "next");
+    assert!(new_next != old_current && new_next != old_next);
+
+    // The rotation was stored.
+    let listed = keys_list(dir.path());
+    assert_eq!(kid_in_state(&listed, "current"), old_next);
+}
+
+#[test]
+fn migrate_creates_the_database_and_exits_zero() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cmd = sesame_in(dir.path());
+    cmd.arg("migrate");
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", explain(&out));
+    assert!(dir.path().join("data/sesame.db").is_file());
+
+    // Applying them again is a no-op.
+    let mut cmd = sesame_in(dir.path());
+    cmd.arg("migrate");
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", explain(&out));
+}
+
+#[test]
+fn invalid_setting_exits_2_naming_the_variable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cmd = sesame_in(dir.path());
+    cmd.env("SESAME_ACCESS_TTL", "soon").arg("migrate");
+    let out = run(cmd, None);
+    assert_eq!(out.status.code(), Some(2), "{}", explain(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SESAME_ACCESS_TTL"),
+        "{}",
+        explain(&out)
+    );
+    assert!(
+        !dir.path().join("data/sesame.db").exists(),
+        "nothing was opened"
+    );
+}
+
+// ---- serving -----------------------------------------------------------------------------
+
+/// A `sesame` server process; killed if a test fails before stopping it.
+struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Server {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status within the bound.
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM sent");
+        let deadline = Instant::now() + SHUTDOWN_BOUND;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sesame did not exit within {SHUTDOWN_BOUND:?} of SIGTERM\n{}",
+                self.log()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Starts `cmd` (logs to a file beside `data/`), waits for its certificate in `data_dir` and
+/// then for /healthz to answer 200; returns the server and a client that trusts it.
+async fn start_server(
+    mut cmd: Command,
+    dir: &Path,
+    data_dir: &Path,
+    port: u16,
+) -> (Server, reqwest::Client, String) {
+    let log = dir.join("server.log");
+    let file = std::fs::File::create(&log).expect("log file");
+    cmd.stdin(Stdio::null())
+        .stdout(file.try_clone().expect("log file"))
+        .stderr(file);
+    let mut server = Server {
+        child: cmd.spawn().expect("sesame starts"),
+        log,
+    };
+    let base = format!("https://localhost:{port}");
+    let cert = data_dir.join("tls/cert.pem");
+    let deadline = Instant::now() + STARTUP_BOUND;
+    let mut client: Option<reqwest::Client> = None;
+    loop {
+        if let Some(status) = server.child.try_wait().expect("child status") {
+            panic!("sesame exited early with {status}\n{}", server.log());
+        }
+        if client.is_none()
+            && let Ok(pem) = std::fs::read(&cert)
+            && let Ok(c) = reqwest::Certificate::from_pem(&pem)
+        {
+            client = Some(
+                reqwest::Client::builder()
+                    .add_root_certificate(c)
+                    .user_agent("sesame-tests/1.0")
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .expect("client builds"),
+            );
+        }
+        if let Some(c) = &client
+            && let Ok(res) = c.get(format!("{base}/healthz")).send().await
+            && res.status() == StatusCode::OK
+        {
+            return (server, c.clone(), base);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sesame did not answer /healthz within {STARTUP_BOUND:?}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[tokio::test]
+async fn zero_config_serve_in_a_fresh_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut cmd = sesame(dir.path());
+    cmd.env("SESAME_LISTEN", format!("127.0.0.1:{port}"));
+    let data = dir.path().join("data");
+    let (server, client, base) = start_server(cmd, dir.path(), &data, port).await;
+
+    assert!(data.join("sesame.db").is_file(), "the embedded database");
+    assert!(data.join("tls/cert.pem").is_file(), "the dev certificate");
+
+    let res = client
+        .post(format!("{base}/auth/register"))
+        .json(&json!({"email": "zero@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("register sent");
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", server.log());
+    let res = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"username": "zero@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login sent");
+    assert_eq!(res.status(), StatusCode::OK);
+    let t = tokens(&body(res).await);
+    let res = client
+        .get(format!("{base}/profile"))
+        .bearer_auth(&t.access)
+        .send()
+        .await
+        .expect("profile sent");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(body(res).await["email"], "zero@example.com");
+
+    let status = server.terminate().await;
+    assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+}
+
+#[tokio::test]
+async fn serve_creates_the_bootstrap_admin() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let admin_password = "bootstrap admin passphrase 7";
+    let mut cmd = sesame_in(dir.path());
+    cmd.arg("serve")
+        .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SESAME_BOOTSTRAP_ADMIN_EMAIL", "root@example.com")
+        .env("SESAME_BOOTSTRAP_ADMIN_PASSWORD", admin_password);
+    let data = dir.path().join("data");
+    let (server, client, base) = start_server(cmd, dir.path(), &data, port).await;
+
+    let res = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": "root@example.com", "password": admin_password}))
+        .send()
+        .await
+        .expect("login sent");
+    assert_eq!(res.status(), StatusCode::OK, "{}", server.log());
+    let t = tokens(&body(res).await);
+    let roles = jwt_part(&t.access, 1)["roles"].clone();
+    assert!(
+        roles
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("admin"))),
+        "{roles}"
+    );
+    assert!(
+        !server.log().contains(admin_password),
+        "the bootstrap password is never logged"
+    );
+
+    let status = server.terminate().await;
+    assert_eq!(status.code(), Some(0));
+}
+
+// ---- secrets -----------------------------------------------------------------------------
+
+#[test]
+fn debug_output_hides_secrets() {
+    let req: sesame::http::auth::LoginRequest =
+        serde_json::from_str(r#"{"username": "alice", "password": "hunter2-very-secret"}"#)
+            .expect("a login request");
+    let shown = format!("{req:?}");
+    assert!(shown.contains("alice"), "{shown}");
+    assert!(!shown.contains("hunter2-very-secret"), "{shown}");
+
+    let env: BTreeMap<String, String> = [
+        (
+            "SESAME_DATABASE_URL",
+            "postgres://sesame:db-pass-s3cret@db.internal:5432/sesame",
+        ),
+        ("SESAME_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
+        ("SESAME_BOOTSTRAP_ADMIN_PASSWORD", "admin-pass-s3cret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let config = sesame::Config::from_sources(None, &env).expect("valid config");
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("db-pass-s3cret"), "{shown}");
+    assert!(!shown.contains("admin-pass-s3cret"), "{shown}");
+}

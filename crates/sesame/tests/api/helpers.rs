@@ -257,3 +257,72 @@ pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Valu
     );
     b
 }
+
+// ---- Suite A helpers: raw requests, JWKS, forging tokens for the security tests. ----
+
+/// base64url without padding, as JWS uses.
+pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A JWS compact token from `header` and `claims`, signed by `sign` over `header.payload`.
+pub fn forge_jwt(header: &Value, claims: &Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
+    let signing_input = format!(
+        "{}.{}",
+        b64url(header.to_string()),
+        b64url(claims.to_string())
+    );
+    let sig = sign(signing_input.as_bytes());
+    format!("{signing_input}.{}", b64url(sig))
+}
+
+impl TestApp {
+    /// A POST with any content type and raw body bytes.
+    pub async fn post_bytes(&self, path: &str, content_type: &str, bytes: Vec<u8>) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The published JWK Set.
+    pub async fn jwks(&self) -> Value {
+        let res = self.get("/.well-known/jwks.json", None).await;
+        assert_eq!(res.status(), StatusCode::OK, "JWKS answers");
+        body(res).await
+    }
+
+    /// The `kid`s in the published JWK Set, in order.
+    pub async fn jwks_kids(&self) -> Vec<String> {
+        self.jwks().await["keys"]
+            .as_array()
+            .expect("keys array")
+            .iter()
+            .map(|k| k["kid"].as_str().expect("kid").to_string())
+            .collect()
+    }
+
+    /// Signs any header and claims with the app's real signing key (for forged-but-signed tokens).
+    pub fn sign_with_current_key(&self, header: &Value, claims: &Value) -> String {
+        let ring = self.sesame.key_ring().current();
+        forge_jwt(header, claims, |msg| {
+            ring.active.signer.sign(msg).expect("signing works")
+        })
+    }
+
+    /// Disables a user directly in the store (no admin API yet).
+    pub async fn disable_user(&self, user_id: &str) {
+        let id = uuid::Uuid::parse_str(user_id).expect("user id is a UUID");
+        let changed = self
+            .sesame
+            .store()
+            .set_disabled(id, true, Utc::now(), &[])
+            .await
+            .expect("store answers");
+        assert!(changed, "user exists");
+    }
+}

@@ -1,3 +1,78 @@
-//! ops tests.
-#[allow(unused_imports)]
+//! Operations: liveness, readiness and the OpenAPI document.
+
+use reqwest::StatusCode;
+
 use crate::helpers::*;
+
+/// Every route of API.md's Auth endpoints, Profile, Tokens and Operations tables (without
+/// /metrics, not built yet), as (method, path) in OpenAPI's spelling.
+const DOCUMENTED_ROUTES: &[(&str, &str)] = &[
+    // Auth endpoints
+    ("post", "/auth/register"),
+    ("post", "/auth/login"),
+    ("post", "/auth/token/refresh"),
+    ("post", "/auth/token/verify"),
+    ("post", "/auth/logout"),
+    ("post", "/auth/logout/all"),
+    ("get", "/auth/sessions"),
+    ("delete", "/auth/sessions/{id}"),
+    ("post", "/auth/password"),
+    // Profile
+    ("get", "/profile"),
+    ("put", "/profile"),
+    ("patch", "/profile"),
+    ("delete", "/profile"),
+    ("get", "/profile/preferences"),
+    ("put", "/profile/preferences"),
+    // Tokens other services rely on
+    ("get", "/.well-known/jwks.json"),
+    ("get", "/.well-known/openid-configuration"),
+    ("get", "/.well-known/oauth-authorization-server"),
+    // Operations
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/openapi.json"),
+];
+
+#[tokio::test]
+async fn healthz_answers_200() {
+    let app = spawn_app().await;
+    let res = app.get("/healthz", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn readyz_answers_200_when_the_database_answers() {
+    let app = spawn_app().await;
+    let res = app.get("/readyz", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn openapi_document_is_openapi_3_1() {
+    let app = spawn_app().await;
+    let res = app.get("/openapi.json", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let doc = body(res).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["info"]["title"].is_string());
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_route_of_the_contract() {
+    let app = spawn_app().await;
+    let doc = body(app.get("/openapi.json", None).await).await;
+    let paths = doc["paths"].as_object().expect("paths");
+    let missing: Vec<String> = DOCUMENTED_ROUTES
+        .iter()
+        .filter(|(method, path)| paths.get(*path).and_then(|p| p.get(*method)).is_none())
+        .map(|(method, path)| format!("{} {path}", method.to_uppercase()))
+        .collect();
+    assert!(missing.is_empty(), "not in /openapi.json: {missing:?}");
+}
