@@ -40,6 +40,13 @@ pub enum CoreError {
     NotFound,
     #[error("forbidden")]
     Forbidden,
+    /// OAuth client authentication failed (unknown client or wrong secret: not told apart).
+    #[error("client authentication failed")]
+    InvalidClient,
+    #[error("invalid scope: {0}")]
+    InvalidScope(String),
+    #[error("invalid target: {0}")]
+    InvalidTarget(String),
     /// The password-hashing queue is full: shed load rather than queue without bound.
     #[error("the service is busy")]
     Busy { retry_after_secs: u64 },

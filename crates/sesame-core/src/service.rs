@@ -18,6 +18,8 @@ use crate::tokens::KeyRing;
 
 /// Name of the instance secret that keys refresh-token successors.
 const REFRESH_MAC_SECRET: &str = "refresh_successor_mac";
+/// Name of the instance secret that keys client-secret hashes.
+const CLIENT_MAC_SECRET: &str = "client_secret_mac";
 
 #[derive(Debug)]
 pub struct Sesame {
@@ -28,6 +30,7 @@ pub struct Sesame {
     pub(crate) keys: KeyRing,
     pub(crate) refresh_mac_key: SecretBytes,
     pub(crate) metrics: crate::metrics::CoreMetrics,
+    pub(crate) client_mac_key: SecretBytes,
 }
 
 impl Sesame {
@@ -54,6 +57,8 @@ impl Sesame {
         let mac = store
             .instance_secret(REFRESH_MAC_SECRET, &candidate)
             .await?;
+        rand::rngs::OsRng.fill_bytes(&mut candidate);
+        let client_mac = store.instance_secret(CLIENT_MAC_SECRET, &candidate).await?;
         Ok(Sesame {
             store,
             clock,
@@ -62,6 +67,7 @@ impl Sesame {
             keys,
             refresh_mac_key: secret_bytes(mac),
             metrics: Default::default(),
+            client_mac_key: secret_bytes(client_mac),
         })
     }
 

@@ -141,7 +141,8 @@ impl Sesame {
             });
         };
         let grace = Self::ttl(self.settings.refresh_reuse_grace);
-        if now - spent_at <= grace
+        // Strictly inside the window: a zero grace turns the grace path off entirely.
+        if now - spent_at < grace
             && let Some(successor) = self.store.find_refresh(&next.hash()).await?
             && successor.spent_at.is_none()
             && successor.expires_at > now
@@ -215,12 +216,12 @@ impl Sesame {
         if let Some(access) = input.access.as_deref()
             && let Ok(claims) = self.verify_access(access)
         {
-            self.deny(&claims).await?;
+            self.deny_claims(&claims).await?;
         }
         Ok(())
     }
 
-    async fn deny(&self, claims: &Claims) -> Result<(), CoreError> {
+    pub(crate) async fn deny_claims(&self, claims: &Claims) -> Result<(), CoreError> {
         let exp = DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or_else(|| self.now());
         let until = exp + Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS);
         Ok(self.store.deny_access_token(&claims.jti, until).await?)
@@ -239,7 +240,7 @@ impl Sesame {
             .store
             .revoke_user_sessions(user_id, self.now(), &[entry])
             .await?;
-        self.deny(claims).await?;
+        self.deny_claims(claims).await?;
         Ok(n)
     }
 
@@ -285,6 +286,12 @@ impl Sesame {
     /// itself was revoked.
     pub async fn authenticate(&self, token: &str) -> Result<Claims, CoreError> {
         let claims = self.verify_access(token)?;
+        self.ensure_not_revoked(&claims).await?;
+        Ok(claims)
+    }
+
+    /// Refuses a token whose `jti` is deny-listed or whose session has ended.
+    pub(crate) async fn ensure_not_revoked(&self, claims: &Claims) -> Result<(), CoreError> {
         if self.store.is_access_token_denied(&claims.jti).await? {
             return Err(CoreError::TokenRevoked);
         }
@@ -295,7 +302,7 @@ impl Sesame {
                 _ => return Err(CoreError::TokenRevoked),
             }
         }
-        Ok(claims)
+        Ok(())
     }
 }
 

@@ -94,13 +94,31 @@ impl Verifier {
         Ok(data.claims)
     }
 
+    /// Like [`Verifier::verify`], but for a given audience instead of the configured ones;
+    /// `None` accepts any audience (the issuer's own introspection and forward-auth, which then
+    /// check what the caller asked for).
+    pub fn verify_for(&self, token: &str, now: i64, audience: Option<&str>) -> Result<Claims, VerifyError> {
+        let claims = self.verify_signature(token)?;
+        if let Some(aud) = audience
+            && !claims.aud.contains(aud)
+        {
+            return Err(VerifyError::WrongAudience);
+        }
+        self.check_issuer_and_times(&claims, now)?;
+        Ok(claims)
+    }
+
     /// Issuer, audience and time checks on already-authentic claims.
     pub fn check_claims(&self, claims: &Claims, now: i64) -> Result<(), VerifyError> {
-        if claims.iss != self.issuer {
-            return Err(VerifyError::WrongIssuer);
-        }
         if !self.audiences.iter().any(|a| claims.aud.contains(a)) {
             return Err(VerifyError::WrongAudience);
+        }
+        self.check_issuer_and_times(claims, now)
+    }
+
+    fn check_issuer_and_times(&self, claims: &Claims, now: i64) -> Result<(), VerifyError> {
+        if claims.iss != self.issuer {
+            return Err(VerifyError::WrongIssuer);
         }
         if now > claims.exp.saturating_add(self.leeway) {
             return Err(VerifyError::Expired);

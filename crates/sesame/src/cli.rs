@@ -37,6 +37,24 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage service clients (OAuth 2.0 client credentials).
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create a client; prints {client_id, client_secret} as JSON (the secret is shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// An audience the client may request (repeatable; the first is its default).
+        #[arg(long = "audience")]
+        audiences: Vec<String>,
+        /// A scope the client may request (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +122,20 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             println!(
                 "{}",
                 json!({"id": user.id, "email": user.email, "username": user.username, "roles": user.roles})
+            );
+            Ok(())
+        }
+        Command::Client(ClientCommand::Create { name, audiences, scopes }) => {
+            let sesame = start_core(&config, Arc::new(SystemClock)).await?;
+            let created = sesame
+                .create_client(sesame_core::clients::NewClient { name, audiences, scopes }, None, &Default::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot create the client: {}", describe(&e)))?;
+            use secrecy::ExposeSecret;
+            println!(
+                "{}",
+                json!({"client_id": created.client.client_id, "client_secret": created.secret.expose_secret(),
+                       "name": created.client.name, "audiences": created.client.audiences, "scopes": created.client.scopes})
             );
             Ok(())
         }

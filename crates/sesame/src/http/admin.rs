@@ -42,6 +42,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/keys", get(list_keys))
         .route("/admin/keys/rotate", post(rotate_keys))
         .route("/admin/audit", get(audit))
+        .route("/admin/clients", post(create_client).get(list_clients))
+        .route("/admin/clients/{client_id}", axum::routing::delete(delete_client))
 }
 
 /// An authenticated caller who currently holds `admin`: 401 without a valid token, 403
@@ -469,4 +471,86 @@ pub async fn audit(
         events: page.items.into_iter().map(AuditView::from).collect(),
         next_cursor: page.next_cursor,
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewClientRequest {
+    pub name: Option<String>,
+    /// Audiences the client may request tokens for (the first is its default).
+    pub audiences: Option<Vec<String>>,
+    /// Scopes the client may request.
+    pub scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub audiences: Vec<String>,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedClientView {
+    #[serde(flatten)]
+    pub client: ClientView,
+    /// Shown this once; only a keyed hash is stored.
+    pub client_secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientList {
+    pub clients: Vec<ClientView>,
+}
+
+fn client_view(c: sesame_core::store::ClientRecord) -> ClientView {
+    ClientView { client_id: c.client_id, name: c.name, audiences: c.audiences, scopes: c.scopes, created_at: c.created_at }
+}
+
+/// Create a service client; the secret is in this response only.
+#[utoipa::path(post, path = "/admin/clients", tag = "admin", security(("bearer" = [])), request_body = NewClientRequest,
+    responses(
+        (status = 201, description = "Created", body = CreatedClientView),
+        (status = 400, description = "invalid_request", body = ErrorBody),
+        (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+        (status = 403, description = "forbidden", body = ErrorBody),
+    ))]
+pub async fn create_client(
+    State(state): State<AppState>,
+    AdminUser(actor): AdminUser,
+    AppJson(body): AppJson<NewClientRequest>,
+) -> Result<(StatusCode, Json<CreatedClientView>), ApiError> {
+    let name = body.name.ok_or_else(|| ApiError::required("name"))?;
+    let input = sesame_core::clients::NewClient { name, audiences: body.audiences.unwrap_or_default(), scopes: body.scopes.unwrap_or_default() };
+    let created = state.sesame.create_client(input, Some(actor.admin_id), &actor.client).await?;
+    use secrecy::ExposeSecret;
+    let client_secret = created.secret.expose_secret().to_string();
+    Ok((StatusCode::CREATED, Json(CreatedClientView { client: client_view(created.client), client_secret })))
+}
+
+/// Service clients (never their secrets).
+#[utoipa::path(get, path = "/admin/clients", tag = "admin", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Clients", body = ClientList),
+        (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+        (status = 403, description = "forbidden", body = ErrorBody),
+    ))]
+pub async fn list_clients(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<ClientList>, ApiError> {
+    let clients = state.sesame.list_clients().await?.into_iter().map(client_view).collect();
+    Ok(Json(ClientList { clients }))
+}
+
+/// Delete a service client; its tokens stop being issued (issued ones expire on their own).
+#[utoipa::path(delete, path = "/admin/clients/{client_id}", tag = "admin", security(("bearer" = [])),
+    params(("client_id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 404, description = "not_found", body = ErrorBody),
+    ))]
+pub async fn delete_client(State(state): State<AppState>, AdminUser(actor): AdminUser, Path(client_id): Path<String>) -> Result<StatusCode, ApiError> {
+    state.sesame.delete_client(&client_id, Some(actor.admin_id), &actor.client).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,7 +5,9 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod forward_auth;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod profile;
@@ -53,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .merge(wellknown::router())
         .merge(ops::router())
         .merge(admin::router())
+        .merge(oauth::router())
+        .merge(forward_auth::router())
         .route("/metrics", axum::routing::get(metrics::render))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, metrics, ops, profile, sessions, wellknown};
+use super::{admin, auth, forward_auth, metrics, oauth, ops, profile, sessions, wellknown};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -16,6 +16,8 @@ use super::{admin, auth, metrics, ops, profile, sessions, wellknown};
         ops::healthz, ops::readyz, ops::openapi, metrics::render,
         admin::list_users, admin::get_user, admin::patch_user, admin::delete_user, admin::unlock, admin::set_roles,
         admin::revoke_sessions, admin::list_keys, admin::rotate_keys, admin::audit,
+        admin::create_client, admin::list_clients, admin::delete_client,
+        oauth::token, oauth::introspect, oauth::revoke, forward_auth::verify,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -25,6 +27,8 @@ use super::{admin, auth, metrics, ops, profile, sessions, wellknown};
         (name = "keys", description = "Public keys and discovery"),
         (name = "operations", description = "Health, metrics and this document"),
         (name = "admin", description = "Operators (role admin)"),
+        (name = "oauth", description = "Service clients: client credentials, introspection, revocation (form-encoded)"),
+        (name = "gateway", description = "Forward authentication for nginx, Traefik and Envoy"),
     )
 )]
 pub struct ApiDoc;

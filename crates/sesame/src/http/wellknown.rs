@@ -58,7 +58,13 @@ pub async fn discovery(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "issuer": iss,
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-        // Only endpoints that exist are advertised; OAuth endpoints join when they do.
+        "token_endpoint": format!("{iss}/oauth/token"),
+        "introspection_endpoint": format!("{iss}/oauth/introspect"),
+        "revocation_endpoint": format!("{iss}/oauth/revoke"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": [],
         "subject_types_supported": ["public"],
         "access_token_signing_alg_values_supported": algs,

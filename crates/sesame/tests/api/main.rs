@@ -18,6 +18,7 @@ mod cli;
 mod durability;
 mod logout;
 mod logs;
+mod oauth;
 mod password;
 mod profile;
 mod refresh;

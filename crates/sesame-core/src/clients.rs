@@ -1,0 +1,290 @@
+//! Service clients and OAuth 2.0: client credentials (RFC 6749 §4.4), introspection (RFC 7662)
+//! and revocation (RFC 7009), plus the checks behind gateway forward-auth.
+//!
+//! Client secrets are 256-bit random strings shown once; the store keeps HMAC-SHA-256 of them
+//! under an instance key. With that much entropy a slow hash adds nothing, and a fast keyed hash
+//! keeps service-token issuance cheap; comparison is constant-time.
+
+use aws_lc_rs::{constant_time, hmac};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sesame_verify::{Audience, Claims, VerifyError};
+use uuid::Uuid;
+
+use crate::error::{CoreError, FieldErrors};
+use crate::service::Sesame;
+use crate::sessions::ClientInfo;
+use crate::store::ClientRecord;
+use crate::tokens::RefreshToken;
+
+#[derive(Debug)]
+pub struct NewClient {
+    pub name: String,
+    pub audiences: Vec<String>,
+    pub scopes: Vec<String>,
+}
+
+/// A client just created: the only time its secret exists in clear.
+#[derive(Debug)]
+pub struct CreatedClient {
+    pub client: ClientRecord,
+    pub secret: SecretString,
+}
+
+#[derive(Debug)]
+pub struct ClientToken {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub scope: String,
+    pub audience: Vec<String>,
+}
+
+/// RFC 7662's answer. `None` fields are omitted.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+}
+
+fn valid_name_part(s: &str, max: usize, extra: &[char]) -> bool {
+    !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+}
+
+/// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
+fn valid_scope(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 100 && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+fn valid_audience(s: &str) -> bool {
+    valid_name_part(s, 200, &['_', '-', '.', ':', '/'])
+}
+
+impl Sesame {
+    fn client_secret_hash(&self, secret: &str) -> Vec<u8> {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.client_mac_key.expose_secret());
+        hmac::sign(&key, secret.as_bytes()).as_ref().to_vec()
+    }
+
+    /// Creates a service client. The secret is returned once and stored only as a keyed hash.
+    pub async fn create_client(&self, input: NewClient, by: Option<Uuid>, client: &ClientInfo) -> Result<CreatedClient, CoreError> {
+        let mut fields = FieldErrors::new();
+        let name = input.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 100 {
+            fields.entry("name".into()).or_default().push("must be 1 to 100 characters".into());
+        }
+        if input.audiences.is_empty() {
+            fields.entry("audiences".into()).or_default().push("at least one audience is required".into());
+        }
+        for a in input.audiences.iter().filter(|a| !valid_audience(a)) {
+            fields.entry("audiences".into()).or_default().push(format!("'{a}' is not a valid audience"));
+        }
+        for s in input.scopes.iter().filter(|s| !valid_scope(s)) {
+            fields.entry("scopes".into()).or_default().push(format!("'{s}' is not a valid scope"));
+        }
+        if !fields.is_empty() {
+            return Err(CoreError::Validation(fields));
+        }
+        let mut id = [0u8; 16];
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut id);
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let secret = B64.encode(secret);
+        let dedup = |mut v: Vec<String>| {
+            v.sort();
+            v.dedup();
+            v
+        };
+        let record = ClientRecord {
+            client_id: format!("svc_{}", B64.encode(id)),
+            name,
+            secret_hash: self.client_secret_hash(&secret),
+            audiences: dedup(input.audiences),
+            scopes: dedup(input.scopes),
+            created_at: self.now(),
+        };
+        let entry = self.audit(
+            "client_created",
+            by,
+            client,
+            serde_json::json!({"client_id": record.client_id, "name": record.name, "audiences": record.audiences, "scopes": record.scopes, "by": by}),
+        );
+        self.store.create_client(&record, &[entry]).await?;
+        Ok(CreatedClient { client: record, secret: SecretString::from(secret) })
+    }
+
+    pub async fn list_clients(&self) -> Result<Vec<ClientRecord>, CoreError> {
+        Ok(self.store.list_clients().await?)
+    }
+
+    pub async fn delete_client(&self, client_id: &str, by: Option<Uuid>, client: &ClientInfo) -> Result<(), CoreError> {
+        let entry = self.audit("client_deleted", by, client, serde_json::json!({"client_id": client_id, "by": by}));
+        if self.store.delete_client(client_id, &[entry]).await? { Ok(()) } else { Err(CoreError::NotFound) }
+    }
+
+    /// Checks a client's credentials; the same error whether the id or the secret is wrong.
+    pub async fn authenticate_client(&self, client_id: &str, secret: &SecretString) -> Result<ClientRecord, CoreError> {
+        let candidate = self.client_secret_hash(secret.expose_secret());
+        match self.store.get_client(client_id).await? {
+            Some(c) if constant_time::verify_slices_are_equal(&c.secret_hash, &candidate).is_ok() => Ok(c),
+            _ => Err(CoreError::InvalidClient),
+        }
+    }
+
+    /// A client-credentials access token for the requested audiences and scopes, each limited
+    /// to what the client may ask for. No audience requested → the client's first; no scope
+    /// requested → all of the client's scopes.
+    pub fn client_token(&self, client: &ClientRecord, audience: Vec<String>, scope: Option<&str>) -> Result<ClientToken, CoreError> {
+        let audience = if audience.is_empty() {
+            client.audiences.first().cloned().into_iter().collect::<Vec<_>>()
+        } else {
+            if let Some(bad) = audience.iter().find(|a| !client.audiences.contains(a)) {
+                return Err(CoreError::InvalidTarget(format!("the client may not request audience '{bad}'")));
+            }
+            let mut a = audience;
+            a.dedup();
+            a
+        };
+        let scopes: Vec<String> = match scope.map(str::trim).filter(|s| !s.is_empty()) {
+            None => client.scopes.clone(),
+            Some(s) => {
+                let requested: Vec<String> = s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect();
+                if let Some(bad) = requested.iter().find(|x| !client.scopes.contains(x)) {
+                    return Err(CoreError::InvalidScope(format!("the client may not request scope '{bad}'")));
+                }
+                requested
+            }
+        };
+        let now = self.now().timestamp();
+        let ttl = self.settings.access_ttl.as_secs();
+        let scope = scopes.join(" ");
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            sub: client.client_id.clone(),
+            aud: Audience::from_list(audience.clone()),
+            exp: now + ttl as i64,
+            iat: now,
+            nbf: now,
+            jti: Uuid::new_v4().to_string(),
+            client_id: client.client_id.clone(),
+            sid: None,
+            roles: Vec::new(),
+            scope: (!scope.is_empty()).then(|| scope.clone()),
+            email_verified: None,
+        };
+        let access_token = self.keys.current().active.sign_jwt(&claims)?;
+        self.metrics.issued("client");
+        Ok(ClientToken { access_token, expires_in: ttl, scope, audience })
+    }
+
+    /// Verifies an access token for `audience` (any audience when `None`) and refuses it once
+    /// revoked. Used by introspection and forward-auth.
+    pub async fn check_access_token(&self, token: &str, audience: Option<&str>) -> Result<Claims, CoreError> {
+        let ring = self.keys.current();
+        let claims = ring.verifier.verify_for(token, self.now().timestamp(), audience).map_err(|e| match e {
+            VerifyError::Expired => CoreError::TokenExpired,
+            VerifyError::WrongAudience => CoreError::Forbidden,
+            _ => CoreError::TokenInvalid,
+        })?;
+        self.ensure_not_revoked(&claims).await?;
+        Ok(claims)
+    }
+
+    /// RFC 7662: whether a token (access or refresh) is active now, and what it says.
+    pub async fn introspect(&self, token: &str, hint: Option<&str>) -> Result<Introspection, CoreError> {
+        let looks_refresh = RefreshToken::parse(token.trim()).is_some();
+        if looks_refresh || hint == Some("refresh_token") {
+            return self.introspect_refresh(token).await;
+        }
+        match self.check_access_token(token, None).await {
+            Ok(c) => Ok(Introspection {
+                active: true,
+                sub: Some(c.sub),
+                client_id: Some(c.client_id),
+                aud: Some(c.aud),
+                exp: Some(c.exp),
+                iat: Some(c.iat),
+                nbf: Some(c.nbf),
+                iss: Some(c.iss),
+                jti: Some(c.jti),
+                scope: c.scope,
+                sid: c.sid,
+                roles: Some(c.roles),
+                token_type: Some("access_token"),
+            }),
+            Err(CoreError::Unavailable(e)) => Err(CoreError::Unavailable(e)),
+            Err(_) => Ok(Introspection::default()),
+        }
+    }
+
+    async fn introspect_refresh(&self, token: &str) -> Result<Introspection, CoreError> {
+        let Some(t) = RefreshToken::parse(token.trim()) else {
+            return Ok(Introspection::default());
+        };
+        let now = self.now();
+        let Some(rec) = self.store.find_refresh(&t.hash()).await? else {
+            return Ok(Introspection::default());
+        };
+        let Some(session) = self.store.get_session(rec.session_id).await? else {
+            return Ok(Introspection::default());
+        };
+        if rec.spent_at.is_some() || rec.expires_at <= now || session.revoked_at.is_some() {
+            return Ok(Introspection::default());
+        }
+        Ok(Introspection {
+            active: true,
+            sub: Some(session.user_id.to_string()),
+            client_id: Some(crate::sessions::FIRST_PARTY_CLIENT_ID.to_string()),
+            aud: Some(Audience::from_list(session.audience.clone())),
+            exp: Some(rec.expires_at.timestamp()),
+            iat: Some(rec.issued_at.timestamp()),
+            iss: Some(self.settings.issuer.clone()),
+            sid: Some(session.id.to_string()),
+            token_type: Some("refresh_token"),
+            ..Default::default()
+        })
+    }
+
+    /// RFC 7009: a refresh token ends its session; an access token is deny-listed until it
+    /// expires. Unknown or invalid tokens are not an error (the answer is the same 200).
+    pub async fn revoke_token(&self, token: &str, by_client: &str, client: &ClientInfo) -> Result<(), CoreError> {
+        let now = self.now();
+        if let Some(t) = RefreshToken::parse(token.trim()) {
+            if let Some(rec) = self.store.find_refresh(&t.hash()).await? {
+                let user_id = self.store.get_session(rec.session_id).await?.map(|s| s.user_id);
+                let entry = self.audit("logout", user_id, client, serde_json::json!({"session_id": rec.session_id, "revoked_by_client": by_client}));
+                self.store.revoke_session(rec.session_id, now, &[entry]).await?;
+            }
+            return Ok(());
+        }
+        let ring = self.keys.current();
+        if let Ok(claims) = ring.verifier.verify_for(token, now.timestamp(), None) {
+            self.deny_claims(&claims).await?;
+        }
+        Ok(())
+    }
+}

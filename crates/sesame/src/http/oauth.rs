@@ -1,0 +1,240 @@
+//! OAuth 2.0 endpoints, form-encoded as their RFCs say, answering RFC 6749 §5.2 error bodies.
+//!
+//! Routes:
+//! - POST /oauth/token — client_credentials (RFC 6749 §4.4)
+//! - POST /oauth/introspect — RFC 7662
+//! - POST /oauth/revoke — RFC 7009
+//!
+//! Clients authenticate with HTTP Basic (`client_secret_basic`) or form fields
+//! (`client_secret_post`); using both at once is refused, as RFC 6749 §2.3 asks.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use secrecy::SecretString;
+use serde::Serialize;
+use serde_json::json;
+use sesame_core::CoreError;
+use sesame_core::store::ClientRecord;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::extract::Client;
+use super::ratelimit::{Limited, TOKEN};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth/token", post(token))
+        .route("/oauth/introspect", post(introspect))
+        .route("/oauth/revoke", post(revoke))
+}
+
+/// An RFC 6749 §5.2 error.
+#[derive(Debug)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    retry_after: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    /// invalid_request, invalid_client, unsupported_grant_type, invalid_scope, invalid_target, ...
+    pub error: String,
+    pub error_description: String,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError { status, error, description: description.into(), retry_after: None }
+    }
+
+    fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    fn invalid_client() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed.")
+    }
+}
+
+impl From<CoreError> for OAuthError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::InvalidClient => OAuthError::invalid_client(),
+            CoreError::InvalidScope(d) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", d),
+            CoreError::InvalidTarget(d) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_target", d),
+            CoreError::Validation(f) => OAuthError::invalid_request(
+                f.iter().map(|(k, v)| format!("{k}: {}", v.join(", "))).collect::<Vec<_>>().join("; "),
+            ),
+            CoreError::TokenInvalid | CoreError::TokenExpired | CoreError::TokenRevoked | CoreError::Forbidden => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", "The subject token is not valid.")
+            }
+            CoreError::Busy { retry_after_secs } => OAuthError {
+                retry_after: Some(retry_after_secs),
+                ..OAuthError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "The service is busy.")
+            },
+            CoreError::Unavailable(_) => OAuthError {
+                retry_after: Some(1),
+                ..OAuthError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "The service is temporarily unavailable.")
+            },
+            _ => OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal server error."),
+        }
+    }
+}
+
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, Json(json!({"error": self.error, "error_description": self.description}))).into_response();
+        no_store(res.headers_mut());
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sesame\""));
+        }
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        res
+    }
+}
+
+/// A parsed form body: single-valued parameters, plus the repeatable `audience` and `resource`.
+#[derive(Debug, Default)]
+struct Form {
+    single: HashMap<String, String>,
+    audiences: Vec<String>,
+}
+
+impl Form {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.single.get(key).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request("The body must be application/x-www-form-urlencoded."));
+    }
+    let mut form = Form::default();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if k == "audience" || k == "resource" {
+            form.audiences.push(v.into_owned());
+        } else if form.single.insert(k.to_string(), v.into_owned()).is_some() {
+            return Err(OAuthError::invalid_request(format!("The parameter '{k}' appears more than once.")));
+        }
+    }
+    Ok(form)
+}
+
+/// Authenticates the calling client by Basic or by form fields.
+async fn authenticate(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<ClientRecord, OAuthError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, creds)| creds.trim().to_string());
+    let posted = form.get("client_secret");
+    let (id, secret) = match (basic, posted) {
+        (Some(_), Some(_)) => return Err(OAuthError::invalid_request("Use one client authentication method, not two.")),
+        (Some(b), None) => {
+            let raw = base64::engine::general_purpose::STANDARD.decode(b).map_err(|_| OAuthError::invalid_client())?;
+            let raw = String::from_utf8(raw).map_err(|_| OAuthError::invalid_client())?;
+            let (id, secret) = raw.split_once(':').ok_or_else(OAuthError::invalid_client)?;
+            // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+            let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default();
+            (decode(id), decode(secret))
+        }
+        (None, Some(secret)) => (form.get("client_id").unwrap_or("").to_string(), secret.to_string()),
+        (None, None) => return Err(OAuthError::invalid_client()),
+    };
+    if id.is_empty() || id.len() > 200 {
+        return Err(OAuthError::invalid_client());
+    }
+    Ok(state.sesame.authenticate_client(&id, &SecretString::from(secret)).await?)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponseBody {
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    /// Space-separated scopes granted.
+    pub scope: String,
+}
+
+/// Issue a service token (client credentials). Form-encoded.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "grant_type=client_credentials; client_id + client_secret (or HTTP Basic); optional audience (or resource, repeatable) and scope"),
+    responses(
+        (status = 200, description = "A service access token", body = TokenResponseBody),
+        (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope or invalid_target", body = OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = OAuthErrorBody),
+        (status = 429, description = "rate_limited (with Retry-After)", body = super::error::ErrorBody),
+    ))]
+pub async fn token(_limit: Limited<TOKEN>, State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
+    let form = parse_form(&headers, &body)?;
+    let grant = form.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required."))?;
+    if grant != "client_credentials" {
+        return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", format!("The grant type '{grant}' is not supported.")));
+    }
+    let client = authenticate(&state, &headers, &form).await?;
+    let issued = state.sesame.client_token(&client, form.audiences.clone(), form.get("scope"))?;
+    let mut res = Json(TokenResponseBody { access_token: issued.access_token, token_type: "Bearer", expires_in: issued.expires_in, scope: issued.scope })
+        .into_response();
+    no_store(res.headers_mut());
+    Ok(res)
+}
+
+/// RFC 7662 introspection: whether a token is active now. Client authentication required.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint?"),
+    responses(
+        (status = 200, description = "{active: true, sub, client_id, aud, exp, iat, scope, sid, roles, token_type} or {active: false}", body = Object),
+        (status = 400, description = "invalid_request", body = OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = OAuthErrorBody),
+    ))]
+pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
+    let form = parse_form(&headers, &body)?;
+    authenticate(&state, &headers, &form).await?;
+    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is required."))?;
+    let answer = state.sesame.introspect(token, form.get("token_type_hint")).await?;
+    let mut res = Json(answer).into_response();
+    no_store(res.headers_mut());
+    Ok(res)
+}
+
+/// RFC 7009 revocation: a refresh token ends its session, an access token is deny-listed until
+/// it expires. Always 200 for an authenticated client, whatever the token.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint?"),
+    responses(
+        (status = 200, description = "Revoked (or nothing to revoke)"),
+        (status = 400, description = "invalid_request", body = OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = OAuthErrorBody),
+    ))]
+pub async fn revoke(State(state): State<AppState>, Client(info): Client, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
+    let form = parse_form(&headers, &body)?;
+    let client = authenticate(&state, &headers, &form).await?;
+    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is required."))?;
+    state.sesame.revoke_token(token, &client.client_id, &info).await?;
+    let mut res = StatusCode::OK.into_response();
+    no_store(res.headers_mut());
+    Ok(res)
+}
