@@ -72,12 +72,18 @@ pub struct Introspection {
 }
 
 fn valid_name_part(s: &str, max: usize, extra: &[char]) -> bool {
-    !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
 }
 
 /// RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`.
 fn valid_scope(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 100 && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    !s.is_empty()
+        && s.len() <= 100
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 fn valid_audience(s: &str) -> bool {
@@ -91,20 +97,37 @@ impl Sesame {
     }
 
     /// Creates a service client. The secret is returned once and stored only as a keyed hash.
-    pub async fn create_client(&self, input: NewClient, by: Option<Uuid>, client: &ClientInfo) -> Result<CreatedClient, CoreError> {
+    pub async fn create_client(
+        &self,
+        input: NewClient,
+        by: Option<Uuid>,
+        client: &ClientInfo,
+    ) -> Result<CreatedClient, CoreError> {
         let mut fields = FieldErrors::new();
         let name = input.name.trim().to_string();
         if name.is_empty() || name.chars().count() > 100 {
-            fields.entry("name".into()).or_default().push("must be 1 to 100 characters".into());
+            fields
+                .entry("name".into())
+                .or_default()
+                .push("must be 1 to 100 characters".into());
         }
         if input.audiences.is_empty() {
-            fields.entry("audiences".into()).or_default().push("at least one audience is required".into());
+            fields
+                .entry("audiences".into())
+                .or_default()
+                .push("at least one audience is required".into());
         }
         for a in input.audiences.iter().filter(|a| !valid_audience(a)) {
-            fields.entry("audiences".into()).or_default().push(format!("'{a}' is not a valid audience"));
+            fields
+                .entry("audiences".into())
+                .or_default()
+                .push(format!("'{a}' is not a valid audience"));
         }
         for s in input.scopes.iter().filter(|s| !valid_scope(s)) {
-            fields.entry("scopes".into()).or_default().push(format!("'{s}' is not a valid scope"));
+            fields
+                .entry("scopes".into())
+                .or_default()
+                .push(format!("'{s}' is not a valid scope"));
         }
         if !fields.is_empty() {
             return Err(CoreError::Validation(fields));
@@ -134,23 +157,48 @@ impl Sesame {
             serde_json::json!({"client_id": record.client_id, "name": record.name, "audiences": record.audiences, "scopes": record.scopes, "by": by}),
         );
         self.store.create_client(&record, &[entry]).await?;
-        Ok(CreatedClient { client: record, secret: SecretString::from(secret) })
+        Ok(CreatedClient {
+            client: record,
+            secret: SecretString::from(secret),
+        })
     }
 
     pub async fn list_clients(&self) -> Result<Vec<ClientRecord>, CoreError> {
         Ok(self.store.list_clients().await?)
     }
 
-    pub async fn delete_client(&self, client_id: &str, by: Option<Uuid>, client: &ClientInfo) -> Result<(), CoreError> {
-        let entry = self.audit("client_deleted", by, client, serde_json::json!({"client_id": client_id, "by": by}));
-        if self.store.delete_client(client_id, &[entry]).await? { Ok(()) } else { Err(CoreError::NotFound) }
+    pub async fn delete_client(
+        &self,
+        client_id: &str,
+        by: Option<Uuid>,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let entry = self.audit(
+            "client_deleted",
+            by,
+            client,
+            serde_json::json!({"client_id": client_id, "by": by}),
+        );
+        if self.store.delete_client(client_id, &[entry]).await? {
+            Ok(())
+        } else {
+            Err(CoreError::NotFound)
+        }
     }
 
     /// Checks a client's credentials; the same error whether the id or the secret is wrong.
-    pub async fn authenticate_client(&self, client_id: &str, secret: &SecretString) -> Result<ClientRecord, CoreError> {
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: &SecretString,
+    ) -> Result<ClientRecord, CoreError> {
         let candidate = self.client_secret_hash(secret.expose_secret());
         match self.store.get_client(client_id).await? {
-            Some(c) if constant_time::verify_slices_are_equal(&c.secret_hash, &candidate).is_ok() => Ok(c),
+            Some(c)
+                if constant_time::verify_slices_are_equal(&c.secret_hash, &candidate).is_ok() =>
+            {
+                Ok(c)
+            }
             _ => Err(CoreError::InvalidClient),
         }
     }
@@ -158,12 +206,24 @@ impl Sesame {
     /// A client-credentials access token for the requested audiences and scopes, each limited
     /// to what the client may ask for. No audience requested → the client's first; no scope
     /// requested → all of the client's scopes.
-    pub fn client_token(&self, client: &ClientRecord, audience: Vec<String>, scope: Option<&str>) -> Result<ClientToken, CoreError> {
+    pub fn client_token(
+        &self,
+        client: &ClientRecord,
+        audience: Vec<String>,
+        scope: Option<&str>,
+    ) -> Result<ClientToken, CoreError> {
         let audience = if audience.is_empty() {
-            client.audiences.first().cloned().into_iter().collect::<Vec<_>>()
+            client
+                .audiences
+                .first()
+                .cloned()
+                .into_iter()
+                .collect::<Vec<_>>()
         } else {
             if let Some(bad) = audience.iter().find(|a| !client.audiences.contains(a)) {
-                return Err(CoreError::InvalidTarget(format!("the client may not request audience '{bad}'")));
+                return Err(CoreError::InvalidTarget(format!(
+                    "the client may not request audience '{bad}'"
+                )));
             }
             let mut a = audience;
             a.dedup();
@@ -172,9 +232,15 @@ impl Sesame {
         let scopes: Vec<String> = match scope.map(str::trim).filter(|s| !s.is_empty()) {
             None => client.scopes.clone(),
             Some(s) => {
-                let requested: Vec<String> = s.split(' ').filter(|x| !x.is_empty()).map(str::to_string).collect();
+                let requested: Vec<String> = s
+                    .split(' ')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_string)
+                    .collect();
                 if let Some(bad) = requested.iter().find(|x| !client.scopes.contains(x)) {
-                    return Err(CoreError::InvalidScope(format!("the client may not request scope '{bad}'")));
+                    return Err(CoreError::InvalidScope(format!(
+                        "the client may not request scope '{bad}'"
+                    )));
                 }
                 requested
             }
@@ -198,24 +264,40 @@ impl Sesame {
         };
         let access_token = self.keys.current().active.sign_jwt(&claims)?;
         self.metrics.issued("client");
-        Ok(ClientToken { access_token, expires_in: ttl, scope, audience })
+        Ok(ClientToken {
+            access_token,
+            expires_in: ttl,
+            scope,
+            audience,
+        })
     }
 
     /// Verifies an access token for `audience` (any audience when `None`) and refuses it once
     /// revoked. Used by introspection and forward-auth.
-    pub async fn check_access_token(&self, token: &str, audience: Option<&str>) -> Result<Claims, CoreError> {
+    pub async fn check_access_token(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+    ) -> Result<Claims, CoreError> {
         let ring = self.keys.current();
-        let claims = ring.verifier.verify_for(token, self.now().timestamp(), audience).map_err(|e| match e {
-            VerifyError::Expired => CoreError::TokenExpired,
-            VerifyError::WrongAudience => CoreError::Forbidden,
-            _ => CoreError::TokenInvalid,
-        })?;
+        let claims = ring
+            .verifier
+            .verify_for(token, self.now().timestamp(), audience)
+            .map_err(|e| match e {
+                VerifyError::Expired => CoreError::TokenExpired,
+                VerifyError::WrongAudience => CoreError::Forbidden,
+                _ => CoreError::TokenInvalid,
+            })?;
         self.ensure_not_revoked(&claims).await?;
         Ok(claims)
     }
 
     /// RFC 7662: whether a token (access or refresh) is active now, and what it says.
-    pub async fn introspect(&self, token: &str, hint: Option<&str>) -> Result<Introspection, CoreError> {
+    pub async fn introspect(
+        &self,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<Introspection, CoreError> {
         let looks_refresh = RefreshToken::parse(token.trim()).is_some();
         if looks_refresh || hint == Some("refresh_token") {
             return self.introspect_refresh(token).await;
@@ -271,13 +353,24 @@ impl Sesame {
 
     /// RFC 7009: a refresh token ends its session; an access token is deny-listed until it
     /// expires. Unknown or invalid tokens are not an error (the answer is the same 200).
-    pub async fn revoke_token(&self, token: &str, by_client: &str, client: &ClientInfo) -> Result<(), CoreError> {
+    pub async fn revoke_token(
+        &self,
+        token: &str,
+        by_client: &str,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
         let now = self.now();
         if let Some(t) = RefreshToken::parse(token.trim()) {
             if let Some(rec) = self.store.find_refresh(&t.hash()).await? {
-                let user_id = self.store.get_session(rec.session_id).await?.map(|s| s.user_id);
+                let user_id = self
+                    .store
+                    .get_session(rec.session_id)
+                    .await?
+                    .map(|s| s.user_id);
                 let entry = self.audit("logout", user_id, client, serde_json::json!({"session_id": rec.session_id, "revoked_by_client": by_client}));
-                self.store.revoke_session(rec.session_id, now, &[entry]).await?;
+                self.store
+                    .revoke_session(rec.session_id, now, &[entry])
+                    .await?;
             }
             return Ok(());
         }

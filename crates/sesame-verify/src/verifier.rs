@@ -97,7 +97,12 @@ impl Verifier {
     /// Like [`Verifier::verify`], but for a given audience instead of the configured ones;
     /// `None` accepts any audience (the issuer's own introspection and forward-auth, which then
     /// check what the caller asked for).
-    pub fn verify_for(&self, token: &str, now: i64, audience: Option<&str>) -> Result<Claims, VerifyError> {
+    pub fn verify_for(
+        &self,
+        token: &str,
+        now: i64,
+        audience: Option<&str>,
+    ) -> Result<Claims, VerifyError> {
         let claims = self.verify_signature(token)?;
         if let Some(aud) = audience
             && !claims.aud.contains(aud)

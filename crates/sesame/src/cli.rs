@@ -125,10 +125,22 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Client(ClientCommand::Create { name, audiences, scopes }) => {
+        Command::Client(ClientCommand::Create {
+            name,
+            audiences,
+            scopes,
+        }) => {
             let sesame = start_core(&config, Arc::new(SystemClock)).await?;
             let created = sesame
-                .create_client(sesame_core::clients::NewClient { name, audiences, scopes }, None, &Default::default())
+                .create_client(
+                    sesame_core::clients::NewClient {
+                        name,
+                        audiences,
+                        scopes,
+                    },
+                    None,
+                    &Default::default(),
+                )
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create the client: {}", describe(&e)))?;
             use secrecy::ExposeSecret;

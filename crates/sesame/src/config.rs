@@ -268,7 +268,10 @@ impl Config {
         }
         for (key, env_name, default) in SETTINGS {
             // An empty variable leaves an optional setting unset (compose files pass `${X:-}`).
-            if let Some(v) = env.get(*env_name).filter(|v| default.is_some() || !v.trim().is_empty()) {
+            if let Some(v) = env
+                .get(*env_name)
+                .filter(|v| default.is_some() || !v.trim().is_empty())
+            {
                 layers.insert(
                     *key,
                     Raw {
@@ -576,7 +579,11 @@ mod tests {
     fn empty_optional_variables_are_unset() {
         let c = Config::from_sources(
             None,
-            &env(&[("SESAME_BOOTSTRAP_ADMIN_EMAIL", ""), ("SESAME_BOOTSTRAP_ADMIN_PASSWORD", ""), ("SESAME_DATABASE_URL", " ")]),
+            &env(&[
+                ("SESAME_BOOTSTRAP_ADMIN_EMAIL", ""),
+                ("SESAME_BOOTSTRAP_ADMIN_PASSWORD", ""),
+                ("SESAME_DATABASE_URL", " "),
+            ]),
         )
         .unwrap();
         assert!(c.bootstrap_admin.is_none());

@@ -48,7 +48,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 .context("cannot open the SQLite database")?,
         )
     } else {
-        anyhow::bail!("this build of Sesame supports sqlite:// database URLs only");
+        Arc::new(
+            sesame_store_postgres::PostgresStore::connect(url)
+                .await
+                .context("cannot connect to PostgreSQL")?,
+        )
     };
     store
         .migrate()

@@ -43,7 +43,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/keys/rotate", post(rotate_keys))
         .route("/admin/audit", get(audit))
         .route("/admin/clients", post(create_client).get(list_clients))
-        .route("/admin/clients/{client_id}", axum::routing::delete(delete_client))
+        .route(
+            "/admin/clients/{client_id}",
+            axum::routing::delete(delete_client),
+        )
 }
 
 /// An authenticated caller who currently holds `admin`: 401 without a valid token, 403
@@ -505,7 +508,13 @@ pub struct ClientList {
 }
 
 fn client_view(c: sesame_core::store::ClientRecord) -> ClientView {
-    ClientView { client_id: c.client_id, name: c.name, audiences: c.audiences, scopes: c.scopes, created_at: c.created_at }
+    ClientView {
+        client_id: c.client_id,
+        name: c.name,
+        audiences: c.audiences,
+        scopes: c.scopes,
+        created_at: c.created_at,
+    }
 }
 
 /// Create a service client; the secret is in this response only.
@@ -522,11 +531,24 @@ pub async fn create_client(
     AppJson(body): AppJson<NewClientRequest>,
 ) -> Result<(StatusCode, Json<CreatedClientView>), ApiError> {
     let name = body.name.ok_or_else(|| ApiError::required("name"))?;
-    let input = sesame_core::clients::NewClient { name, audiences: body.audiences.unwrap_or_default(), scopes: body.scopes.unwrap_or_default() };
-    let created = state.sesame.create_client(input, Some(actor.admin_id), &actor.client).await?;
+    let input = sesame_core::clients::NewClient {
+        name,
+        audiences: body.audiences.unwrap_or_default(),
+        scopes: body.scopes.unwrap_or_default(),
+    };
+    let created = state
+        .sesame
+        .create_client(input, Some(actor.admin_id), &actor.client)
+        .await?;
     use secrecy::ExposeSecret;
     let client_secret = created.secret.expose_secret().to_string();
-    Ok((StatusCode::CREATED, Json(CreatedClientView { client: client_view(created.client), client_secret })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedClientView {
+            client: client_view(created.client),
+            client_secret,
+        }),
+    ))
 }
 
 /// Service clients (never their secrets).
@@ -536,8 +558,17 @@ pub async fn create_client(
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
         (status = 403, description = "forbidden", body = ErrorBody),
     ))]
-pub async fn list_clients(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<ClientList>, ApiError> {
-    let clients = state.sesame.list_clients().await?.into_iter().map(client_view).collect();
+pub async fn list_clients(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<ClientList>, ApiError> {
+    let clients = state
+        .sesame
+        .list_clients()
+        .await?
+        .into_iter()
+        .map(client_view)
+        .collect();
     Ok(Json(ClientList { clients }))
 }
 
@@ -550,7 +581,14 @@ pub async fn list_clients(State(state): State<AppState>, _admin: AdminUser) -> R
         (status = 403, description = "forbidden", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
     ))]
-pub async fn delete_client(State(state): State<AppState>, AdminUser(actor): AdminUser, Path(client_id): Path<String>) -> Result<StatusCode, ApiError> {
-    state.sesame.delete_client(&client_id, Some(actor.admin_id), &actor.client).await?;
+pub async fn delete_client(
+    State(state): State<AppState>,
+    AdminUser(actor): AdminUser,
+    Path(client_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .sesame
+        .delete_client(&client_id, Some(actor.admin_id), &actor.client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -250,9 +250,15 @@ impl From<CoreError> for ApiError {
                 e
             }
             // OAuth endpoints answer these in RFC 6749 form themselves; elsewhere they read as:
-            CoreError::InvalidClient => ApiError::unauthorized("invalid_client", "Client authentication failed."),
-            CoreError::InvalidScope(d) => ApiError::new(S::BAD_REQUEST, "invalid_scope", capitalise(&d)),
-            CoreError::InvalidTarget(d) => ApiError::new(S::BAD_REQUEST, "invalid_audience", capitalise(&d)),
+            CoreError::InvalidClient => {
+                ApiError::unauthorized("invalid_client", "Client authentication failed.")
+            }
+            CoreError::InvalidScope(d) => {
+                ApiError::new(S::BAD_REQUEST, "invalid_scope", capitalise(&d))
+            }
+            CoreError::InvalidTarget(d) => {
+                ApiError::new(S::BAD_REQUEST, "invalid_audience", capitalise(&d))
+            }
             CoreError::Internal(cause) => ApiError::internal(cause),
         }
     }

@@ -20,7 +20,9 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::bearer_token;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/auth/verify", any(verify)).route("/auth/verify/{*rest}", any(verify))
+    Router::new()
+        .route("/auth/verify", any(verify))
+        .route("/auth/verify/{*rest}", any(verify))
 }
 
 /// The bearer token, taken from the request's parts without consuming the body.
@@ -35,12 +37,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
-fn param(query: &[(String, String)], headers: &HeaderMap, name: &str, header: &str) -> Option<String> {
+fn param(
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    name: &str,
+    header: &str,
+) -> Option<String> {
     query
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.clone())
-        .or_else(|| headers.get(header).and_then(|v| v.to_str().ok()).map(str::to_string))
+        .or_else(|| {
+            headers
+                .get(header)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
         .filter(|v| !v.is_empty())
 }
 
@@ -61,19 +73,39 @@ fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
         (status = 401, description = "not_authenticated, token_invalid, token_expired or token_revoked", body = ErrorBody),
         (status = 403, description = "forbidden: wrong audience or missing role", body = ErrorBody),
     ))]
-pub async fn verify(State(state): State<AppState>, Bearer(token): Bearer, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
-    let query: Vec<(String, String)> = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect();
+pub async fn verify(
+    State(state): State<AppState>,
+    Bearer(token): Bearer,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
     let token = token.ok_or_else(ApiError::not_authenticated)?;
     let audience = param(&query, &headers, "audience", "x-sesame-audience");
     let role = param(&query, &headers, "role", "x-sesame-role");
-    let claims = state.sesame.check_access_token(&token, audience.as_deref()).await.map_err(|e| match e {
-        CoreError::Forbidden => ApiError::new(StatusCode::FORBIDDEN, "forbidden", "The token is not meant for this audience."),
-        other => other.into(),
-    })?;
+    let claims = state
+        .sesame
+        .check_access_token(&token, audience.as_deref())
+        .await
+        .map_err(|e| match e {
+            CoreError::Forbidden => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "The token is not meant for this audience.",
+            ),
+            other => other.into(),
+        })?;
     if let Some(role) = role
         && !claims.has_role(&role)
     {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "The token does not carry the required role."));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "The token does not carry the required role.",
+        ));
     }
     let mut res = StatusCode::OK.into_response();
     let h = res.headers_mut();

@@ -53,7 +53,12 @@ pub struct OAuthErrorBody {
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        OAuthError { status, error, description: description.into(), retry_after: None }
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+            retry_after: None,
+        }
     }
 
     fn invalid_request(description: impl Into<String>) -> Self {
@@ -61,7 +66,11 @@ impl OAuthError {
     }
 
     fn invalid_client() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed.")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed.",
+        )
     }
 }
 
@@ -69,23 +78,47 @@ impl From<CoreError> for OAuthError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::InvalidClient => OAuthError::invalid_client(),
-            CoreError::InvalidScope(d) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", d),
-            CoreError::InvalidTarget(d) => OAuthError::new(StatusCode::BAD_REQUEST, "invalid_target", d),
-            CoreError::Validation(f) => OAuthError::invalid_request(
-                f.iter().map(|(k, v)| format!("{k}: {}", v.join(", "))).collect::<Vec<_>>().join("; "),
-            ),
-            CoreError::TokenInvalid | CoreError::TokenExpired | CoreError::TokenRevoked | CoreError::Forbidden => {
-                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", "The subject token is not valid.")
+            CoreError::InvalidScope(d) => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", d)
             }
+            CoreError::InvalidTarget(d) => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_target", d)
+            }
+            CoreError::Validation(f) => OAuthError::invalid_request(
+                f.iter()
+                    .map(|(k, v)| format!("{k}: {}", v.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            CoreError::TokenInvalid
+            | CoreError::TokenExpired
+            | CoreError::TokenRevoked
+            | CoreError::Forbidden => OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "The subject token is not valid.",
+            ),
             CoreError::Busy { retry_after_secs } => OAuthError {
                 retry_after: Some(retry_after_secs),
-                ..OAuthError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "The service is busy.")
+                ..OAuthError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "The service is busy.",
+                )
             },
             CoreError::Unavailable(_) => OAuthError {
                 retry_after: Some(1),
-                ..OAuthError::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "The service is temporarily unavailable.")
+                ..OAuthError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "The service is temporarily unavailable.",
+                )
             },
-            _ => OAuthError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal server error."),
+            _ => OAuthError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "Internal server error.",
+            ),
         }
     }
 }
@@ -97,10 +130,17 @@ fn no_store(headers: &mut HeaderMap) {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let mut res = (self.status, Json(json!({"error": self.error, "error_description": self.description}))).into_response();
+        let mut res = (
+            self.status,
+            Json(json!({"error": self.error, "error_description": self.description})),
+        )
+            .into_response();
         no_store(res.headers_mut());
         if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sesame\""));
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"sesame\""),
+            );
         }
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
@@ -120,28 +160,48 @@ struct Form {
 
 impl Form {
     fn get(&self, key: &str) -> Option<&str> {
-        self.single.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.single
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 }
 
 fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request("The body must be application/x-www-form-urlencoded."));
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    {
+        return Err(OAuthError::invalid_request(
+            "The body must be application/x-www-form-urlencoded.",
+        ));
     }
     let mut form = Form::default();
     for (k, v) in url::form_urlencoded::parse(body) {
         if k == "audience" || k == "resource" {
             form.audiences.push(v.into_owned());
         } else if form.single.insert(k.to_string(), v.into_owned()).is_some() {
-            return Err(OAuthError::invalid_request(format!("The parameter '{k}' appears more than once.")));
+            return Err(OAuthError::invalid_request(format!(
+                "The parameter '{k}' appears more than once."
+            )));
         }
     }
     Ok(form)
 }
 
 /// Authenticates the calling client by Basic or by form fields.
-async fn authenticate(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<ClientRecord, OAuthError> {
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<ClientRecord, OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -150,22 +210,39 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, form: &Form) -> Res
         .map(|(_, creds)| creds.trim().to_string());
     let posted = form.get("client_secret");
     let (id, secret) = match (basic, posted) {
-        (Some(_), Some(_)) => return Err(OAuthError::invalid_request("Use one client authentication method, not two.")),
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "Use one client authentication method, not two.",
+            ));
+        }
         (Some(b), None) => {
-            let raw = base64::engine::general_purpose::STANDARD.decode(b).map_err(|_| OAuthError::invalid_client())?;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .map_err(|_| OAuthError::invalid_client())?;
             let raw = String::from_utf8(raw).map_err(|_| OAuthError::invalid_client())?;
             let (id, secret) = raw.split_once(':').ok_or_else(OAuthError::invalid_client)?;
             // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-            let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default();
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
             (decode(id), decode(secret))
         }
-        (None, Some(secret)) => (form.get("client_id").unwrap_or("").to_string(), secret.to_string()),
+        (None, Some(secret)) => (
+            form.get("client_id").unwrap_or("").to_string(),
+            secret.to_string(),
+        ),
         (None, None) => return Err(OAuthError::invalid_client()),
     };
     if id.is_empty() || id.len() > 200 {
         return Err(OAuthError::invalid_client());
     }
-    Ok(state.sesame.authenticate_client(&id, &SecretString::from(secret)).await?)
+    Ok(state
+        .sesame
+        .authenticate_client(&id, &SecretString::from(secret))
+        .await?)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -188,16 +265,34 @@ pub struct TokenResponseBody {
         (status = 401, description = "invalid_client", body = OAuthErrorBody),
         (status = 429, description = "rate_limited (with Retry-After)", body = super::error::ErrorBody),
     ))]
-pub async fn token(_limit: Limited<TOKEN>, State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
+pub async fn token(
+    _limit: Limited<TOKEN>,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
     let form = parse_form(&headers, &body)?;
-    let grant = form.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required."))?;
+    let grant = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required."))?;
     if grant != "client_credentials" {
-        return Err(OAuthError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", format!("The grant type '{grant}' is not supported.")));
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            format!("The grant type '{grant}' is not supported."),
+        ));
     }
     let client = authenticate(&state, &headers, &form).await?;
-    let issued = state.sesame.client_token(&client, form.audiences.clone(), form.get("scope"))?;
-    let mut res = Json(TokenResponseBody { access_token: issued.access_token, token_type: "Bearer", expires_in: issued.expires_in, scope: issued.scope })
-        .into_response();
+    let issued = state
+        .sesame
+        .client_token(&client, form.audiences.clone(), form.get("scope"))?;
+    let mut res = Json(TokenResponseBody {
+        access_token: issued.access_token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: issued.scope,
+    })
+    .into_response();
     no_store(res.headers_mut());
     Ok(res)
 }
@@ -210,11 +305,20 @@ pub async fn token(_limit: Limited<TOKEN>, State(state): State<AppState>, header
         (status = 400, description = "invalid_request", body = OAuthErrorBody),
         (status = 401, description = "invalid_client", body = OAuthErrorBody),
     ))]
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
     let form = parse_form(&headers, &body)?;
     authenticate(&state, &headers, &form).await?;
-    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is required."))?;
-    let answer = state.sesame.introspect(token, form.get("token_type_hint")).await?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
+    let answer = state
+        .sesame
+        .introspect(token, form.get("token_type_hint"))
+        .await?;
     let mut res = Json(answer).into_response();
     no_store(res.headers_mut());
     Ok(res)
@@ -229,11 +333,21 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
         (status = 400, description = "invalid_request", body = OAuthErrorBody),
         (status = 401, description = "invalid_client", body = OAuthErrorBody),
     ))]
-pub async fn revoke(State(state): State<AppState>, Client(info): Client, headers: HeaderMap, body: Bytes) -> Result<Response, OAuthError> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    Client(info): Client,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
     let form = parse_form(&headers, &body)?;
     let client = authenticate(&state, &headers, &form).await?;
-    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is required."))?;
-    state.sesame.revoke_token(token, &client.client_id, &info).await?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
+    state
+        .sesame
+        .revoke_token(token, &client.client_id, &info)
+        .await?;
     let mut res = StatusCode::OK.into_response();
     no_store(res.headers_mut());
     Ok(res)

@@ -11,8 +11,8 @@ use super::{admin, auth, forward_auth, metrics, oauth, ops, profile, sessions, w
     paths(
         auth::register, auth::login, auth::refresh, auth::verify, auth::logout, auth::logout_all, auth::change_password,
         sessions::list, sessions::end,
-        profile::show, profile::update, profile::remove, profile::preferences, profile::set_preferences,
-        wellknown::jwks, wellknown::discovery,
+        profile::show, profile::update, profile::update_patch, profile::remove, profile::preferences, profile::set_preferences,
+        wellknown::jwks, wellknown::discovery, wellknown::discovery_oauth,
         ops::healthz, ops::readyz, ops::openapi, metrics::render,
         admin::list_users, admin::get_user, admin::patch_user, admin::delete_user, admin::unlock, admin::set_roles,
         admin::revoke_sessions, admin::list_keys, admin::rotate_keys, admin::audit,

@@ -22,7 +22,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, AuthUser, Client};
 
 pub fn router() -> Router<AppState> {
-    let profile = || get(show).put(update).patch(update).delete(remove);
+    let profile = || get(show).put(update).patch(update_patch).delete(remove);
     let prefs = || get(preferences).put(set_preferences);
     Router::new()
         .route("/profile", profile())
@@ -132,6 +132,22 @@ pub async fn update(
             .await?
             .into(),
     ))
+}
+
+/// Update the profile (same as PUT: omitted fields stay as they are).
+#[utoipa::path(patch, path = "/profile", tag = "profile", security(("bearer" = [])), request_body = ProfileUpdateRequest,
+    responses(
+        (status = 200, description = "The updated profile", body = ProfileView),
+        (status = 400, description = "invalid_request, invalid_current_password", body = ErrorBody),
+        (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+        (status = 409, description = "email_taken or username_taken", body = ErrorBody),
+    ))]
+pub async fn update_patch(
+    state: State<AppState>,
+    user: AuthUser,
+    body: AppJson<ProfileUpdateRequest>,
+) -> Result<Json<ProfileView>, ApiError> {
+    update(state, user, body).await
 }
 
 /// Delete the account: the user, its roles, sessions and preferences.

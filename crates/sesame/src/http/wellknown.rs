@@ -18,7 +18,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(discovery))
-        .route("/.well-known/oauth-authorization-server", get(discovery))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery_oauth),
+        )
 }
 
 /// Every public key that may have signed a live token, plus the next signing key (RFC 7517).
@@ -32,6 +35,13 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CACHE_CONTROL, "public, max-age=300")],
         Json(json!({ "keys": keys })),
     )
+}
+
+/// Authorization server metadata (RFC 8414).
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "keys",
+    responses((status = 200, description = "Server metadata", body = Object)))]
+pub async fn discovery_oauth(state: State<AppState>) -> Json<Value> {
+    discovery(state).await
 }
 
 /// Authorization server metadata (RFC 8414); the same document for OpenID discovery.

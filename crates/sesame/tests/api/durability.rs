@@ -12,7 +12,11 @@ use serde_json::json;
 use crate::helpers::*;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start(dir: &std::path::Path, port: u16) -> Child {
@@ -38,7 +42,11 @@ async fn wait_ready(dir: &std::path::Path, port: u16) -> reqwest::Client {
                 .timeout(Duration::from_secs(5))
                 .build()
                 .unwrap();
-            if c.get(format!("https://localhost:{port}/healthz")).send().await.is_ok() {
+            if c.get(format!("https://localhost:{port}/healthz"))
+                .send()
+                .await
+                .is_ok()
+            {
                 return c;
             }
         }
@@ -58,15 +66,26 @@ async fn acknowledged_registrations_survive_kill_9() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
     for w in 0..8 {
-        let (client, base, acknowledged, stop) = (client.clone(), base.clone(), acknowledged.clone(), stop.clone());
+        let (client, base, acknowledged, stop) = (
+            client.clone(),
+            base.clone(),
+            acknowledged.clone(),
+            stop.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::SeqCst) && i < 2_000 {
                 let email = format!("w{w}n{i}@example.com");
                 i += 1;
-                let res = client.post(format!("{base}/auth/register")).json(&json!({"email": email, "password": PASSWORD})).send().await;
+                let res = client
+                    .post(format!("{base}/auth/register"))
+                    .json(&json!({"email": email, "password": PASSWORD}))
+                    .send()
+                    .await;
                 match res {
-                    Ok(r) if r.status() == StatusCode::CREATED => acknowledged.lock().unwrap().push(email),
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        acknowledged.lock().unwrap().push(email)
+                    }
                     Ok(_) => {}
                     Err(_) => break, // the server is gone
                 }
@@ -93,12 +112,23 @@ async fn acknowledged_registrations_survive_kill_9() {
     let base = format!("https://localhost:{port}");
     let mut missing = Vec::new();
     for email in &acknowledged {
-        let res = client.post(format!("{base}/auth/login")).json(&json!({"email": email, "password": PASSWORD})).send().await.unwrap();
+        let res = client
+            .post(format!("{base}/auth/login"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
         if res.status() != StatusCode::OK {
             missing.push(email.clone());
         }
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(missing.is_empty(), "{} of {} acknowledged registrations lost: {:?}", missing.len(), acknowledged.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged registrations lost: {:?}",
+        missing.len(),
+        acknowledged.len(),
+        &missing[..missing.len().min(5)]
+    );
 }

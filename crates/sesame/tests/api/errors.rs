@@ -72,9 +72,9 @@ async fn a_body_over_64_kib_is_413() {
 }
 
 #[tokio::test]
-async fn a_body_just_under_64_kib_is_read() {
+async fn a_body_of_exactly_64_kib_is_read() {
     let app = spawn_app().await;
-    // Valid JSON, padded with an unknown field to just under the limit: read and then judged.
+    // Valid JSON padded with an unknown field to exactly the limit: read, then judged on its fields.
     let mut b = json!({"email": "big@example.com", "password": "short", "pad": ""});
     let len = b.to_string().len();
     b["pad"] = json!("p".repeat(64 * 1024 - len));

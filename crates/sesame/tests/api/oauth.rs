@@ -17,7 +17,12 @@ async fn admin_token(app: &TestApp) -> String {
     let username = unique("admin");
     app.sesame
         .create_user(
-            Registration { email: format!("{username}@example.com"), password: PASSWORD.to_string().into(), username: Some(username.clone()), client: Default::default() },
+            Registration {
+                email: format!("{username}@example.com"),
+                password: PASSWORD.to_string().into(),
+                username: Some(username.clone()),
+                client: Default::default(),
+            },
             vec![Role::customer(), Role::parse("admin").unwrap()],
         )
         .await
@@ -25,14 +30,33 @@ async fn admin_token(app: &TestApp) -> String {
     app.login(&username, PASSWORD).await.access
 }
 
-async fn create_client(app: &TestApp, admin: &str, audiences: &[&str], scopes: &[&str]) -> ServiceClient {
-    let res = app.post_auth("/admin/clients", admin, json!({"name": "cart service", "audiences": audiences, "scopes": scopes})).await;
+async fn create_client(
+    app: &TestApp,
+    admin: &str,
+    audiences: &[&str],
+    scopes: &[&str],
+) -> ServiceClient {
+    let res = app
+        .post_auth(
+            "/admin/clients",
+            admin,
+            json!({"name": "cart service", "audiences": audiences, "scopes": scopes}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let b = body(res).await;
-    ServiceClient { id: b["client_id"].as_str().unwrap().into(), secret: b["client_secret"].as_str().unwrap().into() }
+    ServiceClient {
+        id: b["client_id"].as_str().unwrap().into(),
+        secret: b["client_secret"].as_str().unwrap().into(),
+    }
 }
 
-async fn form(app: &TestApp, path: &str, basic: Option<(&str, &str)>, fields: &[(&str, &str)]) -> reqwest::Response {
+async fn form(
+    app: &TestApp,
+    path: &str,
+    basic: Option<(&str, &str)>,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let mut req = app.client.post(app.url(path)).form(fields);
     if let Some((id, secret)) = basic {
         req = req.basic_auth(id, Some(secret));
@@ -53,35 +77,77 @@ async fn oauth_error(res: reqwest::Response, status: StatusCode, error: &str) ->
 async fn client_credentials_with_basic_and_with_post() {
     let app = spawn_app().await;
     let admin = admin_token(&app).await;
-    let c = create_client(&app, &admin, &["cart_service", "user_service"], &["cart:read", "cart:write"]).await;
-    let res = form(&app, "/oauth/token", Some((&c.id, &c.secret)), &[("grant_type", "client_credentials")]).await;
+    let c = create_client(
+        &app,
+        &admin,
+        &["cart_service", "user_service"],
+        &["cart:read", "cart:write"],
+    )
+    .await;
+    let res = form(
+        &app,
+        "/oauth/token",
+        Some((&c.id, &c.secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
     let b = body(res).await;
     assert_eq!(b["token_type"], "Bearer");
     assert_eq!(b["expires_in"], 900);
-    assert_eq!(b["scope"], "cart:read cart:write", "all of the client's scopes by default");
+    assert_eq!(
+        b["scope"], "cart:read cart:write",
+        "all of the client's scopes by default"
+    );
     let claims = jwt_part(b["access_token"].as_str().unwrap(), 1);
     assert_eq!(claims["sub"], c.id);
     assert_eq!(claims["client_id"], c.id);
-    assert_eq!(claims["aud"], "cart_service", "the client's first audience by default");
+    assert_eq!(
+        claims["aud"], "cart_service",
+        "the client's first audience by default"
+    );
     assert!(claims.get("sid").is_none());
-    assert_eq!(jwt_part(b["access_token"].as_str().unwrap(), 0)["typ"], "at+jwt");
+    assert_eq!(
+        jwt_part(b["access_token"].as_str().unwrap(), 0)["typ"],
+        "at+jwt"
+    );
 
     let res = form(
         &app,
         "/oauth/token",
         None,
-        &[("grant_type", "client_credentials"), ("client_id", &c.id), ("client_secret", &c.secret), ("audience", "user_service"), ("scope", "cart:read")],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &c.id),
+            ("client_secret", &c.secret),
+            ("audience", "user_service"),
+            ("scope", "cart:read"),
+        ],
     )
     .await;
     assert_eq!(res.status(), StatusCode::OK);
     let b = body(res).await;
     assert_eq!(b["scope"], "cart:read");
-    assert_eq!(jwt_part(b["access_token"].as_str().unwrap(), 1)["aud"], "user_service");
+    assert_eq!(
+        jwt_part(b["access_token"].as_str().unwrap(), 1)["aud"],
+        "user_service"
+    );
     // RFC 8707 `resource` works like `audience`.
-    let res = form(&app, "/oauth/token", Some((&c.id, &c.secret)), &[("grant_type", "client_credentials"), ("resource", "user_service")]).await;
-    assert_eq!(jwt_part(body(res).await["access_token"].as_str().unwrap(), 1)["aud"], "user_service");
+    let res = form(
+        &app,
+        "/oauth/token",
+        Some((&c.id, &c.secret)),
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", "user_service"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        jwt_part(body(res).await["access_token"].as_str().unwrap(), 1)["aud"],
+        "user_service"
+    );
 }
 
 #[tokio::test]
@@ -91,35 +157,111 @@ async fn token_endpoint_refusals_follow_rfc_6749() {
     let c = create_client(&app, &admin, &["cart_service"], &["cart:read"]).await;
     let cc = [("grant_type", "client_credentials")];
     let res = form(&app, "/oauth/token", Some((&c.id, "wrong-secret")), &cc).await;
-    assert!(res.headers().get("www-authenticate").unwrap().to_str().unwrap().starts_with("Basic"));
+    assert!(
+        res.headers()
+            .get("www-authenticate")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
     oauth_error(res, StatusCode::UNAUTHORIZED, "invalid_client").await;
-    oauth_error(form(&app, "/oauth/token", Some(("svc_unknown", &c.secret)), &cc).await, StatusCode::UNAUTHORIZED, "invalid_client").await;
-    oauth_error(form(&app, "/oauth/token", None, &cc).await, StatusCode::UNAUTHORIZED, "invalid_client").await;
     oauth_error(
-        form(&app, "/oauth/token", Some((&c.id, &c.secret)), &[("grant_type", "client_credentials"), ("client_secret", &c.secret)]).await,
+        form(&app, "/oauth/token", Some(("svc_unknown", &c.secret)), &cc).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+    )
+    .await;
+    oauth_error(
+        form(&app, "/oauth/token", None, &cc).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+    )
+    .await;
+    oauth_error(
+        form(
+            &app,
+            "/oauth/token",
+            Some((&c.id, &c.secret)),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_secret", &c.secret),
+            ],
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "invalid_request",
     )
     .await;
-    oauth_error(form(&app, "/oauth/token", Some((&c.id, &c.secret)), &[]).await, StatusCode::BAD_REQUEST, "invalid_request").await;
-    oauth_error(form(&app, "/oauth/token", Some((&c.id, &c.secret)), &[("grant_type", "password")]).await, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;
     oauth_error(
-        form(&app, "/oauth/token", Some((&c.id, &c.secret)), &[("grant_type", "client_credentials"), ("audience", "billing")]).await,
+        form(&app, "/oauth/token", Some((&c.id, &c.secret)), &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    oauth_error(
+        form(
+            &app,
+            "/oauth/token",
+            Some((&c.id, &c.secret)),
+            &[("grant_type", "password")],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "unsupported_grant_type",
+    )
+    .await;
+    oauth_error(
+        form(
+            &app,
+            "/oauth/token",
+            Some((&c.id, &c.secret)),
+            &[
+                ("grant_type", "client_credentials"),
+                ("audience", "billing"),
+            ],
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "invalid_target",
     )
     .await;
     oauth_error(
-        form(&app, "/oauth/token", Some((&c.id, &c.secret)), &[("grant_type", "client_credentials"), ("scope", "cart:read admin")]).await,
+        form(
+            &app,
+            "/oauth/token",
+            Some((&c.id, &c.secret)),
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "cart:read admin"),
+            ],
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "invalid_scope",
     )
     .await;
     // JSON is not what the RFC specifies.
-    let res = app.client.post(app.url("/oauth/token")).basic_auth(&c.id, Some(&c.secret)).json(&json!({"grant_type": "client_credentials"})).send().await.unwrap();
+    let res = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth(&c.id, Some(&c.secret))
+        .json(&json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
     oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
     // Repeated single-valued parameters are refused.
-    let res = form(&app, "/oauth/token", Some((&c.id, &c.secret)), &[("grant_type", "client_credentials"), ("grant_type", "client_credentials")]).await;
+    let res = form(
+        &app,
+        "/oauth/token",
+        Some((&c.id, &c.secret)),
+        &[
+            ("grant_type", "client_credentials"),
+            ("grant_type", "client_credentials"),
+        ],
+    )
+    .await;
     oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
 }
 
@@ -131,19 +273,73 @@ async fn admin_manages_clients_and_secrets_are_shown_once() {
     assert!(c.secret.len() >= 43, "256-bit secret");
     let list = body(app.get("/admin/clients", Some(&admin)).await).await;
     assert_eq!(list["clients"].as_array().unwrap().len(), 1);
-    assert!(!list.to_string().contains(&c.secret), "the secret is never listed");
-    let res = app.post_auth("/admin/clients", &admin, json!({"name": "x", "audiences": []})).await;
+    assert!(
+        !list.to_string().contains(&c.secret),
+        "the secret is never listed"
+    );
+    let res = app
+        .post_auth(
+            "/admin/clients",
+            &admin,
+            json!({"name": "x", "audiences": []}),
+        )
+        .await;
     assert_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
-    let res = app.post_auth("/admin/clients", &admin, json!({"name": "x", "audiences": ["has space"]})).await;
+    let res = app
+        .post_auth(
+            "/admin/clients",
+            &admin,
+            json!({"name": "x", "audiences": ["has space"]}),
+        )
+        .await;
     assert_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
     let user = app.new_user().await;
-    assert_error(app.post_auth("/admin/clients", &user.tokens.access, json!({"name": "x", "audiences": ["a"]})).await, StatusCode::FORBIDDEN, "forbidden").await;
-    let res = app.request(Method::DELETE, &format!("/admin/clients/{}", c.id), Some(&admin), None).await;
+    assert_error(
+        app.post_auth(
+            "/admin/clients",
+            &user.tokens.access,
+            json!({"name": "x", "audiences": ["a"]}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/admin/clients/{}", c.id),
+            Some(&admin),
+            None,
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    oauth_error(form(&app, "/oauth/token", Some((&c.id, &c.secret)), &[("grant_type", "client_credentials")]).await, StatusCode::UNAUTHORIZED, "invalid_client").await;
-    let res = app.request(Method::DELETE, &format!("/admin/clients/{}", c.id), Some(&admin), None).await;
+    oauth_error(
+        form(
+            &app,
+            "/oauth/token",
+            Some((&c.id, &c.secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+    )
+    .await;
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/admin/clients/{}", c.id),
+            Some(&admin),
+            None,
+        )
+        .await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
-    let audit = body(app.get("/admin/audit?event=client_created", Some(&admin)).await).await;
+    let audit = body(
+        app.get("/admin/audit?event=client_created", Some(&admin))
+            .await,
+    )
+    .await;
     assert_eq!(audit["events"].as_array().unwrap().len(), 1);
 }
 
@@ -156,30 +352,70 @@ async fn introspection_reports_active_tokens_and_follows_revocation() {
     let introspect = |token: String| {
         let (id, secret) = (c.id.clone(), c.secret.clone());
         let app = &app;
-        async move { body(form(app, "/oauth/introspect", Some((&id, &secret)), &[("token", &token)]).await).await }
+        async move {
+            body(
+                form(
+                    app,
+                    "/oauth/introspect",
+                    Some((&id, &secret)),
+                    &[("token", &token)],
+                )
+                .await,
+            )
+            .await
+        }
     };
     let a = introspect(user.tokens.access.clone()).await;
     assert_eq!(a["active"], true);
     assert_eq!(a["sub"], user.id);
     assert_eq!(a["token_type"], "access_token");
     assert_eq!(a["roles"], json!(["customer"]));
-    assert!(a["sid"].is_string() && a["exp"].is_number() && a["iat"].is_number() && a["aud"] == "api" && a["client_id"] == "sesame");
+    assert!(
+        a["sid"].is_string()
+            && a["exp"].is_number()
+            && a["iat"].is_number()
+            && a["aud"] == "api"
+            && a["client_id"] == "sesame"
+    );
     let r = introspect(user.tokens.refresh.clone()).await;
     assert_eq!(r["active"], true);
     assert_eq!(r["token_type"], "refresh_token");
     assert_eq!(r["sid"], a["sid"]);
     assert_eq!(introspect("garbage".into()).await, json!({"active": false}));
     // Log the session out: both its tokens become inactive.
-    app.post("/auth/logout", json!({"refresh_token": user.tokens.refresh})).await;
-    assert_eq!(introspect(user.tokens.access.clone()).await, json!({"active": false}));
-    assert_eq!(introspect(user.tokens.refresh.clone()).await, json!({"active": false}));
+    app.post(
+        "/auth/logout",
+        json!({"refresh_token": user.tokens.refresh}),
+    )
+    .await;
+    assert_eq!(
+        introspect(user.tokens.access.clone()).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        introspect(user.tokens.refresh.clone()).await,
+        json!({"active": false})
+    );
     // Expired tokens are inactive.
     let other = app.new_user().await;
     app.advance(900 + 4);
-    assert_eq!(introspect(other.tokens.access.clone()).await, json!({"active": false}));
+    assert_eq!(
+        introspect(other.tokens.access.clone()).await,
+        json!({"active": false})
+    );
     // Client authentication is required.
-    oauth_error(form(&app, "/oauth/introspect", None, &[("token", "x")]).await, StatusCode::UNAUTHORIZED, "invalid_client").await;
-    oauth_error(form(&app, "/oauth/introspect", Some((&c.id, &c.secret)), &[]).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+    oauth_error(
+        form(&app, "/oauth/introspect", None, &[("token", "x")]).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+    )
+    .await;
+    oauth_error(
+        form(&app, "/oauth/introspect", Some((&c.id, &c.secret)), &[]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -190,18 +426,60 @@ async fn revocation_ends_sessions_and_deny_lists_access_tokens() {
     let user = app.new_user().await;
     let basic = Some((c.id.as_str(), c.secret.as_str()));
     // Access token: deny-listed, the session lives on.
-    let res = form(&app, "/oauth/revoke", basic, &[("token", &user.tokens.access), ("token_type_hint", "access_token")]).await;
+    let res = form(
+        &app,
+        "/oauth/revoke",
+        basic,
+        &[
+            ("token", &user.tokens.access),
+            ("token_type_hint", "access_token"),
+        ],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_error(app.get("/profile", Some(&user.tokens.access)).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    assert_error(
+        app.get("/profile", Some(&user.tokens.access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
     let next = tokens(&body(app.refresh_raw(&user.tokens.refresh).await).await);
-    assert_eq!(app.get("/profile", Some(&next.access)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/profile", Some(&next.access)).await.status(),
+        StatusCode::OK
+    );
     // Refresh token: the whole session ends.
-    assert_eq!(form(&app, "/oauth/revoke", basic, &[("token", &next.refresh)]).await.status(), StatusCode::OK);
-    assert_error(app.refresh_raw(&next.refresh).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
-    assert_error(app.get("/profile", Some(&next.access)).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    assert_eq!(
+        form(&app, "/oauth/revoke", basic, &[("token", &next.refresh)])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_error(
+        app.refresh_raw(&next.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    assert_error(
+        app.get("/profile", Some(&next.access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
     // Unknown tokens: still 200. Without client authentication: 401.
-    assert_eq!(form(&app, "/oauth/revoke", basic, &[("token", "not-a-token")]).await.status(), StatusCode::OK);
-    oauth_error(form(&app, "/oauth/revoke", None, &[("token", "x")]).await, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    assert_eq!(
+        form(&app, "/oauth/revoke", basic, &[("token", "not-a-token")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    oauth_error(
+        form(&app, "/oauth/revoke", None, &[("token", "x")]).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+    )
+    .await;
 }
 
 async fn get_verify(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
@@ -217,27 +495,97 @@ async fn forward_auth_passes_identity_headers_and_refuses_what_it_must() {
     let h = res.headers();
     assert_eq!(h.get("x-auth-subject").unwrap(), user.id.as_str());
     assert_eq!(h.get("x-auth-roles").unwrap(), "customer");
-    let sid = jwt_part(&user.tokens.access, 1)["sid"].as_str().unwrap().to_string();
+    let sid = jwt_part(&user.tokens.access, 1)["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(h.get("x-auth-session").unwrap(), sid.as_str());
     assert!(h.get("x-auth-scope").is_some());
     // Any method; Envoy appends the original path.
-    let res = app.request(Method::POST, "/auth/verify/images/42?x=1", Some(&user.tokens.access), None).await;
+    let res = app
+        .request(
+            Method::POST,
+            "/auth/verify/images/42?x=1",
+            Some(&user.tokens.access),
+            None,
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_error(get_verify(&app, "/auth/verify", None).await, StatusCode::UNAUTHORIZED, "not_authenticated").await;
-    assert_error(get_verify(&app, "/auth/verify", Some("garbage")).await, StatusCode::UNAUTHORIZED, "token_invalid").await;
-    assert_error(get_verify(&app, "/auth/verify?audience=gallery", Some(&user.tokens.access)).await, StatusCode::FORBIDDEN, "forbidden").await;
-    assert_eq!(get_verify(&app, "/auth/verify?audience=api", Some(&user.tokens.access)).await.status(), StatusCode::OK);
-    assert_error(get_verify(&app, "/auth/verify?role=admin", Some(&user.tokens.access)).await, StatusCode::FORBIDDEN, "forbidden").await;
-    assert_eq!(get_verify(&app, "/auth/verify?role=customer", Some(&user.tokens.access)).await.status(), StatusCode::OK);
-    let res = app.client.get(app.url("/auth/verify")).bearer_auth(&user.tokens.access).header("x-sesame-role", "admin").send().await.unwrap();
+    assert_error(
+        get_verify(&app, "/auth/verify", None).await,
+        StatusCode::UNAUTHORIZED,
+        "not_authenticated",
+    )
+    .await;
+    assert_error(
+        get_verify(&app, "/auth/verify", Some("garbage")).await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+    )
+    .await;
+    assert_error(
+        get_verify(
+            &app,
+            "/auth/verify?audience=gallery",
+            Some(&user.tokens.access),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(
+        get_verify(&app, "/auth/verify?audience=api", Some(&user.tokens.access))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_error(
+        get_verify(&app, "/auth/verify?role=admin", Some(&user.tokens.access)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(
+        get_verify(
+            &app,
+            "/auth/verify?role=customer",
+            Some(&user.tokens.access)
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    let res = app
+        .client
+        .get(app.url("/auth/verify"))
+        .bearer_auth(&user.tokens.access)
+        .header("x-sesame-role", "admin")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // Revoked at once.
-    app.post("/auth/logout", json!({"refresh_token": user.tokens.refresh})).await;
-    assert_error(get_verify(&app, "/auth/verify", Some(&user.tokens.access)).await, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    app.post(
+        "/auth/logout",
+        json!({"refresh_token": user.tokens.refresh}),
+    )
+    .await;
+    assert_error(
+        get_verify(&app, "/auth/verify", Some(&user.tokens.access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
     app.advance(900 + 4);
     let u2 = app.login(&user.username, PASSWORD).await;
     app.advance(900 + 4);
-    assert_error(get_verify(&app, "/auth/verify", Some(&u2.access)).await, StatusCode::UNAUTHORIZED, "token_expired").await;
+    assert_error(
+        get_verify(&app, "/auth/verify", Some(&u2.access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -245,15 +593,39 @@ async fn forward_auth_accepts_service_tokens_for_their_audience() {
     let app = spawn_app().await;
     let admin = admin_token(&app).await;
     let c = create_client(&app, &admin, &["cart_service"], &["cart:read"]).await;
-    let res = form(&app, "/oauth/token", Some((&c.id, &c.secret)), &[("grant_type", "client_credentials")]).await;
-    let token = body(res).await["access_token"].as_str().unwrap().to_string();
-    let res = app.request(Method::GET, "/auth/verify?audience=cart_service", Some(&token), None).await;
+    let res = form(
+        &app,
+        "/oauth/token",
+        Some((&c.id, &c.secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    let token = body(res).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = app
+        .request(
+            Method::GET,
+            "/auth/verify?audience=cart_service",
+            Some(&token),
+            None,
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers().get("x-auth-subject").unwrap(), c.id.as_str());
     assert_eq!(res.headers().get("x-auth-scope").unwrap(), "cart:read");
-    assert_eq!(app.request(Method::GET, "/auth/verify?audience=api", Some(&token), None).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.request(Method::GET, "/auth/verify?audience=api", Some(&token), None)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
     // A service token is not a user token: Sesame's own user API refuses it.
-    assert_eq!(app.get("/profile", Some(&token)).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/profile", Some(&token)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -263,7 +635,8 @@ async fn basic_credentials_are_form_decoded_as_rfc_6749_says() {
     let c = create_client(&app, &admin, &["api"], &[]).await;
     // Percent-encoding an unreserved character must not change the credentials.
     let encoded_id = c.id.replacen("svc_", "svc%5F", 1);
-    let header = base64::engine::general_purpose::STANDARD.encode(format!("{encoded_id}:{}", c.secret));
+    let header =
+        base64::engine::general_purpose::STANDARD.encode(format!("{encoded_id}:{}", c.secret));
     let res = app
         .client
         .post(app.url("/oauth/token"))
@@ -278,10 +651,30 @@ async fn basic_credentials_are_form_decoded_as_rfc_6749_says() {
 #[tokio::test]
 async fn discovery_advertises_the_oauth_endpoints() {
     let app = spawn_app().await;
-    let d = body(app.get("/.well-known/oauth-authorization-server", None).await).await;
+    let d = body(
+        app.get("/.well-known/oauth-authorization-server", None)
+            .await,
+    )
+    .await;
     assert_eq!(d["token_endpoint"], "https://localhost:8443/oauth/token");
-    assert_eq!(d["introspection_endpoint"], "https://localhost:8443/oauth/introspect");
-    assert_eq!(d["revocation_endpoint"], "https://localhost:8443/oauth/revoke");
-    assert!(d["grant_types_supported"].as_array().unwrap().contains(&json!("client_credentials")));
-    assert!(d["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("client_secret_basic")));
+    assert_eq!(
+        d["introspection_endpoint"],
+        "https://localhost:8443/oauth/introspect"
+    );
+    assert_eq!(
+        d["revocation_endpoint"],
+        "https://localhost:8443/oauth/revoke"
+    );
+    assert!(
+        d["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("client_credentials"))
+    );
+    assert!(
+        d["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("client_secret_basic"))
+    );
 }

@@ -1,0 +1,73 @@
+//! ClientStore: service clients for the client-credentials grant.
+
+use std::sync::Arc;
+
+use sesame_core::store::{ClientRecord, Store, StoreError};
+
+use crate::{count_events, entry, mins, t0};
+
+fn client(id: &str, minutes: i64) -> ClientRecord {
+    ClientRecord {
+        client_id: id.to_string(),
+        name: format!("The {id} service"),
+        secret_hash: vec![7; 32],
+        audiences: vec!["api".into(), "gallery".into()],
+        scopes: vec!["read".into(), "write".into()],
+        created_at: t0() + mins(minutes),
+    }
+}
+
+pub async fn clients_create_get_list_delete(store: Arc<dyn Store>) {
+    assert!(store.list_clients().await.unwrap().is_empty());
+    let billing = client("billing", 0);
+    let analytics = client("analytics", 1);
+    for c in [&billing, &analytics] {
+        store
+            .create_client(c, &[entry("client_created", None)])
+            .await
+            .unwrap();
+    }
+
+    let got = store.get_client("billing").await.unwrap().unwrap();
+    assert_eq!(got.client_id, "billing");
+    assert_eq!(got.name, "The billing service");
+    assert_eq!(got.secret_hash, [7; 32]);
+    assert_eq!(got.audiences, ["api", "gallery"]);
+    assert_eq!(got.scopes, ["read", "write"]);
+    assert_eq!(got.created_at, t0());
+    assert!(store.get_client("nope").await.unwrap().is_none());
+
+    let listed: Vec<String> = store
+        .list_clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(listed, ["billing", "analytics"], "in creation order");
+
+    let err = store
+        .create_client(&client("billing", 5), &[entry("client_created", None)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Other(_)), "{err:?}");
+    assert_eq!(count_events(&*store, "client_created").await, 2);
+
+    assert!(
+        store
+            .delete_client("billing", &[entry("client_deleted", None)])
+            .await
+            .unwrap()
+    );
+    assert!(store.get_client("billing").await.unwrap().is_none());
+    assert!(
+        !store
+            .delete_client("billing", &[entry("client_deleted", None)])
+            .await
+            .unwrap()
+    );
+    assert_eq!(count_events(&*store, "client_deleted").await, 1);
+    let listed = store.list_clients().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].client_id, "analytics");
+}

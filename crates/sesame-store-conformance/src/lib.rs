@@ -1,0 +1,251 @@
+//! The storage contract of `sesame_core::store` as one test suite, written once and run by every
+//! store crate, so the backends cannot drift apart.
+//!
+//! Each check is an `async fn(Arc<dyn Store>)` that panics on a violation; it gets a freshly
+//! migrated, empty store of its own. A store crate runs all of them with
+//! [`conformance_tests!`], which makes one `#[tokio::test]` per check (so a failure names the
+//! check, e.g. `sessions::concurrent_rotation_has_one_winner`):
+//!
+//! ```ignore
+//! async fn fixture() -> sesame_store_conformance::Fixture {
+//!     let store = MyStore::connect(&fresh_url()).await.unwrap();
+//!     store.migrate().await.unwrap();
+//!     sesame_store_conformance::Fixture::new(Arc::new(store))
+//! }
+//! sesame_store_conformance::conformance_tests!(crate::fixture());
+//! ```
+//!
+//! The calling crate needs `tokio` as a dev-dependency (the generated tests use
+//! `#[tokio::test]`). Times are whole seconds past a fixed instant unless a check is about
+//! precision: SQLite keeps milliseconds, PostgreSQL microseconds.
+
+// This crate is test code that happens to live in a library (publish = false, used only as a
+// dev-dependency): a failed `unwrap` or assertion is exactly how a check reports a violation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod audit;
+pub mod clients;
+pub mod keys;
+pub mod sessions;
+pub mod users;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use sesame_core::store::{AuditEntry, AuditFilter, NewSession, NewUser, Store};
+use uuid::Uuid;
+
+/// A store under test, plus whatever must outlive it (a temporary directory, say).
+pub struct Fixture {
+    store: Arc<dyn Store>,
+    _keep: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fixture")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fixture {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Fixture { store, _keep: None }
+    }
+
+    /// Keeps `guard` alive until the check has finished (dropped after it, even on failure).
+    pub fn keeping(mut self, guard: impl Any + Send + Sync) -> Self {
+        self._keep = Some(Box::new(guard));
+        self
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+}
+
+/// Generates one `#[tokio::test]` per conformance check, grouped in modules named after the
+/// traits' table groups. `$factory` is an expression evaluated once per test whose value is a
+/// future of a [`Fixture`] holding a freshly migrated, empty store.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:expr) => {
+        $crate::__conformance_tests! { $factory;
+            users {
+                create_and_get_user,
+                find_user_by_canonical_login,
+                duplicate_email_conflicts,
+                duplicate_username_conflicts,
+                update_profile_sets_and_clears_fields,
+                update_profile_conflicts_change_nothing,
+                set_password_ends_other_sessions,
+                delete_user_cascades,
+                login_failures_lock_at_max_then_count_again,
+                login_success_resets_failures,
+                set_disabled_flags_the_user,
+                unlock_clears_lock_and_count,
+                set_roles_replaces_sorted_roles,
+                list_users_pages_by_id,
+                list_users_query_matches_literally,
+                preferences_round_trip,
+            }
+            sessions {
+                create_session_then_rotate,
+                rotate_on_revoked_session_changes_nothing,
+                rotate_expired_token_fails,
+                concurrent_rotation_has_one_winner,
+                list_active_sessions_excludes_revoked_and_expired,
+                revoke_session_once,
+                revoke_user_sessions_counts_active_ones,
+                deny_list,
+                purge_expired_removes_exactly_the_expired,
+            }
+            keys {
+                init_keys_once,
+                concurrent_init_keys_has_one_winner,
+                rotate_keys_promotes_retires_and_drops,
+                instance_secret_keeps_the_first_value,
+            }
+            clients {
+                clients_create_get_list_delete,
+            }
+            audit {
+                audit_only_when_the_change_happened,
+                list_audit_filters_newest_first_with_cursor,
+                purge_audit_removes_older_entries,
+                store_pings_and_migrates_again,
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    ($factory:expr; $( $group:ident { $( $check:ident ),* $(,)? } )*) => {
+        $(
+            mod $group {
+                #[allow(unused_imports)]
+                use super::*;
+                $(
+                    // Several workers: the concurrency checks should race for real.
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $check() {
+                        let fixture: $crate::Fixture = $factory.await;
+                        $crate::$group::$check(fixture.store()).await;
+                    }
+                )*
+            }
+        )*
+    };
+}
+
+/// The instant the checks' clocks start at: whole seconds, so every backend stores it exactly.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap()
+}
+
+pub fn mins(n: i64) -> Duration {
+    Duration::minutes(n)
+}
+
+/// A new user `local@example.com` with username `local` (as spelled; canonical lower-cased).
+pub fn new_user(local: &str) -> NewUser {
+    NewUser {
+        id: Uuid::now_v7(),
+        email: format!("{local}@example.com"),
+        email_canonical: format!("{local}@example.com").to_lowercase(),
+        username: Some(local.to_string()),
+        username_canonical: Some(local.to_lowercase()),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+        roles: vec!["user".into()],
+        now: t0(),
+    }
+}
+
+/// Creates `new_user(local)` and returns its id.
+pub async fn create_user(store: &dyn Store, local: &str) -> Uuid {
+    let user = new_user(local);
+    store.create_user(&user, &[]).await.unwrap();
+    user.id
+}
+
+/// A random 32-byte refresh token hash.
+pub fn token() -> Vec<u8> {
+    let mut bytes = Uuid::new_v4().as_bytes().to_vec();
+    bytes.extend_from_slice(Uuid::new_v4().as_bytes());
+    bytes
+}
+
+pub fn new_session(
+    user_id: Uuid,
+    refresh: &[u8],
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> NewSession {
+    NewSession {
+        id: Uuid::now_v7(),
+        user_id,
+        audience: vec!["api".into(), "gallery".into()],
+        refresh_hash: refresh.to_vec(),
+        now,
+        expires_at,
+        ip: Some("203.0.113.7".into()),
+        user_agent: Some("conformance/1".into()),
+    }
+}
+
+/// Opens a session with a fresh refresh token; returns the session id and the token.
+pub async fn open_session(
+    store: &dyn Store,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> (Uuid, Vec<u8>) {
+    let refresh = token();
+    let session = new_session(user_id, &refresh, now, expires_at);
+    store.create_session(&session).await.unwrap();
+    (session.id, refresh)
+}
+
+pub fn entry(event: &str, user_id: Option<Uuid>) -> AuditEntry {
+    AuditEntry {
+        id: Uuid::now_v7(),
+        at: t0(),
+        event: event.to_string(),
+        user_id,
+        ip: Some("203.0.113.7".into()),
+        user_agent: Some("conformance/1".into()),
+        detail: serde_json::json!({"check": event}),
+    }
+}
+
+/// Every audit event stored, newest first.
+pub async fn events(store: &dyn Store) -> Vec<String> {
+    let filter = AuditFilter {
+        limit: 10_000,
+        ..AuditFilter::default()
+    };
+    store
+        .list_audit(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect()
+}
+
+/// How many stored audit entries have `event`.
+pub async fn count_events(store: &dyn Store, event: &str) -> usize {
+    events(store).await.iter().filter(|e| *e == event).count()
+}
+
+/// Asserts two instants are within a millisecond (the coarsest precision a backend keeps).
+#[track_caller]
+pub fn assert_close(actual: Option<DateTime<Utc>>, expected: DateTime<Utc>) {
+    let actual = actual.unwrap_or_else(|| panic!("expected about {expected}, got None"));
+    let diff = (actual - expected).num_microseconds().unwrap().abs();
+    assert!(diff < 1000, "expected about {expected}, got {actual}");
+}

@@ -1,0 +1,357 @@
+//! SessionStore: sessions, refresh-token rotation, the deny-list, purging.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use sesame_core::store::{Purged, Store};
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+use crate::{count_events, create_user, entry, mins, new_session, open_session, t0, token};
+
+pub async fn create_session_then_rotate(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    let first = token();
+    let end = t0() + Duration::days(1);
+    let session = new_session(user, &first, t0(), end);
+    store.create_session(&session).await.unwrap();
+
+    let got = store.get_session(session.id).await.unwrap().unwrap();
+    assert_eq!(got.user_id, user);
+    assert_eq!(got.audience, ["api", "gallery"]);
+    assert_eq!(got.created_at, t0());
+    assert_eq!(got.last_used_at, t0());
+    assert_eq!(got.expires_at, end);
+    assert_eq!(got.revoked_at, None);
+    assert_eq!(got.ip.as_deref(), Some("203.0.113.7"));
+    assert_eq!(got.user_agent.as_deref(), Some("conformance/1"));
+    assert!(store.get_session(Uuid::now_v7()).await.unwrap().is_none());
+
+    let refresh = store.find_refresh(&first).await.unwrap().unwrap();
+    assert_eq!(refresh.session_id, session.id);
+    assert_eq!(refresh.issued_at, t0());
+    assert_eq!(refresh.spent_at, None);
+    assert_eq!(refresh.expires_at, end);
+
+    let t1 = t0() + Duration::hours(1);
+    let end1 = t1 + Duration::days(1);
+    let second = token();
+    let rotated = store
+        .rotate_refresh(&first, &second, t1, end1)
+        .await
+        .unwrap()
+        .expect("an unspent token of an active session rotates");
+    assert_eq!(rotated.id, session.id);
+    assert_eq!(rotated.user_id, user);
+    assert_eq!(rotated.audience, ["api", "gallery"]);
+    assert_eq!(rotated.created_at, t0());
+    assert_eq!(rotated.last_used_at, t1);
+    assert_eq!(rotated.expires_at, end1);
+
+    let spent = store.find_refresh(&first).await.unwrap().unwrap();
+    assert_eq!(spent.spent_at, Some(t1), "kept, marked spent");
+    let successor = store.find_refresh(&second).await.unwrap().unwrap();
+    assert_eq!(successor.session_id, session.id);
+    assert_eq!(successor.issued_at, t1);
+    assert_eq!(successor.spent_at, None);
+    assert_eq!(successor.expires_at, end1);
+
+    let replay = store
+        .rotate_refresh(&first, &token(), t1 + mins(1), end1)
+        .await
+        .unwrap();
+    assert!(replay.is_none(), "a spent token never rotates again");
+    let t2 = t1 + mins(2);
+    let again = store
+        .rotate_refresh(&second, &token(), t2, t2 + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(again.map(|s| s.last_used_at), Some(t2));
+    assert!(
+        store
+            .rotate_refresh(&token(), &token(), t2, t2)
+            .await
+            .unwrap()
+            .is_none(),
+        "unknown token"
+    );
+}
+
+pub async fn rotate_on_revoked_session_changes_nothing(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    let (session, first) = open_session(&*store, user, t0(), t0() + Duration::days(1)).await;
+    assert!(store.revoke_session(session, t0(), &[]).await.unwrap());
+    let next = token();
+    let rotated = store
+        .rotate_refresh(&first, &next, t0() + mins(1), t0() + Duration::days(2))
+        .await
+        .unwrap();
+    assert!(rotated.is_none());
+    // The whole rotation rolled back: the token is not marked spent, no successor exists, and
+    // the session did not move.
+    assert_eq!(
+        store.find_refresh(&first).await.unwrap().unwrap().spent_at,
+        None
+    );
+    assert!(store.find_refresh(&next).await.unwrap().is_none());
+    let got = store.get_session(session).await.unwrap().unwrap();
+    assert_eq!(got.last_used_at, t0());
+    assert_eq!(got.expires_at, t0() + Duration::days(1));
+}
+
+pub async fn rotate_expired_token_fails(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    let end = t0() + Duration::hours(1);
+    let (_, first) = open_session(&*store, user, t0(), end).await;
+    for now in [end, end + mins(1)] {
+        let rotated = store
+            .rotate_refresh(&first, &token(), now, now + Duration::days(1))
+            .await
+            .unwrap();
+        assert!(rotated.is_none(), "expired at {now}");
+    }
+    assert_eq!(
+        store.find_refresh(&first).await.unwrap().unwrap().spent_at,
+        None
+    );
+}
+
+pub async fn concurrent_rotation_has_one_winner(store: Arc<dyn Store>) {
+    const RACERS: usize = 16;
+    let user = create_user(&*store, "alice").await;
+    let (session, first) = open_session(&*store, user, t0(), t0() + Duration::days(1)).await;
+    let first = Arc::new(first);
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let t1 = t0() + mins(1);
+    let mut racers = Vec::new();
+    for _ in 0..RACERS {
+        let (store, first, barrier) = (store.clone(), first.clone(), barrier.clone());
+        racers.push(tokio::spawn(async move {
+            let next = token();
+            barrier.wait().await;
+            let won = store
+                .rotate_refresh(&first, &next, t1, t1 + Duration::days(1))
+                .await
+                .unwrap();
+            (won.map(|s| s.id), next)
+        }));
+    }
+    let mut winners = 0;
+    let mut successors = 0;
+    for racer in racers {
+        let (won, next) = racer.await.unwrap();
+        if let Some(id) = won {
+            assert_eq!(id, session);
+            winners += 1;
+        }
+        if store.find_refresh(&next).await.unwrap().is_some() {
+            successors += 1;
+        }
+    }
+    assert_eq!(winners, 1, "exactly one presentation wins");
+    assert_eq!(successors, 1, "exactly one successor is stored");
+    assert_eq!(
+        store.find_refresh(&first).await.unwrap().unwrap().spent_at,
+        Some(t1)
+    );
+}
+
+pub async fn list_active_sessions_excludes_revoked_and_expired(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    let other = create_user(&*store, "bob").await;
+    let day = t0() + Duration::days(1);
+    let (a, _) = open_session(&*store, user, t0(), day).await;
+    let (b, _) = open_session(&*store, user, t0() + mins(1), day).await;
+    let (revoked, _) = open_session(&*store, user, t0() + mins(2), day).await;
+    assert!(
+        store
+            .revoke_session(revoked, t0() + mins(3), &[])
+            .await
+            .unwrap()
+    );
+    open_session(&*store, user, t0() + mins(3), t0() + mins(30)).await;
+    open_session(&*store, other, t0() + mins(4), day).await;
+
+    let now = t0() + Duration::hours(1);
+    let active = store.list_active_sessions(user, now).await.unwrap();
+    let ids: Vec<Uuid> = active.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [b, a], "newest first, neither revoked nor expired");
+    assert_eq!(
+        store
+            .list_active_sessions(user, t0() + mins(10))
+            .await
+            .unwrap()
+            .len(),
+        3,
+        "the short session counts until it expires"
+    );
+    assert!(
+        store
+            .list_active_sessions(Uuid::now_v7(), now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn revoke_session_once(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    let (session, _) = open_session(&*store, user, t0(), t0() + Duration::days(1)).await;
+    let t1 = t0() + mins(1);
+    assert!(
+        store
+            .revoke_session(session, t1, &[entry("logout", Some(user))])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_session(session)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(t1)
+    );
+    assert!(
+        !store
+            .revoke_session(session, t1 + mins(1), &[entry("logout", Some(user))])
+            .await
+            .unwrap(),
+        "already revoked"
+    );
+    assert_eq!(
+        store
+            .get_session(session)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(t1),
+        "the first revocation's time stays"
+    );
+    assert!(
+        !store
+            .revoke_session(Uuid::now_v7(), t1, &[entry("logout", None)])
+            .await
+            .unwrap()
+    );
+    assert_eq!(count_events(&*store, "logout").await, 1);
+}
+
+pub async fn revoke_user_sessions_counts_active_ones(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    let other = create_user(&*store, "bob").await;
+    let day = t0() + Duration::days(1);
+    let (a, _) = open_session(&*store, user, t0(), day).await;
+    let (b, _) = open_session(&*store, user, t0(), day).await;
+    let (revoked, _) = open_session(&*store, user, t0(), day).await;
+    assert!(store.revoke_session(revoked, t0(), &[]).await.unwrap());
+    open_session(&*store, user, t0(), t0() + mins(10)).await;
+    let (foreign, _) = open_session(&*store, other, t0(), day).await;
+
+    let now = t0() + Duration::hours(1);
+    let ended = store
+        .revoke_user_sessions(user, now, &[entry("sessions_revoked", Some(user))])
+        .await
+        .unwrap();
+    assert_eq!(
+        ended, 2,
+        "active ones only: not the revoked, not the expired"
+    );
+    for s in [a, b] {
+        assert_eq!(
+            store.get_session(s).await.unwrap().unwrap().revoked_at,
+            Some(now)
+        );
+    }
+    assert!(
+        store
+            .list_active_sessions(user, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .get_session(foreign)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        None
+    );
+    assert_eq!(count_events(&*store, "sessions_revoked").await, 1);
+}
+
+pub async fn deny_list(store: Arc<dyn Store>) {
+    assert!(!store.is_access_token_denied("jti-1").await.unwrap());
+    store
+        .deny_access_token("jti-1", t0() + mins(15))
+        .await
+        .unwrap();
+    assert!(store.is_access_token_denied("jti-1").await.unwrap());
+    // Denying twice (two logouts with one token) is fine.
+    store
+        .deny_access_token("jti-1", t0() + mins(15))
+        .await
+        .unwrap();
+    assert!(!store.is_access_token_denied("jti-2").await.unwrap());
+}
+
+pub async fn purge_expired_removes_exactly_the_expired(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    // A: expired. B: live, rotated once (its first token expired, its second live).
+    // C: revoked and expired. Deny-list: one expired, one expiring exactly at the purge, one live.
+    let (a, a1) = open_session(&*store, user, t0(), t0() + mins(10)).await;
+    let (b, b1) = open_session(&*store, user, t0(), t0() + mins(60)).await;
+    let b2 = token();
+    store
+        .rotate_refresh(&b1, &b2, t0() + mins(1), t0() + mins(120))
+        .await
+        .unwrap()
+        .unwrap();
+    let (c, c1) = open_session(&*store, user, t0(), t0() + mins(20)).await;
+    assert!(store.revoke_session(c, t0() + mins(5), &[]).await.unwrap());
+    let now = t0() + mins(90);
+    store
+        .deny_access_token("old", t0() + mins(30))
+        .await
+        .unwrap();
+    store.deny_access_token("edge", now).await.unwrap();
+    store
+        .deny_access_token("live", t0() + mins(180))
+        .await
+        .unwrap();
+
+    let purged = store.purge_expired(now).await.unwrap();
+    assert_eq!(
+        purged,
+        Purged {
+            sessions: 2,       // a, c
+            refresh_tokens: 1, // b1; a1 and c1 went with their sessions, uncounted
+            denied_tokens: 2,  // old, edge (expiry at `now` is expiry)
+        }
+    );
+    assert!(store.get_session(a).await.unwrap().is_none());
+    assert!(store.get_session(c).await.unwrap().is_none());
+    assert!(store.get_session(b).await.unwrap().is_some());
+    for gone in [&a1, &b1, &c1] {
+        assert!(store.find_refresh(gone).await.unwrap().is_none());
+    }
+    assert!(store.find_refresh(&b2).await.unwrap().is_some());
+    assert!(!store.is_access_token_denied("old").await.unwrap());
+    assert!(!store.is_access_token_denied("edge").await.unwrap());
+    assert!(store.is_access_token_denied("live").await.unwrap());
+    let session = store
+        .rotate_refresh(&b2, &token(), now, now + mins(60))
+        .await
+        .unwrap();
+    assert!(session.is_some(), "the live session still works");
+
+    assert_eq!(
+        store.purge_expired(now).await.unwrap(),
+        Purged::default(),
+        "nothing left to purge"
+    );
+}

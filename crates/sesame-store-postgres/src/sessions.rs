@@ -1,0 +1,259 @@
+//! sessions, refresh_tokens, denied_tokens.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sesame_core::store::{
+    AuditEntry, NewSession, Purged, RefreshRecord, SessionRecord, SessionStore, StoreResult,
+};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use uuid::Uuid;
+
+use crate::audit::insert_audit;
+use crate::{PostgresStore, map_err};
+
+const SESSION_COLUMNS: &str =
+    "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
+
+fn session_from_row(row: &PgRow) -> StoreResult<SessionRecord> {
+    Ok(SessionRecord {
+        id: row.try_get("id").map_err(map_err)?,
+        user_id: row.try_get("user_id").map_err(map_err)?,
+        audience: row.try_get("audience").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+        last_used_at: row.try_get("last_used_at").map_err(map_err)?,
+        expires_at: row.try_get("expires_at").map_err(map_err)?,
+        revoked_at: row.try_get("revoked_at").map_err(map_err)?,
+        ip: row.try_get("ip").map_err(map_err)?,
+        user_agent: row.try_get("user_agent").map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl SessionStore for PostgresStore {
+    async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+        )
+        .bind(s.id)
+        .bind(s.user_id)
+        .bind(&s.audience)
+        .bind(s.now)
+        .bind(s.expires_at)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&s.refresh_hash)
+        .bind(s.id)
+        .bind(s.now)
+        .bind(s.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &[u8],
+        next: &[u8],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let mut tx = self.begin().await?;
+        // The conditional UPDATE decides the winner. A concurrent presentation of the same token
+        // blocks on the row lock; once the first commits, PostgreSQL re-checks the WHERE clause
+        // against the new row version (spent_at is set) and updates nothing.
+        let spent: Option<(Uuid,)> = sqlx::query_as(
+            "UPDATE refresh_tokens SET spent_at = $1 \
+             WHERE hash = $2 AND spent_at IS NULL AND expires_at > $1 RETURNING session_id",
+        )
+        .bind(now)
+        .bind(presented)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let Some((session_id,)) = spent else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&format!(
+            "UPDATE sessions SET last_used_at = $1, expires_at = $2 \
+             WHERE id = $3 AND revoked_at IS NULL RETURNING {SESSION_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(expires_at)
+        .bind(session_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else {
+            // Revoked session: dropping the transaction rolls the spend back, as on SQLite, so
+            // nothing changes and the caller treats the token as dead.
+            return Ok(None);
+        };
+        sqlx::query(
+            "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(next)
+        .bind(session_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let session = session_from_row(&row)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some(session))
+    }
+
+    async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>> {
+        let row = sqlx::query(
+            "SELECT session_id, issued_at, spent_at, expires_at FROM refresh_tokens WHERE hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err)?;
+        row.map(|r| {
+            Ok(RefreshRecord {
+                session_id: r.try_get("session_id").map_err(map_err)?,
+                issued_at: r.try_get("issued_at").map_err(map_err)?,
+                spent_at: r.try_get("spent_at").map_err(map_err)?,
+                expires_at: r.try_get("expires_at").map_err(map_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn list_active_sessions(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn revoke_session(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        // Conditional: of two concurrent logouts only one revokes, and only it writes the audit.
+        let done =
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 \
+             WHERE user_id = $2 AND revoked_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<Purged> {
+        let mut tx = self.begin().await?;
+        // Sessions past expiry, revoked or not (their refresh tokens go by cascade and are not
+        // counted below). A missing session reads as revoked, so its access tokens stay refused.
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        let refresh_tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        let denied_tokens = sqlx::query("DELETE FROM denied_tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        tx.commit().await.map_err(map_err)?;
+        Ok(Purged {
+            sessions,
+            refresh_tokens,
+            denied_tokens,
+        })
+    }
+
+    async fn deny_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO denied_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn is_access_token_denied(&self, jti: &str) -> StoreResult<bool> {
+        let (denied,): (bool,) =
+            sqlx::query_as("SELECT EXISTS (SELECT 1 FROM denied_tokens WHERE jti = $1)")
+                .bind(jti)
+                .fetch_one(self.pool())
+                .await
+                .map_err(map_err)?;
+        Ok(denied)
+    }
+}

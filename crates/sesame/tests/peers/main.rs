@@ -1,0 +1,11 @@
+//! Real peers: a real nginx doing forward-auth through Sesame, and other ecosystems' libraries
+//! (Python PyJWT and authlib, Node's jose) verifying Sesame's tokens and speaking its OAuth.
+//! Tools come from the package registries at test time: nginx from Debian (`.ci/run` installs it
+//! when missing), Python and Node packages into a cache under the target directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../api/helpers.rs"]
+mod helpers;
+mod interop;
+mod nginx;
+mod tools;

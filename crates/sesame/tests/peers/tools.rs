@@ -1,0 +1,78 @@
+//! Installs the peer tools once per test process, into `CARGO_TARGET_TMPDIR` (kept between runs).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A Python virtualenv with PyJWT (with cryptography) and authlib; returns its python.
+pub fn python() -> PathBuf {
+    static PY: OnceLock<PathBuf> = OnceLock::new();
+    PY.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("peers-venv");
+        let py = dir.join("bin/python");
+        let marker = dir.join(".installed-v1");
+        if !marker.exists() {
+            run(Command::new("python3")
+                .args(["-m", "venv", "--clear"])
+                .arg(&dir));
+            run(Command::new(&py).args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "pyjwt[crypto]>=2.8,<3",
+                "authlib>=1.3,<2",
+                "requests>=2.31,<3",
+            ]));
+            std::fs::write(&marker, "").unwrap();
+        }
+        py
+    })
+    .clone()
+}
+
+/// A node_modules with jose; returns the directory to run node scripts in.
+pub fn node() -> PathBuf {
+    static NODE: OnceLock<PathBuf> = OnceLock::new();
+    NODE.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("peers-node");
+        let marker = dir.join(".installed-v1");
+        if !marker.exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("package.json"),
+                r#"{"name":"sesame-peers","private":true,"type":"module"}"#,
+            )
+            .unwrap();
+            run(Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", "jose@5"])
+                .current_dir(&dir));
+            std::fs::write(&marker, "").unwrap();
+        }
+        dir
+    })
+    .clone()
+}
+
+/// The nginx binary: it must be installed (CI installs it); the test fails, never skips.
+pub fn nginx() -> PathBuf {
+    for p in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"] {
+        if std::path::Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!("nginx is not installed (apt-get install nginx); .ci/run installs it");
+}
