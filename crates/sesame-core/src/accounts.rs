@@ -340,10 +340,12 @@ impl Sesame {
             client,
             serde_json::json!({}),
         );
-        Ok(self
+        let ended = self
             .store
             .set_password(user_id, &hash, current_session, self.now(), &[entry])
-            .await?)
+            .await?;
+        self.revoked().await;
+        Ok(ended)
     }
 
     /// Deletes the signed-in user after checking the password.
@@ -369,6 +371,7 @@ impl Sesame {
             serde_json::json!({"by": "self"}),
         );
         self.store.delete_user(user_id, &[entry]).await?;
+        self.revoked().await;
         Ok(())
     }
 

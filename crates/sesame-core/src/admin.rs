@@ -125,6 +125,7 @@ impl Sesame {
             self.store
                 .revoke_user_sessions(id, self.now(), &[entry])
                 .await?;
+            self.revoked().await;
         }
         self.admin_get_user(id).await
     }
@@ -181,15 +182,18 @@ impl Sesame {
             actor,
             serde_json::json!({"all_sessions": true}),
         );
-        Ok(self
+        let n = self
             .store
             .revoke_user_sessions(id, self.now(), &[entry])
-            .await?)
+            .await?;
+        self.revoked().await;
+        Ok(n)
     }
 
     pub async fn admin_delete_user(&self, id: Uuid, actor: &Actor) -> Result<(), CoreError> {
         let entry = self.actor_audit("user_deleted", id, actor, serde_json::json!({}));
         if self.store.delete_user(id, &[entry]).await? {
+            self.revoked().await;
             Ok(())
         } else {
             Err(CoreError::NotFound)

@@ -371,6 +371,7 @@ impl Sesame {
                 self.store
                     .revoke_session(rec.session_id, now, &[entry])
                     .await?;
+                self.revoked().await;
             }
             return Ok(());
         }

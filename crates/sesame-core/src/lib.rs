@@ -12,6 +12,7 @@ pub mod hashing;
 pub mod keys;
 pub mod maintenance;
 pub mod metrics;
+pub mod revocation;
 pub mod secret;
 pub mod service;
 pub mod sessions;

@@ -12,6 +12,11 @@ impl Sesame {
         let purged = self.store.purge_expired(now).await?;
         let retention = Self::ttl(self.settings.audit_retention);
         let audit = self.store.purge_audit(now - retention).await?;
+        // Revocation records matter for one access-token lifetime (plus the pollers' look-back).
+        let horizon = Self::ttl(self.settings.access_ttl)
+            + Self::ttl(crate::revocation::LOOKBACK)
+            + chrono::Duration::minutes(1);
+        self.store.purge_revocations(now - horizon).await?;
         Ok((purged, audit))
     }
 }

@@ -31,6 +31,7 @@ pub struct Sesame {
     pub(crate) refresh_mac_key: SecretBytes,
     pub(crate) metrics: crate::metrics::CoreMetrics,
     pub(crate) client_mac_key: SecretBytes,
+    pub(crate) revocations: crate::revocation::RevocationCache,
 }
 
 impl Sesame {
@@ -59,6 +60,8 @@ impl Sesame {
             .await?;
         rand::rngs::OsRng.fill_bytes(&mut candidate);
         let client_mac = store.instance_secret(CLIENT_MAC_SECRET, &candidate).await?;
+        let revocations = crate::revocation::RevocationCache::new(settings.access_ttl);
+        revocations.catch_up(store.as_ref(), now).await?;
         Ok(Sesame {
             store,
             clock,
@@ -68,6 +71,7 @@ impl Sesame {
             refresh_mac_key: secret_bytes(mac),
             metrics: Default::default(),
             client_mac_key: secret_bytes(client_mac),
+            revocations,
         })
     }
 
@@ -149,6 +153,19 @@ impl Sesame {
             .rotate_keys(&next, now, retire_until, &[audit])
             .await?;
         self.reload_keys().await
+    }
+
+    /// Catches up with revocations made anywhere (run periodically, and after every revocation
+    /// made here so it takes effect at once on this replica).
+    pub async fn sync_revocations(&self) -> Result<(), CoreError> {
+        Ok(self
+            .revocations
+            .catch_up(self.store.as_ref(), self.now())
+            .await?)
+    }
+
+    pub fn revocation_cache(&self) -> &crate::revocation::RevocationCache {
+        &self.revocations
     }
 
     pub async fn ready(&self) -> Result<(), CoreError> {

@@ -159,6 +159,7 @@ impl Sesame {
             serde_json::json!({"session_id": session.id, "spent_at": spent_at}),
         );
         self.store.revoke_session(session.id, now, &[entry]).await?;
+        self.revoked().await;
         tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
         Err(CoreError::TokenRevoked)
     }
@@ -174,6 +175,7 @@ impl Sesame {
             _ => {
                 let entry = self.audit("session_revoked", Some(session.user_id), &ClientInfo::default(), serde_json::json!({"session_id": session.id, "reason": "user_disabled_or_deleted"}));
                 self.store.revoke_session(session.id, now, &[entry]).await?;
+                self.revoked().await;
                 Err(CoreError::TokenRevoked)
             }
         }
@@ -213,6 +215,7 @@ impl Sesame {
         {
             return Err(CoreError::TokenInvalid);
         }
+        self.revoked().await;
         if let Some(access) = input.access.as_deref()
             && let Ok(claims) = self.verify_access(access)
         {
@@ -224,7 +227,9 @@ impl Sesame {
     pub(crate) async fn deny_claims(&self, claims: &Claims) -> Result<(), CoreError> {
         let exp = DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or_else(|| self.now());
         let until = exp + Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS);
-        Ok(self.store.deny_access_token(&claims.jti, until).await?)
+        self.store.deny_access_token(&claims.jti, until).await?;
+        self.revoked().await;
+        Ok(())
     }
 
     /// Ends every session of the user. Returns how many were live.
@@ -240,6 +245,7 @@ impl Sesame {
             .store
             .revoke_user_sessions(user_id, self.now(), &[entry])
             .await?;
+        self.revoked().await;
         self.deny_claims(claims).await?;
         Ok(n)
     }
@@ -265,6 +271,7 @@ impl Sesame {
                     serde_json::json!({"session_id": session_id}),
                 );
                 self.store.revoke_session(session_id, now, &[entry]).await?;
+                self.revoked().await;
                 Ok(())
             }
             _ => Err(CoreError::NotFound),
@@ -290,19 +297,23 @@ impl Sesame {
         Ok(claims)
     }
 
-    /// Refuses a token whose `jti` is deny-listed or whose session has ended.
+    /// Refuses a token whose `jti` is deny-listed or whose session was revoked — from memory
+    /// (see `revocation`): the hot path never waits for the database.
     pub(crate) async fn ensure_not_revoked(&self, claims: &Claims) -> Result<(), CoreError> {
-        if self.store.is_access_token_denied(&claims.jti).await? {
+        if self.revocations.is_revoked(claims) {
             return Err(CoreError::TokenRevoked);
         }
-        if let Some(sid) = &claims.sid {
-            let sid = Uuid::parse_str(sid).map_err(|_| CoreError::TokenInvalid)?;
-            match self.store.get_session(sid).await? {
-                Some(s) if s.revoked_at.is_none() => {}
-                _ => return Err(CoreError::TokenRevoked),
-            }
-        }
         Ok(())
+    }
+}
+
+impl Sesame {
+    /// After a revocation made here: take it into the in-memory state at once. If the feed
+    /// cannot be read now, the periodic catch-up will (the revocation itself is committed).
+    pub(crate) async fn revoked(&self) {
+        if let Err(e) = self.sync_revocations().await {
+            tracing::warn!(error = %e, "cannot read the revocation feed now; the next poll will");
+        }
     }
 }
 

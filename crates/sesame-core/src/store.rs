@@ -58,6 +58,27 @@ pub struct AuditFilter {
     pub before: Option<Uuid>,
 }
 
+/// What kind of thing was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationKind {
+    /// A session (`sid`): every access token of it is refused.
+    Session,
+    /// One access token (`jti`).
+    Token,
+}
+
+/// One entry of the revocation feed (written by the store whenever a session is revoked or a
+/// live one deleted, or an access token deny-listed — in the same transaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub kind: RevocationKind,
+    pub subject: String,
+    /// For a token: when it expires anyway.
+    pub until: Option<DateTime<Utc>>,
+    /// When it was recorded, by the database's clock.
+    pub at: DateTime<Utc>,
+}
+
 /// What a purge removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -257,7 +278,11 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<u64>;
-    /// Deletes sessions expired or revoked before `now` (with their refresh tokens), refresh
+    /// Revocations recorded at or after `since` (database clock), oldest first.
+    async fn revocations_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Revocation>>;
+    /// Deletes revocation records older than `before`.
+    async fn purge_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Deletes sessions expired before `now` (with their refresh tokens), refresh
     /// tokens past expiry, and deny-list entries past expiry. Uses the expiry indexes.
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<Purged>;
     /// Deny-lists an access token's `jti` until it would expire anyway.

@@ -101,6 +101,7 @@ macro_rules! conformance_tests {
                 revoke_user_sessions_counts_active_ones,
                 deny_list,
                 purge_expired_removes_exactly_the_expired,
+                revocation_feed_records_revocations,
             }
             keys {
                 init_keys_once,

@@ -355,3 +355,62 @@ pub async fn purge_expired_removes_exactly_the_expired(store: Arc<dyn Store>) {
         "nothing left to purge"
     );
 }
+
+/// Revocations reach the feed that replicas poll: revoking a session (once), deleting a user
+/// with a live session, deny-listing a token — and nothing else (purging expired sessions is
+/// not a revocation). Feed times come from the database's clock, hence `Utc::now()` here.
+pub async fn revocation_feed_records_revocations(store: Arc<dyn Store>) {
+    use sesame_core::store::RevocationKind;
+    let since = chrono::Utc::now() - Duration::minutes(1);
+    let alice = create_user(&*store, "feed_alice").await;
+    let bob = create_user(&*store, "feed_bob").await;
+    let live_until = t0() + Duration::days(1);
+    let (s1, _) = open_session(&*store, alice, t0(), live_until).await;
+    let (s2, _) = open_session(&*store, alice, t0(), live_until).await;
+    let long_ago = chrono::Utc::now() - Duration::days(400);
+    let (expired, _) = open_session(&*store, alice, long_ago, long_ago + Duration::days(1)).await;
+    let (bobs, _) = open_session(&*store, bob, t0(), live_until).await;
+
+    assert!(store.revoke_session(s1, t0(), &[]).await.unwrap());
+    assert!(
+        !store.revoke_session(s1, t0(), &[]).await.unwrap(),
+        "a second revoke is no event"
+    );
+    store
+        .deny_access_token("feed-jti", live_until)
+        .await
+        .unwrap();
+    assert!(store.delete_user(bob, &[]).await.unwrap());
+    store.purge_expired(chrono::Utc::now()).await.unwrap();
+    assert!(
+        store.get_session(expired).await.unwrap().is_none(),
+        "the expired session was purged"
+    );
+
+    let feed = store.revocations_since(since).await.unwrap();
+    let mut got: Vec<(RevocationKind, String)> =
+        feed.iter().map(|r| (r.kind, r.subject.clone())).collect();
+    got.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut want = vec![
+        (RevocationKind::Session, s1.to_string()),
+        (RevocationKind::Session, bobs.to_string()),
+        (RevocationKind::Token, "feed-jti".to_string()),
+    ];
+    want.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(got, want);
+    let token = feed
+        .iter()
+        .find(|r| r.kind == RevocationKind::Token)
+        .unwrap();
+    assert_eq!(token.until, Some(live_until));
+    let later = chrono::Utc::now() + Duration::minutes(1);
+    assert!(feed.iter().all(|r| r.at >= since
+        && r.at <= later
+        && r.until.is_none() == (r.kind == RevocationKind::Session)));
+    assert!(feed.windows(2).all(|w| w[0].at <= w[1].at), "oldest first");
+    assert!(store.revocations_since(later).await.unwrap().is_empty());
+    let _ = s2;
+
+    assert_eq!(store.purge_revocations(later).await.unwrap(), 3);
+    assert!(store.revocations_since(since).await.unwrap().is_empty());
+}

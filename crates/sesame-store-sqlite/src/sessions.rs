@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, NewSession, Purged, RefreshRecord, SessionRecord, SessionStore, StoreResult,
+    AuditEntry, NewSession, Purged, RefreshRecord, Revocation, RevocationKind, SessionRecord,
+    SessionStore, StoreResult,
 };
 
 use crate::audit::insert_audit;
@@ -196,6 +197,40 @@ impl SessionStore for SqliteStore {
         .map_err(map_err)?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn revocations_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Revocation>> {
+        let rows = sqlx::query(
+            "SELECT kind, subject, until, at FROM revocations WHERE at >= ? ORDER BY at, id",
+        )
+        .bind(ms(since))
+        .fetch_all(self.reader())
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get(0).map_err(map_err)?;
+                Ok(Revocation {
+                    kind: if kind == "token" {
+                        RevocationKind::Token
+                    } else {
+                        RevocationKind::Session
+                    },
+                    subject: r.try_get(1).map_err(map_err)?,
+                    until: opt_ms(r.try_get(2).map_err(map_err)?),
+                    at: from_ms(r.try_get(3).map_err(map_err)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn purge_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM revocations WHERE at < ?")
+            .bind(ms(before))
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 

@@ -144,6 +144,7 @@ impl Application {
         let handle = axum_server::Handle::new();
         let reload = tokio::spawn(reload_keys(self.sesame.clone()));
         let housekeeping = tokio::spawn(housekeeping(self.sesame.clone(), limits));
+        let revocations = tokio::spawn(follow_revocations(self.sesame.clone()));
         {
             let handle = handle.clone();
             tokio::spawn(async move {
@@ -168,6 +169,7 @@ impl Application {
         };
         reload.abort();
         housekeeping.abort();
+        revocations.abort();
         served.context("server failed")
     }
 }
@@ -179,6 +181,18 @@ async fn reload_keys(sesame: Arc<Sesame>) {
         tick.tick().await;
         if let Err(e) = sesame.reload_keys().await {
             tracing::warn!(error = %e, "cannot reload signing keys; keeping the current set");
+        }
+    }
+}
+
+/// Polls the revocation feed for what other replicas revoked (see `sesame_core::revocation`).
+async fn follow_revocations(sesame: Arc<Sesame>) {
+    let mut tick = tokio::time::interval(sesame_core::revocation::SYNC_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sesame.sync_revocations().await {
+            tracing::debug!(error = %e, "cannot read the revocation feed; keeping the current state");
         }
     }
 }

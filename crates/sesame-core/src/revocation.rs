@@ -1,0 +1,113 @@
+//! Revocation state in memory, so that checking a valid token never touches the database.
+//!
+//! The store records every revocation (session revoked or deleted while live, access token
+//! deny-listed) in a feed, in the same transaction as the revocation. Each process keeps the
+//! revoked sids and jtis of the last access-token lifetime in hash sets — a check costs one
+//! hash lookup whatever the number of tokens ever issued — and catches up with the feed:
+//! at once after it revokes something itself, and every [`SYNC_INTERVAL`] for what other
+//! replicas revoked. That interval (plus the time a poll takes) is the staleness bound across
+//! replicas; on the replica that revoked, revocation is immediate.
+//!
+//! Polls read from the newest entry seen minus [`LOOKBACK`], so an entry whose transaction
+//! committed a little after its timestamp is still picked up; re-reading is harmless (sets).
+//! Memory is bounded by the revocations of one access-token lifetime: older entries are
+//! dropped, since every token they could refuse has expired.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sesame_verify::Claims;
+
+use crate::store::{RevocationKind, Store, StoreResult};
+
+/// How often each process polls the feed for other replicas' revocations.
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// How far before the newest entry seen each poll reads again.
+pub const LOOKBACK: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+struct State {
+    /// sid → when its last access token expires at the latest (ms).
+    sessions: HashMap<String, i64>,
+    /// jti → when the token expires (ms).
+    tokens: HashMap<String, i64>,
+    /// Newest feed timestamp seen (database clock).
+    newest: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug)]
+pub struct RevocationCache {
+    state: RwLock<State>,
+    /// Serialises polls, so two concurrent catch-ups do not both read the feed.
+    poll: tokio::sync::Mutex<()>,
+    /// How long a revoked session stays relevant: the access-token lifetime plus leeway.
+    session_horizon: chrono::Duration,
+}
+
+impl RevocationCache {
+    pub fn new(access_ttl: Duration) -> Self {
+        let horizon = chrono::Duration::from_std(access_ttl).unwrap_or(chrono::Duration::MAX)
+            + chrono::Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS + 1);
+        RevocationCache {
+            state: RwLock::default(),
+            poll: tokio::sync::Mutex::new(()),
+            session_horizon: horizon,
+        }
+    }
+
+    /// Whether the token's session or the token itself is revoked (memory only).
+    pub fn is_revoked(&self, claims: &Claims) -> bool {
+        let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+        s.tokens.contains_key(&claims.jti)
+            || claims
+                .sid
+                .as_ref()
+                .is_some_and(|sid| s.sessions.contains_key(sid))
+    }
+
+    /// Reads the feed from where this process left off (all of the last access-token lifetime
+    /// on the first call) and forgets entries that can no longer matter.
+    pub async fn catch_up(&self, store: &dyn Store, now: DateTime<Utc>) -> StoreResult<()> {
+        let _one_at_a_time = self.poll.lock().await;
+        let newest = self.state.read().unwrap_or_else(|e| e.into_inner()).newest;
+        let lookback = chrono::Duration::from_std(LOOKBACK).unwrap_or_default();
+        let since = match newest {
+            Some(t) => t - lookback,
+            None => now - self.session_horizon - lookback,
+        };
+        let feed = store.revocations_since(since).await?;
+        let mut s = self.state.write().unwrap_or_else(|e| e.into_inner());
+        for r in feed {
+            match r.kind {
+                RevocationKind::Session => {
+                    let until = (r.at + self.session_horizon).timestamp_millis();
+                    s.sessions.insert(r.subject, until);
+                }
+                RevocationKind::Token => {
+                    let until = r
+                        .until
+                        .unwrap_or(r.at + self.session_horizon)
+                        .timestamp_millis();
+                    s.tokens.insert(r.subject, until);
+                }
+            }
+            s.newest = Some(s.newest.map_or(r.at, |n| n.max(r.at)));
+        }
+        let now_ms = now.timestamp_millis();
+        s.sessions.retain(|_, until| *until > now_ms);
+        s.tokens.retain(|_, until| *until > now_ms);
+        Ok(())
+    }
+
+    /// How many revocations are held (for tests and metrics).
+    pub fn len(&self) -> usize {
+        let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+        s.sessions.len() + s.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
