@@ -261,6 +261,7 @@ impl Sesame {
             roles: Vec::new(),
             scope: (!scope.is_empty()).then(|| scope.clone()),
             email_verified: None,
+            act: None,
         };
         let access_token = self.keys.current().active.sign_jwt(&claims)?;
         self.metrics.issued("client");
@@ -270,6 +271,57 @@ impl Sesame {
             scope,
             audience,
         })
+    }
+
+    /// RFC 8693 token exchange: a client holding a user's access token obtains a token for one
+    /// of its own audiences for the same user. The new token keeps the user's `sub`, `sid`,
+    /// roles and `email_verified`, names the client in `act` (nesting any earlier actor), and
+    /// never outlives the token it was exchanged for. Revoking the user's session revokes it.
+    pub async fn exchange_token(
+        &self,
+        client: &ClientRecord,
+        subject_token: &str,
+        audience: Vec<String>,
+        scope: Option<&str>,
+    ) -> Result<ClientToken, CoreError> {
+        let subject = self
+            .check_access_token(subject_token, None)
+            .await
+            .map_err(|e| match e {
+                CoreError::Unavailable(s) => CoreError::Unavailable(s),
+                _ => CoreError::field("subject_token", "not a valid, unrevoked access token"),
+            })?;
+        if subject.sid.is_none() {
+            return Err(CoreError::field(
+                "subject_token",
+                "not a user's access token",
+            ));
+        }
+        let mut issued = self.client_token(client, audience, scope)?;
+        let now = self.now().timestamp();
+        let ttl = self.settings.access_ttl.as_secs() as i64;
+        let mut act = serde_json::json!({ "sub": client.client_id });
+        if let Some(prior) = subject.act.clone() {
+            act["act"] = prior;
+        }
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            sub: subject.sub,
+            aud: Audience::from_list(issued.audience.clone()),
+            exp: (now + ttl).min(subject.exp),
+            iat: now,
+            nbf: now,
+            jti: Uuid::new_v4().to_string(),
+            client_id: client.client_id.clone(),
+            sid: subject.sid,
+            roles: subject.roles,
+            scope: (!issued.scope.is_empty()).then(|| issued.scope.clone()),
+            email_verified: subject.email_verified,
+            act: Some(act),
+        };
+        issued.expires_in = (claims.exp - now).max(0) as u64;
+        issued.access_token = self.keys.current().active.sign_jwt(&claims)?;
+        Ok(issued)
     }
 
     /// Verifies an access token for `audience` (any audience when `None`) and refuses it once

@@ -272,6 +272,7 @@ mod tests {
             roles: vec!["customer".into()],
             scope: None,
             email_verified: Some(false),
+            act: None,
         }
     }
 

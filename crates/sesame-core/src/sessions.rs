@@ -85,6 +85,7 @@ impl Sesame {
             roles: user.roles.clone(),
             scope: None,
             email_verified: Some(user.email_verified),
+            act: None,
         };
         let access = self.keys.current().active.sign_jwt(&claims)?;
         self.metrics.issued("access");

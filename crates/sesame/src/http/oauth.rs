@@ -1,7 +1,7 @@
 //! OAuth 2.0 endpoints, form-encoded as their RFCs say, answering RFC 6749 §5.2 error bodies.
 //!
 //! Routes:
-//! - POST /oauth/token — client_credentials (RFC 6749 §4.4)
+//! - POST /oauth/token — client_credentials (RFC 6749 §4.4) and token exchange (RFC 8693)
 //! - POST /oauth/introspect — RFC 7662
 //! - POST /oauth/revoke — RFC 7009
 //!
@@ -245,6 +245,10 @@ async fn authenticate(
         .await?)
 }
 
+/// RFC 8693's grant type and token type identifiers.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenResponseBody {
     pub access_token: String,
@@ -253,12 +257,15 @@ pub struct TokenResponseBody {
     pub expires_in: u64,
     /// Space-separated scopes granted.
     pub scope: String,
+    /// Token exchange only (RFC 8693): the type of the issued token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// Issue a service token (client credentials). Form-encoded.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "grant_type=client_credentials; client_id + client_secret (or HTTP Basic); optional audience (or resource, repeatable) and scope"),
+        description = "grant_type=client_credentials, or grant_type=urn:ietf:params:oauth:grant-type:token-exchange with subject_token and subject_token_type=urn:ietf:params:oauth:token-type:access_token; client_id + client_secret (or HTTP Basic); optional audience (or resource, repeatable) and scope"),
     responses(
         (status = 200, description = "A service access token", body = TokenResponseBody),
         (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope or invalid_target", body = OAuthErrorBody),
@@ -275,22 +282,50 @@ pub async fn token(
     let grant = form
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required."))?;
-    if grant != "client_credentials" {
-        return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            format!("The grant type '{grant}' is not supported."),
-        ));
-    }
+    let exchange = match grant {
+        "client_credentials" => false,
+        TOKEN_EXCHANGE => true,
+        other => {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!("The grant type '{other}' is not supported."),
+            ));
+        }
+    };
     let client = authenticate(&state, &headers, &form).await?;
-    let issued = state
-        .sesame
-        .client_token(&client, form.audiences.clone(), form.get("scope"))?;
+    let issued = if exchange {
+        let subject = form
+            .get("subject_token")
+            .ok_or_else(|| OAuthError::invalid_request("subject_token is required."))?;
+        if form.get("subject_token_type") != Some(ACCESS_TOKEN_TYPE) {
+            return Err(OAuthError::invalid_request(format!(
+                "subject_token_type must be {ACCESS_TOKEN_TYPE}."
+            )));
+        }
+        if form
+            .get("requested_token_type")
+            .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
+        {
+            return Err(OAuthError::invalid_request(format!(
+                "Only {ACCESS_TOKEN_TYPE} can be requested."
+            )));
+        }
+        state
+            .sesame
+            .exchange_token(&client, subject, form.audiences.clone(), form.get("scope"))
+            .await?
+    } else {
+        state
+            .sesame
+            .client_token(&client, form.audiences.clone(), form.get("scope"))?
+    };
     let mut res = Json(TokenResponseBody {
         access_token: issued.access_token,
         token_type: "Bearer",
         expires_in: issued.expires_in,
         scope: issued.scope,
+        issued_token_type: exchange.then_some(ACCESS_TOKEN_TYPE),
     })
     .into_response();
     no_store(res.headers_mut());

@@ -678,3 +678,181 @@ async fn discovery_advertises_the_oauth_endpoints() {
             .contains(&json!("client_secret_basic"))
     );
 }
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+#[tokio::test]
+async fn token_exchange_gives_a_client_a_token_for_the_same_user_and_another_audience() {
+    // Seed 000: the user service obtains a cart_service token for a user it holds a token of.
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let c = create_client(&app, &admin, &["cart_service"], &["cart:read"]).await;
+    let user = app.new_user().await;
+    let res = form(
+        &app,
+        "/oauth/token",
+        Some((&c.id, &c.secret)),
+        &[
+            ("grant_type", EXCHANGE),
+            ("subject_token", &user.tokens.access),
+            ("subject_token_type", AT),
+            ("audience", "cart_service"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let b = body(res).await;
+    assert_eq!(b["issued_token_type"], AT);
+    assert_eq!(b["token_type"], "Bearer");
+    let token = b["access_token"].as_str().unwrap();
+    let mine = jwt_part(&user.tokens.access, 1);
+    let got = jwt_part(token, 1);
+    assert_eq!(got["sub"], user.id);
+    assert_eq!(got["sid"], mine["sid"]);
+    assert_eq!(got["roles"], mine["roles"]);
+    assert_eq!(got["aud"], "cart_service");
+    assert_eq!(got["client_id"], c.id);
+    assert_eq!(got["act"], json!({"sub": c.id}));
+    assert!(
+        got["exp"].as_i64().unwrap() <= mine["exp"].as_i64().unwrap(),
+        "never outlives the subject token"
+    );
+    // The cart service accepts it at the gateway, until the user's session ends.
+    let verify = app
+        .request(
+            Method::GET,
+            "/auth/verify?audience=cart_service",
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(verify.status(), StatusCode::OK);
+    assert_eq!(
+        verify.headers().get("x-auth-subject").unwrap(),
+        user.id.as_str()
+    );
+    assert_eq!(
+        verify.headers().get("x-auth-client").unwrap(),
+        c.id.as_str()
+    );
+    app.post(
+        "/auth/logout",
+        json!({"refresh_token": user.tokens.refresh}),
+    )
+    .await;
+    let verify = app
+        .request(
+            Method::GET,
+            "/auth/verify?audience=cart_service",
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(verify.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn token_exchange_refusals() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let c = create_client(&app, &admin, &["cart_service"], &[]).await;
+    let user = app.new_user().await;
+    let basic = Some((c.id.as_str(), c.secret.as_str()));
+    let ex = |subject: &str, ty: &str, aud: &str| {
+        vec![
+            ("grant_type".to_string(), EXCHANGE.to_string()),
+            ("subject_token".into(), subject.to_string()),
+            ("subject_token_type".into(), ty.to_string()),
+            ("audience".into(), aud.to_string()),
+        ]
+    };
+    let send = |fields: Vec<(String, String)>| {
+        let req = app
+            .client
+            .post(app.url("/oauth/token"))
+            .basic_auth(&c.id, Some(&c.secret))
+            .form(&fields);
+        async move { req.send().await.unwrap() }
+    };
+    // An audience the client may not request.
+    oauth_error(
+        send(ex(&user.tokens.access, AT, "billing")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_target",
+    )
+    .await;
+    // A bad, wrong-typed or missing subject token.
+    oauth_error(
+        send(ex("garbage", AT, "cart_service")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    oauth_error(
+        send(ex(
+            &user.tokens.access,
+            "urn:ietf:params:oauth:token-type:id_token",
+            "cart_service",
+        ))
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    oauth_error(
+        form(
+            &app,
+            "/oauth/token",
+            basic,
+            &[("grant_type", EXCHANGE), ("subject_token_type", AT)],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    // A service token is not a user's token to exchange.
+    let svc = body(
+        form(
+            &app,
+            "/oauth/token",
+            basic,
+            &[("grant_type", "client_credentials")],
+        )
+        .await,
+    )
+    .await;
+    oauth_error(
+        send(ex(
+            svc["access_token"].as_str().unwrap(),
+            AT,
+            "cart_service",
+        ))
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    // A revoked user token cannot be exchanged.
+    app.post(
+        "/auth/logout",
+        json!({"refresh_token": user.tokens.refresh}),
+    )
+    .await;
+    oauth_error(
+        send(ex(&user.tokens.access, AT, "cart_service")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    // Without client authentication: 401.
+    let res = app
+        .client
+        .post(app.url("/oauth/token"))
+        .form(&ex(&user.tokens.access, AT, "cart_service"))
+        .send()
+        .await
+        .unwrap();
+    oauth_error(res, StatusCode::UNAUTHORIZED, "invalid_client").await;
+}
