@@ -10,7 +10,7 @@ RUN cargo build --release --locked -p sesame \
  && strip target/release/sesame
 
 FROM debian:bookworm-slim
-# curl only for the container health check; ca-certificates for outbound TLS (PostgreSQL, SMTP).
+# curl only for the container health check; ca-certificates for any outbound TLS.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \

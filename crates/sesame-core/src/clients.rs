@@ -137,10 +137,15 @@ impl Sesame {
         rand::rngs::OsRng.fill_bytes(&mut id);
         rand::rngs::OsRng.fill_bytes(&mut secret);
         let secret = B64.encode(secret);
-        let dedup = |mut v: Vec<String>| {
-            v.sort();
-            v.dedup();
-            v
+        // Order kept: the first audience is the client's default.
+        let dedup = |v: Vec<String>| {
+            let mut out: Vec<String> = Vec::new();
+            for x in v {
+                if !out.contains(&x) {
+                    out.push(x);
+                }
+            }
+            out
         };
         let record = ClientRecord {
             client_id: format!("svc_{}", B64.encode(id)),
@@ -225,8 +230,12 @@ impl Sesame {
                     "the client may not request audience '{bad}'"
                 )));
             }
-            let mut a = audience;
-            a.dedup();
+            let mut a: Vec<String> = Vec::new();
+            for x in audience {
+                if !a.contains(&x) {
+                    a.push(x);
+                }
+            }
             a
         };
         let scopes: Vec<String> = match scope.map(str::trim).filter(|s| !s.is_empty()) {
@@ -429,7 +438,13 @@ impl Sesame {
         }
         let ring = self.keys.current();
         if let Ok(claims) = ring.verifier.verify_for(token, now.timestamp(), None) {
-            self.deny_claims(&claims).await?;
+            // RFC 7009 §2.1: a client revokes only what was issued to it. Users' tokens from
+            // Sesame's own login may be revoked by any authenticated (trusted backend) client,
+            // as seed 001's main project does; a service token only by its own client.
+            let first_party = claims.client_id == crate::sessions::FIRST_PARTY_CLIENT_ID;
+            if first_party || claims.client_id == by_client {
+                self.deny_claims(&claims).await?;
+            }
         }
         Ok(())
     }

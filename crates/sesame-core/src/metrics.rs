@@ -19,7 +19,7 @@ pub struct KindLabel {
 
 #[derive(Debug, Default)]
 pub struct CoreMetrics {
-    /// result: success | invalid_credentials | locked | disabled | error
+    /// result: success | invalid_credentials | locked | disabled | invalid_request | error
     pub logins: Family<ResultLabel, Counter>,
     /// kind: access | refresh | client
     pub tokens_issued: Family<KindLabel, Counter>,

@@ -16,6 +16,9 @@ use crate::settings::Settings;
 use crate::store::{AuditEntry, Store};
 use crate::tokens::KeyRing;
 
+/// Extra time a retired key stays published: covers replicas that have not reloaded keys yet.
+const RETIRE_MARGIN: Duration = Duration::seconds(60);
+
 /// Name of the instance secret that keys refresh-token successors.
 const REFRESH_MAC_SECRET: &str = "refresh_successor_mac";
 /// Name of the instance secret that keys client-secret hashes.
@@ -133,9 +136,13 @@ impl Sesame {
     ) -> Result<(), CoreError> {
         let now = self.now();
         let next = generate_key(self.settings.signing_alg, KeyState::Next, now)?;
+        // Retired keys stay published for the tokens they signed: an access-token lifetime plus
+        // the leeway, plus RETIRE_MARGIN for replicas that sign with it until their next key
+        // reload (every 30 s).
         let retire_until = now
             + Self::ttl(self.settings.access_ttl)
-            + Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS);
+            + Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS)
+            + RETIRE_MARGIN;
         let promoted = self
             .keys
             .current()

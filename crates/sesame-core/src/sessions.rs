@@ -294,6 +294,13 @@ impl Sesame {
     /// itself was revoked.
     pub async fn authenticate(&self, token: &str) -> Result<Claims, CoreError> {
         let claims = self.verify_access(token)?;
+        // Only tokens from Sesame's own login act on its user API: a service token, or a user's
+        // token obtained by a client through exchange, must not reach /profile or /admin even
+        // when its audience is one of Sesame's.
+        if claims.client_id != FIRST_PARTY_CLIENT_ID || claims.act.is_some() || claims.sid.is_none()
+        {
+            return Err(CoreError::TokenInvalid);
+        }
         self.ensure_not_revoked(&claims).await?;
         Ok(claims)
     }

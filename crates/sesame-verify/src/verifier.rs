@@ -104,12 +104,13 @@ impl Verifier {
         audience: Option<&str>,
     ) -> Result<Claims, VerifyError> {
         let claims = self.verify_signature(token)?;
+        // Expiry before audience: an expired token is refused as expired, whatever it is for.
+        self.check_issuer_and_times(&claims, now)?;
         if let Some(aud) = audience
             && !claims.aud.contains(aud)
         {
             return Err(VerifyError::WrongAudience);
         }
-        self.check_issuer_and_times(&claims, now)?;
         Ok(claims)
     }
 

@@ -331,6 +331,7 @@ pub async fn logout_all(
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
     ))]
 pub async fn change_password(
+    _limit: Limited<LOGIN>,
     State(state): State<AppState>,
     Client(client): Client,
     user: AuthUser,

@@ -2,10 +2,13 @@
 //! `ext_authz` (HTTP mode) ask here whether to let a request through.
 //!
 //! Route: any method on /auth/verify (and /auth/verify/{*rest}, since Envoy appends the original
-//! path to its path prefix). Query `audience=` / `role=` (or headers `X-Sesame-Audience` /
-//! `X-Sesame-Role`, for gateways that cannot add a query) narrow the check. 200 carries
-//! `X-Auth-Subject`, `X-Auth-Roles`, `X-Auth-Session`, `X-Auth-Scope` for the upstream; 401 for
-//! a missing, invalid, expired or revoked token; 403 for the wrong audience or a missing role.
+//! path to its path prefix). Query `audience=` / `role=` and headers `X-Sesame-Audience` /
+//! `X-Sesame-Role` narrow the check; when several are given, ALL must hold, so a client that
+//! manages to add one can only narrow the check, never widen it. On `/auth/verify/{*rest}` the
+//! query is ignored: there it is the client's own query string (Envoy appends it). 200 carries
+//! `X-Auth-Subject`, `X-Auth-Roles`, `X-Auth-Session`, `X-Auth-Scope`, `X-Auth-Client` for the
+//! upstream; 401 for a missing, invalid, expired or revoked token; 403 for the wrong audience or
+//! a missing role.
 
 use axum::Router;
 use axum::extract::{FromRequestParts, RawQuery, State};
@@ -13,7 +16,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use sesame_core::CoreError;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
@@ -22,7 +24,7 @@ use super::extract::bearer_token;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/verify", any(verify))
-        .route("/auth/verify/{*rest}", any(verify))
+        .route("/auth/verify/{*rest}", any(verify_prefixed))
 }
 
 /// The bearer token, taken from the request's parts without consuming the body.
@@ -37,23 +39,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
-fn param(
+/// Every value of a constraint: from the query (when trusted) and from the header.
+fn constraint(
     query: &[(String, String)],
     headers: &HeaderMap,
     name: &str,
     header: &str,
-) -> Option<String> {
+) -> Vec<String> {
     query
         .iter()
-        .find(|(k, _)| k == name)
+        .filter(|(k, _)| k == name)
         .map(|(_, v)| v.clone())
-        .or_else(|| {
+        .chain(
             headers
-                .get(header)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
+                .get_all(header)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_string),
+        )
         .filter(|v| !v.is_empty())
+        .collect()
 }
 
 fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
@@ -69,7 +74,7 @@ fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
         ("role" = Option<String>, Query, description = "The token must carry this role"),
     ),
     responses(
-        (status = 200, description = "Allowed; X-Auth-Subject, X-Auth-Roles, X-Auth-Session, X-Auth-Scope headers"),
+        (status = 200, description = "Allowed; X-Auth-Subject, X-Auth-Roles, X-Auth-Session, X-Auth-Scope, X-Auth-Client headers"),
         (status = 401, description = "not_authenticated, token_invalid, token_expired or token_revoked", body = ErrorBody),
         (status = 403, description = "forbidden: wrong audience or missing role", body = ErrorBody),
     ))]
@@ -83,24 +88,37 @@ pub async fn verify(
         url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
+    decide(&state, token, &headers, &query).await
+}
+
+/// Envoy's form: the original path (and the client's query) follow the prefix, so only the
+/// headers the gateway adds are trusted for constraints.
+pub async fn verify_prefixed(
+    State(state): State<AppState>,
+    Bearer(token): Bearer,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    decide(&state, token, &headers, &[]).await
+}
+
+async fn decide(
+    state: &AppState,
+    token: Option<String>,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+) -> Result<Response, ApiError> {
     let token = token.ok_or_else(ApiError::not_authenticated)?;
-    let audience = param(&query, &headers, "audience", "x-sesame-audience");
-    let role = param(&query, &headers, "role", "x-sesame-role");
-    let claims = state
-        .sesame
-        .check_access_token(&token, audience.as_deref())
-        .await
-        .map_err(|e| match e {
-            CoreError::Forbidden => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "The token is not meant for this audience.",
-            ),
-            other => other.into(),
-        })?;
-    if let Some(role) = role
-        && !claims.has_role(&role)
-    {
+    let audiences = constraint(query, headers, "audience", "x-sesame-audience");
+    let roles = constraint(query, headers, "role", "x-sesame-role");
+    let claims = state.sesame.check_access_token(&token, None).await?;
+    if !audiences.iter().all(|a| claims.aud.contains(a)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "The token is not meant for this audience.",
+        ));
+    }
+    if !roles.iter().all(|r| claims.has_role(r)) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",

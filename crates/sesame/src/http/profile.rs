@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, AuthUser, Client};
+use super::ratelimit::{LOGIN, Limited};
 
 pub fn router() -> Router<AppState> {
     let profile = || get(show).put(update).patch(update_patch).delete(remove);
@@ -115,6 +116,7 @@ pub async fn show(
         (status = 409, description = "email_taken or username_taken", body = ErrorBody),
     ))]
 pub async fn update(
+    _limit: Limited<LOGIN>,
     State(state): State<AppState>,
     user: AuthUser,
     AppJson(body): AppJson<ProfileUpdateRequest>,
@@ -143,11 +145,12 @@ pub async fn update(
         (status = 409, description = "email_taken or username_taken", body = ErrorBody),
     ))]
 pub async fn update_patch(
+    limit: Limited<LOGIN>,
     state: State<AppState>,
     user: AuthUser,
     body: AppJson<ProfileUpdateRequest>,
 ) -> Result<Json<ProfileView>, ApiError> {
-    update(state, user, body).await
+    update(limit, state, user, body).await
 }
 
 /// Delete the account: the user, its roles, sessions and preferences.
@@ -158,6 +161,7 @@ pub async fn update_patch(
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
     ))]
 pub async fn remove(
+    _limit: Limited<LOGIN>,
     State(state): State<AppState>,
     Client(client): Client,
     user: AuthUser,

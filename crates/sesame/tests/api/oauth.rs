@@ -856,3 +856,192 @@ async fn token_exchange_refusals() {
         .unwrap();
     oauth_error(res, StatusCode::UNAUTHORIZED, "invalid_client").await;
 }
+
+#[tokio::test]
+async fn a_client_cannot_widen_forward_auth_checks() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    // Envoy appends the client's path and query: there the query is not trusted at all, and
+    // the gateway's header stands.
+    let res = app
+        .client
+        .post(app.url("/auth/verify/orders/7?role=customer"))
+        .bearer_auth(&user.tokens.access)
+        .header("x-sesame-role", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    // Where query and header both speak, both must hold.
+    let res = app
+        .client
+        .get(app.url("/auth/verify?role=customer"))
+        .bearer_auth(&user.tokens.access)
+        .header("x-sesame-role", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = app
+        .client
+        .get(app.url("/auth/verify?audience=api"))
+        .bearer_auth(&user.tokens.access)
+        .header("x-sesame-audience", "gallery")
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    // An expired token is 401 token_expired even when its audience is also wrong.
+    app.advance(900 + 4);
+    let res = app
+        .request(
+            Method::GET,
+            "/auth/verify?audience=gallery",
+            Some(&user.tokens.access),
+            None,
+        )
+        .await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "token_expired").await;
+}
+
+#[tokio::test]
+async fn exchanged_and_service_tokens_cannot_use_sesames_own_api() {
+    // A client allowed Sesame's own audience must not act as the user (or as an admin) on
+    // /profile or /admin with an exchanged token.
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let c = create_client(&app, &admin, &["api"], &[]).await;
+    let res = form(
+        &app,
+        "/oauth/token",
+        Some((&c.id, &c.secret)),
+        &[
+            ("grant_type", EXCHANGE),
+            ("subject_token", &admin),
+            ("subject_token_type", AT),
+            ("audience", "api"),
+        ],
+    )
+    .await;
+    let exchanged = body(res).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(jwt_part(&exchanged, 1)["aud"], "api");
+    assert_error(
+        app.get("/admin/users", Some(&exchanged)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+    )
+    .await;
+    assert_error(
+        app.get("/profile", Some(&exchanged)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+    )
+    .await;
+    let svc = body(
+        form(
+            &app,
+            "/oauth/token",
+            Some((&c.id, &c.secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await,
+    )
+    .await;
+    assert_error(
+        app.get("/profile", Some(svc["access_token"].as_str().unwrap()))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_revokes_only_its_own_service_tokens_but_any_users_token() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let a = create_client(&app, &admin, &["cart_service"], &[]).await;
+    let b = create_client(&app, &admin, &["cart_service"], &[]).await;
+    let token_of_a = body(
+        form(
+            &app,
+            "/oauth/token",
+            Some((&a.id, &a.secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await,
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let verify = |t: String| {
+        let app = &app;
+        async move {
+            app.request(Method::GET, "/auth/verify", Some(&t), None)
+                .await
+                .status()
+        }
+    };
+    assert_eq!(
+        form(
+            &app,
+            "/oauth/revoke",
+            Some((&b.id, &b.secret)),
+            &[("token", &token_of_a)]
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        verify(token_of_a.clone()).await,
+        StatusCode::OK,
+        "B cannot revoke A's token"
+    );
+    assert_eq!(
+        form(
+            &app,
+            "/oauth/revoke",
+            Some((&a.id, &a.secret)),
+            &[("token", &token_of_a)]
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        verify(token_of_a).await,
+        StatusCode::UNAUTHORIZED,
+        "A revokes its own"
+    );
+}
+
+#[tokio::test]
+async fn a_clients_first_audience_is_its_default() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let c = create_client(&app, &admin, &["orders", "billing", "orders"], &[]).await;
+    let list = body(app.get("/admin/clients", Some(&admin)).await).await;
+    assert_eq!(
+        list["clients"][0]["audiences"],
+        json!(["orders", "billing"])
+    );
+    let t = body(
+        form(
+            &app,
+            "/oauth/token",
+            Some((&c.id, &c.secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        jwt_part(t["access_token"].as_str().unwrap(), 1)["aud"],
+        "orders"
+    );
+}

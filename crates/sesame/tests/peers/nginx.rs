@@ -108,9 +108,13 @@ http {{
             auth_request_set $auth_subject $upstream_http_x_auth_subject;
             auth_request_set $auth_roles $upstream_http_x_auth_roles;
             auth_request_set $auth_session $upstream_http_x_auth_session;
+            auth_request_set $auth_scope $upstream_http_x_auth_scope;
+            auth_request_set $auth_client $upstream_http_x_auth_client;
             proxy_set_header X-Auth-Subject $auth_subject;
             proxy_set_header X-Auth-Roles $auth_roles;
             proxy_set_header X-Auth-Session $auth_session;
+            proxy_set_header X-Auth-Scope $auth_scope;
+            proxy_set_header X-Auth-Client $auth_client;
             proxy_pass http://127.0.0.1:{upstream};
         }}
 
@@ -121,10 +125,14 @@ http {{
             auth_request_set $auth_subject $upstream_http_x_auth_subject;
             auth_request_set $auth_roles $upstream_http_x_auth_roles;
             auth_request_set $auth_session $upstream_http_x_auth_session;
+            auth_request_set $auth_scope $upstream_http_x_auth_scope;
+            auth_request_set $auth_client $upstream_http_x_auth_client;
             # Set (or clear) every identity header, so a client cannot forge them.
             proxy_set_header X-Auth-Subject $auth_subject;
             proxy_set_header X-Auth-Roles $auth_roles;
             proxy_set_header X-Auth-Session $auth_session;
+            proxy_set_header X-Auth-Scope $auth_scope;
+            proxy_set_header X-Auth-Client $auth_client;
             proxy_pass http://127.0.0.1:{upstream};
         }}
     }}
@@ -219,6 +227,7 @@ async fn nginx_lets_through_only_valid_unrevoked_tokens_with_the_right_role() {
             h.get("x-auth-session").unwrap(),
             jwt_part(&user.tokens.access, 1)["sid"].as_str().unwrap()
         );
+        assert_eq!(h.get("x-auth-client").unwrap(), "sesame");
     }
 
     // Wrong role: 403, upstream untouched.
