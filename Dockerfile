@@ -6,6 +6,8 @@ WORKDIR /src
 # The whole workspace is copied: the binary links the core, verify and store crates.
 COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
+# examples/gallery is a workspace member: cargo needs its manifest to load the workspace.
+COPY examples ./examples
 RUN cargo build --release --locked -p sesame \
  && strip target/release/sesame
 

@@ -142,8 +142,9 @@ impl Sesame {
             });
         };
         let grace = Self::ttl(self.settings.refresh_reuse_grace);
-        // Strictly inside the window: a zero grace turns the grace path off entirely.
-        if now - spent_at < grace
+        // Strictly inside the window: a zero grace turns the grace path off entirely. Another
+        // replica may have spent it a moment "after" our clock reading: clamp at zero.
+        if (now - spent_at).max(chrono::Duration::zero()) < grace
             && let Some(successor) = self.store.find_refresh(&next.hash()).await?
             && successor.spent_at.is_none()
             && successor.expires_at > now

@@ -17,6 +17,10 @@
 //! closes the pipe however the process ends (normal exit, panic, abort, SIGKILL), and the reaper
 //! then shuts the server down and removes its directory. Test runs do not leave servers behind.
 //!
+//! A cluster of one's own ([`PgCluster::start`]) can also be stopped and started again on the
+//! same data directory and port ([`PgCluster::stop`], [`PgCluster::restart`]), for tests of what
+//! a client does while its database is down. The shared one cannot: other tests use it.
+//!
 //! Failing to start is an error carrying initdb's or postgres's output: tests fail, never skip.
 
 use std::fs::{self, File};
@@ -34,6 +38,9 @@ use sqlx::{Connection, Executor, PgConnection};
 
 /// How long a starting server may take to accept connections (normally well under a second).
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a stopping server may take to exit (fast shutdown normally takes milliseconds).
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Tries at starting `postgres`: the free port we pick can be taken by someone else before the
 /// server binds it.
@@ -65,7 +72,12 @@ static SHARED: OnceLock<Result<PgCluster, String>> = OnceLock::new();
 pub struct PgCluster {
     dir: PathBuf,
     port: u16,
-    postgres: Child,
+    /// Who the server runs as (`nobody` when we are root).
+    run_as: Option<RunAs>,
+    /// The postmaster; `None` while stopped.
+    postgres: Option<Child>,
+    /// Starts so far, to give each server log its own file.
+    starts: u32,
     reaper: Option<Reaper>,
     next_database: AtomicU64,
 }
@@ -114,10 +126,12 @@ impl PgCluster {
             }
         };
         match boot(&dir, run_as) {
-            Ok((postgres, port)) => Ok(PgCluster {
+            Ok((postgres, port, starts)) => Ok(PgCluster {
                 dir,
                 port,
-                postgres,
+                run_as,
+                postgres: Some(postgres),
+                starts,
                 reaper: Some(reaper),
                 next_database: AtomicU64::new(1),
             }),
@@ -159,6 +173,63 @@ impl PgCluster {
     pub fn pid_file(&self) -> PathBuf {
         self.dir.join("data").join("postmaster.pid")
     }
+
+    /// Whether the server is running (not [`stop`](PgCluster::stop)ped).
+    pub fn is_running(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    /// Stops the server as an operator would (fast shutdown: open connections are cut, new ones
+    /// refused) and waits until it has exited. The data directory and port stay; see
+    /// [`PgCluster::restart`]. Stopping a stopped server does nothing.
+    pub fn stop(&mut self) -> Result<()> {
+        let Some(mut postgres) = self.postgres.take() else {
+            return Ok(());
+        };
+        // SIGINT is PostgreSQL's fast shutdown. std only sends SIGKILL (which would leave the
+        // backends and shared memory behind), and libc would need `unsafe`: `kill` does it.
+        let sent = Command::new("kill")
+            .args(["-INT", &postgres.id().to_string()])
+            .status()
+            .context("cannot run kill")?;
+        if !sent.success() {
+            self.postgres = Some(postgres);
+            bail!("kill -INT of the postmaster failed ({sent})");
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while postgres.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                postgres.kill().ok();
+                postgres.wait().ok();
+                bail!("postgres did not stop within {STOP_TIMEOUT:?}; killed it");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on the same data directory and port (stopping it first when it
+    /// runs), blocking until it accepts connections. Every database and row survive. Fails if
+    /// another process took the port while the server was down (unlikely: the OS hands out
+    /// ephemeral ports in turn).
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        self.starts += 1;
+        let data = self.dir.join("data");
+        let log_path = self.dir.join(format!("postgres-{}.log", self.starts));
+        let mut postgres = spawn_postgres(&self.dir, self.run_as, self.port, &log_path)?;
+        if let Err(e) = wait_ready(&mut postgres, &data, self.port) {
+            postgres.kill().ok();
+            postgres.wait().ok();
+            let log = fs::read_to_string(&log_path).unwrap_or_default();
+            bail!(
+                "postgres did not start again on port {}: {e:#}\n{log}",
+                self.port
+            );
+        }
+        self.postgres = Some(postgres);
+        Ok(())
+    }
 }
 
 impl Drop for PgCluster {
@@ -167,7 +238,9 @@ impl Drop for PgCluster {
             reaper.finish();
         }
         // The reaper stopped it; collect its exit status so no zombie stays behind.
-        self.postgres.wait().ok();
+        if let Some(mut postgres) = self.postgres.take() {
+            postgres.wait().ok();
+        }
     }
 }
 
@@ -287,8 +360,9 @@ fn command(program: &str, dir: &Path, run_as: Option<RunAs>) -> Command {
     cmd
 }
 
-/// Creates the cluster and starts the server; returns the postmaster and its port.
-fn boot(dir: &Path, run_as: Option<RunAs>) -> Result<(Child, u16)> {
+/// Creates the cluster and starts the server; returns the postmaster, its port, and how many
+/// tries starting it took.
+fn boot(dir: &Path, run_as: Option<RunAs>) -> Result<(Child, u16, u32)> {
     let data = dir.join("data");
     let out = command("initdb", dir, run_as)
         .arg("-D")
@@ -310,27 +384,9 @@ fn boot(dir: &Path, run_as: Option<RunAs>) -> Result<(Child, u16)> {
     for attempt in 1..=START_ATTEMPTS {
         let port = free_port()?;
         let log_path = dir.join(format!("postgres-{attempt}.log"));
-        let log = File::create(&log_path).context("cannot create the server log")?;
-        let mut postgres = command("postgres", dir, run_as)
-            .arg("-D")
-            .arg(&data)
-            .arg("-p")
-            .arg(port.to_string())
-            .arg("-c")
-            .arg("listen_addresses=127.0.0.1")
-            .arg("-c")
-            .arg(format!("unix_socket_directories={}", dir.display()))
-            // Durability buys nothing for data deleted at exit; speed does.
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off"])
-            // Tests run in parallel, each with its own pool.
-            .args(["-c", "max_connections=300"])
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("cannot run postgres")?;
+        let mut postgres = spawn_postgres(dir, run_as, port, &log_path)?;
         match wait_ready(&mut postgres, &data, port) {
-            Ok(()) => return Ok((postgres, port)),
+            Ok(()) => return Ok((postgres, port, attempt)),
             Err(e) => {
                 postgres.kill().ok();
                 postgres.wait().ok();
@@ -344,6 +400,29 @@ fn boot(dir: &Path, run_as: Option<RunAs>) -> Result<(Child, u16)> {
         }
     }
     Err(anyhow!(failure))
+}
+
+/// Starts the postmaster on the cluster in `dir/data`, logging to `log_path`.
+fn spawn_postgres(dir: &Path, run_as: Option<RunAs>, port: u16, log_path: &Path) -> Result<Child> {
+    let log = File::create(log_path).context("cannot create the server log")?;
+    command("postgres", dir, run_as)
+        .arg("-D")
+        .arg(dir.join("data"))
+        .arg("-p")
+        .arg(port.to_string())
+        .arg("-c")
+        .arg("listen_addresses=127.0.0.1")
+        .arg("-c")
+        .arg(format!("unix_socket_directories={}", dir.display()))
+        // Durability buys nothing for data deleted at exit; speed does.
+        .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+        .args(["-c", "full_page_writes=off"])
+        // Tests run in parallel, each with its own pool.
+        .args(["-c", "max_connections=300"])
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("cannot run postgres")
 }
 
 /// A port nothing listens on right now (the OS picks it).
@@ -392,6 +471,41 @@ mod tests {
         .await
         .expect("query");
         assert_eq!(n, 0);
+    }
+
+    #[tokio::test]
+    async fn an_own_cluster_stops_and_restarts_with_its_data() {
+        let mut cluster = PgCluster::start().expect("test server");
+        let url = cluster.fresh_database().await.expect("database");
+        let mut conn = PgConnection::connect(&url).await.expect("connect");
+        conn.execute("CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)")
+            .await
+            .expect("write");
+        cluster.stop().expect("stops");
+        assert!(!cluster.is_running());
+        assert!(!cluster.pid_file().exists());
+        assert!(conn.execute("SELECT 1").await.is_err(), "connections cut");
+        assert!(
+            PgConnection::connect(&url).await.is_err(),
+            "new ones refused"
+        );
+        cluster.stop().expect("stopping twice is harmless");
+
+        cluster.restart().expect("starts again");
+        assert!(cluster.is_running());
+        let mut conn = PgConnection::connect(&url).await.expect("same port");
+        let (n,): (i32,) = sqlx::query_as("SELECT n FROM kept")
+            .fetch_one(&mut conn)
+            .await
+            .expect("the data survived");
+        assert_eq!(n, 7);
+        conn.close().await.ok();
+        cluster
+            .restart()
+            .expect("restarting a running server works too");
+        let dir = cluster.dir.clone();
+        drop(cluster);
+        assert!(!dir.exists(), "{} left behind", dir.display());
     }
 
     #[test]

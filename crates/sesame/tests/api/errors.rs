@@ -143,7 +143,9 @@ async fn error_bodies_never_leak_internals() {
         assert!(status.is_client_error(), "{status} for {}", res.url());
         let text = res.text().await.unwrap();
         let lower = text.to_lowercase();
-        for needle in ["sqlx", "select", "$argon2", "panicked", "stack", "sqlite"] {
+        for needle in [
+            "sqlx", "select", "$argon2", "panicked", "stack", "sqlite", "postgres",
+        ] {
             assert!(
                 !lower.contains(needle),
                 "{needle:?} leaked in {status}: {text}"

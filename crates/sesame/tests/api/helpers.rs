@@ -1,4 +1,8 @@
 //! `spawn_app()` and typed helpers, shared by every test module.
+//!
+//! Every test binary that includes this file (by `#[path]`) names the store its apps run on with
+//! a `const BACKEND: Backend` at its root: `tests/api` runs the suite on SQLite, `tests/api_pg`
+//! runs the same modules on PostgreSQL. The tests themselves never branch on it.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -10,9 +14,19 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sesame::{Application, Config};
 use sesame_core::{ManualClock, Sesame};
+use sesame_testkit::PgCluster;
 use tokio::sync::oneshot;
 
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The store behind every app a test binary spawns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file in the app's own data dir (the default `SESAME_DATABASE_URL`).
+    Sqlite,
+    /// A fresh database on the test process's shared PostgreSQL server ([`PgCluster::shared`]).
+    Postgres,
+}
 
 pub struct TestApp {
     /// `https://localhost:PORT`
@@ -75,10 +89,19 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut env = base_env(dir.path());
+    if crate::BACKEND == Backend::Postgres {
+        env.insert("SESAME_DATABASE_URL".to_string(), fresh_pg_database().await);
+    }
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }
     let config = Config::from_sources(None, &env).expect("test config is valid");
+    assert_eq!(
+        config.database_url().starts_with("postgres://"),
+        crate::BACKEND == Backend::Postgres,
+        "this binary's apps run on {:?}",
+        crate::BACKEND
+    );
     let clock = ManualClock::new(Utc::now());
     let app = Application::build_with_clock(config, Arc::new(clock.clone()))
         .await
@@ -107,6 +130,19 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         _dir: dir,
         shutdown: Some(tx),
     }
+}
+
+/// A database nobody else uses on the shared test server (started by the first caller; that
+/// blocks for about a second, so it runs on the blocking pool).
+async fn fresh_pg_database() -> String {
+    let cluster = tokio::task::spawn_blocking(PgCluster::shared)
+        .await
+        .expect("cluster start does not panic")
+        .expect("the test PostgreSQL server starts");
+    cluster
+        .fresh_database()
+        .await
+        .expect("a fresh test database")
 }
 
 static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

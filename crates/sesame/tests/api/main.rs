@@ -1,8 +1,13 @@
 //! HTTP integration tests: each test starts the real application (production wiring) on its own
-//! port over real HTTPS, with its own fresh SQLite database and a manual clock.
+//! port over real HTTPS, with its own fresh SQLite database and a manual clock (`tests/api_pg`
+//! runs the same modules on PostgreSQL).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+
+/// This binary runs the suite on SQLite; `tests/api_pg` runs the same modules on PostgreSQL.
+const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
+
 mod smoke;
 // Suite A: registration, login, tokens, keys, errors, operations, seed 002's list.
 mod errors;

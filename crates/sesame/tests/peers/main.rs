@@ -9,3 +9,6 @@ mod helpers;
 mod interop;
 mod nginx;
 mod tools;
+
+/// The peers talk to Sesame on its embedded default store.
+const BACKEND: helpers::Backend = helpers::Backend::Sqlite;

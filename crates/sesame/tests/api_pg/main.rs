@@ -1,0 +1,45 @@
+//! The HTTP integration suite of `tests/api` on PostgreSQL: the same modules, included by path,
+//! each test on its own fresh database of one PostgreSQL server shared by this test process
+//! (`sesame_testkit::PgCluster`). Only the modules about the SQLite binary itself (command line,
+//! logs, `kill -9` durability) are left out.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+/// Every app this binary spawns runs on PostgreSQL.
+const BACKEND: helpers::Backend = helpers::Backend::Postgres;
+
+#[path = "../api/smoke.rs"]
+mod smoke;
+// Suite A: registration, login, tokens, keys, errors, operations, seed 002's list.
+#[path = "../api/errors.rs"]
+mod errors;
+#[path = "../api/keys.rs"]
+mod keys;
+#[path = "../api/login.rs"]
+mod login;
+#[path = "../api/ops.rs"]
+mod ops;
+#[path = "../api/register.rs"]
+mod register;
+#[path = "../api/seed002.rs"]
+mod seed002;
+#[path = "../api/tokens.rs"]
+mod tokens;
+// Suite B: refresh, logout, sessions, password, profile, admin, OAuth, email.
+#[path = "../api/admin.rs"]
+mod admin;
+#[path = "../api/email.rs"]
+#[path = "../api/logout.rs"]
+mod logout;
+#[path = "../api/oauth.rs"]
+mod oauth;
+#[path = "../api/password.rs"]
+mod password;
+#[path = "../api/profile.rs"]
+mod profile;
+#[path = "../api/refresh.rs"]
+mod refresh;
+#[path = "../api/sessions.rs"]
+mod sessions;
