@@ -44,7 +44,7 @@ fn push(fields: &mut FieldErrors, name: &str, msg: impl Into<String>) {
     fields.entry(name.to_string()).or_default().push(msg.into());
 }
 
-fn password_error(problem: PasswordProblem, field: &str) -> CoreError {
+pub(crate) fn password_error(problem: PasswordProblem, field: &str) -> CoreError {
     let mut f = FieldErrors::new();
     push(&mut f, field, problem.message());
     if problem.is_weak() {
@@ -57,7 +57,19 @@ fn password_error(problem: PasswordProblem, field: &str) -> CoreError {
 impl Sesame {
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, input: Registration) -> Result<UserRecord, CoreError> {
-        self.create_user(input, vec![Role::customer()]).await
+        let client = input.client.clone();
+        let user = self.create_user(input, vec![Role::customer()]).await?;
+        // The account exists whatever happens to its first message: a failure here is logged,
+        // and `POST /auth/email/verify/resend` sends another.
+        match Email::parse(&user.email) {
+            Ok(email) => {
+                if let Err(e) = self.send_verification(&user, &email, &client).await {
+                    tracing::warn!(user_id = %user.id, error = %e, "could not queue the verification email");
+                }
+            }
+            Err(e) => tracing::warn!(user_id = %user.id, error = %e, "stored email does not parse"),
+        }
+        Ok(user)
     }
 
     /// Creates a user with the given roles (the CLI and the bootstrap admin use this); the
@@ -124,6 +136,7 @@ impl Sesame {
             Err(CoreError::InvalidCredentials) => "invalid_credentials",
             Err(CoreError::AccountLocked { .. }) => "locked",
             Err(CoreError::AccountDisabled) => "disabled",
+            Err(CoreError::EmailNotVerified) => "email_not_verified",
             Err(CoreError::InvalidAudience(_) | CoreError::Validation(_)) => "invalid_request",
             Err(_) => "error",
         });
@@ -205,6 +218,16 @@ impl Sesame {
             self.store.append_audit(&[entry]).await?;
             return Err(CoreError::AccountDisabled);
         }
+        if self.settings.require_verified_email && !user.email_verified {
+            let entry = self.audit(
+                "login_failed",
+                Some(user.id),
+                &input.client,
+                serde_json::json!({"reason": "email_not_verified"}),
+            );
+            self.store.append_audit(&[entry]).await?;
+            return Err(CoreError::EmailNotVerified);
+        }
         let entry = self.audit(
             "login_succeeded",
             Some(user.id),
@@ -248,15 +271,20 @@ impl Sesame {
             .ok_or(CoreError::TokenRevoked)
     }
 
+    /// Updates the profile. A new email address does not replace the current one at once: it
+    /// is sent a verification link, and becomes the account's email when that link is used
+    /// (until then [`Sesame::pending_email`] shows it).
     #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn update_profile(
         &self,
         user_id: Uuid,
         input: ProfileUpdate,
+        client: &ClientInfo,
     ) -> Result<UserRecord, CoreError> {
         let user = self.profile(user_id).await?;
         let mut fields = FieldErrors::new();
         let mut change = ProfileChange::default();
+        let mut new_email = None;
         if let Some(u) = input.username {
             change.username = Some(match u {
                 None => None,
@@ -291,14 +319,14 @@ impl Sesame {
                             "required to change the email address",
                         );
                     }
-                    change.email = Some((email.as_str().to_string(), email.canonical()));
+                    new_email = Some(email);
                 }
             }
         }
         if !fields.is_empty() {
             return Err(CoreError::Validation(fields));
         }
-        if change.email.is_some() {
+        if let Some(email) = &new_email {
             let pw = input
                 .current_password
                 .as_ref()
@@ -306,11 +334,26 @@ impl Sesame {
             if !self.hasher.verify(pw, Some(&user.password_hash)).await? {
                 return Err(CoreError::InvalidCurrentPassword);
             }
+            // The unique constraint decides when the link is used; this early answer only
+            // spares the user a link that could not work (and says no more than registration).
+            if self
+                .store
+                .find_user_by_login(&email.canonical())
+                .await?
+                .is_some_and(|other| other.id != user_id)
+            {
+                return Err(CoreError::EmailTaken);
+            }
         }
-        self.store
+        let updated = self
+            .store
             .update_profile(user_id, &change, self.now())
             .await?
-            .ok_or(CoreError::TokenRevoked)
+            .ok_or(CoreError::TokenRevoked)?;
+        if let Some(email) = &new_email {
+            self.send_verification(&updated, email, client).await?;
+        }
+        Ok(updated)
     }
 
     /// Changes the password after checking the current one; every other session ends.

@@ -30,6 +30,12 @@ pub enum CoreError {
     AccountLocked { retry_after_secs: u64 },
     #[error("the account is disabled")]
     AccountDisabled,
+    /// Login refused until the address is verified (`SESAME_REQUIRE_VERIFIED_EMAIL`).
+    #[error("the email address is not verified")]
+    EmailNotVerified,
+    /// An emailed token (verification, reset) that is unknown, used or expired.
+    #[error("the emailed token is invalid")]
+    EmailTokenInvalid,
     #[error("the token is invalid")]
     TokenInvalid,
     #[error("the token has expired")]

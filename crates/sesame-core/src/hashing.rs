@@ -11,10 +11,16 @@
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::PasswordHash;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD as PHC_B64;
+use rand::RngCore;
 use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 
 use crate::error::CoreError;
 use crate::settings::Argon2Cost;
@@ -48,8 +54,6 @@ impl PasswordHasher {
     pub fn new(cost: &Argon2Cost, workers: usize, queue: usize) -> Result<Self, CoreError> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| CoreError::Internal(format!("invalid argon2 parameters: {e}")))?;
-        let random = SecretString::from(uuid::Uuid::new_v4().to_string());
-        let dummy_hash = hash_with(&params, &random)?;
         let (jobs, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         for n in 0..workers.max(1) {
@@ -59,6 +63,19 @@ impl PasswordHasher {
                 .spawn(move || worker(rx))
                 .map_err(|e| CoreError::Internal(format!("cannot start a hashing thread: {e}")))?;
         }
+        // The dummy hash is made on a worker too, so its argon2 memory is a worker's buffer.
+        let (tx, done) = std::sync::mpsc::channel();
+        let (p, random) = (
+            params.clone(),
+            SecretString::from(uuid::Uuid::new_v4().to_string()),
+        );
+        jobs.send(Box::new(move || {
+            let _ = tx.send(hash_with(&p, &random));
+        }))
+        .map_err(|_| CoreError::internal("hash workers stopped"))?;
+        let dummy_hash = done
+            .recv()
+            .map_err(|_| CoreError::internal("hash worker failed"))??;
         Ok(PasswordHasher {
             params,
             jobs,
@@ -112,23 +129,82 @@ impl PasswordHasher {
     }
 }
 
-fn hash_with(params: &Params, password: &SecretString) -> Result<String, CoreError> {
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    let salt = SaltString::generate(&mut OsRng);
-    argon
-        .hash_password(password.expose_secret().as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| CoreError::Internal(format!("hashing failed: {e}")))
+thread_local! {
+    /// This worker's argon2 memory, allocated once and reused by every hash it computes, so
+    /// hashing never returns 19 MiB blocks to the allocator to be kept as fragmentation.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
+fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        if blocks.len() < count {
+            blocks.resize(count, Block::default());
+        }
+        f(&mut blocks[..count])
+    })
+}
+
+/// argon2id of `password` under `params`, as a PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
+fn hash_with(params: &Params, password: &SecretString) -> Result<String, CoreError> {
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut salt = [0u8; 16];
+    OsRng.fill_bytes(&mut salt);
+    let mut out = [0u8; 32];
+    with_blocks(params.block_count(), |mem| {
+        argon.hash_password_into_with_memory(
+            password.expose_secret().as_bytes(),
+            &salt,
+            &mut out,
+            mem,
+        )
+    })
+    .map_err(|e| CoreError::Internal(format!("hashing failed: {e}")))?;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        PHC_B64.encode(salt),
+        PHC_B64.encode(out)
+    ))
+}
+
+/// Verifies against a stored PHC string, with the parameters it carries; constant-time compare.
 fn verify_with(password: &SecretString, stored: &str) -> bool {
-    // The stored string carries its own parameters; verification follows them.
-    match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.expose_secret().as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Ok(algorithm), Some(expected), Some(salt)) = (
+        Algorithm::try_from(parsed.algorithm),
+        parsed.hash,
+        parsed.salt,
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let mut out = vec![0u8; expected.len()];
+    let computed = with_blocks(params.block_count(), |mem| {
+        argon.hash_password_into_with_memory(
+            password.expose_secret().as_bytes(),
+            salt,
+            &mut out,
+            mem,
+        )
+    });
+    computed.is_ok() && bool::from(expected.as_bytes().ct_eq(&out))
 }
 
 #[cfg(test)]
@@ -152,6 +228,40 @@ mod tests {
         assert!(h.verify(&pw, Some(&phc)).await.unwrap());
         let wrong = SecretString::from("wrong horse".to_string());
         assert!(!h.verify(&wrong, Some(&phc)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn phc_strings_interoperate_with_the_reference_implementation() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
+        let h = PasswordHasher::new(&cheap(), 1, 8).unwrap();
+        let pw = SecretString::from("correct horse".to_string());
+        // Ours verifies with the argon2 crate's own verifier...
+        let ours = h.hash(&pw).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"wrong horse", &parsed)
+                .is_err()
+        );
+        // ...and a hash made by it (other parameters, argon2i too) verifies with ours.
+        for alg in [Algorithm::Argon2id, Algorithm::Argon2i] {
+            let other = Argon2::new(alg, Version::V0x13, Params::new(128, 2, 1, None).unwrap());
+            let theirs = other
+                .hash_password(b"correct horse", &SaltString::generate(&mut OsRng))
+                .unwrap()
+                .to_string();
+            assert!(h.verify(&pw, Some(&theirs)).await.unwrap(), "{theirs}");
+            assert!(
+                !h.verify(&SecretString::from("nope nope".to_string()), Some(&theirs))
+                    .await
+                    .unwrap()
+            );
+        }
     }
 
     #[tokio::test]

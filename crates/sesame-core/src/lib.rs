@@ -7,6 +7,7 @@ pub mod admin;
 pub mod clients;
 pub mod clock;
 pub mod domain;
+pub mod email;
 pub mod error;
 pub mod hashing;
 pub mod keys;

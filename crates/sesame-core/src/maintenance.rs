@@ -17,6 +17,10 @@ impl Sesame {
             + Self::ttl(crate::revocation::LOOKBACK)
             + chrono::Duration::minutes(1);
         self.store.purge_revocations(now - horizon).await?;
+        // Expired email tokens and delivered messages are kept a day, for support questions.
+        self.store
+            .purge_email(now - chrono::Duration::days(1))
+            .await?;
         Ok((purged, audit))
     }
 }

@@ -35,6 +35,8 @@ pub struct Sesame {
     pub(crate) metrics: crate::metrics::CoreMetrics,
     pub(crate) client_mac_key: SecretBytes,
     pub(crate) revocations: crate::revocation::RevocationCache,
+    /// Woken when a message is queued, so the sender need not wait for its next poll.
+    pub(crate) outbox_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl Sesame {
@@ -75,6 +77,7 @@ impl Sesame {
             metrics: Default::default(),
             client_mac_key: secret_bytes(client_mac),
             revocations,
+            outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -92,6 +95,11 @@ impl Sesame {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Notified whenever a message is queued in the outbox.
+    pub fn outbox_wakeup(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox_wakeup.clone()
     }
 
     pub fn key_ring(&self) -> &KeyRing {

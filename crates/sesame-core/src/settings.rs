@@ -41,6 +41,20 @@ pub struct Settings {
     pub hash_queue: usize,
     /// Audit entries older than this are purged.
     pub audit_retention: Duration,
+    /// Base of the links in emails (`SESAME_PUBLIC_URL`; the issuer unless set).
+    pub public_url: String,
+    /// The product name emails speak for.
+    pub product_name: String,
+    /// How long a password-reset link works.
+    pub password_reset_ttl: Duration,
+    /// How long an email-verification link works.
+    pub email_verify_ttl: Duration,
+    /// Emails of one kind (reset, verification) sent to one account per hour, at most.
+    pub emails_per_account_hour: u32,
+    /// Login answers 403 `email_not_verified` until the address is verified.
+    pub require_verified_email: bool,
+    /// Email bodies replacing the built-in ones.
+    pub email_templates: crate::email::TemplateOverrides,
 }
 
 impl Default for Settings {
@@ -61,6 +75,13 @@ impl Default for Settings {
             hash_workers: cores,
             hash_queue: cores * 64,
             audit_retention: Duration::from_secs(90 * 24 * 3600),
+            public_url: "https://localhost:8443".into(),
+            product_name: "Sesame".into(),
+            password_reset_ttl: Duration::from_secs(30 * 60),
+            email_verify_ttl: Duration::from_secs(24 * 3600),
+            emails_per_account_hour: 3,
+            require_verified_email: false,
+            email_templates: Default::default(),
         }
     }
 }

@@ -342,9 +342,146 @@ pub trait AuditStore: Send + Sync {
     async fn purge_audit(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// What an emailed token proves when it comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailPurpose {
+    /// The address `email` belongs to the user (registration, resend, or an email change).
+    Verify,
+    /// The user may set a new password.
+    Reset,
+}
+
+impl EmailPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailPurpose::Verify => "verify",
+            EmailPurpose::Reset => "reset",
+        }
+    }
+}
+
+/// A single-use emailed token, stored by its SHA-256 only.
+#[derive(Debug, Clone)]
+pub struct NewEmailToken {
+    pub hash: Vec<u8>,
+    pub user_id: Uuid,
+    pub purpose: EmailPurpose,
+    /// The address the message goes to (for `Verify`: the address it proves).
+    pub email: String,
+    pub email_canonical: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailTokenRecord {
+    pub user_id: Uuid,
+    pub purpose: EmailPurpose,
+    pub email: String,
+    pub email_canonical: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A message to deliver, written to the outbox in the same transaction as its token.
+#[derive(Clone)]
+pub struct OutboxMessage {
+    pub id: Uuid,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub created_at: DateTime<Utc>,
+    /// Delivery attempts made so far (0 for a new message).
+    pub attempts: u32,
+}
+
+/// The bodies carry a one-time link: `Debug` shows neither.
+impl std::fmt::Debug for OutboxMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxMessage")
+            .field("id", &self.id)
+            .field("subject", &self.subject)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Emailed tokens and the outbox that delivers them.
+#[async_trait]
+pub trait EmailStore: Send + Sync {
+    /// Stores the token and queues its message — one transaction, so a message exists exactly
+    /// when its token does. With `limit = Some((since, n))`, does so only while fewer than `n`
+    /// tokens of the same purpose were issued to the user since `since`, counted inside the
+    /// transaction so concurrent requests cannot overshoot. Returns whether it was queued.
+    async fn enqueue_email(
+        &self,
+        token: &NewEmailToken,
+        message: &OutboxMessage,
+        limit: Option<(DateTime<Utc>, u64)>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
+    /// Tokens of `purpose` issued to the user at or after `since` (per-account send limits).
+    async fn count_email_tokens(
+        &self,
+        user_id: Uuid,
+        purpose: EmailPurpose,
+        since: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+    /// The unused, unexpired token of `purpose` with this hash.
+    async fn find_email_token(
+        &self,
+        hash: &[u8],
+        purpose: EmailPurpose,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<EmailTokenRecord>>;
+    /// Spends an unused, unexpired reset token (one winner), sets the password hash and revokes
+    /// every session of its user — one transaction. Returns the user and the sessions ended.
+    async fn reset_password(
+        &self,
+        hash: &[u8],
+        password_hash: &str,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<Option<(Uuid, u64)>>;
+    /// Spends an unused, unexpired verification token (one winner), makes its address the
+    /// user's verified email, and spends the user's other open verification tokens — one
+    /// transaction. A taken address is a `Conflict(Email)` and changes nothing.
+    async fn verify_email(
+        &self,
+        hash: &[u8],
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<Option<Uuid>>;
+    /// The address of the newest open verification token that differs from the user's
+    /// current email: an email change waiting for its proof.
+    async fn pending_email(&self, user_id: Uuid, now: DateTime<Utc>)
+    -> StoreResult<Option<String>>;
+    /// Up to `limit` unsent messages due at `now`, leased until `lease_until` (another sender
+    /// skips them until then), oldest first.
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>>;
+    /// The SMTP server accepted the message: it is never sent again, and its bodies (which
+    /// hold the link) are cleared.
+    async fn outbox_sent(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+    /// A delivery attempt failed: counts it and schedules the next one.
+    async fn outbox_failed(
+        &self,
+        id: Uuid,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> StoreResult<()>;
+    /// Deletes tokens that expired and sent messages older than `before`.
+    async fn purge_email(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + KeyStore + AuditStore + ClientStore + std::fmt::Debug
+    UserStore + SessionStore + KeyStore + AuditStore + ClientStore + EmailStore + std::fmt::Debug
 {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;

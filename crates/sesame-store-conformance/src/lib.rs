@@ -25,6 +25,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod email;
 pub mod keys;
 pub mod sessions;
 pub mod users;
@@ -111,6 +112,12 @@ macro_rules! conformance_tests {
             }
             clients {
                 clients_create_get_list_delete,
+            }
+            email {
+                email_tokens_are_counted_found_and_expire,
+                reset_password_is_single_use_and_ends_sessions,
+                verify_email_moves_the_address_once,
+                outbox_leases_retries_and_marks_sent,
             }
             audit {
                 audit_only_when_the_change_happened,

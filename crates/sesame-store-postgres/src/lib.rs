@@ -8,6 +8,7 @@
 
 mod audit;
 mod clients;
+mod email;
 mod keys;
 mod sessions;
 mod users;

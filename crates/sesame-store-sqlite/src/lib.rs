@@ -9,6 +9,7 @@
 
 mod audit;
 mod clients;
+mod email;
 mod keys;
 mod sessions;
 mod users;

@@ -51,6 +51,33 @@ const SETTINGS: &[(&str, &str, Option<&str>)] = &[
         Some("60/m"),
     ),
     ("rate_limit_token", "SESAME_RATE_LIMIT_TOKEN", Some("120/m")),
+    ("rate_limit_forgot", "SESAME_RATE_LIMIT_FORGOT", Some("5/m")),
+    ("smtp_url", "SESAME_SMTP_URL", None),
+    (
+        "email_from",
+        "SESAME_EMAIL_FROM",
+        Some("Sesame <noreply@localhost>"),
+    ),
+    ("public_url", "SESAME_PUBLIC_URL", None),
+    ("product_name", "SESAME_PRODUCT_NAME", Some("Sesame")),
+    (
+        "require_verified_email",
+        "SESAME_REQUIRE_VERIFIED_EMAIL",
+        Some("off"),
+    ),
+    (
+        "password_reset_ttl",
+        "SESAME_PASSWORD_RESET_TTL",
+        Some("30m"),
+    ),
+    ("email_verify_ttl", "SESAME_EMAIL_VERIFY_TTL", Some("24h")),
+    (
+        "email_per_account_hour",
+        "SESAME_EMAIL_PER_ACCOUNT_HOUR",
+        Some("3"),
+    ),
+    ("email_retry_base", "SESAME_EMAIL_RETRY_BASE", Some("30s")),
+    ("email_templates", "SESAME_EMAIL_TEMPLATES", None),
     ("trusted_proxies", "SESAME_TRUSTED_PROXIES", Some("")),
     ("audit_retention", "SESAME_AUDIT_RETENTION", Some("90d")),
     ("signing_alg", "SESAME_SIGNING_ALG", Some("EdDSA")),
@@ -108,6 +135,20 @@ pub struct Config {
     pub log: String,
     pub log_format: LogFormat,
     pub settings: Settings,
+    /// How queued emails go out.
+    pub mail: MailSettings,
+}
+
+/// The outbox sender's settings. `Debug` never shows the SMTP URL (it may hold a password).
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `smtp://`, `smtps://` (implicit TLS) or `smtp://...?tls=required` (STARTTLS); `None`
+    /// writes messages to the log instead (development).
+    pub smtp_url: Option<SecretString>,
+    /// The `From:` mailbox.
+    pub from: String,
+    /// First retry delay after a failed delivery; doubles per attempt, capped at an hour.
+    pub retry_base: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +250,39 @@ fn flatten_toml(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String
             other => out.push((key, other.to_string())),
         }
     }
+}
+
+/// Reads `verify.txt`, `verify.html`, `reset.txt` and `reset.html` from `dir` (each optional;
+/// at least one must be there, and each must place `{link}`).
+fn load_templates(dir: &Path) -> Result<sesame_core::email::TemplateOverrides, String> {
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    let read = |name: &str| -> Result<Option<String>, String> {
+        let path = dir.join(name);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !text.contains("{link}") {
+            return Err(format!("{} does not contain {{link}}", path.display()));
+        }
+        Ok(Some(text))
+    };
+    let t = sesame_core::email::TemplateOverrides {
+        verify_text: read("verify.txt")?,
+        verify_html: read("verify.html")?,
+        reset_text: read("reset.txt")?,
+        reset_html: read("reset.html")?,
+    };
+    if t == Default::default() {
+        return Err(format!(
+            "{} has none of verify.txt, verify.html, reset.txt, reset.html",
+            dir.display()
+        ));
+    }
+    Ok(t)
 }
 
 impl Config {
@@ -374,6 +448,7 @@ impl Config {
             register: l.parse("rate_limit_register", Rate::parse)?,
             refresh: l.parse("rate_limit_refresh", Rate::parse)?,
             token: l.parse("rate_limit_token", Rate::parse)?,
+            forgot: l.parse("rate_limit_forgot", Rate::parse)?,
         };
         let trusted_proxies = l.parse("trusted_proxies", |s| {
             s.split(',')
@@ -438,7 +513,63 @@ impl Config {
                 .map_err(|e| format!("not a tracing filter: {e}"))?;
             Ok(s.to_string())
         })?;
+        let smtp_url = match l.get("smtp_url") {
+            None => None,
+            Some(r) => {
+                let v = r.value.trim().to_string();
+                if let Err(e) = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&v) {
+                    // The error text never includes the URL (it may hold a password).
+                    return Err(l.invalid(
+                        "smtp_url",
+                        format!("expected smtp://HOST:PORT or smtps://USER:PASS@HOST:PORT ({e})"),
+                    ));
+                }
+                Some(SecretString::from(v))
+            }
+        };
+        let from = l.parse("email_from", |s| {
+            s.parse::<lettre::message::Mailbox>()
+                .map(|_| s.to_string())
+                .map_err(|e| {
+                    format!("expected a mailbox like 'Sesame <noreply@example.com>' ({e})")
+                })
+        })?;
+        let public_url = match l.get("public_url") {
+            None => issuer.clone(),
+            Some(_) => l.parse("public_url", |s| {
+                let u =
+                    url::Url::parse(s).map_err(|e| format!("expected an absolute URL ({e})"))?;
+                if !matches!(u.scheme(), "https" | "http") || u.host().is_none() {
+                    return Err("expected an http(s) URL with a host".into());
+                }
+                Ok(s.trim_end_matches('/').to_string())
+            })?,
+        };
+        let mail = MailSettings {
+            smtp_url,
+            from,
+            retry_base: l.duration("email_retry_base")?,
+        };
+        let email_templates = match l.get("email_templates") {
+            None => Default::default(),
+            Some(r) => load_templates(Path::new(r.value.trim()))
+                .map_err(|problem| l.invalid("email_templates", problem))?,
+        };
         let settings = Settings {
+            email_templates,
+            public_url,
+            product_name: l.parse("product_name", |s| {
+                let s = s.trim();
+                if s.is_empty() || s.len() > 100 {
+                    Err("expected 1 to 100 characters".to_string())
+                } else {
+                    Ok(s.to_string())
+                }
+            })?,
+            require_verified_email: on_off("require_verified_email")?,
+            password_reset_ttl: l.duration("password_reset_ttl")?,
+            email_verify_ttl: l.duration("email_verify_ttl")?,
+            emails_per_account_hour: l.number("email_per_account_hour")?,
             issuer,
             audiences,
             access_ttl: l.duration("access_ttl")?,
@@ -466,6 +597,7 @@ impl Config {
             log,
             log_format,
             settings,
+            mail,
         })
     }
 
@@ -601,13 +733,67 @@ mod tests {
                 ),
                 ("SESAME_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
                 ("SESAME_BOOTSTRAP_ADMIN_PASSWORD", "s3cret-admin-pass"),
+                (
+                    "SESAME_SMTP_URL",
+                    "smtps://mailer:smtp-pa55word@mail.example.com:465",
+                ),
             ]),
         )
         .unwrap();
         let shown = format!("{c:?}");
         assert!(
-            !shown.contains("hunter2pass") && !shown.contains("s3cret-admin-pass"),
+            !shown.contains("hunter2pass")
+                && !shown.contains("s3cret-admin-pass")
+                && !shown.contains("smtp-pa55word"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn email_settings_default_and_validate() {
+        let c = Config::from_sources(None, &env(&[("SESAME_ISSUER", "https://id.example.com")]))
+            .unwrap();
+        assert!(c.mail.smtp_url.is_none());
+        assert_eq!(c.settings.public_url, "https://id.example.com");
+        assert_eq!(c.settings.password_reset_ttl, Duration::from_secs(1800));
+        assert!(!c.settings.require_verified_email);
+        assert_eq!(c.limits.forgot, Rate::parse("5/m").unwrap());
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("SESAME_PUBLIC_URL", "https://app.example.com/"),
+                ("SESAME_REQUIRE_VERIFIED_EMAIL", "on"),
+                ("SESAME_PASSWORD_RESET_TTL", "10m"),
+                ("SESAME_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.settings.public_url, "https://app.example.com");
+        assert!(c.settings.require_verified_email);
+        assert_eq!(c.settings.password_reset_ttl, Duration::from_secs(600));
+        assert!(c.mail.smtp_url.is_some());
+        for (k, v) in [
+            ("SESAME_SMTP_URL", "http://mail.example.com"),
+            ("SESAME_EMAIL_FROM", "not a mailbox"),
+            ("SESAME_PUBLIC_URL", "ftp://x"),
+        ] {
+            let e = Config::from_sources(None, &env(&[(k, v)])).unwrap_err();
+            assert!(e.to_string().contains(k), "{e}");
+        }
+    }
+
+    #[test]
+    fn email_templates_load_from_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let e = Config::from_sources(None, &env(&[("SESAME_EMAIL_TEMPLATES", &d)])).unwrap_err();
+        assert!(e.to_string().contains("SESAME_EMAIL_TEMPLATES"), "{e}");
+        std::fs::write(dir.path().join("reset.txt"), "no link here").unwrap();
+        assert!(Config::from_sources(None, &env(&[("SESAME_EMAIL_TEMPLATES", &d)])).is_err());
+        std::fs::write(dir.path().join("reset.txt"), "Go to {link}").unwrap();
+        let c = Config::from_sources(None, &env(&[("SESAME_EMAIL_TEMPLATES", &d)])).unwrap();
+        let t = &c.settings.email_templates;
+        assert_eq!(t.reset_text.as_deref(), Some("Go to {link}"));
+        assert!(t.verify_text.is_none() && t.reset_html.is_none());
     }
 }

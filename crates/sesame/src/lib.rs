@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod mail;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;

@@ -36,6 +36,7 @@ pub struct Application {
     tls: Option<RustlsConfig>,
     cert_path: Option<PathBuf>,
     sesame: Arc<Sesame>,
+    mail: crate::config::MailSettings,
 }
 
 /// Opens the configured database and applies its migrations.
@@ -98,6 +99,7 @@ impl Application {
             tls,
             cert_path,
             sesame,
+            mail: config.mail.clone(),
         })
     }
 
@@ -145,6 +147,7 @@ impl Application {
         let reload = tokio::spawn(reload_keys(self.sesame.clone()));
         let housekeeping = tokio::spawn(housekeeping(self.sesame.clone(), limits));
         let revocations = tokio::spawn(follow_revocations(self.sesame.clone()));
+        let mailer = tokio::spawn(crate::mail::run_sender(self.sesame.clone(), self.mail));
         {
             let handle = handle.clone();
             tokio::spawn(async move {
@@ -170,6 +173,7 @@ impl Application {
         reload.abort();
         housekeeping.abort();
         revocations.abort();
+        mailer.abort();
         served.context("server failed")
     }
 }

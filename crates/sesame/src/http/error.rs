@@ -220,6 +220,17 @@ impl From<CoreError> for ApiError {
             CoreError::AccountDisabled => {
                 ApiError::new(S::FORBIDDEN, "account_disabled", "The account is disabled.")
             }
+            CoreError::EmailNotVerified => ApiError::new(
+                S::FORBIDDEN,
+                "email_not_verified",
+                "The email address is not verified yet. Follow the link in the verification email.",
+            ),
+            // A body field, not a bearer credential: 400, without a challenge.
+            CoreError::EmailTokenInvalid => ApiError::new(
+                S::BAD_REQUEST,
+                "token_invalid",
+                "The link is invalid, already used or expired.",
+            ),
             CoreError::TokenInvalid => ApiError::unauthorized("token_invalid", "Token is invalid."),
             CoreError::TokenExpired => {
                 ApiError::unauthorized("token_expired", "Token has expired.")

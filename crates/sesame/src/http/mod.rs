@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod email;
 pub mod error;
 pub mod extract;
 pub mod forward_auth;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(auth::router())
         .merge(sessions::router())
+        .merge(email::router())
         .merge(profile::router())
         .merge(wellknown::router())
         .merge(ops::router())

@@ -3,13 +3,14 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, forward_auth, metrics, oauth, ops, profile, sessions, wellknown};
+use super::{admin, auth, email, forward_auth, metrics, oauth, ops, profile, sessions, wellknown};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Sesame", description = "Identity and JWT authentication service. Every route also answers with a trailing slash. Errors are `{detail, code}`; validation errors add `fields`."),
     paths(
         auth::register, auth::login, auth::refresh, auth::verify, auth::logout, auth::logout_all, auth::change_password,
+        email::forgot_password, email::reset_password, email::verify_email, email::resend_verification,
         sessions::list, sessions::end,
         profile::show, profile::update, profile::update_patch, profile::remove, profile::preferences, profile::set_preferences,
         wellknown::jwks, wellknown::discovery, wellknown::discovery_oauth,
@@ -22,6 +23,7 @@ use super::{admin, auth, forward_auth, metrics, oauth, ops, profile, sessions, w
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Registration, login, tokens, logout"),
+        (name = "email", description = "Email verification and password reset (links mailed from an outbox)"),
         (name = "sessions", description = "The signed-in user's sessions"),
         (name = "profile", description = "The signed-in user's profile and preferences"),
         (name = "keys", description = "Public keys and discovery"),

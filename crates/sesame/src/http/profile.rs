@@ -40,6 +40,10 @@ pub struct ProfileView {
     pub display_name: Option<String>,
     pub roles: Vec<String>,
     pub email_verified: bool,
+    /// A new address waiting for its verification link to be used; `email` changes to it
+    /// then. Absent when no change is pending.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_email: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -53,10 +57,19 @@ impl From<UserRecord> for ProfileView {
             display_name: u.display_name,
             roles: u.roles,
             email_verified: u.email_verified,
+            pending_email: None,
             created_at: u.created_at,
             updated_at: u.updated_at,
         }
     }
+}
+
+/// The profile with its pending email change, if any.
+async fn view(state: &AppState, user: UserRecord) -> Result<ProfileView, ApiError> {
+    let pending = state.sesame.pending_email(user.id).await?;
+    let mut v = ProfileView::from(user);
+    v.pending_email = pending;
+    Ok(v)
 }
 
 /// Absent → `None` (unchanged); `null` → `Some(None)` (cleared); a value → `Some(Some(v))`.
@@ -76,7 +89,9 @@ pub struct ProfileUpdateRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub display_name: Option<Option<String>>,
-    /// Changing the email needs `current_password`.
+    /// Changing the email needs `current_password`. The new address is not used at once: it
+    /// is mailed a verification link and shows as `pending_email` until that link is used,
+    /// when it replaces `email` (and `email_verified` is true).
     pub email: Option<String>,
     #[schema(value_type = Option<String>)]
     pub current_password: Option<SecretString>,
@@ -98,19 +113,14 @@ pub async fn show(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<ProfileView>, ApiError> {
-    Ok(Json(
-        state
-            .sesame
-            .profile(user_id_of(&user.claims)?)
-            .await?
-            .into(),
-    ))
+    let record = state.sesame.profile(user_id_of(&user.claims)?).await?;
+    Ok(Json(view(&state, record).await?))
 }
 
 /// Update the profile; omitted fields stay as they are.
 #[utoipa::path(put, path = "/profile", tag = "profile", security(("bearer" = [])), request_body = ProfileUpdateRequest,
     responses(
-        (status = 200, description = "The updated profile", body = ProfileView),
+        (status = 200, description = "The updated profile; after an email change, `email` is unchanged and `pending_email` holds the new address until its verification link is used", body = ProfileView),
         (status = 400, description = "invalid_request, invalid_current_password", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
         (status = 409, description = "email_taken or username_taken", body = ErrorBody),
@@ -118,6 +128,7 @@ pub async fn show(
 pub async fn update(
     _limit: Limited<LOGIN>,
     State(state): State<AppState>,
+    Client(client): Client,
     user: AuthUser,
     AppJson(body): AppJson<ProfileUpdateRequest>,
 ) -> Result<Json<ProfileView>, ApiError> {
@@ -127,19 +138,17 @@ pub async fn update(
         email: body.email,
         current_password: body.current_password,
     };
-    Ok(Json(
-        state
-            .sesame
-            .update_profile(user_id_of(&user.claims)?, change)
-            .await?
-            .into(),
-    ))
+    let record = state
+        .sesame
+        .update_profile(user_id_of(&user.claims)?, change, &client)
+        .await?;
+    Ok(Json(view(&state, record).await?))
 }
 
 /// Update the profile (same as PUT: omitted fields stay as they are).
 #[utoipa::path(patch, path = "/profile", tag = "profile", security(("bearer" = [])), request_body = ProfileUpdateRequest,
     responses(
-        (status = 200, description = "The updated profile", body = ProfileView),
+        (status = 200, description = "The updated profile; after an email change, `email` is unchanged and `pending_email` holds the new address until its verification link is used", body = ProfileView),
         (status = 400, description = "invalid_request, invalid_current_password", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
         (status = 409, description = "email_taken or username_taken", body = ErrorBody),
@@ -147,10 +156,11 @@ pub async fn update(
 pub async fn update_patch(
     limit: Limited<LOGIN>,
     state: State<AppState>,
+    client: Client,
     user: AuthUser,
     body: AppJson<ProfileUpdateRequest>,
 ) -> Result<Json<ProfileView>, ApiError> {
-    update(limit, state, user, body).await
+    update(limit, state, client, user, body).await
 }
 
 /// Delete the account: the user, its roles, sessions and preferences.

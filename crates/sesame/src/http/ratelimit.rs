@@ -1,5 +1,6 @@
 //! Per-client-IP rate limiting (token buckets, `governor`) on the endpoints that cost a password
-//! hash or mint credentials: login, register, refresh, service tokens.
+//! hash or mint credentials: login, register, refresh, service tokens,
+//! and the endpoints that send email (password reset, verification resend).
 //!
 //! Memory stays bounded under a flood of distinct addresses: idle buckets are dropped
 //! periodically, and if the table still exceeds `MAX_TRACKED` it is cleared (failing open for one
@@ -66,6 +67,8 @@ pub enum Class {
     Register,
     Refresh,
     Token,
+    /// Password-reset and verification emails.
+    Forgot,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +77,7 @@ pub struct Limits {
     pub register: Rate,
     pub refresh: Rate,
     pub token: Rate,
+    pub forgot: Rate,
 }
 
 impl Default for Limits {
@@ -93,6 +97,10 @@ impl Default for Limits {
             },
             token: Rate {
                 count: 120,
+                per: Duration::from_secs(60),
+            },
+            forgot: Rate {
+                count: 5,
                 per: Duration::from_secs(60),
             },
         }
@@ -147,6 +155,7 @@ pub struct RateLimits {
     register: Table,
     refresh: Table,
     token: Table,
+    forgot: Table,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -180,6 +189,7 @@ impl RateLimits {
             register: Table::new(limits.register),
             refresh: Table::new(limits.refresh),
             token: Table::new(limits.token),
+            forgot: Table::new(limits.forgot),
         }
     }
 
@@ -189,6 +199,7 @@ impl RateLimits {
             Class::Register => &self.register,
             Class::Refresh => &self.refresh,
             Class::Token => &self.token,
+            Class::Forgot => &self.forgot,
         }
     }
 
@@ -202,16 +213,28 @@ impl RateLimits {
 
     /// Drops buckets that are full again (idle clients); run periodically.
     pub fn prune(&self) {
-        for t in [&self.login, &self.register, &self.refresh, &self.token] {
+        for t in [
+            &self.login,
+            &self.register,
+            &self.refresh,
+            &self.token,
+            &self.forgot,
+        ] {
             t.prune();
         }
     }
 
     pub fn tracked(&self) -> usize {
-        [&self.login, &self.register, &self.refresh, &self.token]
-            .iter()
-            .map(|l| l.len())
-            .sum()
+        [
+            &self.login,
+            &self.register,
+            &self.refresh,
+            &self.token,
+            &self.forgot,
+        ]
+        .iter()
+        .map(|l| l.len())
+        .sum()
     }
 }
 
@@ -224,6 +247,7 @@ pub const LOGIN: u8 = 0;
 pub const REGISTER: u8 = 1;
 pub const REFRESH: u8 = 2;
 pub const TOKEN: u8 = 3;
+pub const FORGOT: u8 = 4;
 
 impl<const C: u8> FromRequestParts<AppState> for Limited<C> {
     type Rejection = ApiError;
@@ -236,6 +260,7 @@ impl<const C: u8> FromRequestParts<AppState> for Limited<C> {
             LOGIN => Class::Login,
             REGISTER => Class::Register,
             REFRESH => Class::Refresh,
+            FORGOT => Class::Forgot,
             _ => Class::Token,
         };
         let Some(ip) = client_ip(parts, &state.http.trusted_proxies) else {

@@ -21,6 +21,7 @@ mod tokens;
 mod admin;
 mod cli;
 mod durability;
+mod email;
 mod logout;
 mod logs;
 mod oauth;

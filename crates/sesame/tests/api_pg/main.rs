@@ -31,6 +31,7 @@ mod tokens;
 #[path = "../api/admin.rs"]
 mod admin;
 #[path = "../api/email.rs"]
+mod email;
 #[path = "../api/logout.rs"]
 mod logout;
 #[path = "../api/oauth.rs"]

@@ -1,0 +1,157 @@
+//! The outbox sender: delivers the messages the core queues (verification, password reset).
+//!
+//! Messages are written to the outbox in the same transaction as their tokens; this task claims
+//! due ones (a lease, so replicas share the work without sending twice), hands each to the SMTP
+//! server with `lettre`, and marks it sent only once the server accepted it. A failure is
+//! retried with exponential backoff (`SESAME_EMAIL_RETRY_BASE`, doubling, capped at an hour);
+//! a crash between commit and send, or mid-send, leaves the row unsent, so it goes out when its
+//! lease runs out. (A crash after the server accepted a message but before it was marked sent
+//! sends it twice: at-least-once, as an outbox gives.)
+//!
+//! Without `SESAME_SMTP_URL` (development) each message, with its one-time link, is written to
+//! the log at info level and marked sent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+use sesame_core::Sesame;
+use sesame_core::store::OutboxMessage;
+
+use crate::config::MailSettings;
+
+/// How often the outbox is polled when nothing wakes the sender.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a claimed message is left to this sender before another may retry it: longer than
+/// a whole batch can take (BATCH × SMTP_TIMEOUT), so a slow server does not cause a second
+/// sender to send the same message.
+const LEASE: Duration = Duration::from_secs(15 * 60);
+/// Messages claimed per round.
+const BATCH: u32 = 20;
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// One SMTP conversation may take this long.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+enum Transport {
+    Log,
+    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
+}
+
+/// The delay before attempt `attempts + 1`: `base * 2^attempts`, at most an hour.
+pub fn backoff(base: Duration, attempts: u32) -> Duration {
+    let factor = 1u32.checked_shl(attempts.min(20)).unwrap_or(u32::MAX);
+    base.checked_mul(factor)
+        .unwrap_or(MAX_BACKOFF)
+        .min(MAX_BACKOFF)
+}
+
+/// Runs until aborted (started next to housekeeping in `startup`).
+pub async fn run_sender(sesame: Arc<Sesame>, settings: MailSettings) {
+    let transport = match &settings.smtp_url {
+        None => {
+            tracing::info!("no SESAME_SMTP_URL: emails are written to the log");
+            Transport::Log
+        }
+        Some(url) => match AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret()) {
+            Ok(b) => Transport::Smtp(Box::new(b.timeout(Some(SMTP_TIMEOUT)).build())),
+            Err(e) => {
+                // Checked when the configuration loaded; this cannot happen, but never panic.
+                tracing::error!(error = %e, "invalid SESAME_SMTP_URL: emails stay queued");
+                return;
+            }
+        },
+    };
+    let from: Option<Mailbox> = settings.from.parse().ok();
+    let wakeup = sesame.outbox_wakeup();
+    loop {
+        let now = sesame.now();
+        let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let claimed = match sesame.store().claim_outbox(now, lease_until, BATCH).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the outbox; will retry");
+                Vec::new()
+            }
+        };
+        let full = claimed.len() as u32 == BATCH;
+        for m in claimed {
+            let result = deliver(&transport, from.as_ref(), &m).await;
+            let store = sesame.store();
+            let outcome = match result {
+                Ok(()) => store.outbox_sent(m.id, sesame.now()).await,
+                Err(problem) => {
+                    let wait = backoff(settings.retry_base, m.attempts);
+                    tracing::warn!(message_id = %m.id, attempts = m.attempts + 1, retry_in = ?wait, error = %problem, "email delivery failed; will retry");
+                    let next = sesame.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                    store.outbox_failed(m.id, next, &problem).await
+                }
+            };
+            if let Err(e) = outcome {
+                // The lease runs out and the message is tried again: delayed, never lost.
+                tracing::warn!(message_id = %m.id, error = %e, "cannot record the delivery outcome");
+            }
+        }
+        if !full {
+            tokio::select! {
+                _ = wakeup.notified() => {}
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+        }
+    }
+}
+
+async fn deliver(
+    transport: &Transport,
+    from: Option<&Mailbox>,
+    m: &OutboxMessage,
+) -> Result<(), String> {
+    match transport {
+        Transport::Log => {
+            tracing::info!(
+                message_id = %m.id,
+                to = %m.recipient,
+                subject = %m.subject,
+                "email (no SMTP configured; development only):\n{}",
+                m.text_body
+            );
+            Ok(())
+        }
+        Transport::Smtp(smtp) => {
+            let from = from.ok_or("SESAME_EMAIL_FROM is not a mailbox")?;
+            let to: Mailbox = m
+                .recipient
+                .parse()
+                .map_err(|e| format!("bad recipient: {e}"))?;
+            let email = Message::builder()
+                .from(from.clone())
+                .to(to)
+                .subject(m.subject.clone())
+                .multipart(MultiPart::alternative_plain_html(
+                    m.text_body.clone(),
+                    m.html_body.clone(),
+                ))
+                .map_err(|e| format!("cannot build the message: {e}"))?;
+            smtp.send(email)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let base = Duration::from_secs(30);
+        assert_eq!(backoff(base, 0), Duration::from_secs(30));
+        assert_eq!(backoff(base, 1), Duration::from_secs(60));
+        assert_eq!(backoff(base, 3), Duration::from_secs(240));
+        assert_eq!(backoff(base, 40), MAX_BACKOFF);
+    }
+}
