@@ -3,36 +3,11 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sesame_core::accounts::Registration;
-use sesame_core::domain::Role;
 
 use crate::helpers::*;
 
-/// Creates an admin directly through the core (as the CLI and bootstrap do) and logs in.
 async fn admin(app: &TestApp) -> TestUser {
-    let username = unique("admin");
-    let email = format!("{username}@example.com");
-    let user = app
-        .sesame
-        .create_user(
-            Registration {
-                email: email.clone(),
-                password: PASSWORD.to_string().into(),
-                username: Some(username.clone()),
-                client: Default::default(),
-            },
-            vec![Role::customer(), Role::parse("admin").unwrap()],
-        )
-        .await
-        .unwrap();
-    let tokens = app.login(&username, PASSWORD).await;
-    TestUser {
-        id: user.id.to_string(),
-        email,
-        username,
-        password: PASSWORD.into(),
-        tokens,
-    }
+    app.new_admin().await
 }
 
 async fn call(

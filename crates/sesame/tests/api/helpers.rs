@@ -250,6 +250,38 @@ impl TestApp {
         }
     }
 
+    /// Creates an admin directly through the core (as the CLI and the bootstrap admin do) and
+    /// logs in.
+    pub async fn new_admin(&self) -> TestUser {
+        use sesame_core::accounts::Registration;
+        use sesame_core::domain::Role;
+        let username = unique("admin");
+        let email = format!("{username}@example.com");
+        let registration = Registration {
+            email: email.clone(),
+            password: PASSWORD.to_string().into(),
+            username: Some(username.clone()),
+            client: Default::default(),
+        };
+        let roles = vec![
+            Role::customer(),
+            Role::parse(Role::ADMIN).expect("admin is a valid role"),
+        ];
+        let user = self
+            .sesame
+            .create_user(registration, roles)
+            .await
+            .expect("admin created");
+        let tokens = self.login(&username, PASSWORD).await;
+        TestUser {
+            id: user.id.to_string(),
+            email,
+            username,
+            password: PASSWORD.into(),
+            tokens,
+        }
+    }
+
     pub fn advance(&self, secs: i64) {
         self.clock.advance(chrono::Duration::seconds(secs));
     }

@@ -3,8 +3,6 @@
 use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use sesame_core::accounts::Registration;
-use sesame_core::domain::Role;
 
 use crate::helpers::*;
 
@@ -14,20 +12,7 @@ struct ServiceClient {
 }
 
 async fn admin_token(app: &TestApp) -> String {
-    let username = unique("admin");
-    app.sesame
-        .create_user(
-            Registration {
-                email: format!("{username}@example.com"),
-                password: PASSWORD.to_string().into(),
-                username: Some(username.clone()),
-                client: Default::default(),
-            },
-            vec![Role::customer(), Role::parse("admin").unwrap()],
-        )
-        .await
-        .unwrap();
-    app.login(&username, PASSWORD).await.access
+    app.new_admin().await.tokens.access
 }
 
 async fn create_client(

@@ -4,8 +4,6 @@ use std::process::Command;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sesame_core::accounts::Registration;
-use sesame_core::domain::Role;
 
 use crate::helpers::*;
 use crate::tools;
@@ -131,20 +129,7 @@ print(json.dumps(out))
 async fn authlib_does_client_credentials_introspection_and_revocation() {
     let py = tokio::task::spawn_blocking(tools::python).await.unwrap();
     let app = spawn_app().await;
-    let boss = unique("boss");
-    app.sesame
-        .create_user(
-            Registration {
-                email: format!("{boss}@example.com"),
-                password: PASSWORD.to_string().into(),
-                username: Some(boss.clone()),
-                client: Default::default(),
-            },
-            vec![Role::customer(), Role::parse("admin").unwrap()],
-        )
-        .await
-        .unwrap();
-    let admin = app.login(&boss, PASSWORD).await;
+    let admin = app.new_admin().await.tokens;
     let res = app.post_auth("/admin/clients", &admin.access, json!({"name": "cart", "audiences": ["cart_service"], "scopes": ["cart:read", "cart:write"]})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let c = body(res).await;

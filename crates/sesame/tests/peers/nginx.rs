@@ -8,8 +8,6 @@ use axum::http::HeaderMap;
 use axum::routing::any;
 use reqwest::StatusCode;
 use serde_json::json;
-use sesame_core::accounts::Registration;
-use sesame_core::domain::Role;
 
 use crate::helpers::*;
 use crate::tools;
@@ -241,20 +239,7 @@ async fn nginx_lets_through_only_valid_unrevoked_tokens_with_the_right_role() {
     assert_eq!(seen.lock().unwrap().len(), 1);
 
     // An admin gets in.
-    let boss = unique("boss");
-    app.sesame
-        .create_user(
-            Registration {
-                email: format!("{boss}@example.com"),
-                password: PASSWORD.to_string().into(),
-                username: Some(boss.clone()),
-                client: Default::default(),
-            },
-            vec![Role::customer(), Role::parse("admin").unwrap()],
-        )
-        .await
-        .unwrap();
-    let admin = app.login(&boss, PASSWORD).await;
+    let admin = app.new_admin().await.tokens;
     let res = client
         .get(gw("/admin/panel"))
         .bearer_auth(&admin.access)
