@@ -6,7 +6,7 @@
 //! [`conformance_tests!`], which makes one `#[tokio::test]` per check (so a failure names the
 //! check, e.g. `sessions::concurrent_rotation_has_one_winner`):
 //!
-//! ```ignore
+//! ```text
 //! async fn fixture() -> sesame_store_conformance::Fixture {
 //!     let store = MyStore::connect(&fresh_url()).await.unwrap();
 //!     store.migrate().await.unwrap();
