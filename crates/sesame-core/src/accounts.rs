@@ -1,6 +1,5 @@
 //! Accounts: registration, login, the profile and preferences, password change, deletion.
 
-use chrono::Duration;
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -446,13 +445,6 @@ impl Sesame {
             .put_preferences(user_id, &prefs, self.now())
             .await?;
         Ok(prefs)
-    }
-
-    /// Seconds until a lock ends, for `Retry-After`.
-    pub fn lock_remaining(&self, user: &UserRecord) -> Option<Duration> {
-        user.locked_until
-            .map(|t| t - self.now())
-            .filter(|d| *d > Duration::zero())
     }
 }
 

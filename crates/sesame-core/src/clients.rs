@@ -349,7 +349,7 @@ impl Sesame {
                 VerifyError::WrongAudience => CoreError::Forbidden,
                 _ => CoreError::TokenInvalid,
             })?;
-        self.ensure_not_revoked(&claims).await?;
+        self.ensure_not_revoked(&claims)?;
         Ok(claims)
     }
 

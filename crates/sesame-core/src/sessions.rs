@@ -302,13 +302,13 @@ impl Sesame {
         {
             return Err(CoreError::TokenInvalid);
         }
-        self.ensure_not_revoked(&claims).await?;
+        self.ensure_not_revoked(&claims)?;
         Ok(claims)
     }
 
     /// Refuses a token whose `jti` is deny-listed or whose session was revoked — from memory
     /// (see `revocation`): the hot path never waits for the database.
-    pub(crate) async fn ensure_not_revoked(&self, claims: &Claims) -> Result<(), CoreError> {
+    pub(crate) fn ensure_not_revoked(&self, claims: &Claims) -> Result<(), CoreError> {
         if self.revocations.is_revoked(claims) {
             return Err(CoreError::TokenRevoked);
         }

@@ -11,32 +11,19 @@
 //! a missing role.
 
 use axum::Router;
-use axum::extract::{FromRequestParts, RawQuery, State};
-use axum::http::request::Parts;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::bearer_token;
+use super::extract::OptionalBearer;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/verify", any(verify))
         .route("/auth/verify/{*rest}", any(verify_prefixed))
-}
-
-/// The bearer token, taken from the request's parts without consuming the body.
-#[derive(Debug)]
-pub struct Bearer(Option<String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Bearer {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Bearer(bearer_token(parts).map(str::to_string)))
-    }
 }
 
 /// Every value of a constraint: from the query (when trusted) and from the header.
@@ -80,7 +67,7 @@ fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
     ))]
 pub async fn verify(
     State(state): State<AppState>,
-    Bearer(token): Bearer,
+    OptionalBearer(token): OptionalBearer,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -95,7 +82,7 @@ pub async fn verify(
 /// headers the gateway adds are trusted for constraints.
 pub async fn verify_prefixed(
     State(state): State<AppState>,
-    Bearer(token): Bearer,
+    OptionalBearer(token): OptionalBearer,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     decide(&state, token, &headers, &[]).await

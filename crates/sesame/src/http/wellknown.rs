@@ -49,22 +49,17 @@ pub async fn discovery_oauth(state: State<AppState>) -> Json<Value> {
     responses((status = 200, description = "Server metadata", body = Object)))]
 pub async fn discovery(State(state): State<AppState>) -> Json<Value> {
     let iss = &state.sesame.settings().issuer;
-    let algs: Vec<&str> = {
-        let ring = state.sesame.key_ring().current();
-        let mut a: Vec<&str> = ring
-            .published
-            .iter()
-            .filter_map(|k| match k.jwk.alg.as_str() {
-                "EdDSA" => Some("EdDSA"),
-                "ES256" => Some("ES256"),
-                "RS256" => Some("RS256"),
-                _ => None,
-            })
-            .collect();
-        a.sort();
-        a.dedup();
-        a
-    };
+    // Published keys only carry algorithms Sesame signs with (the key set is built from them).
+    let mut algs: Vec<String> = state
+        .sesame
+        .key_ring()
+        .current()
+        .published
+        .iter()
+        .map(|k| k.jwk.alg.clone())
+        .collect();
+    algs.sort();
+    algs.dedup();
     Json(json!({
         "issuer": iss,
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
