@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use crate::domain::{Email, Password, PasswordProblem, Role, Username};
 use crate::error::{CoreError, FieldErrors};
+use crate::hashing::Upgrade;
 use crate::service::Sesame;
 use crate::sessions::{ClientInfo, TokenPair};
 use crate::store::{NewUser, ProfileChange, UserRecord};
@@ -159,13 +160,14 @@ impl Sesame {
                 retry_after_secs: secs,
             });
         }
-        let ok = self
+        let checked = self
             .hasher
-            .verify(
+            .check(
                 &input.password,
                 user.as_ref().map(|u| u.password_hash.as_str()),
             )
             .await?;
+        let ok = checked.ok;
         let Some(user) = user else {
             let login: String = input.login.trim().chars().take(254).collect();
             let entry = self.audit(
@@ -227,6 +229,10 @@ impl Sesame {
             self.store.append_audit(&[entry]).await?;
             return Err(CoreError::EmailNotVerified);
         }
+        if let Some(upgrade) = checked.upgrade {
+            self.upgrade_hash(&user, &input.password, upgrade, &input.client)
+                .await;
+        }
         let entry = self.audit(
             "login_succeeded",
             Some(user.id),
@@ -237,6 +243,55 @@ impl Sesame {
             .record_login_success(user.id, now, &[entry])
             .await?;
         self.open_session(&user, audience, input.client).await
+    }
+
+    /// Replaces a hash that just verified by argon2id at the configured cost (transparent
+    /// upgrade of imported hashes, and of argon2 hashes once the configured cost rises),
+    /// audited `password_rehashed` with the old scheme and cost — never the hash. Best effort:
+    /// the login succeeds whatever happens here, and a failed upgrade is tried again at the
+    /// next login. The update is conditional on the old hash, so a password changed meanwhile
+    /// is never overwritten.
+    async fn upgrade_hash(
+        &self,
+        user: &UserRecord,
+        password: &SecretString,
+        upgrade: Upgrade,
+        client: &ClientInfo,
+    ) {
+        let new_hash = match self.hasher.hash(password).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(user_id = %user.id, error = %e, "password hash upgrade postponed");
+                return;
+            }
+        };
+        let entry = self.audit(
+            "password_rehashed",
+            Some(user.id),
+            client,
+            serde_json::json!({
+                "from": upgrade.from.scheme.as_str(),
+                "from_cost": upgrade.from.cost.to_string(),
+                "to": "argon2id",
+                "to_cost": self.hasher.configured_cost(),
+                "reason": upgrade.reason.as_str(),
+            }),
+        );
+        match self
+            .store
+            .rehash_password(user.id, &user.password_hash, &new_hash, &[entry])
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(user_id = %user.id, from = upgrade.from.scheme.as_str(), "password hash upgraded to argon2id")
+            }
+            Ok(false) => {
+                tracing::info!(user_id = %user.id, "password changed meanwhile; hash upgrade skipped")
+            }
+            Err(e) => {
+                tracing::warn!(user_id = %user.id, error = %e, "password hash upgrade postponed")
+            }
+        }
     }
 
     /// The audiences of a token: each requested one must be configured; none means the default.

@@ -23,6 +23,7 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 use crate::error::CoreError;
+use crate::hash_format::{self, Cost, CostLimits, Inspected, Scheme};
 use crate::settings::Argon2Cost;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -90,18 +91,55 @@ impl PasswordHasher {
         self.run(move || hash_with(&params, &pw)).await?
     }
 
-    /// Verifies a password against a stored PHC string. `None` verifies against the dummy hash
-    /// and always answers false.
+    /// Verifies a password against a stored hash (any format of [`hash_format`]). `None`
+    /// verifies against the dummy hash and always answers false.
     pub async fn verify(
         &self,
         password: &SecretString,
         stored: Option<&str>,
     ) -> Result<bool, CoreError> {
-        let real = stored.is_some();
-        let hash = stored.unwrap_or(&self.dummy_hash).to_string();
+        Ok(self.check(password, stored).await?.ok)
+    }
+
+    /// Verifies like [`PasswordHasher::verify`], and tells whether a matching hash should be
+    /// replaced by an argon2id hash at the configured cost (a legacy format, or argon2 below the
+    /// configured cost).
+    ///
+    /// Timing: a stored hash costs what its own format and parameters cost, right or wrong
+    /// password alike (every comparison is constant-time). A hash that cannot be read (it could
+    /// only get into the database by hand: the import refuses it) is verified like an unknown
+    /// account, against the dummy hash, and never matches.
+    pub async fn check(
+        &self,
+        password: &SecretString,
+        stored: Option<&str>,
+    ) -> Result<Checked, CoreError> {
+        let stored = stored.map(str::to_string);
+        let dummy = self.dummy_hash.clone();
+        let params = self.params.clone();
         let pw = password.clone();
-        let ok = self.run(move || verify_with(&pw, &hash)).await?;
-        Ok(ok && real)
+        self.run(move || check_with(&pw, stored.as_deref(), &dummy, &params))
+            .await
+    }
+
+    /// The limits a stored or imported hash must keep: the defaults, raised to admit argon2 at
+    /// the configured cost.
+    pub fn cost_limits(&self) -> CostLimits {
+        CostLimits::DEFAULT.admitting(
+            self.params.m_cost(),
+            self.params.t_cost(),
+            self.params.p_cost(),
+        )
+    }
+
+    /// The configured argon2id cost, as `m=…,t=…,p=…`.
+    pub fn configured_cost(&self) -> String {
+        format!(
+            "m={},t={},p={}",
+            self.params.m_cost(),
+            self.params.t_cost(),
+            self.params.p_cost()
+        )
     }
 
     async fn run<T: Send + 'static>(
@@ -170,6 +208,92 @@ fn hash_with(params: &Params, password: &SecretString) -> Result<String, CoreErr
     ))
 }
 
+/// What [`PasswordHasher::check`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// The password matches the stored hash.
+    pub ok: bool,
+    /// Set when `ok` and the stored hash should be replaced: what it is now.
+    pub upgrade: Option<Upgrade>,
+}
+
+/// A matching hash that should be replaced by argon2id at the configured cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upgrade {
+    pub from: Inspected,
+    pub reason: UpgradeReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradeReason {
+    /// Not Sesame's own argon2id PHC format (imported from another system).
+    LegacyScheme,
+    /// argon2id, but with less memory or fewer iterations than configured (or version 0x10).
+    CostBelowConfigured,
+}
+
+impl UpgradeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpgradeReason::LegacyScheme => "legacy_scheme",
+            UpgradeReason::CostBelowConfigured => "cost_below_configured",
+        }
+    }
+}
+
+/// Verifies on a worker thread: dispatches on the stored format (within the cost limits), and
+/// falls back to the dummy hash for an unknown account or an unreadable hash.
+fn check_with(
+    password: &SecretString,
+    stored: Option<&str>,
+    dummy: &str,
+    params: &Params,
+) -> Checked {
+    let limits = CostLimits::DEFAULT.admitting(params.m_cost(), params.t_cost(), params.p_cost());
+    let found = match stored.map(|s| (s, hash_format::inspect(s, &limits))) {
+        Some((s, Ok(found))) => Some((s, found)),
+        Some((_, Err(problem))) => {
+            // The problem names the format and parameter, never the hash.
+            tracing::warn!(%problem, "a stored password hash cannot be verified; answered as a wrong password");
+            None
+        }
+        None => None,
+    };
+    let Some((stored, found)) = found else {
+        let _ = verify_with(password, dummy);
+        return Checked {
+            ok: false,
+            upgrade: None,
+        };
+    };
+    let ok = match found.scheme {
+        Scheme::Argon2id | Scheme::Argon2i => verify_with(password, stored),
+        Scheme::DjangoArgon2 => {
+            hash_format::django_argon2_phc(stored).is_some_and(|phc| verify_with(password, &phc))
+        }
+        _ => hash_format::verify_legacy(password.expose_secret().as_bytes(), stored, &limits),
+    };
+    let reason = match found.cost {
+        _ if !found.scheme.is_native() => Some(UpgradeReason::LegacyScheme),
+        Cost::Argon2 {
+            memory_kib,
+            iterations,
+            version,
+            ..
+        } if memory_kib < params.m_cost() || iterations < params.t_cost() || version != 0x13 => {
+            Some(UpgradeReason::CostBelowConfigured)
+        }
+        _ => None,
+    };
+    Checked {
+        ok,
+        upgrade: reason.filter(|_| ok).map(|reason| Upgrade {
+            from: found,
+            reason,
+        }),
+    }
+}
+
 /// Verifies against a stored PHC string, with the parameters it carries; constant-time compare.
 fn verify_with(password: &SecretString, stored: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
@@ -183,7 +307,8 @@ fn verify_with(password: &SecretString, stored: &str) -> bool {
         return false;
     };
     let version = match parsed.version.map(Version::try_from) {
-        None => Version::V0x13,
+        // As the reference implementation (and argon2-cffi) read a PHC string without `v=`.
+        None => Version::V0x10,
         Some(Ok(v)) => v,
         Some(Err(_)) => return false,
     };
@@ -304,5 +429,139 @@ mod tests {
             busy > 0,
             "16 concurrent hashes on 1 worker + 1 queue slot must shed some"
         );
+    }
+}
+
+/// The verify side for hashes of other formats and costs (`check`): which ones are upgraded.
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+    use argon2::password_hash::{PasswordHasher as _, SaltString};
+
+    fn cost(memory_kib: u32, iterations: u32) -> Argon2Cost {
+        Argon2Cost {
+            memory_kib,
+            iterations,
+            parallelism: 1,
+        }
+    }
+
+    fn pw(s: &str) -> SecretString {
+        SecretString::from(s.to_string())
+    }
+
+    fn argon(alg: Algorithm, version: Version, m: u32, t: u32) -> String {
+        Argon2::new(alg, version, Params::new(m, t, 1, None).unwrap())
+            .hash_password(b"correct horse", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn own_hashes_at_the_configured_cost_are_not_upgraded() {
+        let h = PasswordHasher::new(&cost(64, 1), 1, 8).unwrap();
+        let phc = h.hash(&pw("correct horse")).await.unwrap();
+        let c = h.check(&pw("correct horse"), Some(&phc)).await.unwrap();
+        assert_eq!(
+            c,
+            Checked {
+                ok: true,
+                upgrade: None
+            }
+        );
+        // A stronger argon2id than configured is kept too (no downgrade churn).
+        let stronger = argon(Algorithm::Argon2id, Version::V0x13, 128, 2);
+        let c = h
+            .check(&pw("correct horse"), Some(&stronger))
+            .await
+            .unwrap();
+        assert!(c.ok && c.upgrade.is_none(), "{c:?}");
+    }
+
+    #[tokio::test]
+    async fn argon2_below_the_configured_cost_is_upgraded_only_when_it_matches() {
+        let h = PasswordHasher::new(&cost(128, 2), 1, 8).unwrap();
+        for weaker in [
+            argon(Algorithm::Argon2id, Version::V0x13, 64, 2),
+            argon(Algorithm::Argon2id, Version::V0x13, 128, 1),
+        ] {
+            let c = h.check(&pw("correct horse"), Some(&weaker)).await.unwrap();
+            assert!(c.ok, "{weaker}");
+            let up = c.upgrade.expect("upgrade");
+            assert_eq!(up.reason, UpgradeReason::CostBelowConfigured);
+            assert_eq!(up.from.scheme, Scheme::Argon2id);
+            let c = h.check(&pw("wrong horse"), Some(&weaker)).await.unwrap();
+            assert_eq!(
+                c,
+                Checked {
+                    ok: false,
+                    upgrade: None
+                },
+                "a wrong password upgrades nothing"
+            );
+        }
+        let argon2i = argon(Algorithm::Argon2i, Version::V0x13, 256, 3);
+        let c = h.check(&pw("correct horse"), Some(&argon2i)).await.unwrap();
+        assert_eq!(
+            c.upgrade.map(|u| u.reason),
+            Some(UpgradeReason::LegacyScheme)
+        );
+    }
+
+    #[tokio::test]
+    async fn legacy_formats_verify_and_are_upgraded() {
+        let h = PasswordHasher::new(&cost(64, 1), 2, 8).unwrap();
+        let bcrypt = bcrypt::hash("correct horse", 4).unwrap();
+        let django_argon = format!(
+            "argon2{}",
+            argon(Algorithm::Argon2id, Version::V0x13, 64, 1)
+        );
+        for (stored, scheme) in [
+            (bcrypt.as_str(), Scheme::Bcrypt),
+            (django_argon.as_str(), Scheme::DjangoArgon2),
+        ] {
+            let c = h.check(&pw("correct horse"), Some(stored)).await.unwrap();
+            assert!(c.ok, "{stored}");
+            let up = c.upgrade.expect("upgrade");
+            assert_eq!(
+                (up.from.scheme, up.reason),
+                (scheme, UpgradeReason::LegacyScheme)
+            );
+            assert!(!h.verify(&pw("wrong horse"), Some(stored)).await.unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_phc_string_without_version_is_argon2_0x10() {
+        let h = PasswordHasher::new(&cost(64, 1), 1, 8).unwrap();
+        let v10 = argon(Algorithm::Argon2id, Version::V0x10, 64, 1);
+        assert!(v10.contains("$v=16$"), "{v10}");
+        let bare = v10.replace("$v=16", "");
+        for stored in [&v10, &bare] {
+            let c = h.check(&pw("correct horse"), Some(stored)).await.unwrap();
+            assert!(c.ok, "{stored}");
+            assert_eq!(
+                c.upgrade.map(|u| u.reason),
+                Some(UpgradeReason::CostBelowConfigured),
+                "0x10 is replaced by 0x13"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn hashes_beyond_the_limits_are_never_computed() {
+        let h = PasswordHasher::new(&cost(64, 1), 1, 8).unwrap();
+        // 4 TiB of argon2 memory, or 2^31 bcrypt rounds: refused before any work (the test
+        // would not finish otherwise), answered like a wrong password.
+        let huge_argon = argon(Algorithm::Argon2id, Version::V0x13, 64, 1)
+            .replace("m=64", &format!("m={}", u32::MAX));
+        let bcrypt = bcrypt::hash("correct horse", 4).unwrap();
+        let huge_bcrypt = format!("$2b$31${}", &bcrypt[7..]);
+        for stored in [huge_argon, huge_bcrypt] {
+            let c = h.check(&pw("correct horse"), Some(&stored)).await.unwrap();
+            assert!(!c.ok && c.upgrade.is_none(), "{stored}");
+        }
+        // The configured cost is always admitted, even above the default limits.
+        assert!(h.cost_limits().argon2_memory_kib >= 256 * 1024);
     }
 }

@@ -93,7 +93,8 @@ pub struct UserRecord {
     pub email: String,
     pub username: Option<String>,
     pub display_name: Option<String>,
-    /// An argon2id PHC string. Never leaves the core.
+    /// An argon2id PHC string, or an imported hash of another format (`hash_format`) until
+    /// the user's first login replaces it. Never leaves the core.
     pub password_hash: String,
     pub email_verified: bool,
     pub disabled: bool,
@@ -115,6 +116,29 @@ pub struct NewUser {
     pub password_hash: String,
     pub roles: Vec<String>,
     pub now: DateTime<Utc>,
+}
+
+/// A user brought in by `sesame user import`, with the password hash they already had.
+#[derive(Debug, Clone)]
+pub struct ImportedUser {
+    /// `now` is the time of the import (`updated_at`); the id is time-ordered by `created_at`.
+    pub user: NewUser,
+    /// When the account was made on the system it comes from.
+    pub created_at: DateTime<Utc>,
+    pub email_verified: bool,
+    pub disabled: bool,
+    /// Written with the user, and only when the user is inserted.
+    pub audit: AuditEntry,
+}
+
+/// What became of one user of an import batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Imported,
+    /// An account with this email exists already: left as it is.
+    EmailExists,
+    /// Another account has this username: nothing inserted.
+    UsernameTaken,
 }
 
 /// Fields a profile update sets; `None` leaves a field unchanged. For `username` and
@@ -189,6 +213,21 @@ pub trait UserStore: Send + Sync {
         now: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<u64>;
+    /// Inserts each user with its roles and audit entry unless its email or username is taken
+    /// (decided by the unique constraints, not a prior check), reporting one outcome per user in
+    /// order. The whole batch is one transaction: a store error inserts none of it.
+    async fn import_users(&self, batch: &[ImportedUser]) -> StoreResult<Vec<ImportOutcome>>;
+    /// Replaces the password hash by `new_hash` only while it still is `old_hash` (one
+    /// conditional update: a password changed meanwhile is never overwritten). Sessions, lockout
+    /// and `updated_at` are left alone: it is the same password. `audit` is written only when
+    /// the hash was replaced. Returns whether it was.
+    async fn rehash_password(
+        &self,
+        id: Uuid,
+        old_hash: &str,
+        new_hash: &str,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
     /// Deletes the user; roles, sessions, refresh tokens and preferences go with it.
     async fn delete_user(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool>;
     /// Counts a wrong password; once `max_failures` is reached the account locks until

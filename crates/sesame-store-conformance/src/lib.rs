@@ -26,6 +26,7 @@
 pub mod audit;
 pub mod clients;
 pub mod email;
+pub mod import;
 pub mod keys;
 pub mod sessions;
 pub mod users;
@@ -118,6 +119,11 @@ macro_rules! conformance_tests {
                 reset_password_is_single_use_and_ends_sessions,
                 verify_email_moves_the_address_once,
                 outbox_leases_retries_and_marks_sent,
+            }
+            import {
+                import_users_inserts_with_their_own_fields,
+                import_users_skips_existing_emails_and_reports_taken_usernames,
+                rehash_password_is_conditional_on_the_old_hash,
             }
             audit {
                 audit_only_when_the_change_happened,

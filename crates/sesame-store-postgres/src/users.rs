@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, FailedLogin, NewUser, ProfileChange, StoreResult, UserRecord, UserStore,
+    AuditEntry, FailedLogin, ImportOutcome, ImportedUser, NewUser, ProfileChange, StoreResult,
+    UserRecord, UserStore,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
@@ -191,6 +192,87 @@ impl UserStore for PostgresStore {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(ended.rows_affected())
+    }
+
+    async fn import_users(&self, batch: &[ImportedUser]) -> StoreResult<Vec<ImportOutcome>> {
+        let mut tx = self.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for i in batch {
+            let u = &i.user;
+            // A taken email or username makes this insert nothing (no error, which would abort
+            // the batch's transaction); the constraints decide, concurrent importers included.
+            let inserted = sqlx::query(
+                "INSERT INTO users (id, email, email_canonical, username, username_canonical, password_hash, \
+                 email_verified, disabled, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+            )
+            .bind(u.id)
+            .bind(&u.email)
+            .bind(&u.email_canonical)
+            .bind(&u.username)
+            .bind(&u.username_canonical)
+            .bind(&u.password_hash)
+            .bind(i.email_verified)
+            .bind(i.disabled)
+            .bind(i.created_at)
+            .bind(u.now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            if inserted == 0 {
+                let email_taken = sqlx::query("SELECT 1 FROM users WHERE email_canonical = $1")
+                    .bind(&u.email_canonical)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .is_some();
+                outcomes.push(if email_taken {
+                    ImportOutcome::EmailExists
+                } else {
+                    ImportOutcome::UsernameTaken
+                });
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO user_roles (user_id, role) SELECT DISTINCT $1, unnest($2::text[]) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(u.id)
+            .bind(&u.roles)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            insert_audit(&mut tx, std::slice::from_ref(&i.audit)).await?;
+            outcomes.push(ImportOutcome::Imported);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(outcomes)
+    }
+
+    async fn rehash_password(
+        &self,
+        id: Uuid,
+        old_hash: &str,
+        new_hash: &str,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        // Conditional: a password change committed meanwhile makes this update nothing.
+        let done =
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(new_hash)
+                .bind(id)
+                .bind(old_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
     async fn delete_user(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool> {

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, FailedLogin, NewUser, ProfileChange, StoreResult, UserRecord, UserStore,
+    AuditEntry, FailedLogin, ImportOutcome, ImportedUser, NewUser, ProfileChange, StoreResult,
+    UserRecord, UserStore,
 };
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -198,6 +199,85 @@ impl UserStore for SqliteStore {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(ended.rows_affected())
+    }
+
+    async fn import_users(&self, batch: &[ImportedUser]) -> StoreResult<Vec<ImportOutcome>> {
+        let mut tx = self.write_tx().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for i in batch {
+            let u = &i.user;
+            let id = u.id.to_string();
+            // A taken email or username makes this insert nothing; the constraints decide.
+            let inserted = sqlx::query(
+                "INSERT INTO users (id, email, email_canonical, username, username_canonical, password_hash, \
+                 email_verified, disabled, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&id)
+            .bind(&u.email)
+            .bind(&u.email_canonical)
+            .bind(&u.username)
+            .bind(&u.username_canonical)
+            .bind(&u.password_hash)
+            .bind(i.email_verified)
+            .bind(i.disabled)
+            .bind(ms(i.created_at))
+            .bind(ms(u.now))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            if inserted == 0 {
+                let email_taken = sqlx::query("SELECT 1 FROM users WHERE email_canonical = ?")
+                    .bind(&u.email_canonical)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .is_some();
+                outcomes.push(if email_taken {
+                    ImportOutcome::EmailExists
+                } else {
+                    ImportOutcome::UsernameTaken
+                });
+                continue;
+            }
+            for role in &u.roles {
+                sqlx::query("INSERT OR IGNORE INTO user_roles (user_id, role) VALUES (?, ?)")
+                    .bind(&id)
+                    .bind(role)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+            insert_audit(&mut tx, std::slice::from_ref(&i.audit)).await?;
+            outcomes.push(ImportOutcome::Imported);
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(outcomes)
+    }
+
+    async fn rehash_password(
+        &self,
+        id: Uuid,
+        old_hash: &str,
+        new_hash: &str,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let done =
+            sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+                .bind(new_hash)
+                .bind(id.to_string())
+                .bind(old_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
     }
 
     async fn delete_user(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool> {
