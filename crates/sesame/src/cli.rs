@@ -72,6 +72,24 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Import users from JSON Lines with the password hashes they already have (bcrypt,
+    /// Django, PBKDF2, scrypt, argon2), upgraded to argon2id at each user's first login.
+    /// Existing users are skipped; bad lines are reported with their numbers. Exit status 0,
+    /// or 3 when some line was rejected. See docs/migrate.md.
+    Import {
+        /// One JSON object per line: {email, username?, password_hash, roles?, created_at?,
+        /// email_verified?, disabled?}. `/dev/stdin` reads a pipe.
+        file: PathBuf,
+        /// Check every line (and against the database) but write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Users written per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+        batch_size: u16,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +142,20 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 json!({"id": user.id, "email": user.email, "username": user.username, "roles": user.roles})
             );
             Ok(())
+        }
+        Command::User(UserCommand::Import {
+            file,
+            dry_run,
+            json,
+            batch_size,
+        }) => {
+            let args = crate::import::ImportArgs {
+                file,
+                dry_run,
+                json,
+                batch_size: usize::from(batch_size),
+            };
+            crate::import::run(args, config).await
         }
         Command::Client(ClientCommand::Create {
             name,

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod import;
 pub mod mail;
 pub mod startup;
 pub mod telemetry;

@@ -17,6 +17,10 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sesame: {e:#}");
+            // `user import` finished but rejected some lines: a status of its own.
+            if e.downcast_ref::<sesame::import::LinesRejected>().is_some() {
+                return std::process::ExitCode::from(sesame::import::LinesRejected::CODE);
+            }
             std::process::ExitCode::FAILURE
         }
     }

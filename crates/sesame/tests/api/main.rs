@@ -29,3 +29,5 @@ mod password;
 mod profile;
 mod refresh;
 mod sessions;
+// Issue 9: moving in with existing password hashes.
+mod import;

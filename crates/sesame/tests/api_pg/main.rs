@@ -44,3 +44,6 @@ mod profile;
 mod refresh;
 #[path = "../api/sessions.rs"]
 mod sessions;
+// Issue 9: moving in with existing password hashes.
+#[path = "../api/import.rs"]
+mod import;
