@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AppJson, AuthUser, Client};
+use super::extract::{AppJson, AppPath, AuthUser, Client};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -200,7 +200,7 @@ pub async fn list_users(
 pub async fn get_user(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<UserDetail>, ApiError> {
     Ok(Json(detail(
         state.sesame.admin_get_user(user_id(&id)?).await?,
@@ -226,7 +226,7 @@ pub struct PatchUserRequest {
 pub async fn patch_user(
     State(state): State<AppState>,
     AdminUser(actor): AdminUser,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(body): AppJson<PatchUserRequest>,
 ) -> Result<Json<UserDetail>, ApiError> {
     let id = user_id(&id)?;
@@ -249,7 +249,7 @@ pub async fn patch_user(
 pub async fn delete_user(
     State(state): State<AppState>,
     AdminUser(actor): AdminUser,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .sesame
@@ -270,7 +270,7 @@ pub async fn delete_user(
 pub async fn unlock(
     State(state): State<AppState>,
     AdminUser(actor): AdminUser,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<UserDetail>, ApiError> {
     Ok(Json(detail(
         state.sesame.admin_unlock(user_id(&id)?, &actor).await?,
@@ -279,6 +279,7 @@ pub async fn unlock(
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct RolesBody {
+    #[schema(value_type = Vec<String>)]
     pub roles: Option<Vec<String>>,
 }
 
@@ -295,7 +296,7 @@ pub struct RolesBody {
 pub async fn set_roles(
     State(state): State<AppState>,
     AdminUser(actor): AdminUser,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(body): AppJson<RolesBody>,
 ) -> Result<Json<RolesBody>, ApiError> {
     let roles = body.roles.ok_or_else(|| ApiError::required("roles"))?;
@@ -323,7 +324,7 @@ pub struct RevokedBody {
 pub async fn revoke_sessions(
     State(state): State<AppState>,
     AdminUser(actor): AdminUser,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<RevokedBody>, ApiError> {
     let revoked = state
         .sesame
@@ -478,6 +479,7 @@ pub async fn audit(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewClientRequest {
+    #[schema(value_type = String)]
     pub name: Option<String>,
     /// Audiences the client may request tokens for (the first is its default).
     pub audiences: Option<Vec<String>>,
@@ -584,7 +586,7 @@ pub async fn list_clients(
 pub async fn delete_client(
     State(state): State<AppState>,
     AdminUser(actor): AdminUser,
-    Path(client_id): Path<String>,
+    AppPath(client_id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state
         .sesame

@@ -41,7 +41,8 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    #[schema(example = "alice@example.com")]
+    /// Required (an `Option` so that a missing field is reported in `fields`).
+    #[schema(value_type = String, example = "alice@example.com")]
     pub email: Option<String>,
     #[schema(value_type = String, example = "correct horse battery staple")]
     pub password: Option<SecretString>,
@@ -107,12 +108,14 @@ impl From<TokenPair> for TokenResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    #[schema(value_type = String)]
     pub refresh: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyRequest {
     /// An access token.
+    #[schema(value_type = String)]
     pub token: Option<String>,
 }
 
@@ -206,7 +209,7 @@ pub async fn register(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "invalid_request, invalid_json or invalid_audience", body = ErrorBody),
         (status = 401, description = "invalid_credentials", body = ErrorBody),
-        (status = 403, description = "account_locked (with Retry-After) or account_disabled", body = ErrorBody),
+        (status = 403, description = "account_locked (with Retry-After), account_disabled, or email_not_verified (when verified email is required)", body = ErrorBody),
         (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
         (status = 503, description = "unavailable: the password hashing queue is full (Retry-After)", body = ErrorBody),
     ))]
@@ -261,6 +264,7 @@ pub async fn refresh(
 #[utoipa::path(post, path = "/auth/token/verify", tag = "auth", request_body = VerifyRequest,
     responses(
         (status = 200, description = "The token is valid", body = Object),
+        (status = 400, description = "invalid_request: no `token`", body = ErrorBody),
         (status = 401, description = "token_invalid, token_expired or token_revoked", body = ErrorBody),
     ))]
 pub async fn verify(
@@ -276,6 +280,7 @@ pub async fn verify(
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = LogoutRequest,
     responses(
         (status = 200, description = "Logged out", body = MessageResponse),
+        (status = 400, description = "invalid_request: neither `refresh_token` nor `refresh`", body = ErrorBody),
         (status = 401, description = "token_invalid: invalid or already blacklisted (also carries `error`)", body = ErrorBody),
     ))]
 pub async fn logout(
@@ -329,6 +334,7 @@ pub async fn logout_all(
         (status = 204, description = "Changed"),
         (status = 400, description = "invalid_current_password, weak_password or invalid_request", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+        (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
     ))]
 pub async fn change_password(
     _limit: Limited<LOGIN>,

@@ -35,13 +35,14 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ForgotPasswordRequest {
-    #[schema(example = "alice@example.com")]
+    #[schema(value_type = String, example = "alice@example.com")]
     pub email: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetPasswordRequest {
     /// The token from the emailed link (`?token=...`).
+    #[schema(value_type = String)]
     pub token: Option<String>,
     #[schema(value_type = String)]
     pub new_password: Option<SecretString>,
@@ -50,6 +51,7 @@ pub struct ResetPasswordRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyEmailRequest {
     /// The token from the emailed link (`?token=...`).
+    #[schema(value_type = String)]
     pub token: Option<String>,
 }
 

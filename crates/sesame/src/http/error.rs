@@ -25,6 +25,9 @@ pub struct ErrorBody {
     /// Per-field problems, on validation errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<BTreeMap<String, Vec<String>>>,
+    /// On 5xx: the request's id (also in `x-request-id`), which names the logged cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Boxed: handlers return `Result<_, ApiError>` everywhere, and the parts are large.

@@ -91,6 +91,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     }
 }
 
+/// A path parameter. One that cannot be read (not UTF-8 after percent-decoding, wrong shape)
+/// names nothing that exists: 404 `not_found`, in the contract's shape, like any unknown id —
+/// never axum's plain-text 400.
+#[derive(Debug)]
+pub struct AppPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for AppPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| AppPath(v))
+            .map_err(|_| ApiError::not_found())
+    }
+}
+
 /// The raw bearer token of the request, if any.
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;

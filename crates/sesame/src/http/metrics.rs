@@ -133,7 +133,7 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
 
 /// GET /metrics — Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
+    responses((status = 200, description = "Prometheus text exposition", content_type = "application/openmetrics-text", body = String)))]
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(

@@ -1,8 +1,10 @@
 //! The HTTP edge: one router per resource, merged here, wrapped in the layers every request
-//! goes through (request id, tracing, error logging, body limit, trailing-slash tolerance).
+//! goes through (request id, tracing, error logging, body read whole and limited, trailing-slash
+//! tolerance).
 
 pub mod admin;
 pub mod auth;
+pub mod body;
 pub mod email;
 pub mod error;
 pub mod extract;
@@ -63,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)
+        .layer(middleware::from_fn(body::read_body_first))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -167,6 +168,22 @@ impl Form {
     }
 }
 
+/// The form body, or an RFC 6749 error: past the 64 KiB limit a 413 (axum's own rejection
+/// would be plain text), otherwise 400 `invalid_request`.
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, OAuthError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            OAuthError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "The request body is larger than 64 KiB.",
+            )
+        } else {
+            OAuthError::invalid_request("The request body could not be read.")
+        }
+    })
+}
+
 fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -262,9 +279,63 @@ pub struct TokenResponseBody {
     pub issued_token_type: Option<&'static str>,
 }
 
+/// The grant types `POST /oauth/token` serves.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub enum GrantType {
+    #[schema(rename = "client_credentials")]
+    ClientCredentials,
+    #[schema(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+}
+
+/// The form of `POST /oauth/token`, for the document only: the handler reads the form itself
+/// (to refuse repeated parameters and to take `audience`/`resource` more than once).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TokenForm {
+    grant_type: GrantType,
+    /// With `client_secret`, instead of HTTP Basic (not both).
+    #[schema(value_type = String, required = false)]
+    client_id: Option<String>,
+    #[schema(value_type = String, required = false)]
+    client_secret: Option<String>,
+    /// Repeatable; `resource` is a synonym. Default: the client's first audience.
+    #[schema(value_type = String, required = false)]
+    audience: Option<String>,
+    /// Space-separated; default: all of the client's scopes.
+    #[schema(value_type = String, required = false)]
+    scope: Option<String>,
+    /// Token exchange: the user's access token.
+    #[schema(value_type = String, required = false)]
+    subject_token: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token`.
+    #[schema(value_type = String, required = false)]
+    subject_token_type: Option<String>,
+    /// Token exchange: only `urn:ietf:params:oauth:token-type:access_token`.
+    #[schema(value_type = String, required = false)]
+    requested_token_type: Option<String>,
+}
+
+/// The form of `POST /oauth/introspect` and `POST /oauth/revoke` (document only).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TokenHintForm {
+    /// The token to introspect or revoke.
+    token: String,
+    /// `access_token` or `refresh_token`; a hint, not a constraint.
+    #[schema(value_type = String, required = false)]
+    token_type_hint: Option<String>,
+    /// With `client_secret`, instead of HTTP Basic (not both).
+    #[schema(value_type = String, required = false)]
+    client_id: Option<String>,
+    #[schema(value_type = String, required = false)]
+    client_secret: Option<String>,
+}
+
 /// Issue a service token (client credentials). Form-encoded.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded",
         description = "grant_type=client_credentials, or grant_type=urn:ietf:params:oauth:grant-type:token-exchange with subject_token and subject_token_type=urn:ietf:params:oauth:token-type:access_token; client_id + client_secret (or HTTP Basic); optional audience (or resource, repeatable) and scope"),
     responses(
         (status = 200, description = "A service access token", body = TokenResponseBody),
@@ -276,9 +347,9 @@ pub async fn token(
     _limit: Limited<TOKEN>,
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let form = parse_form(&headers, &body)?;
+    let form = parse_form(&headers, &read_body(body)?)?;
     let grant = form
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required."))?;
@@ -334,7 +405,7 @@ pub async fn token(
 
 /// RFC 7662 introspection: whether a token is active now. Client authentication required.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint?"),
+    request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint?; client_id + client_secret (or HTTP Basic)"),
     responses(
         (status = 200, description = "{active: true, sub, client_id, aud, exp, iat, scope, sid, roles, token_type} or {active: false}", body = Object),
         (status = 400, description = "invalid_request", body = OAuthErrorBody),
@@ -343,9 +414,9 @@ pub async fn token(
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let form = parse_form(&headers, &body)?;
+    let form = parse_form(&headers, &read_body(body)?)?;
     authenticate(&state, &headers, &form).await?;
     let token = form
         .get("token")
@@ -362,7 +433,7 @@ pub async fn introspect(
 /// RFC 7009 revocation: a refresh token ends its session, an access token is deny-listed until
 /// it expires. Always 200 for an authenticated client, whatever the token.
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint?"),
+    request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint?; client_id + client_secret (or HTTP Basic)"),
     responses(
         (status = 200, description = "Revoked (or nothing to revoke)"),
         (status = 400, description = "invalid_request", body = OAuthErrorBody),
@@ -372,9 +443,9 @@ pub async fn revoke(
     State(state): State<AppState>,
     Client(info): Client,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let form = parse_form(&headers, &body)?;
+    let form = parse_form(&headers, &read_body(body)?)?;
     let client = authenticate(&state, &headers, &form).await?;
     let token = form
         .get("token")

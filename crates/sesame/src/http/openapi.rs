@@ -1,6 +1,13 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
+use std::collections::BTreeMap;
+
+use utoipa::openapi::header::Header;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::Response;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::{admin, auth, email, forward_auth, metrics, oauth, ops, profile, sessions, wellknown};
@@ -20,7 +27,7 @@ use super::{admin, auth, email, forward_auth, metrics, oauth, ops, profile, sess
         admin::create_client, admin::list_clients, admin::delete_client,
         oauth::token, oauth::introspect, oauth::revoke, forward_auth::verify,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &SharedErrors),
     tags(
         (name = "auth", description = "Registration, login, tokens, logout"),
         (name = "email", description = "Email verification and password reset (links mailed from an outbox)"),
@@ -49,6 +56,145 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Error answers that whole classes of routes share, added to each operation whose own
+/// annotation leaves them out, so the document lists every status a route can answer (the
+/// generated API tests in `tests/schemathesis` hold every response to it):
+/// - a JSON body: 400 `invalid_json`/`invalid_request`, 413 `payload_too_large`, 415;
+/// - a form body (OAuth): 413 in RFC 6749 form;
+/// - a bearer token: 401, with `WWW-Authenticate`;
+/// - anything that reaches the database or the password-hashing pool: 503 `unavailable`, with
+///   `Retry-After` (routes served from memory alone are listed in [`MEMORY_ONLY`]).
+///
+/// 429 and 503 answers carry `Retry-After`, declared on every such response.
+struct SharedErrors;
+
+/// Routes answered from memory (keys, revocation state, counters): no database outage reaches
+/// them, so they never answer 503.
+const MEMORY_ONLY: &[&str] = &[
+    "/healthz",
+    "/openapi.json",
+    "/metrics",
+    "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
+    "/auth/token/verify",
+    "/auth/verify",
+];
+
+impl Modify for SharedErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                add_shared_errors(path, op);
+            }
+        }
+    }
+}
+
+fn add_shared_errors(path: &str, op: &mut Operation) {
+    let body_types: Vec<String> = op
+        .request_body
+        .as_ref()
+        .map(|b| b.content.keys().cloned().collect())
+        .unwrap_or_default();
+    let bearer = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let r = &mut op.responses.responses;
+    if body_types.iter().any(|t| t == "application/json") {
+        add(
+            r,
+            "400",
+            "invalid_json or invalid_request (with `fields`)",
+            "ErrorBody",
+        );
+        add(
+            r,
+            "413",
+            "payload_too_large: the body is over 64 KiB",
+            "ErrorBody",
+        );
+        add(
+            r,
+            "415",
+            "unsupported_media_type: the body is not application/json",
+            "ErrorBody",
+        );
+    }
+    if body_types
+        .iter()
+        .any(|t| t == "application/x-www-form-urlencoded")
+    {
+        add(
+            r,
+            "413",
+            "invalid_request: the body is over 64 KiB",
+            "OAuthErrorBody",
+        );
+    }
+    if bearer {
+        add(r, "401", "not_authenticated or a token error", "ErrorBody");
+        with_header(
+            r,
+            "401",
+            "WWW-Authenticate",
+            Type::String,
+            "The RFC 6750 challenge",
+        );
+    }
+    if !MEMORY_ONLY.contains(&path) {
+        add(
+            r,
+            "503",
+            "unavailable: the database does not answer, or the password-hashing queue is full",
+            "ErrorBody",
+        );
+    }
+    for status in ["429", "503"] {
+        with_header(
+            r,
+            status,
+            "Retry-After",
+            Type::Integer,
+            "Seconds to wait before retrying",
+        );
+    }
+}
+
+fn add(r: &mut BTreeMap<String, RefOr<Response>>, status: &str, description: &str, schema: &str) {
+    r.entry(status.to_string()).or_insert_with(|| {
+        Response::builder()
+            .description(description)
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name(schema))),
+            )
+            .build()
+            .into()
+    });
+}
+
+fn with_header(
+    r: &mut BTreeMap<String, RefOr<Response>>,
+    status: &str,
+    name: &str,
+    ty: Type,
+    description: &str,
+) {
+    if let Some(RefOr::T(res)) = r.get_mut(status) {
+        res.headers.entry(name.to_string()).or_insert_with(|| {
+            let mut header = Header::new(ObjectBuilder::new().schema_type(ty).build());
+            header.description = Some(description.to_string());
+            header
+        });
     }
 }
 

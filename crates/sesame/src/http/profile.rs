@@ -124,6 +124,7 @@ pub async fn show(
         (status = 400, description = "invalid_request, invalid_current_password", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
         (status = 409, description = "email_taken or username_taken", body = ErrorBody),
+        (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
     ))]
 pub async fn update(
     _limit: Limited<LOGIN>,
@@ -152,6 +153,7 @@ pub async fn update(
         (status = 400, description = "invalid_request, invalid_current_password", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
         (status = 409, description = "email_taken or username_taken", body = ErrorBody),
+        (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
     ))]
 pub async fn update_patch(
     limit: Limited<LOGIN>,
@@ -169,6 +171,7 @@ pub async fn update_patch(
         (status = 204, description = "Deleted"),
         (status = 400, description = "invalid_request or invalid_current_password", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+        (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
     ))]
 pub async fn remove(
     _limit: Limited<LOGIN>,

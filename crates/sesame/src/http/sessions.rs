@@ -4,7 +4,7 @@
 //! - GET /auth/sessions
 //! - DELETE /auth/sessions/{id}
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AuthUser, Client};
+use super::extract::{AppPath, AuthUser, Client};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -83,7 +83,7 @@ pub async fn end(
     State(state): State<AppState>,
     Client(client): Client,
     user: AuthUser,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
     state

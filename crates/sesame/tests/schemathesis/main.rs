@@ -1,0 +1,208 @@
+//! Generated API tests: schemathesis (from PyPI) reads Sesame's own `/openapi.json` and sends
+//! every operation generated requests, valid and invalid, and holds each answer to the document:
+//! no 5xx, every status and content type documented, every body and declared header matching its
+//! schema. It runs twice against one real server (HTTPS with its self-signed certificate, the
+//! embedded store, rate limits off):
+//!
+//! 1. with credentials on every request that needs them (`hooks.py`): a user's bearer token, an
+//!    admin's on `/admin/*`, a service client's Basic credentials on `/oauth/*` — so the
+//!    operations behind authentication are exercised past their 401;
+//! 2. with none, so every operation's unauthenticated answer is checked too.
+//!
+//! schemathesis is installed once into a virtualenv under `CARGO_TARGET_TMPDIR` (kept between
+//! runs), pinned to one version; a marker file names it. Bounded: a fixed number of examples per
+//! operation, a per-request timeout, and a deadline for each pass after which it is killed.
+//!
+//! `keepalive` pins down, deterministically, a connection-level bug the generated tests found.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../api/helpers.rs"]
+mod helpers;
+mod keepalive;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use helpers::{PASSWORD, TestApp, spawn_app};
+
+/// This binary's apps run on the embedded store.
+const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
+
+/// The schemathesis release the checks below were written against (v4's CLI).
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// What every answer is held to. `not_a_server_error`: no 5xx. `status_code_conformance`: the
+/// status is documented for the operation. `content_type_conformance`: so is the content type.
+/// `response_schema_conformance`: the body matches the documented schema.
+/// `response_headers_conformance`: documented headers are present and well-formed.
+///
+/// Not held: `positive_data_acceptance` (a schema-valid body must succeed: impossible for
+/// password checks, tokens and ids the generator cannot know), `negative_data_rejection` (Sesame
+/// clamps out-of-range `limit`s and ignores unknown fields, as documented, instead of refusing
+/// them) and `unsupported_method` (`/auth/verify` answers every method, as gateways need).
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+                      response_schema_conformance,response_headers_conformance";
+
+/// Test cases per operation and phase; with about 40 operations this keeps a pass to a couple of
+/// minutes on two busy cores.
+const EXAMPLES_WITH_AUTH: &str = "100";
+const EXAMPLES_WITHOUT_AUTH: &str = "30";
+
+/// A pass still running after this is killed and fails the test.
+const PASS_DEADLINE: Duration = Duration::from_secs(200);
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The `schemathesis` executable of a virtualenv under the target directory, installed once.
+fn schemathesis() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("schemathesis-venv");
+    let exe = dir.join("bin/schemathesis");
+    let marker = dir.join(format!(".installed-{SCHEMATHESIS}"));
+    if !marker.exists() {
+        run(Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&dir));
+        run(Command::new(dir.join("bin/python")).args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            SCHEMATHESIS,
+        ]));
+        std::fs::write(&marker, "").unwrap();
+    }
+    exe
+}
+
+/// A URL of this process that makes a fresh admin (through the core, as the CLI does) and
+/// answers its username: the hooks ask for one whenever the fuzzer broke the last.
+async fn admin_factory(app: Arc<TestApp>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route(
+        "/admin",
+        axum::routing::post(move || {
+            let app = app.clone();
+            async move { app.new_admin().await.username }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/admin")
+}
+
+/// Runs one schemathesis pass to completion or the deadline; returns (success, output).
+fn schemathesis_pass(
+    exe: &Path,
+    workdir: &Path,
+    args: &[String],
+    env: &[(&str, String)],
+) -> (bool, String) {
+    let log = workdir.join("output.txt");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut cmd = Command::new(exe);
+    cmd.arg("run")
+        .args(args)
+        .current_dir(workdir)
+        .env_remove("SCHEMATHESIS_HOOKS")
+        // These would override the certificate given to schemathesis and the hooks.
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE")
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("schemathesis starts");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > PASS_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut output = std::fs::read_to_string(&log).unwrap_or_default();
+    output.push_str(&format!("\n(pass took {:.0?})\n", started.elapsed()));
+    match status {
+        Some(s) => (s.success(), output),
+        None => (
+            false,
+            format!("{output}\nkilled after the {PASS_DEADLINE:?} deadline"),
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_requests_get_documented_answers() {
+    let exe = tokio::task::spawn_blocking(schemathesis).await.unwrap();
+    let app = Arc::new(spawn_app().await);
+    let factory = admin_factory(app.clone()).await;
+
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("schemathesis-run");
+    std::fs::create_dir_all(&work).unwrap();
+    let ca = work.join("sesame-ca.pem");
+    std::fs::write(&ca, &app.cert_pem).unwrap();
+    let hooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis/hooks.py");
+
+    let common = |examples: &str| -> Vec<String> {
+        [
+            &format!("{}/openapi.json", app.base),
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            examples,
+            "--request-timeout",
+            "10",
+            "--tls-verify",
+            ca.to_str().unwrap(),
+            "--generation-database",
+            "none",
+            "--no-color",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+
+    let env = vec![
+        ("SCHEMATHESIS_HOOKS", hooks.display().to_string()),
+        ("SESAME_ST_BASE", app.base.clone()),
+        ("SESAME_ST_CA", ca.display().to_string()),
+        ("SESAME_ST_PASSWORD", PASSWORD.to_string()),
+        ("SESAME_ST_ADMIN_FACTORY", factory),
+    ];
+    let (exe2, work2) = (exe.clone(), work.clone());
+    let args = common(EXAMPLES_WITH_AUTH);
+    let (ok, output) =
+        tokio::task::spawn_blocking(move || schemathesis_pass(&exe2, &work2, &args, &env))
+            .await
+            .unwrap();
+    assert!(ok, "schemathesis with credentials failed:\n{output}");
+    println!("{output}");
+
+    let args = common(EXAMPLES_WITHOUT_AUTH);
+    let (ok, output) =
+        tokio::task::spawn_blocking(move || schemathesis_pass(&exe, &work, &args, &[]))
+            .await
+            .unwrap();
+    assert!(ok, "schemathesis without credentials failed:\n{output}");
+    println!("{output}");
+}
