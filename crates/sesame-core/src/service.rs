@@ -47,6 +47,7 @@ impl Sesame {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Result<Self, CoreError> {
+        settings.check_lifetimes().map_err(CoreError::Internal)?;
         let now = clock.now();
         let hasher =
             PasswordHasher::new(&settings.argon2, settings.hash_workers, settings.hash_queue)?;

@@ -585,6 +585,9 @@ impl Config {
             audit_retention: l.duration("audit_retention")?,
             ..Settings::default()
         };
+        settings
+            .check_lifetimes()
+            .map_err(|problem| l.invalid("refresh_ttl", problem))?;
         Ok(Config {
             listen,
             tls,
@@ -690,6 +693,14 @@ mod tests {
             err.contains("SESAME_TRUSTED_PROXIES") && err.contains("nonsense"),
             "{err}"
         );
+        // A session must outlive its access tokens (see Settings::check_lifetimes).
+        let err = Config::from_sources(
+            None,
+            &env(&[("SESAME_REFRESH_TTL", "10m"), ("SESAME_ACCESS_TTL", "15m")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("SESAME_REFRESH_TTL"), "{err}");
         let err = Config::from_sources(None, &env(&[("SESAME_RATE_LIMIT_LOGIN", "lots")]))
             .unwrap_err()
             .to_string();

@@ -1,0 +1,17 @@
+//! Property tests (proptest): the session state machine against a reference model, and the
+//! domain parsers. One binary, one module per subject.
+//!
+//! Case counts are small by default so the suite stays fast; `PROPTEST_CASES=1000 cargo test
+//! -p sesame-core --test properties` explores more.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod parsers;
+mod sessions;
+
+/// Cases per property: `PROPTEST_CASES` when set, else `default`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
