@@ -449,3 +449,119 @@ fn debug_output_hides_secrets() {
     assert!(!shown.contains("db-pass-s3cret"), "{shown}");
     assert!(!shown.contains("admin-pass-s3cret"), "{shown}");
 }
+
+// ---- user import -------------------------------------------------------------------------
+
+fn import_file(dir: &Path, lines: &[String]) -> PathBuf {
+    let path = dir.join("users.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").expect("file written");
+    path
+}
+
+fn user_import(dir: &Path, file: &Path, extra: &[&str]) -> Output {
+    let mut cmd = sesame_in(dir);
+    cmd.args(["user", "import"]).arg(file).args(extra);
+    run(cmd, None)
+}
+
+#[tokio::test]
+async fn user_import_summarises_exits_3_on_rejected_lines_and_the_users_log_in() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bcrypt = bcrypt::hash(PASSWORD, 4).expect("bcrypt hash");
+    let file = import_file(
+        dir.path(),
+        &[
+            json!({"email": "ann@example.com", "username": "ann", "password_hash": bcrypt}).to_string(),
+            json!({"email": "bad@example.com", "password_hash": format!("$2b$20${}", &bcrypt[7..])})
+                .to_string(),
+            json!({"email": "ANN@example.com", "password_hash": bcrypt}).to_string(),
+        ],
+    );
+    let out = user_import(dir.path(), &file, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", explain(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Imported 1 user(s) (bcrypt: 1)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Rejected 2 line(s):"), "{stdout}");
+    assert!(
+        stdout.contains("line 2: password_hash: bcrypt cost 20"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 3: duplicate email: already on line 1"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("2 line(s) rejected"),
+        "{}",
+        explain(&out)
+    );
+    assert!(!stdout.contains(&bcrypt[7..]), "no hash in the summary");
+
+    // Again: the imported user is skipped, the bad lines are still reported.
+    let out = user_import(dir.path(), &file, &["--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", explain(&out));
+    let report = stdout_json(&out);
+    assert_eq!(report["imported"], 0, "{report}");
+    assert_eq!(
+        report["skipped"],
+        json!([{"line": 1, "email": "ann@example.com"}])
+    );
+    assert_eq!(report["rejected"].as_array().map(Vec::len), Some(2));
+
+    // A clean file exits 0; a dry run writes nothing.
+    let clean = dir.path().join("clean.jsonl");
+    std::fs::write(
+        &clean,
+        json!({"email": "cy@example.com", "password_hash": bcrypt}).to_string(),
+    )
+    .expect("file written");
+    let out = user_import(dir.path(), &clean, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", explain(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("Dry run: nothing was written.\nWould import 1 user(s)"),
+        "{}",
+        explain(&out)
+    );
+    let out = user_import(dir.path(), &clean, &["--dry-run"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Would import 1 user(s)"),
+        "still not there: {}",
+        explain(&out)
+    );
+    let out = user_import(dir.path(), &clean, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", explain(&out));
+
+    // The imported users log in on the server with their original password.
+    let port = free_port();
+    let mut cmd = sesame_in(dir.path());
+    cmd.arg("serve")
+        .env("SESAME_LISTEN", format!("127.0.0.1:{port}"));
+    let data = dir.path().join("data");
+    let (server, client, base) = start_server(cmd, dir.path(), &data, port).await;
+    for login in ["ann", "cy@example.com"] {
+        let res = client
+            .post(format!("{base}/auth/login"))
+            .json(&json!({"username": login, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("login sent");
+        assert_eq!(res.status(), StatusCode::OK, "{login}: {}", server.log());
+    }
+    assert_eq!(server.terminate().await.code(), Some(0));
+}
+
+#[test]
+fn user_import_of_a_missing_file_exits_1() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = user_import(dir.path(), &dir.path().join("nope.jsonl"), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", explain(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot open"),
+        "{}",
+        explain(&out)
+    );
+}

@@ -738,3 +738,83 @@ async fn a_dry_run_reports_the_same_and_writes_nothing() {
     let res = app.login_raw(&fresh, PASSWORD).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Sets up a throwaway Django project (SQLite, a cheap PBKDF2 hasher subclass as the default),
+/// creates users of every kind the documented export must handle, then runs the python block of
+/// docs/migrate.md as `manage.py shell` would and prints the `users.jsonl` it wrote.
+const DJANGO_PROJECT: &str = r#"
+import os, sys
+import django
+from django.conf import settings
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+class FastPBKDF2(PBKDF2PasswordHasher):
+    iterations = 20000
+
+settings.configure(
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}},
+    PASSWORD_HASHERS=["__main__.FastPBKDF2"],
+    USE_TZ=True,
+)
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.contrib.auth.models import User
+pw, domain = sys.argv[1], sys.argv[2]
+User.objects.create_superuser("alice", f"alice@{domain}", pw)
+User.objects.create_user("bob+x@corp", f"bob@{domain}", pw)
+carol = User.objects.create_user("carol", f"carol@{domain}", pw)
+carol.is_active = False
+carol.save()
+unusable = User.objects.create_user("dave", f"dave@{domain}")
+unusable.set_unusable_password()
+unusable.save()
+User.objects.create_user("noemail", "", pw)
+exec(sys.argv[3])
+sys.stdout.write(open("users.jsonl").read())
+"#;
+
+#[tokio::test]
+async fn the_documented_django_export_imports_and_logs_in() {
+    let app = spawn_app().await;
+    let domain = format!("{}.example.com", unique("dj"));
+    let export = doc_block("python");
+    let d = domain.clone();
+    let jsonl = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_ok(
+            Command::new(python())
+                .args(["-c", DJANGO_PROJECT, PASSWORD, &d, &export])
+                .current_dir(dir.path()),
+        );
+        String::from_utf8(out).unwrap()
+    })
+    .await
+    .unwrap();
+    let report = import(&app, &jsonl).await;
+    assert_eq!(report.imported, 3, "{report:?}\n{jsonl}");
+    assert!(report.rejected.is_empty(), "{report:?}");
+    assert_eq!(report.schemes["django_pbkdf2_sha256"], 3);
+
+    // The superuser is an admin, and logs in with the username Django had.
+    let tokens = app.login("alice", PASSWORD).await;
+    assert_eq!(
+        jwt_part(&tokens.access, 1)["roles"],
+        json!(["admin", "customer"])
+    );
+    // A username Sesame cannot take is left out: that user logs in with the email.
+    app.login(&format!("bob@{domain}"), PASSWORD).await;
+    assert_eq!(
+        stored(&app, &format!("bob@{domain}"))
+            .await
+            .unwrap()
+            .username,
+        None
+    );
+    // Inactive in Django: disabled here.
+    let res = app.login_raw(&format!("carol@{domain}"), PASSWORD).await;
+    assert_error(res, StatusCode::FORBIDDEN, "account_disabled").await;
+    // No usable password, or no email: not exported.
+    assert!(stored(&app, &format!("dave@{domain}")).await.is_none());
+}
