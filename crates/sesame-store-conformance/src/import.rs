@@ -145,7 +145,10 @@ pub async fn import_users_skips_existing_emails_and_reports_taken_usernames(stor
 
 pub async fn rehash_password_is_conditional_on_the_old_hash(store: Arc<dyn Store>) {
     let alice = imported("alice");
-    store.import_users(std::slice::from_ref(&alice)).await.unwrap();
+    store
+        .import_users(std::slice::from_ref(&alice))
+        .await
+        .unwrap();
     let id = alice.user.id;
     let before = store.get_user(id).await.unwrap().unwrap();
     // A session stays open across the upgrade: it is the same password.
