@@ -818,3 +818,102 @@ async fn the_documented_django_export_imports_and_logs_in() {
     // No usable password, or no email: not exported.
     assert!(stored(&app, &format!("dave@{domain}")).await.is_none());
 }
+
+/// Runs the documented `psql … -At` exports of Django's `auth_user` and Supabase's `auth.users`
+/// (the `sh` blocks of docs/migrate.md, as written) against tables of those shapes on a
+/// throwaway PostgreSQL database, imports what they print, and logs in.
+#[tokio::test]
+async fn the_documented_sql_exports_import_and_log_in() {
+    let app = spawn_app().await;
+    let py = python_hashes().await;
+    let domain = format!("{}.example.com", unique("sql"));
+    let url = tokio::task::spawn_blocking(sesame_testkit::PgCluster::shared)
+        .await
+        .unwrap()
+        .expect("the test PostgreSQL server starts")
+        .fresh_database()
+        .await
+        .expect("a fresh database");
+    let setup = format!(
+        r#"
+CREATE TABLE auth_user (
+  id serial PRIMARY KEY, password varchar(128) NOT NULL, last_login timestamptz,
+  is_superuser boolean NOT NULL, username varchar(150) NOT NULL UNIQUE,
+  first_name varchar(150) NOT NULL DEFAULT '', last_name varchar(150) NOT NULL DEFAULT '',
+  email varchar(254) NOT NULL, is_staff boolean NOT NULL, is_active boolean NOT NULL,
+  date_joined timestamptz NOT NULL);
+INSERT INTO auth_user (password, is_superuser, username, email, is_staff, is_active, date_joined) VALUES
+  ('{django}', true, 'djadmin', 'djadmin@{domain}', true, true, '2018-05-06 07:08:09+00'),
+  ('{django}', false, 'dj+odd@name', 'djodd@{domain}', false, false, now()),
+  ('!unusable', false, 'djnopass', 'djnopass@{domain}', false, true, now()),
+  ('{django}', false, 'djnoemail', '', false, true, now());
+CREATE SCHEMA auth;
+CREATE TABLE auth.users (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(), email varchar(255), encrypted_password varchar(255),
+  email_confirmed_at timestamptz, created_at timestamptz, banned_until timestamptz, deleted_at timestamptz);
+INSERT INTO auth.users (email, encrypted_password, email_confirmed_at, created_at, banned_until, deleted_at) VALUES
+  ('sb@{domain}', '{bcrypt}', now(), '2021-02-03 04:05:06+00', NULL, NULL),
+  ('sbbanned@{domain}', '{bcrypt}', NULL, now(), now() + interval '1 day', NULL),
+  ('sbmagic@{domain}', '', now(), now(), NULL, NULL),
+  ('sbdeleted@{domain}', '{bcrypt}', now(), now(), NULL, now());
+"#,
+        django = py["django_pbkdf2_sha256"].as_str().unwrap(),
+        bcrypt = py["bcrypt_2a"].as_str().unwrap(),
+    );
+    let outputs = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        run_ok(
+            Command::new("psql")
+                .args(["-v", "ON_ERROR_STOP=1", "-q", &url, "-c", &setup])
+                .stdin(Stdio::null()),
+        );
+        let doc = docs_migrate();
+        let blocks: Vec<&str> = doc
+            .split("```sh\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .filter(|b| b.trim_start().starts_with("psql"))
+            .collect();
+        assert_eq!(blocks.len(), 2, "the Django and the Supabase export");
+        blocks
+            .iter()
+            .map(|block| {
+                let _ = std::fs::remove_file(dir.path().join("users.jsonl"));
+                run_ok(
+                    Command::new("bash")
+                        .args(["-euo", "pipefail", "-c", block])
+                        .env("DJANGO_DATABASE_URL", &url)
+                        .env("SUPABASE_DB_URL", &url)
+                        .current_dir(dir.path())
+                        .stdin(Stdio::null()),
+                );
+                std::fs::read_to_string(dir.path().join("users.jsonl")).unwrap()
+            })
+            .collect::<Vec<String>>()
+    })
+    .await
+    .unwrap();
+
+    let django = import(&app, &outputs[0]).await;
+    assert_eq!(django.imported, 2, "{django:?}\n{}", outputs[0]);
+    assert!(django.rejected.is_empty(), "{django:?}");
+    let tokens = app.login("djadmin", PASSWORD).await;
+    assert_eq!(
+        jwt_part(&tokens.access, 1)["roles"],
+        json!(["admin", "customer"])
+    );
+    let admin = stored(&app, &format!("djadmin@{domain}")).await.unwrap();
+    assert_eq!(admin.created_at.timestamp(), 1_525_590_489);
+    let odd = stored(&app, &format!("djodd@{domain}")).await.unwrap();
+    assert!(odd.username.is_none() && odd.disabled);
+
+    let supabase = import(&app, &outputs[1]).await;
+    assert_eq!(supabase.imported, 2, "{supabase:?}\n{}", outputs[1]);
+    assert!(supabase.rejected.is_empty(), "{supabase:?}");
+    let tokens = app.login(&format!("sb@{domain}"), PASSWORD).await;
+    assert_eq!(jwt_part(&tokens.access, 1)["email_verified"], true);
+    let res = app.login_raw(&format!("sbbanned@{domain}"), PASSWORD).await;
+    assert_error(res, StatusCode::FORBIDDEN, "account_disabled").await;
+    assert!(stored(&app, &format!("sbmagic@{domain}")).await.is_none());
+    assert!(stored(&app, &format!("sbdeleted@{domain}")).await.is_none());
+}
