@@ -1,239 +1,770 @@
-//! `sesame-bench`: drives a running Sesame with a fixed number of keep-alive connections for a
-//! fixed time and reports requests/s, latency percentiles, errors and (given its PID) the
-//! server's resident memory.
+//! `sesame-bench`: a keep-alive HTTP/1.1 load generator for Sesame. A fixed number of
+//! connections, each sending its next request as soon as the last answer is read, for a fixed
+//! time; it reports requests/s, p50/p99/p99.9 latency, errors and the server's resident memory.
 //!
-//! Scenarios:
-//! - `profile`: GET /profile with one valid token;
-//! - `verify`: GET /auth/verify with one token (`--distinct N` rotates over N users' tokens);
-//! - `refresh`: every worker owns a session and refreshes its token chain, so each refresh token
-//!   is presented exactly once;
-//! - `login`: POST /auth/login for one user (argon2 at the server's cost);
-//! - `register`: POST /auth/register with fresh emails;
-//! - `client-token`: POST /oauth/token (client credentials; needs `--client-id/--client-secret`);
-//! - `introspect`: POST /oauth/introspect of a user token (same client flags).
+//! One command gives the whole table (see docs/performance.md):
 //!
-//! Example: `cargo run --release -p sesame-bench -- --url https://127.0.0.1:8443 \
-//!   --cacert data/tls/cert.pem --scenario refresh --connections 32 --duration 10s`
+//! ```text
+//! cargo run --release -p sesame-bench -- --spawn [--tls off|on|both] [--duration 10s]
+//! ```
+//!
+//! starts the bare-axum ceilings and Sesame itself (benchmark settings: `SESAME_RATE_LIMIT=off`,
+//! a throwaway data directory, TLS off and/or on), measures start-up and idle memory, runs every
+//! scenario and prints a markdown table with the ratios to the ceilings measured in the same run.
+//!
+//! Against a server that is already running, one scenario at a time:
+//!
+//! ```text
+//! sesame-bench --url https://127.0.0.1:8443 --cacert data/tls/cert.pem --scenario refresh --pid 1234
+//! ```
+//!
+//! Scenarios: `verify` (GET /auth/verify, one token reused), `verify-distinct` (every request a
+//! token the server has not seen), `profile` (GET /profile), `refresh` (every refresh token
+//! presented exactly once), `login`, `register`, `client-token` (client credentials),
+//! `introspect`, `login-storm` (verify latency while logins saturate the hash workers).
 
+mod ceiling;
+mod load;
+mod scenario;
+mod server;
+
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Parser;
-use serde_json::{Value, json};
+use clap::{Parser, Subcommand};
+use hyper::header::HeaderValue;
+
+use load::{Outcome, Script, Target};
+use scenario::Setup;
 
 #[derive(Debug, Parser)]
-#[command(about = "Load generator for Sesame")]
+#[command(
+    about = "Load generator for Sesame",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    args: Args,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Serve a ceiling (used by --spawn): `hello` or `verify`.
+    Ceiling {
+        #[arg(long)]
+        mode: String,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
 struct Args {
-    /// Base URL of Sesame, e.g. https://127.0.0.1:8443
+    /// Base URL of a running Sesame, e.g. https://127.0.0.1:8443 (one scenario, one row).
+    #[arg(long, required_unless_present = "spawn")]
+    url: Option<String>,
+    /// Start the ceilings and Sesame itself and run every scenario (or --scenarios).
     #[arg(long)]
-    url: String,
+    spawn: bool,
+    /// With --url: the scenario to run.
     #[arg(long, default_value = "profile")]
     scenario: String,
-    /// Concurrent keep-alive connections (one worker each).
+    /// With --spawn: comma-separated scenarios (default: all).
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// With --spawn: plain HTTP, TLS, or both (two tables and the ratio).
+    #[arg(long, default_value = "both")]
+    tls: String,
+    /// With --spawn: the sesame binary (default: beside this one, built if missing).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// With --spawn: the database (default: SQLite in the throwaway data directory).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// With --spawn: skip the ceiling servers.
+    #[arg(long)]
+    no_ceiling: bool,
+    /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     duration: Duration,
+    /// Threads of the generator's runtime (it shares the machine with the server).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// PEM certificate to trust (a self-signed Sesame).
     #[arg(long)]
-    cacert: Option<std::path::PathBuf>,
-    /// Server PID, to report its resident memory at the end.
+    cacert: Option<PathBuf>,
+    /// Server PID, to report its resident memory.
     #[arg(long)]
     pid: Option<u32>,
-    /// For `verify`: how many distinct users' tokens to rotate over.
-    #[arg(long, default_value_t = 1)]
+    /// verify-distinct: how many distinct tokens to prepare.
+    #[arg(long, default_value_t = 300_000)]
     distinct: usize,
+    /// verify-distinct against --url: the server's SQLite database, to mint tokens with its key
+    /// (without it, tokens come from a refresh chain, at most 5,000).
+    #[arg(long)]
+    mint_db: Option<String>,
     #[arg(long)]
     client_id: Option<String>,
     #[arg(long)]
     client_secret: Option<String>,
+    /// Write the markdown report here as well.
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// A label for the result row.
     #[arg(long)]
     label: Option<String>,
 }
 
-const PASSWORD: &str = "bench horse battery staple";
-
-fn client(args: &Args) -> anyhow::Result<reqwest::Client> {
-    let mut b = reqwest::Client::builder()
-        .http1_only()
-        .pool_max_idle_per_host(1)
-        .timeout(Duration::from_secs(30));
-    if let Some(p) = &args.cacert {
-        let pem = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-        b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Sub::Ceiling { mode, listen }) = cli.command {
+        // Like Sesame: a multi-threaded runtime with one worker per core.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return rt.block_on(ceiling::serve(&mode, &listen));
     }
-    Ok(b.build()?)
+    let args = cli.args;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        if args.spawn {
+            spawn_all(&args).await
+        } else {
+            one(&args).await
+        }
+    })
 }
 
-async fn post(c: &reqwest::Client, url: String, body: Value) -> anyhow::Result<Value> {
-    let res = c.post(url).json(&body).send().await?;
-    let status = res.status();
-    let v: Value = res.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{status}: {v}");
+/// One table row.
+#[derive(Debug)]
+struct Row {
+    name: String,
+    connections: usize,
+    out: Outcome,
+    /// (at the end, peak during the run), MiB.
+    rss: Option<(f64, f64)>,
+    note: String,
+}
+
+const HEADER: &str = "| scenario | conns | req/s | p50 ms | p99 ms | p99.9 ms | errors | server RSS end / peak MB | note |\n|---|---|---|---|---|---|---|---|---|";
+
+impl Row {
+    fn markdown(&self) -> String {
+        let rss = self
+            .rss
+            .map(|(end, peak)| format!("{end:.1} / {peak:.1}"))
+            .unwrap_or_else(|| "-".into());
+        format!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+            self.name,
+            self.connections,
+            self.out.rate(),
+            self.out.ms(0.5),
+            self.out.ms(0.99),
+            self.out.ms(0.999),
+            self.out.errors,
+            rss,
+            self.note
+        )
     }
-    Ok(v)
 }
 
-/// Registers (or reuses) a bench user and logs in; returns (access, refresh).
-async fn session(c: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<(String, String)> {
-    let email = format!("{name}@bench.example.com");
-    let _ = post(
-        c,
-        format!("{base}/auth/register"),
-        json!({"email": email, "password": PASSWORD}),
-    )
-    .await;
-    let t = post(
-        c,
-        format!("{base}/auth/login"),
-        json!({"email": email, "password": PASSWORD}),
-    )
-    .await?;
-    Ok((
-        t["access"].as_str().unwrap_or_default().to_string(),
-        t["refresh"].as_str().unwrap_or_default().to_string(),
-    ))
+/// What the scenarios of one server share.
+struct Ctx {
+    target: Target,
+    setup: Setup,
+    pid: Option<u32>,
+    connections: usize,
+    duration: Duration,
+    run_id: String,
+    user_email: String,
+    access: String,
+    client: Option<HeaderValue>,
+    /// SQLite URL to mint distinct tokens with the server's key.
+    mint_db: Option<String>,
+    distinct: usize,
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
+impl Ctx {
+    async fn new(
+        url: &str,
+        cacert: Option<&std::path::Path>,
+        pid: Option<u32>,
+        args: &Args,
+        client: Option<(String, String)>,
+        mint_db: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let target = Target::from_url(url, cacert)?;
+        let setup = Setup::new(url, cacert)?;
+        let run_id = format!("{}x{}", std::process::id(), rand_suffix());
+        let user_email = format!("bench-{run_id}@bench.example.com");
+        setup.register(&user_email).await?;
+        let (access, _) = setup.login(&user_email).await?;
+        let client = client
+            .map(|(id, secret)| scenario::basic(&id, &secret))
+            .transpose()?;
+        Ok(Ctx {
+            target,
+            setup,
+            pid,
+            connections: args.connections,
+            duration: args.duration,
+            run_id,
+            user_email,
+            access,
+            client,
+            mint_db,
+            distinct: args.distinct,
+        })
+    }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let base = args.url.trim_end_matches('/').to_string();
-    let setup = client(&args)?;
-    let run_id = std::process::id();
-    // Per-worker state prepared before the clock starts.
-    let mut workers: Vec<(reqwest::Client, String, String)> = Vec::new();
-    let shared_users = args.distinct.max(1);
-    let mut tokens = Vec::new();
-    if matches!(
-        args.scenario.as_str(),
-        "profile" | "verify" | "introspect" | "login"
-    ) {
-        for i in 0..shared_users {
-            tokens.push(session(&setup, &base, &format!("bench{run_id}u{i}")).await?);
+    fn client(&self) -> anyhow::Result<&HeaderValue> {
+        self.client
+            .as_ref()
+            .context("this scenario needs a client (--client-id/--client-secret)")
+    }
+
+    async fn timed(
+        &self,
+        name: &str,
+        connections: usize,
+        scripts: Vec<Box<dyn Script>>,
+        note: String,
+    ) -> anyhow::Result<Row> {
+        if let Some(pid) = self.pid {
+            server::reset_peak(pid);
+        }
+        let out = load::run(&self.target, scripts, self.duration).await?;
+        Ok(Row {
+            name: name.to_string(),
+            connections,
+            rss: self.pid.and_then(server::rss),
+            out,
+            note,
+        })
+    }
+
+    /// Prepares and runs one scenario.
+    async fn scenario(&self, name: &str) -> anyhow::Result<Row> {
+        let n = self.connections;
+        let t = &self.target;
+        match name {
+            "verify" | "profile" => {
+                let path = if name == "verify" {
+                    "/auth/verify"
+                } else {
+                    "/profile"
+                };
+                let scripts = (0..n)
+                    .map(|_| scenario::Get::boxed(t, path, Some(&self.access)))
+                    .collect::<anyhow::Result<_>>()?;
+                self.timed(name, n, scripts, String::new()).await
+            }
+            "verify-distinct" => {
+                let (tokens, how) = match &self.mint_db {
+                    Some(db) => (
+                        scenario::mint(db, &self.access, self.distinct).await?,
+                        "minted",
+                    ),
+                    None => {
+                        let (_, refresh) = self.setup.login(&self.user_email).await?;
+                        (
+                            self.setup
+                                .refresh_chain(refresh, self.distinct.min(5_000))
+                                .await?,
+                            "refresh chain, tokens repeat",
+                        )
+                    }
+                };
+                let pool = scenario::distinct_pool(&tokens)?;
+                drop(tokens);
+                let next = Arc::new(AtomicUsize::new(0));
+                let scripts = (0..n)
+                    .map(|_| {
+                        Box::new(scenario::Distinct {
+                            target: t.clone(),
+                            tokens: pool.clone(),
+                            next: next.clone(),
+                        }) as Box<dyn Script>
+                    })
+                    .collect();
+                let mut row = self.timed(name, n, scripts, String::new()).await?;
+                let used = next.load(Ordering::Relaxed);
+                row.note = format!(
+                    "{} tokens ({how}), {} sent{}",
+                    pool.len(),
+                    used,
+                    if used > pool.len() {
+                        ", pool wrapped"
+                    } else {
+                        ", each once"
+                    }
+                );
+                Ok(row)
+            }
+            "refresh" => {
+                let mut scripts: Vec<Box<dyn Script>> = Vec::new();
+                for _ in 0..n {
+                    let (_, refresh) = self.setup.login(&self.user_email).await?;
+                    scripts.push(Box::new(scenario::Refresh {
+                        target: t.clone(),
+                        refresh,
+                    }));
+                }
+                self.timed(name, n, scripts, "each refresh token once".into())
+                    .await
+            }
+            "login" => {
+                let scripts = (0..n)
+                    .map(|_| scenario::login_script(t, &self.user_email))
+                    .collect();
+                self.timed(name, n, scripts, String::new()).await
+            }
+            "register" => {
+                let scripts = (0..n)
+                    .map(|w| {
+                        Box::new(scenario::Register {
+                            target: t.clone(),
+                            prefix: format!("r{}w{w}", self.run_id),
+                            n: 0,
+                        }) as Box<dyn Script>
+                    })
+                    .collect();
+                self.timed(name, n, scripts, String::new()).await
+            }
+            "client-token" => {
+                let auth = self.client()?.clone();
+                let scripts = (0..n)
+                    .map(|_| scenario::client_token_script(t, &auth))
+                    .collect();
+                self.timed(name, n, scripts, String::new()).await
+            }
+            "introspect" => {
+                let auth = self.client()?.clone();
+                let scripts = (0..n)
+                    .map(|_| scenario::introspect_script(t, &auth, &self.access))
+                    .collect();
+                self.timed(name, n, scripts, String::new()).await
+            }
+            "login-storm" => {
+                // Half the connections log in (more than enough to keep every hash worker busy
+                // with a queue behind it), half verify; the row is the verify half.
+                let half = (n / 2).max(1);
+                let logins: Vec<Box<dyn Script>> = (0..half)
+                    .map(|_| scenario::login_script(t, &self.user_email))
+                    .collect();
+                let verifies = (0..half)
+                    .map(|_| scenario::Get::boxed(t, "/auth/verify", Some(&self.access)))
+                    .collect::<anyhow::Result<_>>()?;
+                if let Some(pid) = self.pid {
+                    server::reset_peak(pid);
+                }
+                let (l, v) = tokio::join!(
+                    load::run(t, logins, self.duration),
+                    load::run(t, verifies, self.duration)
+                );
+                let (l, v) = (l?, v?);
+                Ok(Row {
+                    name: "verify during login storm".into(),
+                    connections: half,
+                    rss: self.pid.and_then(server::rss),
+                    note: format!(
+                        "meanwhile {half} conns log in: {:.1} logins/s, p99 {:.0} ms, {} errors",
+                        l.rate(),
+                        l.ms(0.99),
+                        l.errors
+                    ),
+                    out: v,
+                })
+            }
+            other => bail!("unknown scenario {other}"),
         }
     }
-    for w in 0..args.connections {
-        let c = client(&args)?;
-        let (access, refresh) = if args.scenario == "refresh" {
-            session(&c, &base, &format!("bench{run_id}w{w}")).await?
-        } else if tokens.is_empty() {
-            (String::new(), String::new())
-        } else {
-            tokens[w % tokens.len()].clone()
-        };
-        workers.push((c, access, refresh));
+}
+
+fn rand_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+/// `--url`: one scenario against a running server.
+async fn one(args: &Args) -> anyhow::Result<()> {
+    let url = args.url.as_deref().context("--url")?;
+    let client = match (&args.client_id, &args.client_secret) {
+        (Some(i), Some(s)) => Some((i.clone(), s.clone())),
+        _ => None,
+    };
+    let ctx = Ctx::new(
+        url,
+        args.cacert.as_deref(),
+        args.pid,
+        args,
+        client,
+        args.mint_db.clone(),
+    )
+    .await?;
+    let mut row = ctx.scenario(&args.scenario).await?;
+    if let Some(l) = &args.label {
+        row.name = l.clone();
     }
-    let login_email = format!("bench{run_id}u0@bench.example.com");
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut handles = Vec::new();
-    let empty = hdrhistogram::Histogram::<u64>::new(3)?;
-    for (w, (c, access, refresh)) in workers.into_iter().enumerate() {
-        let (stop, errors, base, scenario) = (
-            stop.clone(),
-            errors.clone(),
-            base.clone(),
-            args.scenario.clone(),
-        );
-        let (cid, secret, login_email) = (
-            args.client_id.clone(),
-            args.client_secret.clone(),
-            login_email.clone(),
-        );
-        let proto = empty.clone();
-        handles.push(tokio::spawn(async move {
-            let mut hist = proto;
-            let mut refresh = refresh;
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                let req = match scenario.as_str() {
-                    "profile" => c.get(format!("{base}/profile")).bearer_auth(&access),
-                    "verify" => c.get(format!("{base}/auth/verify")).bearer_auth(&access),
-                    "refresh" => c.post(format!("{base}/auth/token/refresh")).json(&json!({"refresh": refresh})),
-                    "login" => c.post(format!("{base}/auth/login")).json(&json!({"email": login_email, "password": PASSWORD})),
-                    "register" => {
-                        n += 1;
-                        c.post(format!("{base}/auth/register")).json(&json!({"email": format!("r{run_id}w{w}n{n}@bench.example.com"), "password": PASSWORD}))
-                    }
-                    "client-token" => c
-                        .post(format!("{base}/oauth/token"))
-                        .basic_auth(cid.clone().unwrap_or_default(), secret.clone())
-                        .form(&[("grant_type", "client_credentials")]),
-                    "introspect" => c
-                        .post(format!("{base}/oauth/introspect"))
-                        .basic_auth(cid.clone().unwrap_or_default(), secret.clone())
-                        .form(&[("token", access.as_str())]),
-                    _ => break,
-                };
-                match req.send().await {
-                    Ok(res) if res.status().is_success() => {
-                        if scenario == "refresh" {
-                            match res.json::<Value>().await {
-                                Ok(v) => refresh = v["refresh"].as_str().unwrap_or_default().to_string(),
-                                Err(_) => {
-                                    errors.fetch_add(1, Ordering::Relaxed);
-                                    continue;
-                                }
-                            }
-                        } else {
-                            let _ = res.bytes().await;
-                        }
-                        let _ = hist.record(t.elapsed().as_micros() as u64);
-                    }
-                    _ => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            hist
-        }));
+    let text = format!("{HEADER}\n{}\n", row.markdown());
+    print!("{text}");
+    if let Some(p) = &args.out {
+        std::fs::write(p, text)?;
     }
-    tokio::time::sleep(args.duration).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut total = hdrhistogram::Histogram::<u64>::new(3)?;
-    for h in handles {
-        let h = h.await?;
-        total.add(&h)?;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let ms = |q: f64| total.value_at_quantile(q) as f64 / 1000.0;
-    let rss = args
-        .pid
-        .and_then(rss_kib)
-        .map(|k| format!("{:.1} MB", k as f64 / 1024.0))
-        .unwrap_or_else(|| "-".into());
-    println!(
-        "| scenario | connections | req/s | p50 ms | p99 ms | p99.9 ms | errors | server RSS |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    println!(
-        "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |",
-        args.label.as_deref().unwrap_or(&args.scenario),
-        args.connections,
-        total.len() as f64 / secs,
-        ms(0.5),
-        ms(0.99),
-        ms(0.999),
-        errors.load(Ordering::Relaxed),
-        rss
-    );
     Ok(())
+}
+
+/// Time of one argon2id hash at Sesame's default cost on this machine, idle (median of 5).
+fn single_hash_ms() -> anyhow::Result<f64> {
+    let cost = sesame_core::settings::Argon2Cost::default();
+    let params = argon2::Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut times = Vec::new();
+    let mut out = [0u8; 32];
+    for i in 0..6 {
+        let t = std::time::Instant::now();
+        argon
+            .hash_password_into(scenario::PASSWORD.as_bytes(), b"bench-salt-bytes", &mut out)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if i > 0 {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// One server's measurements.
+struct Table {
+    title: String,
+    cold_start_ms: f64,
+    idle_rss: Option<(f64, f64)>,
+    rows: Vec<Row>,
+}
+
+fn rate_of(rows: &[Row], name: &str) -> Option<f64> {
+    rows.iter().find(|r| r.name == name).map(|r| r.out.rate())
+}
+
+async fn spawn_all(args: &Args) -> anyhow::Result<()> {
+    let bin = server::sesame_bin(args.server_bin.as_deref())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let scenarios: Vec<String> = if args.scenarios.is_empty() {
+        scenario::ALL.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.scenarios.clone()
+    };
+    let mut report = String::new();
+    let mut say = |s: String| {
+        println!("{s}");
+        report.push_str(&s);
+        report.push('\n');
+    };
+    say(format!(
+        "machine: {} cores, {}; load average before: {}",
+        cores,
+        cpu_model(),
+        loadavg()
+    ));
+    let hash_ms = tokio::task::spawn_blocking(single_hash_ms).await??;
+    let login_bound = cores as f64 * 1000.0 / hash_ms;
+    say(format!(
+        "one argon2id hash at the default cost: {hash_ms:.1} ms, so {cores} cores bound logins at {login_bound:.0}/s"
+    ));
+
+    // Ceilings, same generator, same connections and duration.
+    let mut ceilings = Vec::new();
+    if !args.no_ceiling {
+        let hello = server::start_ceiling("hello").await?;
+        let ctx_target = Target::from_url(&hello.url, None)?;
+        let scripts = (0..args.connections)
+            .map(|_| scenario::Get::boxed(&ctx_target, "/", None))
+            .collect::<anyhow::Result<_>>()?;
+        let pid = hello.pid();
+        server::reset_peak(pid);
+        let out = load::run(&ctx_target, scripts, args.duration).await?;
+        ceilings.push(Row {
+            name: "ceiling: bare axum hello".into(),
+            connections: args.connections,
+            rss: server::rss(pid),
+            out,
+            note: String::new(),
+        });
+        hello.stop();
+
+        let verify = server::start_ceiling("verify").await?;
+        let setup = Setup::new(&verify.url, None)?;
+        let token = reqwest::get(format!("{}/token", setup.base))
+            .await?
+            .text()
+            .await?;
+        let t = Target::from_url(&verify.url, None)?;
+        let scripts = (0..args.connections)
+            .map(|_| scenario::Get::boxed(&t, "/verify", Some(&token)))
+            .collect::<anyhow::Result<_>>()?;
+        let pid = verify.pid();
+        server::reset_peak(pid);
+        let out = load::run(&t, scripts, args.duration).await?;
+        ceilings.push(Row {
+            name: "ceiling: axum + one Ed25519 verification".into(),
+            connections: args.connections,
+            rss: server::rss(pid),
+            out,
+            note: String::new(),
+        });
+        verify.stop();
+    }
+
+    let modes: Vec<bool> = match args.tls.as_str() {
+        "off" => vec![false],
+        "on" => vec![true],
+        "both" => vec![false, true],
+        other => bail!("--tls must be off, on or both, not {other}"),
+    };
+    let mut tables = Vec::new();
+    for tls in modes {
+        let dir = tempdir()?;
+        let spec = server::SesameSpec {
+            bin: bin.clone(),
+            data_dir: dir.clone(),
+            tls,
+            database_url: args.database_url.clone(),
+        };
+        // First start creates the database, keys and certificate; the measured start is the
+        // second, with an existing database, as in production.
+        let (first, _) = spec.start().await?;
+        first.stop();
+        let client = spec.create_client()?;
+        let (srv, ready) = spec.start().await?;
+        let pid = srv.pid();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let idle_rss = server::rss(pid);
+        let mint_db = spec
+            .database_url()
+            .starts_with("sqlite:")
+            .then(|| spec.database_url());
+        let ctx = Ctx::new(
+            &srv.url,
+            srv.cacert.as_deref(),
+            Some(pid),
+            args,
+            Some(client),
+            mint_db,
+        )
+        .await?;
+        let mut rows = Vec::new();
+        for s in &scenarios {
+            eprintln!("{} {s}...", if tls { "https" } else { "http" });
+            match ctx.scenario(s).await {
+                Ok(row) => {
+                    eprintln!("{}", row.markdown());
+                    rows.push(row);
+                }
+                Err(e) => eprintln!("{s} failed: {e:#}"),
+            }
+            // Let the server settle (hash queue drained, WAL checkpointed) between scenarios.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        srv.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+        tables.push(Table {
+            title: format!(
+                "Sesame, {} ({})",
+                if tls { "HTTPS (TLS 1.3)" } else { "plain HTTP" },
+                if spec.database_url().starts_with("sqlite:") {
+                    "SQLite"
+                } else {
+                    "PostgreSQL"
+                }
+            ),
+            cold_start_ms: ready.as_secs_f64() * 1000.0,
+            idle_rss,
+            rows,
+        });
+    }
+
+    say(format!(
+        "\nduration {:?} per scenario, {} connections, generator on {} thread(s); load average after: {}\n",
+        args.duration,
+        args.connections,
+        args.threads,
+        loadavg()
+    ));
+    if !ceilings.is_empty() {
+        say(HEADER.to_string());
+        for r in &ceilings {
+            say(r.markdown());
+        }
+        say(String::new());
+    }
+    let hello = rate_of(&ceilings, "ceiling: bare axum hello");
+    let verify_ceiling = rate_of(&ceilings, "ceiling: axum + one Ed25519 verification");
+    for t in &tables {
+        say(format!("### {}\n", t.title));
+        say(format!(
+            "cold start to first 200 on /healthz (existing database): {:.0} ms; idle RSS {}\n",
+            t.cold_start_ms,
+            t.idle_rss
+                .map(|(r, _)| format!("{r:.1} MB"))
+                .unwrap_or_else(|| "-".into())
+        ));
+        say(HEADER.to_string());
+        for r in &t.rows {
+            say(r.markdown());
+        }
+        say(String::new());
+        say(targets(t, hello, verify_ceiling, login_bound));
+    }
+    if tables.len() == 2 {
+        say("### HTTPS ÷ plain HTTP\n".into());
+        say("| scenario | plain req/s | TLS req/s | ratio |\n|---|---|---|---|".into());
+        for r in &tables[0].rows {
+            if let Some(tls) = rate_of(&tables[1].rows, &r.name) {
+                say(format!(
+                    "| {} | {:.0} | {:.0} | {:.2} |",
+                    r.name,
+                    r.out.rate(),
+                    tls,
+                    tls / r.out.rate()
+                ));
+            }
+        }
+    }
+    if let Some(p) = &args.out {
+        std::fs::write(p, report)?;
+    }
+    Ok(())
+}
+
+/// The issue's targets, each met or not, from this run's own figures.
+fn targets(t: &Table, hello: Option<f64>, verify_ceiling: Option<f64>, login_bound: f64) -> String {
+    let mut lines = vec![
+        "| target | measured | met |".to_string(),
+        "|---|---|---|".into(),
+    ];
+    let mut check = |what: String, measured: String, ok: bool| {
+        lines.push(format!(
+            "| {what} | {measured} | {} |",
+            if ok { "yes" } else { "**no**" }
+        ));
+    };
+    let rate = |n: &str| rate_of(&t.rows, n);
+    if let Some(v) = rate("verify") {
+        check(
+            "verify, token reused ≥ 60,000/s".into(),
+            format!("{v:.0}/s"),
+            v >= 60_000.0,
+        );
+        if let Some(h) = hello {
+            check(
+                "verify, token reused ≥ 45 % of bare axum".into(),
+                format!("{:.0} %", 100.0 * v / h),
+                v >= 0.45 * h,
+            );
+        }
+    }
+    if let (Some(v), Some(c)) = (rate("verify-distinct"), verify_ceiling) {
+        check(
+            "verify, distinct tokens ≥ 80 % of axum + verify".into(),
+            format!("{:.0} %", 100.0 * v / c),
+            v >= 0.8 * c,
+        );
+    }
+    let mut floor = |n: &str, label: &str, min: f64| {
+        if let Some(v) = rate(n) {
+            check(
+                format!("{label} ≥ {min:.0}/s"),
+                format!("{v:.0}/s"),
+                v >= min,
+            );
+        }
+    };
+    floor("profile", "GET /profile", 15_000.0);
+    floor("refresh", "refresh", 5_000.0);
+    floor("client-token", "client-credentials token", 5_000.0);
+    floor("introspect", "introspection", 20_000.0);
+    if let Some(v) = rate("login") {
+        check(
+            format!("login ≥ 90 % of cores ÷ hash time ({login_bound:.0}/s)"),
+            format!("{v:.0}/s = {:.0} %", 100.0 * v / login_bound),
+            v >= 0.9 * login_bound,
+        );
+    }
+    if let Some(r) = t
+        .rows
+        .iter()
+        .find(|r| r.name == "verify during login storm")
+    {
+        check(
+            "p99 of verify during a login storm < 10 ms".into(),
+            format!("{:.2} ms", r.out.ms(0.99)),
+            r.out.ms(0.99) < 10.0,
+        );
+    }
+    if let Some((idle, _)) = t.idle_rss {
+        check(
+            "idle RSS < 20 MB".into(),
+            format!("{idle:.1} MB"),
+            idle < 20.0,
+        );
+    }
+    if let Some(peak) = t
+        .rows
+        .iter()
+        .find(|r| r.name == "verify")
+        .and_then(|r| r.rss)
+        .map(|(_, p)| p)
+    {
+        check(
+            "RSS under verify load < 64 MB".into(),
+            format!("{peak:.1} MB peak"),
+            peak < 64.0,
+        );
+    }
+    check(
+        "cold start to first 200 < 100 ms".into(),
+        format!("{:.0} ms", t.cold_start_ms),
+        t.cold_start_ms < 100.0,
+    );
+    lines.push(String::new());
+    lines.join("\n")
+}
+
+fn tempdir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "sesame-bench-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }

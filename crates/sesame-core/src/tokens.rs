@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use secrecy::ExposeSecret;
-use sesame_verify::{KeySet, PublicJwk, Verifier};
+use sesame_verify::{KeySet, PublicJwk, TokenCache, Verifier};
 use sha2::{Digest, Sha256};
 
 use crate::error::CoreError;
@@ -88,6 +88,9 @@ pub struct KeyRing {
     state: RwLock<Arc<KeyRingState>>,
     issuer: String,
     audiences: Vec<String>,
+    /// Tokens already verified, shared by every verifier built as keys are reloaded (entries
+    /// whose key leaves the set stop counting; see `sesame_verify::TokenCache`).
+    cache: Arc<TokenCache>,
 }
 
 impl KeyRing {
@@ -97,12 +100,28 @@ impl KeyRing {
         audiences: &[String],
         now: DateTime<Utc>,
     ) -> Result<Self, CoreError> {
-        let state = build_state(records, issuer, audiences, now)?;
+        Self::with_cache(records, issuer, audiences, now, Arc::default())
+    }
+
+    /// A key ring whose verifiers remember verified tokens in `cache`.
+    pub fn with_cache(
+        records: &[KeyRecord],
+        issuer: &str,
+        audiences: &[String],
+        now: DateTime<Utc>,
+        cache: Arc<TokenCache>,
+    ) -> Result<Self, CoreError> {
+        let state = build_state(records, issuer, audiences, now, &cache)?;
         Ok(KeyRing {
             state: RwLock::new(Arc::new(state)),
             issuer: issuer.into(),
             audiences: audiences.to_vec(),
+            cache,
         })
+    }
+
+    pub fn token_cache(&self) -> &Arc<TokenCache> {
+        &self.cache
     }
 
     pub fn current(&self) -> Arc<KeyRingState> {
@@ -110,7 +129,7 @@ impl KeyRing {
     }
 
     pub fn replace(&self, records: &[KeyRecord], now: DateTime<Utc>) -> Result<(), CoreError> {
-        let state = build_state(records, &self.issuer, &self.audiences, now)?;
+        let state = build_state(records, &self.issuer, &self.audiences, now, &self.cache)?;
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
         Ok(())
     }
@@ -121,6 +140,7 @@ fn build_state(
     issuer: &str,
     audiences: &[String],
     now: DateTime<Utc>,
+    cache: &Arc<TokenCache>,
 ) -> Result<KeyRingState, CoreError> {
     let current = records
         .iter()
@@ -142,7 +162,7 @@ fn build_state(
     let keys = KeySet::from_public_jwks(&jwks).map_err(CoreError::internal)?;
     Ok(KeyRingState {
         active: ActiveKey::from_record(current)?,
-        verifier: Verifier::new(issuer, audiences.iter().cloned(), keys),
+        verifier: Verifier::new(issuer, audiences.iter().cloned(), keys).with_cache(cache.clone()),
         published,
     })
 }

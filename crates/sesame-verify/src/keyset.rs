@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use jsonwebtoken::{Algorithm, DecodingKey, jwk::JwkSet};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// One public key as Sesame publishes it in its JWKS (RFC 7517). Only the members for the key's
 /// type are set: `x` for OKP; `crv`, `x`, `y` for EC; `n`, `e` for RSA.
@@ -29,6 +30,10 @@ pub struct PublicJwk {
 pub(crate) struct VerifyingKey {
     pub(crate) alg: Algorithm,
     pub(crate) key: DecodingKey,
+    /// SHA-256 of the key's algorithm and public parameters: what the token cache checks an
+    /// entry's key against, so a key replaced under the same `kid` does not vouch for tokens
+    /// its predecessor verified.
+    pub(crate) fingerprint: [u8; 32],
 }
 
 /// The keys a verifier trusts. Keys without a supported `alg`, or whose `alg` does not fit the
@@ -85,7 +90,20 @@ impl KeySet {
                 continue;
             }
             if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                keys.insert(kid, VerifyingKey { alg, key });
+                let params = serde_json::to_vec(&jwk.algorithm)?;
+                let mut h = Sha256::new();
+                h.update(format!("{alg:?}").as_bytes());
+                h.update([0]);
+                h.update(&params);
+                let fingerprint = h.finalize().into();
+                keys.insert(
+                    kid,
+                    VerifyingKey {
+                        alg,
+                        key,
+                        fingerprint,
+                    },
+                );
             }
         }
         Ok(KeySet { keys })
@@ -111,5 +129,12 @@ impl KeySet {
 
     pub(crate) fn get(&self, kid: &str) -> Option<&VerifyingKey> {
         self.keys.get(kid)
+    }
+
+    /// Whether `kid` is held with exactly this key material.
+    pub(crate) fn still_holds(&self, kid: &str, fingerprint: &[u8; 32]) -> bool {
+        self.keys
+            .get(kid)
+            .is_some_and(|k| &k.fingerprint == fingerprint)
     }
 }

@@ -47,6 +47,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cache;
 mod claims;
 mod error;
 mod keyset;
@@ -59,6 +60,7 @@ pub mod remote;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
+pub use cache::{DEFAULT_CAPACITY as DEFAULT_CACHE_CAPACITY, TokenCache};
 pub use claims::{Audience, Claims};
 pub use error::VerifyError;
 pub use keyset::{KeySet, PublicJwk};

@@ -1,8 +1,11 @@
 //! The checks every relying party makes, in an order that never trusts the token's own claims
 //! about how to check it.
 
+use std::sync::Arc;
+
 use jsonwebtoken::{Validation, decode, decode_header, errors::ErrorKind};
 
+use crate::cache::{Entry, TokenCache};
 use crate::{Claims, KeySet, VerifyError};
 
 /// At most this much clock skew is tolerated on `exp` and `nbf` (the contract's bound).
@@ -15,6 +18,7 @@ pub struct Verifier {
     audiences: Vec<String>,
     keys: KeySet,
     leeway: i64,
+    cache: Option<Arc<TokenCache>>,
 }
 
 impl Verifier {
@@ -28,7 +32,19 @@ impl Verifier {
             audiences: audiences.into_iter().map(Into::into).collect(),
             keys,
             leeway: DEFAULT_LEEWAY_SECS,
+            cache: None,
         }
+    }
+
+    /// Remembers verified tokens in `cache` (see [`TokenCache`] for what a hit still checks).
+    /// Share one cache between the verifiers built as keys are reloaded.
+    pub fn with_cache(mut self, cache: Arc<TokenCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    pub fn cache(&self) -> Option<&Arc<TokenCache>> {
+        self.cache.as_ref()
     }
 
     /// Leeway on `exp`/`nbf`, clamped to the contract's 3 s at most.
@@ -48,13 +64,62 @@ impl Verifier {
     /// Verifies `token` at time `now` (Unix seconds). The time is a parameter so callers can
     /// inject a clock; `exp`/`nbf` are checked here, not by the JWT library's own clock.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, VerifyError> {
-        let claims = self.verify_signature(token)?;
-        self.check_claims(&claims, now)?;
+        self.verify_shared(token, now).map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Verifier::verify`], sharing the claims with the cache instead of copying them.
+    pub fn verify_shared(&self, token: &str, now: i64) -> Result<Arc<Claims>, VerifyError> {
+        self.checked(token, |claims| self.check_claims(claims, now))
+    }
+
+    /// The token's claims if authentic (from the cache, or by a full check then cached) and
+    /// accepted by `check`, which runs on every call, hit or miss.
+    fn checked(
+        &self,
+        token: &str,
+        check: impl Fn(&Claims) -> Result<(), VerifyError>,
+    ) -> Result<Arc<Claims>, VerifyError> {
+        let Some(cache) = &self.cache else {
+            let (claims, _) = self.authentic(token)?;
+            check(&claims)?;
+            return Ok(Arc::new(claims));
+        };
+        let digest = TokenCache::digest(token);
+        if let Some(hit) = cache.get(&digest) {
+            if self.keys.still_holds(&hit.kid, &hit.key_fingerprint) {
+                if let Err(e) = check(&hit.claims) {
+                    if e == VerifyError::Expired {
+                        cache.remove(&digest);
+                    }
+                    return Err(e);
+                }
+                return Ok(hit.claims);
+            }
+            // The key that verified it is no longer trusted: forget it, check in full.
+            cache.remove(&digest);
+        }
+        let (claims, key) = self.authentic(token)?;
+        check(&claims)?;
+        let claims = Arc::new(claims);
+        cache.insert(
+            digest,
+            Entry {
+                claims: claims.clone(),
+                kid: key.0.into(),
+                key_fingerprint: key.1,
+            },
+        );
         Ok(claims)
     }
 
     /// Signature, algorithm and `typ` only: the token is genuine, whatever its times say.
+    /// (Never cached.)
     pub fn verify_signature(&self, token: &str) -> Result<Claims, VerifyError> {
+        self.authentic(token).map(|(claims, _)| claims)
+    }
+
+    /// The full signature check; also names the key that vouched for the token.
+    fn authentic(&self, token: &str) -> Result<(Claims, (String, [u8; 32])), VerifyError> {
         // A JWS compact token is exactly three dot-separated parts; refuse anything else early
         // (this also refuses JWE and unsecured tokens with an empty signature part).
         // (Counted without allocating: this runs for every request.)
@@ -76,8 +141,8 @@ impl Verifier {
         if !crate::SUPPORTED_ALGORITHMS.contains(&alg_name.as_str()) {
             return Err(VerifyError::AlgorithmNotAllowed);
         }
-        let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
-        let key = self.keys.get(kid).ok_or(VerifyError::UnknownKey)?;
+        let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+        let key = self.keys.get(&kid).ok_or(VerifyError::UnknownKey)?;
         // The key decides the algorithm; a token claiming another one is refused outright.
         if key.alg != header.alg {
             return Err(VerifyError::AlgorithmNotAllowed);
@@ -98,7 +163,7 @@ impl Verifier {
             ErrorKind::InvalidAlgorithm => VerifyError::AlgorithmNotAllowed,
             _ => VerifyError::Malformed,
         })?;
-        Ok(data.claims)
+        Ok((data.claims, (kid, key.fingerprint)))
     }
 
     /// Like [`Verifier::verify`], but for a given audience instead of the configured ones;
@@ -110,15 +175,27 @@ impl Verifier {
         now: i64,
         audience: Option<&str>,
     ) -> Result<Claims, VerifyError> {
-        let claims = self.verify_signature(token)?;
-        // Expiry before audience: an expired token is refused as expired, whatever it is for.
-        self.check_issuer_and_times(&claims, now)?;
-        if let Some(aud) = audience
-            && !claims.aud.contains(aud)
-        {
-            return Err(VerifyError::WrongAudience);
-        }
-        Ok(claims)
+        self.verify_for_shared(token, now, audience)
+            .map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Verifier::verify_for`], sharing the claims with the cache instead of copying them.
+    pub fn verify_for_shared(
+        &self,
+        token: &str,
+        now: i64,
+        audience: Option<&str>,
+    ) -> Result<Arc<Claims>, VerifyError> {
+        self.checked(token, |claims| {
+            // Expiry before audience: an expired token is refused as expired, whatever it is for.
+            self.check_issuer_and_times(claims, now)?;
+            if let Some(aud) = audience
+                && !claims.aud.contains(aud)
+            {
+                return Err(VerifyError::WrongAudience);
+            }
+            Ok(())
+        })
     }
 
     /// Issuer, audience and time checks on already-authentic claims.

@@ -81,9 +81,18 @@ pub struct RemoteVerifierBuilder {
     max_age: Duration,
     timeout: Duration,
     introspection: Option<(String, SecretString)>,
+    token_cache: usize,
 }
 
 impl RemoteVerifierBuilder {
+    /// How many verified tokens to remember, so a token seen again skips the signature check
+    /// (default [`crate::DEFAULT_CACHE_CAPACITY`]; 0 turns the cache off). Expiry, issuer and
+    /// audience are still checked on every hit; see [`crate::TokenCache`].
+    pub fn token_cache(mut self, capacity: usize) -> Self {
+        self.token_cache = capacity;
+        self
+    }
+
     /// A token must carry at least one of the audiences given (call once per audience).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
@@ -198,6 +207,8 @@ impl RemoteVerifierBuilder {
                 fetching: tokio::sync::Mutex::new(()),
                 refreshing: AtomicBool::new(false),
                 introspector,
+                token_cache: (self.token_cache > 0)
+                    .then(|| Arc::new(crate::TokenCache::new(self.token_cache))),
             }),
         })
     }
@@ -228,6 +239,8 @@ struct Inner {
     /// A background refresh is under way.
     refreshing: AtomicBool,
     introspector: Option<Introspector>,
+    /// Verified tokens, shared by the verifiers of successive key fetches.
+    token_cache: Option<Arc<crate::TokenCache>>,
 }
 
 #[derive(Default)]
@@ -276,6 +289,7 @@ impl RemoteVerifier {
             max_age: DEFAULT_MAX_KEY_AGE,
             timeout: DEFAULT_HTTP_TIMEOUT,
             introspection: None,
+            token_cache: crate::DEFAULT_CACHE_CAPACITY,
         }
     }
 
@@ -425,10 +439,12 @@ impl Inner {
             .attempted_at = Some(started);
         match self.source.fetch_keys().await {
             Ok(keys) => {
-                let v = Arc::new(
-                    Verifier::new(self.issuer.clone(), self.audiences.clone(), keys)
-                        .with_leeway(self.leeway),
-                );
+                let mut v = Verifier::new(self.issuer.clone(), self.audiences.clone(), keys)
+                    .with_leeway(self.leeway);
+                if let Some(c) = &self.token_cache {
+                    v = v.with_cache(c.clone());
+                }
+                let v = Arc::new(v);
                 let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
                 cache.verifier = Some(v.clone());
                 cache.fetched_at = Some(started);

@@ -2,6 +2,7 @@
 //! (all against the crate's own `TestIssuer`), and a real Sesame over HTTPS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cache;
 mod extract;
 mod helpers;
 mod hostile;

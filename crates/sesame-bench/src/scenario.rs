@@ -1,0 +1,342 @@
+//! What each scenario sends, and the preparation it needs before the clock starts (users,
+//! sessions, tokens, a service client). Preparation uses an ordinary `reqwest` client: it is
+//! not measured.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+
+use crate::load::{Script, Target, request};
+
+pub const PASSWORD: &str = "bench horse battery staple";
+
+/// Every scenario, in the order a full run measures them.
+pub const ALL: &[&str] = &[
+    "verify",
+    "verify-distinct",
+    "profile",
+    "introspect",
+    "client-token",
+    "refresh",
+    "login",
+    "register",
+    "login-storm",
+];
+
+/// A setup client for one Sesame.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub base: String,
+    http: reqwest::Client,
+}
+
+impl Setup {
+    pub fn new(base: &str, cacert: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut b = reqwest::Client::builder()
+            .http1_only()
+            .timeout(std::time::Duration::from_secs(60));
+        if let Some(p) = cacert {
+            let pem = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+        }
+        Ok(Setup {
+            base: base.trim_end_matches('/').to_string(),
+            http: b.build()?,
+        })
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await?;
+        let status = res.status();
+        let v: Value = res.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("POST {path}: {status}: {v}");
+        }
+        Ok(v)
+    }
+
+    /// Registers `email` (if new).
+    pub async fn register(&self, email: &str) -> anyhow::Result<()> {
+        match self
+            .post(
+                "/auth/register",
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("409") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Logs in; returns (access, refresh).
+    pub async fn login(&self, email: &str) -> anyhow::Result<(String, String)> {
+        let t = self
+            .post("/auth/login", json!({"email": email, "password": PASSWORD}))
+            .await?;
+        let field = |k: &str| {
+            t[k].as_str()
+                .map(str::to_string)
+                .with_context(|| format!("login answer without {k}"))
+        };
+        Ok((field("access")?, field("refresh")?))
+    }
+
+    /// `n` distinct access tokens of one session, by refreshing it `n` times (for servers whose
+    /// signing key the bench cannot read).
+    pub async fn refresh_chain(
+        &self,
+        mut refresh: String,
+        n: usize,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = self
+                .post("/auth/token/refresh", json!({"refresh": refresh}))
+                .await?;
+            out.push(t["access"].as_str().unwrap_or_default().to_string());
+            refresh = t["refresh"].as_str().unwrap_or_default().to_string();
+        }
+        Ok(out)
+    }
+}
+
+/// `n` distinct, valid access tokens of the session of `access`, signed with the server's own
+/// current key read from its SQLite database: each differs only in `jti`, so every one is a
+/// token the server has never seen (a verification-cache miss) yet valid and unrevoked.
+pub async fn mint(database_url: &str, access: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    use sesame_core::store::KeyStore;
+    let store = sesame_store_sqlite::SqliteStore::connect(database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open {database_url}: {e}"))?;
+    let records = store
+        .list_keys()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read keys: {e}"))?;
+    let current = records
+        .iter()
+        .filter(|r| r.state == sesame_core::keys::KeyState::Current)
+        .max_by_key(|r| r.activated_at)
+        .context("no current key")?;
+    let key = Arc::new(
+        sesame_core::keys::ActiveKey::from_record(current).map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let payload = access.split('.').nth(1).context("not a JWT")?;
+    let claims: sesame_verify::Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload)?)?;
+    // Minting is CPU work: spread it over the cores, off the runtime.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per = n.div_ceil(threads);
+    let mut handles = Vec::new();
+    for _ in 0..threads {
+        let (key, claims) = (key.clone(), claims.clone());
+        handles.push(tokio::task::spawn_blocking(move || {
+            let mut out = Vec::with_capacity(per);
+            let mut c = claims;
+            for _ in 0..per {
+                c.jti = uuid::Uuid::new_v4().to_string();
+                out.push(key.sign_jwt(&c).map_err(|e| anyhow::anyhow!("{e}"))?);
+            }
+            Ok::<_, anyhow::Error>(out)
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for h in handles {
+        all.extend(h.await??);
+    }
+    all.truncate(n);
+    Ok(all)
+}
+
+fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
+    Ok(HeaderValue::from_str(&format!("Bearer {token}"))?)
+}
+
+fn empty() -> Full<Bytes> {
+    Full::new(Bytes::new())
+}
+
+/// The same GET with the same bearer token every time.
+pub struct Get {
+    pub target: Target,
+    pub path: &'static str,
+    pub auth: Option<HeaderValue>,
+}
+
+impl Get {
+    pub fn boxed(
+        target: &Target,
+        path: &'static str,
+        token: Option<&str>,
+    ) -> anyhow::Result<Box<dyn Script>> {
+        Ok(Box::new(Get {
+            target: target.clone(),
+            path,
+            auth: token.map(bearer).transpose()?,
+        }))
+    }
+}
+
+impl Script for Get {
+    fn request(&mut self) -> Request<Full<Bytes>> {
+        let mut b = request(&self.target, Method::GET, self.path);
+        if let Some(a) = &self.auth {
+            b = b.header(AUTHORIZATION, a.clone());
+        }
+        b.body(empty()).unwrap_or_default()
+    }
+}
+
+/// GET /auth/verify, each request with the next token of a shared pool: every token is sent
+/// once (the pool wraps around only if the run outlasts it).
+pub struct Distinct {
+    pub target: Target,
+    pub tokens: Arc<Vec<HeaderValue>>,
+    pub next: Arc<AtomicUsize>,
+}
+
+impl Script for Distinct {
+    fn request(&mut self) -> Request<Full<Bytes>> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        let auth = self.tokens[i % self.tokens.len()].clone();
+        request(&self.target, Method::GET, "/auth/verify")
+            .header(AUTHORIZATION, auth)
+            .body(empty())
+            .unwrap_or_default()
+    }
+}
+
+pub fn distinct_pool(tokens: &[String]) -> anyhow::Result<Arc<Vec<HeaderValue>>> {
+    Ok(Arc::new(
+        tokens
+            .iter()
+            .map(|t| bearer(t))
+            .collect::<anyhow::Result<_>>()?,
+    ))
+}
+
+/// The same POST every time.
+pub struct Post {
+    pub target: Target,
+    pub path: &'static str,
+    pub content_type: &'static str,
+    pub body: Bytes,
+    pub auth: Option<HeaderValue>,
+}
+
+impl Script for Post {
+    fn request(&mut self) -> Request<Full<Bytes>> {
+        let mut b =
+            request(&self.target, Method::POST, self.path).header(CONTENT_TYPE, self.content_type);
+        if let Some(a) = &self.auth {
+            b = b.header(AUTHORIZATION, a.clone());
+        }
+        b.body(Full::new(self.body.clone())).unwrap_or_default()
+    }
+}
+
+pub fn login_script(target: &Target, email: &str) -> Box<dyn Script> {
+    Box::new(Post {
+        target: target.clone(),
+        path: "/auth/login",
+        content_type: "application/json",
+        body: Bytes::from(json!({"email": email, "password": PASSWORD}).to_string()),
+        auth: None,
+    })
+}
+
+pub fn basic(client_id: &str, secret: &str) -> anyhow::Result<HeaderValue> {
+    Ok(HeaderValue::from_str(&format!(
+        "Basic {}",
+        STANDARD.encode(format!("{client_id}:{secret}"))
+    ))?)
+}
+
+pub fn client_token_script(target: &Target, auth: &HeaderValue) -> Box<dyn Script> {
+    Box::new(Post {
+        target: target.clone(),
+        path: "/oauth/token",
+        content_type: "application/x-www-form-urlencoded",
+        body: Bytes::from_static(b"grant_type=client_credentials"),
+        auth: Some(auth.clone()),
+    })
+}
+
+pub fn introspect_script(target: &Target, auth: &HeaderValue, token: &str) -> Box<dyn Script> {
+    Box::new(Post {
+        target: target.clone(),
+        path: "/oauth/introspect",
+        content_type: "application/x-www-form-urlencoded",
+        body: Bytes::from(format!("token={token}")),
+        auth: Some(auth.clone()),
+    })
+}
+
+/// One session's refresh chain: each answer's refresh token is the next request's, so every
+/// refresh token is presented exactly once.
+pub struct Refresh {
+    pub target: Target,
+    pub refresh: String,
+}
+
+impl Script for Refresh {
+    fn request(&mut self) -> Request<Full<Bytes>> {
+        request(&self.target, Method::POST, "/auth/token/refresh")
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(format!(
+                "{{\"refresh\":\"{}\"}}",
+                self.refresh
+            ))))
+            .unwrap_or_default()
+    }
+
+    fn response(&mut self, status: StatusCode, body: &Bytes) -> bool {
+        if !status.is_success() {
+            return false;
+        }
+        match serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v["refresh"].as_str().map(str::to_string))
+        {
+            Some(next) => {
+                self.refresh = next;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// POST /auth/register with a fresh address each time.
+pub struct Register {
+    pub target: Target,
+    pub prefix: String,
+    pub n: u64,
+}
+
+impl Script for Register {
+    fn request(&mut self) -> Request<Full<Bytes>> {
+        self.n += 1;
+        let body = json!({
+            "email": format!("{}n{}@bench.example.com", self.prefix, self.n),
+            "password": PASSWORD,
+        });
+        request(&self.target, Method::POST, "/auth/register")
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap_or_default()
+    }
+}
