@@ -28,6 +28,7 @@ mod oauth;
 mod password;
 mod profile;
 mod refresh;
+mod security;
 mod sessions;
 // Issue 9: moving in with existing password hashes.
 mod import;

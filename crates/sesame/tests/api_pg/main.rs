@@ -42,6 +42,8 @@ mod password;
 mod profile;
 #[path = "../api/refresh.rs"]
 mod refresh;
+#[path = "../api/security.rs"]
+mod security;
 #[path = "../api/sessions.rs"]
 mod sessions;
 // Issue 9: moving in with existing password hashes.
