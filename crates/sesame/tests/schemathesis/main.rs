@@ -13,12 +13,12 @@
 //! runs), pinned to one version; a marker file names it. Bounded: a fixed number of examples per
 //! operation, a per-request timeout, and a deadline for each pass after which it is killed.
 //!
-//! `keepalive` pins down, deterministically, a connection-level bug the generated tests found.
+//! `found` pins down, deterministically, the bugs the generated tests found.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod found;
 #[path = "../api/helpers.rs"]
 mod helpers;
-mod keepalive;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
