@@ -12,6 +12,8 @@
 //! schemathesis is installed once into a virtualenv under `CARGO_TARGET_TMPDIR` (kept between
 //! runs), pinned to one version; a marker file names it. Bounded: a fixed number of examples per
 //! operation, a per-request timeout, and a deadline for each pass after which it is killed.
+//! Every run draws new data; a failure prints its seed, and `SESAME_SCHEMATHESIS_SEED=<seed>`
+//! replays it.
 //!
 //! `found` pins down, deterministically, the bugs the generated tests found.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -162,6 +164,8 @@ async fn generated_requests_get_documented_answers() {
     std::fs::write(&ca, &app.cert_pem).unwrap();
     let hooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis/hooks.py");
 
+    // Each run draws a fresh seed (printed in the output); this replays one.
+    let seed = std::env::var("SESAME_SCHEMATHESIS_SEED").ok();
     let common = |examples: &str| -> Vec<String> {
         [
             &format!("{}/openapi.json", app.base),
@@ -179,6 +183,7 @@ async fn generated_requests_get_documented_answers() {
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain(seed.iter().flat_map(|s| ["--seed".to_string(), s.clone()]))
         .collect()
     };
 
