@@ -36,12 +36,16 @@ async fn an_unknown_account_costs_a_login_a_password_hash_too() {
     .await;
     let user = app.new_user().await;
     let wrong_password = median(7, || async {
-        let res = app.login_raw(&user.username, "not the password at all").await;
+        let res = app
+            .login_raw(&user.username, "not the password at all")
+            .await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     })
     .await;
     let unknown_user = median(7, || async {
-        let res = app.login_raw("nobody-at-all", "not the password at all").await;
+        let res = app
+            .login_raw("nobody-at-all", "not the password at all")
+            .await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     })
     .await;
@@ -73,7 +77,10 @@ async fn no_response_grants_other_origins_access() {
         .request(Method::OPTIONS, app.url("/auth/login"))
         .header("origin", origin)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "content-type, authorization")
+        .header(
+            "access-control-request-headers",
+            "content-type, authorization",
+        )
         .send()
         .await
         .unwrap();
