@@ -30,6 +30,25 @@ fn session_from_row(row: &PgRow) -> StoreResult<SessionRecord> {
     })
 }
 
+/// One refresh-token rotation ($1 now, $2 presented hash, $3 new expiry, $4 successor hash).
+static ROTATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH spent AS ( \
+             UPDATE refresh_tokens SET spent_at = $1 \
+             WHERE hash = $2 AND spent_at IS NULL AND expires_at > $1 \
+               AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL) \
+             RETURNING session_id), \
+         slid AS ( \
+             UPDATE sessions SET last_used_at = $1, expires_at = $3 \
+             WHERE id = (SELECT session_id FROM spent) AND revoked_at IS NULL \
+             RETURNING {SESSION_COLUMNS}), \
+         successor AS ( \
+             INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) \
+             SELECT $4, id, $1, $3 FROM slid) \
+         SELECT * FROM slid"
+    )
+});
+
 #[async_trait]
 impl SessionStore for PostgresStore {
     async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
@@ -68,50 +87,23 @@ impl SessionStore for PostgresStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>> {
-        let mut tx = self.begin().await?;
-        // The conditional UPDATE decides the winner. A concurrent presentation of the same token
-        // blocks on the row lock; once the first commits, PostgreSQL re-checks the WHERE clause
-        // against the new row version (spent_at is set) and updates nothing.
-        let spent: Option<(Uuid,)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET spent_at = $1 \
-             WHERE hash = $2 AND spent_at IS NULL AND expires_at > $1 RETURNING session_id",
-        )
-        .bind(now)
-        .bind(presented)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let Some((session_id,)) = spent else {
-            return Ok(None);
-        };
-        let row = sqlx::query(&format!(
-            "UPDATE sessions SET last_used_at = $1, expires_at = $2 \
-             WHERE id = $3 AND revoked_at IS NULL RETURNING {SESSION_COLUMNS}"
-        ))
-        .bind(now)
-        .bind(expires_at)
-        .bind(session_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let Some(row) = row else {
-            // Revoked session: dropping the transaction rolls the spend back, as on SQLite, so
-            // nothing changes and the caller treats the token as dead.
-            return Ok(None);
-        };
-        sqlx::query(
-            "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(next)
-        .bind(session_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let session = session_from_row(&row)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(Some(session))
+        // One statement, so one round trip and an implicit transaction: data-modifying CTEs.
+        // - `spent`: the conditional UPDATE decides the winner. A concurrent presentation of the
+        //   same token blocks on the row lock; once the first commits, PostgreSQL re-checks the
+        //   WHERE clause against the new row version (spent_at is set) and updates nothing. Only
+        //   a live session's token is spent: a revoked session's token is left as it was.
+        // - `slid`: the session slides (re-checked under its row lock: a revocation committed
+        //   meanwhile wins, and then no successor is stored — the token is dead either way).
+        // - `successor`: the next token, stored only if the session slid.
+        let row = sqlx::query(&ROTATE_SQL)
+            .bind(now)
+            .bind(presented)
+            .bind(expires_at)
+            .bind(next)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(session_from_row).transpose()
     }
 
     async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>> {

@@ -32,6 +32,26 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
     })
 }
 
+/// One refresh-token rotation (?1 now, ?2 presented hash, ?3 new expiry, ?4 successor hash):
+/// 1. the conditional UPDATE decides the winner — a second presentation finds `spent_at` set —
+///    and spends only a token whose session is live (a revoked session's token stays as it was);
+/// 2. the session slides, only if 1 spent the token (`changes()` counts the rows of the
+///    statement before), and comes back;
+/// 3. the successor is stored, only if 2 touched the session.
+static ROTATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE refresh_tokens SET spent_at = ?1 \
+         WHERE hash = ?2 AND spent_at IS NULL AND expires_at > ?1 \
+           AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL); \
+         UPDATE sessions SET last_used_at = ?1, expires_at = ?3 \
+         WHERE changes() = 1 AND revoked_at IS NULL \
+           AND id = (SELECT session_id FROM refresh_tokens WHERE hash = ?2) \
+         RETURNING {SESSION_COLUMNS}; \
+         INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) \
+         SELECT ?4, session_id, ?1, ?3 FROM refresh_tokens WHERE hash = ?2 AND changes() = 1"
+    )
+});
+
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
@@ -70,43 +90,25 @@ impl SessionStore for SqliteStore {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>> {
         let mut tx = self.write_tx().await?;
-        // The conditional UPDATE decides the winner: a second presentation finds spent_at set.
-        let spent: Option<(String,)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET spent_at = ?1 \
-             WHERE hash = ?2 AND spent_at IS NULL AND expires_at > ?1 RETURNING session_id",
-        )
-        .bind(ms(now))
-        .bind(presented)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let Some((session_id,)) = spent else {
-            return Ok(None);
-        };
-        let sql = format!(
-            "UPDATE sessions SET last_used_at = ?1, expires_at = ?2 \
-             WHERE id = ?3 AND revoked_at IS NULL RETURNING {SESSION_COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
+        // The whole rotation is one call to the connection's thread (sqlx runs the statements
+        // of one query in order there, sharing the ?N parameters), inside the write
+        // transaction: three round trips (BEGIN, this, COMMIT) instead of five, which is what
+        // bounds refreshes per second on the single writer.
+        let rows = sqlx::query(&ROTATE_SQL)
             .bind(ms(now))
+            .bind(presented)
             .bind(ms(expires_at))
-            .bind(&session_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let Some(row) = row else {
-            // Revoked session: leave the token unspent-looking to nobody; roll back.
-            return Ok(None);
-        };
-        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
             .bind(next)
-            .bind(&session_id)
-            .bind(ms(now))
-            .bind(ms(expires_at))
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;
-        let session = session_from_row(&row)?;
+        // Only statement 2 returns rows: the session, when the rotation happened.
+        let Some(row) = rows.first() else {
+            // Unknown, spent, expired, or its session revoked: nothing was changed (statement 1
+            // spends only a live session's token), and the caller looks at why.
+            return Ok(None);
+        };
+        let session = session_from_row(row)?;
         tx.commit().await.map_err(map_err)?;
         Ok(Some(session))
     }

@@ -326,16 +326,17 @@ impl IntoResponse for ApiError {
 /// Logs the cause of every 5xx once, with the request id, and puts the id into the body so an
 /// operator can find the log line from a user's report.
 pub async fn log_errors(req: Request, next: Next) -> Response {
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_string();
+    // Cheap handles (reference-counted), formatted only when there is an error to log.
+    let request_id = req.headers().get("x-request-id").cloned();
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let uri = req.uri().clone();
     let mut res = next.run(req).await;
     if res.status().is_server_error() {
+        let request_id = request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        let path = uri.path();
         let cause = res.extensions_mut().remove::<ErrorCause>().map(|c| c.0);
         tracing::error!(%request_id, %method, %path, status = res.status().as_u16(), cause = cause.as_deref().unwrap_or("unknown"), "request failed");
         let status = res.status();

@@ -283,3 +283,43 @@ async fn logout_all_with_a_revoked_bearer_is_refused() {
     let b: Value = assert_error(res, StatusCode::UNAUTHORIZED, "token_revoked").await;
     assert!(b.get("revoked").is_none());
 }
+
+#[tokio::test]
+async fn a_cached_access_token_is_still_refused_once_revoked() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let cache = app.sesame.key_ring().token_cache().clone();
+    // Seen once: verified in full and remembered; seen again: served from the cache.
+    for _ in 0..2 {
+        let res = app.get("/profile", Some(&user.tokens.access)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let res = app.get("/auth/verify", Some(&user.tokens.access)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    assert!(!cache.is_empty(), "the token is cached");
+    let res = logout(&app, &user.tokens.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // The revocation check runs on every request, cached token or not.
+    assert_profile_revoked(&app, &user.tokens.access).await;
+    assert_error(
+        app.get("/auth/verify", Some(&user.tokens.access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    // And a cached token past its expiry is refused as expired, never served from the cache.
+    let other = app.new_user().await;
+    assert_eq!(
+        app.get("/profile", Some(&other.tokens.access))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.advance(15 * 60 + 4);
+    assert_error(
+        app.get("/profile", Some(&other.tokens.access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+    )
+    .await;
+}
