@@ -197,7 +197,9 @@ pub async fn start_ceiling(mode: &str) -> anyhow::Result<Server> {
 /// profile), built with cargo first if missing.
 pub fn sesame_bin(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
+        // Absolute: the server runs in its data directory.
+        return std::fs::canonicalize(p)
+            .with_context(|| format!("no server binary {}", p.display()));
     }
     let dir = std::env::current_exe()?
         .parent()

@@ -156,6 +156,33 @@ pub async fn concurrent_rotation_has_one_winner(store: Arc<dyn Store>) {
     );
 }
 
+/// A rotation that fails half-way (here the successor's hash is already taken) is rolled back
+/// whole — the presented token stays unspent — and the next write works.
+pub async fn failed_rotation_changes_nothing_and_leaves_the_store_usable(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    let (first, taken) = (token(), token());
+    let end = t0() + Duration::days(1);
+    store
+        .create_session(&new_session(user, &first, t0(), end))
+        .await
+        .unwrap();
+    store
+        .create_session(&new_session(user, &taken, t0(), end))
+        .await
+        .unwrap();
+    let t1 = t0() + mins(1);
+    assert!(
+        store.rotate_refresh(&first, &taken, t1, end).await.is_err(),
+        "a successor hash that exists cannot be stored"
+    );
+    let record = store.find_refresh(&first).await.unwrap().unwrap();
+    assert_eq!(record.spent_at, None, "rolled back whole");
+    let next = token();
+    let rotated = store.rotate_refresh(&first, &next, t1, end).await.unwrap();
+    assert!(rotated.is_some(), "the store is usable after the failure");
+    assert!(store.find_refresh(&next).await.unwrap().is_some());
+}
+
 pub async fn list_active_sessions_excludes_revoked_and_expired(store: Arc<dyn Store>) {
     let user = create_user(&*store, "alice").await;
     let other = create_user(&*store, "bob").await;

@@ -32,7 +32,8 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
     })
 }
 
-/// One refresh-token rotation (?1 now, ?2 presented hash, ?3 new expiry, ?4 successor hash):
+/// One refresh-token rotation, in its own write transaction (?1 now, ?2 presented hash, ?3 new
+/// expiry, ?4 successor hash):
 /// 1. the conditional UPDATE decides the winner — a second presentation finds `spent_at` set —
 ///    and spends only a token whose session is live (a revoked session's token stays as it was);
 /// 2. the session slides, only if 1 spent the token (`changes()` counts the rows of the
@@ -40,7 +41,8 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
 /// 3. the successor is stored, only if 2 touched the session.
 static ROTATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "UPDATE refresh_tokens SET spent_at = ?1 \
+        "BEGIN IMMEDIATE; \
+         UPDATE refresh_tokens SET spent_at = ?1 \
          WHERE hash = ?2 AND spent_at IS NULL AND expires_at > ?1 \
            AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL); \
          UPDATE sessions SET last_used_at = ?1, expires_at = ?3 \
@@ -48,7 +50,8 @@ static ROTATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
            AND id = (SELECT session_id FROM refresh_tokens WHERE hash = ?2) \
          RETURNING {SESSION_COLUMNS}; \
          INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) \
-         SELECT ?4, session_id, ?1, ?3 FROM refresh_tokens WHERE hash = ?2 AND changes() = 1"
+         SELECT ?4, session_id, ?1, ?3 FROM refresh_tokens WHERE hash = ?2 AND changes() = 1; \
+         COMMIT"
     )
 });
 
@@ -89,28 +92,38 @@ impl SessionStore for SqliteStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>> {
-        let mut tx = self.write_tx().await?;
-        // The whole rotation is one call to the connection's thread (sqlx runs the statements
-        // of one query in order there, sharing the ?N parameters), inside the write
-        // transaction: three round trips (BEGIN, this, COMMIT) instead of five, which is what
-        // bounds refreshes per second on the single writer.
-        let rows = sqlx::query(&ROTATE_SQL)
-            .bind(ms(now))
-            .bind(presented)
-            .bind(ms(expires_at))
-            .bind(next)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        // Only statement 2 returns rows: the session, when the rotation happened.
-        let Some(row) = rows.first() else {
-            // Unknown, spent, expired, or its session revoked: nothing was changed (statement 1
-            // spends only a live session's token), and the caller looks at why.
-            return Ok(None);
-        };
-        let session = session_from_row(row)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(Some(session))
+        // The whole rotation, transaction included, is one call to the writer connection's
+        // thread (sqlx runs the statements of one query in order there, sharing the ?N
+        // parameters): one hand-off between threads instead of five, which is what bounds
+        // refreshes per second on the single writer. The transaction is SQL of our own, not
+        // sqlx's, so two things sqlx would do are done here: an error mid-way is followed by a
+        // ROLLBACK, and the call runs in a task of its own, so that a caller that goes away
+        // (client disconnect) cannot cut it between BEGIN and COMMIT.
+        let writer = self.writer().clone();
+        let (presented, next) = (presented.to_vec(), next.to_vec());
+        let (now, expires_at) = (ms(now), ms(expires_at));
+        let rows = tokio::spawn(async move {
+            let mut conn = writer.acquire().await?;
+            let rows = sqlx::query(&ROTATE_SQL)
+                .bind(now)
+                .bind(presented)
+                .bind(expires_at)
+                .bind(next)
+                .fetch_all(&mut *conn)
+                .await;
+            if rows.is_err() {
+                // Fails harmlessly when the error came before BEGIN or after COMMIT.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            }
+            rows
+        })
+        .await
+        .map_err(other)?
+        .map_err(map_err)?;
+        // Only statement 2 returns rows: the session, when the rotation happened. Otherwise the
+        // token is unknown, spent, expired, or its session revoked, and nothing was changed
+        // (statement 1 spends only a live session's token): the caller looks at why.
+        rows.first().map(session_from_row).transpose()
     }
 
     async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>> {
