@@ -47,8 +47,8 @@ SQPID=${PIDS[-1]}
 start postgres "$PG" "postgres://postgres@127.0.0.1:$PGPORT/sesame"
 PGPID=${PIDS[-1]}
 
-echo "| backend | scenario | connections | req/s | p50 ms | p99 ms | p99.9 ms | errors | server RSS |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| backend | scenario | connections | req/s | p50 ms | p99 ms | p99.9 ms | errors | server RSS end / peak MB | note |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for scenario in refresh login; do
   for backend in sqlite postgres; do
     if [ $backend = sqlite ]; then port=$SQ; pid=$SQPID; else port=$PG; pid=$PGPID; fi
