@@ -133,13 +133,13 @@ impl Application {
             self.rate_limit,
             self.limits,
         ));
-        let state = AppState {
+        let state = AppState::new(crate::http::AppStateInner {
             sesame: self.sesame.clone(),
             openapi: Arc::new(http::openapi::document()),
             http: Arc::new(self.http),
             limits: limits.clone(),
             metrics: Arc::new(crate::http::metrics::Metrics::new(&self.sesame)),
-        };
+        });
         let app = NormalizePathLayer::trim_trailing_slash().layer(http::router(state));
         let make =
             axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
