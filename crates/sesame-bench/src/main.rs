@@ -154,6 +154,8 @@ struct Row {
     /// (at the end, peak during the run), MiB.
     rss: Option<(f64, f64)>,
     note: String,
+    /// For the login row: cores ÷ the time of one hash, measured just before it.
+    login_bound: Option<f64>,
 }
 
 const HEADER: &str = "| scenario | conns | req/s | p50 ms | p99 ms | p99.9 ms | errors | server RSS end / peak MB | note |\n|---|---|---|---|---|---|---|---|---|";
@@ -251,6 +253,7 @@ impl Ctx {
             rss: self.pid.and_then(server::rss),
             out,
             note,
+            login_bound: None,
         })
     }
 
@@ -325,10 +328,21 @@ impl Ctx {
                     .await
             }
             "login" => {
+                // The bound is measured right before the row, under the same conditions (on a
+                // shared box the time of one hash moves with the neighbours' load).
+                let hash_ms = tokio::task::spawn_blocking(single_hash_ms).await??;
+                let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+                let bound = cores as f64 * 1000.0 / hash_ms;
                 let scripts = (0..n)
                     .map(|_| scenario::login_script(t, &self.user_email))
                     .collect();
-                self.timed(name, n, scripts, String::new()).await
+                let mut row = self.timed(name, n, scripts, String::new()).await?;
+                row.note = format!(
+                    "one hash {hash_ms:.1} ms just before: bound {bound:.0}/s, reached {:.0} %",
+                    100.0 * row.out.rate() / bound
+                );
+                row.login_bound = Some(bound);
+                Ok(row)
             }
             "register" => {
                 let scripts = (0..n)
@@ -385,6 +399,7 @@ impl Ctx {
                         l.errors
                     ),
                     out: v,
+                    login_bound: None,
                 })
             }
             other => bail!("unknown scenario {other}"),
@@ -424,18 +439,27 @@ async fn one(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Time of one argon2id hash at Sesame's default cost on this machine, idle (median of 5).
+/// Time of one argon2id hash at Sesame's default cost on this machine (median of 5, after one
+/// warm-up).
 fn single_hash_ms() -> anyhow::Result<f64> {
     let cost = sesame_core::settings::Argon2Cost::default();
     let params = argon2::Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // With one buffer reused, as Sesame's hash workers do: a fresh 19 MiB per hash would add
+    // its page faults to the figure.
+    let mut memory = vec![argon2::Block::default(); params.block_count()];
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut times = Vec::new();
     let mut out = [0u8; 32];
     for i in 0..6 {
         let t = std::time::Instant::now();
         argon
-            .hash_password_into(scenario::PASSWORD.as_bytes(), b"bench-salt-bytes", &mut out)
+            .hash_password_into_with_memory(
+                scenario::PASSWORD.as_bytes(),
+                b"bench-salt-bytes",
+                &mut out,
+                &mut memory,
+            )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if i > 0 {
             times.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -500,6 +524,7 @@ async fn spawn_all(args: &Args) -> anyhow::Result<()> {
             rss: server::rss(pid),
             out,
             note: String::new(),
+            login_bound: None,
         });
         hello.stop();
 
@@ -522,6 +547,7 @@ async fn spawn_all(args: &Args) -> anyhow::Result<()> {
             rss: server::rss(pid),
             out,
             note: String::new(),
+            login_bound: None,
         });
         verify.stop();
     }
@@ -694,11 +720,12 @@ fn targets(t: &Table, hello: Option<f64>, verify_ceiling: Option<f64>, login_bou
     floor("refresh", "refresh", 5_000.0);
     floor("client-token", "client-credentials token", 5_000.0);
     floor("introspect", "introspection", 20_000.0);
-    if let Some(v) = rate("login") {
+    if let Some(r) = t.rows.iter().find(|r| r.name == "login") {
+        let (v, bound) = (r.out.rate(), r.login_bound.unwrap_or(login_bound));
         check(
-            format!("login ≥ 90 % of cores ÷ hash time ({login_bound:.0}/s)"),
-            format!("{v:.0}/s = {:.0} %", 100.0 * v / login_bound),
-            v >= 0.9 * login_bound,
+            format!("login ≥ 90 % of cores ÷ hash time ({bound:.0}/s)"),
+            format!("{v:.0}/s = {:.0} %", 100.0 * v / bound),
+            v >= 0.9 * bound,
         );
     }
     if let Some(r) = t
