@@ -560,10 +560,10 @@ async fn spawn_all(args: &Args) -> anyhow::Result<()> {
     };
     let mut tables = Vec::new();
     for tls in modes {
-        let dir = tempdir()?;
+        let dir = TempDir::new()?;
         let spec = server::SesameSpec {
             bin: bin.clone(),
-            data_dir: dir.clone(),
+            data_dir: dir.0.clone(),
             tls,
             database_url: args.database_url.clone(),
         };
@@ -603,7 +603,7 @@ async fn spawn_all(args: &Args) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         srv.stop();
-        let _ = std::fs::remove_dir_all(&dir);
+        drop(dir);
         tables.push(Table {
             title: format!(
                 "Sesame, {} ({})",
@@ -768,14 +768,25 @@ fn targets(t: &Table, hello: Option<f64>, verify_ceiling: Option<f64>, login_bou
     lines.join("\n")
 }
 
-fn tempdir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!(
-        "sesame-bench-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// A throwaway data directory, removed when dropped (on errors too).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "sesame-bench-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn cpu_model() -> String {
