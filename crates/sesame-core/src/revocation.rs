@@ -82,13 +82,16 @@ impl RevocationCache {
         for r in feed {
             match r.kind {
                 RevocationKind::Session => {
-                    let until = (r.at + self.session_horizon).timestamp_millis();
+                    // Judged by this process's clock, which stamped the tokens: from the
+                    // feed's stamp alone, a database clock running behind ours would let the
+                    // entry go before the session's last token expires.
+                    let until = (r.at.max(now) + self.session_horizon).timestamp_millis();
                     s.sessions.insert(r.subject, until);
                 }
                 RevocationKind::Token => {
                     let until = r
                         .until
-                        .unwrap_or(r.at + self.session_horizon)
+                        .unwrap_or(r.at.max(now) + self.session_horizon)
                         .timestamp_millis();
                     s.tokens.insert(r.subject, until);
                 }

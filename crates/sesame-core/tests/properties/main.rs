@@ -5,6 +5,7 @@
 //! -p sesame-core --test properties` explores more.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod clock_skew;
 mod parsers;
 mod sessions;
 
