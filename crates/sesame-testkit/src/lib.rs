@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use sqlx::{Connection, Executor, PgConnection};
 
+pub mod tools;
+
 /// How long a starting server may take to accept connections (normally well under a second).
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -19,45 +19,19 @@ use crate::helpers::*;
 // ---- tools -------------------------------------------------------------------------------
 
 fn run_ok(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    sesame_testkit::tools::run_checked(cmd).unwrap()
 }
 
 /// A Python virtualenv with Django, argon2-cffi (Django's argon2 hasher needs it) and bcrypt,
-/// installed once (a marker file says it is complete); returns its python.
+/// installed once; returns its python.
 fn python() -> PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("import-venv");
-        let py = dir.join("bin/python");
-        let marker = dir.join(".installed-v1");
-        if !marker.exists() {
-            run_ok(
-                Command::new("python3")
-                    .args(["-m", "venv", "--clear"])
-                    .arg(&dir),
-            );
-            run_ok(Command::new(&py).args([
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "Django>=5,<6",
-                "argon2-cffi>=23,<26",
-                "bcrypt>=4,<6",
-            ]));
-            std::fs::write(&marker, "").unwrap();
-        }
-        py
+        sesame_testkit::tools::python_venv(
+            &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("import-venv"),
+            &["Django>=5,<6", "argon2-cffi>=23,<26", "bcrypt>=4,<6"],
+        )
+        .unwrap()
     })
     .clone()
 }

@@ -5,41 +5,22 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sesame_testkit::tools::run_checked(cmd).unwrap();
 }
 
 /// A Python virtualenv with PyJWT (with cryptography) and authlib; returns its python.
 pub fn python() -> PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("peers-venv");
-        let py = dir.join("bin/python");
-        let marker = dir.join(".installed-v1");
-        if !marker.exists() {
-            run(Command::new("python3")
-                .args(["-m", "venv", "--clear"])
-                .arg(&dir));
-            run(Command::new(&py).args([
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
+        sesame_testkit::tools::python_venv(
+            &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("peers-venv"),
+            &[
                 "pyjwt[crypto]>=2.8,<3",
                 "authlib>=1.3,<2",
                 "requests>=2.31,<3",
-            ]));
-            std::fs::write(&marker, "").unwrap();
-        }
-        py
+            ],
+        )
+        .unwrap()
     })
     .clone()
 }

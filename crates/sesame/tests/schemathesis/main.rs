@@ -58,38 +58,11 @@ const PASS_WITHOUT_AUTH: (&str, Duration) = ("30", Duration::from_secs(35));
 /// is killed and fails the test.
 const DEADLINE_SLACK: Duration = Duration::from_secs(60);
 
-fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The `schemathesis` executable of a virtualenv under the target directory, installed once.
 fn schemathesis() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("schemathesis-venv");
-    let exe = dir.join("bin/schemathesis");
-    let marker = dir.join(format!(".installed-{SCHEMATHESIS}"));
-    if !marker.exists() {
-        run(Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&dir));
-        run(Command::new(dir.join("bin/python")).args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            SCHEMATHESIS,
-        ]));
-        std::fs::write(&marker, "").unwrap();
-    }
-    exe
+    sesame_testkit::tools::python_venv(&dir, &[SCHEMATHESIS]).unwrap();
+    dir.join("bin/schemathesis")
 }
 
 /// A URL of this process that makes a fresh admin (through the core, as the CLI does) and
