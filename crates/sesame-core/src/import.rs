@@ -77,7 +77,8 @@ pub struct ImportReport {
 
 /// One line of the file. Unknown fields are refused: a misspelt `email_verifed` must not be
 /// silently dropped.
-#[derive(Debug, Deserialize)]
+// No Debug: it carries the imported password hash.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Line {
     email: String,
