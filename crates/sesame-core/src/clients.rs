@@ -5,6 +5,8 @@
 //! under an instance key. With that much entropy a slow hash adds nothing, and a fast keyed hash
 //! keeps service-token issuance cheap; comparison is constant-time.
 
+use std::sync::Arc;
+
 use aws_lc_rs::{constant_time, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -184,24 +186,48 @@ impl Sesame {
             client,
             serde_json::json!({"client_id": client_id, "by": by}),
         );
-        if self.store.delete_client(client_id, &[entry]).await? {
-            Ok(())
-        } else {
-            Err(CoreError::NotFound)
+        if !self.store.delete_client(client_id, &[entry]).await? {
+            return Err(CoreError::NotFound);
         }
+        // The store recorded the deletion in the revocation feed (same transaction); reading
+        // it now refuses the client's tokens on this replica at once, and evicts it again in
+        // case a request raced this one (see `ClientCache::admit`). Other replicas follow
+        // within their next poll.
+        self.clients.remove(client_id);
+        self.revoked().await;
+        Ok(())
     }
 
     /// Checks a client's credentials; the same error whether the id or the secret is wrong.
+    ///
+    /// From memory when the client authenticated here within the last minute and is not
+    /// deleted as far as this process knows (see `client_cache`); from the database otherwise.
+    /// Either way the presented secret's HMAC is compared with the stored one in constant time.
+    /// Failures are never cached: an unknown id or a wrong secret reads the database each time.
     pub async fn authenticate_client(
         &self,
         client_id: &str,
         secret: &SecretString,
-    ) -> Result<ClientRecord, CoreError> {
+    ) -> Result<Arc<ClientRecord>, CoreError> {
         let candidate = self.client_secret_hash(secret.expose_secret());
+        let matches = |c: &ClientRecord| {
+            constant_time::verify_slices_are_equal(&c.secret_hash, &candidate).is_ok()
+        };
+        // Taken before the database read, so an entry's age counts from before the read.
+        let now = self.now();
+        if let Some(c) = self.clients.get(client_id, now)
+            && !self.revocations.is_client_revoked(client_id)
+            && matches(&c)
+        {
+            return Ok(c);
+        }
+        // A wrong secret for a held client reads the database too: every failure costs what
+        // it did before the cache, so its timing tells nothing about what is held.
         match self.store.get_client(client_id).await? {
-            Some(c)
-                if constant_time::verify_slices_are_equal(&c.secret_hash, &candidate).is_ok() =>
-            {
+            Some(c) if matches(&c) => {
+                let c = Arc::new(c);
+                self.clients
+                    .admit(c.clone(), now, |id| self.revocations.is_client_revoked(id));
                 Ok(c)
             }
             _ => Err(CoreError::InvalidClient),

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod client_cache;
 pub mod clients;
 pub mod clock;
 pub mod domain;

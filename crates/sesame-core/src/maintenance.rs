@@ -12,9 +12,12 @@ impl Sesame {
         let purged = self.store.purge_expired(now).await?;
         let retention = Self::ttl(self.settings.audit_retention);
         let audit = self.store.purge_audit(now - retention).await?;
-        // Revocation records matter for one access-token lifetime (plus the pollers' look-back).
+        // Revocation records matter for one access-token lifetime (plus the pollers' look-back),
+        // a deleted client's for the client cache's TTL more (see `revocation`): a replica
+        // starting then must still read it.
         let horizon = Self::ttl(self.settings.access_ttl)
             + Self::ttl(crate::revocation::LOOKBACK)
+            + Self::ttl(crate::client_cache::TTL)
             + chrono::Duration::minutes(1);
         self.store.purge_revocations(now - horizon).await?;
         // Expired email tokens and delivered messages are kept a day, for support questions.

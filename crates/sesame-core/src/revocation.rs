@@ -1,9 +1,10 @@
 //! Revocation state in memory, so that checking a valid token never touches the database.
 //!
 //! The store records every revocation (session revoked or deleted while live, access token
-//! deny-listed) in a feed, in the same transaction as the revocation. Each process keeps the
-//! revoked sids and jtis of the last access-token lifetime in hash sets — a check costs one
-//! hash lookup whatever the number of tokens ever issued — and catches up with the feed:
+//! deny-listed, service client deleted) in a feed, in the same transaction as the revocation.
+//! Each process keeps the revoked sids, jtis and client ids of the last access-token lifetime
+//! in hash maps — a check costs a hash lookup or two whatever the number of tokens ever issued
+//! — and catches up with the feed:
 //! at once after it revokes something itself, and every [`SYNC_INTERVAL`] for what other
 //! replicas revoked. That interval (plus the time a poll takes) is the staleness bound across
 //! replicas; on the replica that revoked, revocation is immediate.
@@ -33,6 +34,8 @@ struct State {
     sessions: HashMap<String, i64>,
     /// jti → when the token expires (ms).
     tokens: HashMap<String, i64>,
+    /// Deleted client id → when the last access token issued to it expires at the latest (ms).
+    clients: HashMap<String, i64>,
     /// Newest feed timestamp seen (database clock).
     newest: Option<DateTime<Utc>>,
 }
@@ -44,40 +47,68 @@ pub struct RevocationCache {
     poll: tokio::sync::Mutex<()>,
     /// How long a revoked session stays relevant: the access-token lifetime plus leeway.
     session_horizon: chrono::Duration,
+    /// How long a deleted client stays relevant: as a session, plus the client cache's TTL —
+    /// a replica that missed the feed may authenticate the client from its cache, and mint a
+    /// token, for up to that long after the deletion.
+    client_horizon: chrono::Duration,
 }
 
 impl RevocationCache {
     pub fn new(access_ttl: Duration) -> Self {
         let horizon = chrono::Duration::from_std(access_ttl).unwrap_or(chrono::Duration::MAX)
             + chrono::Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS + 1);
+        let client_horizon = chrono::Duration::from_std(crate::client_cache::TTL)
+            .ok()
+            .and_then(|ttl| horizon.checked_add(&ttl))
+            .unwrap_or(horizon);
         RevocationCache {
             state: RwLock::default(),
             poll: tokio::sync::Mutex::new(()),
             session_horizon: horizon,
+            client_horizon,
         }
     }
 
-    /// Whether the token's session or the token itself is revoked (memory only).
+    /// Whether the token's session, the token itself, or the client it was issued to is
+    /// revoked (memory only). The client check covers service tokens and tokens a client got by
+    /// exchange (both carry its `client_id`); first-party tokens carry `sesame`, never a
+    /// deleted client's id. Client ids are random (`svc_` + 128 bits) and never reused, so a
+    /// deleted id cannot catch a later client's tokens.
     pub fn is_revoked(&self, claims: &Claims) -> bool {
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
         s.tokens.contains_key(&claims.jti)
+            || s.clients.contains_key(&claims.client_id)
             || claims
                 .sid
                 .as_ref()
                 .is_some_and(|sid| s.sessions.contains_key(sid))
     }
 
+    /// Whether this client was deleted (within the last access-token lifetime plus the client
+    /// cache's TTL) as far as this process has read the feed.
+    pub fn is_client_revoked(&self, client_id: &str) -> bool {
+        let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+        s.clients.contains_key(client_id)
+    }
+
     /// Reads the feed from where this process left off (all of the last access-token lifetime
-    /// on the first call) and forgets entries that can no longer matter.
-    pub async fn catch_up(&self, store: &dyn Store, now: DateTime<Utc>) -> StoreResult<()> {
+    /// on the first call) and forgets entries that can no longer matter. Returns the ids of
+    /// the deleted clients it read (again, for those inside the look-back), already in the
+    /// revoked set when this returns, so the caller can drop them from its credentials cache.
+    pub async fn catch_up(
+        &self,
+        store: &dyn Store,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<String>> {
         let _one_at_a_time = self.poll.lock().await;
         let newest = self.state.read().unwrap_or_else(|e| e.into_inner()).newest;
         let lookback = chrono::Duration::from_std(LOOKBACK).unwrap_or_default();
         let since = match newest {
             Some(t) => t - lookback,
-            None => now - self.session_horizon - lookback,
+            None => now - self.client_horizon - lookback,
         };
         let feed = store.revocations_since(since).await?;
+        let mut clients = Vec::new();
         let mut s = self.state.write().unwrap_or_else(|e| e.into_inner());
         for r in feed {
             match r.kind {
@@ -95,19 +126,27 @@ impl RevocationCache {
                         .timestamp_millis();
                     s.tokens.insert(r.subject, until);
                 }
+                RevocationKind::Client => {
+                    // As for a session, by our clock, with room for a token minted from a stale
+                    // cache entry after the deletion (see `client_horizon`).
+                    let until = (r.at.max(now) + self.client_horizon).timestamp_millis();
+                    clients.push(r.subject.clone());
+                    s.clients.insert(r.subject, until);
+                }
             }
             s.newest = Some(s.newest.map_or(r.at, |n| n.max(r.at)));
         }
         let now_ms = now.timestamp_millis();
         s.sessions.retain(|_, until| *until > now_ms);
         s.tokens.retain(|_, until| *until > now_ms);
-        Ok(())
+        s.clients.retain(|_, until| *until > now_ms);
+        Ok(clients)
     }
 
     /// How many revocations are held (for tests and metrics).
     pub fn len(&self) -> usize {
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
-        s.sessions.len() + s.tokens.len()
+        s.sessions.len() + s.tokens.len() + s.clients.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -35,6 +35,8 @@ pub struct Sesame {
     pub(crate) metrics: crate::metrics::CoreMetrics,
     pub(crate) client_mac_key: SecretBytes,
     pub(crate) revocations: crate::revocation::RevocationCache,
+    /// Service clients that authenticated recently (see `client_cache`).
+    pub(crate) clients: crate::client_cache::ClientCache,
     /// Woken when a message is queued, so the sender need not wait for its next poll.
     pub(crate) outbox_wakeup: Arc<tokio::sync::Notify>,
 }
@@ -78,6 +80,7 @@ impl Sesame {
             metrics: Default::default(),
             client_mac_key: secret_bytes(client_mac),
             revocations,
+            clients: crate::client_cache::ClientCache::default(),
             outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
         })
     }
@@ -172,12 +175,17 @@ impl Sesame {
     }
 
     /// Catches up with revocations made anywhere (run periodically, and after every revocation
-    /// made here so it takes effect at once on this replica).
+    /// made here so it takes effect at once on this replica). Deleted clients leave the client
+    /// cache after they entered the revoked set (the order `ClientCache::admit` relies on).
     pub async fn sync_revocations(&self) -> Result<(), CoreError> {
-        Ok(self
+        let deleted = self
             .revocations
             .catch_up(self.store.as_ref(), self.now())
-            .await?)
+            .await?;
+        for client_id in &deleted {
+            self.clients.remove(client_id);
+        }
+        Ok(())
     }
 
     pub fn revocation_cache(&self) -> &crate::revocation::RevocationCache {

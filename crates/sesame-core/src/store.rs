@@ -65,10 +65,30 @@ pub enum RevocationKind {
     Session,
     /// One access token (`jti`).
     Token,
+    /// A deleted service client (`client_id`): every access token issued to it is refused.
+    Client,
+}
+
+impl RevocationKind {
+    /// The feed's `kind` column: `'session'`, `'token'` or `'client'`. `None` for anything else
+    /// — a kind written by a newer version of Sesame during a rolling upgrade. Stores skip such
+    /// entries (with a warning) rather than fail the read: an error would stop this replica
+    /// from learning the session and token revocations it does understand, while skipping
+    /// loses only a revocation this version could not enforce anyway. Reading an unknown kind
+    /// as a session, as versions before `'client'` did, is over: it was harmless only by luck.
+    pub fn from_feed(kind: &str) -> Option<Self> {
+        match kind {
+            "session" => Some(RevocationKind::Session),
+            "token" => Some(RevocationKind::Token),
+            "client" => Some(RevocationKind::Client),
+            _ => None,
+        }
+    }
 }
 
 /// One entry of the revocation feed (written by the store whenever a session is revoked or a
-/// live one deleted, or an access token deny-listed — in the same transaction).
+/// live one deleted, an access token deny-listed, or a client deleted — in the same
+/// transaction).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
     pub kind: RevocationKind,
@@ -397,6 +417,9 @@ pub trait ClientStore: Send + Sync {
     async fn create_client(&self, client: &ClientRecord, audit: &[AuditEntry]) -> StoreResult<()>;
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>>;
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>>;
+    /// Deletes the client and, in the same transaction, records it in the revocation feed
+    /// ([`RevocationKind::Client`]) so every replica refuses the tokens issued to it. False
+    /// (and nothing written) when it does not exist.
     async fn delete_client(&self, client_id: &str, audit: &[AuditEntry]) -> StoreResult<bool>;
 }
 

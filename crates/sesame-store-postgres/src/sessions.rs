@@ -206,21 +206,26 @@ impl SessionStore for PostgresStore {
         .fetch_all(self.pool())
         .await
         .map_err(map_err)?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.try_get(0).map_err(map_err)?;
-                Ok(Revocation {
-                    kind: if kind == "token" {
-                        RevocationKind::Token
-                    } else {
-                        RevocationKind::Session
-                    },
-                    subject: r.try_get(1).map_err(map_err)?,
-                    until: r.try_get(2).map_err(map_err)?,
-                    at: r.try_get(3).map_err(map_err)?,
-                })
-            })
-            .collect()
+        let mut feed = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let kind: String = r.try_get(0).map_err(map_err)?;
+            // An unknown kind comes from a newer Sesame during a rolling upgrade: skipped, not
+            // an error, which would stall the whole feed (see `RevocationKind::from_feed`).
+            let Some(kind) = RevocationKind::from_feed(&kind) else {
+                tracing::warn!(
+                    kind = kind.as_str(),
+                    "revocation feed entry of an unknown kind skipped"
+                );
+                continue;
+            };
+            feed.push(Revocation {
+                kind,
+                subject: r.try_get(1).map_err(map_err)?,
+                until: r.try_get(2).map_err(map_err)?,
+                at: r.try_get(3).map_err(map_err)?,
+            });
+        }
+        Ok(feed)
     }
 
     async fn purge_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64> {

@@ -14,10 +14,10 @@ use uuid::Uuid;
 
 use crate::{SqliteStore, from_ms, map_err, ms, opt_ms, other, parse_uuid};
 
-const SESSION_COLUMNS: &str =
+pub(crate) const SESSION_COLUMNS: &str =
     "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
 
-fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
+pub(crate) fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
     let audience: String = row.try_get("audience").map_err(map_err)?;
     Ok(SessionRecord {
         id: parse_uuid(&row.try_get::<String, _>("id").map_err(map_err)?)?,
@@ -31,29 +31,6 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
         user_agent: row.try_get("user_agent").map_err(map_err)?,
     })
 }
-
-/// One refresh-token rotation, in its own write transaction (?1 now, ?2 presented hash, ?3 new
-/// expiry, ?4 successor hash):
-/// 1. the conditional UPDATE decides the winner — a second presentation finds `spent_at` set —
-///    and spends only a token whose session is live (a revoked session's token stays as it was);
-/// 2. the session slides, only if 1 spent the token (`changes()` counts the rows of the
-///    statement before), and comes back;
-/// 3. the successor is stored, only if 2 touched the session.
-static ROTATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "BEGIN IMMEDIATE; \
-         UPDATE refresh_tokens SET spent_at = ?1 \
-         WHERE hash = ?2 AND spent_at IS NULL AND expires_at > ?1 \
-           AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL); \
-         UPDATE sessions SET last_used_at = ?1, expires_at = ?3 \
-         WHERE changes() = 1 AND revoked_at IS NULL \
-           AND id = (SELECT session_id FROM refresh_tokens WHERE hash = ?2) \
-         RETURNING {SESSION_COLUMNS}; \
-         INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) \
-         SELECT ?4, session_id, ?1, ?3 FROM refresh_tokens WHERE hash = ?2 AND changes() = 1; \
-         COMMIT"
-    )
-});
 
 #[async_trait]
 impl SessionStore for SqliteStore {
@@ -92,38 +69,18 @@ impl SessionStore for SqliteStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>> {
-        // The whole rotation, transaction included, is one call to the writer connection's
-        // thread (sqlx runs the statements of one query in order there, sharing the ?N
-        // parameters): one hand-off between threads instead of five, which is what bounds
-        // refreshes per second on the single writer. The transaction is SQL of our own, not
-        // sqlx's, so two things sqlx would do are done here: an error mid-way is followed by a
-        // ROLLBACK, and the call runs in a task of its own, so that a caller that goes away
-        // (client disconnect) cannot cut it between BEGIN and COMMIT.
-        let writer = self.writer().clone();
-        let (presented, next) = (presented.to_vec(), next.to_vec());
-        let (now, expires_at) = (ms(now), ms(expires_at));
-        let rows = tokio::spawn(async move {
-            let mut conn = writer.acquire().await?;
-            let rows = sqlx::query(&ROTATE_SQL)
-                .bind(now)
-                .bind(presented)
-                .bind(expires_at)
-                .bind(next)
-                .fetch_all(&mut *conn)
-                .await;
-            if rows.is_err() {
-                // Fails harmlessly when the error came before BEGIN or after COMMIT.
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            }
-            rows
-        })
-        .await
-        .map_err(other)?
-        .map_err(map_err)?;
-        // Only statement 2 returns rows: the session, when the rotation happened. Otherwise the
-        // token is unknown, spent, expired, or its session revoked, and nothing was changed
-        // (statement 1 spends only a live session's token): the caller looks at why.
-        rows.first().map(session_from_row).transpose()
+        // Queued for the writer and committed with whatever other rotations are waiting, in
+        // one transaction (see `rotation`): the batch's own task runs it, so a caller that
+        // goes away cannot cut it between BEGIN and COMMIT. `None`: the token is unknown,
+        // spent, expired, or its session revoked, and nothing was changed; the caller looks
+        // at why.
+        let rotation = crate::rotation::Rotation {
+            presented: presented.to_vec(),
+            next: next.to_vec(),
+            now: ms(now),
+            expires_at: ms(expires_at),
+        };
+        self.rotations.rotate(self.writer(), rotation).await
     }
 
     async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>> {
@@ -223,21 +180,26 @@ impl SessionStore for SqliteStore {
         .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.try_get(0).map_err(map_err)?;
-                Ok(Revocation {
-                    kind: if kind == "token" {
-                        RevocationKind::Token
-                    } else {
-                        RevocationKind::Session
-                    },
-                    subject: r.try_get(1).map_err(map_err)?,
-                    until: opt_ms(r.try_get(2).map_err(map_err)?),
-                    at: from_ms(r.try_get(3).map_err(map_err)?),
-                })
-            })
-            .collect()
+        let mut feed = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let kind: String = r.try_get(0).map_err(map_err)?;
+            // An unknown kind comes from a newer Sesame during a rolling upgrade: skipped, not
+            // an error, which would stall the whole feed (see `RevocationKind::from_feed`).
+            let Some(kind) = RevocationKind::from_feed(&kind) else {
+                tracing::warn!(
+                    kind = kind.as_str(),
+                    "revocation feed entry of an unknown kind skipped"
+                );
+                continue;
+            };
+            feed.push(Revocation {
+                kind,
+                subject: r.try_get(1).map_err(map_err)?,
+                until: opt_ms(r.try_get(2).map_err(map_err)?),
+                at: from_ms(r.try_get(3).map_err(map_err)?),
+            });
+        }
+        Ok(feed)
     }
 
     async fn purge_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64> {

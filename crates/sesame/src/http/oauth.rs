@@ -9,6 +9,7 @@
 //! (`client_secret_post`); using both at once is refused, as RFC 6749 §2.3 asks.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -218,7 +219,7 @@ async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     form: &Form,
-) -> Result<ClientRecord, OAuthError> {
+) -> Result<Arc<ClientRecord>, OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
