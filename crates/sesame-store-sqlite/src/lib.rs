@@ -11,6 +11,7 @@ mod audit;
 mod clients;
 mod email;
 mod keys;
+mod rotation;
 mod sessions;
 mod users;
 
@@ -30,6 +31,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Refresh rotations waiting for the writer, committed in groups (see `rotation`).
+    rotations: std::sync::Arc<rotation::Rotations>,
 }
 
 impl SqliteStore {
@@ -70,7 +73,11 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(map_err)?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            rotations: Default::default(),
+        })
     }
 
     pub(crate) async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {

@@ -1,0 +1,388 @@
+//! Group commit for refresh-token rotation.
+//!
+//! SQLite has one writer, and what bounds rotations per second on it is not the SQL but what
+//! surrounds each transaction: the hand-offs between the async callers and the writer
+//! connection's thread (futex wake-ups, several per call), the WAL locks and the commit. So
+//! rotations that arrive while the writer is busy wait in a queue and are then committed
+//! together, in one transaction and one call to the writer thread. Nobody waits for a batch to
+//! fill: the first caller finds the queue idle and starts a drain at once, and the batch is
+//! whatever queued up while the previous one ran; alone, a rotation is a batch of one, as before.
+//!
+//! Each rotation in a batch is the same three conditional statements as alone (see
+//! [`rotation_sql`]), run in arrival order, so a batch gives exactly the result of running its
+//! rotations one after another: two presentations of one token in a batch are a winner and a
+//! replay, as they would be apart. Every caller is answered only after COMMIT, so an
+//! acknowledged rotation survives a crash as before. If a batch fails, it is rolled back and
+//! its rotations are retried one by one, so an error reaches only the rotation it belongs to.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use sesame_core::store::{SessionRecord, StoreError, StoreResult};
+use sqlx::{Row, SqlitePool};
+use tokio::sync::oneshot;
+
+use crate::map_err;
+use crate::sessions::{SESSION_COLUMNS, session_from_row};
+
+/// Batch sizes used. A batch is padded up to the next of these with rotations of a token
+/// that cannot exist (an empty hash), so the writer connection prepares (and caches) six
+/// statement lists rather than one per size.
+const SIZES: [usize; 6] = [1, 2, 4, 8, 16, 32];
+/// The most rotations committed together.
+const MAX_BATCH: usize = SIZES[SIZES.len() - 1];
+
+/// One rotation to run: times in ms, hashes of the presented and the successor token.
+#[derive(Clone)]
+pub(crate) struct Rotation {
+    pub presented: Vec<u8>,
+    pub next: Vec<u8>,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+impl Rotation {
+    /// A rotation that matches nothing: no stored token has an empty hash.
+    fn padding() -> Self {
+        Rotation {
+            presented: Vec::new(),
+            next: Vec::new(),
+            now: 0,
+            expires_at: 0,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<StoreResult<Option<SessionRecord>>>;
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<(Rotation, Reply)>,
+    /// A drain task is running; it takes everything queued before it stops.
+    draining: bool,
+}
+
+/// The queue of rotations waiting for the writer, shared by the clones of one store.
+#[derive(Default)]
+pub(crate) struct Rotations {
+    queue: Mutex<Queue>,
+    /// Batches run, for the tests that check rotations are grouped.
+    #[cfg(test)]
+    batches: std::sync::atomic::AtomicUsize,
+}
+
+impl std::fmt::Debug for Rotations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rotations").finish_non_exhaustive()
+    }
+}
+
+impl Rotations {
+    /// Queues a rotation and waits for its commit. The session comes back when the token was
+    /// spent by this call; `None` when it was unknown, spent, expired or its session revoked
+    /// (nothing was changed then).
+    pub(crate) async fn rotate(
+        self: &Arc<Self>,
+        writer: &SqlitePool,
+        rotation: Rotation,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let (reply, answer) = oneshot::channel();
+        let start = {
+            let mut q = self.lock();
+            q.waiting.push_back((rotation, reply));
+            !std::mem::replace(&mut q.draining, true)
+        };
+        if start {
+            // A task of its own, not this caller's future: a caller that goes away (client
+            // disconnect) must not cut a batch between BEGIN and COMMIT, nor strand the queue.
+            tokio::spawn(drain(self.clone(), writer.clone()));
+        }
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the refresh-token writer stopped before answering".into())
+        })?
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Marks the drain finished however the task ends. On a normal end the flag was already
+/// cleared under the lock together with finding the queue empty; this matters when the task is
+/// cancelled (runtime shutdown): the rotations still queued are dropped, so their callers get
+/// an error instead of waiting for ever, and the next caller starts a new drain.
+struct Draining(Arc<Rotations>);
+
+impl Drop for Draining {
+    fn drop(&mut self) {
+        let mut q = self.0.lock();
+        if q.draining {
+            q.draining = false;
+            q.waiting.clear();
+        }
+    }
+}
+
+async fn drain(rotations: Arc<Rotations>, writer: SqlitePool) {
+    let guard = Draining(rotations);
+    loop {
+        let batch: Vec<(Rotation, Reply)> = {
+            let mut q = guard.0.lock();
+            if q.waiting.is_empty() {
+                q.draining = false;
+                return;
+            }
+            let n = q.waiting.len().min(MAX_BATCH);
+            q.waiting.drain(..n).collect()
+        };
+        let (batch, replies): (Vec<Rotation>, Vec<Reply>) = batch.into_iter().unzip();
+        #[cfg(test)]
+        guard
+            .0
+            .batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match run(&writer, &batch).await {
+            Ok(sessions) => {
+                for (reply, session) in replies.into_iter().zip(sessions) {
+                    // The caller may have gone; its rotation is committed all the same.
+                    let _ = reply.send(Ok(session));
+                }
+            }
+            Err(_) if batch.len() > 1 => {
+                // Find whose rotation failed: each again, alone.
+                for (rotation, reply) in batch.iter().zip(replies) {
+                    let alone = run(&writer, std::slice::from_ref(rotation)).await;
+                    let _ = reply.send(alone.map(|mut s| s.pop().flatten()));
+                }
+            }
+            Err(e) => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// Runs one batch in one transaction and returns, per rotation, the session it slid.
+async fn run(writer: &SqlitePool, batch: &[Rotation]) -> StoreResult<Vec<Option<SessionRecord>>> {
+    let (size, sql) = SIZES
+        .iter()
+        .zip(STATEMENTS.iter())
+        .find(|(size, _)| **size >= batch.len())
+        .ok_or_else(|| StoreError::Other("a refresh batch larger than the largest size".into()))?;
+    let padding = Rotation::padding();
+    let mut query = sqlx::query(sql);
+    for r in batch
+        .iter()
+        .chain(std::iter::repeat_n(&padding, size - batch.len()))
+    {
+        query = bind_rotation(query, r);
+    }
+    let mut conn = writer.acquire().await.map_err(map_err)?;
+    let rows = match query.fetch_all(&mut *conn).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            // Fails harmlessly when the error came before BEGIN or after COMMIT.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(map_err(e));
+        }
+    };
+    // Only statement 2 of a rotation returns a row: its session, when the rotation happened.
+    let mut sessions: Vec<Option<SessionRecord>> = vec![None; batch.len()];
+    for row in &rows {
+        let slot: i64 = row.try_get("slot").map_err(map_err)?;
+        if let Some(s) = usize::try_from(slot).ok().and_then(|i| sessions.get_mut(i)) {
+            *s = Some(session_from_row(row)?);
+        }
+    }
+    Ok(sessions)
+}
+
+/// The statement lists for each size in [`SIZES`], built once.
+static STATEMENTS: LazyLock<Vec<String>> =
+    LazyLock::new(|| SIZES.iter().map(|&n| batch_sql(n)).collect());
+
+fn batch_sql(n: usize) -> String {
+    let mut sql = String::from("BEGIN IMMEDIATE; ");
+    for slot in 0..n {
+        sql.push_str(&rotation_sql(slot));
+    }
+    sql.push_str("COMMIT");
+    sql
+}
+
+/// One rotation (the binds, in order, are those of [`bind_rotation`]):
+/// 1. the conditional UPDATE decides the winner — a second presentation finds `spent_at` set —
+///    and spends only a token whose session is live (a revoked session's token stays as it was);
+/// 2. the session slides, only if 1 spent the token (`changes()` counts the rows of the
+///    statement before), and comes back with the rotation's slot in the batch;
+/// 3. the successor is stored, only if 2 touched the session.
+///
+/// The placeholders are anonymous `?`: sqlx binds them in order across the statements of one
+/// query, whereas numbered `?N` in a later statement would leave gaps that its binder fills
+/// with the wrong arguments.
+fn rotation_sql(slot: usize) -> String {
+    format!(
+        "UPDATE refresh_tokens SET spent_at = ? \
+         WHERE hash = ? AND spent_at IS NULL AND expires_at > ? \
+           AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL); \
+         UPDATE sessions SET last_used_at = ?, expires_at = ? \
+         WHERE changes() = 1 AND revoked_at IS NULL \
+           AND id = (SELECT session_id FROM refresh_tokens WHERE hash = ?) \
+         RETURNING {slot} AS slot, {SESSION_COLUMNS}; \
+         INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) \
+         SELECT ?, session_id, ?, ? FROM refresh_tokens WHERE hash = ? AND changes() = 1; "
+    )
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_rotation<'q>(q: Query<'q>, r: &Rotation) -> Query<'q> {
+    // Statement 1: spent_at, hash, expires_at >.
+    q.bind(r.now)
+        .bind(r.presented.clone())
+        .bind(r.now)
+        // Statement 2: last_used_at, expires_at, hash.
+        .bind(r.now)
+        .bind(r.expires_at)
+        .bind(r.presented.clone())
+        // Statement 3: successor hash, issued_at, expires_at, presented hash.
+        .bind(r.next.clone())
+        .bind(r.now)
+        .bind(r.expires_at)
+        .bind(r.presented.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::sync::atomic::Ordering;
+
+    use chrono::Duration;
+    use sesame_core::store::{SessionStore, Store};
+    use sesame_store_conformance::{create_user, new_session, t0, token};
+
+    use crate::SqliteStore;
+
+    async fn store() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        (store, dir)
+    }
+
+    /// Opens `n` sessions and returns their first refresh-token hashes.
+    async fn sessions(store: &SqliteStore, n: usize) -> Vec<Vec<u8>> {
+        let user = create_user(store, "alice").await;
+        let mut tokens = Vec::new();
+        for _ in 0..n {
+            let first = token();
+            store
+                .create_session(&new_session(user, &first, t0(), t0() + Duration::days(1)))
+                .await
+                .unwrap();
+            tokens.push(first);
+        }
+        tokens
+    }
+
+    /// Starts every rotation as a task, then waits for them in order. On a current-thread
+    /// runtime the tasks run in the order spawned, each queueing its rotation, and the drain
+    /// task the first one spawns runs after them all.
+    async fn all_at_once(
+        store: &SqliteStore,
+        calls: Vec<(Vec<u8>, Vec<u8>)>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<sesame_core::store::StoreResult<Option<sesame_core::store::SessionRecord>>> {
+        let tasks: Vec<_> = calls
+            .into_iter()
+            .map(|(presented, next)| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .rotate_refresh(&presented, &next, now, now + Duration::days(1))
+                        .await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.unwrap());
+        }
+        answers
+    }
+
+    // On a current-thread runtime, every rotation of a `join_all` is queued before the drain
+    // task first runs, so they must be committed as one batch; each still gets its own answer.
+    #[tokio::test(flavor = "current_thread")]
+    async fn rotations_queued_together_commit_as_one_batch_with_their_own_answers() {
+        let (store, _dir) = store().await;
+        let firsts = sessions(&store, 20).await;
+        let before = store.rotations.batches.load(Ordering::Relaxed);
+        let t1 = t0() + Duration::minutes(1);
+        let nexts: Vec<Vec<u8>> = firsts.iter().map(|_| token()).collect();
+        // Each token presented twice in the same batch, plus one unknown token.
+        let unknown = token();
+        let mut calls = Vec::new();
+        for (first, next) in firsts.iter().zip(&nexts) {
+            calls.push((first.clone(), next.clone()));
+            calls.push((first.clone(), token()));
+        }
+        calls.push((unknown, token()));
+        let answers = all_at_once(&store, calls, t1).await;
+        assert_eq!(
+            store.rotations.batches.load(Ordering::Relaxed) - before,
+            2,
+            "41 rotations queued at once: one batch of 32, one of 9"
+        );
+        for (i, answer) in answers.into_iter().enumerate() {
+            let answer = answer.unwrap();
+            match i {
+                40 => assert!(answer.is_none(), "unknown token"),
+                i if i % 2 == 0 => assert!(answer.is_some(), "first presentation {i} wins"),
+                i => assert!(answer.is_none(), "second presentation {i} is a replay"),
+            }
+        }
+        for (first, next) in firsts.iter().zip(&nexts) {
+            assert_eq!(
+                store.find_refresh(first).await.unwrap().unwrap().spent_at,
+                Some(t1)
+            );
+            let successor = store.find_refresh(next).await.unwrap().unwrap();
+            assert_eq!(successor.spent_at, None, "the winner's successor is stored");
+        }
+    }
+
+    // A rotation that fails (its successor hash is taken) fails its batch; the batch is rolled
+    // back and each rotation retried alone, so only that one fails and the rest commit.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failing_rotation_fails_alone_and_its_batch_commits_the_others() {
+        let (store, _dir) = store().await;
+        let firsts = sessions(&store, 6).await;
+        let t1 = t0() + Duration::minutes(1);
+        let nexts: Vec<Vec<u8>> = (0..6)
+            .map(|i| if i == 3 { firsts[0].clone() } else { token() })
+            .collect();
+        let before = store.rotations.batches.load(Ordering::Relaxed);
+        let calls = firsts.iter().cloned().zip(nexts.iter().cloned()).collect();
+        let answers = all_at_once(&store, calls, t1).await;
+        assert_eq!(
+            store.rotations.batches.load(Ordering::Relaxed) - before,
+            1,
+            "the six were tried as one batch first"
+        );
+        for (i, answer) in answers.into_iter().enumerate() {
+            if i == 3 {
+                assert!(answer.is_err(), "the successor hash exists");
+                let record = store.find_refresh(&firsts[3]).await.unwrap().unwrap();
+                assert_eq!(record.spent_at, None, "the failed rotation changed nothing");
+            } else {
+                assert!(answer.unwrap().is_some(), "rotation {i} committed");
+                assert!(store.find_refresh(&nexts[i]).await.unwrap().is_some());
+            }
+        }
+    }
+}
