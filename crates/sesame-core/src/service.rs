@@ -192,6 +192,10 @@ impl Sesame {
         &self.revocations
     }
 
+    pub fn client_cache(&self) -> &crate::client_cache::ClientCache {
+        &self.clients
+    }
+
     pub async fn ready(&self) -> Result<(), CoreError> {
         self.store.ping().await.map_err(CoreError::from)
     }

@@ -71,3 +71,38 @@ pub async fn clients_create_get_list_delete(store: Arc<dyn Store>) {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].client_id, "analytics");
 }
+
+/// Deleting a client records it in the revocation feed, in the same transaction (a trigger), so
+/// every replica refuses the tokens issued to it; a delete that finds nothing records nothing.
+/// Feed times come from the database's clock, hence `Utc::now()` here.
+pub async fn delete_client_feeds_a_client_revocation(store: Arc<dyn Store>) {
+    use sesame_core::store::RevocationKind;
+    let since = chrono::Utc::now() - mins(1);
+    for c in [client("svc_gone", 0), client("svc_kept", 1)] {
+        store
+            .create_client(&c, &[entry("client_created", None)])
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .delete_client("svc_gone", &[entry("client_deleted", None)])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_client("svc_never", &[entry("client_deleted", None)])
+            .await
+            .unwrap()
+    );
+    let feed = store.revocations_since(since).await.unwrap();
+    let got: Vec<(RevocationKind, &str, bool)> = feed
+        .iter()
+        .map(|r| (r.kind, r.subject.as_str(), r.until.is_none()))
+        .collect();
+    assert_eq!(got, [(RevocationKind::Client, "svc_gone", true)]);
+    let later = chrono::Utc::now() + mins(1);
+    assert!(feed[0].at >= since && feed[0].at <= later, "{:?}", feed[0]);
+    assert_eq!(store.purge_revocations(later).await.unwrap(), 1);
+}

@@ -114,6 +114,7 @@ macro_rules! conformance_tests {
             }
             clients {
                 clients_create_get_list_delete,
+                delete_client_feeds_a_client_revocation,
             }
             email {
                 email_tokens_are_counted_found_and_expire,

@@ -1,10 +1,12 @@
 //! Property tests (proptest): the session state machine against a reference model, and the
-//! domain parsers. One binary, one module per subject.
+//! domain parsers; plus a few exact cases on the real store that fit no other binary (clock
+//! skew, the client cache). One binary, one module per subject.
 //!
 //! Case counts are small by default so the suite stays fast; `PROPTEST_CASES=1000 cargo test
 //! -p sesame-core --test properties` explores more.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod client_cache;
 mod clock_skew;
 mod parsers;
 mod sessions;

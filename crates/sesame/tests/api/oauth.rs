@@ -1030,3 +1030,115 @@ async fn a_clients_first_audience_is_its_default() {
         "orders"
     );
 }
+
+#[tokio::test]
+async fn deleting_a_client_revokes_its_secret_and_its_tokens_at_once() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let gone = create_client(&app, &admin, &["cart_service"], &[]).await;
+    let auditor = create_client(&app, &admin, &["api"], &[]).await;
+    let user = app.new_user().await;
+    // A service token, and a user's token the client obtained by exchange.
+    let service = body(
+        form(
+            &app,
+            "/oauth/token",
+            Some((&gone.id, &gone.secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await,
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let exchanged = body(
+        form(
+            &app,
+            "/oauth/token",
+            Some((&gone.id, &gone.secret)),
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", &user.tokens.access),
+                ("subject_token_type", AT),
+            ],
+        )
+        .await,
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let introspect = |token: String| {
+        let (id, secret) = (auditor.id.clone(), auditor.secret.clone());
+        let app = &app;
+        async move {
+            body(
+                form(
+                    app,
+                    "/oauth/introspect",
+                    Some((&id, &secret)),
+                    &[("token", &token)],
+                )
+                .await,
+            )
+            .await
+        }
+    };
+    for token in [&service, &exchanged] {
+        assert_eq!(introspect(token.clone()).await["active"], true);
+        assert_eq!(
+            get_verify(&app, "/auth/verify", Some(token)).await.status(),
+            StatusCode::OK
+        );
+    }
+    // The client authenticates on every OAuth endpoint before (and is held in memory since).
+    let own = form(
+        &app,
+        "/oauth/introspect",
+        Some((&gone.id, &gone.secret)),
+        &[("token", &service)],
+    )
+    .await;
+    assert_eq!(body(own).await["active"], true);
+
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/admin/clients/{}", gone.id),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // At once on this replica: its secret is refused everywhere ...
+    for (path, fields) in [
+        ("/oauth/token", vec![("grant_type", "client_credentials")]),
+        ("/oauth/introspect", vec![("token", service.as_str())]),
+        ("/oauth/revoke", vec![("token", service.as_str())]),
+    ] {
+        oauth_error(
+            form(&app, path, Some((&gone.id, &gone.secret)), &fields).await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        )
+        .await;
+    }
+    // ... and the tokens issued to it are inactive and refused at the gateway.
+    for token in [&service, &exchanged] {
+        assert_eq!(introspect(token.clone()).await, json!({"active": false}));
+        assert_eq!(
+            get_verify(&app, "/auth/verify", Some(token)).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // The user's own session is not the client's: it lives on.
+    assert_eq!(introspect(user.tokens.access.clone()).await["active"], true);
+    assert_eq!(
+        app.get("/profile", Some(&user.tokens.access))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
