@@ -55,8 +55,15 @@ pub struct RevocationCache {
 
 impl RevocationCache {
     pub fn new(access_ttl: Duration) -> Self {
-        let horizon = chrono::Duration::from_std(access_ttl).unwrap_or(chrono::Duration::MAX)
-            + chrono::Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS + 1);
+        // Saturating: an absurd configured lifetime must not panic here.
+        let horizon = chrono::Duration::from_std(access_ttl)
+            .ok()
+            .and_then(|ttl| {
+                ttl.checked_add(&chrono::Duration::seconds(
+                    sesame_verify::DEFAULT_LEEWAY_SECS + 1,
+                ))
+            })
+            .unwrap_or(chrono::Duration::MAX);
         let client_horizon = chrono::Duration::from_std(crate::client_cache::TTL)
             .ok()
             .and_then(|ttl| horizon.checked_add(&ttl))

@@ -16,6 +16,9 @@ use crate::http::ratelimit::{Limits, Rate};
 
 /// Every setting: its key (dotted in TOML), its environment variable, and its default.
 /// `None` as default means unset.
+/// The longest duration any setting accepts.
+const MAX_DURATION: Duration = Duration::from_secs(3650 * 24 * 3600);
+
 const SETTINGS: &[(&str, &str, Option<&str>)] = &[
     ("listen", "SESAME_LISTEN", Some("127.0.0.1:8443")),
     ("tls", "SESAME_TLS", Some("auto")),
@@ -206,12 +209,17 @@ impl Layers {
         f(raw.trim()).map_err(|p| self.invalid(key, p))
     }
 
+    /// A duration setting, between one nanosecond and [`MAX_DURATION`].
     fn duration(&self, key: &str) -> Result<Duration, ConfigError> {
         self.parse(key, |s| {
             let d = humantime::parse_duration(s)
                 .map_err(|e| format!("expected a duration like 90s, 15m or 7d ({e})"))?;
             if d.is_zero() {
                 Err("must be greater than zero".into())
+            } else if d > MAX_DURATION {
+                // Every lifetime is added to timestamps; past this the arithmetic could
+                // overflow, and no lifetime of a token, session or record needs more.
+                Err("must be at most 3650d (ten years)".into())
             } else {
                 Ok(d)
             }
@@ -575,8 +583,12 @@ impl Config {
             access_ttl: l.duration("access_ttl")?,
             refresh_ttl: l.duration("refresh_ttl")?,
             refresh_reuse_grace: l.parse("refresh_reuse_grace", |s| {
-                humantime::parse_duration(s)
-                    .map_err(|e| format!("expected a duration like 10s ({e})"))
+                let d = humantime::parse_duration(s)
+                    .map_err(|e| format!("expected a duration like 10s ({e})"))?;
+                if d > MAX_DURATION {
+                    return Err("must be at most 3650d (ten years)".into());
+                }
+                Ok(d)
             })?,
             lockout_max_failures,
             lockout_duration: l.duration("lockout.duration")?,
@@ -660,6 +672,25 @@ mod tests {
         assert_eq!(c.settings.audiences, vec!["api", "gallery"]);
         assert_eq!(c.settings.lockout_max_failures, 3);
         assert!(!c.rate_limit);
+    }
+
+    // Lifetimes are added to timestamps: an absurd one is refused at start-up instead of
+    // overflowing that arithmetic (a panic) later.
+    #[test]
+    fn absurd_durations_are_refused_by_name() {
+        for (var, value) in [
+            ("SESAME_ACCESS_TTL", "100000d"),
+            ("SESAME_REFRESH_TTL", "1000000y"),
+            ("SESAME_REFRESH_REUSE_GRACE", "5000y"),
+            ("SESAME_AUDIT_RETENTION", "3651d"),
+        ] {
+            let err = Config::from_sources(None, &env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(var) && err.contains("3650d"), "{var}: {err}");
+        }
+        let c = Config::from_sources(None, &env(&[("SESAME_REFRESH_TTL", "3650d")])).unwrap();
+        assert_eq!(c.settings.refresh_ttl, Duration::from_secs(3650 * 86400));
     }
 
     #[test]
