@@ -289,7 +289,7 @@ impl App {
             let sesame = sesame::startup::start_core(&config, Arc::new(sesame_core::SystemClock))
                 .await
                 .expect("sesame starts");
-            let state = sesame::http::AppState {
+            let state = sesame::http::AppState::new(sesame::http::AppStateInner {
                 sesame: sesame.clone(),
                 openapi: Arc::new("{}".to_string()),
                 http: Arc::new(sesame::http::HttpSettings::default()),
@@ -298,7 +298,7 @@ impl App {
                     config.limits,
                 )),
                 metrics: Arc::new(sesame::http::metrics::Metrics::new(&sesame)),
-            };
+            });
             (sesame.clone(), sesame::http::router(state))
         });
         let created = rt
