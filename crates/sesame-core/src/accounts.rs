@@ -325,6 +325,17 @@ impl Sesame {
             .ok_or(CoreError::TokenRevoked)
     }
 
+    /// The profile with the address waiting for verification, if any, in one read.
+    pub async fn profile_with_pending_email(
+        &self,
+        user_id: Uuid,
+    ) -> Result<(UserRecord, Option<String>), CoreError> {
+        self.store
+            .get_profile(user_id, self.now())
+            .await?
+            .ok_or(CoreError::TokenRevoked)
+    }
+
     /// Updates the profile. A new email address does not replace the current one at once: it
     /// is sent a verification link, and becomes the account's email when that link is used
     /// (until then [`Sesame::pending_email`] shows it).

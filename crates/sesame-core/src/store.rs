@@ -245,6 +245,13 @@ pub trait UserStore: Send + Sync {
     /// Inserts the user and its roles in one transaction.
     async fn create_user(&self, user: &NewUser, audit: &[AuditEntry]) -> StoreResult<UserRecord>;
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// The user and the address waiting for verification (as `EmailStore::pending_email`), in
+    /// one read: GET /profile needs both, and one round trip instead of two is most of its cost.
+    async fn get_profile(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(UserRecord, Option<String>)>>;
     /// Finds a user by canonical email or canonical username.
     async fn find_user_by_login(&self, login_canonical: &str) -> StoreResult<Option<UserRecord>>;
     async fn update_profile(

@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
-use sesame_core::store::{EmailPurpose, NewEmailToken, OutboxMessage, Store, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use sesame_core::store::{
+    EmailPurpose, NewEmailToken, OutboxMessage, Store, StoreError, StoreResult,
+};
 use uuid::Uuid;
 
 use crate::{count_events, create_user, entry, mins, open_session, t0, token};
@@ -212,29 +214,41 @@ pub async fn reset_password_is_single_use_and_ends_sessions(store: Arc<dyn Store
     );
 }
 
+/// `pending_email`, checked against what `get_profile` says in its one read.
+async fn pending(store: &dyn Store, user: Uuid, now: DateTime<Utc>) -> StoreResult<Option<String>> {
+    let alone = store.pending_email(user, now).await?;
+    let (profile, with) = store
+        .get_profile(user, now)
+        .await?
+        .expect("the user exists");
+    assert_eq!(profile.id, user);
+    assert_eq!(with, alone, "get_profile and pending_email agree at {now}");
+    Ok(alone)
+}
+
 pub async fn verify_email_moves_the_address_once(store: Arc<dyn Store>) {
     let alice = create_user(&*store, "alice").await;
     create_user(&*store, "bob").await;
     assert!(!store.get_user(alice).await.unwrap().unwrap().email_verified);
-    assert_eq!(store.pending_email(alice, t0()).await.unwrap(), None);
+    assert_eq!(pending(&*store, alice, t0()).await.unwrap(), None);
     let same = email_token(alice, EmailPurpose::Verify, "alice@example.com");
     store
         .enqueue_email(&same, &message("alice@example.com"), None, &[])
         .await
         .unwrap();
     // A token for the current address is no pending change.
-    assert_eq!(store.pending_email(alice, t0()).await.unwrap(), None);
+    assert_eq!(pending(&*store, alice, t0()).await.unwrap(), None);
     let new = email_token(alice, EmailPurpose::Verify, "Alice.New@example.com");
     store
         .enqueue_email(&new, &message("Alice.New@example.com"), None, &[])
         .await
         .unwrap();
     assert_eq!(
-        store.pending_email(alice, t0()).await.unwrap().as_deref(),
+        pending(&*store, alice, t0()).await.unwrap().as_deref(),
         Some("Alice.New@example.com")
     );
     assert_eq!(
-        store.pending_email(alice, t0() + mins(30)).await.unwrap(),
+        pending(&*store, alice, t0() + mins(30)).await.unwrap(),
         None
     );
     // A reset token does not verify.
@@ -271,7 +285,7 @@ pub async fn verify_email_moves_the_address_once(store: Arc<dyn Store>) {
             .map(|u| u.id),
         Some(alice)
     );
-    assert_eq!(store.pending_email(alice, t0()).await.unwrap(), None);
+    assert_eq!(pending(&*store, alice, t0()).await.unwrap(), None);
     // Used, and the user's other open verification tokens are spent with it.
     assert!(
         store

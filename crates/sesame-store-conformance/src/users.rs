@@ -46,6 +46,22 @@ pub async fn create_and_get_user(store: Arc<dyn Store>) {
 
     assert!(store.get_user(Uuid::now_v7()).await.unwrap().is_none());
     assert_eq!(events(&*store).await, ["register"]);
+
+    // get_profile reads the same user (with nothing pending here); unknown ids are None.
+    let (profile, pending) = store.get_profile(user.id, t0()).await.unwrap().unwrap();
+    assert_eq!(
+        format!("{profile:?}"),
+        format!("{:?}", store.get_user(user.id).await.unwrap().unwrap())
+    );
+    assert_eq!(profile.roles, ["admin", "user", "zeta"]);
+    assert_eq!(pending, None);
+    assert!(
+        store
+            .get_profile(Uuid::now_v7(), t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn find_user_by_canonical_login(store: Arc<dyn Store>) {

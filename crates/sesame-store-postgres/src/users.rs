@@ -19,6 +19,19 @@ const USER_COLUMNS: &str = "id, email, username, display_name, password_hash, em
      failed_logins, locked_until, last_login_at, created_at, updated_at, \
      ARRAY(SELECT role FROM user_roles r WHERE r.user_id = users.id ORDER BY role COLLATE \"C\") AS roles";
 
+/// A user with the newest live verification token for another address (the pending email
+/// change; the same rule as `pending_email`).
+static PROFILE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {USER_COLUMNS}, \
+           (SELECT t.email FROM email_tokens t \
+            WHERE t.user_id = users.id AND t.purpose = 'verify' AND t.used_at IS NULL \
+              AND t.expires_at > $1 AND t.email_canonical <> users.email_canonical \
+            ORDER BY t.created_at DESC LIMIT 1) AS pending_email \
+         FROM users WHERE id = $2"
+    )
+});
+
 fn user_from_row(row: &PgRow) -> StoreResult<UserRecord> {
     Ok(UserRecord {
         id: row.try_get("id").map_err(map_err)?,
@@ -105,6 +118,26 @@ impl UserStore for PostgresStore {
             .await
             .map_err(map_err)?;
         row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn get_profile(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(UserRecord, Option<String>)>> {
+        let row = sqlx::query(&PROFILE_SQL)
+            .bind(now)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            Ok((
+                user_from_row(&r)?,
+                r.try_get("pending_email").map_err(map_err)?,
+            ))
+        })
+        .transpose()
     }
 
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<UserRecord>> {

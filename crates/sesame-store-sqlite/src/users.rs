@@ -19,6 +19,19 @@ const USER_COLUMNS: &str = "id, email, username, display_name, password_hash, em
      failed_logins, locked_until, last_login_at, created_at, updated_at, \
      (SELECT group_concat(role, ' ') FROM (SELECT role FROM user_roles r WHERE r.user_id = users.id ORDER BY role)) AS roles";
 
+/// A user with the newest live verification token for another address (the pending email
+/// change; the same rule as `pending_email`).
+static PROFILE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {USER_COLUMNS}, \
+           (SELECT t.email FROM email_tokens t \
+            WHERE t.user_id = users.id AND t.purpose = 'verify' AND t.used_at IS NULL \
+              AND t.expires_at > ?1 AND t.email_canonical <> users.email_canonical \
+            ORDER BY t.created_at DESC LIMIT 1) AS pending_email \
+         FROM users WHERE id = ?2"
+    )
+});
+
 fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
     let roles: Option<String> = row.try_get("roles").map_err(map_err)?;
     Ok(UserRecord {
@@ -102,6 +115,26 @@ impl UserStore for SqliteStore {
 
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
         self.user_where("id = ?", &id.to_string()).await
+    }
+
+    async fn get_profile(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(UserRecord, Option<String>)>> {
+        let row = sqlx::query(&PROFILE_SQL)
+            .bind(ms(now))
+            .bind(id.to_string())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            Ok((
+                user_from_row(&r)?,
+                r.try_get("pending_email").map_err(map_err)?,
+            ))
+        })
+        .transpose()
     }
 
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<UserRecord>> {

@@ -113,8 +113,13 @@ pub async fn show(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<ProfileView>, ApiError> {
-    let record = state.sesame.profile(user_id_of(&user.claims)?).await?;
-    Ok(Json(view(&state, record).await?))
+    let (record, pending) = state
+        .sesame
+        .profile_with_pending_email(user_id_of(&user.claims)?)
+        .await?;
+    let mut v = ProfileView::from(record);
+    v.pending_email = pending;
+    Ok(Json(v))
 }
 
 /// Update the profile; omitted fields stay as they are.
