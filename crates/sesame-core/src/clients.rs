@@ -322,6 +322,7 @@ impl Sesame {
         let subject = self
             .check_access_token(subject_token, None)
             .await
+            .map(Arc::unwrap_or_clone)
             .map_err(|e| match e {
                 CoreError::Unavailable(s) => CoreError::Unavailable(s),
                 _ => CoreError::field("subject_token", "not a valid, unrevoked access token"),
@@ -365,11 +366,11 @@ impl Sesame {
         &self,
         token: &str,
         audience: Option<&str>,
-    ) -> Result<Claims, CoreError> {
+    ) -> Result<Arc<Claims>, CoreError> {
         let ring = self.keys.current();
         let claims = ring
             .verifier
-            .verify_for(token, self.now().timestamp(), audience)
+            .verify_for_shared(token, self.now().timestamp(), audience)
             .map_err(|e| match e {
                 VerifyError::Expired => CoreError::TokenExpired,
                 VerifyError::WrongAudience => CoreError::Forbidden,
@@ -389,7 +390,11 @@ impl Sesame {
         if looks_refresh || hint == Some("refresh_token") {
             return self.introspect_refresh(token).await;
         }
-        match self.check_access_token(token, None).await {
+        match self
+            .check_access_token(token, None)
+            .await
+            .map(Arc::unwrap_or_clone)
+        {
             Ok(c) => Ok(Introspection {
                 active: true,
                 sub: Some(c.sub),

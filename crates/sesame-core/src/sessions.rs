@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sesame_verify::{Audience, Claims, VerifyError};
+use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::error::CoreError;
@@ -281,10 +282,11 @@ impl Sesame {
     }
 
     /// Signature, issuer, audience and times — no revocation check.
-    pub fn verify_access(&self, token: &str) -> Result<Claims, CoreError> {
+    /// The claims are shared with the verified-token cache (no copy on a hit).
+    pub fn verify_access(&self, token: &str) -> Result<Arc<Claims>, CoreError> {
         let ring = self.keys.current();
         ring.verifier
-            .verify(token, self.now().timestamp())
+            .verify_shared(token, self.now().timestamp())
             .map_err(|e| match e {
                 VerifyError::Expired => CoreError::TokenExpired,
                 _ => CoreError::TokenInvalid,
@@ -293,7 +295,7 @@ impl Sesame {
 
     /// A bearer token on Sesame's own API: verified, and refused once its session or the token
     /// itself was revoked.
-    pub async fn authenticate(&self, token: &str) -> Result<Claims, CoreError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Arc<Claims>, CoreError> {
         let claims = self.verify_access(token)?;
         // Only tokens from Sesame's own login act on its user API: a service token, or a user's
         // token obtained by a client through exchange, must not reach /profile or /admin even

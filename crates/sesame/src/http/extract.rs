@@ -121,7 +121,7 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
 /// A caller authenticated by a bearer access token that is valid and not revoked.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub claims: Claims,
+    pub claims: std::sync::Arc<Claims>,
 }
 
 impl FromRequestParts<AppState> for AuthUser {

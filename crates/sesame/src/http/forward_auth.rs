@@ -13,7 +13,7 @@
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::any;
 
 use super::AppState;
@@ -112,7 +112,10 @@ async fn decide(
             "The token does not carry the required role.",
         ));
     }
-    let mut res = StatusCode::OK.into_response();
+    // Sized for the five headers here and the request id added on the way out: growing a
+    // header map rehashes it, which showed in profiles of this, the busiest route.
+    let mut res = Response::new(axum::body::Body::empty());
+    *res.headers_mut() = HeaderMap::with_capacity(8);
     let h = res.headers_mut();
     set(h, "x-auth-subject", &claims.sub);
     set(h, "x-auth-roles", &claims.roles.join(","));
