@@ -372,7 +372,7 @@ impl App {
             id,
             access: pair.access,
             refresh: pair.refresh.as_str().to_string(),
-            sid: claims.sid.unwrap_or_default(),
+            sid: claims.sid.clone().unwrap_or_default(),
         })
     }
 
