@@ -107,16 +107,23 @@ impl Rotations {
     }
 }
 
-/// Marks the drain finished however the task ends. On a normal end the flag was already
-/// cleared under the lock together with finding the queue empty; this matters when the task is
-/// cancelled (runtime shutdown): the rotations still queued are dropped, so their callers get
-/// an error instead of waiting for ever, and the next caller starts a new drain.
-struct Draining(Arc<Rotations>);
+/// Ends a drain that did not finish normally (its task was cancelled at runtime shutdown, or
+/// panicked): the rotations still queued are dropped, so their callers get an error instead of
+/// waiting for ever, and the next caller starts a new drain.
+///
+/// A drain that finishes normally clears `draining` itself, under the lock, together with
+/// finding the queue empty, and marks the guard `done`: from that moment the queue may belong
+/// to a new drain that a new caller started, which the guard must not touch (it used to look
+/// at `draining` instead, and so could empty a new drain's queue: a refresh answered 503).
+struct Draining {
+    rotations: Arc<Rotations>,
+    done: bool,
+}
 
 impl Drop for Draining {
     fn drop(&mut self) {
-        let mut q = self.0.lock();
-        if q.draining {
+        if !self.done {
+            let mut q = self.rotations.lock();
             q.draining = false;
             q.waiting.clear();
         }
@@ -124,12 +131,16 @@ impl Drop for Draining {
 }
 
 async fn drain(rotations: Arc<Rotations>, writer: SqlitePool) {
-    let guard = Draining(rotations);
+    let mut guard = Draining {
+        rotations,
+        done: false,
+    };
     loop {
         let batch: Vec<(Rotation, Reply)> = {
-            let mut q = guard.0.lock();
+            let mut q = guard.rotations.lock();
             if q.waiting.is_empty() {
                 q.draining = false;
+                guard.done = true;
                 return;
             }
             let n = q.waiting.len().min(MAX_BATCH);
@@ -138,7 +149,7 @@ async fn drain(rotations: Arc<Rotations>, writer: SqlitePool) {
         let (batch, replies): (Vec<Rotation>, Vec<Reply>) = batch.into_iter().unzip();
         #[cfg(test)]
         guard
-            .0
+            .rotations
             .batches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match run(&writer, &batch).await {
@@ -384,5 +395,52 @@ mod tests {
                 assert!(store.find_refresh(&nexts[i]).await.unwrap().is_some());
             }
         }
+    }
+
+    // The guard of a drain that ended normally must leave the queue alone: by the time it is
+    // dropped, a new caller may have queued a rotation and started a new drain. (It once
+    // cleared the queue whenever `draining` was set, which is also the case then.)
+    #[test]
+    fn a_finished_drain_leaves_the_next_drains_queue_alone() {
+        let rotations = std::sync::Arc::new(super::Rotations::default());
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        {
+            // A new caller's rotation, and its drain marked running.
+            let mut q = rotations.lock();
+            q.waiting.push_back((super::Rotation::padding(), reply));
+            q.draining = true;
+        }
+        drop(super::Draining {
+            rotations: rotations.clone(),
+            done: true,
+        });
+        {
+            let q = rotations.lock();
+            assert_eq!(
+                q.waiting.len(),
+                1,
+                "the new drain's rotation is still queued"
+            );
+            assert!(q.draining);
+        }
+        assert!(
+            matches!(
+                answer.try_recv(),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+            ),
+            "not answered, and its reply channel is open"
+        );
+
+        // A drain cut short (cancelled) does drop what is queued, so nobody waits for ever.
+        drop(super::Draining {
+            rotations: rotations.clone(),
+            done: false,
+        });
+        assert!(rotations.lock().waiting.is_empty());
+        assert!(!rotations.lock().draining);
+        assert!(matches!(
+            answer.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+        ));
     }
 }
