@@ -187,6 +187,9 @@ impl Sesame {
             serde_json::json!({"client_id": client_id, "by": by}),
         );
         if !self.store.delete_client(client_id, &[entry]).await? {
+            // Not there (any more): if another replica deleted it, this one may still hold it
+            // until its next poll; dropping it now costs nothing.
+            self.clients.remove(client_id);
             return Err(CoreError::NotFound);
         }
         // The store recorded the deletion in the revocation feed (same transaction); reading

@@ -31,6 +31,9 @@ use crate::sessions::{SESSION_COLUMNS, session_from_row};
 const SIZES: [usize; 6] = [1, 2, 4, 8, 16, 32];
 /// The most rotations committed together.
 const MAX_BATCH: usize = SIZES[SIZES.len() - 1];
+/// The most rotations waiting for the writer (about half a second of work on a small machine);
+/// past it a refresh is answered 503 at once.
+const MAX_WAITING: usize = 4096;
 
 /// One rotation to run: times in ms, hashes of the presented and the successor token.
 #[derive(Clone)]
@@ -89,13 +92,27 @@ impl Rotations {
         let (reply, answer) = oneshot::channel();
         let start = {
             let mut q = self.lock();
+            if q.waiting.len() >= MAX_WAITING {
+                // The writer is this far behind: answer 503 (and Retry-After) at once rather
+                // than queue without bound.
+                return Err(StoreError::Unavailable(
+                    "too many refreshes waiting for the database writer".into(),
+                ));
+            }
             q.waiting.push_back((rotation, reply));
             !std::mem::replace(&mut q.draining, true)
         };
         if start {
+            // The guard exists before the task does: should the task never run (the runtime
+            // shutting down drops it unpolled) or the spawn fail, dropping the guard still
+            // frees the queue and answers what waits in it.
+            let guard = Draining {
+                rotations: self.clone(),
+                done: false,
+            };
             // A task of its own, not this caller's future: a caller that goes away (client
             // disconnect) must not cut a batch between BEGIN and COMMIT, nor strand the queue.
-            tokio::spawn(drain(self.clone(), writer.clone()));
+            tokio::spawn(drain(guard, writer.clone()));
         }
         answer.await.map_err(|_| {
             StoreError::Unavailable("the refresh-token writer stopped before answering".into())
@@ -107,8 +124,8 @@ impl Rotations {
     }
 }
 
-/// Ends a drain that did not finish normally (its task was cancelled at runtime shutdown, or
-/// panicked): the rotations still queued are dropped, so their callers get an error instead of
+/// Ends a drain that did not finish normally (its task was dropped unpolled or cancelled at
+/// runtime shutdown, or panicked): the rotations still queued are dropped, so their callers get an error instead of
 /// waiting for ever, and the next caller starts a new drain.
 ///
 /// A drain that finishes normally clears `draining` itself, under the lock, together with
@@ -130,14 +147,13 @@ impl Drop for Draining {
     }
 }
 
-async fn drain(rotations: Arc<Rotations>, writer: SqlitePool) {
-    let mut guard = Draining {
-        rotations,
-        done: false,
-    };
+async fn drain(mut guard: Draining, writer: SqlitePool) {
     loop {
         let batch: Vec<(Rotation, Reply)> = {
             let mut q = guard.rotations.lock();
+            // A caller that went away (client disconnect) before its rotation ran: skip it, so
+            // its token stays unspent and a retry is a first presentation, not a replay.
+            q.waiting.retain(|(_, reply)| !reply.is_closed());
             if q.waiting.is_empty() {
                 q.draining = false;
                 guard.done = true;
@@ -153,35 +169,76 @@ async fn drain(rotations: Arc<Rotations>, writer: SqlitePool) {
             .batches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match run(&writer, &batch).await {
-            Ok(sessions) => {
-                for (reply, session) in replies.into_iter().zip(sessions) {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
                     // The caller may have gone; its rotation is committed all the same.
-                    let _ = reply.send(Ok(session));
+                    let _ = reply.send(answer);
                 }
             }
-            Err(_) if batch.len() > 1 => {
-                // Find whose rotation failed: each again, alone.
+            Err(e) if batch.len() > 1 && one_rotations_fault(&e) => {
+                // One rotation broke a constraint and took the batch down with it (rolled
+                // back): find which by running each again, alone.
                 for (rotation, reply) in batch.iter().zip(replies) {
-                    let alone = run(&writer, std::slice::from_ref(rotation)).await;
-                    let _ = reply.send(alone.map(|mut s| s.pop().flatten()));
+                    let alone = match run(&writer, std::slice::from_ref(rotation)).await {
+                        Ok(mut answers) => answers.pop().unwrap_or(Ok(None)),
+                        Err(e) => Err(map_err(e)),
+                    };
+                    let _ = reply.send(alone);
                 }
             }
             Err(e) => {
-                if let Some(reply) = replies.into_iter().next() {
-                    let _ = reply.send(Err(e));
+                // The database's trouble, not a rotation's (busy, unreachable, ...): retrying
+                // each alone would only make every caller wait again. Nothing was committed.
+                let mut replies = replies.into_iter();
+                for reply in replies.by_ref().skip(1) {
+                    let _ = reply.send(Err(shared(&e)));
+                }
+                if let Some(first) = replies.next() {
+                    let _ = first.send(Err(map_err(e)));
                 }
             }
         }
     }
 }
 
-/// Runs one batch in one transaction and returns, per rotation, the session it slid.
-async fn run(writer: &SqlitePool, batch: &[Rotation]) -> StoreResult<Vec<Option<SessionRecord>>> {
+/// Whether a batch failed because of what one of its rotations wrote (a constraint), so that
+/// running them one by one isolates it.
+fn one_rotations_fault(e: &sqlx::Error) -> bool {
+    use sqlx::error::ErrorKind;
+    matches!(e, sqlx::Error::Database(db) if matches!(
+        db.kind(),
+        ErrorKind::UniqueViolation
+            | ErrorKind::ForeignKeyViolation
+            | ErrorKind::NotNullViolation
+            | ErrorKind::CheckViolation
+    ))
+}
+
+/// The error for every caller of a failed batch but one (sqlx errors are not `Clone`): the
+/// same class (unavailable or not) with the same description.
+fn shared(e: &sqlx::Error) -> StoreError {
+    let text = e.to_string();
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(text.into()),
+        _ => StoreError::Other(text.into()),
+    }
+}
+
+/// Runs one batch in one transaction. `Err` means nothing was committed; once the transaction
+/// is committed each rotation gets its own answer, the session it slid or why not, and is
+/// never run again.
+async fn run(
+    writer: &SqlitePool,
+    batch: &[Rotation],
+) -> Result<Vec<StoreResult<Option<SessionRecord>>>, sqlx::Error> {
     let (size, sql) = SIZES
         .iter()
         .zip(STATEMENTS.iter())
         .find(|(size, _)| **size >= batch.len())
-        .ok_or_else(|| StoreError::Other("a refresh batch larger than the largest size".into()))?;
+        .ok_or_else(|| sqlx::Error::Protocol("a refresh batch larger than the largest".into()))?;
     let padding = Rotation::padding();
     let mut query = sqlx::query(sql);
     for r in batch
@@ -190,24 +247,36 @@ async fn run(writer: &SqlitePool, batch: &[Rotation]) -> StoreResult<Vec<Option<
     {
         query = bind_rotation(query, r);
     }
-    let mut conn = writer.acquire().await.map_err(map_err)?;
+    let mut conn = writer.acquire().await?;
     let rows = match query.fetch_all(&mut *conn).await {
         Ok(rows) => rows,
         Err(e) => {
             // Fails harmlessly when the error came before BEGIN or after COMMIT.
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(map_err(e));
+            return Err(e);
         }
     };
-    // Only statement 2 of a rotation returns a row: its session, when the rotation happened.
-    let mut sessions: Vec<Option<SessionRecord>> = vec![None; batch.len()];
+    // Committed. Only statement 2 of a rotation returns a row: its session, when the rotation
+    // happened; the others answer `None`.
+    let mut answers: Vec<StoreResult<Option<SessionRecord>>> =
+        (0..batch.len()).map(|_| Ok(None)).collect();
     for row in &rows {
-        let slot: i64 = row.try_get("slot").map_err(map_err)?;
-        if let Some(s) = usize::try_from(slot).ok().and_then(|i| sessions.get_mut(i)) {
-            *s = Some(session_from_row(row)?);
+        match row.try_get::<i64, _>("slot") {
+            Ok(slot) => {
+                if let Some(answer) = usize::try_from(slot).ok().and_then(|i| answers.get_mut(i)) {
+                    *answer = session_from_row(row).map(Some);
+                }
+            }
+            Err(e) => {
+                // Cannot happen with the SQL above; should it, no answer can be trusted.
+                for answer in &mut answers {
+                    *answer = Err(shared(&e));
+                }
+                break;
+            }
         }
     }
-    Ok(sessions)
+    Ok(answers)
 }
 
 /// The statement lists for each size in [`SIZES`], built once.
@@ -442,5 +511,71 @@ mod tests {
             answer.try_recv(),
             Err(tokio::sync::oneshot::error::TryRecvError::Closed)
         ));
+    }
+
+    // A caller that went away before its rotation ran (client disconnect) has it skipped: the
+    // token stays unspent, so the client's retry is a first presentation, not a replay.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_rotation_whose_caller_has_gone_is_not_run() {
+        let (store, _dir) = store().await;
+        let firsts = sessions(&store, 2).await;
+        let t1 = t0() + Duration::minutes(1);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        drop(answer);
+        store.rotations.lock().waiting.push_back((
+            super::Rotation {
+                presented: firsts[0].clone(),
+                next: token(),
+                now: crate::ms(t1),
+                expires_at: crate::ms(t1 + Duration::days(1)),
+            },
+            reply,
+        ));
+        let next = token();
+        let rotated = store
+            .rotate_refresh(&firsts[1], &next, t1, t1 + Duration::days(1))
+            .await
+            .unwrap();
+        assert!(rotated.is_some(), "the live caller's rotation ran");
+        assert_eq!(
+            store
+                .find_refresh(&firsts[0])
+                .await
+                .unwrap()
+                .unwrap()
+                .spent_at,
+            None,
+            "the abandoned one did not"
+        );
+    }
+
+    // Past MAX_WAITING queued rotations a refresh is refused at once as unavailable (503),
+    // instead of queueing without bound.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_refuses_at_once() {
+        let (store, _dir) = store().await;
+        let firsts = sessions(&store, 1).await;
+        {
+            let mut q = store.rotations.lock();
+            // As if a drain were running far behind.
+            q.draining = true;
+            for _ in 0..super::MAX_WAITING {
+                let (reply, _) = tokio::sync::oneshot::channel();
+                q.waiting.push_back((super::Rotation::padding(), reply));
+            }
+        }
+        let t1 = t0() + Duration::minutes(1);
+        let refused = store
+            .rotate_refresh(&firsts[0], &token(), t1, t1 + Duration::days(1))
+            .await;
+        assert!(
+            matches!(refused, Err(sesame_core::store::StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+        assert_eq!(
+            store.rotations.lock().waiting.len(),
+            super::MAX_WAITING,
+            "not queued"
+        );
     }
 }
