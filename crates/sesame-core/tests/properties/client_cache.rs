@@ -10,9 +10,7 @@ use secrecy::SecretString;
 use sesame_core::clients::NewClient;
 use sesame_core::sessions::ClientInfo;
 use sesame_core::settings::{Argon2Cost, Settings};
-use sesame_core::store::Store;
 use sesame_core::{CoreError, ManualClock, Sesame};
-use sesame_store_sqlite::SqliteStore;
 
 struct Replicas {
     a: Sesame,
@@ -22,13 +20,7 @@ struct Replicas {
 }
 
 async fn replicas() -> Replicas {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::connect(&dir.path().join("sesame.db").display().to_string())
-            .await
-            .unwrap(),
-    );
-    store.migrate().await.unwrap();
+    let (store, dir) = crate::sqlite_store().await;
     let clock = ManualClock::new(Utc::now());
     let settings = || Settings {
         argon2: Argon2Cost {

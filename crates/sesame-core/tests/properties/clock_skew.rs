@@ -11,19 +11,11 @@ use sesame_core::accounts::{Login, Registration};
 use sesame_core::domain::Role;
 use sesame_core::sessions::ClientInfo;
 use sesame_core::settings::{Argon2Cost, Settings};
-use sesame_core::store::Store;
 use sesame_core::{ManualClock, Sesame};
-use sesame_store_sqlite::SqliteStore;
 
 #[tokio::test]
 async fn a_revoked_session_stays_refused_when_the_database_clock_is_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::connect(&dir.path().join("sesame.db").display().to_string())
-            .await
-            .unwrap(),
-    );
-    store.migrate().await.unwrap();
+    let (store, _dir) = crate::sqlite_store().await;
     // Sesame's clock 10 minutes ahead of the database's (SQLite stamps the feed itself).
     let clock = ManualClock::new(Utc::now() + Duration::minutes(10));
     let settings = Settings {

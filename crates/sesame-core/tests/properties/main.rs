@@ -18,3 +18,19 @@ pub fn cases(default: u32) -> u32 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// A migrated SQLite store in a temporary directory (kept alive by the caller: SQLite writes its
+/// -wal and -shm files beside the database as it goes).
+pub async fn sqlite_store() -> (
+    std::sync::Arc<dyn sesame_core::store::Store>,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sesame_store_sqlite::SqliteStore::connect(
+        &dir.path().join("sesame.db").display().to_string(),
+    )
+    .await
+    .unwrap();
+    sesame_core::store::Store::migrate(&store).await.unwrap();
+    (std::sync::Arc::new(store), dir)
+}

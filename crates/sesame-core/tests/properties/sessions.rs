@@ -36,7 +36,6 @@ use sesame_core::settings::{Argon2Cost, Settings};
 use sesame_core::store::Store;
 use sesame_core::tokens::RefreshToken;
 use sesame_core::{Clock, CoreError, ManualClock, Sesame};
-use sesame_store_sqlite::SqliteStore;
 use uuid::Uuid;
 
 const GRACE_SECS: i64 = 10;
@@ -275,13 +274,7 @@ fn settings(ttl: Ttl) -> Settings {
 }
 
 async fn start(model: &mut Model) -> System {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::connect(&dir.path().join("sesame.db").display().to_string())
-            .await
-            .unwrap(),
-    );
-    store.migrate().await.unwrap();
+    let (store, dir) = crate::sqlite_store().await;
     // The revocation feed is stamped with the database clock and the in-memory cache forgets
     // entries one access-token lifetime after that stamp, judged by the manual clock. Starting
     // the manual clock an hour in the past keeps it behind the database clock for the whole

@@ -49,6 +49,20 @@ async fn form(
     req.send().await.unwrap()
 }
 
+/// RFC 7662 introspection of `token`, authenticated as `by`.
+async fn introspect(app: &TestApp, by: &ServiceClient, token: &str) -> Value {
+    body(
+        form(
+            app,
+            "/oauth/introspect",
+            Some((&by.id, &by.secret)),
+            &[("token", token)],
+        )
+        .await,
+    )
+    .await
+}
+
 async fn oauth_error(res: reqwest::Response, status: StatusCode, error: &str) -> Value {
     assert_eq!(res.status(), status);
     assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
@@ -334,23 +348,7 @@ async fn introspection_reports_active_tokens_and_follows_revocation() {
     let admin = admin_token(&app).await;
     let c = create_client(&app, &admin, &["api"], &[]).await;
     let user = app.new_user().await;
-    let introspect = |token: String| {
-        let (id, secret) = (c.id.clone(), c.secret.clone());
-        let app = &app;
-        async move {
-            body(
-                form(
-                    app,
-                    "/oauth/introspect",
-                    Some((&id, &secret)),
-                    &[("token", &token)],
-                )
-                .await,
-            )
-            .await
-        }
-    };
-    let a = introspect(user.tokens.access.clone()).await;
+    let a = introspect(&app, &c, &user.tokens.access).await;
     assert_eq!(a["active"], true);
     assert_eq!(a["sub"], user.id);
     assert_eq!(a["token_type"], "access_token");
@@ -362,11 +360,14 @@ async fn introspection_reports_active_tokens_and_follows_revocation() {
             && a["aud"] == "api"
             && a["client_id"] == "sesame"
     );
-    let r = introspect(user.tokens.refresh.clone()).await;
+    let r = introspect(&app, &c, &user.tokens.refresh).await;
     assert_eq!(r["active"], true);
     assert_eq!(r["token_type"], "refresh_token");
     assert_eq!(r["sid"], a["sid"]);
-    assert_eq!(introspect("garbage".into()).await, json!({"active": false}));
+    assert_eq!(
+        introspect(&app, &c, "garbage").await,
+        json!({"active": false})
+    );
     // Log the session out: both its tokens become inactive.
     app.post(
         "/auth/logout",
@@ -374,18 +375,18 @@ async fn introspection_reports_active_tokens_and_follows_revocation() {
     )
     .await;
     assert_eq!(
-        introspect(user.tokens.access.clone()).await,
+        introspect(&app, &c, &user.tokens.access).await,
         json!({"active": false})
     );
     assert_eq!(
-        introspect(user.tokens.refresh.clone()).await,
+        introspect(&app, &c, &user.tokens.refresh).await,
         json!({"active": false})
     );
     // Expired tokens are inactive.
     let other = app.new_user().await;
     app.advance(900 + 4);
     assert_eq!(
-        introspect(other.tokens.access.clone()).await,
+        introspect(&app, &c, &other.tokens.access).await,
         json!({"active": false})
     );
     // Client authentication is required.
@@ -1069,24 +1070,8 @@ async fn deleting_a_client_revokes_its_secret_and_its_tokens_at_once() {
         .as_str()
         .unwrap()
         .to_string();
-    let introspect = |token: String| {
-        let (id, secret) = (auditor.id.clone(), auditor.secret.clone());
-        let app = &app;
-        async move {
-            body(
-                form(
-                    app,
-                    "/oauth/introspect",
-                    Some((&id, &secret)),
-                    &[("token", &token)],
-                )
-                .await,
-            )
-            .await
-        }
-    };
     for token in [&service, &exchanged] {
-        assert_eq!(introspect(token.clone()).await["active"], true);
+        assert_eq!(introspect(&app, &auditor, token).await["active"], true);
         assert_eq!(
             get_verify(&app, "/auth/verify", Some(token)).await.status(),
             StatusCode::OK
@@ -1127,14 +1112,20 @@ async fn deleting_a_client_revokes_its_secret_and_its_tokens_at_once() {
     }
     // ... and the tokens issued to it are inactive and refused at the gateway.
     for token in [&service, &exchanged] {
-        assert_eq!(introspect(token.clone()).await, json!({"active": false}));
+        assert_eq!(
+            introspect(&app, &auditor, token).await,
+            json!({"active": false})
+        );
         assert_eq!(
             get_verify(&app, "/auth/verify", Some(token)).await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
     // The user's own session is not the client's: it lives on.
-    assert_eq!(introspect(user.tokens.access.clone()).await["active"], true);
+    assert_eq!(
+        introspect(&app, &auditor, &user.tokens.access).await["active"],
+        true
+    );
     assert_eq!(
         app.get("/profile", Some(&user.tokens.access))
             .await
