@@ -49,6 +49,21 @@ async fn form(
     req.send().await.unwrap()
 }
 
+/// A client-credentials access token for `client` (its default audience and scopes).
+async fn service_token(app: &TestApp, client: &ServiceClient) -> String {
+    let b = body(
+        form(
+            app,
+            "/oauth/token",
+            Some((&client.id, &client.secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await,
+    )
+    .await;
+    b["access_token"].as_str().unwrap().to_string()
+}
+
 /// RFC 7662 introspection of `token`, authenticated as `by`.
 async fn introspect(app: &TestApp, by: &ServiceClient, token: &str) -> Value {
     body(
@@ -951,19 +966,7 @@ async fn a_client_revokes_only_its_own_service_tokens_but_any_users_token() {
     let admin = admin_token(&app).await;
     let a = create_client(&app, &admin, &["cart_service"], &[]).await;
     let b = create_client(&app, &admin, &["cart_service"], &[]).await;
-    let token_of_a = body(
-        form(
-            &app,
-            "/oauth/token",
-            Some((&a.id, &a.secret)),
-            &[("grant_type", "client_credentials")],
-        )
-        .await,
-    )
-    .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token_of_a = service_token(&app, &a).await;
     let verify = |t: String| {
         let app = &app;
         async move {
@@ -1040,19 +1043,7 @@ async fn deleting_a_client_revokes_its_secret_and_its_tokens_at_once() {
     let auditor = create_client(&app, &admin, &["api"], &[]).await;
     let user = app.new_user().await;
     // A service token, and a user's token the client obtained by exchange.
-    let service = body(
-        form(
-            &app,
-            "/oauth/token",
-            Some((&gone.id, &gone.secret)),
-            &[("grant_type", "client_credentials")],
-        )
-        .await,
-    )
-    .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let service = service_token(&app, &gone).await;
     let exchanged = body(
         form(
             &app,
