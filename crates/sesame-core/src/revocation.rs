@@ -9,8 +9,9 @@
 //! replicas revoked. That interval (plus the time a poll takes) is the staleness bound across
 //! replicas; on the replica that revoked, revocation is immediate.
 //!
-//! Polls read from the newest entry seen minus [`LOOKBACK`], so an entry whose transaction
-//! committed a little after its timestamp is still picked up; re-reading is harmless (sets).
+//! Polls read from the newest entry seen (or this process's clock, if earlier) minus
+//! [`LOOKBACK`], so an entry whose transaction committed a little after its timestamp is still
+//! picked up; re-reading is harmless (sets).
 //! Memory is bounded by the revocations of one access-token lifetime: older entries are
 //! dropped, since every token they could refuse has expired.
 
@@ -111,7 +112,11 @@ impl RevocationCache {
         let newest = self.state.read().unwrap_or_else(|e| e.into_inner()).newest;
         let lookback = chrono::Duration::from_std(LOOKBACK).unwrap_or_default();
         let since = match newest {
-            Some(t) => t - lookback,
+            // Never from past this process's own clock: an entry stamped while the database
+            // clock stood ahead (then corrected) would otherwise move the cursor past every
+            // revocation stamped after the correction, until real time caught up. Entries from
+            // the future are read again on each poll until then, which is harmless (sets).
+            Some(t) => t.min(now) - lookback,
             None => now - self.client_horizon - lookback,
         };
         let feed = store.revocations_since(since).await?;

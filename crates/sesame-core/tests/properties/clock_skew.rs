@@ -1,7 +1,8 @@
-//! Not a property but the case the session properties stay clear of (they start the manual
+//! Not properties but the cases the session properties stay clear of (they start the manual
 //! clock behind the database's): the revocation feed is stamped by the database clock, tokens
 //! by Sesame's. With the database clock behind, a revoked session must still be refused until
-//! its last access token expires by Sesame's clock.
+//! its last access token expires by Sesame's clock; with the database clock having jumped
+//! ahead and back, revocations stamped after the jump must still be read.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use chrono::{Duration, Utc};
 use secrecy::SecretString;
 use sesame_core::accounts::{Login, Registration};
 use sesame_core::domain::Role;
-use sesame_core::sessions::ClientInfo;
+use sesame_core::sessions::{ClientInfo, Logout};
 use sesame_core::settings::{Argon2Cost, Settings};
 use sesame_core::{ManualClock, Sesame};
 
@@ -72,4 +73,81 @@ async fn a_revoked_session_stays_refused_when_the_database_clock_is_behind() {
         "a revoked session's unexpired token verified again"
     );
     assert!(sesame.authenticate(&pair.access).await.is_err());
+}
+
+// An entry stamped while the database clock had jumped an hour ahead must not move the feed's
+// cursor past the revocations stamped once the clock is back: another replica would never read
+// them (until real time caught up with the jump), and a logged-out session's token would keep
+// working there.
+#[tokio::test]
+async fn a_feed_entry_from_a_database_clock_jump_does_not_hide_later_revocations() {
+    let (store, dir) = crate::sqlite_store().await;
+    let clock = ManualClock::new(Utc::now());
+    let settings = || Settings {
+        argon2: Argon2Cost {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        },
+        hash_workers: 1,
+        ..Settings::default()
+    };
+    let a = Sesame::start(store.clone(), Arc::new(clock.clone()), settings())
+        .await
+        .unwrap();
+    let b = Sesame::start(store.clone(), Arc::new(clock.clone()), settings())
+        .await
+        .unwrap();
+    let password = "a long and unusual passphrase";
+    a.create_user(
+        Registration {
+            email: "jump@example.com".into(),
+            password: SecretString::from(password),
+            username: None,
+            client: ClientInfo::default(),
+        },
+        vec![Role::customer()],
+    )
+    .await
+    .unwrap();
+    let pair = a
+        .login(Login {
+            login: "jump@example.com".into(),
+            password: SecretString::from(password),
+            audience: None,
+            client: ClientInfo::default(),
+        })
+        .await
+        .unwrap();
+
+    // The row a database whose clock stood an hour ahead would have written; replica b reads it.
+    let raw = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("sesame.db").display()
+    ))
+    .await
+    .unwrap();
+    let ahead = (Utc::now() + Duration::hours(1)).timestamp_millis();
+    sqlx::query("INSERT INTO revocations (kind, subject, until, at) VALUES ('token', 'jti-from-the-jump', ?, ?)")
+        .bind(ahead + 60_000)
+        .bind(ahead)
+        .execute(&raw)
+        .await
+        .unwrap();
+    b.sync_revocations().await.unwrap();
+
+    // The clock is back: a logout on replica a is stamped now, an hour "before" that row.
+    assert!(b.check_access_token(&pair.access, None).await.is_ok());
+    a.logout(Logout {
+        client: ClientInfo::default(),
+        refresh: pair.refresh.as_str().to_string(),
+        access: None,
+    })
+    .await
+    .unwrap();
+    b.sync_revocations().await.unwrap();
+    assert!(
+        b.check_access_token(&pair.access, None).await.is_err(),
+        "replica b never read the logout stamped after the clock came back"
+    );
 }
