@@ -438,36 +438,51 @@ impl Shared {
         }
     }
 
+    /// GET /profile with the chain's access token.
     async fn profile(&self, chain: Chain) {
-        let (out, _) = self
-            .call_retrying(
-                "profile",
-                reqwest::Method::GET,
-                "/profile",
-                Some(&chain.access),
-                None,
-            )
-            .await;
-        match out {
-            Outcome::Answer(200, _) | Outcome::Transport(_) => {}
-            // A chain left idle longer than the access-token lifetime: refresh it.
-            Outcome::Answer(401, b) if b["code"] == "token_expired" => {
-                return self.refresh(chain).await;
-            }
-            Outcome::Answer(status, b) => self.unexpected(format!("profile → {status} {b}")),
-        }
-        self.put_chain(chain);
+        self.use_access(
+            "profile",
+            reqwest::Method::GET,
+            "/profile",
+            chain,
+            true,
+            None,
+        )
+        .await
     }
 
+    /// POST /auth/token/verify of the chain's access token.
     async fn verify(&self, chain: Chain) {
         let body = json!({"token": chain.access});
+        self.use_access(
+            "verify",
+            reqwest::Method::POST,
+            "/auth/token/verify",
+            chain,
+            false,
+            Some(body),
+        )
+        .await
+    }
+
+    /// A request that only uses the chain's access token (as bearer, or in `body`): 200 is
+    /// expected; a chain left idle longer than the access-token lifetime is refreshed instead.
+    async fn use_access(
+        &self,
+        op: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        chain: Chain,
+        bearer: bool,
+        body: Option<Value>,
+    ) {
         let (out, _) = self
             .call_retrying(
-                "verify",
-                reqwest::Method::POST,
-                "/auth/token/verify",
-                None,
-                Some(&body),
+                op,
+                method,
+                path,
+                bearer.then_some(chain.access.as_str()),
+                body.as_ref(),
             )
             .await;
         match out {
@@ -475,7 +490,7 @@ impl Shared {
             Outcome::Answer(401, b) if b["code"] == "token_expired" => {
                 return self.refresh(chain).await;
             }
-            Outcome::Answer(status, b) => self.unexpected(format!("verify → {status} {b}")),
+            Outcome::Answer(status, b) => self.unexpected(format!("{op} → {status} {b}")),
         }
         self.put_chain(chain);
     }
