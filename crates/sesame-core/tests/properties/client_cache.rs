@@ -9,7 +9,7 @@ use chrono::{Duration, Utc};
 use secrecy::SecretString;
 use sesame_core::clients::NewClient;
 use sesame_core::sessions::ClientInfo;
-use sesame_core::settings::{Argon2Cost, Settings};
+use sesame_core::settings::Settings;
 use sesame_core::{CoreError, ManualClock, Sesame};
 
 struct Replicas {
@@ -23,13 +23,7 @@ async fn replicas() -> Replicas {
     let (store, dir) = crate::sqlite_store().await;
     let clock = ManualClock::new(Utc::now());
     let settings = || Settings {
-        argon2: Argon2Cost {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-        hash_workers: 1,
-        ..Settings::default()
+        ..crate::cheap_settings()
     };
     let a = Sesame::start(store.clone(), Arc::new(clock.clone()), settings())
         .await

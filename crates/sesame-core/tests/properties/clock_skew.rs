@@ -10,9 +10,38 @@ use chrono::{Duration, Utc};
 use secrecy::SecretString;
 use sesame_core::accounts::{Login, Registration};
 use sesame_core::domain::Role;
-use sesame_core::sessions::{ClientInfo, Logout};
-use sesame_core::settings::{Argon2Cost, Settings};
+use sesame_core::sessions::{ClientInfo, Logout, TokenPair};
+use sesame_core::settings::Settings;
 use sesame_core::{ManualClock, Sesame};
+
+const PASSWORD: &str = "a long and unusual passphrase";
+
+async fn register(sesame: &Sesame, email: &str) {
+    sesame
+        .create_user(
+            Registration {
+                email: email.into(),
+                password: SecretString::from(PASSWORD),
+                username: None,
+                client: ClientInfo::default(),
+            },
+            vec![Role::customer()],
+        )
+        .await
+        .unwrap();
+}
+
+async fn login(sesame: &Sesame, email: &str) -> TokenPair {
+    sesame
+        .login(Login {
+            login: email.into(),
+            password: SecretString::from(PASSWORD),
+            audience: None,
+            client: ClientInfo::default(),
+        })
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn a_revoked_session_stays_refused_when_the_database_clock_is_behind() {
@@ -21,42 +50,16 @@ async fn a_revoked_session_stays_refused_when_the_database_clock_is_behind() {
     let clock = ManualClock::new(Utc::now() + Duration::minutes(10));
     let settings = Settings {
         access_ttl: std::time::Duration::from_secs(15 * 60),
-        argon2: Argon2Cost {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-        hash_workers: 1,
-        ..Settings::default()
+        ..crate::cheap_settings()
     };
     let sesame = Sesame::start(store.clone(), Arc::new(clock.clone()), settings)
         .await
         .unwrap();
-    let password = "a long and unusual passphrase";
-    sesame
-        .create_user(
-            Registration {
-                email: "skew@example.com".into(),
-                password: SecretString::from(password),
-                username: None,
-                client: ClientInfo::default(),
-            },
-            vec![Role::customer()],
-        )
-        .await
-        .unwrap();
-    let login = || {
-        sesame.login(Login {
-            login: "skew@example.com".into(),
-            password: SecretString::from(password),
-            audience: None,
-            client: ClientInfo::default(),
-        })
-    };
+    register(&sesame, "skew@example.com").await;
     // Logout-all from one session; `pair` is another session's, revoked only through its
     // session (the presenting token itself is deny-listed by its own expiry).
-    let other = login().await.unwrap();
-    let pair = login().await.unwrap();
+    let other = login(&sesame, "skew@example.com").await;
+    let pair = login(&sesame, "skew@example.com").await;
     let claims = sesame.authenticate(&other.access).await.unwrap();
     sesame
         .logout_all(&claims, &ClientInfo::default())
@@ -84,13 +87,7 @@ async fn a_feed_entry_from_a_database_clock_jump_does_not_hide_later_revocations
     let (store, dir) = crate::sqlite_store().await;
     let clock = ManualClock::new(Utc::now());
     let settings = || Settings {
-        argon2: Argon2Cost {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-        hash_workers: 1,
-        ..Settings::default()
+        ..crate::cheap_settings()
     };
     let a = Sesame::start(store.clone(), Arc::new(clock.clone()), settings())
         .await
@@ -98,27 +95,8 @@ async fn a_feed_entry_from_a_database_clock_jump_does_not_hide_later_revocations
     let b = Sesame::start(store.clone(), Arc::new(clock.clone()), settings())
         .await
         .unwrap();
-    let password = "a long and unusual passphrase";
-    a.create_user(
-        Registration {
-            email: "jump@example.com".into(),
-            password: SecretString::from(password),
-            username: None,
-            client: ClientInfo::default(),
-        },
-        vec![Role::customer()],
-    )
-    .await
-    .unwrap();
-    let pair = a
-        .login(Login {
-            login: "jump@example.com".into(),
-            password: SecretString::from(password),
-            audience: None,
-            client: ClientInfo::default(),
-        })
-        .await
-        .unwrap();
+    register(&a, "jump@example.com").await;
+    let pair = login(&a, "jump@example.com").await;
 
     // The row a database whose clock stood an hour ahead would have written; replica b reads it.
     let raw = sqlx::SqlitePool::connect(&format!(

@@ -34,3 +34,16 @@ pub async fn sqlite_store() -> (
     sesame_core::store::Store::migrate(&store).await.unwrap();
     (std::sync::Arc::new(store), dir)
 }
+
+/// Default settings with cheap hashing (the hash cost is under test elsewhere) and one worker.
+pub fn cheap_settings() -> sesame_core::settings::Settings {
+    sesame_core::settings::Settings {
+        argon2: sesame_core::settings::Argon2Cost {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        },
+        hash_workers: 1,
+        ..sesame_core::settings::Settings::default()
+    }
+}

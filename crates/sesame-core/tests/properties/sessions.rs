@@ -32,7 +32,7 @@ use sesame_core::accounts::{Login, Registration};
 use sesame_core::admin::Actor;
 use sesame_core::domain::Role;
 use sesame_core::sessions::{ClientInfo, Logout, TokenPair, session_id_of, user_id_of};
-use sesame_core::settings::{Argon2Cost, Settings};
+use sesame_core::settings::Settings;
 use sesame_core::store::Store;
 use sesame_core::tokens::RefreshToken;
 use sesame_core::{Clock, CoreError, ManualClock, Sesame};
@@ -261,15 +261,9 @@ fn settings(ttl: Ttl) -> Settings {
         access_ttl: std::time::Duration::from_secs(ttl.access as u64),
         refresh_ttl: std::time::Duration::from_secs(ttl.refresh as u64),
         refresh_reuse_grace: std::time::Duration::from_secs(GRACE_SECS as u64),
-        // Cheap hashing: the hash cost is not under test here.
-        argon2: Argon2Cost {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-        hash_workers: 1,
         hash_queue: 16,
-        ..Settings::default()
+        // Cheap hashing: the hash cost is not under test here.
+        ..crate::cheap_settings()
     }
 }
 
