@@ -36,7 +36,6 @@ const MAX_BATCH: usize = SIZES[SIZES.len() - 1];
 const MAX_WAITING: usize = 4096;
 
 /// One rotation to run: times in ms, hashes of the presented and the successor token.
-#[derive(Clone)]
 pub(crate) struct Rotation {
     pub presented: Vec<u8>,
     pub next: Vec<u8>,
