@@ -19,17 +19,16 @@ const USER_COLUMNS: &str = "id, email, username, display_name, password_hash, em
      failed_logins, locked_until, last_login_at, created_at, updated_at, \
      ARRAY(SELECT role FROM user_roles r WHERE r.user_id = users.id ORDER BY role COLLATE \"C\") AS roles";
 
-/// A user with the newest live verification token for another address (the pending email
-/// change; the same rule as `pending_email`).
+/// The pending email change of the user in the enclosing `users` row: the newest live
+/// verification token for another address than the current one ($1: now).
+pub(crate) const PENDING_EMAIL: &str = "(SELECT t.email FROM email_tokens t \
+     WHERE t.user_id = users.id AND t.purpose = 'verify' AND t.used_at IS NULL \
+       AND t.expires_at > $1 AND t.email_canonical <> users.email_canonical \
+     ORDER BY t.created_at DESC LIMIT 1)";
+
+/// A user with its pending email change, in one read.
 static PROFILE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "SELECT {USER_COLUMNS}, \
-           (SELECT t.email FROM email_tokens t \
-            WHERE t.user_id = users.id AND t.purpose = 'verify' AND t.used_at IS NULL \
-              AND t.expires_at > $1 AND t.email_canonical <> users.email_canonical \
-            ORDER BY t.created_at DESC LIMIT 1) AS pending_email \
-         FROM users WHERE id = $2"
-    )
+    format!("SELECT {USER_COLUMNS}, {PENDING_EMAIL} AS pending_email FROM users WHERE id = $2")
 });
 
 fn user_from_row(row: &PgRow) -> StoreResult<UserRecord> {

@@ -233,16 +233,18 @@ impl EmailStore for SqliteStore {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<String>> {
-        sqlx::query_scalar(
-            "SELECT t.email FROM email_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.user_id = ? AND t.purpose = 'verify' AND t.used_at IS NULL AND t.expires_at > ? \
-             AND t.email_canonical <> u.email_canonical ORDER BY t.created_at DESC LIMIT 1",
-        )
-        .bind(user_id.to_string())
-        .bind(ms(now))
-        .fetch_optional(self.reader())
-        .await
-        .map_err(map_err)
+        // The same rule as GET /profile's one-read query (`users::PENDING_EMAIL`).
+        let sql = format!(
+            "SELECT {} FROM users WHERE id = ?2",
+            crate::users::PENDING_EMAIL
+        );
+        let pending: Option<Option<String>> = sqlx::query_scalar(&sql)
+            .bind(ms(now))
+            .bind(user_id.to_string())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(pending.flatten())
     }
 
     async fn claim_outbox(
