@@ -6,6 +6,7 @@ use uuid::Uuid;
 use crate::domain::{Email, Password, PasswordProblem, Role, Username};
 use crate::error::{CoreError, FieldErrors};
 use crate::hashing::Upgrade;
+use crate::lockout::Purpose;
 use crate::service::Sesame;
 use crate::sessions::{ClientInfo, TokenPair};
 use crate::store::{NewUser, ProfileChange, UserRecord};
@@ -127,7 +128,8 @@ impl Sesame {
     }
 
     /// Logs in: answers the same 401 for an unknown account and a wrong password (the unknown
-    /// account is checked against a dummy hash, so it costs the same time).
+    /// account is checked against a dummy hash, so it costs the same time). Wrong passwords are
+    /// counted per source under the lockout rules of [`crate::lockout`].
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, input: Login) -> Result<TokenPair, CoreError> {
         let result = self.login_inner(input).await;
@@ -150,66 +152,35 @@ impl Sesame {
             Some(c) => self.store.find_user_by_login(&c).await?,
             None => None,
         };
-        let now = self.now();
-        if let Some(u) = &user
-            && let Some(until) = u.locked_until
-            && until > now
-        {
-            let secs = (until - now).num_seconds().max(1) as u64;
-            return Err(CoreError::AccountLocked {
-                retry_after_secs: secs,
-            });
-        }
-        let checked = self
-            .hasher
-            .check(
-                &input.password,
-                user.as_ref().map(|u| u.password_hash.as_str()),
-            )
-            .await?;
-        let ok = checked.ok;
         let Some(user) = user else {
-            let login: String = input.login.trim().chars().take(254).collect();
+            // Same cost as a wrong password: a check against a dummy hash.
+            self.hasher.check(&input.password, None).await?;
+            // The typed name may be a password typed in the wrong field: only a keyed hash of
+            // it is kept, enough to see the same unknown name tried again.
             let entry = self.audit(
                 "login_failed",
                 None,
                 &input.client,
-                serde_json::json!({"reason": "unknown_account", "login": login}),
+                serde_json::json!({
+                    "reason": "unknown_account",
+                    "login_hmac": self.login_name_mac(&input.login),
+                }),
             );
             self.store.append_audit(&[entry]).await?;
             return Err(CoreError::InvalidCredentials);
         };
-        if !ok {
-            let until = now + Self::ttl(self.settings.lockout_duration);
-            let failed_entry = self.audit(
-                "login_failed",
-                Some(user.id),
-                &input.client,
-                serde_json::json!({"reason": "wrong_password"}),
-            );
-            let locked_entry = self.audit(
-                "account_locked",
-                Some(user.id),
-                &input.client,
-                serde_json::json!({"until": until}),
-            );
-            let failed = self
-                .store
-                .record_login_failure(
-                    user.id,
-                    self.settings.lockout_max_failures,
-                    until,
-                    &failed_entry,
-                    &locked_entry,
-                )
-                .await?;
-            if failed.locked_until.is_some_and(|t| t > now) {
-                self.metrics.lockouts.inc();
-                tracing::warn!(user_id = %user.id, "account locked after repeated failures");
-            }
+        // Reserved before hashing: a locked source is refused without a check.
+        let attempt = self
+            .begin_attempt(user.id, &input.client, Purpose::Login)
+            .await?;
+        let Some(checked) = self
+            .check_in_attempt(&attempt, &user, &input.password, &input.client)
+            .await?
+        else {
             return Err(CoreError::InvalidCredentials);
-        }
+        };
         if user.disabled {
+            self.release_attempt(attempt).await?;
             let entry = self.audit(
                 "login_failed",
                 Some(user.id),
@@ -220,6 +191,7 @@ impl Sesame {
             return Err(CoreError::AccountDisabled);
         }
         if self.settings.require_verified_email && !user.email_verified {
+            self.release_attempt(attempt).await?;
             let entry = self.audit(
                 "login_failed",
                 Some(user.id),
@@ -229,20 +201,37 @@ impl Sesame {
             self.store.append_audit(&[entry]).await?;
             return Err(CoreError::EmailNotVerified);
         }
-        if let Some(upgrade) = checked.upgrade {
-            self.upgrade_hash(&user, &input.password, upgrade, &input.client)
-                .await;
-        }
         let entry = self.audit(
             "login_succeeded",
             Some(user.id),
             &input.client,
             serde_json::json!({"audience": audience}),
         );
-        self.store
-            .record_login_success(user.id, now, &[entry])
-            .await?;
+        // Accepted only if no lock was set while the password was being hashed.
+        self.accept_attempt(attempt, &[entry]).await?;
+        if let Some(upgrade) = checked.upgrade {
+            self.upgrade_hash(&user, &input.password, upgrade, &input.client)
+                .await;
+        }
         self.open_session(&user, audience, input.client).await
+    }
+
+    /// A keyed hash (HMAC-SHA-256 under an instance secret, truncated to 128 bits, hex) of a
+    /// login name as typed: it links repeated attempts on the same unknown name in the audit
+    /// trail without keeping the text, which may be a password typed in the wrong field.
+    fn login_name_mac(&self, login: &str) -> String {
+        use aws_lc_rs::hmac;
+        use secrecy::ExposeSecret;
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.refresh_mac_key.expose_secret());
+        // A key of its own, derived from the instance secret, so this MAC never equals a
+        // refresh-token successor.
+        let derived = hmac::sign(&key, b"sesame audit login name v1");
+        let key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+        let tag = hmac::sign(&key, login.trim().as_bytes());
+        tag.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Replaces a hash that just verified by argon2id at the configured cost (transparent
@@ -396,9 +385,8 @@ impl Sesame {
                 .current_password
                 .as_ref()
                 .ok_or(CoreError::InvalidCurrentPassword)?;
-            if !self.hasher.verify(pw, Some(&user.password_hash)).await? {
-                return Err(CoreError::InvalidCurrentPassword);
-            }
+            self.check_current_password(&user, pw, client, Purpose::EmailChange)
+                .await?;
             // The unique constraint decides when the link is used; this early answer only
             // spares the user a link that could not work (and says no more than registration).
             if self
@@ -432,13 +420,8 @@ impl Sesame {
         client: &ClientInfo,
     ) -> Result<u64, CoreError> {
         let user = self.profile(user_id).await?;
-        if !self
-            .hasher
-            .verify(current, Some(&user.password_hash))
-            .await?
-        {
-            return Err(CoreError::InvalidCurrentPassword);
-        }
+        self.check_current_password(&user, current, client, Purpose::PasswordChange)
+            .await?;
         let ids = [user.email.as_str(), user.username.as_deref().unwrap_or("")];
         let password = Password::parse(new, &ids).map_err(|p| password_error(p, "new_password"))?;
         let hash = self.hasher.hash(password.secret()).await?;
@@ -465,13 +448,8 @@ impl Sesame {
         client: &ClientInfo,
     ) -> Result<(), CoreError> {
         let user = self.profile(user_id).await?;
-        if !self
-            .hasher
-            .verify(password, Some(&user.password_hash))
-            .await?
-        {
-            return Err(CoreError::InvalidCurrentPassword);
-        }
+        self.check_current_password(&user, password, client, Purpose::AccountDeletion)
+            .await?;
         let entry = self.audit(
             "user_deleted",
             Some(user_id),

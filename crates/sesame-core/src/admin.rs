@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::domain::Role;
+use crate::domain::{Email, Role};
 use crate::error::{CoreError, FieldErrors};
 use crate::service::Sesame;
 use crate::sessions::ClientInfo;
@@ -15,8 +15,19 @@ pub const MAX_PAGE: u32 = 200;
 /// Who is acting, for the audit trail.
 #[derive(Debug, Clone)]
 pub struct Actor {
+    /// The acting admin; the nil UUID for the operator at the command line ([`Actor::command_line`]).
     pub admin_id: Uuid,
     pub client: ClientInfo,
+}
+
+impl Actor {
+    /// The operator running `sesame user ...`: audited as `"by": "command_line"`.
+    pub fn command_line() -> Self {
+        Actor {
+            admin_id: Uuid::nil(),
+            client: ClientInfo::default(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -91,11 +102,16 @@ impl Sesame {
         actor: &Actor,
         mut detail: serde_json::Value,
     ) -> AuditEntry {
-        detail["by"] = serde_json::json!(actor.admin_id);
+        detail["by"] = if actor.admin_id.is_nil() {
+            serde_json::json!("command_line")
+        } else {
+            serde_json::json!(actor.admin_id)
+        };
         self.audit(event, Some(target), &actor.client, detail)
     }
 
     /// Disabling also ends the user's sessions, so Sesame refuses their tokens at once.
+    /// Disabling the last active admin is refused (`LastAdmin`).
     pub async fn admin_set_disabled(
         &self,
         id: Uuid,
@@ -130,6 +146,17 @@ impl Sesame {
         self.admin_get_user(id).await
     }
 
+    /// The user with this email (the command line names users by email; an `@` never occurs in
+    /// a username, so the look-up cannot match one).
+    pub async fn admin_find_by_email(&self, email: &str) -> Result<UserRecord, CoreError> {
+        let email = Email::parse(email).map_err(|m| CoreError::field("email", m))?;
+        self.store
+            .find_user_by_login(&email.canonical())
+            .await?
+            .ok_or(CoreError::NotFound)
+    }
+
+    /// Ends every lock of the user: each source's and the account-wide one (see `lockout`).
     pub async fn admin_unlock(&self, id: Uuid, actor: &Actor) -> Result<UserRecord, CoreError> {
         let entry = self.actor_audit("account_unlocked", id, actor, serde_json::json!({}));
         if !self.store.unlock(id, self.now(), &[entry]).await? {
@@ -138,7 +165,8 @@ impl Sesame {
         self.admin_get_user(id).await
     }
 
-    /// Replaces the roles; they appear in the user's next refreshed access token.
+    /// Replaces the roles; they appear in the user's next refreshed access token. Taking `admin`
+    /// from the last active admin is refused (`LastAdmin`, decided by the store).
     pub async fn admin_set_roles(
         &self,
         id: Uuid,
@@ -172,6 +200,32 @@ impl Sesame {
             .set_roles(id, &parsed, self.now(), &[entry])
             .await?
             .ok_or(CoreError::NotFound)
+    }
+
+    /// Grants one role (`sesame user role add`), audited as `role_changed` like a replacement.
+    pub async fn admin_add_role(
+        &self,
+        id: Uuid,
+        role: &str,
+        actor: &Actor,
+    ) -> Result<Vec<String>, CoreError> {
+        let mut roles = self.admin_get_user(id).await?.roles;
+        roles.push(role.to_string());
+        self.admin_set_roles(id, &roles, actor).await
+    }
+
+    /// Takes one role away (`sesame user role remove`); refused with `LastAdmin` when it is
+    /// `admin` and the user is the last active admin.
+    pub async fn admin_remove_role(
+        &self,
+        id: Uuid,
+        role: &str,
+        actor: &Actor,
+    ) -> Result<Vec<String>, CoreError> {
+        let role = Role::parse(role).map_err(|m| CoreError::field("role", m))?;
+        let mut roles = self.admin_get_user(id).await?.roles;
+        roles.retain(|r| r != role.as_str());
+        self.admin_set_roles(id, &roles, actor).await
     }
 
     pub async fn admin_revoke_sessions(&self, id: Uuid, actor: &Actor) -> Result<u64, CoreError> {

@@ -439,6 +439,9 @@ impl Sesame {
             .reset_password(&token.hash(), &hash, self.now(), &[entry])
             .await?
             .ok_or(CoreError::EmailTokenInvalid)?;
+        // Whoever holds the mailbox is the owner: every lock of the account ends (see
+        // `lockout`); guessers start from zero against the new password.
+        self.store.unlock(user.id, self.now(), &[]).await?;
         self.revoked().await;
         Ok(ended)
     }

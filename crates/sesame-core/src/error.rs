@@ -44,6 +44,9 @@ pub enum CoreError {
     TokenRevoked,
     #[error("not found")]
     NotFound,
+    /// The change would leave no active admin (the store refuses it: `Constraint::LastAdmin`).
+    #[error("the last active admin cannot be removed, demoted or disabled")]
+    LastAdmin,
     #[error("forbidden")]
     Forbidden,
     /// OAuth client authentication failed (unknown client or wrong secret: not told apart).
@@ -79,6 +82,7 @@ impl From<StoreError> for CoreError {
         match e {
             StoreError::Conflict(crate::store::Constraint::Email) => CoreError::EmailTaken,
             StoreError::Conflict(crate::store::Constraint::Username) => CoreError::UsernameTaken,
+            StoreError::Conflict(crate::store::Constraint::LastAdmin) => CoreError::LastAdmin,
             StoreError::Unavailable(_) => CoreError::Unavailable(e),
             other => CoreError::Internal(other.to_string()),
         }

@@ -14,6 +14,7 @@ pub mod hash_format;
 pub mod hashing;
 pub mod import;
 pub mod keys;
+pub mod lockout;
 pub mod maintenance;
 pub mod metrics;
 pub mod revocation;

@@ -20,6 +20,10 @@ impl Sesame {
             + Self::ttl(crate::client_cache::TTL)
             + chrono::Duration::minutes(1);
         self.store.purge_revocations(now - horizon).await?;
+        // Lockout rows idle for a lockout duration count from zero anyway (see `lockout`).
+        self.store
+            .purge_login_attempts(now - Self::ttl(self.settings.lockout_duration))
+            .await?;
         // Expired email tokens and delivered messages are kept a day, for support questions.
         self.store
             .purge_email(now - chrono::Duration::days(1))

@@ -39,6 +39,8 @@ pub struct Sesame {
     pub(crate) clients: crate::client_cache::ClientCache,
     /// Woken when a message is queued, so the sender need not wait for its next poll.
     pub(crate) outbox_wakeup: Arc<tokio::sync::Notify>,
+    /// Password attempts of one (account, source) in progress here (see `lockout`).
+    pub(crate) attempt_gates: crate::lockout::Gates,
 }
 
 impl Sesame {
@@ -82,6 +84,7 @@ impl Sesame {
             revocations,
             clients: crate::client_cache::ClientCache::default(),
             outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
+            attempt_gates: Default::default(),
         })
     }
 

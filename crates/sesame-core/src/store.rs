@@ -19,6 +19,10 @@ use crate::keys::KeyRecord;
 pub enum Constraint {
     Email,
     Username,
+    /// The change would leave no active (not disabled) user with the `admin` role, where there
+    /// was one: refused by the store inside the changing transaction, so two admins demoting
+    /// each other at once cannot both win.
+    LastAdmin,
 }
 
 #[derive(Debug, Error)]
@@ -200,10 +204,46 @@ pub struct ProfileChange {
     pub display_name: Option<Option<String>>,
 }
 
-#[derive(Debug, Clone)]
-pub struct FailedLogin {
-    pub failed_logins: u32,
-    pub locked_until: Option<DateTime<Utc>>,
+/// The lockout policy a store applies to one password attempt (rules: `crate::lockout`).
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptPolicy {
+    pub now: DateTime<Utc>,
+    /// Wrong passwords, plus attempts being checked, allowed per (account, source) before the
+    /// source is locked.
+    pub max_failures: u32,
+    /// Wrong passwords from any sources before the account-wide lock.
+    pub account_max_failures: u32,
+    /// When a lock set now ends.
+    pub lock_until: DateTime<Utc>,
+    /// A source untouched since before this starts counting from zero again.
+    pub idle_before: DateTime<Utc>,
+    /// Reservations of a source untouched since before this were abandoned (a crash, a dropped
+    /// request): they no longer count.
+    pub pending_before: DateTime<Utc>,
+    /// Known sources kept per user (the most recent ones).
+    pub known_sources: u32,
+}
+
+/// Whether an attempt may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Reserved (before hashing) or accepted (after a right password).
+    Admitted,
+    /// The source is locked until then — or the account is, and the source is not a known one.
+    Locked(DateTime<Utc>),
+    /// `max_failures` attempts from this source are failed or being checked right now.
+    Full,
+}
+
+/// What a wrong password did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailedAttempt {
+    /// Wrong passwords of this source now (0 when the user no longer exists).
+    pub failures: u32,
+    /// This failure locked the source.
+    pub source_locked: bool,
+    /// This failure set the account-wide lock.
+    pub account_locked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -260,8 +300,8 @@ pub trait UserStore: Send + Sync {
         change: &ProfileChange,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<UserRecord>>;
-    /// Sets a new password hash and revokes every session of the user except `keep` — one
-    /// transaction. Returns how many sessions ended.
+    /// Sets a new password hash, revokes every session of the user except `keep` and clears
+    /// every lockout count and lock of the user (a new password) — one transaction. Returns how many sessions ended.
     async fn set_password(
         &self,
         id: Uuid,
@@ -287,23 +327,53 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Deletes the user; roles, sessions, refresh tokens and preferences go with it.
     async fn delete_user(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool>;
-    /// Counts a wrong password; once `max_failures` is reached the account locks until
-    /// `lock_until` and the count starts again. `failed` is recorded always, `locked` when this
-    /// failure locked the account.
-    async fn record_login_failure(
+    /// Reserves a password attempt of (`id`, `source`) BEFORE the password is hashed — one
+    /// conditional write: admitted only while the source is not locked, its failures plus the
+    /// attempts in flight stay below `max_failures`, and the account is not locked (or the
+    /// source is a known one). A source idle since `idle_before` or whose lock ended starts
+    /// from zero. Every admitted reservation ends in exactly one of [`attempt_failed`],
+    /// [`attempt_succeeded`] or [`release_attempt`]. Admitted for a user that does not exist.
+    ///
+    /// [`attempt_failed`]: UserStore::attempt_failed
+    /// [`attempt_succeeded`]: UserStore::attempt_succeeded
+    /// [`release_attempt`]: UserStore::release_attempt
+    async fn reserve_attempt(
         &self,
         id: Uuid,
-        max_failures: u32,
-        lock_until: DateTime<Utc>,
+        source: &str,
+        policy: &AttemptPolicy,
+    ) -> StoreResult<Admission>;
+    /// A reserved attempt had a wrong password: counts it for the source (locking it until
+    /// `lock_until` at `max_failures`) and for the account (account-wide lock at
+    /// `account_max_failures`, and that count restarts). `failed` is recorded always,
+    /// `source_locked` / `account_locked` when this failure set that lock.
+    async fn attempt_failed(
+        &self,
+        id: Uuid,
+        source: &str,
+        policy: &AttemptPolicy,
         failed: &AuditEntry,
-        locked: &AuditEntry,
-    ) -> StoreResult<FailedLogin>;
-    async fn record_login_success(
+        source_locked: &AuditEntry,
+        account_locked: &AuditEntry,
+    ) -> StoreResult<FailedAttempt>;
+    /// A reserved attempt had the right password: accepted only if, now, the source is not
+    /// locked and the account is not (or the source is known) — one transaction with the
+    /// reservation's release, so a lock set while the password was being hashed holds. When
+    /// accepted: the source's and the account's counts restart, and for a `login` the time is
+    /// recorded and the source becomes known (keeping the `known_sources` most recent); `audit`
+    /// is written only then.
+    async fn attempt_succeeded(
         &self,
         id: Uuid,
-        now: DateTime<Utc>,
+        source: &str,
+        policy: &AttemptPolicy,
+        login: bool,
         audit: &[AuditEntry],
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Admission>;
+    /// Ends a reservation without an outcome (the account is disabled, hashing failed, ...).
+    async fn release_attempt(&self, id: Uuid, source: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Deletes per-source rows untouched since `before` whose lock (if any) has ended.
+    async fn purge_login_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     async fn set_disabled(
         &self,
         id: Uuid,
@@ -311,10 +381,11 @@ pub trait UserStore: Send + Sync {
         now: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<bool>;
-    /// Clears a lock and the failure count.
+    /// Clears every lock and failure count of the user: each source's and the account-wide one.
     async fn unlock(&self, id: Uuid, now: DateTime<Utc>, audit: &[AuditEntry])
     -> StoreResult<bool>;
-    /// Replaces the user's roles. `None` when the user does not exist.
+    /// Replaces the user's roles. `None` when the user does not exist. Like `set_disabled` and
+    /// `delete_user`, refuses with `Conflict(LastAdmin)` a change that leaves no active admin.
     async fn set_roles(
         &self,
         id: Uuid,

@@ -28,6 +28,7 @@ pub mod clients;
 pub mod email;
 pub mod import;
 pub mod keys;
+pub mod lockout;
 pub mod sessions;
 pub mod users;
 
@@ -84,14 +85,21 @@ macro_rules! conformance_tests {
                 update_profile_conflicts_change_nothing,
                 set_password_ends_other_sessions,
                 delete_user_cascades,
-                login_failures_lock_at_max_then_count_again,
-                login_success_resets_failures,
                 set_disabled_flags_the_user,
                 unlock_clears_lock_and_count,
                 set_roles_replaces_sorted_roles,
                 list_users_pages_by_id,
                 list_users_query_matches_literally,
                 preferences_round_trip,
+            }
+            lockout {
+                a_source_locks_at_max_failures_and_others_stay_open,
+                attempts_in_flight_count_against_the_limit,
+                a_right_password_checked_after_the_lock_is_refused,
+                the_account_wide_lock_spares_known_sources,
+                known_sources_are_bounded_most_recent_first,
+                attempts_of_deleted_users_and_purge,
+                the_last_active_admin_stays,
             }
             sessions {
                 create_session_then_rotate,

@@ -250,13 +250,14 @@ pub async fn set_password_ends_other_sessions(store: Arc<dyn Store>) {
     let (s4, _) = open_session(&*store, id, t0(), end).await;
     let (foreign, _) = open_session(&*store, other, t0(), end).await;
     assert!(store.revoke_session(s4, t0(), &[]).await.unwrap());
-    // A failure count, which a new password clears.
+    // An account-wide failure count, which a new password clears.
     store
-        .record_login_failure(
+        .attempt_failed(
             id,
-            5,
-            end,
+            "",
+            &crate::lockout::policy(t0()),
             &entry("login_failed", Some(id)),
+            &entry("x", None),
             &entry("x", None),
         )
         .await
@@ -361,112 +362,6 @@ pub async fn delete_user_cascades(store: Arc<dyn Store>) {
     store.create_user(&new_user("alice"), &[]).await.unwrap();
 }
 
-pub async fn login_failures_lock_at_max_then_count_again(store: Arc<dyn Store>) {
-    let id = create_user(&*store, "alice").await;
-    // Sub-millisecond precision on purpose: a production clock has nanoseconds, which no
-    // backend stores, and the lock must still be recognised (and audited) as this failure's.
-    let lock_until = t0() + mins(15) + Duration::nanoseconds(123_456_789);
-    let fail = |until| {
-        let store = store.clone();
-        async move {
-            store
-                .record_login_failure(
-                    id,
-                    3,
-                    until,
-                    &entry("login_failed", Some(id)),
-                    &entry("account_locked", Some(id)),
-                )
-                .await
-                .unwrap()
-        }
-    };
-
-    let first = fail(lock_until).await;
-    assert_eq!(first.failed_logins, 1);
-    assert_eq!(first.locked_until, None);
-    let second = fail(lock_until).await;
-    assert_eq!(second.failed_logins, 2);
-    assert_eq!(second.locked_until, None);
-    let third = fail(lock_until).await;
-    assert_eq!(third.failed_logins, 0, "the count restarts once locked");
-    assert_close(third.locked_until, lock_until);
-
-    let user = store.get_user(id).await.unwrap().unwrap();
-    assert_eq!(user.failed_logins, 0);
-    assert_close(user.locked_until, lock_until);
-    assert_eq!(count_events(&*store, "login_failed").await, 3);
-    assert_eq!(
-        count_events(&*store, "account_locked").await,
-        1,
-        "the failure that locked is audited as such"
-    );
-
-    // Counting goes on; the existing lock stays as it was.
-    let fourth = fail(lock_until + mins(1)).await;
-    assert_eq!(fourth.failed_logins, 1);
-    assert_close(fourth.locked_until, lock_until);
-    assert_eq!(count_events(&*store, "account_locked").await, 1);
-
-    // An unknown account: nothing to count, but the failure is still recorded.
-    let unknown = Uuid::now_v7();
-    let result = store
-        .record_login_failure(
-            unknown,
-            3,
-            lock_until,
-            &entry("login_failed", None),
-            &entry("account_locked", None),
-        )
-        .await
-        .unwrap();
-    assert_eq!(result.failed_logins, 0);
-    assert_eq!(result.locked_until, None);
-    assert_eq!(count_events(&*store, "login_failed").await, 5);
-    assert_eq!(count_events(&*store, "account_locked").await, 1);
-}
-
-pub async fn login_success_resets_failures(store: Arc<dyn Store>) {
-    let id = create_user(&*store, "alice").await;
-    let until = t0() + mins(15);
-    for _ in 0..2 {
-        store
-            .record_login_failure(
-                id,
-                2,
-                until,
-                &entry("login_failed", Some(id)),
-                &entry("account_locked", Some(id)),
-            )
-            .await
-            .unwrap();
-    }
-    store
-        .record_login_failure(
-            id,
-            5,
-            until,
-            &entry("login_failed", Some(id)),
-            &entry("account_locked", Some(id)),
-        )
-        .await
-        .unwrap();
-    let before = store.get_user(id).await.unwrap().unwrap();
-    assert_eq!(before.failed_logins, 1);
-    assert!(before.locked_until.is_some());
-
-    let t1 = t0() + mins(20);
-    store
-        .record_login_success(id, t1, &[entry("login_succeeded", Some(id))])
-        .await
-        .unwrap();
-    let after = store.get_user(id).await.unwrap().unwrap();
-    assert_eq!(after.failed_logins, 0);
-    assert_eq!(after.locked_until, None);
-    assert_eq!(after.last_login_at, Some(t1));
-    assert_eq!(count_events(&*store, "login_succeeded").await, 1);
-}
-
 pub async fn set_disabled_flags_the_user(store: Arc<dyn Store>) {
     let id = create_user(&*store, "alice").await;
     let t1 = t0() + mins(1);
@@ -498,29 +393,23 @@ pub async fn set_disabled_flags_the_user(store: Arc<dyn Store>) {
 
 pub async fn unlock_clears_lock_and_count(store: Arc<dyn Store>) {
     let id = create_user(&*store, "alice").await;
-    store
-        .record_login_failure(
-            id,
-            1,
-            t0() + mins(15),
-            &entry("login_failed", Some(id)),
-            &entry("account_locked", Some(id)),
-        )
-        .await
-        .unwrap();
-    store
-        .record_login_failure(
-            id,
-            5,
-            t0() + mins(15),
-            &entry("login_failed", Some(id)),
-            &entry("account_locked", Some(id)),
-        )
-        .await
-        .unwrap();
+    let policy = crate::lockout::policy(t0());
+    for _ in 0..5 {
+        store
+            .attempt_failed(
+                id,
+                "203.0.113.7",
+                &policy,
+                &entry("login_failed", Some(id)),
+                &entry("account_locked", Some(id)),
+                &entry("account_locked", Some(id)),
+            )
+            .await
+            .unwrap();
+    }
     let locked = store.get_user(id).await.unwrap().unwrap();
     assert!(locked.locked_until.is_some());
-    assert_eq!(locked.failed_logins, 1);
+    assert_eq!(locked.failed_logins, 5);
 
     let t1 = t0() + mins(2);
     assert!(

@@ -10,6 +10,7 @@ mod audit;
 mod clients;
 mod email;
 mod keys;
+mod lockout;
 mod sessions;
 mod users;
 

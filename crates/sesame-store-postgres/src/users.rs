@@ -3,9 +3,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, FailedLogin, ImportOutcome, ImportedUser, NewUser, ProfileChange, StoreResult,
-    UserRecord, UserStore,
+    Admission, AttemptPolicy, AuditEntry, Constraint, FailedAttempt, ImportOutcome, ImportedUser,
+    NewUser, ProfileChange, StoreError, StoreResult, UserRecord, UserStore,
 };
+use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
@@ -15,8 +16,12 @@ use crate::{PostgresStore, map_err};
 
 /// Roles come back sorted in byte order (COLLATE "C"), the order Rust's `sort` gives and SQLite
 /// uses, whatever locale the database was created with.
+/// `failed_logins` and `locked_until` as admins see them: the highest count and the latest lock
+/// of the account-wide state and of any source (lockout, 0005).
 const USER_COLUMNS: &str = "id, email, username, display_name, password_hash, email_verified, disabled, \
-     failed_logins, locked_until, last_login_at, created_at, updated_at, \
+     GREATEST(users.failed_logins, (SELECT MAX(a.failures) FROM login_attempts a WHERE a.user_id = users.id)) AS failed_logins, \
+     GREATEST(users.locked_until, (SELECT MAX(a.locked_until) FROM login_attempts a WHERE a.user_id = users.id)) AS locked_until, \
+     last_login_at, created_at, updated_at, \
      ARRAY(SELECT role FROM user_roles r WHERE r.user_id = users.id ORDER BY role COLLATE \"C\") AS roles";
 
 /// The pending email change of the user in the enclosing `users` row: the newest live
@@ -51,6 +56,39 @@ fn user_from_row(row: &PgRow) -> StoreResult<UserRecord> {
         created_at: row.try_get("created_at").map_err(map_err)?,
         updated_at: row.try_get("updated_at").map_err(map_err)?,
     })
+}
+
+/// Serialises every change that may take away an admin (role changes, disabling, deletion),
+/// for the transaction's length: without it, two admins demoting each other at once would each
+/// count the other as the admin that remains.
+const ADMIN_CHANGE_LOCK: i64 = 0x5345_5341_4d45_4144; // "SESAMEAD"
+
+/// Users who hold `admin` and are not disabled, counted after taking [`ADMIN_CHANGE_LOCK`].
+async fn active_admins(conn: &mut PgConnection) -> StoreResult<i64> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(ADMIN_CHANGE_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    admins_now(conn).await
+}
+
+async fn admins_now(conn: &mut PgConnection) -> StoreResult<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM user_roles r JOIN users u ON u.id = r.user_id \
+         WHERE r.role = 'admin' AND NOT u.disabled",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(map_err)
+}
+
+/// Refuses (and so rolls back) a change that took the last active admin away.
+async fn keeps_an_admin(conn: &mut PgConnection, before: i64) -> StoreResult<()> {
+    if before > 0 && admins_now(conn).await? == 0 {
+        return Err(StoreError::Conflict(Constraint::LastAdmin));
+    }
+    Ok(())
 }
 
 /// Escapes LIKE's wildcards so a search for `a_b%` matches those characters literally.
@@ -200,6 +238,8 @@ impl UserStore for PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<u64> {
         let mut tx = self.begin().await?;
+        // A new password: guessers start from zero (source rows first: the attempts' lock order).
+        crate::lockout::clear(&mut tx, id).await?;
         sqlx::query(
             "UPDATE users SET password_hash = $1, updated_at = $2, failed_logins = 0, locked_until = NULL \
              WHERE id = $3",
@@ -309,6 +349,7 @@ impl UserStore for PostgresStore {
 
     async fn delete_user(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
+        let admins = active_admins(&mut tx).await?;
         // Refresh tokens first, explicitly: the cascade below would lock sessions and then their
         // tokens, the reverse of a rotation (token, then session), so a refresh of this user's
         // session at the same moment could deadlock with it.
@@ -329,80 +370,51 @@ impl UserStore for PostgresStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        keeps_an_admin(&mut tx, admins).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }
 
-    async fn record_login_failure(
+    async fn reserve_attempt(
         &self,
         id: Uuid,
-        max: u32,
-        lock_until: DateTime<Utc>,
-        failed: &AuditEntry,
-        locked: &AuditEntry,
-    ) -> StoreResult<FailedLogin> {
-        let max = i32::try_from(max.max(1)).unwrap_or(i32::MAX);
-        let mut tx = self.begin().await?;
-        // One statement: concurrent failures queue on the row lock and each re-reads the count
-        // the previous one left, so none is lost.
-        let row = sqlx::query(
-            "UPDATE users SET \
-               locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END, \
-               failed_logins = CASE WHEN failed_logins + 1 >= $1 THEN 0 ELSE failed_logins + 1 END \
-             WHERE id = $3 RETURNING failed_logins, locked_until",
-        )
-        .bind(max)
-        .bind(lock_until)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let (result, locked_now) = match row {
-            Some(r) => {
-                let count: i32 = r.try_get("failed_logins").map_err(map_err)?;
-                let result = FailedLogin {
-                    failed_logins: count.unsigned_abs(),
-                    locked_until: r.try_get("locked_until").map_err(map_err)?,
-                };
-                // The count restarts at 0 only when this failure reached the limit (otherwise
-                // it is at least 1). Comparing the returned lock time with `lock_until` instead
-                // would miss: timestamptz keeps microseconds, the clock gives nanoseconds.
-                (result, count == 0)
-            }
-            None => (
-                FailedLogin {
-                    failed_logins: 0,
-                    locked_until: None,
-                },
-                false,
-            ),
-        };
-        insert_audit(&mut tx, std::slice::from_ref(failed)).await?;
-        if locked_now {
-            insert_audit(&mut tx, std::slice::from_ref(locked)).await?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(result)
+        source: &str,
+        policy: &AttemptPolicy,
+    ) -> StoreResult<Admission> {
+        crate::lockout::reserve(self, id, source, policy).await
     }
 
-    async fn record_login_success(
+    async fn attempt_failed(
         &self,
         id: Uuid,
-        now: DateTime<Utc>,
+        source: &str,
+        policy: &AttemptPolicy,
+        failed: &AuditEntry,
+        source_locked: &AuditEntry,
+        account_locked: &AuditEntry,
+    ) -> StoreResult<FailedAttempt> {
+        let audit = [failed, source_locked, account_locked];
+        crate::lockout::failed(self, id, source, policy, audit).await
+    }
+
+    async fn attempt_succeeded(
+        &self,
+        id: Uuid,
+        source: &str,
+        policy: &AttemptPolicy,
+        login: bool,
         audit: &[AuditEntry],
-    ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = $1 WHERE id = $2",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)
+    ) -> StoreResult<Admission> {
+        crate::lockout::succeeded(self, id, source, policy, login, audit).await
+    }
+
+    async fn release_attempt(&self, id: Uuid, source: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        crate::lockout::release(self, id, source, now).await
+    }
+
+    async fn purge_login_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        crate::lockout::purge(self, before).await
     }
 
     async fn set_disabled(
@@ -413,6 +425,7 @@ impl UserStore for PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
+        let admins = active_admins(&mut tx).await?;
         let done = sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
             .bind(disabled)
             .bind(now)
@@ -423,6 +436,7 @@ impl UserStore for PostgresStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        keeps_an_admin(&mut tx, admins).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
@@ -435,6 +449,8 @@ impl UserStore for PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
+        // The source rows first: the lock order of every attempt (source row, then user row).
+        crate::lockout::clear(&mut tx, id).await?;
         let done = sqlx::query(
             "UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = $1 WHERE id = $2",
         )
@@ -459,6 +475,7 @@ impl UserStore for PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<Option<Vec<String>>> {
         let mut tx = self.begin().await?;
+        let admins = active_admins(&mut tx).await?;
         // Touching the user first also locks its row, so two concurrent role changes apply one
         // after the other instead of interleaving their deletes and inserts.
         let done = sqlx::query("UPDATE users SET updated_at = $1 WHERE id = $2")
@@ -484,6 +501,7 @@ impl UserStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        keeps_an_admin(&mut tx, admins).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Some(sorted))

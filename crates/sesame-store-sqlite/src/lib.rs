@@ -11,6 +11,7 @@ mod audit;
 mod clients;
 mod email;
 mod keys;
+mod lockout;
 mod rotation;
 mod sessions;
 mod users;

@@ -3,20 +3,26 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, FailedLogin, ImportOutcome, ImportedUser, NewUser, ProfileChange, StoreResult,
-    UserRecord, UserStore,
+    Admission, AttemptPolicy, AuditEntry, Constraint, FailedAttempt, ImportOutcome, ImportedUser,
+    NewUser, ProfileChange, StoreError, StoreResult, UserRecord, UserStore,
 };
 use sqlx::{QueryBuilder, Sqlite};
 
 use crate::audit::insert_audit;
 use sqlx::Row;
+use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
 use crate::{SqliteStore, from_ms, map_err, ms, opt_ms, other, parse_uuid};
 
+/// `failed_logins` and `locked_until` as admins see them: the highest count and the latest lock
+/// of the account-wide state and of any source (lockout, 0005).
 const USER_COLUMNS: &str = "id, email, username, display_name, password_hash, email_verified, disabled, \
-     failed_logins, locked_until, last_login_at, created_at, updated_at, \
+     MAX(users.failed_logins, COALESCE((SELECT MAX(a.failures) FROM login_attempts a WHERE a.user_id = users.id), 0)) AS failed_logins, \
+     (SELECT MAX(t) FROM (SELECT users.locked_until AS t UNION ALL \
+        SELECT a.locked_until FROM login_attempts a WHERE a.user_id = users.id)) AS locked_until, \
+     last_login_at, created_at, updated_at, \
      (SELECT group_concat(role, ' ') FROM (SELECT role FROM user_roles r WHERE r.user_id = users.id ORDER BY role)) AS roles";
 
 /// The pending email change of the user in the enclosing `users` row: the newest live
@@ -50,6 +56,26 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
         created_at: from_ms(row.try_get("created_at").map_err(map_err)?),
         updated_at: from_ms(row.try_get("updated_at").map_err(map_err)?),
     })
+}
+
+/// Users who hold `admin` and are not disabled.
+async fn active_admins(conn: &mut SqliteConnection) -> StoreResult<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM user_roles r JOIN users u ON u.id = r.user_id \
+         WHERE r.role = 'admin' AND u.disabled = 0",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(map_err)
+}
+
+/// Refuses (and so rolls back) a change that took the last active admin away. Inside the write
+/// transaction, which SQLite runs one at a time: two concurrent demotions cannot both pass.
+async fn keeps_an_admin(conn: &mut SqliteConnection, before: i64) -> StoreResult<()> {
+    if before > 0 && active_admins(conn).await? == 0 {
+        return Err(StoreError::Conflict(Constraint::LastAdmin));
+    }
+    Ok(())
 }
 
 impl SqliteStore {
@@ -212,6 +238,8 @@ impl UserStore for SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
+        // A new password: guessers start from zero.
+        crate::lockout::clear(&mut tx, &id.to_string()).await?;
         sqlx::query("UPDATE users SET password_hash = ?, updated_at = ?, failed_logins = 0, locked_until = NULL WHERE id = ?")
             .bind(hash)
             .bind(ms(now))
@@ -314,6 +342,7 @@ impl UserStore for SqliteStore {
 
     async fn delete_user(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
+        let admins = active_admins(&mut tx).await?;
         let done = sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -322,67 +351,51 @@ impl UserStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        keeps_an_admin(&mut tx, admins).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }
 
-    async fn record_login_failure(
+    async fn reserve_attempt(
         &self,
         id: Uuid,
-        max: u32,
-        lock_until: DateTime<Utc>,
-        failed: &AuditEntry,
-        locked: &AuditEntry,
-    ) -> StoreResult<FailedLogin> {
-        let mut tx = self.write_tx().await?;
-        // One statement: concurrent failures cannot lose a count.
-        let row = sqlx::query(
-            "UPDATE users SET \
-               locked_until = CASE WHEN failed_logins + 1 >= ?1 THEN ?2 ELSE locked_until END, \
-               failed_logins = CASE WHEN failed_logins + 1 >= ?1 THEN 0 ELSE failed_logins + 1 END \
-             WHERE id = ?3 RETURNING failed_logins, locked_until",
-        )
-        .bind(i64::from(max.max(1)))
-        .bind(ms(lock_until))
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let result = match row {
-            Some(r) => FailedLogin {
-                failed_logins: r.try_get::<i64, _>(0).map_err(map_err)? as u32,
-                locked_until: opt_ms(r.try_get(1).map_err(map_err)?),
-            },
-            None => FailedLogin {
-                failed_logins: 0,
-                locked_until: None,
-            },
-        };
-        insert_audit(&mut tx, std::slice::from_ref(failed)).await?;
-        // Compared at storage precision (milliseconds): did this failure set the lock?
-        if result.locked_until.map(ms) == Some(ms(lock_until)) {
-            insert_audit(&mut tx, std::slice::from_ref(locked)).await?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(result)
+        source: &str,
+        policy: &AttemptPolicy,
+    ) -> StoreResult<Admission> {
+        crate::lockout::reserve(self, id, source, policy).await
     }
 
-    async fn record_login_success(
+    async fn attempt_failed(
         &self,
         id: Uuid,
-        now: DateTime<Utc>,
+        source: &str,
+        policy: &AttemptPolicy,
+        failed: &AuditEntry,
+        source_locked: &AuditEntry,
+        account_locked: &AuditEntry,
+    ) -> StoreResult<FailedAttempt> {
+        let audit = [failed, source_locked, account_locked];
+        crate::lockout::failed(self, id, source, policy, audit).await
+    }
+
+    async fn attempt_succeeded(
+        &self,
+        id: Uuid,
+        source: &str,
+        policy: &AttemptPolicy,
+        login: bool,
         audit: &[AuditEntry],
-    ) -> StoreResult<()> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE id = ?")
-            .bind(ms(now))
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)
+    ) -> StoreResult<Admission> {
+        crate::lockout::succeeded(self, id, source, policy, login, audit).await
+    }
+
+    async fn release_attempt(&self, id: Uuid, source: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        crate::lockout::release(self, id, source, now).await
+    }
+
+    async fn purge_login_attempts(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        crate::lockout::purge(self, before).await
     }
 
     async fn set_disabled(
@@ -393,6 +406,7 @@ impl UserStore for SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
+        let admins = active_admins(&mut tx).await?;
         let done = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?")
             .bind(disabled)
             .bind(ms(now))
@@ -403,6 +417,7 @@ impl UserStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        keeps_an_admin(&mut tx, admins).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
@@ -426,6 +441,7 @@ impl UserStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        crate::lockout::clear(&mut tx, &id.to_string()).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
@@ -439,6 +455,7 @@ impl UserStore for SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<Option<Vec<String>>> {
         let mut tx = self.write_tx().await?;
+        let admins = active_admins(&mut tx).await?;
         let id_s = id.to_string();
         let done = sqlx::query("UPDATE users SET updated_at = ? WHERE id = ?")
             .bind(ms(now))
@@ -465,6 +482,7 @@ impl UserStore for SqliteStore {
                 .await
                 .map_err(map_err)?;
         }
+        keeps_an_admin(&mut tx, admins).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Some(sorted))

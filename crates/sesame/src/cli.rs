@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use sesame_core::SystemClock;
 use sesame_core::accounts::Registration;
+use sesame_core::admin::Actor;
 use sesame_core::domain::Role;
 
 use crate::config::Config;
@@ -90,6 +91,24 @@ pub enum UserCommand {
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=10_000))]
         batch_size: u16,
     },
+    /// Clear every lockout of a user (each source's and the account-wide one), as
+    /// POST /admin/users/{id}/unlock does; audited as `account_unlocked`.
+    Unlock {
+        /// The user's email address.
+        email: String,
+    },
+    /// Grant or take away a role (so an operator can recover without the API).
+    #[command(subcommand)]
+    Role(RoleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Grant ROLE to the user with EMAIL; prints the user's roles as JSON.
+    Add { email: String, role: String },
+    /// Take ROLE from the user with EMAIL; prints the user's roles as JSON. Taking `admin` from
+    /// the last active admin is refused.
+    Remove { email: String, role: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +176,52 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             };
             crate::import::run(args, config).await
         }
+        Command::User(UserCommand::Unlock { email }) => {
+            let sesame = start_core(&config, Arc::new(SystemClock)).await?;
+            let actor = Actor::command_line();
+            let user = sesame
+                .admin_find_by_email(&email)
+                .await
+                .map_err(|e| user_error("cannot unlock", &email, &e))?;
+            let user = sesame
+                .admin_unlock(user.id, &actor)
+                .await
+                .map_err(|e| user_error("cannot unlock", &email, &e))?;
+            println!(
+                "{}",
+                json!({"id": user.id, "email": user.email, "locked_until": user.locked_until,
+                       "failed_logins": user.failed_logins})
+            );
+            Ok(())
+        }
+        Command::User(UserCommand::Role(cmd)) => {
+            let sesame = start_core(&config, Arc::new(SystemClock)).await?;
+            let actor = Actor::command_line();
+            let (email, role, add) = match cmd {
+                RoleCommand::Add { email, role } => (email, role, true),
+                RoleCommand::Remove { email, role } => (email, role, false),
+            };
+            let what = if add {
+                "cannot add the role"
+            } else {
+                "cannot remove the role"
+            };
+            let user = sesame
+                .admin_find_by_email(&email)
+                .await
+                .map_err(|e| user_error(what, &email, &e))?;
+            let roles = if add {
+                sesame.admin_add_role(user.id, &role, &actor).await
+            } else {
+                sesame.admin_remove_role(user.id, &role, &actor).await
+            }
+            .map_err(|e| user_error(what, &email, &e))?;
+            println!(
+                "{}",
+                json!({"id": user.id, "email": user.email, "roles": roles})
+            );
+            Ok(())
+        }
         Command::Client(ClientCommand::Create {
             name,
             audiences,
@@ -206,6 +271,18 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// A command-line error about the user named by `email`, in words an operator acts on.
+fn user_error(what: &str, email: &str, e: &sesame_core::CoreError) -> anyhow::Error {
+    use sesame_core::CoreError;
+    match e {
+        CoreError::NotFound => anyhow::anyhow!("{what}: no user with the email {email}"),
+        CoreError::LastAdmin => anyhow::anyhow!(
+            "{what}: {email} is the last active admin; give another user the admin role first"
+        ),
+        other => anyhow::anyhow!("{what}: {}", describe(other)),
     }
 }
 

@@ -88,7 +88,10 @@ pub struct UserSummary {
 pub struct UserDetail {
     #[serde(flatten)]
     pub user: UserSummary,
+    /// The latest lock of the account: of any source (IPv4 address or IPv6 /64) that reached
+    /// `lockout.max_failures` wrong passwords, or account-wide. May be in the past.
     pub locked_until: Option<DateTime<Utc>>,
+    /// The highest count of wrong passwords, of any source or account-wide.
     pub failed_logins: u32,
     pub last_login_at: Option<DateTime<Utc>>,
 }
@@ -222,6 +225,7 @@ pub struct PatchUserRequest {
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
         (status = 403, description = "forbidden", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
+        (status = 409, description = "last_admin: disabling the last active admin is refused", body = ErrorBody),
     ))]
 pub async fn patch_user(
     State(state): State<AppState>,
@@ -245,6 +249,7 @@ pub async fn patch_user(
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
         (status = 403, description = "forbidden", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
+        (status = 409, description = "last_admin: deleting the last active admin is refused", body = ErrorBody),
     ))]
 pub async fn delete_user(
     State(state): State<AppState>,
@@ -258,7 +263,7 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Clear a lockout and the failure count.
+/// Clear every lock and failure count of the user: each source's and the account-wide one.
 #[utoipa::path(post, path = "/admin/users/{id}/unlock", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses(
@@ -292,6 +297,7 @@ pub struct RolesBody {
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
         (status = 403, description = "forbidden", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
+        (status = 409, description = "last_admin: taking `admin` from the last active admin (yourself included) is refused", body = ErrorBody),
     ))]
 pub async fn set_roles(
     State(state): State<AppState>,

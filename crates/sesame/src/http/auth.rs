@@ -332,8 +332,9 @@ pub async fn logout_all(
 #[utoipa::path(post, path = "/auth/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChangeRequest,
     responses(
         (status = 204, description = "Changed"),
-        (status = 400, description = "invalid_current_password, weak_password or invalid_request", body = ErrorBody),
+        (status = 400, description = "invalid_current_password (counts toward the lockout), weak_password or invalid_request", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+        (status = 403, description = "account_locked (with Retry-After): too many wrong passwords from this source; the current password was not checked", body = ErrorBody),
         (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
     ))]
 pub async fn change_password(

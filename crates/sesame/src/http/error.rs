@@ -242,6 +242,11 @@ impl From<CoreError> for ApiError {
                 ApiError::unauthorized("token_revoked", "Token has been revoked.")
             }
             CoreError::NotFound => ApiError::not_found(),
+            CoreError::LastAdmin => ApiError::new(
+                S::CONFLICT,
+                "last_admin",
+                "This would leave no active admin. Give another user the admin role first.",
+            ),
             CoreError::Forbidden => ApiError::new(
                 S::FORBIDDEN,
                 "forbidden",

@@ -126,8 +126,9 @@ pub async fn show(
 #[utoipa::path(put, path = "/profile", tag = "profile", security(("bearer" = [])), request_body = ProfileUpdateRequest,
     responses(
         (status = 200, description = "The updated profile; after an email change, `email` is unchanged and `pending_email` holds the new address until its verification link is used", body = ProfileView),
-        (status = 400, description = "invalid_request, invalid_current_password", body = ErrorBody),
+        (status = 400, description = "invalid_request, invalid_current_password (a wrong current password counts toward the lockout)", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+        (status = 403, description = "account_locked (with Retry-After): too many wrong passwords from this source; the current password was not checked", body = ErrorBody),
         (status = 409, description = "email_taken or username_taken", body = ErrorBody),
         (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
     ))]
@@ -155,8 +156,9 @@ pub async fn update(
 #[utoipa::path(patch, path = "/profile", tag = "profile", security(("bearer" = [])), request_body = ProfileUpdateRequest,
     responses(
         (status = 200, description = "The updated profile; after an email change, `email` is unchanged and `pending_email` holds the new address until its verification link is used", body = ProfileView),
-        (status = 400, description = "invalid_request, invalid_current_password", body = ErrorBody),
+        (status = 400, description = "invalid_request, invalid_current_password (a wrong current password counts toward the lockout)", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+        (status = 403, description = "account_locked (with Retry-After): too many wrong passwords from this source; the current password was not checked", body = ErrorBody),
         (status = 409, description = "email_taken or username_taken", body = ErrorBody),
         (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
     ))]
@@ -174,8 +176,10 @@ pub async fn update_patch(
 #[utoipa::path(delete, path = "/profile", tag = "profile", security(("bearer" = [])), request_body = DeleteProfileRequest,
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "invalid_request or invalid_current_password", body = ErrorBody),
+        (status = 400, description = "invalid_request or invalid_current_password (a wrong password counts toward the lockout)", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+        (status = 403, description = "account_locked (with Retry-After): too many wrong passwords from this source; the password was not checked", body = ErrorBody),
+        (status = 409, description = "last_admin: the user is the last active admin", body = ErrorBody),
         (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
     ))]
 pub async fn remove(
