@@ -403,9 +403,10 @@ pub async fn the_last_active_admin_stays(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .unwrap();
+    let customer = ["customer".to_string()];
     let (a, b) = tokio::join!(
-        store.set_roles(root, &["customer".into()], t1, &[]),
-        store.set_roles(second, &["customer".into()], t1, &[]),
+        store.set_roles(root, &customer, t1, &[]),
+        store.set_roles(second, &customer, t1, &[]),
     );
     let refused = [a, b]
         .into_iter()

@@ -6,9 +6,7 @@ use chrono::Duration;
 use sesame_core::store::{Constraint, ProfileChange, Store, StoreError};
 use uuid::Uuid;
 
-use crate::{
-    assert_close, count_events, create_user, entry, events, mins, new_user, open_session, t0,
-};
+use crate::{count_events, create_user, entry, events, mins, new_user, open_session, t0};
 
 pub async fn create_and_get_user(store: Arc<dyn Store>) {
     let mut user = new_user("Alice");
@@ -434,17 +432,18 @@ pub async fn unlock_clears_lock_and_count(store: Arc<dyn Store>) {
 pub async fn set_roles_replaces_sorted_roles(store: Arc<dyn Store>) {
     let id = create_user(&*store, "alice").await;
     let t1 = t0() + mins(1);
-    let roles = vec!["writer".to_string(), "admin".into(), "writer".into()];
+    // Not `admin`: taking the only admin's role away is refused (`the_last_active_admin_stays`).
+    let roles = vec!["writer".to_string(), "auditor".into(), "writer".into()];
     let set = store
         .set_roles(id, &roles, t1, &[entry("role_changed", Some(id))])
         .await
         .unwrap();
     assert_eq!(
         set.as_deref(),
-        Some(&["admin".to_string(), "writer".into()][..])
+        Some(&["auditor".to_string(), "writer".into()][..])
     );
     let user = store.get_user(id).await.unwrap().unwrap();
-    assert_eq!(user.roles, ["admin", "writer"]);
+    assert_eq!(user.roles, ["auditor", "writer"]);
     assert_eq!(user.updated_at, t1);
 
     let set = store
