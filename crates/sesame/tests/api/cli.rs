@@ -565,3 +565,119 @@ fn user_import_of_a_missing_file_exits_1() {
         explain(&out)
     );
 }
+
+// ---- user unlock, user role (security review, finding 3: recovery without the API) --------
+
+fn user_cmd(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = sesame_in(dir);
+    cmd.arg("user").args(args);
+    run(cmd, None)
+}
+
+#[test]
+fn user_role_add_and_remove_keep_an_admin() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    for (email, name, roles) in [
+        ("root@example.com", "root", &["admin"][..]),
+        ("ann@example.com", "ann", &[][..]),
+    ] {
+        let out = create_user(d, email, name, roles, PASSWORD);
+        assert!(out.status.success(), "{}", explain(&out));
+    }
+    // The only admin cannot lose the role.
+    let out = user_cmd(d, &["role", "remove", "root@example.com", "admin"]);
+    assert!(!out.status.success(), "{}", explain(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("last active admin"), "{err}");
+
+    let out = user_cmd(d, &["role", "add", "ANN@example.com", "admin"]);
+    assert!(out.status.success(), "{}", explain(&out));
+    let shown = stdout_json(&out);
+    assert_eq!(shown["email"], "ann@example.com");
+    assert_eq!(shown["roles"], json!(["admin", "customer"]));
+    // Now root may step down, and ann is the last admin.
+    let out = user_cmd(d, &["role", "remove", "root@example.com", "admin"]);
+    assert!(out.status.success(), "{}", explain(&out));
+    assert_eq!(stdout_json(&out)["roles"], json!(["customer"]));
+    let out = user_cmd(d, &["role", "remove", "ann@example.com", "admin"]);
+    assert!(!out.status.success(), "{}", explain(&out));
+
+    for args in [
+        &["role", "add", "nobody@example.com", "editor"][..],
+        &["role", "add", "ann@example.com", "Not A Role!"][..],
+        &["unlock", "nobody@example.com"][..],
+    ] {
+        let out = user_cmd(d, args);
+        assert!(!out.status.success(), "{args:?}: {}", explain(&out));
+        assert!(out.stdout.is_empty(), "{args:?}: {}", explain(&out));
+    }
+    let out = user_cmd(d, &["role", "add", "nobody@example.com", "editor"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no user with the email"),
+        "{}",
+        explain(&out)
+    );
+}
+
+#[tokio::test]
+async fn user_unlock_lets_a_locked_out_user_in_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path().to_path_buf();
+    for (email, name, roles) in [
+        ("root@example.com", "root", &["admin"][..]),
+        ("ann@example.com", "ann", &[][..]),
+    ] {
+        let out = create_user(&d, email, name, roles, PASSWORD);
+        assert!(out.status.success(), "{}", explain(&out));
+    }
+    let port = free_port();
+    let mut cmd = sesame_in(&d);
+    cmd.arg("serve")
+        .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SESAME_RATE_LIMIT", "off");
+    let data = d.join("data");
+    let (server, client, base) = start_server(cmd, &d, &data, port).await;
+    let login = |password: &str| {
+        client
+            .post(format!("{base}/auth/login"))
+            .json(&json!({"email": "ann@example.com", "password": password}))
+            .send()
+    };
+    for _ in 0..5 {
+        let res = login("wrong password here").await.expect("sent");
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = login(PASSWORD).await.expect("sent");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "{}", server.log());
+
+    let dd = d.clone();
+    let out = tokio::task::spawn_blocking(move || user_cmd(&dd, &["unlock", "ann@example.com"]))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", explain(&out));
+    let shown = stdout_json(&out);
+    assert_eq!(shown["locked_until"], Value::Null, "{shown}");
+    assert_eq!(shown["failed_logins"], 0, "{shown}");
+    let res = login(PASSWORD).await.expect("sent");
+    assert_eq!(res.status(), StatusCode::OK, "{}", server.log());
+
+    // Audited like the admin API's unlock, by the command line.
+    let res = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": "root@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("sent");
+    let admin = tokens(&body(res).await);
+    let audit = client
+        .get(format!("{base}/admin/audit?event=account_unlocked"))
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .expect("sent");
+    let events = body(audit).await["events"].clone();
+    assert_eq!(events.as_array().map(Vec::len), Some(1), "{events}");
+    assert_eq!(events[0]["detail"]["by"], "command_line", "{events}");
+    assert_eq!(server.terminate().await.code(), Some(0));
+}

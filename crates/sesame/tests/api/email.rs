@@ -551,3 +551,60 @@ async fn template_files_replace_the_built_in_bodies() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+/// Lockout (security review, finding 3): whoever holds the mailbox is the owner, so a reset ends
+/// every lock of the account — the account-wide one that refuses new sources and the locks of
+/// single sources — and the owner gets in from a device never seen before.
+#[tokio::test]
+async fn a_password_reset_ends_every_lock_of_the_account() {
+    let (app, sink) = app_with_sink(&[("SESAME_TRUSTED_PROXIES", "127.0.0.0/8,::1")]).await;
+    let user = app.new_user().await;
+    let login_from = |ip: &str, password: &str| {
+        app.client
+            .post(app.url("/auth/login"))
+            .header("x-forwarded-for", ip.to_string())
+            .json(&json!({"username": user.username, "password": password}))
+            .send()
+    };
+    for n in 1..=4 {
+        for _ in 0..5 {
+            let res = login_from(&format!("192.0.2.{n}"), "wrong password here")
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    let new_device = "198.51.100.9";
+    assert_error(
+        login_from(new_device, PASSWORD).await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "account_locked",
+    )
+    .await;
+
+    let res = app
+        .post("/auth/password/forgot", json!({"email": user.email}))
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let token = sink
+        .wait_for(&user.email, "Reset", 1)
+        .await
+        .token("/reset-password");
+    let new_password = "a brand new passphrase 42";
+    let res = app
+        .post(
+            "/auth/password/reset",
+            json!({"token": token, "new_password": new_password}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    let res = login_from(new_device, new_password).await.unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the owner gets in after the reset"
+    );
+    let res = login_from("192.0.2.1", new_password).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "source locks end too");
+}

@@ -22,6 +22,8 @@ mod admin;
 mod cli;
 mod durability;
 mod email;
+mod last_admin;
+mod lockout;
 mod logout;
 mod logs;
 mod oauth;

@@ -32,6 +32,10 @@ mod tokens;
 mod admin;
 #[path = "../api/email.rs"]
 mod email;
+#[path = "../api/last_admin.rs"]
+mod last_admin;
+#[path = "../api/lockout.rs"]
+mod lockout;
 #[path = "../api/logout.rs"]
 mod logout;
 #[path = "../api/oauth.rs"]
