@@ -87,24 +87,29 @@ pub fn source_of(client: &ClientInfo) -> String {
     }
 }
 
+/// The attempts of one (account, source) share a key.
+type GateKey = (Uuid, String);
+/// The queue of each key with attempts in progress.
+type GateMap = Arc<Mutex<HashMap<GateKey, Arc<Semaphore>>>>;
+
 /// Per-process queues of the attempts of one (account, source): at most `max_failures` run at
 /// once, the others wait their turn. Entries leave the map with their last holder, so it holds
 /// only keys with attempts in progress.
 #[derive(Debug, Default)]
 pub struct Gates {
-    map: Arc<Mutex<HashMap<(Uuid, String), Arc<Semaphore>>>>,
+    map: GateMap,
 }
 
 /// A turn; dropping it lets the next attempt of the key in.
 #[derive(Debug)]
 pub(crate) struct Turn {
-    key: (Uuid, String),
-    map: Arc<Mutex<HashMap<(Uuid, String), Arc<Semaphore>>>>,
+    key: GateKey,
+    map: GateMap,
     permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Gates {
-    async fn enter(&self, key: (Uuid, String), width: u32) -> Result<Turn, CoreError> {
+    async fn enter(&self, key: GateKey, width: u32) -> Result<Turn, CoreError> {
         let semaphore = {
             let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
             map.entry(key.clone())
