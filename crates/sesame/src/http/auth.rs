@@ -209,7 +209,7 @@ pub async fn register(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "invalid_request, invalid_json or invalid_audience", body = ErrorBody),
         (status = 401, description = "invalid_credentials", body = ErrorBody),
-        (status = 403, description = "account_locked (with Retry-After), account_disabled, or email_not_verified (when verified email is required)", body = ErrorBody),
+        (status = 403, description = "account_locked (with Retry-After: too many wrong passwords from this address, or from many addresses and this one is not a known one; the password was not checked), account_disabled, or email_not_verified (when verified email is required)", body = ErrorBody),
         (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
         (status = 503, description = "unavailable: the password hashing queue is full (Retry-After)", body = ErrorBody),
     ))]
