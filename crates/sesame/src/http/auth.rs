@@ -23,6 +23,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, AuthUser, Client, OptionalBearer};
+use super::no_store::NoStore;
 use super::ratelimit::{LOGIN, Limited, REFRESH, REGISTER};
 
 pub fn router() -> Router<AppState> {
@@ -218,7 +219,7 @@ pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
     AppJson(body): AppJson<LoginRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<NoStore<TokenResponse>, ApiError> {
     let login = body
         .username
         .or(body.email)
@@ -239,7 +240,7 @@ pub async fn login(
             client,
         })
         .await?;
-    Ok(Json(pair.into()))
+    Ok(NoStore(pair.into()))
 }
 
 /// Spend a refresh token for a new access token and a new refresh token in the same session.
@@ -255,9 +256,9 @@ pub async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
     AppJson(body): AppJson<RefreshRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<NoStore<TokenResponse>, ApiError> {
     let token = body.refresh.ok_or_else(|| ApiError::required("refresh"))?;
-    Ok(Json(state.sesame.refresh(&token, &client).await?.into()))
+    Ok(NoStore(state.sesame.refresh(&token, &client).await?.into()))
 }
 
 /// Check an access token: signature, issuer, audience, expiry and revocation.

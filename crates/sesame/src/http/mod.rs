@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod forward_auth;
 pub mod metrics;
+pub mod no_store;
 pub mod oauth;
 pub mod openapi;
 pub mod ops;

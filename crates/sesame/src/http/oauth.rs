@@ -28,6 +28,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::extract::Client;
+use super::no_store::no_store;
 use super::ratelimit::{Limited, TOKEN};
 
 pub fn router() -> Router<AppState> {
@@ -123,11 +124,6 @@ impl From<CoreError> for OAuthError {
             ),
         }
     }
-}
-
-fn no_store(headers: &mut HeaderMap) {
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 impl IntoResponse for OAuthError {

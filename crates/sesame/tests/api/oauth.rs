@@ -970,9 +970,14 @@ async fn a_client_revokes_only_its_own_service_tokens_but_any_users_token() {
     let verify = |t: String| {
         let app = &app;
         async move {
-            app.request(Method::GET, "/auth/verify", Some(&t), None)
-                .await
-                .status()
+            app.request(
+                Method::GET,
+                "/auth/verify?audience=cart_service",
+                Some(&t),
+                None,
+            )
+            .await
+            .status()
         }
     };
     assert_eq!(
@@ -1064,7 +1069,9 @@ async fn deleting_a_client_revokes_its_secret_and_its_tokens_at_once() {
     for token in [&service, &exchanged] {
         assert_eq!(introspect(&app, &auditor, token).await["active"], true);
         assert_eq!(
-            get_verify(&app, "/auth/verify", Some(token)).await.status(),
+            get_verify(&app, "/auth/verify?audience=cart_service", Some(token))
+                .await
+                .status(),
             StatusCode::OK
         );
     }
@@ -1108,7 +1115,9 @@ async fn deleting_a_client_revokes_its_secret_and_its_tokens_at_once() {
             json!({"active": false})
         );
         assert_eq!(
-            get_verify(&app, "/auth/verify", Some(token)).await.status(),
+            get_verify(&app, "/auth/verify?audience=cart_service", Some(token))
+                .await
+                .status(),
             StatusCode::UNAUTHORIZED
         );
     }
