@@ -21,6 +21,7 @@ const MAX_DURATION: Duration = Duration::from_secs(3650 * 24 * 3600);
 
 const SETTINGS: &[(&str, &str, Option<&str>)] = &[
     ("listen", "SESAME_LISTEN", Some("127.0.0.1:8443")),
+    ("metrics_listen", "SESAME_METRICS_LISTEN", None),
     ("tls", "SESAME_TLS", Some("auto")),
     ("tls_cert", "SESAME_TLS_CERT", None),
     ("tls_key", "SESAME_TLS_KEY", None),
@@ -126,6 +127,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// When set, `/metrics` is served (plain HTTP) on this address and not on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     pub tls: TlsMode,
     pub data_dir: PathBuf,
     pub database_url: SecretString,
@@ -372,6 +375,23 @@ impl Config {
             s.parse()
                 .map_err(|_| "expected HOST:PORT, e.g. 127.0.0.1:8443".to_string())
         })?;
+        let metrics_listen: Option<SocketAddr> = l.parse("metrics_listen", |s| {
+            if s.is_empty() {
+                return Ok(None);
+            }
+            s.parse()
+                .map(Some)
+                .map_err(|_| "expected HOST:PORT, e.g. 127.0.0.1:9464".to_string())
+        })?;
+        if let Some(m) = metrics_listen
+            && m == listen
+            && m.port() != 0
+        {
+            return Err(l.invalid(
+                "metrics_listen",
+                format!("must differ from SESAME_LISTEN ({listen})"),
+            ));
+        }
         let data_dir = PathBuf::from(l.parse("data_dir", |s| {
             if s.is_empty() {
                 Err("must not be empty".to_string())
@@ -602,6 +622,7 @@ impl Config {
             .map_err(|problem| l.invalid("refresh_ttl", problem))?;
         Ok(Config {
             listen,
+            metrics_listen,
             tls,
             data_dir,
             database_url: SecretString::from(database_url),
@@ -711,6 +732,23 @@ mod tests {
             .to_string();
         assert!(err.contains("SESAME_TLS_CERT"), "{err}");
         assert!(Config::from_sources(None, &env(&[("SESAME_LISTEN", "nowhere")])).is_err());
+        let err = Config::from_sources(None, &env(&[("SESAME_METRICS_LISTEN", "9464")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SESAME_METRICS_LISTEN") && err.contains("HOST:PORT"),
+            "{err}"
+        );
+        let err = Config::from_sources(
+            None,
+            &env(&[
+                ("SESAME_LISTEN", "127.0.0.1:8443"),
+                ("SESAME_METRICS_LISTEN", "127.0.0.1:8443"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("must differ from SESAME_LISTEN"), "{err}");
         assert!(Config::from_sources(None, &env(&[("SESAME_AUDIENCES", " , ")])).is_err());
         assert!(Config::from_sources(None, &env(&[("SESAME_ARGON2_MEMORY_KIB", "1")])).is_err());
         assert!(Config::from_sources(None, &env(&[("SESAME_DATABASE_URL", "mysql://x")])).is_err());
