@@ -86,6 +86,9 @@ impl From<CoreError> for OAuthError {
             CoreError::InvalidTarget(d) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_target", d)
             }
+            CoreError::InvalidGrant(d) => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
+            }
             CoreError::Validation(f) => OAuthError::invalid_request(
                 f.iter()
                     .map(|(k, v)| format!("{k}: {}", v.join(", ")))
@@ -418,14 +421,12 @@ pub async fn introspect(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let form = parse_form(&headers, &read_body(body)?)?;
-    authenticate(&state, &headers, &form).await?;
+    let caller = authenticate(&state, &headers, &form).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
-    let answer = state
-        .sesame
-        .introspect(token, form.get("token_type_hint"))
-        .await?;
+    // `token_type_hint` is accepted and not needed: only access tokens can be active here.
+    let answer = state.sesame.introspect(&caller, token).await?;
     let mut res = Json(answer).into_response();
     no_store(res.headers_mut());
     Ok(res)
