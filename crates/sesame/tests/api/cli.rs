@@ -211,7 +211,14 @@ fn keys_rotate_promotes_the_next_key() {
 fn client_create_takes_delegable_roles_and_refuses_invalid_ones() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cmd = sesame_in(dir.path());
-    cmd.args(["client", "create", "--name", "orders", "--audience", "orders"]);
+    cmd.args([
+        "client",
+        "create",
+        "--name",
+        "orders",
+        "--audience",
+        "orders",
+    ]);
     let out = run(cmd, None);
     assert!(out.status.success(), "{}", explain(&out));
     assert_eq!(
@@ -221,13 +228,28 @@ fn client_create_takes_delegable_roles_and_refuses_invalid_ones() {
     );
 
     let mut cmd = sesame_in(dir.path());
-    cmd.args(["client", "create", "--name", "support", "--audience", "tickets"]);
-    cmd.args(["--delegable-role", "support", "--delegable-role", "billing:read"]);
+    cmd.args([
+        "client",
+        "create",
+        "--name",
+        "support",
+        "--audience",
+        "tickets",
+    ]);
+    cmd.args([
+        "--delegable-role",
+        "support",
+        "--delegable-role",
+        "billing:read",
+    ]);
     let out = run(cmd, None);
     assert!(out.status.success(), "{}", explain(&out));
     let created = stdout_json(&out);
     assert!(created["client_secret"].is_string(), "{created}");
-    assert_eq!(created["delegable_roles"], json!(["support", "billing:read"]));
+    assert_eq!(
+        created["delegable_roles"],
+        json!(["support", "billing:read"])
+    );
 
     let mut cmd = sesame_in(dir.path());
     cmd.args(["client", "create", "--name", "bad", "--audience", "tickets"]);

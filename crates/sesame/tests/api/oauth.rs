@@ -1162,7 +1162,13 @@ async fn any_client_still_revokes_a_users_tokens_it_cannot_introspect() {
         introspect(&app, &orders, &user.tokens.access).await,
         json!({"active": false})
     );
-    let res = form(&app, "/oauth/revoke", basic, &[("token", &user.tokens.access)]).await;
+    let res = form(
+        &app,
+        "/oauth/revoke",
+        basic,
+        &[("token", &user.tokens.access)],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_error(
         app.get("/profile", Some(&user.tokens.access)).await,
@@ -1170,7 +1176,13 @@ async fn any_client_still_revokes_a_users_tokens_it_cannot_introspect() {
         "token_revoked",
     )
     .await;
-    let res = form(&app, "/oauth/revoke", basic, &[("token", &user.tokens.refresh)]).await;
+    let res = form(
+        &app,
+        "/oauth/revoke",
+        basic,
+        &[("token", &user.tokens.refresh)],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_error(
         app.refresh_raw(&user.tokens.refresh).await,
@@ -1292,9 +1304,14 @@ async fn a_client_revokes_only_its_own_service_tokens_but_any_users_token() {
     let verify = |t: String| {
         let app = &app;
         async move {
-            app.request(Method::GET, "/auth/verify?audience=cart_service", Some(&t), None)
-                .await
-                .status()
+            app.request(
+                Method::GET,
+                "/auth/verify?audience=cart_service",
+                Some(&t),
+                None,
+            )
+            .await
+            .status()
         }
     };
     assert_eq!(
