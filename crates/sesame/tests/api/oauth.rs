@@ -1467,3 +1467,19 @@ async fn deleting_a_client_revokes_its_secret_and_its_tokens_at_once() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_delegable_roles_and_invalid_grant() {
+    let app = spawn_app().await;
+    let doc = body(app.get("/openapi.json", None).await).await;
+    let schemas = &doc["components"]["schemas"];
+    for schema in ["NewClientRequest", "ClientView"] {
+        assert!(
+            schemas[schema]["properties"]["delegable_roles"].is_object(),
+            "{schema}: {}",
+            schemas[schema]
+        );
+    }
+    let token = doc["paths"]["/oauth/token"]["post"].to_string();
+    assert!(token.contains("invalid_grant"), "{token}");
+}
