@@ -416,6 +416,9 @@ pub struct ClientRecord {
     pub secret_hash: Vec<u8>,
     pub audiences: Vec<String>,
     pub scopes: Vec<String>,
+    /// The user roles a token this client obtains by exchange may carry (only those the user
+    /// has); empty, the default, carries none.
+    pub delegable_roles: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -427,6 +430,7 @@ impl std::fmt::Debug for ClientRecord {
             .field("secret_hash", &"[redacted]")
             .field("audiences", &self.audiences)
             .field("scopes", &self.scopes)
+            .field("delegable_roles", &self.delegable_roles)
             .field("created_at", &self.created_at)
             .finish()
     }
@@ -655,6 +659,7 @@ mod tests {
             secret_hash: b"keyed-hash-of-the-secret".to_vec(),
             audiences: vec!["billing".into()],
             scopes: vec![],
+            delegable_roles: vec![],
             created_at: Utc::now(),
         };
         let shown = format!("{record:?}");

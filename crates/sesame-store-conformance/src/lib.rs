@@ -114,6 +114,7 @@ macro_rules! conformance_tests {
             }
             clients {
                 clients_create_get_list_delete,
+                clients_keep_their_delegable_roles,
                 delete_client_feeds_a_client_revocation,
             }
             email {

@@ -208,6 +208,62 @@ fn keys_rotate_promotes_the_next_key() {
 }
 
 #[test]
+fn client_create_takes_delegable_roles_and_refuses_invalid_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cmd = sesame_in(dir.path());
+    cmd.args([
+        "client",
+        "create",
+        "--name",
+        "orders",
+        "--audience",
+        "orders",
+    ]);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", explain(&out));
+    assert_eq!(
+        stdout_json(&out)["delegable_roles"],
+        json!([]),
+        "none by default"
+    );
+
+    let mut cmd = sesame_in(dir.path());
+    cmd.args([
+        "client",
+        "create",
+        "--name",
+        "support",
+        "--audience",
+        "tickets",
+    ]);
+    cmd.args([
+        "--delegable-role",
+        "support",
+        "--delegable-role",
+        "billing:read",
+    ]);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", explain(&out));
+    let created = stdout_json(&out);
+    assert!(created["client_secret"].is_string(), "{created}");
+    assert_eq!(
+        created["delegable_roles"],
+        json!(["support", "billing:read"])
+    );
+
+    let mut cmd = sesame_in(dir.path());
+    cmd.args(["client", "create", "--name", "bad", "--audience", "tickets"]);
+    cmd.args(["--delegable-role", "Not A Role!"]);
+    let out = run(cmd, None);
+    assert!(!out.status.success(), "{}", explain(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("delegable_roles"),
+        "{}",
+        explain(&out)
+    );
+}
+
+#[test]
 fn migrate_creates_the_database_and_exits_zero() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cmd = sesame_in(dir.path());
