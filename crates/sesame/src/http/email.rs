@@ -117,11 +117,13 @@ pub async fn forgot_password(
     ))
 }
 
-/// Set a new password with the token of a reset link; every session of the user ends.
+/// Set a new password with the token of a reset link; every session of the user ends, and so
+/// does every other reset link of the user. A reset link also dies when the password or the
+/// email changes.
 #[utoipa::path(post, path = "/auth/password/reset", tag = "email", request_body = ResetPasswordRequest,
     responses(
-        (status = 204, description = "Password set; every session ended"),
-        (status = 400, description = "token_invalid (unknown, used or expired), weak_password or invalid_request", body = ErrorBody),
+        (status = 204, description = "Password set; every session and every other reset link ended"),
+        (status = 400, description = "token_invalid (unknown, used, expired, or dead since another reset link was used, the password changed or the email changed), weak_password or invalid_request", body = ErrorBody),
         (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
     ))]
 pub async fn reset_password(
