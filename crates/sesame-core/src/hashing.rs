@@ -10,7 +10,7 @@
 //!
 //! Two more bounds keep a costly imported hash from taking the workers over: checks against one
 //! such hash take turns ([`crate::hash_gate`]), and a worker whose buffer grew for one gives the
-//! extra memory back after that job ([`with_blocks`]).
+//! extra memory back after that job (`with_blocks`).
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
