@@ -121,7 +121,9 @@ macro_rules! conformance_tests {
                 email_tokens_are_counted_found_and_expire,
                 reset_password_is_single_use_and_ends_sessions,
                 verify_email_moves_the_address_once,
+                reset_links_die_with_a_reset_a_password_change_and_an_email_change,
                 outbox_leases_retries_and_marks_sent,
+                outbox_gives_up_expired_links_and_keeps_no_link,
             }
             import {
                 import_users_inserts_with_their_own_fields,

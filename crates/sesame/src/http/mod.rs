@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod ops;
 pub mod profile;
 pub mod ratelimit;
+mod redact;
 pub mod sessions;
 pub mod wellknown;
 

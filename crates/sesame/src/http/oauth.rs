@@ -153,10 +153,28 @@ impl IntoResponse for OAuthError {
 }
 
 /// A parsed form body: single-valued parameters, plus the repeatable `audience` and `resource`.
-#[derive(Debug, Default)]
-struct Form {
+/// `Debug` shows the values of [`super::redact::FORM_SHOWN`] parameters only: the others carry
+/// client secrets and tokens.
+#[derive(Default)]
+pub(super) struct Form {
     single: HashMap<String, String>,
     audiences: Vec<String>,
+}
+
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut keys: Vec<&String> = self.single.keys().collect();
+        keys.sort();
+        let mut map = f.debug_map();
+        for k in keys {
+            if super::redact::FORM_SHOWN.contains(&k.as_str()) {
+                map.entry(k, &self.single[k]);
+            } else {
+                map.entry(k, &"[REDACTED]");
+            }
+        }
+        map.entry(&"audience", &self.audiences).finish()
+    }
 }
 
 impl Form {
@@ -184,7 +202,7 @@ fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, OAuthError> {
     })
 }
 
-fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
+pub(super) fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
