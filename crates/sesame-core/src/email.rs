@@ -279,6 +279,7 @@ impl Sesame {
             text_body: rendered.text,
             html_body: rendered.html,
             created_at: now,
+            expires_at: now + ttl,
             attempts: 0,
         };
         let entries: Vec<_> = audit
@@ -439,9 +440,6 @@ impl Sesame {
             .reset_password(&token.hash(), &hash, self.now(), &[entry])
             .await?
             .ok_or(CoreError::EmailTokenInvalid)?;
-        // Whoever holds the mailbox is the owner: every lock of the account ends (see
-        // `lockout`); guessers start from zero against the new password.
-        self.store.unlock(user.id, self.now(), &[]).await?;
         self.revoked().await;
         Ok(ended)
     }

@@ -97,6 +97,7 @@ macro_rules! conformance_tests {
                 attempts_in_flight_count_against_the_limit,
                 a_right_password_checked_after_the_lock_is_refused,
                 the_account_wide_lock_spares_known_sources,
+                a_password_reset_and_a_password_change_end_every_lock,
                 known_sources_are_bounded_most_recent_first,
                 attempts_of_deleted_users_and_purge,
                 the_last_active_admin_stays,
@@ -122,13 +123,16 @@ macro_rules! conformance_tests {
             }
             clients {
                 clients_create_get_list_delete,
+                clients_keep_their_delegable_roles,
                 delete_client_feeds_a_client_revocation,
             }
             email {
                 email_tokens_are_counted_found_and_expire,
                 reset_password_is_single_use_and_ends_sessions,
                 verify_email_moves_the_address_once,
+                reset_links_die_with_a_reset_a_password_change_and_an_email_change,
                 outbox_leases_retries_and_marks_sent,
+                outbox_gives_up_expired_links_and_keeps_no_link,
             }
             import {
                 import_users_inserts_with_their_own_fields,

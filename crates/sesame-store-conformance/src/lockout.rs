@@ -267,6 +267,54 @@ pub async fn the_account_wide_lock_spares_known_sources(store: Arc<dyn Store>) {
     );
 }
 
+pub async fn a_password_reset_and_a_password_change_end_every_lock(store: Arc<dyn Store>) {
+    let id = create_user(&*store, "alice").await;
+    let lock_everything = || async {
+        for n in 0..20 {
+            fail(&*store, id, &format!("192.0.2.{}", n / 5), t0()).await;
+        }
+        assert!(matches!(
+            reserve(&*store, id, "198.51.100.1", t0()).await,
+            Admission::Locked(_)
+        ));
+    };
+    lock_everything().await;
+    let hash = crate::email::reset_token(&*store, id, "alice@example.com").await;
+    store
+        .reset_password(&hash, "$argon2id$new", t0() + mins(1), &[])
+        .await
+        .unwrap()
+        .unwrap();
+    let user = store.get_user(id).await.unwrap().unwrap();
+    assert_eq!((user.locked_until, user.failed_logins), (None, 0));
+    // A new device and a formerly locked source are both open again.
+    assert_eq!(
+        reserve(&*store, id, "198.51.100.1", t0()).await,
+        Admission::Admitted
+    );
+    assert_eq!(
+        reserve(&*store, id, "192.0.2.0", t0()).await,
+        Admission::Admitted
+    );
+    store
+        .release_attempt(id, "198.51.100.1", t0())
+        .await
+        .unwrap();
+    store.release_attempt(id, "192.0.2.0", t0()).await.unwrap();
+
+    lock_everything().await;
+    store
+        .set_password(id, "$argon2id$newer", None, t0() + mins(2), &[])
+        .await
+        .unwrap();
+    let user = store.get_user(id).await.unwrap().unwrap();
+    assert_eq!((user.locked_until, user.failed_logins), (None, 0));
+    assert_eq!(
+        reserve(&*store, id, "192.0.2.0", t0()).await,
+        Admission::Admitted
+    );
+}
+
 pub async fn known_sources_are_bounded_most_recent_first(store: Arc<dyn Store>) {
     let id = create_user(&*store, "alice").await;
     // policy().known_sources is 3: sign in from 4 sources, the oldest is forgotten.

@@ -8,7 +8,8 @@ use sqlx::postgres::PgRow;
 use crate::audit::insert_audit;
 use crate::{PostgresStore, map_err};
 
-const COLUMNS: &str = "client_id, name, secret_hash, audiences, scopes, created_at";
+const COLUMNS: &str =
+    "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at";
 
 fn client_from_row(r: &PgRow) -> StoreResult<ClientRecord> {
     Ok(ClientRecord {
@@ -17,6 +18,7 @@ fn client_from_row(r: &PgRow) -> StoreResult<ClientRecord> {
         secret_hash: r.try_get("secret_hash").map_err(map_err)?,
         audiences: r.try_get("audiences").map_err(map_err)?,
         scopes: r.try_get("scopes").map_err(map_err)?,
+        delegable_roles: r.try_get("delegable_roles").map_err(map_err)?,
         created_at: r.try_get("created_at").map_err(map_err)?,
     })
 }
@@ -26,14 +28,16 @@ impl ClientStore for PostgresStore {
     async fn create_client(&self, c: &ClientRecord, audit: &[AuditEntry]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO clients (client_id, name, secret_hash, audiences, scopes, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO clients \
+             (client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&c.client_id)
         .bind(&c.name)
         .bind(&c.secret_hash)
         .bind(&c.audiences)
         .bind(&c.scopes)
+        .bind(&c.delegable_roles)
         .bind(c.created_at)
         .execute(&mut *tx)
         .await

@@ -55,6 +55,10 @@ pub enum ClientCommand {
         /// A scope the client may request (repeatable).
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// A user role a token the client obtains by token exchange may carry (repeatable;
+        /// default: none).
+        #[arg(long = "delegable-role")]
+        delegable_roles: Vec<String>,
     },
 }
 
@@ -226,6 +230,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             name,
             audiences,
             scopes,
+            delegable_roles,
         }) => {
             let sesame = start_core(&config, Arc::new(SystemClock)).await?;
             let created = sesame
@@ -234,6 +239,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                         name,
                         audiences,
                         scopes,
+                        delegable_roles,
                     },
                     None,
                     &Default::default(),
@@ -244,7 +250,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             println!(
                 "{}",
                 json!({"client_id": created.client.client_id, "client_secret": created.secret.expose_secret(),
-                       "name": created.client.name, "audiences": created.client.audiences, "scopes": created.client.scopes})
+                       "name": created.client.name, "audiences": created.client.audiences, "scopes": created.client.scopes,
+                       "delegable_roles": created.client.delegable_roles})
             );
             Ok(())
         }
