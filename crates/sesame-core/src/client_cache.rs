@@ -159,6 +159,7 @@ mod tests {
             audiences: vec!["api".into()],
             scopes: Vec::new(),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
+            access_until: None,
         })
     }
 

@@ -21,6 +21,11 @@ use crate::sessions::ClientInfo;
 use crate::store::ClientRecord;
 use crate::tokens::RefreshToken;
 
+/// How far ahead of need a client's `access_until` is raised (see `cover_client_tokens`).
+const CLIENT_ACCESS_STEP: chrono::Duration = chrono::Duration::seconds(60);
+/// Room between checking a client's `access_until` and signing its token.
+const CLIENT_ACCESS_SLACK: chrono::Duration = chrono::Duration::seconds(30);
+
 #[derive(Debug)]
 pub struct NewClient {
     pub name: String,
@@ -156,6 +161,7 @@ impl Sesame {
             audiences: dedup(input.audiences),
             scopes: dedup(input.scopes),
             created_at: self.now(),
+            access_until: None,
         };
         let entry = self.audit(
             "client_created",
@@ -240,12 +246,13 @@ impl Sesame {
     /// A client-credentials access token for the requested audiences and scopes, each limited
     /// to what the client may ask for. No audience requested → the client's first; no scope
     /// requested → all of the client's scopes.
-    pub fn client_token(
+    pub async fn client_token(
         &self,
         client: &ClientRecord,
         audience: Vec<String>,
         scope: Option<&str>,
     ) -> Result<ClientToken, CoreError> {
+        self.cover_client_tokens(client).await?;
         let audience = if audience.is_empty() {
             client
                 .audiences
@@ -311,6 +318,30 @@ impl Sesame {
         })
     }
 
+    /// Makes sure the client's `access_until` (what its deletion's feed entry is kept until)
+    /// covers a token issued now, before one is. Raised in steps of [`CLIENT_ACCESS_STEP`], so
+    /// the database is written about once a minute per client and replica, not per token; a
+    /// record read from this process's cache that already covers it costs nothing. A client
+    /// deleted meanwhile gets `invalid_client`: no token is issued past its deletion's entry.
+    async fn cover_client_tokens(&self, client: &ClientRecord) -> Result<(), CoreError> {
+        let now = self.now();
+        // Room for the time between this check and the token's signing.
+        let needed = self.access_until(now + CLIENT_ACCESS_SLACK);
+        if client.access_until.is_some_and(|u| u >= needed) {
+            return Ok(());
+        }
+        let until = self
+            .store
+            .extend_client_access(&client.client_id, needed + CLIENT_ACCESS_STEP)
+            .await?
+            .ok_or(CoreError::InvalidClient)?;
+        let mut record = client.clone();
+        record.access_until = Some(until);
+        self.clients
+            .admit(Arc::new(record), now, |id| self.revocations.is_client_revoked(id));
+        Ok(())
+    }
+
     /// RFC 8693 token exchange: a client holding a user's access token obtains a token for one
     /// of its own audiences for the same user. The new token keeps the user's `sub`, `sid`,
     /// roles and `email_verified`, names the client in `act` (nesting any earlier actor), and
@@ -336,7 +367,7 @@ impl Sesame {
                 "not a user's access token",
             ));
         }
-        let mut issued = self.client_token(client, audience, scope)?;
+        let mut issued = self.client_token(client, audience, scope).await?;
         let now = self.now().timestamp();
         let ttl = self.settings.access_ttl.as_secs() as i64;
         let mut act = serde_json::json!({ "sub": client.client_id });

@@ -57,11 +57,24 @@ impl Sesame {
             refresh_hash: refresh.hash(),
             now,
             expires_at,
+            access_until: self.access_until(now),
             ip: client.ip,
             user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
         };
         self.store.create_session(&session).await?;
         self.token_pair(user, session.id, &audience, refresh, now)
+    }
+
+    /// The latest moment an access token issued at `now` can be accepted: its `exp` (whole
+    /// seconds, as `token_pair` sets it) plus the verifiers' leeway. Recorded on the session
+    /// before the token is issued, so a revocation of the session is kept that long whatever
+    /// the access lifetime is later configured to (see `revocation`).
+    pub(crate) fn access_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let exp = now
+            .timestamp()
+            .saturating_add(self.settings.access_ttl.as_secs() as i64)
+            .saturating_add(sesame_verify::DEFAULT_LEEWAY_SECS);
+        DateTime::<Utc>::from_timestamp(exp, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     fn token_pair(
@@ -115,7 +128,13 @@ impl Sesame {
         let expires_at = now + Self::ttl(self.settings.refresh_ttl);
         if let Some(session) = self
             .store
-            .rotate_refresh(&token.hash(), &next.hash(), now, expires_at)
+            .rotate_refresh(
+                &token.hash(),
+                &next.hash(),
+                now,
+                expires_at,
+                self.access_until(now),
+            )
             .await?
         {
             let user = self.live_user(&session, now).await?;
@@ -151,6 +170,15 @@ impl Sesame {
             && successor.expires_at > now
         {
             let user = self.live_user(&session, now).await?;
+            // No rotation records this token's expiry: record it before issuing, under the
+            // session's row lock, so a revocation that wins the race refuses it instead.
+            if !self
+                .store
+                .extend_session_access(session.id, self.access_until(now))
+                .await?
+            {
+                return Err(CoreError::TokenRevoked);
+            }
             return self.token_pair(&user, session.id, &session.audience, next, now);
         }
         // A spent token came back after the grace window: someone holds a stolen copy.

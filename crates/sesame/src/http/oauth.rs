@@ -390,7 +390,8 @@ pub async fn token(
     } else {
         state
             .sesame
-            .client_token(&client, form.audiences.clone(), form.get("scope"))?
+            .client_token(&client, form.audiences.clone(), form.get("scope"))
+            .await?
     };
     let mut res = Json(TokenResponseBody {
         access_token: issued.access_token,
