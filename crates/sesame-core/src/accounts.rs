@@ -146,6 +146,8 @@ impl Sesame {
     async fn login_inner(&self, input: Login) -> Result<TokenPair, CoreError> {
         let audience = self.resolve_audience(input.audience)?;
         let canonical = canonical_login(&input.login);
+        // Before the read: the token's roles are no fresher than this (see `Sesame::jti_at`).
+        let read_at = self.now();
         let user = match canonical {
             Some(c) => self.store.find_user_by_login(&c).await?,
             None => None,
@@ -242,7 +244,8 @@ impl Sesame {
         self.store
             .record_login_success(user.id, now, &[entry])
             .await?;
-        self.open_session(&user, audience, input.client).await
+        self.open_session(&user, audience, input.client, read_at)
+            .await
     }
 
     /// Replaces a hash that just verified by argon2id at the configured cost (transparent

@@ -138,7 +138,10 @@ impl Sesame {
         self.admin_get_user(id).await
     }
 
-    /// Replaces the roles; they appear in the user's next refreshed access token.
+    /// Replaces the roles; they appear in the user's next refreshed access token. When a role is
+    /// removed, the user's tokens issued until now are recorded as stale in the revocation feed
+    /// (forward-auth, introspection and token exchange refuse them; see `revocation`), with the
+    /// instant taken after the change committed: a token issued later read the new roles.
     pub async fn admin_set_roles(
         &self,
         id: Uuid,
@@ -168,10 +171,16 @@ impl Sesame {
             actor,
             serde_json::json!({"roles": parsed, "previous": previous}),
         );
-        self.store
+        let roles = self
+            .store
             .set_roles(id, &parsed, self.now(), &[entry])
             .await?
-            .ok_or(CoreError::NotFound)
+            .ok_or(CoreError::NotFound)?;
+        if previous.iter().any(|r| !roles.contains(r)) {
+            self.store.feed_user_change(id, self.now()).await?;
+            self.revoked().await;
+        }
+        Ok(roles)
     }
 
     pub async fn admin_revoke_sessions(&self, id: Uuid, actor: &Actor) -> Result<u64, CoreError> {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use aws_lc_rs::{constant_time, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sesame_verify::{Audience, Claims, VerifyError};
@@ -367,6 +368,9 @@ impl Sesame {
                 "not a user's access token",
             ));
         }
+        let subject_read_at =
+            DateTime::<Utc>::from_timestamp_millis(crate::revocation::issued_at_ms(&subject))
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
         let mut issued = self.client_token(client, audience, scope).await?;
         let now = self.now().timestamp();
         let ttl = self.settings.access_ttl.as_secs() as i64;
@@ -381,7 +385,9 @@ impl Sesame {
             exp: (now + ttl).min(subject.exp),
             iat: now,
             nbf: now,
-            jti: Uuid::new_v4().to_string(),
+            // As old as the subject token's roles it copies (see `Sesame::jti_at`), so a role
+            // removal after the subject was issued refuses this token too.
+            jti: Self::jti_at(subject_read_at),
             client_id: client.client_id.clone(),
             sid: subject.sid,
             roles: subject.roles,
@@ -411,6 +417,12 @@ impl Sesame {
                 _ => CoreError::TokenInvalid,
             })?;
         self.ensure_not_revoked(&claims)?;
+        // These callers act on the token's `roles` (forward-auth's `role=`, introspection's
+        // answer, the roles an exchange delegates): a token issued before its user lost a role
+        // is refused, and a refresh gets one with the roles as they are now.
+        if self.revocations.has_stale_roles(&claims) {
+            return Err(CoreError::TokenRevoked);
+        }
         Ok(claims)
     }
 

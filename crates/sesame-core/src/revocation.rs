@@ -42,6 +42,8 @@ struct State {
     tokens: HashMap<String, i64>,
     /// Deleted client id → until (ms).
     clients: HashMap<String, i64>,
+    /// User id (`sub`) who lost a role → (tokens issued before this are stale (ms), until (ms)).
+    users: HashMap<String, (i64, i64)>,
     /// Where the next poll reads from; `None` before the first.
     cursor: Option<i64>,
 }
@@ -109,6 +111,21 @@ impl RevocationCache {
                 .is_some_and(|sid| s.sessions.contains_key(sid))
     }
 
+    /// Whether the token carries roles a user has lost since it was issued: issued (see
+    /// [`issued_at_ms`]) before the newest role removal of its `sub` read from the feed. Only
+    /// tokens of a user's session (`sid`) carry their roles. Checked by forward-auth,
+    /// introspection and token exchange, which act on the token's `roles`; Sesame's own API
+    /// reads roles from the database instead.
+    pub fn has_stale_roles(&self, claims: &Claims) -> bool {
+        if claims.sid.is_none() {
+            return false;
+        }
+        let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+        s.users
+            .get(&claims.sub)
+            .is_some_and(|(before, _)| issued_at_ms(claims) < *before)
+    }
+
     /// Whether this client was deleted (while tokens of it may live) as far as this process
     /// has read the feed.
     pub fn is_client_revoked(&self, client_id: &str) -> bool {
@@ -150,6 +167,14 @@ impl RevocationCache {
                     keep_longest(&mut s.clients, r.subject, until);
                 }
                 RevocationKind::Key => news.keys_changed = true,
+                RevocationKind::User => {
+                    let (Some(before), Some(until)) = (r.issued_before, r.until) else {
+                        continue;
+                    };
+                    let entry = (before.timestamp_millis(), until.timestamp_millis());
+                    let held = s.users.entry(r.subject).or_insert(entry);
+                    *held = (held.0.max(entry.0), held.1.max(entry.1));
+                }
             }
         }
         // The first read takes everything: keys were just loaded by whoever starts us.
@@ -161,18 +186,35 @@ impl RevocationCache {
         s.sessions.retain(|_, until| *until > now_ms);
         s.tokens.retain(|_, until| *until > now_ms);
         s.clients.retain(|_, until| *until > now_ms);
+        s.users.retain(|_, (_, until)| *until > now_ms);
         Ok(news)
     }
 
     /// How many revocations are held (for tests and metrics).
     pub fn len(&self) -> usize {
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
-        s.sessions.len() + s.tokens.len() + s.clients.len()
+        s.sessions.len() + s.tokens.len() + s.clients.len() + s.users.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// When a token was issued, to the millisecond: the timestamp of its `jti` when that is a
+/// UUIDv7 (Sesame's user tokens; see `Sesame::jti_at`), else its whole-second `iat` — a token
+/// of an older version issued in the same second just after a role removal is then taken as
+/// issued before it (refused once more, never accepted wrongly).
+pub fn issued_at_ms(claims: &Claims) -> i64 {
+    uuid::Uuid::parse_str(&claims.jti)
+        .ok()
+        .filter(|id| id.get_version_num() == 7)
+        .and_then(|id| id.get_timestamp())
+        .map(|ts| {
+            let (secs, nanos) = ts.to_unix();
+            (secs as i64).saturating_mul(1000) + i64::from(nanos / 1_000_000)
+        })
+        .unwrap_or_else(|| claims.iat.saturating_mul(1000))
 }
 
 /// Records `subject` as revoked until `until`, or later if it already was.

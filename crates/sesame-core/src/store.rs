@@ -70,10 +70,14 @@ pub enum RevocationKind {
     /// The signing keys changed (rotation by any replica or the CLI): every process reloads
     /// them. Revokes nothing.
     Key,
+    /// A user lost a role (`sub`): their access tokens issued before
+    /// [`Revocation::issued_before`] carry stale roles and are refused by forward-auth,
+    /// introspection and token exchange; a refresh gets a token with the new roles.
+    User,
 }
 
 impl RevocationKind {
-    /// The feed's `kind` column: `'session'`, `'token'`, `'client'` or `'key'`. `None` for
+    /// The feed's `kind` column: `'session'`, `'token'`, `'client'`, `'key'` or `'user'`. `None` for
     /// anything else — a kind written by a newer version of Sesame during a rolling upgrade.
     /// Stores skip such entries (with a warning) rather than fail the read: an error would stop
     /// this replica from learning the revocations it does understand, while skipping loses only
@@ -84,6 +88,7 @@ impl RevocationKind {
             "token" => Some(RevocationKind::Token),
             "client" => Some(RevocationKind::Client),
             "key" => Some(RevocationKind::Key),
+            "user" => Some(RevocationKind::User),
             _ => None,
         }
     }
@@ -104,6 +109,9 @@ pub struct Revocation {
     pub until: Option<DateTime<Utc>>,
     /// When it was recorded, by the database's clock.
     pub at: DateTime<Utc>,
+    /// For a [`RevocationKind::User`] entry: tokens of the user issued before this instant
+    /// (Sesame's clock) are refused. `None` for the other kinds.
+    pub issued_before: Option<DateTime<Utc>>,
 }
 
 /// A read of the feed: the entries at or after the cursor given, and the cursor for the next
@@ -401,6 +409,14 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<u64>;
+    /// Records in the feed that the user's access tokens issued before `issued_before` carry
+    /// stale roles ([`RevocationKind::User`]), kept until the newest access token of the
+    /// user's sessions expires. Nothing when the user has no session.
+    async fn feed_user_change(
+        &self,
+        user_id: Uuid,
+        issued_before: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Feed entries at or after `cursor` (0: all), in commit order (see [`FeedPage`]).
     async fn revocations_after(&self, cursor: i64) -> StoreResult<FeedPage>;
     /// Deletes feed entries whose `until` is before `before`, and entries without one (written

@@ -107,6 +107,7 @@ macro_rules! conformance_tests {
                 revocation_feed_records_revocations,
                 feed_cursor_never_passes_an_entry,
                 a_session_is_in_force_while_its_access_token_lives,
+                feed_user_change_records_stale_roles,
             }
             keys {
                 init_keys_once,

@@ -603,3 +603,33 @@ pub async fn a_session_is_in_force_while_its_access_token_lives(store: Arc<dyn S
     );
     assert!(store.get_session(other).await.unwrap().is_none());
 }
+
+/// A role removal's feed entry ('user'): the user id, the instant before which the user's
+/// tokens carry stale roles, kept until the newest access token of the user's sessions
+/// expires. A user without a session gets none (no token to refuse).
+pub async fn feed_user_change_records_stale_roles(store: Arc<dyn Store>) {
+    use sesame_core::store::RevocationKind;
+    let cursor = store.revocations_after(0).await.unwrap().next;
+    let alice = create_user(&*store, "roles_alice").await;
+    let idle = create_user(&*store, "roles_idle").await;
+    // access_until t0 + 15 min and t0 + 45 min (see `new_session`).
+    open_session(&*store, alice, t0(), t0() + mins(60)).await;
+    open_session(&*store, alice, t0() + mins(30), t0() + mins(60)).await;
+    let cutoff = t0() + mins(31);
+    store.feed_user_change(alice, cutoff).await.unwrap();
+    store.feed_user_change(idle, cutoff).await.unwrap();
+    let feed = store.revocations_after(cursor).await.unwrap().entries;
+    let users: Vec<_> = feed
+        .iter()
+        .filter(|r| r.kind == RevocationKind::User)
+        .map(|r| (r.subject.clone(), r.issued_before, r.until))
+        .collect();
+    assert_eq!(
+        users,
+        [(alice.to_string(), Some(cutoff), Some(t0() + mins(45)))]
+    );
+    assert!(
+        feed.iter()
+            .all(|r| (r.kind == RevocationKind::User) == r.issued_before.is_some())
+    );
+}

@@ -16,8 +16,10 @@
 --    transactions still open are read once they commit, however late.
 -- 3. Key changes (rotation by any replica or the CLI) write a 'key' entry, so every replica
 --    reloads its key set within a poll (about 1 s) instead of the 30 s periodic reload.
--- 4. Removing a role writes a 'user' entry: every check Sesame makes refuses that user's access
---    tokens issued before the change (their `roles` claim is stale); a refresh gets the new roles.
+-- 4. Removing a role writes a 'user' entry (written by the core right after the role change
+--    commits, see `issued_before`): forward-auth, introspection and token exchange refuse that
+--    user's access tokens issued before the change (their `roles` claim is stale); a refresh
+--    gets the new roles. Sesame's own API re-reads roles from the database anyway.
 --
 -- Rolling upgrades: a replica of the previous version skips entries of a kind it does not know
 -- ('key', 'user') with a warning (RevocationKind::from_feed), so it refuses nothing more and
@@ -46,6 +48,11 @@ CREATE INDEX revocations_xid ON revocations(xid);
 CREATE INDEX revocations_until ON revocations(until);
 COMMENT ON COLUMN revocations.until IS
     'latest moment a token this entry covers can still be accepted (expiry + leeway); NULL only for rows written before 0007';
+
+-- For a 'user' entry: the user's access tokens issued before this instant (Sesame's clock, taken
+-- after the role change committed, so a token issued later read the new roles) are refused.
+-- NULL for every other kind.
+ALTER TABLE revocations ADD COLUMN issued_before timestamptz;
 
 ALTER TABLE revocations DROP CONSTRAINT revocations_kind_check;
 ALTER TABLE revocations ADD CONSTRAINT revocations_kind_check

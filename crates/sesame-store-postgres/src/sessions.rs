@@ -219,6 +219,25 @@ impl SessionStore for PostgresStore {
         Ok(done.rows_affected())
     }
 
+    async fn feed_user_change(
+        &self,
+        user_id: Uuid,
+        issued_before: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO revocations (kind, subject, until, issued_before) \
+             SELECT 'user', $1::uuid::text, max(COALESCE(access_until, expires_at)), $2 \
+             FROM sessions WHERE user_id = $1::uuid \
+             HAVING count(*) > 0",
+        )
+        .bind(user_id)
+        .bind(issued_before)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn revocations_after(&self, cursor: i64) -> StoreResult<FeedPage> {
         // Commit order (see migration 0007): every entry at or after the cursor by writing
         // transaction, and the next cursor at the xmin of this statement's snapshot — every
@@ -228,7 +247,7 @@ impl SessionStore for PostgresStore {
         // the xmin even when there is no entry.
         let rows = sqlx::query(
             "WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) \
-             SELECT snap.xmin, r.kind, r.subject, r.until, r.at \
+             SELECT snap.xmin, r.kind, r.subject, r.until, r.at, r.issued_before \
              FROM snap LEFT JOIN revocations r ON r.xid >= $1::text::xid8 \
              ORDER BY r.xid, r.id",
         )
@@ -260,6 +279,7 @@ impl SessionStore for PostgresStore {
                 subject: r.try_get(2).map_err(map_err)?,
                 until: r.try_get(3).map_err(map_err)?,
                 at: r.try_get(4).map_err(map_err)?,
+                issued_before: r.try_get(5).map_err(map_err)?,
             });
         }
         Ok(page)

@@ -11,7 +11,8 @@
 --    from its first write to its commit), so AUTOINCREMENT ids are handed out in commit order:
 --    no row can commit behind a reader's cursor. (PostgreSQL needs the writer's xid instead.)
 -- 3. Key changes write a 'key' entry, so every process reloads its key set within a poll.
--- 4. Removing a role writes a 'user' entry (see 0007 on PostgreSQL).
+-- 4. Removing a role writes a 'user' entry: forward-auth, introspection and token exchange
+--    refuse that user's access tokens issued before `issued_before` (see 0007 on PostgreSQL).
 --
 -- Rolling upgrades: a process of the previous version skips entries of a kind it does not know
 -- ('key', 'user') with a warning, so it refuses nothing more and nothing less than before.
@@ -25,6 +26,10 @@ ALTER TABLE sessions ADD COLUMN access_until INTEGER;
 -- The same for the access tokens issued to a client (ms), raised ahead of issuance in steps.
 -- NULL until the client first authenticates after this migration.
 ALTER TABLE clients ADD COLUMN access_until INTEGER;
+
+-- For a 'user' entry: the user's access tokens issued before this instant (ms, Sesame's clock,
+-- taken after the role change committed) are refused. NULL for every other kind.
+ALTER TABLE revocations ADD COLUMN issued_before INTEGER;
 
 -- The purge deletes by `until`.
 CREATE INDEX revocations_until ON revocations(until);

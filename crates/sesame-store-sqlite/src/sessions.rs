@@ -191,11 +191,31 @@ impl SessionStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn feed_user_change(
+        &self,
+        user_id: Uuid,
+        issued_before: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO revocations (kind, subject, until, issued_before, at) \
+             SELECT 'user', ?1, newest, ?2, CAST(unixepoch('subsec') * 1000 AS INTEGER) \
+             FROM (SELECT max(COALESCE(access_until, expires_at)) AS newest \
+                   FROM sessions WHERE user_id = ?1) \
+             WHERE newest IS NOT NULL",
+        )
+        .bind(user_id.to_string())
+        .bind(ms(issued_before))
+        .execute(self.writer())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn revocations_after(&self, cursor: i64) -> StoreResult<FeedPage> {
         // One writer at a time: ids are handed out in commit order, so every entry not read
         // yet has an id at or above the next cursor (see migration 0007).
         let rows = sqlx::query(
-            "SELECT id, kind, subject, until, at FROM revocations WHERE id >= ? ORDER BY id",
+            "SELECT id, kind, subject, until, at, issued_before FROM revocations WHERE id >= ? ORDER BY id",
         )
         .bind(cursor)
         .fetch_all(self.reader())
@@ -223,6 +243,7 @@ impl SessionStore for SqliteStore {
                 subject: r.try_get(2).map_err(map_err)?,
                 until: opt_ms(r.try_get(3).map_err(map_err)?),
                 at: from_ms(r.try_get(4).map_err(map_err)?),
+                issued_before: opt_ms(r.try_get(5).map_err(map_err)?),
             });
         }
         Ok(page)
