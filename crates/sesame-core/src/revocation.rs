@@ -223,3 +223,44 @@ fn keep_longest(map: &mut HashMap<String, i64>, subject: String, until: DateTime
     let held = map.entry(subject).or_insert(until);
     *held = (*held).max(until);
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::TimeZone;
+    use sesame_verify::Audience;
+
+    use super::*;
+    use crate::service::Sesame;
+
+    fn claims(jti: String, iat: i64) -> Claims {
+        Claims {
+            iss: "https://issuer.test".into(),
+            sub: "user".into(),
+            aud: Audience::One("api".into()),
+            exp: iat + 60,
+            iat,
+            nbf: iat,
+            jti,
+            client_id: "sesame".into(),
+            sid: Some("s".into()),
+            roles: vec![],
+            scope: None,
+            email_verified: None,
+            act: None,
+        }
+    }
+
+    #[test]
+    fn issue_time_comes_from_a_v7_jti_to_the_millisecond_else_from_iat() {
+        let at = Utc.timestamp_millis_opt(1_900_000_000_123).unwrap();
+        let v7 = claims(Sesame::jti_at(at), at.timestamp());
+        assert_eq!(issued_at_ms(&v7), 1_900_000_000_123);
+        // Tokens of older versions (UUIDv4 jti): whole seconds.
+        let v4 = claims(uuid::Uuid::new_v4().to_string(), at.timestamp());
+        assert_eq!(issued_at_ms(&v4), 1_900_000_000_000);
+        let odd = claims("not-a-uuid".into(), at.timestamp());
+        assert_eq!(issued_at_ms(&odd), 1_900_000_000_000);
+    }
+}
