@@ -405,7 +405,8 @@ pub async fn token(
     Ok(res)
 }
 
-/// RFC 7662 introspection: whether a token is active now. Client authentication required.
+/// RFC 7662 introspection: whether a token is active now (not expired, not revoked, and not
+/// issued before its user lost a role). Client authentication required.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
     request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint?; client_id + client_secret (or HTTP Basic)"),
     responses(
