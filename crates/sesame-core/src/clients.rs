@@ -338,8 +338,9 @@ impl Sesame {
             .ok_or(CoreError::InvalidClient)?;
         let mut record = client.clone();
         record.access_until = Some(until);
-        self.clients
-            .admit(Arc::new(record), now, |id| self.revocations.is_client_revoked(id));
+        self.clients.admit(Arc::new(record), now, |id| {
+            self.revocations.is_client_revoked(id)
+        });
         Ok(())
     }
 

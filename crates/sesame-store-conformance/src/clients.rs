@@ -80,7 +80,11 @@ pub async fn clients_create_get_list_delete(store: Arc<dyn Store>) {
 pub async fn delete_client_feeds_a_client_revocation(store: Arc<dyn Store>) {
     use sesame_core::store::RevocationKind;
     let cursor = store.revocations_after(0).await.unwrap().next;
-    for c in [client("svc_gone", 0), client("svc_kept", 1), client("svc_idle", 2)] {
+    for c in [
+        client("svc_gone", 0),
+        client("svc_kept", 1),
+        client("svc_idle", 2),
+    ] {
         store
             .create_client(&c, &[entry("client_created", None)])
             .await
@@ -102,7 +106,12 @@ pub async fn delete_client_feeds_a_client_revocation(store: Arc<dyn Store>) {
     let got = store.get_client("svc_gone").await.unwrap().unwrap();
     assert_eq!(got.access_until, Some(until));
     assert_eq!(
-        store.get_client("svc_kept").await.unwrap().unwrap().access_until,
+        store
+            .get_client("svc_kept")
+            .await
+            .unwrap()
+            .unwrap()
+            .access_until,
         None
     );
     assert_eq!(
@@ -144,7 +153,11 @@ pub async fn delete_client_feeds_a_client_revocation(store: Arc<dyn Store>) {
         ]
     );
     let (earlier, later) = (chrono::Utc::now() - mins(1), chrono::Utc::now() + mins(1));
-    assert!(feed[0].at >= earlier && feed[0].at <= later, "{:?}", feed[0]);
+    assert!(
+        feed[0].at >= earlier && feed[0].at <= later,
+        "{:?}",
+        feed[0]
+    );
     // By `until` (the idle client's entry has none: by its stamp).
     assert_eq!(
         store.purge_revocations(until, earlier).await.unwrap(),

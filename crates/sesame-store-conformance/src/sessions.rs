@@ -83,7 +83,13 @@ pub async fn rotate_on_revoked_session_changes_nothing(store: Arc<dyn Store>) {
     assert!(store.revoke_session(session, t0(), &[]).await.unwrap());
     let next = token();
     let rotated = store
-        .rotate_refresh(&first, &next, t0() + mins(1), t0() + Duration::days(2), t0() + mins(16))
+        .rotate_refresh(
+            &first,
+            &next,
+            t0() + mins(1),
+            t0() + Duration::days(2),
+            t0() + mins(16),
+        )
         .await
         .unwrap();
     assert!(rotated.is_none());
@@ -105,7 +111,13 @@ pub async fn rotate_expired_token_fails(store: Arc<dyn Store>) {
     let (_, first) = open_session(&*store, user, t0(), end).await;
     for now in [end, end + mins(1)] {
         let rotated = store
-            .rotate_refresh(&first, &token(), now, now + Duration::days(1), now + mins(15))
+            .rotate_refresh(
+                &first,
+                &token(),
+                now,
+                now + Duration::days(1),
+                now + mins(15),
+            )
             .await
             .unwrap();
         assert!(rotated.is_none(), "expired at {now}");
@@ -172,13 +184,19 @@ pub async fn failed_rotation_changes_nothing_and_leaves_the_store_usable(store: 
         .unwrap();
     let t1 = t0() + mins(1);
     assert!(
-        store.rotate_refresh(&first, &taken, t1, end, t1 + mins(15)).await.is_err(),
+        store
+            .rotate_refresh(&first, &taken, t1, end, t1 + mins(15))
+            .await
+            .is_err(),
         "a successor hash that exists cannot be stored"
     );
     let record = store.find_refresh(&first).await.unwrap().unwrap();
     assert_eq!(record.spent_at, None, "rolled back whole");
     let next = token();
-    let rotated = store.rotate_refresh(&first, &next, t1, end, t1 + mins(15)).await.unwrap();
+    let rotated = store
+        .rotate_refresh(&first, &next, t1, end, t1 + mins(15))
+        .await
+        .unwrap();
     assert!(rotated.is_some(), "the store is usable after the failure");
     assert!(store.find_refresh(&next).await.unwrap().is_some());
 }
@@ -449,15 +467,31 @@ pub async fn revocation_feed_records_revocations(store: Arc<dyn Store>) {
     let page = store.revocations_after(cursor).await.unwrap();
     assert!(page.next >= cursor);
     let feed = page.entries;
-    let mut got: Vec<(RevocationKind, String, Option<chrono::DateTime<chrono::Utc>>)> = feed
+    let mut got: Vec<(
+        RevocationKind,
+        String,
+        Option<chrono::DateTime<chrono::Utc>>,
+    )> = feed
         .iter()
         .map(|r| (r.kind, r.subject.clone(), r.until))
         .collect();
     got.sort_by(|a, b| a.1.cmp(&b.1));
     let mut want = vec![
-        (RevocationKind::Session, s1.to_string(), Some(t0() + mins(120))),
-        (RevocationKind::Session, bobs.to_string(), Some(t0() + mins(15))),
-        (RevocationKind::Token, "feed-jti".to_string(), Some(live_until)),
+        (
+            RevocationKind::Session,
+            s1.to_string(),
+            Some(t0() + mins(120)),
+        ),
+        (
+            RevocationKind::Session,
+            bobs.to_string(),
+            Some(t0() + mins(15)),
+        ),
+        (
+            RevocationKind::Token,
+            "feed-jti".to_string(),
+            Some(live_until),
+        ),
     ];
     want.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(got, want);
@@ -522,7 +556,10 @@ pub async fn feed_cursor_never_passes_an_entry(store: Arc<dyn Store>) {
         let page = store.revocations_after(cursor).await.unwrap();
         assert!(page.next >= cursor, "the cursor went back");
         let subjects: Vec<&str> = page.entries.iter().map(|r| r.subject.as_str()).collect();
-        assert!(subjects.contains(&jti.as_str()), "round {round}: {subjects:?}");
+        assert!(
+            subjects.contains(&jti.as_str()),
+            "round {round}: {subjects:?}"
+        );
         // Only entries of this check: earlier rounds' may come back, nothing else appears.
         assert!(
             subjects

@@ -310,11 +310,11 @@ impl SessionStore for PostgresStore {
             "DELETE FROM sessions WHERE expires_at <= $1 \
              AND COALESCE(access_until, '-infinity') <= $1",
         )
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
         let refresh_tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
             .bind(now)
             .execute(&mut *tx)

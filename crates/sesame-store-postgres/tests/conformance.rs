@@ -117,8 +117,7 @@ mod postgres {
         let user = sesame_store_conformance::create_user(&a, "late").await;
         let now = Utc::now();
         let in_an_hour = now + chrono::Duration::hours(1);
-        let (slow, _) =
-            sesame_store_conformance::open_session(&a, user, now, in_an_hour).await;
+        let (slow, _) = sesame_store_conformance::open_session(&a, user, now, in_an_hour).await;
         let claims = |sid: Option<String>, jti: &str| sesame_verify::Claims {
             iss: "https://issuer.test".into(),
             sub: user.to_string(),
@@ -167,6 +166,13 @@ mod postgres {
             "a revocation committed 15 s after its feed row was written was never read"
         );
         // And the session is revoked in the database, of course.
-        assert!(a.get_session(slow).await.unwrap().unwrap().revoked_at.is_some());
+        assert!(
+            a.get_session(slow)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
     }
 }

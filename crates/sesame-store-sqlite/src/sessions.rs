@@ -254,14 +254,13 @@ impl SessionStore for SqliteStore {
         before: DateTime<Utc>,
         legacy_before: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM revocations WHERE until < ? OR (until IS NULL AND at < ?)",
-        )
-        .bind(ms(before))
-        .bind(ms(legacy_before))
-        .execute(self.writer())
-        .await
-        .map_err(map_err)?;
+        let done =
+            sqlx::query("DELETE FROM revocations WHERE until < ? OR (until IS NULL AND at < ?)")
+                .bind(ms(before))
+                .bind(ms(legacy_before))
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 
@@ -274,11 +273,11 @@ impl SessionStore for SqliteStore {
         let sessions = sqlx::query(
             "DELETE FROM sessions WHERE expires_at <= ?1 AND COALESCE(access_until, 0) <= ?1",
         )
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
         let refresh_tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= ?1")
             .bind(now)
             .execute(&mut *tx)

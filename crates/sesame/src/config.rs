@@ -736,7 +736,10 @@ mod tests {
         for (access, refresh) in [("2s", "4s"), ("15m", "10m"), ("1h", "1s")] {
             let c = Config::from_sources(
                 None,
-                &env(&[("SESAME_ACCESS_TTL", access), ("SESAME_REFRESH_TTL", refresh)]),
+                &env(&[
+                    ("SESAME_ACCESS_TTL", access),
+                    ("SESAME_REFRESH_TTL", refresh),
+                ]),
             )
             .unwrap_or_else(|e| panic!("{access}/{refresh}: {e}"));
             assert_eq!(

@@ -41,9 +41,13 @@ async fn revocations_outlive_a_restart_with_a_shorter_access_lifetime() {
     let (store, _dir) = crate::sqlite_store().await;
     let clock = ManualClock::new(Utc::now());
     // One hour access tokens at first.
-    let long = Sesame::start(store.clone(), Arc::new(clock.clone()), lifetimes(3600, 86400))
-        .await
-        .unwrap();
+    let long = Sesame::start(
+        store.clone(),
+        Arc::new(clock.clone()),
+        lifetimes(3600, 86400),
+    )
+    .await
+    .unwrap();
     long.create_user(
         Registration {
             email: "long@example.com".into(),

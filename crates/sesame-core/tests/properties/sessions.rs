@@ -240,8 +240,8 @@ impl Model {
     /// and start-up refused lifetimes where the access token could outlive it.)
     fn end_user_sessions(&mut self, user: usize, now: DateTime<Utc>) {
         for s in self.sessions.iter_mut() {
-            let access_alive = DateTime::<Utc>::from_timestamp(s.access_until, 0)
-                .is_some_and(|until| until > now);
+            let access_alive =
+                DateTime::<Utc>::from_timestamp(s.access_until, 0).is_some_and(|until| until > now);
             if s.user == user && (s.expires_at > now || access_alive) {
                 s.revoked = true;
             }

@@ -1131,8 +1131,7 @@ async fn deleting_a_client_revokes_its_secret_and_its_tokens_at_once() {
 /// token with the roles as they are now, which works. Granting a role refuses nothing. Sesame's
 /// own admin API reads the role from the database, as before (403).
 #[tokio::test]
-async fn a_removed_role_reaches_forward_auth_and_introspection_and_a_refresh_gets_the_new_roles()
-{
+async fn a_removed_role_reaches_forward_auth_and_introspection_and_a_refresh_gets_the_new_roles() {
     let app = spawn_app().await;
     let boss = app.new_admin().await;
     let demoted = app.new_admin().await;
@@ -1143,7 +1142,12 @@ async fn a_removed_role_reaches_forward_auth_and_introspection_and_a_refresh_get
         let app = &app;
         async move {
             let res = app
-                .request(Method::PUT, &path, Some(&token), Some(&json!({"roles": roles})))
+                .request(
+                    Method::PUT,
+                    &path,
+                    Some(&token),
+                    Some(&json!({"roles": roles})),
+                )
                 .await;
             assert_eq!(res.status(), StatusCode::OK);
         }
@@ -1165,7 +1169,10 @@ async fn a_removed_role_reaches_forward_auth_and_introspection_and_a_refresh_get
         )
         .await;
     }
-    assert_eq!(introspect(&app, &auditor, &old).await, json!({"active": false}));
+    assert_eq!(
+        introspect(&app, &auditor, &old).await,
+        json!({"active": false})
+    );
     assert_error(
         app.get("/admin/users", Some(&old)).await,
         StatusCode::FORBIDDEN,
