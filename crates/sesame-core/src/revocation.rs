@@ -177,10 +177,6 @@ impl RevocationCache {
                 }
             }
         }
-        // The first read takes everything: keys were just loaded by whoever starts us.
-        if cursor.is_none() {
-            news.keys_changed = false;
-        }
         s.cursor = Some(page.next);
         let now_ms = now.timestamp_millis();
         s.sessions.retain(|_, until| *until > now_ms);

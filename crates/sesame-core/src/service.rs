@@ -53,6 +53,10 @@ impl Sesame {
         let now = clock.now();
         let hasher =
             PasswordHasher::new(&settings.argon2, settings.hash_workers, settings.hash_queue)?;
+        // The feed first, the keys after: a key change committed in between is then in the
+        // keys loaded below, and one committed later is read by the next poll.
+        let revocations = crate::revocation::RevocationCache::new(settings.access_ttl);
+        revocations.catch_up(store.as_ref(), now).await?;
         let mut records = store.list_keys().await?;
         if records.is_empty() {
             let current = generate_key(settings.signing_alg, KeyState::Current, now)?;
@@ -68,8 +72,6 @@ impl Sesame {
             .await?;
         rand::rngs::OsRng.fill_bytes(&mut candidate);
         let client_mac = store.instance_secret(CLIENT_MAC_SECRET, &candidate).await?;
-        let revocations = crate::revocation::RevocationCache::new(settings.access_ttl);
-        revocations.catch_up(store.as_ref(), now).await?;
         Ok(Sesame {
             store,
             clock,
