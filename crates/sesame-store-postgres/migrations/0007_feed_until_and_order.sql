@@ -25,7 +25,9 @@
 -- ('key', 'user') with a warning (RevocationKind::from_feed), so it refuses nothing more and
 -- nothing less than before; it keeps reloading keys every 30 s and reads the feed by `at`,
 -- which every row still carries. It keeps sessions' entries for its own access-token lifetime,
--- as before. A session it refreshes keeps the `access_until` of its previous access token
+-- and purges the table by age, as before: long enough for every entry of this version as long as
+-- SESAME_ACCESS_TTL is not changed during the upgrade (an entry's `until` is at most one access
+-- lifetime plus ~90 s after its stamp; change lifetimes in a separate rollout). A session it refreshes keeps the `access_until` of its previous access token
 -- (too early by at most one access lifetime) until a replica of this version refreshes it.
 
 -- Sessions: the expiry (plus the verifiers' leeway) of the newest access token issued in the
@@ -59,9 +61,9 @@ ALTER TABLE revocations ADD CONSTRAINT revocations_kind_check
     CHECK (kind IN ('session', 'token', 'client', 'key', 'user'));  -- a sid, a jti, a client id, a kid, a user id
 
 -- Sessions: the entry carries the expiry of the session's newest access token. Deleting a
--- session (with its user) is a revocation while that token may be alive: compared with the
--- database clock, with five minutes of room for a database clock ahead of Sesame's (an entry
--- for a dead session costs a row until the next purge).
+-- session (with its user) is a revocation while the session is in force (its refresh token or
+-- that access token alive): compared with the database clock, with five minutes of room for a
+-- database clock ahead of Sesame's (an entry for a dead session costs a row until the purge).
 CREATE OR REPLACE FUNCTION sesame_session_revoked() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
@@ -72,7 +74,7 @@ BEGIN
         RETURN NEW;
     END IF;
     IF OLD.revoked_at IS NULL
-       AND COALESCE(OLD.access_until, OLD.expires_at) > clock_timestamp() - interval '5 minutes' THEN
+       AND GREATEST(OLD.expires_at, OLD.access_until) > clock_timestamp() - interval '5 minutes' THEN
         INSERT INTO revocations (kind, subject, until)
         VALUES ('session', OLD.id::text, COALESCE(OLD.access_until, OLD.expires_at));
     END IF;

@@ -43,12 +43,13 @@ BEGIN
             CAST(unixepoch('subsec') * 1000 AS INTEGER));
 END;
 
--- A session deleted (with its user) while its newest access token may be alive; five minutes of
--- room for a database clock ahead of Sesame's.
+-- A session deleted (with its user) while in force (its refresh token or its newest access token
+-- alive); five minutes of room for a database clock ahead of Sesame's.
 DROP TRIGGER sessions_deleted;
 CREATE TRIGGER sessions_deleted AFTER DELETE ON sessions
 WHEN OLD.revoked_at IS NULL
- AND COALESCE(OLD.access_until, OLD.expires_at) > CAST(unixepoch('subsec') * 1000 AS INTEGER) - 300000
+ AND MAX(OLD.expires_at, COALESCE(OLD.access_until, OLD.expires_at))
+     > CAST(unixepoch('subsec') * 1000 AS INTEGER) - 300000
 BEGIN
     INSERT INTO revocations (kind, subject, until, at)
     VALUES ('session', OLD.id, COALESCE(OLD.access_until, OLD.expires_at),

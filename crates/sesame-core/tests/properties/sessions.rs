@@ -280,10 +280,10 @@ fn settings(ttl: Ttl) -> Settings {
 
 async fn start(model: &mut Model) -> System {
     let (store, dir) = crate::sqlite_store().await;
-    // The revocation feed is stamped with the database clock and the in-memory cache forgets
-    // entries one access-token lifetime after that stamp, judged by the manual clock. Starting
-    // the manual clock an hour in the past keeps it behind the database clock for the whole
-    // case (it moves at most ~30 min), so the cache never forgets early because of the test.
+    // The manual clock starts an hour behind the database clock, which stamps the feed: the
+    // cache keeps each entry until the expiry of the tokens it covers, recorded by the manual
+    // clock, so the difference must not matter (it once did: entries were kept one access
+    // lifetime from the database's stamp).
     let clock = ManualClock::new(Utc::now() - Duration::hours(1));
     let sesame = Sesame::start(store.clone(), Arc::new(clock.clone()), settings(model.ttl))
         .await
