@@ -26,15 +26,17 @@
 -- nothing less than before; it keeps reloading keys every 30 s and reads the feed by `at`,
 -- which every row still carries. It keeps sessions' entries for its own access-token lifetime,
 -- and purges the table by age, as before: long enough for every entry of this version as long as
--- SESAME_ACCESS_TTL is not changed during the upgrade (an entry's `until` is at most one access
--- lifetime plus ~90 s after its stamp; change lifetimes in a separate rollout). A session it refreshes keeps the `access_until` of its previous access token
+-- SESAME_ACCESS_TTL is not changed during the upgrade (the tokens an entry covers expire within
+-- one access lifetime plus ~90 s of its stamp; change lifetimes in a separate rollout). A session it refreshes keeps the `access_until` of its previous access token
 -- (too early by at most one access lifetime) until a replica of this version refreshes it.
 
 -- Sessions: the expiry (plus the verifiers' leeway) of the newest access token issued in the
 -- session, by Sesame's clock — what a revocation of the session must be remembered until, and
 -- what keeps a session whose refresh token expired before its last access token "live" for
 -- logout-all and the purge. NULL for sessions opened before this migration: their refresh
--- expiry bounds it (start-up refused a refresh lifetime shorter than access + grace + leeway).
+-- expiry bounds it (start-up refused a refresh lifetime shorter than access + grace + leeway),
+-- so a revocation of such a session is kept up to one refresh lifetime — longer than needed,
+-- never shorter — until those sessions are gone.
 ALTER TABLE sessions ADD COLUMN access_until timestamptz;
 
 -- Clients: the same for the access tokens issued to the client (client credentials and token
