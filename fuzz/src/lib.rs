@@ -307,6 +307,7 @@ impl App {
                     name: "fuzz".into(),
                     audiences: vec!["gallery".into()],
                     scopes: vec!["read".into(), "write".into()],
+                    delegable_roles: vec![],
                 },
                 None,
                 &Default::default(),

@@ -158,6 +158,7 @@ mod tests {
             secret_hash: vec![1; 32],
             audiences: vec!["api".into()],
             scopes: Vec::new(),
+            delegable_roles: Vec::new(),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             access_until: None,
         })

@@ -1,5 +1,11 @@
-//! Service clients and OAuth 2.0: client credentials (RFC 6749 §4.4), introspection (RFC 7662)
-//! and revocation (RFC 7009), plus the checks behind gateway forward-auth.
+//! Service clients and OAuth 2.0: client credentials (RFC 6749 §4.4), token exchange (RFC 8693),
+//! introspection (RFC 7662) and revocation (RFC 7009), plus the checks behind gateway
+//! forward-auth.
+//!
+//! A client's audiences say which tokens are its business: it may exchange only a user's token
+//! issued for one of them, and introspection tells it about no other token (RFC 7662 §2.2). An
+//! exchanged token carries only the user's roles the client may delegate (`delegable_roles`,
+//! none by default), so holding a user's token never hands a client more than the admin granted.
 //!
 //! Client secrets are 256-bit random strings shown once; the store keeps HMAC-SHA-256 of them
 //! under an instance key. With that much entropy a slow hash adds nothing, and a fast keyed hash
@@ -16,6 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sesame_verify::{Audience, Claims, VerifyError};
 use uuid::Uuid;
 
+use crate::domain::Role;
 use crate::error::{CoreError, FieldErrors};
 use crate::service::Sesame;
 use crate::sessions::ClientInfo;
@@ -32,6 +39,8 @@ pub struct NewClient {
     pub name: String,
     pub audiences: Vec<String>,
     pub scopes: Vec<String>,
+    /// Roles a token obtained by exchange may carry (each only if the user has it). Empty: none.
+    pub delegable_roles: Vec<String>,
 }
 
 /// A client just created: the only time its secret exists in clear.
@@ -137,6 +146,14 @@ impl Sesame {
                 .or_default()
                 .push(format!("'{s}' is not a valid scope"));
         }
+        for r in input.delegable_roles.iter() {
+            if let Err(problem) = Role::parse(r) {
+                fields
+                    .entry("delegable_roles".into())
+                    .or_default()
+                    .push(format!("'{r}': {problem}"));
+            }
+        }
         if !fields.is_empty() {
             return Err(CoreError::Validation(fields));
         }
@@ -161,6 +178,7 @@ impl Sesame {
             secret_hash: self.client_secret_hash(&secret),
             audiences: dedup(input.audiences),
             scopes: dedup(input.scopes),
+            delegable_roles: dedup(input.delegable_roles),
             created_at: self.now(),
             access_until: None,
         };
@@ -168,7 +186,7 @@ impl Sesame {
             "client_created",
             by,
             client,
-            serde_json::json!({"client_id": record.client_id, "name": record.name, "audiences": record.audiences, "scopes": record.scopes, "by": by}),
+            serde_json::json!({"client_id": record.client_id, "name": record.name, "audiences": record.audiences, "scopes": record.scopes, "delegable_roles": record.delegable_roles, "by": by}),
         );
         self.store.create_client(&record, &[entry]).await?;
         Ok(CreatedClient {
@@ -244,16 +262,14 @@ impl Sesame {
         }
     }
 
-    /// A client-credentials access token for the requested audiences and scopes, each limited
-    /// to what the client may ask for. No audience requested → the client's first; no scope
-    /// requested → all of the client's scopes.
-    pub async fn client_token(
-        &self,
+    /// The audiences and scopes a token request of `client` gets, each limited to what the
+    /// client may ask for. No audience requested → the client's first; no scope requested → all
+    /// of the client's scopes.
+    fn grant(
         client: &ClientRecord,
         audience: Vec<String>,
         scope: Option<&str>,
-    ) -> Result<ClientToken, CoreError> {
-        self.cover_client_tokens(client).await?;
+    ) -> Result<(Vec<String>, Vec<String>), CoreError> {
         let audience = if audience.is_empty() {
             client
                 .audiences
@@ -291,6 +307,18 @@ impl Sesame {
                 requested
             }
         };
+        Ok((audience, scopes))
+    }
+
+    /// A client-credentials access token for the requested audiences and scopes (see `grant`).
+    pub async fn client_token(
+        &self,
+        client: &ClientRecord,
+        audience: Vec<String>,
+        scope: Option<&str>,
+    ) -> Result<ClientToken, CoreError> {
+        let (audience, scopes) = Self::grant(client, audience, scope)?;
+        self.cover_client_tokens(client).await?;
         let now = self.now().timestamp();
         let ttl = self.settings.access_ttl.as_secs();
         let scope = scopes.join(" ");
@@ -345,8 +373,15 @@ impl Sesame {
     }
 
     /// RFC 8693 token exchange: a client holding a user's access token obtains a token for one
-    /// of its own audiences for the same user. The new token keeps the user's `sub`, `sid`,
-    /// roles and `email_verified`, names the client in `act` (nesting any earlier actor), and
+    /// of its own audiences for the same user.
+    ///
+    /// Only a user's token (it has a session) issued for one of the client's own audiences is
+    /// exchanged — a token the user gave to some other service is not this client's to use —
+    /// and the new token carries only the user's roles the client may delegate: without that,
+    /// any client holding an admin's token would mint an admin token for its own audiences.
+    /// Every refusal of the subject token is `InvalidGrant` (RFC 6749 §5.2: the grant is
+    /// invalid, expired, revoked or not this client's). The new token keeps the user's `sub`,
+    /// `sid` and `email_verified`, names the client in `act` (nesting any earlier actor), and
     /// never outlives the token it was exchanged for. Revoking the user's session revokes it.
     pub async fn exchange_token(
         &self,
@@ -355,34 +390,48 @@ impl Sesame {
         audience: Vec<String>,
         scope: Option<&str>,
     ) -> Result<ClientToken, CoreError> {
+        // The request's own allowances first: they cost no signature check.
+        let (audience, scopes) = Self::grant(client, audience, scope)?;
         let subject = self
             .check_access_token(subject_token, None)
             .await
             .map(Arc::unwrap_or_clone)
             .map_err(|e| match e {
                 CoreError::Unavailable(s) => CoreError::Unavailable(s),
-                _ => CoreError::field("subject_token", "not a valid, unrevoked access token"),
+                _ => CoreError::InvalidGrant(
+                    "the subject token is not a valid, unexpired, unrevoked access token".into(),
+                ),
             })?;
         if subject.sid.is_none() {
-            return Err(CoreError::field(
-                "subject_token",
-                "not a user's access token",
+            return Err(CoreError::InvalidGrant(
+                "the subject token is not a user's access token".into(),
+            ));
+        }
+        if !client.audiences.iter().any(|a| subject.aud.contains(a)) {
+            return Err(CoreError::InvalidGrant(
+                "the subject token was not issued for any of the client's audiences".into(),
             ));
         }
         let subject_read_at =
             DateTime::<Utc>::from_timestamp_millis(crate::revocation::issued_at_ms(&subject))
                 .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-        let mut issued = self.client_token(client, audience, scope).await?;
+        self.cover_client_tokens(client).await?;
         let now = self.now().timestamp();
         let ttl = self.settings.access_ttl.as_secs() as i64;
         let mut act = serde_json::json!({ "sub": client.client_id });
-        if let Some(prior) = subject.act.clone() {
+        if let Some(prior) = subject.act {
             act["act"] = prior;
         }
+        let roles = subject
+            .roles
+            .into_iter()
+            .filter(|r| client.delegable_roles.contains(r))
+            .collect();
+        let scope = scopes.join(" ");
         let claims = Claims {
             iss: self.settings.issuer.clone(),
             sub: subject.sub,
-            aud: Audience::from_list(issued.audience.clone()),
+            aud: Audience::from_list(audience.clone()),
             exp: (now + ttl).min(subject.exp),
             iat: now,
             nbf: now,
@@ -391,14 +440,19 @@ impl Sesame {
             jti: Self::jti_at(subject_read_at),
             client_id: client.client_id.clone(),
             sid: subject.sid,
-            roles: subject.roles,
-            scope: (!issued.scope.is_empty()).then(|| issued.scope.clone()),
+            roles,
+            scope: (!scope.is_empty()).then(|| scope.clone()),
             email_verified: subject.email_verified,
             act: Some(act),
         };
-        issued.expires_in = (claims.exp - now).max(0) as u64;
-        issued.access_token = self.keys.current().active.sign_jwt(&claims)?;
-        Ok(issued)
+        let access_token = self.keys.current().active.sign_jwt(&claims)?;
+        self.metrics.issued("exchange");
+        Ok(ClientToken {
+            access_token,
+            expires_in: (claims.exp - now).max(0) as u64,
+            scope,
+            audience,
+        })
     }
 
     /// Verifies an access token for `audience` (any audience when `None`) and refuses it once
@@ -427,22 +481,25 @@ impl Sesame {
         Ok(claims)
     }
 
-    /// RFC 7662: whether a token (access or refresh) is active now, and what it says.
+    /// RFC 7662: whether an access token is active now, and what it says — for a `caller` whose
+    /// business the token is: one of the token's audiences is among the caller's. Anything else
+    /// answers only `active: false` (RFC 7662 §2.2), as does a refresh token, which is only ever
+    /// its user's business: a client must not learn who holds a session, or for whom a token was
+    /// minted, from a token that merely passed through it.
     pub async fn introspect(
         &self,
+        caller: &ClientRecord,
         token: &str,
-        hint: Option<&str>,
     ) -> Result<Introspection, CoreError> {
-        let looks_refresh = RefreshToken::parse(token.trim()).is_some();
-        if looks_refresh || hint == Some("refresh_token") {
-            return self.introspect_refresh(token).await;
+        if RefreshToken::parse(token.trim()).is_some() {
+            return Ok(Introspection::default());
         }
         match self
             .check_access_token(token, None)
             .await
             .map(Arc::unwrap_or_clone)
         {
-            Ok(c) => Ok(Introspection {
+            Ok(c) if caller.audiences.iter().any(|a| c.aud.contains(a)) => Ok(Introspection {
                 active: true,
                 sub: Some(c.sub),
                 client_id: Some(c.client_id),
@@ -458,36 +515,8 @@ impl Sesame {
                 token_type: Some("access_token"),
             }),
             Err(CoreError::Unavailable(e)) => Err(CoreError::Unavailable(e)),
-            Err(_) => Ok(Introspection::default()),
+            Ok(_) | Err(_) => Ok(Introspection::default()),
         }
-    }
-
-    async fn introspect_refresh(&self, token: &str) -> Result<Introspection, CoreError> {
-        let Some(t) = RefreshToken::parse(token.trim()) else {
-            return Ok(Introspection::default());
-        };
-        let now = self.now();
-        let Some(rec) = self.store.find_refresh(&t.hash()).await? else {
-            return Ok(Introspection::default());
-        };
-        let Some(session) = self.store.get_session(rec.session_id).await? else {
-            return Ok(Introspection::default());
-        };
-        if rec.spent_at.is_some() || rec.expires_at <= now || session.revoked_at.is_some() {
-            return Ok(Introspection::default());
-        }
-        Ok(Introspection {
-            active: true,
-            sub: Some(session.user_id.to_string()),
-            client_id: Some(crate::sessions::FIRST_PARTY_CLIENT_ID.to_string()),
-            aud: Some(Audience::from_list(session.audience.clone())),
-            exp: Some(rec.expires_at.timestamp()),
-            iat: Some(rec.issued_at.timestamp()),
-            iss: Some(self.settings.issuer.clone()),
-            sid: Some(session.id.to_string()),
-            token_type: Some("refresh_token"),
-            ..Default::default()
-        })
     }
 
     /// RFC 7009: a refresh token ends its session; an access token is deny-listed until it

@@ -279,6 +279,7 @@ impl Sesame {
             text_body: rendered.text,
             html_body: rendered.html,
             created_at: now,
+            expires_at: now + ttl,
             attempts: 0,
         };
         let entries: Vec<_> = audit

@@ -53,6 +53,10 @@ pub enum CoreError {
     InvalidScope(String),
     #[error("invalid target: {0}")]
     InvalidTarget(String),
+    /// OAuth: the grant presented (e.g. a token-exchange subject token) is invalid, expired,
+    /// revoked or not the requesting client's to use.
+    #[error("invalid grant: {0}")]
+    InvalidGrant(String),
     /// The password-hashing queue is full: shed load rather than queue without bound.
     #[error("the service is busy")]
     Busy { retry_after_secs: u64 },

@@ -7,6 +7,10 @@
 //! a fixed set of worker threads, one per core, fed by a bounded queue: at most `queue` hashes
 //! wait, and beyond that the caller gets [`CoreError::Busy`] (503 + Retry-After) instead of
 //! unbounded latency and memory.
+//!
+//! Two more bounds keep a costly imported hash from taking the workers over: checks against one
+//! such hash take turns ([`crate::hash_gate`]), and a worker whose buffer grew for one gives the
+//! extra memory back after that job (`with_blocks`).
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -25,6 +29,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::CoreError;
 use crate::hash_format::{self, Cost, CostLimits, Inspected, Scheme};
+use crate::hash_gate::CheckGate;
 use crate::settings::Argon2Cost;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -36,6 +41,8 @@ pub struct PasswordHasher {
     /// A hash of a random password, verified against when the user does not exist so that an
     /// unknown account costs the same time as a wrong password.
     dummy_hash: String,
+    /// One check at a time per stored hash that costs more than the configured argon2id.
+    gate: CheckGate,
 }
 
 /// A worker that waited this long for a job gives its argon2 memory back (see [`BLOCKS`]).
@@ -94,6 +101,7 @@ impl PasswordHasher {
             params,
             jobs,
             dummy_hash,
+            gate: CheckGate::default(),
         })
     }
 
@@ -122,17 +130,49 @@ impl PasswordHasher {
     /// password alike (every comparison is constant-time). A hash that cannot be read (it could
     /// only get into the database by hand: the import refuses it) is verified like an unknown
     /// account, against the dummy hash, and never matches.
+    ///
+    /// A hash costlier than the configured argon2id (an imported one, say) is checked once at a
+    /// time: a concurrent check of it waits its turn, or gets `Busy` when the line is full
+    /// ([`crate::hash_gate`]).
     pub async fn check(
         &self,
         password: &SecretString,
         stored: Option<&str>,
     ) -> Result<Checked, CoreError> {
+        let _turn = match stored.filter(|s| self.is_costly(s)) {
+            Some(s) => Some(self.gate.enter(s).await?),
+            None => None,
+        };
         let stored = stored.map(str::to_string);
         let dummy = self.dummy_hash.clone();
         let params = self.params.clone();
         let pw = password.clone();
         self.run(move || check_with(&pw, stored.as_deref(), &dummy, &params))
             .await
+    }
+
+    /// Whether checking `stored` may cost more than a hash at the configured cost: anything
+    /// but argon2id within the configured memory and iterations. (An unreadable hash is checked
+    /// against the dummy, at the configured cost.)
+    fn is_costly(&self, stored: &str) -> bool {
+        match hash_format::inspect(stored, &self.cost_limits()) {
+            Err(_) => false,
+            Ok(Inspected {
+                scheme: Scheme::Argon2id,
+                cost:
+                    Cost::Argon2 {
+                        memory_kib,
+                        iterations,
+                        ..
+                    },
+            }) => memory_kib > self.params.m_cost() || iterations > self.params.t_cost(),
+            Ok(_) => true,
+        }
+    }
+
+    /// Stored hashes with a check running or waiting its turn.
+    pub fn gated_hashes(&self) -> usize {
+        self.gate.busy_hashes()
     }
 
     /// The limits a stored or imported hash must keep: the defaults, raised to admit argon2 at
@@ -186,6 +226,7 @@ thread_local! {
     /// the allocator. After [`IDLE_RELEASE`] without work it is freed: an idle server does not
     /// hold 19 MiB per core. (A block this large is its own mapping, so freeing it returns it to
     /// the system; re-allocating costs ~1 ms of page faults at the next burst's first hash.)
+    /// It never stays larger than the configured cost needs ([`shrink_blocks`]).
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -193,14 +234,32 @@ fn release_blocks() {
     BLOCKS.with(|cell| *cell.borrow_mut() = Vec::new());
 }
 
-fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+/// Runs `f` on `count` blocks of this worker's buffer; `keep` is what the configured cost needs.
+fn with_blocks<T>(count: usize, keep: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
     BLOCKS.with(|cell| {
         let mut blocks = cell.borrow_mut();
-        if blocks.len() < count {
-            blocks.resize(count, Block::default());
-        }
-        f(&mut blocks[..count])
+        let out = f(grow_blocks(&mut blocks, count));
+        shrink_blocks(&mut blocks, keep);
+        out
     })
+}
+
+/// `count` blocks of `blocks`, grown (exactly) when it has fewer.
+fn grow_blocks(blocks: &mut Vec<Block>, count: usize) -> &mut [Block] {
+    if blocks.len() < count {
+        blocks.reserve_exact(count - blocks.len());
+        blocks.resize(count, Block::default());
+    }
+    &mut blocks[..count]
+}
+
+/// After a job that needed more memory than the configured cost (an imported or stronger
+/// hash, up to the import limits: hundreds of MiB), the buffer is freed instead of kept at the
+/// largest size ever seen; the next hash at the configured cost allocates what it needs.
+fn shrink_blocks(blocks: &mut Vec<Block>, keep: usize) {
+    if blocks.capacity() > keep {
+        *blocks = Vec::new();
+    }
 }
 
 /// argon2id of `password` under `params`, as a PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
@@ -209,7 +268,8 @@ fn hash_with(params: &Params, password: &SecretString) -> Result<String, CoreErr
     let mut salt = [0u8; 16];
     OsRng.fill_bytes(&mut salt);
     let mut out = [0u8; 32];
-    with_blocks(params.block_count(), |mem| {
+    let count = params.block_count();
+    with_blocks(count, count, |mem| {
         argon.hash_password_into_with_memory(
             password.expose_secret().as_bytes(),
             &salt,
@@ -279,18 +339,18 @@ fn check_with(
         }
         None => None,
     };
+    let keep = params.block_count();
     let Some((stored, found)) = found else {
-        let _ = verify_with(password, dummy);
+        let _ = verify_with(password, dummy, keep);
         return Checked {
             ok: false,
             upgrade: None,
         };
     };
     let ok = match found.scheme {
-        Scheme::Argon2id | Scheme::Argon2i => verify_with(password, stored),
-        Scheme::DjangoArgon2 => {
-            hash_format::django_argon2_phc(stored).is_some_and(|phc| verify_with(password, &phc))
-        }
+        Scheme::Argon2id | Scheme::Argon2i => verify_with(password, stored, keep),
+        Scheme::DjangoArgon2 => hash_format::django_argon2_phc(stored)
+            .is_some_and(|phc| verify_with(password, &phc, keep)),
         _ => hash_format::verify_legacy(password.expose_secret().as_bytes(), stored, &limits),
     };
     let reason = match found.cost {
@@ -315,7 +375,8 @@ fn check_with(
 }
 
 /// Verifies against a stored PHC string, with the parameters it carries; constant-time compare.
-fn verify_with(password: &SecretString, stored: &str) -> bool {
+/// `keep` is the buffer size (in blocks) the configured cost needs.
+fn verify_with(password: &SecretString, stored: &str, keep: usize) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
@@ -341,7 +402,7 @@ fn verify_with(password: &SecretString, stored: &str) -> bool {
     };
     let argon = Argon2::new(algorithm, version, params.clone());
     let mut out = vec![0u8; expected.len()];
-    let computed = with_blocks(params.block_count(), |mem| {
+    let computed = with_blocks(params.block_count(), keep, |mem| {
         argon.hash_password_into_with_memory(
             password.expose_secret().as_bytes(),
             salt,
@@ -449,6 +510,93 @@ mod tests {
             busy > 0,
             "16 concurrent hashes on 1 worker + 1 queue slot must shed some"
         );
+    }
+}
+
+/// The bounds that keep a costly imported hash from taking the hash workers over.
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    fn pw(s: &str) -> SecretString {
+        SecretString::from(s.to_string())
+    }
+
+    #[test]
+    fn worker_buffers_shrink_back_after_an_oversized_job() {
+        let keep = 16;
+        let mut blocks = Vec::new();
+        assert_eq!(grow_blocks(&mut blocks, keep).len(), keep);
+        shrink_blocks(&mut blocks, keep);
+        assert_eq!(
+            blocks.capacity(),
+            keep,
+            "kept for the next hash at the configured cost"
+        );
+        // A smaller job is served from it.
+        assert_eq!(grow_blocks(&mut blocks, keep / 2).len(), keep / 2);
+        shrink_blocks(&mut blocks, keep);
+        assert_eq!(blocks.capacity(), keep);
+        // A job that needed more: not kept at the largest size ever seen.
+        assert_eq!(grow_blocks(&mut blocks, 64 * keep).len(), 64 * keep);
+        shrink_blocks(&mut blocks, keep);
+        assert_eq!(blocks.capacity(), 0);
+        // The same through this thread's own buffer, as a worker uses it.
+        with_blocks(64 * keep, keep, |m| assert_eq!(m.len(), 64 * keep));
+        BLOCKS.with(|c| assert_eq!(c.borrow().capacity(), 0));
+        with_blocks(keep, keep, |m| assert_eq!(m.len(), keep));
+        BLOCKS.with(|c| assert_eq!(c.borrow().capacity(), keep));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checks_of_one_costly_hash_take_turns() {
+        let h = Arc::new(
+            PasswordHasher::new(
+                &Argon2Cost {
+                    memory_kib: 64,
+                    iterations: 1,
+                    parallelism: 1,
+                },
+                2,
+                8,
+            )
+            .unwrap(),
+        );
+        let imported = bcrypt::hash("correct horse", 4).unwrap();
+        let native = h.hash(&pw("correct horse")).await.unwrap();
+        // A check of the imported hash is in flight...
+        let held = h.gate.enter(&imported).await.unwrap();
+        let second = {
+            let (h, stored) = (h.clone(), imported.clone());
+            tokio::spawn(async move { h.check(&pw("correct horse"), Some(&stored)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !second.is_finished(),
+            "a second check of the same imported hash waits for the first"
+        );
+        // ...which holds up neither native hashes nor another account's imported one.
+        assert!(
+            h.check(&pw("correct horse"), Some(&native))
+                .await
+                .unwrap()
+                .ok
+        );
+        let other = bcrypt::hash("correct horse", 4).unwrap();
+        assert!(
+            h.check(&pw("correct horse"), Some(&other))
+                .await
+                .unwrap()
+                .ok
+        );
+        drop(held);
+        assert!(second.await.unwrap().unwrap().ok, "then it runs");
+        assert_eq!(h.gated_hashes(), 0);
+        // An argon2id hash costlier than configured is gated too; one at the cost is not.
+        assert!(h.is_costly(&imported));
+        assert!(!h.is_costly(&native));
+        let stronger = native.replace("m=64,t=1", "m=128,t=1");
+        assert!(h.is_costly(&stronger));
     }
 }
 

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod email;
 pub mod error;
 pub mod hash_format;
+pub mod hash_gate;
 pub mod hashing;
 pub mod import;
 pub mod keys;

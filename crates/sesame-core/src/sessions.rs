@@ -349,8 +349,24 @@ impl Sesame {
         {
             return Err(CoreError::TokenInvalid);
         }
+        // A token a user asked for another service (`"audience": "gallery"`) is that service's:
+        // Sesame refuses it exactly as the gallery refuses a token not meant for it, so a token
+        // leaked by (or replayed from) one service cannot act on the user's account or /admin.
+        if !claims.aud.contains(self.own_audience()) {
+            return Err(CoreError::TokenInvalid);
+        }
         self.ensure_not_revoked(&claims)?;
         Ok(claims)
+    }
+
+    /// Sesame's own audience: the first configured one, the default `aud` of a login. Its own
+    /// API and forward-auth without an `audience=` constraint accept only tokens that carry it.
+    pub fn own_audience(&self) -> &str {
+        self.settings
+            .audiences
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     /// Refuses a token whose `jti` is deny-listed or whose session was revoked — from memory

@@ -288,7 +288,8 @@ pub trait UserStore: Send + Sync {
         change: &ProfileChange,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<UserRecord>>;
-    /// Sets a new password hash and revokes every session of the user except `keep` — one
+    /// Sets a new password hash, revokes every session of the user except `keep` and spends
+    /// every open reset token of the user (a reset link dies when the password changes) — one
     /// transaction. Returns how many sessions ended.
     async fn set_password(
         &self,
@@ -466,6 +467,9 @@ pub struct ClientRecord {
     pub secret_hash: Vec<u8>,
     pub audiences: Vec<String>,
     pub scopes: Vec<String>,
+    /// The user roles a token this client obtains by exchange may carry (only those the user
+    /// has); empty, the default, carries none.
+    pub delegable_roles: Vec<String>,
     pub created_at: DateTime<Utc>,
     /// At least the expiry plus leeway of every access token issued to the client (raised
     /// ahead of issuance, see `Sesame::authenticate_client`); what its deletion's feed entry is
@@ -481,6 +485,7 @@ impl std::fmt::Debug for ClientRecord {
             .field("secret_hash", &"[redacted]")
             .field("audiences", &self.audiences)
             .field("scopes", &self.scopes)
+            .field("delegable_roles", &self.delegable_roles)
             .field("created_at", &self.created_at)
             .field("access_until", &self.access_until)
             .finish()
@@ -566,6 +571,9 @@ pub struct OutboxMessage {
     pub text_body: String,
     pub html_body: String,
     pub created_at: DateTime<Utc>,
+    /// When the link in the message stops working: an undelivered message is given up then
+    /// (never sent, its bodies cleared) instead of being retried forever.
+    pub expires_at: DateTime<Utc>,
     /// Delivery attempts made so far (0 for a new message).
     pub attempts: u32,
 }
@@ -609,8 +617,9 @@ pub trait EmailStore: Send + Sync {
         purpose: EmailPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<EmailTokenRecord>>;
-    /// Spends an unused, unexpired reset token (one winner), sets the password hash and revokes
-    /// every session of its user — one transaction. Returns the user and the sessions ended.
+    /// Spends an unused, unexpired reset token (one winner), sets the password hash, revokes
+    /// every session of its user and spends the user's other open reset tokens — one
+    /// transaction. Returns the user and the sessions ended.
     async fn reset_password(
         &self,
         hash: &[u8],
@@ -620,7 +629,9 @@ pub trait EmailStore: Send + Sync {
     ) -> StoreResult<Option<(Uuid, u64)>>;
     /// Spends an unused, unexpired verification token (one winner), makes its address the
     /// user's verified email, and spends the user's other open verification tokens — one
-    /// transaction. A taken address is a `Conflict(Email)` and changes nothing.
+    /// transaction. When the address changes, the user's open reset tokens are spent too (a
+    /// reset link dies with the address it was sent to). A taken address is a
+    /// `Conflict(Email)` and changes nothing.
     async fn verify_email(
         &self,
         hash: &[u8],
@@ -631,8 +642,10 @@ pub trait EmailStore: Send + Sync {
     /// current email: an email change waiting for its proof.
     async fn pending_email(&self, user_id: Uuid, now: DateTime<Utc>)
     -> StoreResult<Option<String>>;
-    /// Up to `limit` unsent messages due at `now`, leased until `lease_until` (another sender
-    /// skips them until then), oldest first.
+    /// Up to `limit` unsent messages due at `now` whose link still works, leased until
+    /// `lease_until` (another sender skips them until then), oldest first. In the same
+    /// transaction, unsent messages whose link expired by `now` are given up: never handed out
+    /// again, their bodies (which hold the link) cleared.
     async fn claim_outbox(
         &self,
         now: DateTime<Utc>,
@@ -642,6 +655,9 @@ pub trait EmailStore: Send + Sync {
     /// The SMTP server accepted the message: it is never sent again, and its bodies (which
     /// hold the link) are cleared.
     async fn outbox_sent(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+    /// The message as stored, for support and tests: its bodies are empty once it was sent or
+    /// given up.
+    async fn get_outbox_message(&self, id: Uuid) -> StoreResult<Option<OutboxMessage>>;
     /// A delivery attempt failed: counts it and schedules the next one.
     async fn outbox_failed(
         &self,
@@ -649,7 +665,7 @@ pub trait EmailStore: Send + Sync {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> StoreResult<()>;
-    /// Deletes tokens that expired and sent messages older than `before`.
+    /// Deletes tokens that expired, and messages sent or given up, before `before`.
     async fn purge_email(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
@@ -717,6 +733,7 @@ mod tests {
             secret_hash: b"keyed-hash-of-the-secret".to_vec(),
             audiences: vec!["billing".into()],
             scopes: vec![],
+            delegable_roles: vec![],
             created_at: Utc::now(),
             access_until: None,
         };

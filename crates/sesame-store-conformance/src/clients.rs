@@ -13,6 +13,7 @@ fn client(id: &str, minutes: i64) -> ClientRecord {
         secret_hash: vec![7; 32],
         audiences: vec!["api".into(), "gallery".into()],
         scopes: vec!["read".into(), "write".into()],
+        delegable_roles: Vec::new(),
         created_at: t0() + mins(minutes),
         access_until: None,
     }
@@ -71,6 +72,43 @@ pub async fn clients_create_get_list_delete(store: Arc<dyn Store>) {
     let listed = store.list_clients().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].client_id, "analytics");
+}
+
+/// The roles a client may carry into exchanged tokens come back as written, in order, by id and
+/// in the list; a client created without any has none (the default of migration 0008).
+pub async fn clients_keep_their_delegable_roles(store: Arc<dyn Store>) {
+    let delegating = ClientRecord {
+        delegable_roles: vec!["support".into(), "billing:read".into()],
+        ..client("delegating", 0)
+    };
+    let plain = client("plain", 1);
+    for c in [&delegating, &plain] {
+        store
+            .create_client(c, &[entry("client_created", None)])
+            .await
+            .unwrap();
+    }
+    let got = store.get_client("delegating").await.unwrap().unwrap();
+    assert_eq!(got.delegable_roles, ["support", "billing:read"]);
+    let got = store.get_client("plain").await.unwrap().unwrap();
+    assert!(got.delegable_roles.is_empty(), "{got:?}");
+    let listed: Vec<(String, Vec<String>)> = store
+        .list_clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.client_id, c.delegable_roles))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                "delegating".to_string(),
+                vec!["support".to_string(), "billing:read".to_string()]
+            ),
+            ("plain".to_string(), vec![]),
+        ]
+    );
 }
 
 /// Deleting a client records it in the revocation feed, in the same transaction (a trigger), so

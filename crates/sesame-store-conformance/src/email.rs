@@ -32,8 +32,28 @@ fn message(to: &str) -> OutboxMessage {
         text_body: "text with a link".into(),
         html_body: "<p>html</p>".into(),
         created_at: t0(),
+        expires_at: t0() + mins(30),
         attempts: 0,
     }
+}
+
+/// Queues a reset token for `user` at `email` and returns its hash.
+async fn reset_token(store: &dyn Store, user: Uuid, email: &str) -> Vec<u8> {
+    let t = email_token(user, EmailPurpose::Reset, email);
+    store
+        .enqueue_email(&t, &message(email), None, &[])
+        .await
+        .unwrap();
+    t.hash
+}
+
+/// Whether a reset token still works (looked up, not spent).
+async fn reset_works(store: &dyn Store, hash: &[u8], at: DateTime<Utc>) -> bool {
+    store
+        .find_email_token(hash, EmailPurpose::Reset, at)
+        .await
+        .unwrap()
+        .is_some()
 }
 
 pub async fn email_tokens_are_counted_found_and_expire(store: Arc<dyn Store>) {
@@ -209,6 +229,104 @@ pub async fn reset_password_is_single_use_and_ends_sessions(store: Arc<dyn Store
             .unwrap()
             .is_none()
     );
+}
+
+/// Django ties its reset tokens to the password hash and the email for this reason: a reset link
+/// dies when another reset link of the user is used, when the password changes, and when the
+/// email changes — in the transaction of that change. Other users' links live on.
+pub async fn reset_links_die_with_a_reset_a_password_change_and_an_email_change(
+    store: Arc<dyn Store>,
+) {
+    let alice = create_user(&*store, "alice").await;
+    let bob = create_user(&*store, "bob").await;
+    let bobs = reset_token(&*store, bob, "bob@example.com").await;
+    let at = t0() + mins(1);
+
+    // One reset link used: the others die with it.
+    let used = reset_token(&*store, alice, "alice@example.com").await;
+    let other = reset_token(&*store, alice, "alice@example.com").await;
+    store
+        .reset_password(&used, "$argon2id$reset", at, &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!reset_works(&*store, &other, at).await);
+    assert!(
+        store
+            .reset_password(&other, "$argon2id$again", at, &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.get_user(alice).await.unwrap().unwrap().password_hash,
+        "$argon2id$reset"
+    );
+
+    // The password changed (POST /auth/password): every open reset link dies.
+    let before_change = reset_token(&*store, alice, "alice@example.com").await;
+    store
+        .set_password(alice, "$argon2id$changed", None, at, &[])
+        .await
+        .unwrap();
+    assert!(!reset_works(&*store, &before_change, at).await);
+
+    // Verifying the current address again changes nothing: the link lives.
+    let live = reset_token(&*store, alice, "alice@example.com").await;
+    let same = email_token(alice, EmailPurpose::Verify, "alice@example.com");
+    store
+        .enqueue_email(&same, &message("alice@example.com"), None, &[])
+        .await
+        .unwrap();
+    store
+        .verify_email(&same.hash, at, &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(reset_works(&*store, &live, at).await);
+    // ...but the email changing kills it.
+    let old_address = email_token(alice, EmailPurpose::Verify, "alice@example.com");
+    let renewed = email_token(alice, EmailPurpose::Verify, "alice2@example.com");
+    for v in [&old_address, &renewed] {
+        store
+            .enqueue_email(v, &message(&v.email), None, &[])
+            .await
+            .unwrap();
+    }
+    store
+        .verify_email(&renewed.hash, at, &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.get_user(alice).await.unwrap().unwrap().email,
+        "alice2@example.com"
+    );
+    assert!(!reset_works(&*store, &live, at).await);
+    assert!(
+        store
+            .reset_password(&live, "$argon2id$late", at, &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A verification link for the old address can no longer move the account back to it.
+    assert!(
+        store
+            .verify_email(&old_address.hash, at, &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.get_user(alice).await.unwrap().unwrap().email,
+        "alice2@example.com"
+    );
+    // A reset link asked for after the change works.
+    let fresh = reset_token(&*store, alice, "alice2@example.com").await;
+    assert!(reset_works(&*store, &fresh, at).await);
+    // Bob's link was never touched.
+    assert!(reset_works(&*store, &bobs, at).await);
 }
 
 /// `pending_email`, checked against what `get_profile` says in its one read.
@@ -388,4 +506,68 @@ pub async fn outbox_leases_retries_and_marks_sent(store: Arc<dyn Store>) {
             .is_empty()
     );
     assert!(store.purge_email(t0() + mins(10)).await.unwrap() >= 2);
+}
+
+/// An undelivered message whose link expired is given up: never handed out again, its bodies
+/// (which hold the link) cleared, purged a day later like a sent one. A sent message keeps no
+/// link either.
+pub async fn outbox_gives_up_expired_links_and_keeps_no_link(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice").await;
+    let late = message("alice@example.com");
+    let sent = message("alice@example.com");
+    let fresh = OutboxMessage {
+        expires_at: t0() + mins(120),
+        ..message("alice@example.com")
+    };
+    for m in [&late, &sent, &fresh] {
+        let t = email_token(alice, EmailPurpose::Reset, "alice@example.com");
+        store.enqueue_email(&t, m, None, &[]).await.unwrap();
+    }
+    let stored = store.get_outbox_message(late.id).await.unwrap().unwrap();
+    assert_eq!(stored.text_body, "text with a link");
+    assert_eq!(stored.expires_at, t0() + mins(30));
+    // Delivered in time: the row keeps no link.
+    let claimed = store.claim_outbox(t0(), t0() + mins(1), 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    store.outbox_sent(sent.id, t0() + mins(1)).await.unwrap();
+    let stored = store.get_outbox_message(sent.id).await.unwrap().unwrap();
+    assert!(
+        stored.text_body.is_empty() && stored.html_body.is_empty(),
+        "a sent message keeps its link"
+    );
+    // The others failed and are due again after their links expired (for `late`) or before
+    // (for `fresh`).
+    for m in [&late, &fresh] {
+        store
+            .outbox_failed(m.id, t0() + mins(31), "connection refused")
+            .await
+            .unwrap();
+    }
+    let again = store
+        .claim_outbox(t0() + mins(31), t0() + mins(32), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), [fresh.id]);
+    let given_up = store.get_outbox_message(late.id).await.unwrap().unwrap();
+    assert!(
+        given_up.text_body.is_empty() && given_up.html_body.is_empty(),
+        "a given-up message keeps its link"
+    );
+    // A late failure report changes nothing; it is never handed out again.
+    store.outbox_failed(late.id, t0(), "late").await.unwrap();
+    assert!(
+        store
+            .claim_outbox(t0() + mins(33), t0() + mins(34), 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.id == fresh.id)
+    );
+    // Kept a while for support questions, then purged with the sent one.
+    store.purge_email(t0() + mins(20)).await.unwrap();
+    assert!(store.get_outbox_message(late.id).await.unwrap().is_some());
+    store.purge_email(t0() + mins(40)).await.unwrap();
+    assert!(store.get_outbox_message(late.id).await.unwrap().is_none());
+    assert!(store.get_outbox_message(sent.id).await.unwrap().is_none());
+    assert!(store.get_outbox_message(fresh.id).await.unwrap().is_some());
 }

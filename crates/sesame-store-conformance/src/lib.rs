@@ -117,13 +117,16 @@ macro_rules! conformance_tests {
             }
             clients {
                 clients_create_get_list_delete,
+                clients_keep_their_delegable_roles,
                 delete_client_feeds_a_client_revocation,
             }
             email {
                 email_tokens_are_counted_found_and_expire,
                 reset_password_is_single_use_and_ends_sessions,
                 verify_email_moves_the_address_once,
+                reset_links_die_with_a_reset_a_password_change_and_an_email_change,
                 outbox_leases_retries_and_marks_sent,
+                outbox_gives_up_expired_links_and_keeps_no_link,
             }
             import {
                 import_users_inserts_with_their_own_fields,

@@ -9,7 +9,8 @@ use sqlx::postgres::PgRow;
 use crate::audit::insert_audit;
 use crate::{PostgresStore, map_err};
 
-const COLUMNS: &str = "client_id, name, secret_hash, audiences, scopes, created_at, access_until";
+const COLUMNS: &str =
+    "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until";
 
 fn client_from_row(r: &PgRow) -> StoreResult<ClientRecord> {
     Ok(ClientRecord {
@@ -18,6 +19,7 @@ fn client_from_row(r: &PgRow) -> StoreResult<ClientRecord> {
         secret_hash: r.try_get("secret_hash").map_err(map_err)?,
         audiences: r.try_get("audiences").map_err(map_err)?,
         scopes: r.try_get("scopes").map_err(map_err)?,
+        delegable_roles: r.try_get("delegable_roles").map_err(map_err)?,
         created_at: r.try_get("created_at").map_err(map_err)?,
         access_until: r.try_get("access_until").map_err(map_err)?,
     })
@@ -28,14 +30,16 @@ impl ClientStore for PostgresStore {
     async fn create_client(&self, c: &ClientRecord, audit: &[AuditEntry]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO clients (client_id, name, secret_hash, audiences, scopes, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO clients \
+             (client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&c.client_id)
         .bind(&c.name)
         .bind(&c.secret_hash)
         .bind(&c.audiences)
         .bind(&c.scopes)
+        .bind(&c.delegable_roles)
         .bind(c.created_at)
         .execute(&mut *tx)
         .await

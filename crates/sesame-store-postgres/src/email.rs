@@ -6,8 +6,8 @@ use sesame_core::store::{
     AuditEntry, EmailPurpose, EmailStore, EmailTokenRecord, NewEmailToken, OutboxMessage,
     StoreResult,
 };
-use sqlx::Row;
 use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::audit::insert_audit;
@@ -32,6 +32,25 @@ fn token_from_row(row: &PgRow) -> StoreResult<EmailTokenRecord> {
     })
 }
 
+/// Spends every open reset token of `user`, in the caller's transaction: a reset link must not
+/// outlive the password or the address it was sent for (used on reset, password change and
+/// email change; see docs/security.md).
+pub(crate) async fn spend_reset_tokens(
+    conn: &mut PgConnection,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let spent = sqlx::query(
+        "UPDATE email_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = 'reset' AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(user)
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(spent.rows_affected())
+}
+
 fn message_from_row(row: &PgRow) -> StoreResult<OutboxMessage> {
     Ok(OutboxMessage {
         id: row.try_get("id").map_err(map_err)?,
@@ -40,6 +59,7 @@ fn message_from_row(row: &PgRow) -> StoreResult<OutboxMessage> {
         text_body: row.try_get("text_body").map_err(map_err)?,
         html_body: row.try_get("html_body").map_err(map_err)?,
         created_at: row.try_get("created_at").map_err(map_err)?,
+        expires_at: row.try_get("expires_at").map_err(map_err)?,
         attempts: row
             .try_get::<i32, _>("attempts")
             .map_err(map_err)?
@@ -93,8 +113,8 @@ impl EmailStore for PostgresStore {
         .await
         .map_err(map_err)?;
         sqlx::query(
-            "INSERT INTO email_outbox (id, recipient, subject, text_body, html_body, created_at, attempts, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $6)",
+            "INSERT INTO email_outbox (id, recipient, subject, text_body, html_body, created_at, attempts, next_attempt_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8)",
         )
         .bind(m.id)
         .bind(&m.recipient)
@@ -103,6 +123,7 @@ impl EmailStore for PostgresStore {
         .bind(&m.html_body)
         .bind(m.created_at)
         .bind(i32::try_from(m.attempts).unwrap_or(i32::MAX))
+        .bind(m.expires_at)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -175,6 +196,8 @@ impl EmailStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        // The user's other reset links die with this one.
+        spend_reset_tokens(&mut tx, user, now).await?;
         let ended = sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
         )
@@ -211,6 +234,12 @@ impl EmailStore for PostgresStore {
         let user: Uuid = row.try_get("user_id").map_err(map_err)?;
         let email: String = row.try_get("email").map_err(map_err)?;
         let canonical: String = row.try_get("email_canonical").map_err(map_err)?;
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT email_canonical FROM users WHERE id = $1")
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
         // A taken address fails here on users_email_key, and the transaction rolls back.
         sqlx::query(
             "UPDATE users SET email = $1, email_canonical = $2, email_verified = true, updated_at = $3 WHERE id = $4",
@@ -230,6 +259,10 @@ impl EmailStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        // An email change: reset links sent to the old address die.
+        if before.as_deref() != Some(canonical.as_str()) {
+            spend_reset_tokens(&mut tx, user, now).await?;
+        }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Some(user))
@@ -260,19 +293,32 @@ impl EmailStore for PostgresStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<OutboxMessage>> {
+        let mut tx = self.begin().await?;
+        // Links that expired undelivered: given up, and the link goes with the bodies. (SKIP
+        // LOCKED: a row another replica is claiming right now is left to its next round.)
+        sqlx::query(
+            "UPDATE email_outbox SET abandoned_at = $1, text_body = '', html_body = '' WHERE id IN \
+             (SELECT id FROM email_outbox WHERE sent_at IS NULL AND abandoned_at IS NULL \
+              AND expires_at <= $1 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         // SKIP LOCKED: replicas polling together each take different rows.
         let rows = sqlx::query(
             "UPDATE email_outbox SET next_attempt_at = $1 WHERE id IN \
-             (SELECT id FROM email_outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 \
-              ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, recipient, subject, text_body, html_body, created_at, attempts",
+             (SELECT id FROM email_outbox WHERE sent_at IS NULL AND abandoned_at IS NULL \
+              AND next_attempt_at <= $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, recipient, subject, text_body, html_body, created_at, expires_at, attempts",
         )
         .bind(lease_until)
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_all(self.pool())
+        .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
         let mut out = rows
             .iter()
             .map(message_from_row)
@@ -293,6 +339,18 @@ impl EmailStore for PostgresStore {
         Ok(())
     }
 
+    async fn get_outbox_message(&self, id: Uuid) -> StoreResult<Option<OutboxMessage>> {
+        let row = sqlx::query(
+            "SELECT id, recipient, subject, text_body, html_body, created_at, expires_at, attempts \
+             FROM email_outbox WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
     async fn outbox_failed(
         &self,
         id: Uuid,
@@ -301,7 +359,7 @@ impl EmailStore for PostgresStore {
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE email_outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 \
-             WHERE id = $3 AND sent_at IS NULL",
+             WHERE id = $3 AND sent_at IS NULL AND abandoned_at IS NULL",
         )
         .bind(next_attempt_at)
         .bind(error)
@@ -319,12 +377,11 @@ impl EmailStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let sent =
-            sqlx::query("DELETE FROM email_outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
-                .bind(before)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+        let sent = sqlx::query("DELETE FROM email_outbox WHERE sent_at < $1 OR abandoned_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(tokens.rows_affected() + sent.rows_affected())
     }

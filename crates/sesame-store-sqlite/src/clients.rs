@@ -12,29 +12,33 @@ use crate::{SqliteStore, from_ms, map_err, ms, opt_ms, other};
 fn client_from_row(r: &SqliteRow) -> StoreResult<ClientRecord> {
     let audiences: String = r.try_get("audiences").map_err(map_err)?;
     let scopes: String = r.try_get("scopes").map_err(map_err)?;
+    let delegable_roles: String = r.try_get("delegable_roles").map_err(map_err)?;
     Ok(ClientRecord {
         client_id: r.try_get("client_id").map_err(map_err)?,
         name: r.try_get("name").map_err(map_err)?,
         secret_hash: r.try_get("secret_hash").map_err(map_err)?,
         audiences: serde_json::from_str(&audiences).map_err(other)?,
         scopes: serde_json::from_str(&scopes).map_err(other)?,
+        delegable_roles: serde_json::from_str(&delegable_roles).map_err(other)?,
         created_at: from_ms(r.try_get("created_at").map_err(map_err)?),
         access_until: opt_ms(r.try_get("access_until").map_err(map_err)?),
     })
 }
 
-const COLUMNS: &str = "client_id, name, secret_hash, audiences, scopes, created_at, access_until";
+const COLUMNS: &str =
+    "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until";
 
 #[async_trait]
 impl ClientStore for SqliteStore {
     async fn create_client(&self, c: &ClientRecord, audit: &[AuditEntry]) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO clients (client_id, name, secret_hash, audiences, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO clients (client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(&c.client_id)
             .bind(&c.name)
             .bind(&c.secret_hash)
             .bind(serde_json::to_string(&c.audiences).map_err(other)?)
             .bind(serde_json::to_string(&c.scopes).map_err(other)?)
+            .bind(serde_json::to_string(&c.delegable_roles).map_err(other)?)
             .bind(ms(c.created_at))
             .execute(&mut *tx)
             .await

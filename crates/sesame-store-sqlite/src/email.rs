@@ -6,8 +6,8 @@ use sesame_core::store::{
     AuditEntry, EmailPurpose, EmailStore, EmailTokenRecord, NewEmailToken, OutboxMessage,
     StoreResult,
 };
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
 use uuid::Uuid;
 
 use crate::audit::insert_audit;
@@ -32,6 +32,25 @@ fn token_from_row(row: &SqliteRow) -> StoreResult<EmailTokenRecord> {
     })
 }
 
+/// Spends every open reset token of `user`, in the caller's transaction: a reset link must not
+/// outlive the password or the address it was sent for (used on reset, password change and
+/// email change; see docs/security.md).
+pub(crate) async fn spend_reset_tokens(
+    conn: &mut SqliteConnection,
+    user: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<u64> {
+    let spent = sqlx::query(
+        "UPDATE email_tokens SET used_at = ? WHERE user_id = ? AND purpose = 'reset' AND used_at IS NULL",
+    )
+    .bind(ms(now))
+    .bind(user)
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(spent.rows_affected())
+}
+
 fn message_from_row(row: &SqliteRow) -> StoreResult<OutboxMessage> {
     Ok(OutboxMessage {
         id: parse_uuid(&row.try_get::<String, _>("id").map_err(map_err)?)?,
@@ -40,6 +59,7 @@ fn message_from_row(row: &SqliteRow) -> StoreResult<OutboxMessage> {
         text_body: row.try_get("text_body").map_err(map_err)?,
         html_body: row.try_get("html_body").map_err(map_err)?,
         created_at: from_ms(row.try_get("created_at").map_err(map_err)?),
+        expires_at: from_ms(row.try_get("expires_at").map_err(map_err)?),
         attempts: row.try_get::<i64, _>("attempts").map_err(map_err)?.max(0) as u32,
     })
 }
@@ -85,8 +105,8 @@ impl EmailStore for SqliteStore {
         .await
         .map_err(map_err)?;
         sqlx::query(
-            "INSERT INTO email_outbox (id, recipient, subject, text_body, html_body, created_at, attempts, next_attempt_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO email_outbox (id, recipient, subject, text_body, html_body, created_at, attempts, next_attempt_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(m.id.to_string())
         .bind(&m.recipient)
@@ -96,6 +116,7 @@ impl EmailStore for SqliteStore {
         .bind(ms(m.created_at))
         .bind(i64::from(m.attempts))
         .bind(ms(m.created_at))
+        .bind(ms(m.expires_at))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -168,6 +189,8 @@ impl EmailStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        // The user's other reset links die with this one.
+        spend_reset_tokens(&mut tx, &user, now).await?;
         let ended = sqlx::query(
             "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
         )
@@ -204,6 +227,12 @@ impl EmailStore for SqliteStore {
         let user: String = row.try_get("user_id").map_err(map_err)?;
         let email: String = row.try_get("email").map_err(map_err)?;
         let canonical: String = row.try_get("email_canonical").map_err(map_err)?;
+        let before: Option<String> =
+            sqlx::query_scalar("SELECT email_canonical FROM users WHERE id = ?")
+                .bind(&user)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
         // A taken address fails here on the unique index, and the transaction rolls back.
         sqlx::query(
             "UPDATE users SET email = ?, email_canonical = ?, email_verified = 1, updated_at = ? WHERE id = ?",
@@ -223,6 +252,10 @@ impl EmailStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        // An email change: reset links sent to the old address die.
+        if before.as_deref() != Some(canonical.as_str()) {
+            spend_reset_tokens(&mut tx, &user, now).await?;
+        }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Some(parse_uuid(&user)?))
@@ -254,10 +287,20 @@ impl EmailStore for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<OutboxMessage>> {
         let mut tx = self.write_tx().await?;
+        // Links that expired undelivered: given up, and the link goes with the bodies.
+        sqlx::query(
+            "UPDATE email_outbox SET abandoned_at = ?1, text_body = '', html_body = '' \
+             WHERE sent_at IS NULL AND abandoned_at IS NULL AND expires_at <= ?1",
+        )
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         let rows = sqlx::query(
             "UPDATE email_outbox SET next_attempt_at = ?1 WHERE id IN \
-             (SELECT id FROM email_outbox WHERE sent_at IS NULL AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3) \
-             RETURNING id, recipient, subject, text_body, html_body, created_at, attempts",
+             (SELECT id FROM email_outbox WHERE sent_at IS NULL AND abandoned_at IS NULL \
+              AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3) \
+             RETURNING id, recipient, subject, text_body, html_body, created_at, expires_at, attempts",
         )
         .bind(ms(lease_until))
         .bind(ms(now))
@@ -286,6 +329,18 @@ impl EmailStore for SqliteStore {
         Ok(())
     }
 
+    async fn get_outbox_message(&self, id: Uuid) -> StoreResult<Option<OutboxMessage>> {
+        let row = sqlx::query(
+            "SELECT id, recipient, subject, text_body, html_body, created_at, expires_at, attempts \
+             FROM email_outbox WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
     async fn outbox_failed(
         &self,
         id: Uuid,
@@ -294,7 +349,7 @@ impl EmailStore for SqliteStore {
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE email_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? \
-             WHERE id = ? AND sent_at IS NULL",
+             WHERE id = ? AND sent_at IS NULL AND abandoned_at IS NULL",
         )
         .bind(ms(next_attempt_at))
         .bind(error)
@@ -312,12 +367,11 @@ impl EmailStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let sent =
-            sqlx::query("DELETE FROM email_outbox WHERE sent_at IS NOT NULL AND sent_at < ?")
-                .bind(ms(before))
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+        let sent = sqlx::query("DELETE FROM email_outbox WHERE sent_at < ?1 OR abandoned_at < ?1")
+            .bind(ms(before))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(tokens.rows_affected() + sent.rows_affected())
     }

@@ -11,6 +11,7 @@ mod audit;
 mod clients;
 mod email;
 mod keys;
+mod private_files;
 mod rotation;
 mod sessions;
 mod users;
@@ -46,7 +47,11 @@ impl SqliteStore {
         if let Some(dir) = Path::new(path).parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+            private_files::create_dir(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        }
+        if path != ":memory:" && !path.is_empty() {
+            private_files::create_db_file(Path::new(path))
+                .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         }
         let base = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
             .map_err(other)?

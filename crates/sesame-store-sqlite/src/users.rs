@@ -228,6 +228,8 @@ impl UserStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        // A new password: every reset link of the user dies.
+        crate::email::spend_reset_tokens(&mut tx, &id.to_string(), now).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(ended.rows_affected())

@@ -54,6 +54,10 @@ pub enum ClientCommand {
         /// A scope the client may request (repeatable).
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// A user role a token the client obtains by token exchange may carry (repeatable;
+        /// default: none).
+        #[arg(long = "delegable-role")]
+        delegable_roles: Vec<String>,
     },
 }
 
@@ -161,6 +165,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             name,
             audiences,
             scopes,
+            delegable_roles,
         }) => {
             let sesame = start_core(&config, Arc::new(SystemClock)).await?;
             let created = sesame
@@ -169,6 +174,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                         name,
                         audiences,
                         scopes,
+                        delegable_roles,
                     },
                     None,
                     &Default::default(),
@@ -179,7 +185,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             println!(
                 "{}",
                 json!({"client_id": created.client.client_id, "client_secret": created.secret.expose_secret(),
-                       "name": created.client.name, "audiences": created.client.audiences, "scopes": created.client.scopes})
+                       "name": created.client.name, "audiences": created.client.audiences, "scopes": created.client.scopes,
+                       "delegable_roles": created.client.delegable_roles})
             );
             Ok(())
         }

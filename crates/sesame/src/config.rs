@@ -21,6 +21,7 @@ const MAX_DURATION: Duration = Duration::from_secs(3650 * 24 * 3600);
 
 const SETTINGS: &[(&str, &str, Option<&str>)] = &[
     ("listen", "SESAME_LISTEN", Some("127.0.0.1:8443")),
+    ("metrics_listen", "SESAME_METRICS_LISTEN", None),
     ("tls", "SESAME_TLS", Some("auto")),
     ("tls_cert", "SESAME_TLS_CERT", None),
     ("tls_key", "SESAME_TLS_KEY", None),
@@ -56,6 +57,7 @@ const SETTINGS: &[(&str, &str, Option<&str>)] = &[
     ("rate_limit_token", "SESAME_RATE_LIMIT_TOKEN", Some("120/m")),
     ("rate_limit_forgot", "SESAME_RATE_LIMIT_FORGOT", Some("5/m")),
     ("smtp_url", "SESAME_SMTP_URL", None),
+    ("email_log", "SESAME_EMAIL_LOG", Some("off")),
     (
         "email_from",
         "SESAME_EMAIL_FROM",
@@ -126,6 +128,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// When set, `/metrics` is served (plain HTTP) on this address and not on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     pub tls: TlsMode,
     pub data_dir: PathBuf,
     pub database_url: SecretString,
@@ -148,6 +152,10 @@ pub struct MailSettings {
     /// `smtp://`, `smtps://` (implicit TLS) or `smtp://...?tls=required` (STARTTLS); `None`
     /// writes messages to the log instead (development).
     pub smtp_url: Option<SecretString>,
+    /// `SESAME_EMAIL_LOG=on`: without SMTP, the operator asked for messages (links included)
+    /// in the log although the issuer is not local. (Without it, and without SMTP, a
+    /// non-local issuer does not start: see [`is_local`].)
+    pub log_allowed: bool,
     /// The `From:` mailbox.
     pub from: String,
     /// First retry delay after a failed delivery; doubles per attempt, capped at an hour.
@@ -257,6 +265,24 @@ fn flatten_toml(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String
             }
             other => out.push((key, other.to_string())),
         }
+    }
+}
+
+/// Whether an issuer URL names this machine (`localhost`, `*.localhost`, a loopback address):
+/// development, where writing emailed links to the log is what a developer wants. Anywhere
+/// else, whoever reads the log could take over accounts with them.
+pub fn is_local(issuer: &str) -> bool {
+    match url::Url::parse(issuer)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -372,6 +398,23 @@ impl Config {
             s.parse()
                 .map_err(|_| "expected HOST:PORT, e.g. 127.0.0.1:8443".to_string())
         })?;
+        let metrics_listen: Option<SocketAddr> = l.parse("metrics_listen", |s| {
+            if s.is_empty() {
+                return Ok(None);
+            }
+            s.parse()
+                .map(Some)
+                .map_err(|_| "expected HOST:PORT, e.g. 127.0.0.1:9464".to_string())
+        })?;
+        if let Some(m) = metrics_listen
+            && m == listen
+            && m.port() != 0
+        {
+            return Err(l.invalid(
+                "metrics_listen",
+                format!("must differ from SESAME_LISTEN ({listen})"),
+            ));
+        }
         let data_dir = PathBuf::from(l.parse("data_dir", |s| {
             if s.is_empty() {
                 Err("must not be empty".to_string())
@@ -553,8 +596,22 @@ impl Config {
                 Ok(s.trim_end_matches('/').to_string())
             })?,
         };
+        let log_allowed = on_off("email_log")?;
+        if smtp_url.is_none() && !log_allowed && !is_local(&issuer) {
+            let origin = l.get("issuer").map_or("default", |r| r.origin.as_str());
+            return Err(l.invalid(
+                "email_log",
+                format!(
+                    "SESAME_SMTP_URL is unset and the issuer {issuer} ({origin}) is not on localhost, \
+                     so password-reset and verification links would be written to the log, where \
+                     whoever reads it could take over accounts; set SESAME_SMTP_URL, or \
+                     SESAME_EMAIL_LOG=on to write them to the log anyway"
+                ),
+            ));
+        }
         let mail = MailSettings {
             smtp_url,
+            log_allowed,
             from,
             retry_base: l.duration("email_retry_base")?,
         };
@@ -599,6 +656,7 @@ impl Config {
         };
         Ok(Config {
             listen,
+            metrics_listen,
             tls,
             data_dir,
             database_url: SecretString::from(database_url),
@@ -708,6 +766,23 @@ mod tests {
             .to_string();
         assert!(err.contains("SESAME_TLS_CERT"), "{err}");
         assert!(Config::from_sources(None, &env(&[("SESAME_LISTEN", "nowhere")])).is_err());
+        let err = Config::from_sources(None, &env(&[("SESAME_METRICS_LISTEN", "9464")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SESAME_METRICS_LISTEN") && err.contains("HOST:PORT"),
+            "{err}"
+        );
+        let err = Config::from_sources(
+            None,
+            &env(&[
+                ("SESAME_LISTEN", "127.0.0.1:8443"),
+                ("SESAME_METRICS_LISTEN", "127.0.0.1:8443"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("must differ from SESAME_LISTEN"), "{err}");
         assert!(Config::from_sources(None, &env(&[("SESAME_AUDIENCES", " , ")])).is_err());
         assert!(Config::from_sources(None, &env(&[("SESAME_ARGON2_MEMORY_KIB", "1")])).is_err());
         assert!(Config::from_sources(None, &env(&[("SESAME_DATABASE_URL", "mysql://x")])).is_err());
@@ -806,9 +881,78 @@ mod tests {
     }
 
     #[test]
-    fn email_settings_default_and_validate() {
-        let c = Config::from_sources(None, &env(&[("SESAME_ISSUER", "https://id.example.com")]))
+    fn a_public_issuer_without_smtp_needs_email_log_on() {
+        for issuer in [
+            "https://id.example.com",
+            "https://localhost.example.com",
+            "http://10.0.0.5:8080",
+            "https://[2001:db8::1]",
+        ] {
+            let err = Config::from_sources(None, &env(&[("SESAME_ISSUER", issuer)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("email_log (default)")
+                    && err.contains("SESAME_EMAIL_LOG=on")
+                    && err.contains("SESAME_SMTP_URL")
+                    && err.contains(&format!("{issuer} (environment)")),
+                "{err}"
+            );
+            // The operator's explicit choice, or SMTP, lets it start.
+            let c = Config::from_sources(
+                None,
+                &env(&[("SESAME_ISSUER", issuer), ("SESAME_EMAIL_LOG", "on")]),
+            )
             .unwrap();
+            assert!(c.mail.log_allowed && c.mail.smtp_url.is_none());
+            let c = Config::from_sources(
+                None,
+                &env(&[
+                    ("SESAME_ISSUER", issuer),
+                    ("SESAME_SMTP_URL", "smtp://127.0.0.1:2525"),
+                ]),
+            )
+            .unwrap();
+            assert!(!c.mail.log_allowed && c.mail.smtp_url.is_some());
+        }
+        let err = Config::from_sources(
+            None,
+            &env(&[
+                ("SESAME_ISSUER", "https://id.example.com"),
+                ("SESAME_EMAIL_LOG", "off"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("SESAME_EMAIL_LOG (environment)"), "{err}");
+        let err = Config::from_sources(None, &env(&[("SESAME_EMAIL_LOG", "maybe")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SESAME_EMAIL_LOG"), "{err}");
+        // Development: the log it is, without being asked.
+        for issuer in [
+            "https://localhost:8443",
+            "http://LOCALHOST",
+            "https://sesame.localhost",
+            "http://127.0.0.1:8080",
+            "https://[::1]:8443",
+        ] {
+            let c = Config::from_sources(None, &env(&[("SESAME_ISSUER", issuer)]))
+                .unwrap_or_else(|e| panic!("{issuer}: {e}"));
+            assert!(!c.mail.log_allowed && c.mail.smtp_url.is_none());
+        }
+    }
+
+    #[test]
+    fn email_settings_default_and_validate() {
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("SESAME_ISSUER", "https://id.example.com"),
+                ("SESAME_EMAIL_LOG", "on"),
+            ]),
+        )
+        .unwrap();
         assert!(c.mail.smtp_url.is_none());
         assert_eq!(c.settings.public_url, "https://id.example.com");
         assert_eq!(c.settings.password_reset_ttl, Duration::from_secs(1800));

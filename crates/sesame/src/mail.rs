@@ -8,8 +8,11 @@
 //! lease runs out. (A crash after the server accepted a message but before it was marked sent
 //! sends it twice: at-least-once, as an outbox gives.)
 //!
-//! Without `SESAME_SMTP_URL` (development) each message, with its one-time link, is written to
-//! the log at info level and marked sent.
+//! Without `SESAME_SMTP_URL` each message, with its one-time link, is written to the log at info
+//! level and marked sent. That is allowed only in development (an issuer on localhost) or when
+//! the operator said so with `SESAME_EMAIL_LOG=on`: the configuration refuses anything else
+//! (`config::is_local`). Whatever the transport, a stored message keeps its link only until it
+//! is delivered or its link expires (the store clears the bodies then).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,8 +54,14 @@ pub fn backoff(base: Duration, attempts: u32) -> Duration {
 /// Runs until aborted (started next to housekeeping in `startup`).
 pub async fn run_sender(sesame: Arc<Sesame>, settings: MailSettings) {
     let transport = match &settings.smtp_url {
+        None if settings.log_allowed => {
+            tracing::warn!(
+                "no SESAME_SMTP_URL and SESAME_EMAIL_LOG=on: emails, with their one-time links, are written to the log"
+            );
+            Transport::Log
+        }
         None => {
-            tracing::info!("no SESAME_SMTP_URL: emails are written to the log");
+            tracing::info!("no SESAME_SMTP_URL (development): emails are written to the log");
             Transport::Log
         }
         Some(url) => match AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret()) {
@@ -114,7 +123,7 @@ async fn deliver(
                 message_id = %m.id,
                 to = %m.recipient,
                 subject = %m.subject,
-                "email (no SMTP configured; development only):\n{}",
+                "email (no SMTP configured):\n{}",
                 m.text_body
             );
             Ok(())

@@ -32,6 +32,8 @@ pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 pub struct Application {
     listener: std::net::TcpListener,
     addr: SocketAddr,
+    /// `SESAME_METRICS_LISTEN`: `/metrics` served here (plain HTTP) instead of on `listener`.
+    metrics_listener: Option<(std::net::TcpListener, SocketAddr)>,
     http: crate::http::HttpSettings,
     rate_limit: bool,
     limits: crate::http::ratelimit::Limits,
@@ -89,12 +91,24 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let metrics_listener = match config.metrics_listen {
+            Some(at) => {
+                let l = std::net::TcpListener::bind(at)
+                    .with_context(|| format!("cannot listen on {at} for /metrics"))?;
+                l.set_nonblocking(true)?;
+                let bound = l.local_addr()?;
+                Some((l, bound))
+            }
+            None => None,
+        };
         let http = crate::http::HttpSettings {
             trusted_proxies: config.trusted_proxies.clone(),
+            metrics_elsewhere: metrics_listener.is_some(),
         };
         Ok(Application {
             listener,
             addr,
+            metrics_listener,
             http,
             rate_limit: config.rate_limit,
             limits: config.limits,
@@ -111,6 +125,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, a)| *a)
     }
 
     pub fn scheme(&self) -> &'static str {
@@ -142,10 +161,18 @@ impl Application {
             limits: limits.clone(),
             metrics: Arc::new(crate::http::metrics::Metrics::new(&self.sesame)),
         });
+        let handle = axum_server::Handle::new();
+        let metrics_server = match self.metrics_listener {
+            Some((listener, _)) => {
+                let app = http::metrics_router(state.clone());
+                let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+                Some(tokio::spawn(server.serve(app.into_make_service())))
+            }
+            None => None,
+        };
         let app = NormalizePathLayer::trim_trailing_slash().layer(http::router(state));
         let make =
             axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
-        let handle = axum_server::Handle::new();
         let reload = tokio::spawn(reload_keys(self.sesame.clone()));
         let housekeeping = tokio::spawn(housekeeping(self.sesame.clone(), limits));
         let revocations = tokio::spawn(follow_revocations(self.sesame.clone()));
@@ -172,6 +199,9 @@ impl Application {
                     .await
             }
         };
+        if let Some(m) = metrics_server {
+            m.abort();
+        }
         reload.abort();
         housekeeping.abort();
         revocations.abort();

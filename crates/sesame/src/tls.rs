@@ -67,12 +67,25 @@ fn make_self_signed(config: &Config, cert_path: &Path, key_path: &Path) -> anyho
     let dir = cert_path
         .parent()
         .context("certificate path has no directory")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    create_private_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     write_private(key_path, certified.signing_key.serialize_pem().as_bytes())?;
     std::fs::write(cert_path, certified.cert.pem())
         .with_context(|| format!("cannot write {}", cert_path.display()))?;
     tracing::info!(cert = %cert_path.display(), "made a self-signed TLS certificate");
     Ok(())
+}
+
+/// Creates a directory (and missing parents: the data dir itself, on a first start) only its
+/// owner can enter; the private key lives there.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 /// Writes a file only its owner can read.

@@ -164,7 +164,7 @@ fn nginx_binary() -> PathBuf {
             return p.into();
         }
     }
-    panic!("nginx is not installed (apt-get install nginx); .ci/run installs it");
+    panic!("nginx is not installed (apt-get install nginx); scripts/test.sh installs it");
 }
 
 /// deploy/nginx/sesame-gallery.conf with its placeholders filled in, as envsubst would.

@@ -47,6 +47,7 @@ async fn new_client(on: &Sesame) -> (String, SecretString) {
                 name: "cart service".into(),
                 audiences: vec!["cart_service".into()],
                 scopes: Vec::new(),
+                delegable_roles: Vec::new(),
             },
             None,
             &ClientInfo::default(),

@@ -77,6 +77,7 @@ async fn revocations_outlive_a_restart_with_a_shorter_access_lifetime() {
                 name: "billing".into(),
                 audiences: vec!["api".into()],
                 scopes: vec![],
+                delegable_roles: vec![],
             },
             None,
             &ClientInfo::default(),

@@ -154,6 +154,7 @@ async fn introspection_sees_a_logout_that_offline_verification_cannot() {
                 name: "gallery".into(),
                 audiences: vec!["gallery".into()],
                 scopes: vec![],
+                delegable_roles: vec![],
             },
             None,
             &ClientInfo::default(),

@@ -486,6 +486,9 @@ pub struct NewClientRequest {
     pub audiences: Option<Vec<String>>,
     /// Scopes the client may request.
     pub scopes: Option<Vec<String>>,
+    /// User roles a token the client obtains by token exchange may carry (each only if the user
+    /// has it); roles are `[a-z0-9_:-]{1,50}`. Default: none — exchanged tokens carry no roles.
+    pub delegable_roles: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -494,6 +497,8 @@ pub struct ClientView {
     pub name: String,
     pub audiences: Vec<String>,
     pub scopes: Vec<String>,
+    /// User roles a token obtained by token exchange may carry (empty: none).
+    pub delegable_roles: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -516,6 +521,7 @@ fn client_view(c: sesame_core::store::ClientRecord) -> ClientView {
         name: c.name,
         audiences: c.audiences,
         scopes: c.scopes,
+        delegable_roles: c.delegable_roles,
         created_at: c.created_at,
     }
 }
@@ -538,6 +544,7 @@ pub async fn create_client(
         name,
         audiences: body.audiences.unwrap_or_default(),
         scopes: body.scopes.unwrap_or_default(),
+        delegable_roles: body.delegable_roles.unwrap_or_default(),
     };
     let created = state
         .sesame

@@ -23,7 +23,9 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, AuthUser, Client, OptionalBearer};
+use super::no_store::NoStore;
 use super::ratelimit::{LOGIN, Limited, REFRESH, REGISTER};
+use super::redact::Redacted;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -106,24 +108,50 @@ impl From<TokenPair> for TokenResponse {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// `Debug` of the three below by hand (`super::redact`): each carries a token that works.
+#[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
     #[schema(value_type = String)]
     pub refresh: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct VerifyRequest {
     /// An access token.
     #[schema(value_type = String)]
     pub token: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct LogoutRequest {
     pub refresh_token: Option<String>,
     /// Accepted instead of `refresh_token`.
     pub refresh: Option<String>,
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshRequest")
+            .field("refresh", &Redacted(&self.refresh))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for VerifyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyRequest")
+            .field("token", &Redacted(&self.token))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for LogoutRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogoutRequest")
+            .field("refresh_token", &Redacted(&self.refresh_token))
+            .field("refresh", &Redacted(&self.refresh))
+            .finish()
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -218,7 +246,7 @@ pub async fn login(
     State(state): State<AppState>,
     Client(client): Client,
     AppJson(body): AppJson<LoginRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<NoStore<TokenResponse>, ApiError> {
     let login = body
         .username
         .or(body.email)
@@ -239,7 +267,7 @@ pub async fn login(
             client,
         })
         .await?;
-    Ok(Json(pair.into()))
+    Ok(NoStore(pair.into()))
 }
 
 /// Spend a refresh token for a new access token and a new refresh token in the same session.
@@ -255,9 +283,9 @@ pub async fn refresh(
     State(state): State<AppState>,
     Client(client): Client,
     AppJson(body): AppJson<RefreshRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<NoStore<TokenResponse>, ApiError> {
     let token = body.refresh.ok_or_else(|| ApiError::required("refresh"))?;
-    Ok(Json(state.sesame.refresh(&token, &client).await?.into()))
+    Ok(NoStore(state.sesame.refresh(&token, &client).await?.into()))
 }
 
 /// Check an access token: signature, issuer, audience, expiry and revocation.

@@ -24,6 +24,7 @@ use super::auth::MessageResponse;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, AuthUser, Client};
 use super::ratelimit::{FORGOT, LOGIN, Limited};
+use super::redact::Redacted;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,7 +40,8 @@ pub struct ForgotPasswordRequest {
     pub email: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// `Debug` of the two below by hand (`super::redact`): the emailed token lets someone in.
+#[derive(Deserialize, ToSchema)]
 pub struct ResetPasswordRequest {
     /// The token from the emailed link (`?token=...`).
     #[schema(value_type = String)]
@@ -48,11 +50,28 @@ pub struct ResetPasswordRequest {
     pub new_password: Option<SecretString>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct VerifyEmailRequest {
     /// The token from the emailed link (`?token=...`).
     #[schema(value_type = String)]
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ResetPasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetPasswordRequest")
+            .field("token", &Redacted(&self.token))
+            .field("new_password", &Redacted(&self.new_password))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for VerifyEmailRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyEmailRequest")
+            .field("token", &Redacted(&self.token))
+            .finish()
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -98,11 +117,13 @@ pub async fn forgot_password(
     ))
 }
 
-/// Set a new password with the token of a reset link; every session of the user ends.
+/// Set a new password with the token of a reset link; every session of the user ends, and so
+/// does every other reset link of the user. A reset link also dies when the password or the
+/// email changes.
 #[utoipa::path(post, path = "/auth/password/reset", tag = "email", request_body = ResetPasswordRequest,
     responses(
-        (status = 204, description = "Password set; every session ended"),
-        (status = 400, description = "token_invalid (unknown, used or expired), weak_password or invalid_request", body = ErrorBody),
+        (status = 204, description = "Password set; every session and every other reset link ended"),
+        (status = 400, description = "token_invalid (unknown, used, expired, or dead since another reset link was used, the password changed or the email changed), weak_password or invalid_request", body = ErrorBody),
         (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
     ))]
 pub async fn reset_password(

@@ -273,6 +273,9 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidTarget(d) => {
                 ApiError::new(S::BAD_REQUEST, "invalid_audience", capitalise(&d))
             }
+            CoreError::InvalidGrant(d) => {
+                ApiError::new(S::BAD_REQUEST, "invalid_grant", capitalise(&d))
+            }
             CoreError::Internal(cause) => ApiError::internal(cause),
         }
     }

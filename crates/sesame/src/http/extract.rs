@@ -149,36 +149,52 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalBearer {
     }
 }
 
-/// The client's address: the direct peer, unless the peer is a trusted proxy, in which case the
-/// right-most address of `X-Forwarded-For` that is not itself a trusted proxy. Untrusted peers
-/// cannot choose their address by sending the header.
+/// The client's address: the direct peer, unless the peer is a trusted proxy, in which case
+/// `X-Forwarded-For` is walked from the right (each hop appends the address it saw) past the
+/// trusted proxies; the first address that is not one is the client. Untrusted peers cannot
+/// choose their address by sending the header.
+///
+/// An entry that does not parse as an address (`ip:port` and `[v6]:port`, which some proxies
+/// write, do parse) ends the walk at the trusted hop that wrote it: whatever stands to its left
+/// was written by someone we cannot vouch for, so it must not become the client — a client that
+/// could get garbage past one proxy would otherwise pick its own address (and rate-limit bucket).
 pub fn client_ip(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
-    let peer = match peer {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer),
-        v4 => v4,
-    };
+    let peer = unmap(parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip());
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
-    if !is_trusted(&peer) {
-        return Some(peer);
-    }
-    let forwarded: Vec<IpAddr> = parts
+    let mut client = peer;
+    let hops = parts
         .headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-        .collect();
-    Some(
-        forwarded
-            .iter()
-            .rev()
-            .find(|ip| !is_trusted(ip))
-            .copied()
-            .or(forwarded.first().copied())
-            .unwrap_or(peer),
-    )
+        .flat_map(|v| v.to_str().unwrap_or("\u{0}").split(','))
+        .collect::<Vec<_>>();
+    for hop in hops.into_iter().rev() {
+        if !is_trusted(&client) {
+            break;
+        }
+        match parse_forwarded(hop.trim()) {
+            Some(ip) => client = ip,
+            None => break,
+        }
+    }
+    Some(client)
+}
+
+/// An `X-Forwarded-For` entry: an address, or an address with a port.
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .map(unmap)
+}
+
+/// `::ffff:a.b.c.d` is the IPv4 client a dual-stack listener saw.
+fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
 }
 
 /// The caller's address and user agent, recorded on sessions and in the audit trail.
@@ -199,5 +215,89 @@ impl FromRequestParts<AppState> for Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         Ok(Client(ClientInfo { ip, user_agent }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip_of(peer: &str, forwarded: &[&str]) -> IpAddr {
+        let mut req = axum::http::Request::builder();
+        for f in forwarded {
+            req = req.header("x-forwarded-for", *f);
+        }
+        let (mut parts, ()) = req.body(()).unwrap().into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        let trusted: Vec<IpNet> = vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ];
+        client_ip(&parts, &trusted).unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        assert_eq!(
+            ip_of("203.0.113.9:5000", &["198.51.100.1"]),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn trusted_hops_are_walked_from_the_right() {
+        assert_eq!(
+            ip_of("127.0.0.1:5000", &["6.6.6.6, 198.51.100.7, 10.1.1.1"]),
+            ip("198.51.100.7"),
+            "the left-most entry is the client's own claim, not believed"
+        );
+        assert_eq!(
+            ip_of("127.0.0.1:5000", &["6.6.6.6", "198.51.100.7"]),
+            ip("198.51.100.7"),
+            "several headers are one list"
+        );
+        assert_eq!(ip_of("127.0.0.1:5000", &[]), ip("127.0.0.1"));
+        assert_eq!(ip_of("127.0.0.1:5000", &["10.0.0.2"]), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn entries_with_a_port_parse() {
+        assert_eq!(
+            ip_of("127.0.0.1:5000", &["198.51.100.7:4711"]),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            ip_of("127.0.0.1:5000", &["[2001:db8::7]:4711"]),
+            ip("2001:db8::7")
+        );
+        assert_eq!(
+            ip_of("127.0.0.1:5000", &["::ffff:198.51.100.7"]),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn an_entry_that_does_not_parse_does_not_make_the_one_to_its_left_the_client() {
+        for garbage in ["unknown", "_hidden", "", "198.51.100.7:port", "1.2.3"] {
+            assert_eq!(
+                ip_of("127.0.0.1:5000", &[&format!("6.6.6.6, {garbage}")]),
+                ip("127.0.0.1"),
+                "{garbage:?}: the trusted hop that wrote it stands for the client"
+            );
+            assert_eq!(
+                ip_of(
+                    "127.0.0.1:5000",
+                    &[&format!("6.6.6.6, {garbage}, 10.0.0.3")]
+                ),
+                ip("10.0.0.3"),
+                "{garbage:?}"
+            );
+        }
     }
 }

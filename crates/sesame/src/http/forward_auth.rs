@@ -99,7 +99,14 @@ async fn decide(
     let audiences = constraint(query, headers, "audience", "x-sesame-audience");
     let roles = constraint(query, headers, "role", "x-sesame-role");
     let claims = state.sesame.check_access_token(&token, None).await?;
-    if !audiences.iter().all(|a| claims.aud.contains(a)) {
+    // Without a constraint the gateway guards Sesame's own audience: a token issued for another
+    // service must not pass a gate that never named one.
+    let allowed = if audiences.is_empty() {
+        claims.aud.contains(state.sesame.own_audience())
+    } else {
+        audiences.iter().all(|a| claims.aud.contains(a))
+    };
+    if !allowed {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",

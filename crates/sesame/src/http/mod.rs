@@ -10,11 +10,13 @@ pub mod error;
 pub mod extract;
 pub mod forward_auth;
 pub mod metrics;
+pub mod no_store;
 pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod profile;
 pub mod ratelimit;
+mod redact;
 pub mod sessions;
 pub mod wellknown;
 
@@ -68,12 +70,26 @@ impl std::ops::Deref for AppState {
 #[derive(Debug, Clone, Default)]
 pub struct HttpSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `/metrics` has a listener of its own (`SESAME_METRICS_LISTEN`): the main one answers 404.
+    pub metrics_elsewhere: bool,
+}
+
+/// The router of the metrics listener (`SESAME_METRICS_LISTEN`): `/metrics` and nothing else.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(metrics::render))
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(state)
 }
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let metrics = state.metrics.clone();
-    Router::new()
+    let mut routes = Router::new();
+    if !state.http.metrics_elsewhere {
+        routes = routes.route("/metrics", axum::routing::get(metrics::render));
+    }
+    routes
         .merge(auth::router())
         .merge(sessions::router())
         .merge(email::router())
@@ -83,7 +99,6 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(oauth::router())
         .merge(forward_auth::router())
-        .route("/metrics", axum::routing::get(metrics::render))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)

@@ -28,6 +28,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::extract::Client;
+use super::no_store::no_store;
 use super::ratelimit::{Limited, TOKEN};
 
 pub fn router() -> Router<AppState> {
@@ -86,6 +87,9 @@ impl From<CoreError> for OAuthError {
             CoreError::InvalidTarget(d) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_target", d)
             }
+            CoreError::InvalidGrant(d) => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
+            }
             CoreError::Validation(f) => OAuthError::invalid_request(
                 f.iter()
                     .map(|(k, v)| format!("{k}: {}", v.join(", ")))
@@ -125,11 +129,6 @@ impl From<CoreError> for OAuthError {
     }
 }
 
-fn no_store(headers: &mut HeaderMap) {
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-}
-
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let mut res = (
@@ -154,10 +153,28 @@ impl IntoResponse for OAuthError {
 }
 
 /// A parsed form body: single-valued parameters, plus the repeatable `audience` and `resource`.
-#[derive(Debug, Default)]
-struct Form {
+/// `Debug` shows the values of [`super::redact::FORM_SHOWN`] parameters only: the others carry
+/// client secrets and tokens.
+#[derive(Default)]
+pub(super) struct Form {
     single: HashMap<String, String>,
     audiences: Vec<String>,
+}
+
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut keys: Vec<&String> = self.single.keys().collect();
+        keys.sort();
+        let mut map = f.debug_map();
+        for k in keys {
+            if super::redact::FORM_SHOWN.contains(&k.as_str()) {
+                map.entry(k, &self.single[k]);
+            } else {
+                map.entry(k, &"[REDACTED]");
+            }
+        }
+        map.entry(&"audience", &self.audiences).finish()
+    }
 }
 
 impl Form {
@@ -185,7 +202,7 @@ fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, OAuthError> {
     })
 }
 
-fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
+pub(super) fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -307,7 +324,8 @@ pub struct TokenForm {
     /// Space-separated; default: all of the client's scopes.
     #[schema(value_type = String, required = false)]
     scope: Option<String>,
-    /// Token exchange: the user's access token.
+    /// Token exchange: the user's access token; its `aud` must include one of the client's
+    /// audiences.
     #[schema(value_type = String, required = false)]
     subject_token: Option<String>,
     /// Token exchange: `urn:ietf:params:oauth:token-type:access_token`.
@@ -324,7 +342,8 @@ pub struct TokenForm {
 pub struct TokenHintForm {
     /// The token to introspect or revoke.
     token: String,
-    /// `access_token` or `refresh_token`; a hint, not a constraint.
+    /// `access_token` or `refresh_token`; a hint, not a constraint (introspection answers
+    /// `{active: false}` for refresh tokens whatever the hint).
     #[schema(value_type = String, required = false)]
     token_type_hint: Option<String>,
     /// With `client_secret`, instead of HTTP Basic (not both).
@@ -334,13 +353,16 @@ pub struct TokenHintForm {
     client_secret: Option<String>,
 }
 
-/// Issue a service token (client credentials). Form-encoded.
+/// Issue a service token (client credentials), or exchange a user's access token issued for one
+/// of the client's audiences for a token acting for that user (RFC 8693): the new token carries
+/// only the user's roles the client may delegate (`delegable_roles`), keeps `sub`/`sid`, adds
+/// `act: {sub: client_id}` and never outlives the subject token. Form-encoded.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded",
         description = "grant_type=client_credentials, or grant_type=urn:ietf:params:oauth:grant-type:token-exchange with subject_token and subject_token_type=urn:ietf:params:oauth:token-type:access_token; client_id + client_secret (or HTTP Basic); optional audience (or resource, repeatable) and scope"),
     responses(
         (status = 200, description = "A service access token", body = TokenResponseBody),
-        (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope or invalid_target", body = OAuthErrorBody),
+        (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope or invalid_target; token exchange: invalid_grant when the subject token is invalid, expired, revoked, not a user's, or issued for none of the client's audiences", body = OAuthErrorBody),
         (status = 401, description = "invalid_client", body = OAuthErrorBody),
         (status = 429, description = "rate_limited (with Retry-After)", body = super::error::ErrorBody),
     ))]
@@ -405,12 +427,14 @@ pub async fn token(
     Ok(res)
 }
 
-/// RFC 7662 introspection: whether a token is active now (not expired, not revoked, and not
-/// issued before its user lost a role). Client authentication required.
+/// RFC 7662 introspection: whether an access token is active now (not expired, not revoked, and
+/// not issued before its user lost a role). Client authentication required. `{active: false}`
+/// also for a token the caller has no business with (RFC 7662 §2.2): a refresh token, or an
+/// access token none of whose audiences is the caller's.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
     request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint?; client_id + client_secret (or HTTP Basic)"),
     responses(
-        (status = 200, description = "{active: true, sub, client_id, aud, exp, iat, scope, sid, roles, token_type} or {active: false}", body = Object),
+        (status = 200, description = "{active: true, sub, client_id, aud, exp, iat, scope, sid, roles, token_type} for a live access token one of whose audiences is the caller's; otherwise {active: false} (also for refresh tokens)", body = Object),
         (status = 400, description = "invalid_request", body = OAuthErrorBody),
         (status = 401, description = "invalid_client", body = OAuthErrorBody),
     ))]
@@ -420,14 +444,12 @@ pub async fn introspect(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let form = parse_form(&headers, &read_body(body)?)?;
-    authenticate(&state, &headers, &form).await?;
+    let caller = authenticate(&state, &headers, &form).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
-    let answer = state
-        .sesame
-        .introspect(token, form.get("token_type_hint"))
-        .await?;
+    // `token_type_hint` is accepted and not needed: only access tokens can be active here.
+    let answer = state.sesame.introspect(&caller, token).await?;
     let mut res = Json(answer).into_response();
     no_store(res.headers_mut());
     Ok(res)

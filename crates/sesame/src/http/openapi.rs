@@ -36,7 +36,7 @@ use super::{admin, auth, email, forward_auth, metrics, oauth, ops, profile, sess
         (name = "keys", description = "Public keys and discovery"),
         (name = "operations", description = "Health, metrics and this document"),
         (name = "admin", description = "Operators (role admin)"),
-        (name = "oauth", description = "Service clients: client credentials, introspection, revocation (form-encoded)"),
+        (name = "oauth", description = "Service clients: client credentials, token exchange, introspection, revocation (form-encoded)"),
         (name = "gateway", description = "Forward authentication for nginx, Traefik and Envoy"),
     )
 )]

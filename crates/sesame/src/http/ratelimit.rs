@@ -1,28 +1,34 @@
-//! Per-client-IP rate limiting (token buckets, `governor`) on the endpoints that cost a password
-//! hash or mint credentials: login, register, refresh, service tokens,
-//! and the endpoints that send email (password reset, verification resend).
+//! Per-client-IP rate limiting on the endpoints that cost a password hash or mint credentials:
+//! login, register, refresh, service tokens, and the endpoints that send email (password reset,
+//! verification resend). IPv6 clients are keyed by their /64, which one client usually owns whole.
 //!
-//! Memory stays bounded under a flood of distinct addresses: idle buckets are dropped
-//! periodically, and if the table still exceeds `MAX_TRACKED` it is cleared (failing open for one
-//! window rather than growing without bound — a flood that large is a job for the network edge).
-//! IPv6 clients are keyed by their /64, which one client usually owns whole.
+//! Each address has a GCRA bucket (the "generic cell rate algorithm" of ATM networks and of the
+//! `governor` crate this replaced): one timestamp per address, the theoretical arrival time of
+//! its next request. Memory stays bounded under a flood of distinct addresses by evicting *by
+//! age*: buckets that are full again are dropped first (they limit nothing), then, if the table
+//! is still over [`MAX_TRACKED`], those closest to full. The addresses that are being limited
+//! hardest are kept, so a flood of fresh IPv6 addresses cannot reset everyone's counters — which
+//! is what clearing the whole table, governor's only option, did.
 
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::RwLock;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::client_ip;
 
-/// Distinct addresses tracked per limiter before the table is pruned.
+/// Distinct addresses tracked per limiter; past that the oldest buckets are evicted.
 const MAX_TRACKED: usize = 100_000;
+/// The table is split in shards so concurrent requests rarely wait for one lock.
+const SHARDS: usize = 16;
+/// How much of a full shard one eviction frees, so evictions stay rare under a flood.
+const EVICT_FRACTION: usize = 10;
 
 /// A rate such as `20/m`: `count` requests per `per`, bursts up to `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,12 +57,9 @@ impl Rate {
         Ok(Rate { count, per })
     }
 
-    fn quota(self) -> Quota {
-        let burst = NonZeroU32::new(self.count).unwrap_or(NonZeroU32::MIN);
-        let period = self.per / self.count;
-        Quota::with_period(period)
-            .unwrap_or_else(|| Quota::per_second(burst))
-            .allow_burst(burst)
+    /// The time between two requests at the sustained rate.
+    fn interval(self) -> Duration {
+        self.per / self.count.max(1)
     }
 }
 
@@ -107,46 +110,98 @@ impl Default for Limits {
     }
 }
 
-/// One class's limiter, replaceable whole when it must be cleared (governor has no `clear`).
+/// One class's buckets: per address, when its bucket will be full again (as an offset from
+/// `epoch`, in nanoseconds). A request is allowed while that moment is at most `burst` intervals
+/// ahead of now; each allowed request moves it one interval further.
 struct Table {
-    quota: Quota,
-    limiter: RwLock<DefaultKeyedRateLimiter<IpAddr>>,
+    interval: u64,
+    burst: u64,
+    epoch: Instant,
+    shards: Vec<Mutex<HashMap<IpAddr, u64>>>,
+    hasher: std::collections::hash_map::RandomState,
 }
 
 impl Table {
     fn new(rate: Rate) -> Self {
-        let quota = rate.quota();
         Table {
-            quota,
-            limiter: RwLock::new(RateLimiter::keyed(quota)),
+            interval: u64::try_from(rate.interval().as_nanos())
+                .unwrap_or(u64::MAX)
+                .max(1),
+            burst: u64::from(rate.count.max(1)),
+            epoch: Instant::now(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: Default::default(),
         }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn shard(&self, key: &IpAddr) -> &Mutex<HashMap<IpAddr, u64>> {
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
     fn check(&self, key: IpAddr) -> Result<(), u64> {
-        let over = self.limiter.read().unwrap_or_else(|e| e.into_inner()).len() > MAX_TRACKED;
-        if over {
-            let mut l = self.limiter.write().unwrap_or_else(|e| e.into_inner());
-            l.retain_recent();
-            if l.len() > MAX_TRACKED {
-                *l = RateLimiter::keyed(self.quota);
-            }
-        }
-        let l = self.limiter.read().unwrap_or_else(|e| e.into_inner());
-        l.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-        })
+        self.check_at(key, self.now())
     }
 
+    /// `Err(seconds to wait)` when `key` is over its rate at `now` (ns since `epoch`).
+    fn check_at(&self, key: IpAddr, now: u64) -> Result<(), u64> {
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|e| e.into_inner());
+        if shard.len() >= MAX_TRACKED / SHARDS && !shard.contains_key(&key) {
+            evict_oldest(&mut shard, now);
+        }
+        let full_at = shard.get(&key).copied().unwrap_or(0).max(now);
+        let next = full_at.saturating_add(self.interval);
+        let allowance = self.interval.saturating_mul(self.burst);
+        if next - now > allowance {
+            let wait = Duration::from_nanos(next - now - allowance);
+            return Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+        }
+        shard.insert(key, next);
+        Ok(())
+    }
+
+    /// Drops the buckets that are full again: those addresses are not limited at all.
     fn prune(&self) {
-        let l = self.limiter.read().unwrap_or_else(|e| e.into_inner());
-        l.retain_recent();
-        l.shrink_to_fit();
+        let now = self.now();
+        for shard in &self.shards {
+            let mut s = shard.lock().unwrap_or_else(|e| e.into_inner());
+            s.retain(|_, full_at| *full_at > now);
+            s.shrink_to_fit();
+        }
     }
 
     fn len(&self) -> usize {
-        self.limiter.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
     }
+}
+
+/// Frees room in a full shard: buckets already full again go first; if that is not enough, the
+/// ones that will be full soonest (the least limited), never the addresses limited hardest.
+fn evict_oldest(shard: &mut HashMap<IpAddr, u64>, now: u64) {
+    shard.retain(|_, full_at| *full_at > now);
+    let target = (MAX_TRACKED / SHARDS).saturating_sub(MAX_TRACKED / SHARDS / EVICT_FRACTION);
+    if shard.len() <= target {
+        return;
+    }
+    let mut ages: Vec<u64> = shard.values().copied().collect();
+    let cut = shard.len() - target;
+    let (_, nth, _) = ages.select_nth_unstable(cut - 1);
+    let threshold = *nth;
+    let mut removed = 0;
+    shard.retain(|_, full_at| {
+        if removed < cut && *full_at <= threshold {
+            removed += 1;
+            false
+        } else {
+            true
+        }
+    });
 }
 
 pub struct RateLimits {
@@ -373,6 +428,54 @@ mod tests {
         for i in 0..(MAX_TRACKED as u32 + 10) {
             let _ = l.check(Class::Login, IpAddr::V4(i.into()));
         }
-        assert!(l.tracked() <= MAX_TRACKED + 1, "tracked {}", l.tracked());
+        assert!(l.tracked() <= MAX_TRACKED, "tracked {}", l.tracked());
+    }
+
+    #[test]
+    fn a_flood_of_new_addresses_does_not_reset_a_limited_one() {
+        let l = RateLimits::new(
+            true,
+            Limits {
+                login: Rate {
+                    count: 3,
+                    per: Duration::from_secs(3600),
+                },
+                ..Limits::default()
+            },
+        );
+        let attacker: IpAddr = "203.0.113.7".parse().unwrap();
+        for _ in 0..3 {
+            assert!(l.check(Class::Login, attacker).is_ok());
+        }
+        assert!(l.check(Class::Login, attacker).is_err());
+        // Three times the table's size of fresh /64s, one request each.
+        for i in 0..(3 * MAX_TRACKED as u128) {
+            let v6 =
+                std::net::Ipv6Addr::from(0x2001_0db8_0000_0000_0000_0000_0000_0000 | (i << 64));
+            let _ = l.check(Class::Login, IpAddr::V6(v6));
+        }
+        assert!(l.tracked() <= MAX_TRACKED, "tracked {}", l.tracked());
+        assert!(
+            l.check(Class::Login, attacker).is_err(),
+            "the address limited hardest keeps its bucket"
+        );
+    }
+
+    #[test]
+    fn buckets_refill_at_the_sustained_rate() {
+        let t = Table::new(Rate {
+            count: 2,
+            per: Duration::from_secs(2),
+        });
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let s = 1_000_000_000u64;
+        assert!(t.check_at(a, 10 * s).is_ok());
+        assert!(t.check_at(a, 10 * s).is_ok());
+        assert_eq!(t.check_at(a, 10 * s), Err(1), "one interval to wait");
+        assert!(t.check_at(a, 11 * s).is_ok(), "one request back after 1 s");
+        assert!(t.check_at(a, 11 * s).is_err());
+        assert!(t.check_at(a, 20 * s).is_ok());
+        assert!(t.check_at(a, 20 * s).is_ok(), "a full burst after idling");
+        assert!(t.check_at(a, 20 * s).is_err());
     }
 }

@@ -768,3 +768,33 @@ async fn metrics_expose_routes_logins_tokens_and_the_pool() {
     }
     assert!(!text.contains("/no/such/"), "raw paths never become labels");
 }
+
+#[tokio::test]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let app = spawn_app_with(&[("SESAME_METRICS_LISTEN", "127.0.0.1:0")]).await;
+    let user = app.new_user().await;
+    app.get("/profile", Some(&user.tokens.access)).await;
+    assert_error(
+        app.get("/metrics", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let addr = app.metrics_addr.expect("a metrics listener");
+    assert_ne!(addr.port(), app.port);
+    let res = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains(
+            "sesame_http_requests_total{method=\"GET\",route=\"/profile\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    let other = reqwest::get(format!("http://{addr}/profile"))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND, "only /metrics there");
+}

@@ -208,6 +208,62 @@ fn keys_rotate_promotes_the_next_key() {
 }
 
 #[test]
+fn client_create_takes_delegable_roles_and_refuses_invalid_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cmd = sesame_in(dir.path());
+    cmd.args([
+        "client",
+        "create",
+        "--name",
+        "orders",
+        "--audience",
+        "orders",
+    ]);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", explain(&out));
+    assert_eq!(
+        stdout_json(&out)["delegable_roles"],
+        json!([]),
+        "none by default"
+    );
+
+    let mut cmd = sesame_in(dir.path());
+    cmd.args([
+        "client",
+        "create",
+        "--name",
+        "support",
+        "--audience",
+        "tickets",
+    ]);
+    cmd.args([
+        "--delegable-role",
+        "support",
+        "--delegable-role",
+        "billing:read",
+    ]);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", explain(&out));
+    let created = stdout_json(&out);
+    assert!(created["client_secret"].is_string(), "{created}");
+    assert_eq!(
+        created["delegable_roles"],
+        json!(["support", "billing:read"])
+    );
+
+    let mut cmd = sesame_in(dir.path());
+    cmd.args(["client", "create", "--name", "bad", "--audience", "tickets"]);
+    cmd.args(["--delegable-role", "Not A Role!"]);
+    let out = run(cmd, None);
+    assert!(!out.status.success(), "{}", explain(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("delegable_roles"),
+        "{}",
+        explain(&out)
+    );
+}
+
+#[test]
 fn migrate_creates_the_database_and_exits_zero() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cmd = sesame_in(dir.path());
@@ -239,6 +295,69 @@ fn invalid_setting_exits_2_naming_the_variable() {
         !dir.path().join("data/sesame.db").exists(),
         "nothing was opened"
     );
+}
+
+/// Outside development (an issuer not on localhost) and without SMTP, emailed links would land
+/// in the log: Sesame refuses to start unless `SESAME_EMAIL_LOG=on` says that is wanted.
+#[test]
+fn a_public_issuer_without_smtp_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cmd = sesame_in(dir.path());
+    cmd.env("SESAME_ISSUER", "https://id.example.com")
+        .env("SESAME_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .arg("serve");
+    let out = run(cmd, None);
+    assert_eq!(out.status.code(), Some(2), "{}", explain(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("configuration error")
+            && stderr.contains("SESAME_EMAIL_LOG=on")
+            && stderr.contains("SESAME_SMTP_URL")
+            && stderr.contains("https://id.example.com (environment)"),
+        "{}",
+        explain(&out)
+    );
+    assert!(
+        !dir.path().join("data/sesame.db").exists(),
+        "nothing was opened"
+    );
+}
+
+/// With `SESAME_EMAIL_LOG=on` it starts, and the log sender writes the message, link and all.
+#[tokio::test]
+async fn email_log_on_writes_links_to_the_log_for_a_public_issuer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut cmd = sesame_in(dir.path());
+    cmd.arg("serve")
+        .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SESAME_ISSUER", "https://id.example.com")
+        .env("SESAME_EMAIL_LOG", "on")
+        .env("SESAME_LOG", "info");
+    let data = dir.path().join("data");
+    let (server, client, base) = start_server(cmd, dir.path(), &data, port).await;
+    let res = client
+        .post(format!("{base}/auth/register"))
+        .json(&json!({"email": "logged@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("register sent");
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", server.log());
+    let deadline = Instant::now() + STARTUP_BOUND;
+    while !server
+        .log()
+        .contains("https://id.example.com/verify-email?token=")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no verification link in the log\n{}",
+            server.log()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(server.log().contains("SESAME_EMAIL_LOG=on"));
+    let status = server.terminate().await;
+    assert_eq!(status.code(), Some(0));
 }
 
 // ---- serving -----------------------------------------------------------------------------

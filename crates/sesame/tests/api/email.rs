@@ -315,6 +315,131 @@ async fn reset_links_expire() {
     .await;
 }
 
+/// Asks for a reset link for `email` and returns the token of the `n`-th one it was sent.
+async fn reset_link(app: &TestApp, sink: &SmtpSink, email: &str, n: usize) -> String {
+    let res = app
+        .post("/auth/password/forgot", json!({"email": email}))
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    sink.wait_for(email, "Reset", n)
+        .await
+        .token("/reset-password")
+}
+
+async fn reset_with(app: &TestApp, token: &str, new_password: &str) -> reqwest::Response {
+    app.post(
+        "/auth/password/reset",
+        json!({"token": token, "new_password": new_password}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn using_one_reset_link_kills_the_others() {
+    let (app, sink) = app_with_sink(&[]).await;
+    let user = app.new_user().await;
+    let first = reset_link(&app, &sink, &user.email, 1).await;
+    let second = reset_link(&app, &sink, &user.email, 2).await;
+    let res = reset_with(&app, &second, "a brand new passphrase 42").await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        reset_with(&app, &first, "yet another passphrase 7").await,
+        StatusCode::BAD_REQUEST,
+        "token_invalid",
+    )
+    .await;
+    assert_eq!(
+        app.login_raw(&user.username, "a brand new passphrase 42")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_kills_open_reset_links() {
+    let (app, sink) = app_with_sink(&[]).await;
+    let user = app.new_user().await;
+    let link = reset_link(&app, &sink, &user.email, 1).await;
+    let res = app
+        .post_auth(
+            "/auth/password",
+            &user.tokens.access,
+            json!({"current_password": PASSWORD, "new_password": "a brand new passphrase 42"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // Whoever got hold of the link cannot undo the change with it.
+    assert_error(
+        reset_with(&app, &link, "the attacker's passphrase 1").await,
+        StatusCode::BAD_REQUEST,
+        "token_invalid",
+    )
+    .await;
+    assert_eq!(
+        app.login_raw(&user.username, "a brand new passphrase 42")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn an_email_change_kills_open_reset_links_and_old_verification_links() {
+    let (app, sink) = app_with_sink(&[]).await;
+    let user = app.new_user().await;
+    let reset = reset_link(&app, &sink, &user.email, 1).await;
+    // A verification link for the old address, still open (the one registration sent).
+    let old_verify = sink
+        .wait_for(&user.email, "Verify", 1)
+        .await
+        .token("/verify-email");
+    let new_email = format!("{}@example.org", unique("moved"));
+    let res = app
+        .request(
+            reqwest::Method::PUT,
+            "/profile",
+            Some(&user.tokens.access),
+            Some(&json!({"email": new_email, "current_password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Until the change is confirmed, the old address and its reset link still work...
+    let pending = sink
+        .wait_for(&new_email, "Verify", 1)
+        .await
+        .token("/verify-email");
+    let res = app
+        .post("/auth/email/verify", json!({"token": pending}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // ...once it is, the reset link sent to the old address is dead,
+    assert_error(
+        reset_with(&app, &reset, "the attacker's passphrase 1").await,
+        StatusCode::BAD_REQUEST,
+        "token_invalid",
+    )
+    .await;
+    // and a verification link for the old address cannot move the account back to it.
+    assert_error(
+        app.post("/auth/email/verify", json!({"token": old_verify}))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "token_invalid",
+    )
+    .await;
+    let profile = body(app.get("/profile", Some(&user.tokens.access)).await).await;
+    assert_eq!(profile["email"], new_email);
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    // A link asked for at the new address works.
+    let fresh = reset_link(&app, &sink, &new_email, 1).await;
+    let res = reset_with(&app, &fresh, "a brand new passphrase 42").await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
 #[tokio::test]
 async fn reset_emails_are_limited_per_account_and_per_ip() {
     let (app, sink) = app_with_sink(&[
@@ -519,6 +644,48 @@ async fn without_smtp_messages_go_to_the_log_and_leave_the_outbox() {
         }
     }
     panic!("the verification message stayed in the outbox");
+}
+
+/// Delivered or not, a stored message keeps its one-time link no longer than delivery needs:
+/// the log sender (development) still writes the link, and the row it marked sent holds none.
+#[tokio::test]
+async fn a_delivered_message_keeps_no_link_in_the_outbox() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let res = app
+        .post("/auth/password/forgot", json!({"email": user.email}))
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let store = app.sesame.store().clone();
+    let id: uuid::Uuid = loop_until_audited(&app, &user.id).await;
+    for _ in 0..100 {
+        let m = store.get_outbox_message(id).await.unwrap().expect("queued");
+        if m.text_body.is_empty() {
+            assert!(m.html_body.is_empty());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the delivered message still holds its link");
+}
+
+/// The id of the reset message queued for `user_id` (from its `password_reset_requested`
+/// audit entry), waiting for the off-request-path task that queues it.
+async fn loop_until_audited(app: &TestApp, user_id: &str) -> uuid::Uuid {
+    let filter = sesame_core::store::AuditFilter {
+        user_id: Some(user_id.parse().unwrap()),
+        event: Some("password_reset_requested".into()),
+        limit: 10,
+        before: None,
+    };
+    for _ in 0..100 {
+        let events = app.sesame.store().list_audit(&filter).await.unwrap();
+        if let Some(e) = events.first() {
+            return e.detail["message_id"].as_str().unwrap().parse().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no password_reset_requested event");
 }
 
 #[tokio::test]

@@ -37,6 +37,8 @@ pub struct TestApp {
     pub sesame: Arc<Sesame>,
     pub data_dir: PathBuf,
     pub cert_pem: Vec<u8>,
+    /// The `/metrics` listener, when `SESAME_METRICS_LISTEN` gave it one.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     _dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
 }
@@ -107,6 +109,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         .await
         .expect("app builds");
     let port = app.port();
+    let metrics_addr = app.metrics_addr();
     let sesame = app.sesame().clone();
     let cert_path = app.cert_path().cloned().expect("tests run over HTTPS");
     let cert_pem = std::fs::read(&cert_path).expect("certificate readable");
@@ -127,6 +130,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         sesame,
         data_dir: dir.path().to_path_buf(),
         cert_pem,
+        metrics_addr,
         _dir: dir,
         shutdown: Some(tx),
     }

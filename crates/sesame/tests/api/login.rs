@@ -238,11 +238,104 @@ async fn login_can_ask_for_a_configured_audience() {
     assert_eq!(res.status(), StatusCode::OK);
     let access = tokens(&body(res).await).access;
     assert_eq!(jwt_part(&access, 1)["aud"], "gallery");
-    let res = app.get("/profile", Some(&access)).await;
+    // The gallery's token is the gallery's: Sesame's own API refuses it, as the gallery refuses
+    // a token that is not for it.
+    assert_error(
+        app.get("/profile", Some(&access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+    )
+    .await;
     assert_eq!(
-        res.status(),
+        app.get("/profile", Some(&user.tokens.access))
+            .await
+            .status(),
         StatusCode::OK,
-        "Sesame accepts any of its audiences"
+        "a token for Sesame's own audience works"
+    );
+}
+
+#[tokio::test]
+async fn an_admins_token_for_another_service_does_not_open_admin_or_account_routes() {
+    let app = spawn_app_with(&[("SESAME_AUDIENCES", "api,gallery")]).await;
+    let admin = app.new_admin().await;
+    let res = app
+        .post(
+            "/auth/login",
+            json!({"username": admin.username, "password": PASSWORD, "audience": "gallery"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let gallery = tokens(&body(res).await).access;
+    for path in [
+        "/admin/users",
+        "/admin/keys",
+        "/profile",
+        "/users/me",
+        "/auth/sessions",
+    ] {
+        assert_error(
+            app.get(path, Some(&gallery)).await,
+            StatusCode::UNAUTHORIZED,
+            "token_invalid",
+        )
+        .await;
+    }
+    assert_error(
+        app.post_auth("/auth/logout/all", &gallery, json!({})).await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+    )
+    .await;
+    // A token naming both audiences carries Sesame's own: it works on both sides.
+    let res = app
+        .post(
+            "/auth/login",
+            json!({"username": admin.username, "password": PASSWORD, "audience": ["gallery", "api"]}),
+        )
+        .await;
+    let both = tokens(&body(res).await).access;
+    assert_eq!(
+        app.get("/admin/users", Some(&both)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/admin/users", Some(&admin.tokens.access))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn forward_auth_without_an_audience_checks_sesames_own() {
+    let app = spawn_app_with(&[("SESAME_AUDIENCES", "api,gallery")]).await;
+    let user = app.new_user().await;
+    let res = app
+        .post(
+            "/auth/login",
+            json!({"username": user.username, "password": PASSWORD, "audience": "gallery"}),
+        )
+        .await;
+    let gallery = tokens(&body(res).await).access;
+    assert_error(
+        app.get("/auth/verify", Some(&gallery)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(
+        app.get("/auth/verify?audience=gallery", Some(&gallery))
+            .await
+            .status(),
+        StatusCode::OK,
+        "a gate that names the gallery lets the gallery's token through"
+    );
+    assert_eq!(
+        app.get("/auth/verify", Some(&user.tokens.access))
+            .await
+            .status(),
+        StatusCode::OK
     );
 }
 
@@ -298,4 +391,25 @@ async fn login_without_username_or_email_is_invalid_request() {
     let res = app.post("/auth/login", json!({"password": PASSWORD})).await;
     let b = assert_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
     assert!(b["fields"]["username"].is_array(), "fields.username in {b}");
+}
+
+#[tokio::test]
+async fn responses_that_carry_tokens_are_never_cached() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let login = app.login_raw(&user.username, PASSWORD).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    assert_eq!(login.headers()["cache-control"], "no-store");
+    assert_eq!(login.headers()["pragma"], "no-cache");
+    let refresh = app.refresh_raw(&user.tokens.refresh).await;
+    assert_eq!(refresh.status(), StatusCode::OK);
+    assert_eq!(refresh.headers()["cache-control"], "no-store");
+    let alias = app
+        .post(
+            "/refresh",
+            json!({"refresh": tokens(&body(login).await).refresh}),
+        )
+        .await;
+    assert_eq!(alias.status(), StatusCode::OK);
+    assert_eq!(alias.headers()["cache-control"], "no-store");
 }

@@ -36,6 +36,29 @@ async fn create_client(
     }
 }
 
+/// A client that may carry `roles` into the tokens it obtains by exchange.
+async fn create_delegating_client(
+    app: &TestApp,
+    admin: &str,
+    audiences: &[&str],
+    roles: &[&str],
+) -> ServiceClient {
+    let res = app
+        .post_auth(
+            "/admin/clients",
+            admin,
+            json!({"name": "delegating service", "audiences": audiences, "delegable_roles": roles}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let b = body(res).await;
+    assert_eq!(b["delegable_roles"], json!(roles));
+    ServiceClient {
+        id: b["client_id"].as_str().unwrap().into(),
+        secret: b["client_secret"].as_str().unwrap().into(),
+    }
+}
+
 async fn form(
     app: &TestApp,
     path: &str,
@@ -375,15 +398,11 @@ async fn introspection_reports_active_tokens_and_follows_revocation() {
             && a["aud"] == "api"
             && a["client_id"] == "sesame"
     );
-    let r = introspect(&app, &c, &user.tokens.refresh).await;
-    assert_eq!(r["active"], true);
-    assert_eq!(r["token_type"], "refresh_token");
-    assert_eq!(r["sid"], a["sid"]);
     assert_eq!(
         introspect(&app, &c, "garbage").await,
         json!({"active": false})
     );
-    // Log the session out: both its tokens become inactive.
+    // Log the session out: its access token becomes inactive.
     app.post(
         "/auth/logout",
         json!({"refresh_token": user.tokens.refresh}),
@@ -391,10 +410,6 @@ async fn introspection_reports_active_tokens_and_follows_revocation() {
     .await;
     assert_eq!(
         introspect(&app, &c, &user.tokens.access).await,
-        json!({"active": false})
-    );
-    assert_eq!(
-        introspect(&app, &c, &user.tokens.refresh).await,
         json!({"active": false})
     );
     // Expired tokens are inactive.
@@ -685,18 +700,27 @@ const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 #[tokio::test]
 async fn token_exchange_gives_a_client_a_token_for_the_same_user_and_another_audience() {
-    // Seed 000: the user service obtains a cart_service token for a user it holds a token of.
-    let app = spawn_app().await;
+    // Seed 000: the user service obtains a cart_service token for a user whose token (issued
+    // for the user service) it holds.
+    let app = spawn_app_with(&[("SESAME_AUDIENCES", "api,user_service")]).await;
     let admin = admin_token(&app).await;
-    let c = create_client(&app, &admin, &["cart_service"], &["cart:read"]).await;
+    let c = create_client(
+        &app,
+        &admin,
+        &["user_service", "cart_service"],
+        &["cart:read"],
+    )
+    .await;
     let user = app.new_user().await;
+    let session = login_for(&app, &user, json!("user_service")).await;
+    let subject = session.access;
     let res = form(
         &app,
         "/oauth/token",
         Some((&c.id, &c.secret)),
         &[
             ("grant_type", EXCHANGE),
-            ("subject_token", &user.tokens.access),
+            ("subject_token", &subject),
             ("subject_token_type", AT),
             ("audience", "cart_service"),
         ],
@@ -707,11 +731,16 @@ async fn token_exchange_gives_a_client_a_token_for_the_same_user_and_another_aud
     assert_eq!(b["issued_token_type"], AT);
     assert_eq!(b["token_type"], "Bearer");
     let token = b["access_token"].as_str().unwrap();
-    let mine = jwt_part(&user.tokens.access, 1);
+    let mine = jwt_part(&subject, 1);
     let got = jwt_part(token, 1);
     assert_eq!(got["sub"], user.id);
     assert_eq!(got["sid"], mine["sid"]);
-    assert_eq!(got["roles"], mine["roles"]);
+    assert_eq!(mine["roles"], json!(["customer"]));
+    assert_eq!(
+        got["roles"],
+        json!([]),
+        "a client delegates no roles unless it was allowed some"
+    );
     assert_eq!(got["aud"], "cart_service");
     assert_eq!(got["client_id"], c.id);
     assert_eq!(got["act"], json!({"sub": c.id}));
@@ -737,11 +766,8 @@ async fn token_exchange_gives_a_client_a_token_for_the_same_user_and_another_aud
         verify.headers().get("x-auth-client").unwrap(),
         c.id.as_str()
     );
-    app.post(
-        "/auth/logout",
-        json!({"refresh_token": user.tokens.refresh}),
-    )
-    .await;
+    app.post("/auth/logout", json!({"refresh_token": session.refresh}))
+        .await;
     let verify = app
         .request(
             Method::GET,
@@ -753,11 +779,42 @@ async fn token_exchange_gives_a_client_a_token_for_the_same_user_and_another_aud
     assert_eq!(verify.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// Logs `user` in for `audience` (a name or a list, each in `SESAME_AUDIENCES`).
+async fn login_for(app: &TestApp, user: &TestUser, audience: Value) -> Tokens {
+    let res = app
+        .post(
+            "/auth/login",
+            json!({"username": user.username, "password": PASSWORD, "audience": audience}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    tokens(&body(res).await)
+}
+
+/// A token-exchange request of `c` for `subject`, with `audience` when given.
+async fn exchange(
+    app: &TestApp,
+    c: &ServiceClient,
+    subject: &str,
+    audience: Option<&str>,
+) -> reqwest::Response {
+    let mut fields = vec![
+        ("grant_type", EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", AT),
+    ];
+    if let Some(a) = audience {
+        fields.push(("audience", a));
+    }
+    form(app, "/oauth/token", Some((&c.id, &c.secret)), &fields).await
+}
+
 #[tokio::test]
 async fn token_exchange_refusals() {
     let app = spawn_app().await;
     let admin = admin_token(&app).await;
-    let c = create_client(&app, &admin, &["cart_service"], &[]).await;
+    // Sesame's own audience is the client's, so the user's login tokens are its to exchange.
+    let c = create_client(&app, &admin, &["cart_service", "api"], &[]).await;
     let user = app.new_user().await;
     let basic = Some((c.id.as_str(), c.secret.as_str()));
     let ex = |subject: &str, ty: &str, aud: &str| {
@@ -776,6 +833,13 @@ async fn token_exchange_refusals() {
             .form(&fields);
         async move { req.send().await.unwrap() }
     };
+    // The control: this subject token is exchangeable as it is.
+    assert_eq!(
+        send(ex(&user.tokens.access, AT, "cart_service"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     // An audience the client may not request.
     oauth_error(
         send(ex(&user.tokens.access, AT, "billing")).await,
@@ -783,13 +847,7 @@ async fn token_exchange_refusals() {
         "invalid_target",
     )
     .await;
-    // A bad, wrong-typed or missing subject token.
-    oauth_error(
-        send(ex("garbage", AT, "cart_service")).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-    )
-    .await;
+    // A malformed request: a wrong-typed or missing subject token.
     oauth_error(
         send(ex(
             &user.tokens.access,
@@ -813,26 +871,39 @@ async fn token_exchange_refusals() {
         "invalid_request",
     )
     .await;
-    // A service token is not a user's token to exchange.
-    let svc = body(
-        form(
-            &app,
-            "/oauth/token",
-            basic,
-            &[("grant_type", "client_credentials")],
+    // A subject token that is not a valid token of Sesame's: garbage, a tampered payload under
+    // the original signature, `alg: none`.
+    let real = &user.tokens.access;
+    let parts: Vec<&str> = real.split('.').collect();
+    let mut claims = jwt_part(real, 1);
+    claims["roles"] = json!(["admin"]);
+    let tampered = format!("{}.{}.{}", parts[0], b64url(claims.to_string()), parts[2]);
+    let header = json!({"alg": "none", "typ": "at+jwt", "kid": jwt_part(real, 0)["kid"]});
+    let unsigned = format!("{}.{}.", b64url(header.to_string()), parts[1]);
+    for bad in ["garbage", tampered.as_str(), unsigned.as_str()] {
+        let b = oauth_error(
+            send(ex(bad, AT, "cart_service")).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
         )
-        .await,
+        .await;
+        assert!(!b.to_string().contains("eyJ"), "no token echoed: {b}");
+    }
+    // A refresh token is not an access token.
+    oauth_error(
+        send(ex(&user.tokens.refresh, AT, "cart_service")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
     )
     .await;
+    // A service token (here the client's own, for its own audience) is not a user's token to
+    // exchange: the contract's subject is a user's access token.
+    let svc = service_token(&app, &c).await;
+    assert_eq!(jwt_part(&svc, 1)["aud"], "cart_service");
     oauth_error(
-        send(ex(
-            svc["access_token"].as_str().unwrap(),
-            AT,
-            "cart_service",
-        ))
-        .await,
+        send(ex(&svc, AT, "cart_service")).await,
         StatusCode::BAD_REQUEST,
-        "invalid_request",
+        "invalid_grant",
     )
     .await;
     // A revoked user token cannot be exchanged.
@@ -844,18 +915,281 @@ async fn token_exchange_refusals() {
     oauth_error(
         send(ex(&user.tokens.access, AT, "cart_service")).await,
         StatusCode::BAD_REQUEST,
-        "invalid_request",
+        "invalid_grant",
+    )
+    .await;
+    // Nor an expired one.
+    let other = app.new_user().await;
+    app.advance(900 + 4);
+    oauth_error(
+        send(ex(&other.tokens.access, AT, "cart_service")).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
     )
     .await;
     // Without client authentication: 401.
+    let fresh = app.login(&other.username, PASSWORD).await.access;
     let res = app
         .client
         .post(app.url("/oauth/token"))
-        .form(&ex(&user.tokens.access, AT, "cart_service"))
+        .form(&ex(&fresh, AT, "cart_service"))
         .send()
         .await
         .unwrap();
     oauth_error(res, StatusCode::UNAUTHORIZED, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn token_exchange_takes_only_subject_tokens_issued_for_the_clients_audiences() {
+    let app = spawn_app_with(&[("SESAME_AUDIENCES", "api,gallery,orders")]).await;
+    let admin = admin_token(&app).await;
+    let orders = create_client(&app, &admin, &["orders", "shipping"], &[]).await;
+    let user = app.new_user().await;
+    // The user's token for Sesame (api) or for the gallery is not the orders service's to use.
+    for subject in [
+        user.tokens.access.clone(),
+        login_for(&app, &user, json!("gallery")).await.access,
+    ] {
+        let b = oauth_error(
+            exchange(&app, &orders, &subject, Some("shipping")).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+        assert!(
+            b["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("audience"),
+            "{b}"
+        );
+    }
+    // A token issued for the orders service is; so is one of several audiences, one of them
+    // the client's.
+    for aud in [json!("orders"), json!(["gallery", "orders"])] {
+        let subject = login_for(&app, &user, aud).await.access;
+        let res = exchange(&app, &orders, &subject, Some("shipping")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let got = jwt_part(body(res).await["access_token"].as_str().unwrap(), 1);
+        assert_eq!(got["sub"], user.id);
+        assert_eq!(got["aud"], "shipping");
+        assert_eq!(got["act"], json!({"sub": orders.id}));
+    }
+}
+
+#[tokio::test]
+async fn an_exchanged_token_carries_only_the_roles_the_client_may_delegate() {
+    let app = spawn_app().await;
+    let admin_user = app.new_admin().await;
+    let admin = &admin_user.tokens.access;
+    assert_eq!(jwt_part(admin, 1)["roles"], json!(["admin", "customer"]));
+    let plain = create_client(&app, admin, &["api"], &[]).await;
+    let support = create_delegating_client(&app, admin, &["api"], &["customer", "support"]).await;
+    let trusted = create_delegating_client(&app, admin, &["api"], &["admin"]).await;
+    // The roles of the token `c` obtains for the admin.
+    async fn roles_via(app: &TestApp, c: &ServiceClient, subject: &str) -> Value {
+        let res = exchange(app, c, subject, None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let token = body(res).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let claims = jwt_part(&token, 1);
+        assert_eq!(claims["act"], json!({"sub": c.id}));
+        // Introspection reports the same, narrowed, roles.
+        assert_eq!(introspect(app, c, &token).await["roles"], claims["roles"]);
+        claims["roles"].clone()
+    }
+    // An admin's token: no `admin` unless the client may delegate it, and only the roles both
+    // the user has and the client may delegate (`support` is not the user's).
+    assert_eq!(roles_via(&app, &plain, admin).await, json!([]));
+    assert_eq!(roles_via(&app, &support, admin).await, json!(["customer"]));
+    assert_eq!(roles_via(&app, &trusted, admin).await, json!(["admin"]));
+    // The allowance is shown to admins.
+    let list = body(app.get("/admin/clients", Some(admin)).await).await;
+    let shown: std::collections::HashMap<&str, &Value> = list["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["client_id"].as_str().unwrap(), &c["delegable_roles"]))
+        .collect();
+    assert_eq!(shown[plain.id.as_str()], &json!([]));
+    assert_eq!(shown[support.id.as_str()], &json!(["customer", "support"]));
+    assert_eq!(shown[trusted.id.as_str()], &json!(["admin"]));
+    // Roles follow the role alphabet.
+    let res = app
+        .post_auth(
+            "/admin/clients",
+            admin,
+            json!({"name": "x", "audiences": ["api"], "delegable_roles": ["Admin!"]}),
+        )
+        .await;
+    let b = assert_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(b["fields"]["delegable_roles"].is_array(), "{b}");
+}
+
+#[tokio::test]
+async fn an_exchanged_token_never_outlives_its_subject_token_and_names_its_actor() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let a = create_client(&app, &admin, &["api", "cart_service"], &[]).await;
+    let b = create_client(&app, &admin, &["cart_service", "billing"], &[]).await;
+    let user = app.new_user().await;
+    let subject_exp = jwt_part(&user.tokens.access, 1)["exp"].as_i64().unwrap();
+    // Most of the subject token's life has gone.
+    app.advance(600);
+    let res = exchange(&app, &a, &user.tokens.access, Some("cart_service")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let first = body(res).await;
+    let token = first["access_token"].as_str().unwrap().to_string();
+    let got = jwt_part(&token, 1);
+    assert_eq!(got["exp"], subject_exp, "cut to the subject token's expiry");
+    let left = first["expires_in"].as_i64().unwrap();
+    assert!((295..=300).contains(&left), "expires_in {left}");
+    assert_eq!(got["act"], json!({"sub": a.id}));
+    // Exchanged again by another client: the actors nest, the expiry holds.
+    let res = exchange(&app, &b, &token, Some("billing")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let got = jwt_part(body(res).await["access_token"].as_str().unwrap(), 1);
+    assert_eq!(got["act"], json!({"sub": b.id, "act": {"sub": a.id}}));
+    assert_eq!(got["exp"], subject_exp);
+    assert_eq!(got["sub"], user.id);
+}
+
+#[tokio::test]
+async fn token_exchange_signs_once_and_counts_as_an_exchange() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let c = create_client(&app, &admin, &["api"], &[]).await;
+    let user = app.new_user().await;
+    let res = exchange(&app, &c, &user.tokens.access, None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        text.contains("sesame_tokens_issued_total{kind=\"exchange\"} 1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("sesame_tokens_issued_total{kind=\"client\"}"),
+        "an exchange is not a client-credentials token: {text}"
+    );
+    service_token(&app, &c).await;
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        text.contains("sesame_tokens_issued_total{kind=\"client\"} 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn introspection_answers_only_for_the_callers_audiences() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let cart = create_client(&app, &admin, &["cart_service"], &["cart:read"]).await;
+    let orders = create_client(&app, &admin, &["orders"], &[]).await;
+    let sesame_api = create_client(&app, &admin, &["api", "orders"], &[]).await;
+    let user = app.new_user().await;
+    let cart_token = service_token(&app, &cart).await;
+    // Another client's token, for an audience that is not the caller's: nothing to say.
+    assert_eq!(
+        introspect(&app, &orders, &cart_token).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        introspect(&app, &orders, &user.tokens.access).await,
+        json!({"active": false})
+    );
+    // A refresh token is never a client's business, whatever its audience.
+    for caller in [&orders, &sesame_api, &cart] {
+        assert_eq!(
+            introspect(&app, caller, &user.tokens.refresh).await,
+            json!({"active": false})
+        );
+    }
+    let hinted = form(
+        &app,
+        "/oauth/introspect",
+        Some((&sesame_api.id, &sesame_api.secret)),
+        &[
+            ("token", &user.tokens.refresh),
+            ("token_type_hint", "refresh_token"),
+        ],
+    )
+    .await;
+    assert_eq!(body(hinted).await, json!({"active": false}));
+    // A token for one of the caller's audiences: active, with the documented fields.
+    let a = introspect(&app, &cart, &cart_token).await;
+    assert_eq!(a["active"], true);
+    assert_eq!(a["sub"], cart.id);
+    assert_eq!(a["client_id"], cart.id);
+    assert_eq!(a["aud"], "cart_service");
+    assert_eq!(a["scope"], "cart:read");
+    assert_eq!(a["token_type"], "access_token");
+    assert_eq!(a["roles"], json!([]));
+    assert!(a["exp"].is_number() && a["iat"].is_number(), "{a}");
+    let u = introspect(&app, &sesame_api, &user.tokens.access).await;
+    assert_eq!(u["active"], true);
+    assert_eq!(u["sub"], user.id);
+    assert_eq!(u["aud"], "api");
+    assert_eq!(u["client_id"], "sesame");
+    assert_eq!(u["roles"], json!(["customer"]));
+    assert_eq!(u["token_type"], "access_token");
+    assert!(u["sid"].is_string(), "{u}");
+    // The hint is a hint: an access token sent as a refresh token is still looked at.
+    let hinted = form(
+        &app,
+        "/oauth/introspect",
+        Some((&sesame_api.id, &sesame_api.secret)),
+        &[
+            ("token", &user.tokens.access),
+            ("token_type_hint", "refresh_token"),
+        ],
+    )
+    .await;
+    assert_eq!(body(hinted).await["active"], true);
+}
+
+#[tokio::test]
+async fn any_client_still_revokes_a_users_tokens_it_cannot_introspect() {
+    // Revocation (RFC 7009) is unchanged by introspection's narrowing: a service may end a
+    // user's session on their behalf whatever the token's audience.
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let orders = create_client(&app, &admin, &["orders"], &[]).await;
+    let basic = Some((orders.id.as_str(), orders.secret.as_str()));
+    let user = app.new_user().await;
+    assert_eq!(
+        introspect(&app, &orders, &user.tokens.access).await,
+        json!({"active": false})
+    );
+    let res = form(
+        &app,
+        "/oauth/revoke",
+        basic,
+        &[("token", &user.tokens.access)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_error(
+        app.get("/profile", Some(&user.tokens.access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    let res = form(
+        &app,
+        "/oauth/revoke",
+        basic,
+        &[("token", &user.tokens.refresh)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_error(
+        app.refresh_raw(&user.tokens.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -970,9 +1304,14 @@ async fn a_client_revokes_only_its_own_service_tokens_but_any_users_token() {
     let verify = |t: String| {
         let app = &app;
         async move {
-            app.request(Method::GET, "/auth/verify", Some(&t), None)
-                .await
-                .status()
+            app.request(
+                Method::GET,
+                "/auth/verify?audience=cart_service",
+                Some(&t),
+                None,
+            )
+            .await
+            .status()
         }
     };
     assert_eq!(
@@ -1039,8 +1378,8 @@ async fn a_clients_first_audience_is_its_default() {
 async fn deleting_a_client_revokes_its_secret_and_its_tokens_at_once() {
     let app = spawn_app().await;
     let admin = admin_token(&app).await;
-    let gone = create_client(&app, &admin, &["cart_service"], &[]).await;
-    let auditor = create_client(&app, &admin, &["api"], &[]).await;
+    let gone = create_client(&app, &admin, &["cart_service", "api"], &[]).await;
+    let auditor = create_client(&app, &admin, &["api", "cart_service"], &[]).await;
     let user = app.new_user().await;
     // A service token, and a user's token the client obtained by exchange.
     let service = service_token(&app, &gone).await;
@@ -1064,7 +1403,9 @@ async fn deleting_a_client_revokes_its_secret_and_its_tokens_at_once() {
     for token in [&service, &exchanged] {
         assert_eq!(introspect(&app, &auditor, token).await["active"], true);
         assert_eq!(
-            get_verify(&app, "/auth/verify", Some(token)).await.status(),
+            get_verify(&app, "/auth/verify?audience=cart_service", Some(token))
+                .await
+                .status(),
             StatusCode::OK
         );
     }
@@ -1108,7 +1449,9 @@ async fn deleting_a_client_revokes_its_secret_and_its_tokens_at_once() {
             json!({"active": false})
         );
         assert_eq!(
-            get_verify(&app, "/auth/verify", Some(token)).await.status(),
+            get_verify(&app, "/auth/verify?audience=cart_service", Some(token))
+                .await
+                .status(),
             StatusCode::UNAUTHORIZED
         );
     }
@@ -1201,4 +1544,20 @@ async fn a_removed_role_reaches_forward_auth_and_introspection_and_a_refresh_get
     // Someone else's token is untouched.
     let res = get_verify(&app, "/auth/verify?role=admin", Some(&boss.tokens.access)).await;
     assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_delegable_roles_and_invalid_grant() {
+    let app = spawn_app().await;
+    let doc = body(app.get("/openapi.json", None).await).await;
+    let schemas = &doc["components"]["schemas"];
+    for schema in ["NewClientRequest", "ClientView"] {
+        assert!(
+            schemas[schema]["properties"]["delegable_roles"].is_object(),
+            "{schema}: {}",
+            schemas[schema]
+        );
+    }
+    let token = doc["paths"]["/oauth/token"]["post"].to_string();
+    assert!(token.contains("invalid_grant"), "{token}");
 }

@@ -102,3 +102,31 @@ async fn no_response_grants_other_origins_access() {
         assert!(cors.is_empty(), "{} answered {cors:?}", res.url());
     }
 }
+
+/// The data dir holds the TLS key and, on SQLite, the database with the password hashes and the
+/// private signing keys: what Sesame creates there is owner-only whatever the umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_dir_it_creates_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let outer = tempfile::tempdir().unwrap();
+    let data = outer.path().join("fresh/data");
+    let app = spawn_app_with(&[("SESAME_DATA_DIR", data.to_str().unwrap())]).await;
+    app.new_user().await;
+    assert_eq!(mode(&outer.path().join("fresh")), 0o700);
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("tls")), 0o700);
+    assert_eq!(mode(&data.join("tls/key.pem")), 0o600);
+    if crate::BACKEND == Backend::Sqlite {
+        for file in ["sesame.db", "sesame.db-wal", "sesame.db-shm"] {
+            assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+        }
+    }
+}

@@ -55,5 +55,5 @@ pub fn nginx() -> PathBuf {
             return p.into();
         }
     }
-    panic!("nginx is not installed (apt-get install nginx); .ci/run installs it");
+    panic!("nginx is not installed (apt-get install nginx); scripts/test.sh installs it");
 }

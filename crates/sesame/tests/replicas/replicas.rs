@@ -326,7 +326,9 @@ async fn a_client_deleted_at_one_replica_is_refused_at_the_other() {
         .unwrap();
     let admin = a.login(&admin_email).await.access;
     let gone = create_client(&a, &admin, "cart_service").await;
-    let auditor = create_client(&a, &admin, "api").await;
+    // Introspection answers only a client whose audience the token is for: the auditor is
+    // another client of the cart service.
+    let auditor = create_client(&a, &admin, "cart_service").await;
     let gone = (gone.0.as_str(), gone.1.as_str());
     let auditor = (auditor.0.as_str(), auditor.1.as_str());
     let credentials = [("grant_type", "client_credentials")];
@@ -349,7 +351,9 @@ async fn a_client_deleted_at_one_replica_is_refused_at_the_other() {
         assert_eq!(introspect(server).await["active"], true, "at {server}");
     }
     assert_eq!(
-        b.get("/auth/verify", Some(&token)).await.status(),
+        b.get("/auth/verify?audience=cart_service", Some(&token))
+            .await
+            .status(),
         StatusCode::OK
     );
 
@@ -368,14 +372,19 @@ async fn a_client_deleted_at_one_replica_is_refused_at_the_other() {
     assert_error_oauth(res, "invalid_client").await;
     assert_eq!(introspect("a").await, json!({"active": false}));
     assert_eq!(
-        a.get("/auth/verify", Some(&token)).await.status(),
+        a.get("/auth/verify?audience=cart_service", Some(&token))
+            .await
+            .status(),
         StatusCode::UNAUTHORIZED
     );
     // At B: within the revocation bound.
     loop {
         let secret = oauth(&b, "/oauth/token", gone, &credentials).await.status();
         let active = introspect("b").await["active"] == true;
-        let verify = b.get("/auth/verify", Some(&token)).await.status();
+        let verify = b
+            .get("/auth/verify?audience=cart_service", Some(&token))
+            .await
+            .status();
         if secret == StatusCode::UNAUTHORIZED && !active && verify == StatusCode::UNAUTHORIZED {
             break;
         }
