@@ -148,6 +148,8 @@ impl Sesame {
     async fn login_inner(&self, input: Login) -> Result<TokenPair, CoreError> {
         let audience = self.resolve_audience(input.audience)?;
         let canonical = canonical_login(&input.login);
+        // Before the read: the token's roles are no fresher than this (see `Sesame::jti_at`).
+        let read_at = self.now();
         let user = match canonical {
             Some(c) => self.store.find_user_by_login(&c).await?,
             None => None,
@@ -213,7 +215,8 @@ impl Sesame {
             self.upgrade_hash(&user, &input.password, upgrade, &input.client)
                 .await;
         }
-        self.open_session(&user, audience, input.client).await
+        self.open_session(&user, audience, input.client, read_at)
+            .await
     }
 
     /// A keyed hash (HMAC-SHA-256 under an instance secret, truncated to 128 bits, hex) of a

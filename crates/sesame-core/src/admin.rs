@@ -166,7 +166,10 @@ impl Sesame {
     }
 
     /// Replaces the roles; they appear in the user's next refreshed access token. Taking `admin`
-    /// from the last active admin is refused (`LastAdmin`, decided by the store).
+    /// from the last active admin is refused (`LastAdmin`, decided by the store). When a role is
+    /// removed, the user's tokens issued until now are recorded as stale in the revocation feed
+    /// (forward-auth, introspection and token exchange refuse them; see `revocation`), with the
+    /// instant taken after the change committed: a token issued later read the new roles.
     pub async fn admin_set_roles(
         &self,
         id: Uuid,
@@ -196,10 +199,16 @@ impl Sesame {
             actor,
             serde_json::json!({"roles": parsed, "previous": previous}),
         );
-        self.store
+        let roles = self
+            .store
             .set_roles(id, &parsed, self.now(), &[entry])
             .await?
-            .ok_or(CoreError::NotFound)
+            .ok_or(CoreError::NotFound)?;
+        if previous.iter().any(|r| !roles.contains(r)) {
+            self.store.feed_user_change(id, self.now()).await?;
+            self.revoked().await;
+        }
+        Ok(roles)
     }
 
     /// Grants one role (`sesame user role add`), audited as `role_changed` like a replacement.

@@ -160,6 +160,7 @@ mod tests {
             scopes: Vec::new(),
             delegable_roles: Vec::new(),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
+            access_until: None,
         })
     }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use aws_lc_rs::{constant_time, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sesame_verify::{Audience, Claims, VerifyError};
@@ -27,6 +28,11 @@ use crate::service::Sesame;
 use crate::sessions::ClientInfo;
 use crate::store::ClientRecord;
 use crate::tokens::RefreshToken;
+
+/// How far ahead of need a client's `access_until` is raised (see `cover_client_tokens`).
+const CLIENT_ACCESS_STEP: chrono::Duration = chrono::Duration::seconds(60);
+/// Room between checking a client's `access_until` and signing its token.
+const CLIENT_ACCESS_SLACK: chrono::Duration = chrono::Duration::seconds(30);
 
 #[derive(Debug)]
 pub struct NewClient {
@@ -174,6 +180,7 @@ impl Sesame {
             scopes: dedup(input.scopes),
             delegable_roles: dedup(input.delegable_roles),
             created_at: self.now(),
+            access_until: None,
         };
         let entry = self.audit(
             "client_created",
@@ -304,13 +311,14 @@ impl Sesame {
     }
 
     /// A client-credentials access token for the requested audiences and scopes (see `grant`).
-    pub fn client_token(
+    pub async fn client_token(
         &self,
         client: &ClientRecord,
         audience: Vec<String>,
         scope: Option<&str>,
     ) -> Result<ClientToken, CoreError> {
         let (audience, scopes) = Self::grant(client, audience, scope)?;
+        self.cover_client_tokens(client).await?;
         let now = self.now().timestamp();
         let ttl = self.settings.access_ttl.as_secs();
         let scope = scopes.join(" ");
@@ -337,6 +345,31 @@ impl Sesame {
             scope,
             audience,
         })
+    }
+
+    /// Makes sure the client's `access_until` (what its deletion's feed entry is kept until)
+    /// covers a token issued now, before one is. Raised in steps of [`CLIENT_ACCESS_STEP`], so
+    /// the database is written about once a minute per client and replica, not per token; a
+    /// record read from this process's cache that already covers it costs nothing. A client
+    /// deleted meanwhile gets `invalid_client`: no token is issued past its deletion's entry.
+    async fn cover_client_tokens(&self, client: &ClientRecord) -> Result<(), CoreError> {
+        let now = self.now();
+        // Room for the time between this check and the token's signing.
+        let needed = self.access_until(now + CLIENT_ACCESS_SLACK);
+        if client.access_until.is_some_and(|u| u >= needed) {
+            return Ok(());
+        }
+        let until = self
+            .store
+            .extend_client_access(&client.client_id, needed + CLIENT_ACCESS_STEP)
+            .await?
+            .ok_or(CoreError::InvalidClient)?;
+        let mut record = client.clone();
+        record.access_until = Some(until);
+        self.clients.admit(Arc::new(record), now, |id| {
+            self.revocations.is_client_revoked(id)
+        });
+        Ok(())
     }
 
     /// RFC 8693 token exchange: a client holding a user's access token obtains a token for one
@@ -379,6 +412,10 @@ impl Sesame {
                 "the subject token was not issued for any of the client's audiences".into(),
             ));
         }
+        let subject_read_at =
+            DateTime::<Utc>::from_timestamp_millis(crate::revocation::issued_at_ms(&subject))
+                .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        self.cover_client_tokens(client).await?;
         let now = self.now().timestamp();
         let ttl = self.settings.access_ttl.as_secs() as i64;
         let mut act = serde_json::json!({ "sub": client.client_id });
@@ -398,7 +435,9 @@ impl Sesame {
             exp: (now + ttl).min(subject.exp),
             iat: now,
             nbf: now,
-            jti: Uuid::new_v4().to_string(),
+            // As old as the subject token's roles it copies (see `Sesame::jti_at`), so a role
+            // removal after the subject was issued refuses this token too.
+            jti: Self::jti_at(subject_read_at),
             client_id: client.client_id.clone(),
             sid: subject.sid,
             roles,
@@ -433,6 +472,12 @@ impl Sesame {
                 _ => CoreError::TokenInvalid,
             })?;
         self.ensure_not_revoked(&claims)?;
+        // These callers act on the token's `roles` (forward-auth's `role=`, introspection's
+        // answer, the roles an exchange delegates): a token issued before its user lost a role
+        // is refused, and a refresh gets one with the roles as they are now.
+        if self.revocations.has_stale_roles(&claims) {
+            return Err(CoreError::TokenRevoked);
+        }
         Ok(claims)
     }
 

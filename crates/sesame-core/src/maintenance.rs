@@ -12,14 +12,18 @@ impl Sesame {
         let purged = self.store.purge_expired(now).await?;
         let retention = Self::ttl(self.settings.audit_retention);
         let audit = self.store.purge_audit(now - retention).await?;
-        // Revocation records matter for one access-token lifetime (plus the pollers' look-back),
-        // a deleted client's for the client cache's TTL more (see `revocation`): a replica
-        // starting then must still read it.
-        let horizon = Self::ttl(self.settings.access_ttl)
-            + Self::ttl(crate::revocation::LOOKBACK)
+        // A feed entry matters until its `until` (the tokens it covers have expired; see
+        // `revocation`), whatever the access lifetime is now. A minute of room for replicas whose
+        // clocks run behind this one. Entries without `until` (written before migration 0007)
+        // keep the old rule: this process's access lifetime plus the client cache's TTL.
+        let margin = chrono::Duration::minutes(1);
+        let legacy = Self::ttl(self.settings.access_ttl)
             + Self::ttl(crate::client_cache::TTL)
-            + chrono::Duration::minutes(1);
-        self.store.purge_revocations(now - horizon).await?;
+            + chrono::Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS)
+            + margin;
+        self.store
+            .purge_revocations(now - margin, now - legacy)
+            .await?;
         // Lockout rows idle for a lockout duration count from zero anyway (see `lockout`).
         self.store
             .purge_login_attempts(now - Self::ttl(self.settings.lockout_duration))

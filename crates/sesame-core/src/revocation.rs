@@ -1,19 +1,26 @@
 //! Revocation state in memory, so that checking a valid token never touches the database.
 //!
 //! The store records every revocation (session revoked or deleted while live, access token
-//! deny-listed, service client deleted) in a feed, in the same transaction as the revocation.
-//! Each process keeps the revoked sids, jtis and client ids of the last access-token lifetime
-//! in hash maps — a check costs a hash lookup or two whatever the number of tokens ever issued
-//! — and catches up with the feed:
-//! at once after it revokes something itself, and every [`SYNC_INTERVAL`] for what other
-//! replicas revoked. That interval (plus the time a poll takes) is the staleness bound across
-//! replicas; on the replica that revoked, revocation is immediate.
+//! deny-listed, service client deleted) in a feed, in the same transaction as the revocation
+//! (triggers). Each process keeps the revoked sids, jtis and client ids in hash maps — a check
+//! costs a hash lookup or two whatever the number of tokens ever issued — and catches up with
+//! the feed: at once after it revokes something itself, and every [`SYNC_INTERVAL`] for what
+//! other replicas revoked. That interval (plus the time a poll takes) is the staleness bound
+//! across replicas; on the replica that revoked, revocation is immediate.
 //!
-//! Polls read from the newest entry seen (or this process's clock, if earlier) minus
-//! [`LOOKBACK`], so an entry whose transaction committed a little after its timestamp is still
-//! picked up; re-reading is harmless (sets).
-//! Memory is bounded by the revocations of one access-token lifetime: older entries are
-//! dropped, since every token they could refuse has expired.
+//! Each entry is kept until its own `until`: the latest moment a token it covers can still be
+//! accepted, recorded from the tokens actually issued (by Sesame's clock, which stamped them).
+//! Neither the access lifetime configured now nor the database's clock decides it, so a restart
+//! with a shorter lifetime, or a database clock behind ours, cannot make a revoked token valid
+//! again. Memory is bounded by the revocations of live tokens.
+//!
+//! Polls read from a commit-ordered cursor the store hands back (see `store::FeedPage`): an
+//! entry whose transaction commits late — after newer entries were read, however much later —
+//! is still read, and no timestamp (of either clock) moves the cursor. This replaced a look-back
+//! window of 10 s by timestamp, which missed commits later than that.
+//!
+//! The feed also says when the signing keys changed; [`FeedNews::keys_changed`] tells the
+//! caller to reload them.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -26,19 +33,29 @@ use crate::store::{RevocationKind, Store, StoreResult};
 
 /// How often each process polls the feed for other replicas' revocations.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
-/// How far before the newest entry seen each poll reads again.
-pub const LOOKBACK: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 struct State {
-    /// sid → when its last access token expires at the latest (ms).
+    /// sid → until (ms).
     sessions: HashMap<String, i64>,
-    /// jti → when the token expires (ms).
+    /// jti → until (ms).
     tokens: HashMap<String, i64>,
-    /// Deleted client id → when the last access token issued to it expires at the latest (ms).
+    /// Deleted client id → until (ms).
     clients: HashMap<String, i64>,
-    /// Newest feed timestamp seen (database clock).
-    newest: Option<DateTime<Utc>>,
+    /// User id (`sub`) who lost a role → (tokens issued before this are stale (ms), until (ms)).
+    users: HashMap<String, (i64, i64)>,
+    /// Where the next poll reads from; `None` before the first.
+    cursor: Option<i64>,
+}
+
+/// What a poll read besides revocations.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FeedNews {
+    /// Ids of the deleted clients read (again, for entries read twice), already in the revoked
+    /// set, so the caller can drop them from its credentials cache.
+    pub deleted_clients: Vec<String>,
+    /// The signing keys changed somewhere: reload them.
+    pub keys_changed: bool,
 }
 
 #[derive(Debug)]
@@ -46,12 +63,14 @@ pub struct RevocationCache {
     state: RwLock<State>,
     /// Serialises polls, so two concurrent catch-ups do not both read the feed.
     poll: tokio::sync::Mutex<()>,
-    /// How long a revoked session stays relevant: the access-token lifetime plus leeway.
-    session_horizon: chrono::Duration,
-    /// How long a deleted client stays relevant: as a session, plus the client cache's TTL —
-    /// a replica that missed the feed may authenticate the client from its cache, and mint a
-    /// token, for up to that long after the deletion.
-    client_horizon: chrono::Duration,
+    /// For entries without `until` only (written before migration 0007, or a client deleted
+    /// before it got a token since): this process's access-token lifetime plus leeway, from
+    /// the later of the entry's stamp and this process's clock — the rule before `until`.
+    legacy_horizon: chrono::Duration,
+    /// The same for a deleted client, plus the client cache's TTL — a replica that missed the
+    /// feed may authenticate the client from its cache, and mint a token, for up to that long
+    /// after the deletion.
+    legacy_client_horizon: chrono::Duration,
 }
 
 impl RevocationCache {
@@ -72,8 +91,8 @@ impl RevocationCache {
         RevocationCache {
             state: RwLock::default(),
             poll: tokio::sync::Mutex::new(()),
-            session_horizon: horizon,
-            client_horizon,
+            legacy_horizon: horizon,
+            legacy_client_horizon: client_horizon,
         }
     }
 
@@ -92,76 +111,152 @@ impl RevocationCache {
                 .is_some_and(|sid| s.sessions.contains_key(sid))
     }
 
-    /// Whether this client was deleted (within the last access-token lifetime plus the client
-    /// cache's TTL) as far as this process has read the feed.
+    /// Whether the token carries roles a user has lost since it was issued: issued (see
+    /// [`issued_at_ms`]) before the newest role removal of its `sub` read from the feed. Only
+    /// tokens of a user's session (`sid`) carry their roles. Checked by forward-auth,
+    /// introspection and token exchange, which act on the token's `roles`; Sesame's own API
+    /// reads roles from the database instead.
+    pub fn has_stale_roles(&self, claims: &Claims) -> bool {
+        if claims.sid.is_none() {
+            return false;
+        }
+        let s = self.state.read().unwrap_or_else(|e| e.into_inner());
+        s.users
+            .get(&claims.sub)
+            .is_some_and(|(before, _)| issued_at_ms(claims) < *before)
+    }
+
+    /// Whether this client was deleted (while tokens of it may live) as far as this process
+    /// has read the feed.
     pub fn is_client_revoked(&self, client_id: &str) -> bool {
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
         s.clients.contains_key(client_id)
     }
 
-    /// Reads the feed from where this process left off (all of the last access-token lifetime
-    /// on the first call) and forgets entries that can no longer matter. Returns the ids of
-    /// the deleted clients it read (again, for those inside the look-back), already in the
-    /// revoked set when this returns, so the caller can drop them from its credentials cache.
-    pub async fn catch_up(
-        &self,
-        store: &dyn Store,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<String>> {
+    /// Reads the feed from where this process left off (all of it on the first call) and
+    /// forgets entries whose tokens have all expired.
+    pub async fn catch_up(&self, store: &dyn Store, now: DateTime<Utc>) -> StoreResult<FeedNews> {
         let _one_at_a_time = self.poll.lock().await;
-        let newest = self.state.read().unwrap_or_else(|e| e.into_inner()).newest;
-        let lookback = chrono::Duration::from_std(LOOKBACK).unwrap_or_default();
-        let since = match newest {
-            // Never from past this process's own clock: an entry stamped while the database
-            // clock stood ahead (then corrected) would otherwise move the cursor past every
-            // revocation stamped after the correction, until real time caught up. Entries from
-            // the future are read again on each poll until then, which is harmless (sets).
-            Some(t) => t.min(now) - lookback,
-            None => now - self.client_horizon - lookback,
-        };
-        let feed = store.revocations_since(since).await?;
-        let mut clients = Vec::new();
+        let cursor = self.state.read().unwrap_or_else(|e| e.into_inner()).cursor;
+        let page = store.revocations_after(cursor.unwrap_or(0)).await?;
+        let mut news = FeedNews::default();
         let mut s = self.state.write().unwrap_or_else(|e| e.into_inner());
-        for r in feed {
+        // Entries without `until` (see `legacy_horizon`): judged by the later of the feed's stamp
+        // and our clock — from the stamp alone, a database clock behind ours would let the entry
+        // go before the tokens (stamped by our clock) expire.
+        let legacy = |at: DateTime<Utc>, horizon: chrono::Duration| {
+            at.max(now)
+                .checked_add_signed(horizon)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        };
+        for r in page.entries {
             match r.kind {
                 RevocationKind::Session => {
-                    // Judged by this process's clock, which stamped the tokens: from the
-                    // feed's stamp alone, a database clock running behind ours would let the
-                    // entry go before the session's last token expires.
-                    let until = (r.at.max(now) + self.session_horizon).timestamp_millis();
-                    s.sessions.insert(r.subject, until);
+                    let until = r.until.unwrap_or_else(|| legacy(r.at, self.legacy_horizon));
+                    keep_longest(&mut s.sessions, r.subject, until);
                 }
                 RevocationKind::Token => {
-                    let until = r
-                        .until
-                        .unwrap_or(r.at.max(now) + self.session_horizon)
-                        .timestamp_millis();
-                    s.tokens.insert(r.subject, until);
+                    let until = r.until.unwrap_or_else(|| legacy(r.at, self.legacy_horizon));
+                    keep_longest(&mut s.tokens, r.subject, until);
                 }
                 RevocationKind::Client => {
-                    // As for a session, by our clock, with room for a token minted from a stale
-                    // cache entry after the deletion (see `client_horizon`).
-                    let until = (r.at.max(now) + self.client_horizon).timestamp_millis();
-                    clients.push(r.subject.clone());
-                    s.clients.insert(r.subject, until);
+                    let until = r
+                        .until
+                        .unwrap_or_else(|| legacy(r.at, self.legacy_client_horizon));
+                    news.deleted_clients.push(r.subject.clone());
+                    keep_longest(&mut s.clients, r.subject, until);
+                }
+                RevocationKind::Key => news.keys_changed = true,
+                RevocationKind::User => {
+                    let (Some(before), Some(until)) = (r.issued_before, r.until) else {
+                        continue;
+                    };
+                    let entry = (before.timestamp_millis(), until.timestamp_millis());
+                    let held = s.users.entry(r.subject).or_insert(entry);
+                    *held = (held.0.max(entry.0), held.1.max(entry.1));
                 }
             }
-            s.newest = Some(s.newest.map_or(r.at, |n| n.max(r.at)));
         }
+        s.cursor = Some(page.next);
         let now_ms = now.timestamp_millis();
         s.sessions.retain(|_, until| *until > now_ms);
         s.tokens.retain(|_, until| *until > now_ms);
         s.clients.retain(|_, until| *until > now_ms);
-        Ok(clients)
+        s.users.retain(|_, (_, until)| *until > now_ms);
+        Ok(news)
     }
 
     /// How many revocations are held (for tests and metrics).
     pub fn len(&self) -> usize {
         let s = self.state.read().unwrap_or_else(|e| e.into_inner());
-        s.sessions.len() + s.tokens.len() + s.clients.len()
+        s.sessions.len() + s.tokens.len() + s.clients.len() + s.users.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// When a token was issued, to the millisecond: the timestamp of its `jti` when that is a
+/// UUIDv7 (Sesame's user tokens; see `Sesame::jti_at`), else its whole-second `iat` — a token
+/// of an older version issued in the same second just after a role removal is then taken as
+/// issued before it (refused once more, never accepted wrongly).
+pub fn issued_at_ms(claims: &Claims) -> i64 {
+    uuid::Uuid::parse_str(&claims.jti)
+        .ok()
+        .filter(|id| id.get_version_num() == 7)
+        .and_then(|id| id.get_timestamp())
+        .map(|ts| {
+            let (secs, nanos) = ts.to_unix();
+            (secs as i64).saturating_mul(1000) + i64::from(nanos / 1_000_000)
+        })
+        .unwrap_or_else(|| claims.iat.saturating_mul(1000))
+}
+
+/// Records `subject` as revoked until `until`, or later if it already was.
+fn keep_longest(map: &mut HashMap<String, i64>, subject: String, until: DateTime<Utc>) {
+    let until = until.timestamp_millis();
+    let held = map.entry(subject).or_insert(until);
+    *held = (*held).max(until);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::TimeZone;
+    use sesame_verify::Audience;
+
+    use super::*;
+    use crate::service::Sesame;
+
+    fn claims(jti: String, iat: i64) -> Claims {
+        Claims {
+            iss: "https://issuer.test".into(),
+            sub: "user".into(),
+            aud: Audience::One("api".into()),
+            exp: iat + 60,
+            iat,
+            nbf: iat,
+            jti,
+            client_id: "sesame".into(),
+            sid: Some("s".into()),
+            roles: vec![],
+            scope: None,
+            email_verified: None,
+            act: None,
+        }
+    }
+
+    #[test]
+    fn issue_time_comes_from_a_v7_jti_to_the_millisecond_else_from_iat() {
+        let at = Utc.timestamp_millis_opt(1_900_000_000_123).unwrap();
+        let v7 = claims(Sesame::jti_at(at), at.timestamp());
+        assert_eq!(issued_at_ms(&v7), 1_900_000_000_123);
+        // Tokens of older versions (UUIDv4 jti): whole seconds.
+        let v4 = claims(uuid::Uuid::new_v4().to_string(), at.timestamp());
+        assert_eq!(issued_at_ms(&v4), 1_900_000_000_000);
+        let odd = claims("not-a-uuid".into(), at.timestamp());
+        assert_eq!(issued_at_ms(&odd), 1_900_000_000_000);
     }
 }

@@ -16,7 +16,8 @@ use crate::settings::Settings;
 use crate::store::{AuditEntry, Store};
 use crate::tokens::KeyRing;
 
-/// Extra time a retired key stays published: covers replicas that have not reloaded keys yet.
+/// Extra time a retired key stays published: covers replicas that have not reloaded keys yet
+/// (the feed tells them within a poll; the periodic reload is the fallback).
 const RETIRE_MARGIN: Duration = Duration::seconds(60);
 
 /// Name of the instance secret that keys refresh-token successors.
@@ -51,10 +52,13 @@ impl Sesame {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Result<Self, CoreError> {
-        settings.check_lifetimes().map_err(CoreError::Internal)?;
         let now = clock.now();
         let hasher =
             PasswordHasher::new(&settings.argon2, settings.hash_workers, settings.hash_queue)?;
+        // The feed first, the keys after: a key change committed in between is then in the
+        // keys loaded below, and one committed later is read by the next poll.
+        let revocations = crate::revocation::RevocationCache::new(settings.access_ttl);
+        revocations.catch_up(store.as_ref(), now).await?;
         let mut records = store.list_keys().await?;
         if records.is_empty() {
             let current = generate_key(settings.signing_alg, KeyState::Current, now)?;
@@ -70,8 +74,6 @@ impl Sesame {
             .await?;
         rand::rngs::OsRng.fill_bytes(&mut candidate);
         let client_mac = store.instance_secret(CLIENT_MAC_SECRET, &candidate).await?;
-        let revocations = crate::revocation::RevocationCache::new(settings.access_ttl);
-        revocations.catch_up(store.as_ref(), now).await?;
         Ok(Sesame {
             store,
             clock,
@@ -152,8 +154,8 @@ impl Sesame {
         let now = self.now();
         let next = generate_key(self.settings.signing_alg, KeyState::Next, now)?;
         // Retired keys stay published for the tokens they signed: an access-token lifetime plus
-        // the leeway, plus RETIRE_MARGIN for replicas that sign with it until their next key
-        // reload (every 30 s).
+        // the leeway, plus RETIRE_MARGIN for replicas that sign with it until they reload the
+        // keys (within a feed poll, about 1 s; at worst the 30 s periodic reload).
         let retire_until = now
             + Self::ttl(self.settings.access_ttl)
             + Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS)
@@ -180,13 +182,18 @@ impl Sesame {
     /// Catches up with revocations made anywhere (run periodically, and after every revocation
     /// made here so it takes effect at once on this replica). Deleted clients leave the client
     /// cache after they entered the revoked set (the order `ClientCache::admit` relies on).
+    /// A key change anywhere (another replica, the CLI) reloads the keys, so every replica signs
+    /// with and publishes the same set within a poll.
     pub async fn sync_revocations(&self) -> Result<(), CoreError> {
-        let deleted = self
+        let news = self
             .revocations
             .catch_up(self.store.as_ref(), self.now())
             .await?;
-        for client_id in &deleted {
+        for client_id in &news.deleted_clients {
             self.clients.remove(client_id);
+        }
+        if news.keys_changed {
+            self.reload_keys().await?;
         }
         Ok(())
     }

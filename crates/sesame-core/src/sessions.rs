@@ -41,11 +41,14 @@ pub struct Logout {
 }
 
 impl Sesame {
+    /// `read_at`: when `user` was read (before it, by this process's clock) — the access
+    /// token's issue time as far as its roles go (see `jti_at`).
     pub(crate) async fn open_session(
         &self,
         user: &UserRecord,
         audience: Vec<String>,
         client: ClientInfo,
+        read_at: DateTime<Utc>,
     ) -> Result<TokenPair, CoreError> {
         let now = self.now();
         let refresh = RefreshToken::generate();
@@ -57,11 +60,37 @@ impl Sesame {
             refresh_hash: refresh.hash(),
             now,
             expires_at,
+            access_until: self.access_until(now),
             ip: client.ip,
             user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
         };
         self.store.create_session(&session).await?;
-        self.token_pair(user, session.id, &audience, refresh, now)
+        self.token_pair(user, session.id, &audience, refresh, now, read_at.min(now))
+    }
+
+    /// The latest moment an access token issued at `now` can be accepted: its `exp` (whole
+    /// seconds, as `token_pair` sets it) plus the verifiers' leeway. Recorded on the session
+    /// before the token is issued, so a revocation of the session is kept that long whatever
+    /// the access lifetime is later configured to (see `revocation`).
+    pub(crate) fn access_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let exp = now
+            .timestamp()
+            .saturating_add(self.settings.access_ttl.as_secs() as i64)
+            .saturating_add(sesame_verify::DEFAULT_LEEWAY_SECS);
+        DateTime::<Utc>::from_timestamp(exp, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// A `jti` that also says when the token's contents were read, to the millisecond, by
+    /// Sesame's clock: a UUIDv7 made from `read_at` (no later than the read of the user whose
+    /// roles it carries). A role removal refuses the user's tokens issued before it (see
+    /// `revocation`); the whole-second `iat` could not tell a token issued just after it.
+    pub(crate) fn jti_at(read_at: DateTime<Utc>) -> String {
+        let ts = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            read_at.timestamp().max(0).unsigned_abs(),
+            read_at.timestamp_subsec_nanos(),
+        );
+        Uuid::new_v7(ts).to_string()
     }
 
     fn token_pair(
@@ -71,6 +100,7 @@ impl Sesame {
         audience: &[String],
         refresh: RefreshToken,
         now: DateTime<Utc>,
+        read_at: DateTime<Utc>,
     ) -> Result<TokenPair, CoreError> {
         let access_ttl = self.settings.access_ttl.as_secs();
         let claims = Claims {
@@ -80,7 +110,7 @@ impl Sesame {
             exp: now.timestamp() + access_ttl as i64,
             iat: now.timestamp(),
             nbf: now.timestamp(),
-            jti: Uuid::new_v4().to_string(),
+            jti: Self::jti_at(read_at),
             client_id: FIRST_PARTY_CLIENT_ID.into(),
             sid: Some(sid.to_string()),
             roles: user.roles.clone(),
@@ -115,11 +145,17 @@ impl Sesame {
         let expires_at = now + Self::ttl(self.settings.refresh_ttl);
         if let Some(session) = self
             .store
-            .rotate_refresh(&token.hash(), &next.hash(), now, expires_at)
+            .rotate_refresh(
+                &token.hash(),
+                &next.hash(),
+                now,
+                expires_at,
+                self.access_until(now),
+            )
             .await?
         {
             let user = self.live_user(&session, now).await?;
-            return self.token_pair(&user, session.id, &session.audience, next, now);
+            return self.token_pair(&user, session.id, &session.audience, next, now, now);
         }
         // Not rotated: unknown, expired, spent, or its session is gone.
         let record = self
@@ -151,7 +187,16 @@ impl Sesame {
             && successor.expires_at > now
         {
             let user = self.live_user(&session, now).await?;
-            return self.token_pair(&user, session.id, &session.audience, next, now);
+            // No rotation records this token's expiry: record it before issuing, under the
+            // session's row lock, so a revocation that wins the race refuses it instead.
+            if !self
+                .store
+                .extend_session_access(session.id, self.access_until(now))
+                .await?
+            {
+                return Err(CoreError::TokenRevoked);
+            }
+            return self.token_pair(&user, session.id, &session.audience, next, now, now);
         }
         // A spent token came back after the grace window: someone holds a stolen copy.
         self.metrics.refresh_reuse.inc();

@@ -57,33 +57,6 @@ pub struct Settings {
     pub email_templates: crate::email::TemplateOverrides,
 }
 
-impl Settings {
-    /// A session must outlive the access tokens it issued: a refresh token lives at least an
-    /// access-token lifetime plus the reuse grace (a replay within it mints an access token
-    /// without extending the session) plus the verifiers' leeway. Otherwise a session can
-    /// expire while its access tokens still verify, and ending "every session" of a user
-    /// (logout-all, disabling, an admin's end-sessions), which skips expired sessions, would
-    /// leave those tokens working. Found by the session property test
-    /// (`tests/properties/sessions.rs`).
-    pub fn check_lifetimes(&self) -> Result<(), String> {
-        let leeway = Duration::from_secs(sesame_verify::DEFAULT_LEEWAY_SECS.unsigned_abs());
-        let needed = self
-            .access_ttl
-            .saturating_add(self.refresh_reuse_grace)
-            .saturating_add(leeway);
-        if self.refresh_ttl < needed {
-            return Err(format!(
-                "the refresh token lifetime ({}s) must be at least the access token lifetime \
-                 plus the refresh reuse grace plus {}s of leeway ({}s)",
-                self.refresh_ttl.as_secs(),
-                leeway.as_secs(),
-                needed.as_secs()
-            ));
-        }
-        Ok(())
-    }
-}
-
 impl Default for Settings {
     fn default() -> Self {
         let cores = std::thread::available_parallelism()
@@ -109,30 +82,6 @@ impl Default for Settings {
             emails_per_account_hour: 3,
             require_verified_email: false,
             email_templates: Default::default(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refresh_tokens_must_outlive_access_tokens() {
-        assert!(Settings::default().check_lifetimes().is_ok());
-        let at_the_bound = Settings {
-            access_ttl: Duration::from_secs(60),
-            refresh_reuse_grace: Duration::from_secs(10),
-            refresh_ttl: Duration::from_secs(73),
-            ..Settings::default()
-        };
-        assert!(at_the_bound.check_lifetimes().is_ok());
-        for refresh in [72, 60, 30] {
-            let short = Settings {
-                refresh_ttl: Duration::from_secs(refresh),
-                ..at_the_bound.clone()
-            };
-            assert!(short.check_lifetimes().is_err(), "{refresh}s");
         }
     }
 }

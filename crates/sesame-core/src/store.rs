@@ -62,7 +62,7 @@ pub struct AuditFilter {
     pub before: Option<Uuid>,
 }
 
-/// What kind of thing was revoked.
+/// What kind of thing was revoked (or changed) — the feed's `kind` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevocationKind {
     /// A session (`sid`): every access token of it is refused.
@@ -71,36 +71,62 @@ pub enum RevocationKind {
     Token,
     /// A deleted service client (`client_id`): every access token issued to it is refused.
     Client,
+    /// The signing keys changed (rotation by any replica or the CLI): every process reloads
+    /// them. Revokes nothing.
+    Key,
+    /// A user lost a role (`sub`): their access tokens issued before
+    /// [`Revocation::issued_before`] carry stale roles and are refused by forward-auth,
+    /// introspection and token exchange; a refresh gets a token with the new roles.
+    User,
 }
 
 impl RevocationKind {
-    /// The feed's `kind` column: `'session'`, `'token'` or `'client'`. `None` for anything else
-    /// — a kind written by a newer version of Sesame during a rolling upgrade. Stores skip such
-    /// entries (with a warning) rather than fail the read: an error would stop this replica
-    /// from learning the session and token revocations it does understand, while skipping
-    /// loses only a revocation this version could not enforce anyway. Reading an unknown kind
-    /// as a session, as versions before `'client'` did, is over: it was harmless only by luck.
+    /// The feed's `kind` column: `'session'`, `'token'`, `'client'`, `'key'` or `'user'`. `None` for
+    /// anything else — a kind written by a newer version of Sesame during a rolling upgrade.
+    /// Stores skip such entries (with a warning) rather than fail the read: an error would stop
+    /// this replica from learning the revocations it does understand, while skipping loses only
+    /// an entry this version could not act on anyway.
     pub fn from_feed(kind: &str) -> Option<Self> {
         match kind {
             "session" => Some(RevocationKind::Session),
             "token" => Some(RevocationKind::Token),
             "client" => Some(RevocationKind::Client),
+            "key" => Some(RevocationKind::Key),
+            "user" => Some(RevocationKind::User),
             _ => None,
         }
     }
 }
 
 /// One entry of the revocation feed (written by the store whenever a session is revoked or a
-/// live one deleted, an access token deny-listed, or a client deleted — in the same
-/// transaction).
+/// live one deleted, an access token deny-listed, a client deleted, or the signing keys
+/// changed — by triggers, in the same transaction).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Revocation {
     pub kind: RevocationKind,
     pub subject: String,
-    /// For a token: when it expires anyway.
+    /// The latest moment a token this entry covers can still be accepted (its expiry plus the
+    /// verifiers' leeway, by Sesame's clock): for a token its own; for a session the newest
+    /// access token issued in it; for a client the newest issued to it. Kept until then,
+    /// whatever the access lifetime is now. `None` only for entries written before migration
+    /// 0007 and for a client that got no token since.
     pub until: Option<DateTime<Utc>>,
     /// When it was recorded, by the database's clock.
     pub at: DateTime<Utc>,
+    /// For a [`RevocationKind::User`] entry: tokens of the user issued before this instant
+    /// (Sesame's clock) are refused. `None` for the other kinds.
+    pub issued_before: Option<DateTime<Utc>>,
+}
+
+/// A read of the feed: the entries at or after the cursor given, and the cursor for the next
+/// read. Positions are commit-ordered (SQLite: the row id, one writer at a time; PostgreSQL: the
+/// writing transaction's id, the next cursor held back at the reader snapshot's xmin), so an
+/// entry committed after a read is never behind the cursor it returned, however late its
+/// transaction commits. An entry may come back in the next read; readers treat entries as sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedPage {
+    pub entries: Vec<Revocation>,
+    pub next: i64,
 }
 
 /// What a purge removed.
@@ -267,6 +293,8 @@ pub struct NewSession {
     pub refresh_hash: Vec<u8>,
     pub now: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// Expiry plus leeway of the access token issued with it (see `Revocation::until`).
+    pub access_until: DateTime<Utc>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -417,14 +445,21 @@ pub trait SessionStore: Send + Sync {
     /// Opens a session with its first refresh token.
     async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
     /// Spends the unspent, unexpired refresh token `presented` of an active session and records
-    /// its successor `next`, extending the session to `expires_at`. One winner per token.
+    /// its successor `next`, extending the session to `expires_at` and its `access_until` to at
+    /// least `access_until` (the access token about to be issued). One winner per token.
     async fn rotate_refresh(
         &self,
         presented: &[u8],
         next: &[u8],
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        access_until: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>>;
+    /// Raises the session's `access_until` to at least `until` before an access token is issued
+    /// in it without a rotation (the refresh grace path). False, and nothing changed, when the
+    /// session is revoked or gone: then no token may be issued (a revocation committed first
+    /// recorded the older expiry).
+    async fn extend_session_access(&self, id: Uuid, until: DateTime<Utc>) -> StoreResult<bool>;
     async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>>;
     async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>>;
     /// Sessions of a user that are neither revoked nor expired, newest first.
@@ -447,12 +482,27 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<u64>;
-    /// Revocations recorded at or after `since` (database clock), oldest first.
-    async fn revocations_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Revocation>>;
-    /// Deletes revocation records older than `before`.
-    async fn purge_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64>;
-    /// Deletes sessions expired before `now` (with their refresh tokens), refresh
-    /// tokens past expiry, and deny-list entries past expiry. Uses the expiry indexes.
+    /// Records in the feed that the user's access tokens issued before `issued_before` carry
+    /// stale roles ([`RevocationKind::User`]), kept until the newest access token of the
+    /// user's sessions expires. Nothing when the user has no session.
+    async fn feed_user_change(
+        &self,
+        user_id: Uuid,
+        issued_before: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Feed entries at or after `cursor` (0: all), in commit order (see [`FeedPage`]).
+    async fn revocations_after(&self, cursor: i64) -> StoreResult<FeedPage>;
+    /// Deletes feed entries whose `until` is before `before`, and entries without one (written
+    /// before migration 0007) recorded before `legacy_before`.
+    async fn purge_revocations(
+        &self,
+        before: DateTime<Utc>,
+        legacy_before: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+    /// Deletes sessions whose refresh token and newest access token have both expired by `now`
+    /// (with their refresh tokens), refresh tokens past expiry, and deny-list entries past
+    /// expiry. A session whose access token is still alive stays, so that ending "every
+    /// session" of its user still revokes it.
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<Purged>;
     /// Deny-lists an access token's `jti` until it would expire anyway.
     async fn deny_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()>;
@@ -493,6 +543,10 @@ pub struct ClientRecord {
     /// has); empty, the default, carries none.
     pub delegable_roles: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// At least the expiry plus leeway of every access token issued to the client (raised
+    /// ahead of issuance, see `Sesame::authenticate_client`); what its deletion's feed entry is
+    /// kept until. `None` before its first token.
+    pub access_until: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for ClientRecord {
@@ -505,6 +559,7 @@ impl std::fmt::Debug for ClientRecord {
             .field("scopes", &self.scopes)
             .field("delegable_roles", &self.delegable_roles)
             .field("created_at", &self.created_at)
+            .field("access_until", &self.access_until)
             .finish()
     }
 }
@@ -518,6 +573,13 @@ pub trait ClientStore: Send + Sync {
     /// ([`RevocationKind::Client`]) so every replica refuses the tokens issued to it. False
     /// (and nothing written) when it does not exist.
     async fn delete_client(&self, client_id: &str, audit: &[AuditEntry]) -> StoreResult<bool>;
+    /// Raises the client's `access_until` to at least `until`; returns the stored value, or
+    /// `None` when the client does not exist (deleted meanwhile: issue nothing).
+    async fn extend_client_access(
+        &self,
+        client_id: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
 }
 
 #[async_trait]
@@ -746,6 +808,7 @@ mod tests {
             scopes: vec![],
             delegable_roles: vec![],
             created_at: Utc::now(),
+            access_until: None,
         };
         let shown = format!("{record:?}");
         // Debug of a Vec<u8> prints its bytes as numbers: look for the first few.

@@ -15,6 +15,7 @@ fn client(id: &str, minutes: i64) -> ClientRecord {
         scopes: vec!["read".into(), "write".into()],
         delegable_roles: Vec::new(),
         created_at: t0() + mins(minutes),
+        access_until: None,
     }
 }
 
@@ -111,36 +112,102 @@ pub async fn clients_keep_their_delegable_roles(store: Arc<dyn Store>) {
 }
 
 /// Deleting a client records it in the revocation feed, in the same transaction (a trigger), so
-/// every replica refuses the tokens issued to it; a delete that finds nothing records nothing.
-/// Feed times come from the database's clock, hence `Utc::now()` here.
+/// every replica refuses the tokens issued to it — until the expiry of the newest token issued
+/// to it (`access_until`, raised before issuance, never lowered); a delete that finds nothing
+/// records nothing. Raising it for a client that is gone says so (`None`).
 pub async fn delete_client_feeds_a_client_revocation(store: Arc<dyn Store>) {
     use sesame_core::store::RevocationKind;
-    let since = chrono::Utc::now() - mins(1);
-    for c in [client("svc_gone", 0), client("svc_kept", 1)] {
+    let cursor = store.revocations_after(0).await.unwrap().next;
+    for c in [
+        client("svc_gone", 0),
+        client("svc_kept", 1),
+        client("svc_idle", 2),
+    ] {
         store
             .create_client(&c, &[entry("client_created", None)])
             .await
             .unwrap();
     }
-    assert!(
+    let until = t0() + mins(30);
+    assert_eq!(
+        store.extend_client_access("svc_gone", until).await.unwrap(),
+        Some(until)
+    );
+    assert_eq!(
         store
-            .delete_client("svc_gone", &[entry("client_deleted", None)])
+            .extend_client_access("svc_gone", t0() + mins(20))
+            .await
+            .unwrap(),
+        Some(until),
+        "never lowered"
+    );
+    let got = store.get_client("svc_gone").await.unwrap().unwrap();
+    assert_eq!(got.access_until, Some(until));
+    assert_eq!(
+        store
+            .get_client("svc_kept")
             .await
             .unwrap()
+            .unwrap()
+            .access_until,
+        None
     );
+    assert_eq!(
+        store
+            .extend_client_access("svc_never", until)
+            .await
+            .unwrap(),
+        None
+    );
+    for gone in ["svc_gone", "svc_idle"] {
+        assert!(
+            store
+                .delete_client(gone, &[entry("client_deleted", None)])
+                .await
+                .unwrap()
+        );
+    }
     assert!(
         !store
             .delete_client("svc_never", &[entry("client_deleted", None)])
             .await
             .unwrap()
     );
-    let feed = store.revocations_since(since).await.unwrap();
-    let got: Vec<(RevocationKind, &str, bool)> = feed
+    assert_eq!(
+        store.extend_client_access("svc_gone", until).await.unwrap(),
+        None,
+        "a deleted client gets no more tokens"
+    );
+    let feed = store.revocations_after(cursor).await.unwrap().entries;
+    let got: Vec<(RevocationKind, &str, Option<_>)> = feed
         .iter()
-        .map(|r| (r.kind, r.subject.as_str(), r.until.is_none()))
+        .map(|r| (r.kind, r.subject.as_str(), r.until))
         .collect();
-    assert_eq!(got, [(RevocationKind::Client, "svc_gone", true)]);
-    let later = chrono::Utc::now() + mins(1);
-    assert!(feed[0].at >= since && feed[0].at <= later, "{:?}", feed[0]);
-    assert_eq!(store.purge_revocations(later).await.unwrap(), 1);
+    assert_eq!(
+        got,
+        [
+            (RevocationKind::Client, "svc_gone", Some(until)),
+            (RevocationKind::Client, "svc_idle", None)
+        ]
+    );
+    let (earlier, later) = (chrono::Utc::now() - mins(1), chrono::Utc::now() + mins(1));
+    assert!(
+        feed[0].at >= earlier && feed[0].at <= later,
+        "{:?}",
+        feed[0]
+    );
+    // By `until` (the idle client's entry has none: by its stamp).
+    assert_eq!(
+        store.purge_revocations(until, earlier).await.unwrap(),
+        0,
+        "both still matter"
+    );
+    assert_eq!(
+        store
+            .purge_revocations(until + mins(1), earlier)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.purge_revocations(t0(), later).await.unwrap(), 1);
 }

@@ -212,10 +212,7 @@ pub async fn reset_password_is_single_use_and_ends_sessions(store: Arc<dyn Store
                 .is_some()
         );
     }
-    let feed = store
-        .revocations_since(t0() - Duration::days(3650))
-        .await
-        .unwrap();
+    let feed = store.revocations_after(0).await.unwrap().entries;
     assert!(feed.iter().any(|r| r.subject == s1.to_string()));
     // Used: refused the second time.
     assert!(

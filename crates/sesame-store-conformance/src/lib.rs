@@ -114,6 +114,9 @@ macro_rules! conformance_tests {
                 deny_list,
                 purge_expired_removes_exactly_the_expired,
                 revocation_feed_records_revocations,
+                feed_cursor_never_passes_an_entry,
+                a_session_is_in_force_while_its_access_token_lives,
+                feed_user_change_records_stale_roles,
             }
             keys {
                 init_keys_once,
@@ -220,6 +223,7 @@ pub fn new_session(
         refresh_hash: refresh.to_vec(),
         now,
         expires_at,
+        access_until: now + Duration::minutes(15),
         ip: Some("203.0.113.7".into()),
         user_agent: Some("conformance/1".into()),
     }

@@ -37,7 +37,7 @@ pub async fn create_session_then_rotate(store: Arc<dyn Store>) {
     let end1 = t1 + Duration::days(1);
     let second = token();
     let rotated = store
-        .rotate_refresh(&first, &second, t1, end1)
+        .rotate_refresh(&first, &second, t1, end1, t1 + mins(15))
         .await
         .unwrap()
         .expect("an unspent token of an active session rotates");
@@ -57,19 +57,19 @@ pub async fn create_session_then_rotate(store: Arc<dyn Store>) {
     assert_eq!(successor.expires_at, end1);
 
     let replay = store
-        .rotate_refresh(&first, &token(), t1 + mins(1), end1)
+        .rotate_refresh(&first, &token(), t1 + mins(1), end1, t1 + mins(16))
         .await
         .unwrap();
     assert!(replay.is_none(), "a spent token never rotates again");
     let t2 = t1 + mins(2);
     let again = store
-        .rotate_refresh(&second, &token(), t2, t2 + Duration::days(1))
+        .rotate_refresh(&second, &token(), t2, t2 + Duration::days(1), t2 + mins(15))
         .await
         .unwrap();
     assert_eq!(again.map(|s| s.last_used_at), Some(t2));
     assert!(
         store
-            .rotate_refresh(&token(), &token(), t2, t2)
+            .rotate_refresh(&token(), &token(), t2, t2, t2 + mins(15))
             .await
             .unwrap()
             .is_none(),
@@ -83,7 +83,13 @@ pub async fn rotate_on_revoked_session_changes_nothing(store: Arc<dyn Store>) {
     assert!(store.revoke_session(session, t0(), &[]).await.unwrap());
     let next = token();
     let rotated = store
-        .rotate_refresh(&first, &next, t0() + mins(1), t0() + Duration::days(2))
+        .rotate_refresh(
+            &first,
+            &next,
+            t0() + mins(1),
+            t0() + Duration::days(2),
+            t0() + mins(16),
+        )
         .await
         .unwrap();
     assert!(rotated.is_none());
@@ -105,7 +111,13 @@ pub async fn rotate_expired_token_fails(store: Arc<dyn Store>) {
     let (_, first) = open_session(&*store, user, t0(), end).await;
     for now in [end, end + mins(1)] {
         let rotated = store
-            .rotate_refresh(&first, &token(), now, now + Duration::days(1))
+            .rotate_refresh(
+                &first,
+                &token(),
+                now,
+                now + Duration::days(1),
+                now + mins(15),
+            )
             .await
             .unwrap();
         assert!(rotated.is_none(), "expired at {now}");
@@ -130,7 +142,7 @@ pub async fn concurrent_rotation_has_one_winner(store: Arc<dyn Store>) {
             let next = token();
             barrier.wait().await;
             let won = store
-                .rotate_refresh(&first, &next, t1, t1 + Duration::days(1))
+                .rotate_refresh(&first, &next, t1, t1 + Duration::days(1), t1 + mins(15))
                 .await
                 .unwrap();
             (won.map(|s| s.id), next)
@@ -172,13 +184,19 @@ pub async fn failed_rotation_changes_nothing_and_leaves_the_store_usable(store: 
         .unwrap();
     let t1 = t0() + mins(1);
     assert!(
-        store.rotate_refresh(&first, &taken, t1, end).await.is_err(),
+        store
+            .rotate_refresh(&first, &taken, t1, end, t1 + mins(15))
+            .await
+            .is_err(),
         "a successor hash that exists cannot be stored"
     );
     let record = store.find_refresh(&first).await.unwrap().unwrap();
     assert_eq!(record.spent_at, None, "rolled back whole");
     let next = token();
-    let rotated = store.rotate_refresh(&first, &next, t1, end).await.unwrap();
+    let rotated = store
+        .rotate_refresh(&first, &next, t1, end, t1 + mins(15))
+        .await
+        .unwrap();
     assert!(rotated.is_some(), "the store is usable after the failure");
     assert!(store.find_refresh(&next).await.unwrap().is_some());
 }
@@ -334,7 +352,7 @@ pub async fn purge_expired_removes_exactly_the_expired(store: Arc<dyn Store>) {
     let (b, b1) = open_session(&*store, user, t0(), t0() + mins(60)).await;
     let b2 = token();
     store
-        .rotate_refresh(&b1, &b2, t0() + mins(1), t0() + mins(120))
+        .rotate_refresh(&b1, &b2, t0() + mins(1), t0() + mins(120), t0() + mins(16))
         .await
         .unwrap()
         .unwrap();
@@ -371,7 +389,7 @@ pub async fn purge_expired_removes_exactly_the_expired(store: Arc<dyn Store>) {
     assert!(!store.is_access_token_denied("edge").await.unwrap());
     assert!(store.is_access_token_denied("live").await.unwrap());
     let session = store
-        .rotate_refresh(&b2, &token(), now, now + mins(60))
+        .rotate_refresh(&b2, &token(), now, now + mins(60), now + mins(15))
         .await
         .unwrap();
     assert!(session.is_some(), "the live session still works");
@@ -385,59 +403,270 @@ pub async fn purge_expired_removes_exactly_the_expired(store: Arc<dyn Store>) {
 
 /// Revocations reach the feed that replicas poll: revoking a session (once), deleting a user
 /// with a live session, deny-listing a token — and nothing else (purging expired sessions is
-/// not a revocation). Feed times come from the database's clock, hence `Utc::now()` here.
+/// not a revocation). Each entry carries how long it matters: a session's the expiry of its
+/// newest access token (`access_until`, raised by rotation and by `extend_session_access`, never
+/// lowered), a token's its own. The purge deletes by that, not by age. Feed stamps come from
+/// the database's clock, hence `Utc::now()` here.
 pub async fn revocation_feed_records_revocations(store: Arc<dyn Store>) {
     use sesame_core::store::RevocationKind;
-    let since = chrono::Utc::now() - Duration::minutes(1);
+    let cursor = store.revocations_after(0).await.unwrap().next;
     let alice = create_user(&*store, "feed_alice").await;
     let bob = create_user(&*store, "feed_bob").await;
     let live_until = t0() + Duration::days(1);
-    let (s1, _) = open_session(&*store, alice, t0(), live_until).await;
+    // Opened at t0: access_until t0 + 15 min (see `new_session`).
+    let (s1, first) = open_session(&*store, alice, t0(), live_until).await;
     // A live session nobody revokes: it must not reach the feed (the equality below).
     let (_untouched, _) = open_session(&*store, alice, t0(), live_until).await;
     let long_ago = chrono::Utc::now() - Duration::days(400);
     let (expired, _) = open_session(&*store, alice, long_ago, long_ago + Duration::days(1)).await;
     let (bobs, _) = open_session(&*store, bob, t0(), live_until).await;
+    // s1 rotates with a two-hour access token, then the grace path records a shorter one:
+    // access_until only grows.
+    store
+        .rotate_refresh(&first, &token(), t0(), live_until, t0() + mins(120))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .extend_session_access(s1, t0() + mins(30))
+            .await
+            .unwrap()
+    );
 
     assert!(store.revoke_session(s1, t0(), &[]).await.unwrap());
     assert!(
         !store.revoke_session(s1, t0(), &[]).await.unwrap(),
         "a second revoke is no event"
     );
+    assert!(
+        !store
+            .extend_session_access(s1, t0() + mins(240))
+            .await
+            .unwrap(),
+        "no token is recorded for a revoked session"
+    );
     store
         .deny_access_token("feed-jti", live_until)
         .await
         .unwrap();
     assert!(store.delete_user(bob, &[]).await.unwrap());
+    assert!(
+        !store
+            .extend_session_access(bobs, t0() + mins(240))
+            .await
+            .unwrap(),
+        "nor for a deleted one"
+    );
     store.purge_expired(chrono::Utc::now()).await.unwrap();
     assert!(
         store.get_session(expired).await.unwrap().is_none(),
         "the expired session was purged"
     );
 
-    let feed = store.revocations_since(since).await.unwrap();
-    let mut got: Vec<(RevocationKind, String)> =
-        feed.iter().map(|r| (r.kind, r.subject.clone())).collect();
+    let page = store.revocations_after(cursor).await.unwrap();
+    assert!(page.next >= cursor);
+    let feed = page.entries;
+    let mut got: Vec<(
+        RevocationKind,
+        String,
+        Option<chrono::DateTime<chrono::Utc>>,
+    )> = feed
+        .iter()
+        .map(|r| (r.kind, r.subject.clone(), r.until))
+        .collect();
     got.sort_by(|a, b| a.1.cmp(&b.1));
     let mut want = vec![
-        (RevocationKind::Session, s1.to_string()),
-        (RevocationKind::Session, bobs.to_string()),
-        (RevocationKind::Token, "feed-jti".to_string()),
+        (
+            RevocationKind::Session,
+            s1.to_string(),
+            Some(t0() + mins(120)),
+        ),
+        (
+            RevocationKind::Session,
+            bobs.to_string(),
+            Some(t0() + mins(15)),
+        ),
+        (
+            RevocationKind::Token,
+            "feed-jti".to_string(),
+            Some(live_until),
+        ),
     ];
     want.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(got, want);
-    let token = feed
-        .iter()
-        .find(|r| r.kind == RevocationKind::Token)
-        .unwrap();
-    assert_eq!(token.until, Some(live_until));
-    let later = chrono::Utc::now() + Duration::minutes(1);
-    assert!(feed.iter().all(|r| r.at >= since
-        && r.at <= later
-        && r.until.is_none() == (r.kind == RevocationKind::Session)));
-    assert!(feed.windows(2).all(|w| w[0].at <= w[1].at), "oldest first");
-    assert!(store.revocations_since(later).await.unwrap().is_empty());
+    let (earlier, later) = (
+        chrono::Utc::now() - Duration::minutes(1),
+        chrono::Utc::now() + Duration::minutes(1),
+    );
+    assert!(feed.iter().all(|r| r.at >= earlier && r.at <= later));
 
-    assert_eq!(store.purge_revocations(later).await.unwrap(), 3);
-    assert!(store.revocations_since(since).await.unwrap().is_empty());
+    // By `until`: nothing before the first expiry, then exactly what expired.
+    assert_eq!(store.purge_revocations(t0(), earlier).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .purge_revocations(t0() + mins(16), earlier)
+            .await
+            .unwrap(),
+        1,
+        "bob's session"
+    );
+    let left: Vec<String> = store
+        .revocations_after(cursor)
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|r| r.subject)
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(!left.contains(&bobs.to_string()));
+    assert_eq!(
+        store
+            .purge_revocations(live_until + mins(1), earlier)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(
+        store
+            .revocations_after(cursor)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+}
+
+/// The feed read from a cursor: every entry committed after a read is at or after the cursor
+/// that read returned (commit order), cursors never go back, and an entry may come back in a
+/// later read but is never lost. Key changes are entries too ('key'), so replicas reload keys.
+pub async fn feed_cursor_never_passes_an_entry(store: Arc<dyn Store>) {
+    use sesame_core::store::RevocationKind;
+    let first = store.revocations_after(0).await.unwrap();
+    assert!(first.entries.is_empty(), "a new store has an empty feed");
+    let mut cursor = first.next;
+    let mut seen: Vec<String> = Vec::new();
+    for round in 0..5 {
+        let jti = format!("jti-{round}");
+        store
+            .deny_access_token(&jti, t0() + mins(round))
+            .await
+            .unwrap();
+        let page = store.revocations_after(cursor).await.unwrap();
+        assert!(page.next >= cursor, "the cursor went back");
+        let subjects: Vec<&str> = page.entries.iter().map(|r| r.subject.as_str()).collect();
+        assert!(
+            subjects.contains(&jti.as_str()),
+            "round {round}: {subjects:?}"
+        );
+        // Only entries of this check: earlier rounds' may come back, nothing else appears.
+        assert!(
+            subjects
+                .iter()
+                .all(|s| *s == jti || seen.iter().any(|x| x == s)),
+            "{subjects:?}"
+        );
+        seen.push(jti);
+        cursor = page.next;
+    }
+    // A key change is an entry of its own kind.
+    let now = t0();
+    let current = sesame_core::keys::generate_key(
+        sesame_core::keys::SigningAlg::EdDSA,
+        sesame_core::keys::KeyState::Current,
+        now,
+    )
+    .unwrap();
+    let next = sesame_core::keys::generate_key(
+        sesame_core::keys::SigningAlg::EdDSA,
+        sesame_core::keys::KeyState::Next,
+        now,
+    )
+    .unwrap();
+    assert!(store.init_keys(&current, &next).await.unwrap());
+    let page = store.revocations_after(cursor).await.unwrap();
+    assert!(
+        page.entries.iter().any(|r| r.kind == RevocationKind::Key),
+        "{:?}",
+        page.entries
+    );
+    assert!(page.next >= cursor);
+    let cursor = page.next;
+    let newer = sesame_core::keys::generate_key(
+        sesame_core::keys::SigningAlg::EdDSA,
+        sesame_core::keys::KeyState::Next,
+        now,
+    )
+    .unwrap();
+    store
+        .rotate_keys(&newer, now, now + mins(20), &[])
+        .await
+        .unwrap();
+    let page = store.revocations_after(cursor).await.unwrap();
+    assert!(
+        page.entries
+            .iter()
+            .any(|r| r.kind == RevocationKind::Key && r.until.is_some_and(|u| u > r.at)),
+        "{:?}",
+        page.entries
+    );
+}
+
+/// The refresh lifetime may be shorter than the access lifetime: a session whose refresh token
+/// expired while its newest access token lives is still in force — ending every session of the
+/// user revokes it (so the feed refuses that token), and the purge leaves it until the access
+/// token has expired too.
+pub async fn a_session_is_in_force_while_its_access_token_lives(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "short_refresh").await;
+    // Refresh token until t0 + 5 min, access token until t0 + 15 min.
+    let (s, _) = open_session(&*store, user, t0(), t0() + mins(5)).await;
+    let now = t0() + mins(10);
+    assert_eq!(store.purge_expired(now).await.unwrap().sessions, 0);
+    assert!(store.get_session(s).await.unwrap().is_some());
+    assert_eq!(store.revoke_user_sessions(user, now, &[]).await.unwrap(), 1);
+    let feed = store.revocations_after(0).await.unwrap().entries;
+    assert!(
+        feed.iter()
+            .any(|r| r.subject == s.to_string() && r.until == Some(t0() + mins(15))),
+        "{feed:?}"
+    );
+    // Once both have expired, the purge takes it (revoked or not).
+    let (other, _) = open_session(&*store, user, t0(), t0() + mins(5)).await;
+    assert_eq!(store.purge_expired(now).await.unwrap().sessions, 0);
+    assert_eq!(
+        store.purge_expired(t0() + mins(15)).await.unwrap().sessions,
+        2
+    );
+    assert!(store.get_session(other).await.unwrap().is_none());
+}
+
+/// A role removal's feed entry ('user'): the user id, the instant before which the user's
+/// tokens carry stale roles, kept until the newest access token of the user's sessions
+/// expires. A user without a session gets none (no token to refuse).
+pub async fn feed_user_change_records_stale_roles(store: Arc<dyn Store>) {
+    use sesame_core::store::RevocationKind;
+    let cursor = store.revocations_after(0).await.unwrap().next;
+    let alice = create_user(&*store, "roles_alice").await;
+    let idle = create_user(&*store, "roles_idle").await;
+    // access_until t0 + 15 min and t0 + 45 min (see `new_session`).
+    open_session(&*store, alice, t0(), t0() + mins(60)).await;
+    open_session(&*store, alice, t0() + mins(30), t0() + mins(60)).await;
+    let cutoff = t0() + mins(31);
+    store.feed_user_change(alice, cutoff).await.unwrap();
+    store.feed_user_change(idle, cutoff).await.unwrap();
+    let feed = store.revocations_after(cursor).await.unwrap().entries;
+    let users: Vec<_> = feed
+        .iter()
+        .filter(|r| r.kind == RevocationKind::User)
+        .map(|r| (r.subject.clone(), r.issued_before, r.until))
+        .collect();
+    assert_eq!(
+        users,
+        [(alice.to_string(), Some(cutoff), Some(t0() + mins(45)))]
+    );
+    assert!(
+        feed.iter()
+            .all(|r| (r.kind == RevocationKind::User) == r.issued_before.is_some())
+    );
 }

@@ -309,7 +309,7 @@ pub async fn delete_user_cascades(store: Arc<dyn Store>) {
     let (session, first) = open_session(&*store, id, t0(), end).await;
     let second = crate::token();
     store
-        .rotate_refresh(&first, &second, t0() + mins(1), end)
+        .rotate_refresh(&first, &second, t0() + mins(1), end, t0() + mins(16))
         .await
         .unwrap()
         .unwrap();

@@ -1,6 +1,7 @@
 //! clients.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sesame_core::store::{AuditEntry, ClientRecord, ClientStore, StoreResult};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -9,7 +10,7 @@ use crate::audit::insert_audit;
 use crate::{PostgresStore, map_err};
 
 const COLUMNS: &str =
-    "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at";
+    "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until";
 
 fn client_from_row(r: &PgRow) -> StoreResult<ClientRecord> {
     Ok(ClientRecord {
@@ -20,6 +21,7 @@ fn client_from_row(r: &PgRow) -> StoreResult<ClientRecord> {
         scopes: r.try_get("scopes").map_err(map_err)?,
         delegable_roles: r.try_get("delegable_roles").map_err(map_err)?,
         created_at: r.try_get("created_at").map_err(map_err)?,
+        access_until: r.try_get("access_until").map_err(map_err)?,
     })
 }
 
@@ -81,5 +83,24 @@ impl ClientStore for PostgresStore {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
+    }
+
+    async fn extend_client_access(
+        &self,
+        client_id: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        // Under the row lock, so a deletion either comes after (and records this value) or
+        // before (and nothing is updated: no token is issued).
+        let row: Option<(DateTime<Utc>,)> = sqlx::query_as(
+            "UPDATE clients SET access_until = GREATEST(access_until, $1) \
+             WHERE client_id = $2 RETURNING access_until",
+        )
+        .bind(until)
+        .bind(client_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(row.map(|(v,)| v))
     }
 }

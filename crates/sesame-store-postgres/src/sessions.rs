@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, NewSession, Purged, RefreshRecord, Revocation, RevocationKind, SessionRecord,
-    SessionStore, StoreResult,
+    AuditEntry, FeedPage, NewSession, Purged, RefreshRecord, Revocation, RevocationKind,
+    SessionRecord, SessionStore, StoreResult,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -30,7 +30,8 @@ fn session_from_row(row: &PgRow) -> StoreResult<SessionRecord> {
     })
 }
 
-/// One refresh-token rotation ($1 now, $2 presented hash, $3 new expiry, $4 successor hash).
+/// One refresh-token rotation ($1 now, $2 presented hash, $3 new expiry, $4 successor hash,
+/// $5 the access token's expiry plus leeway: `access_until` only grows).
 static ROTATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH spent AS ( \
@@ -39,7 +40,7 @@ static ROTATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL) \
              RETURNING session_id), \
          slid AS ( \
-             UPDATE sessions SET last_used_at = $1, expires_at = $3 \
+             UPDATE sessions SET last_used_at = $1, expires_at = $3, access_until = GREATEST(access_until, $5) \
              WHERE id = (SELECT session_id FROM spent) AND revoked_at IS NULL \
              RETURNING {SESSION_COLUMNS}), \
          successor AS ( \
@@ -54,8 +55,8 @@ impl SessionStore for PostgresStore {
     async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
         )
         .bind(s.id)
         .bind(s.user_id)
@@ -64,6 +65,7 @@ impl SessionStore for PostgresStore {
         .bind(s.expires_at)
         .bind(&s.ip)
         .bind(&s.user_agent)
+        .bind(s.access_until)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -86,6 +88,7 @@ impl SessionStore for PostgresStore {
         next: &[u8],
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        access_until: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>> {
         // One statement, so one round trip and an implicit transaction: data-modifying CTEs.
         // - `spent`: the conditional UPDATE decides the winner. A concurrent presentation of the
@@ -100,10 +103,26 @@ impl SessionStore for PostgresStore {
             .bind(presented)
             .bind(expires_at)
             .bind(next)
+            .bind(access_until)
             .fetch_optional(self.pool())
             .await
             .map_err(map_err)?;
         row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn extend_session_access(&self, id: Uuid, until: DateTime<Utc>) -> StoreResult<bool> {
+        // Under the row lock: a revocation committed first makes this match nothing; one that
+        // comes after records the raised value.
+        let done = sqlx::query(
+            "UPDATE sessions SET access_until = GREATEST(access_until, $1) \
+             WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(until)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>> {
@@ -184,9 +203,11 @@ impl SessionStore for PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<u64> {
         let mut tx = self.begin().await?;
+        // Every session in force: its refresh token or its newest access token is alive (the
+        // refresh lifetime may be the shorter one).
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = $1 \
-             WHERE user_id = $2 AND revoked_at IS NULL AND expires_at > $1",
+             WHERE user_id = $2 AND revoked_at IS NULL AND (expires_at > $1 OR access_until > $1)",
         )
         .bind(now)
         .bind(user_id)
@@ -198,17 +219,52 @@ impl SessionStore for PostgresStore {
         Ok(done.rows_affected())
     }
 
-    async fn revocations_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Revocation>> {
-        let rows = sqlx::query(
-            "SELECT kind, subject, until, at FROM revocations WHERE at >= $1 ORDER BY at, id",
+    async fn feed_user_change(
+        &self,
+        user_id: Uuid,
+        issued_before: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO revocations (kind, subject, until, issued_before) \
+             SELECT 'user', $1::uuid::text, max(COALESCE(access_until, expires_at)), $2 \
+             FROM sessions WHERE user_id = $1::uuid \
+             HAVING count(*) > 0",
         )
-        .bind(since)
+        .bind(user_id)
+        .bind(issued_before)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn revocations_after(&self, cursor: i64) -> StoreResult<FeedPage> {
+        // Commit order (see migration 0007): every entry at or after the cursor by writing
+        // transaction, and the next cursor at the xmin of this statement's snapshot — every
+        // transaction below it has ended (its entries are read here or never committed), every
+        // later writer gets a larger id. Committed entries of transactions at or above it are
+        // read now and again next time (readers treat entries as sets). The LEFT JOIN returns
+        // the xmin even when there is no entry.
+        let rows = sqlx::query(
+            "WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) \
+             SELECT snap.xmin, r.kind, r.subject, r.until, r.at, r.issued_before \
+             FROM snap LEFT JOIN revocations r ON r.xid >= $1::text::xid8 \
+             ORDER BY r.xid, r.id",
+        )
+        .bind(cursor.to_string())
         .fetch_all(self.pool())
         .await
         .map_err(map_err)?;
-        let mut feed = Vec::with_capacity(rows.len());
+        let mut page = FeedPage {
+            entries: Vec::with_capacity(rows.len()),
+            next: cursor,
+        };
         for r in &rows {
-            let kind: String = r.try_get(0).map_err(map_err)?;
+            let xmin: i64 = r.try_get(0).map_err(map_err)?;
+            page.next = page.next.max(xmin);
+            let Some(kind) = r.try_get::<Option<String>, _>(1).map_err(map_err)? else {
+                continue; // no entry: the snapshot's row only
+            };
             // An unknown kind comes from a newer Sesame during a rolling upgrade: skipped, not
             // an error, which would stall the whole feed (see `RevocationKind::from_feed`).
             let Some(kind) = RevocationKind::from_feed(&kind) else {
@@ -218,35 +274,47 @@ impl SessionStore for PostgresStore {
                 );
                 continue;
             };
-            feed.push(Revocation {
+            page.entries.push(Revocation {
                 kind,
-                subject: r.try_get(1).map_err(map_err)?,
-                until: r.try_get(2).map_err(map_err)?,
-                at: r.try_get(3).map_err(map_err)?,
+                subject: r.try_get(2).map_err(map_err)?,
+                until: r.try_get(3).map_err(map_err)?,
+                at: r.try_get(4).map_err(map_err)?,
+                issued_before: r.try_get(5).map_err(map_err)?,
             });
         }
-        Ok(feed)
+        Ok(page)
     }
 
-    async fn purge_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM revocations WHERE at < $1")
-            .bind(before)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
+    async fn purge_revocations(
+        &self,
+        before: DateTime<Utc>,
+        legacy_before: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let done =
+            sqlx::query("DELETE FROM revocations WHERE until < $1 OR (until IS NULL AND at < $2)")
+                .bind(before)
+                .bind(legacy_before)
+                .execute(self.pool())
+                .await
+                .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<Purged> {
         let mut tx = self.begin().await?;
         // Sessions past expiry, revoked or not (their refresh tokens go by cascade and are not
-        // counted below). A missing session reads as revoked, so its access tokens stay refused.
-        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
+        // counted below), once their newest access token has expired too: until then
+        // logout-all must still find them. A revoked session's feed entry stays until its own
+        // `until`, whatever happens here.
+        let sessions = sqlx::query(
+            "DELETE FROM sessions WHERE expires_at <= $1 \
+             AND COALESCE(access_until, '-infinity') <= $1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
         let refresh_tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= $1")
             .bind(now)
             .execute(&mut *tx)

@@ -89,4 +89,90 @@ mod postgres {
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
+
+    /// Security review finding 12: a revoking transaction that commits long after writing its
+    /// feed row (here it holds the session's row lock for 15 s) is still read by another
+    /// replica within one poll of the commit — although that replica polled many times
+    /// meanwhile and read newer revocations, committed before it. With the former poll (by
+    /// the rows' timestamps, looking back 10 s from the newest seen) the row was never read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_revocation_committed_late_is_read_by_another_replica() {
+        use chrono::Utc;
+        use sesame_core::revocation::RevocationCache;
+        use sesame_core::store::SessionStore;
+        use sqlx::Connection;
+
+        let url = PgCluster::shared()
+            .expect("test PostgreSQL server")
+            .fresh_database()
+            .await
+            .expect("fresh database");
+        // Replica A revokes; replica B (its own store and cache) follows the feed.
+        let a = PostgresStore::connect(&url).await.expect("connect");
+        a.migrate().await.expect("migrate");
+        let b = PostgresStore::connect(&url).await.expect("connect");
+        let cache = RevocationCache::new(Duration::from_secs(900));
+        cache.catch_up(&b, Utc::now()).await.unwrap();
+
+        let user = sesame_store_conformance::create_user(&a, "late").await;
+        let now = Utc::now();
+        let in_an_hour = now + chrono::Duration::hours(1);
+        let (slow, _) = sesame_store_conformance::open_session(&a, user, now, in_an_hour).await;
+        let claims = |sid: Option<String>, jti: &str| sesame_verify::Claims {
+            iss: "https://issuer.test".into(),
+            sub: user.to_string(),
+            aud: sesame_verify::Audience::One("api".into()),
+            exp: in_an_hour.timestamp(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            jti: jti.into(),
+            client_id: "sesame".into(),
+            sid,
+            roles: vec![],
+            scope: None,
+            email_verified: None,
+            act: None,
+        };
+        let slow_token = claims(Some(slow.to_string()), "slow-session-token");
+
+        // The slow revocation: the trigger writes its feed row now; the transaction holds the
+        // session's row lock and commits only 15 s later.
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("UPDATE sessions SET revoked_at = now() WHERE id = $1")
+            .bind(slow)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let written = Instant::now();
+        let mut round = 0;
+        while written.elapsed() < Duration::from_secs(15) {
+            // Meanwhile A revokes other tokens, committed at once; B reads them.
+            let jti = format!("fast-{round}");
+            a.deny_access_token(&jti, in_an_hour).await.unwrap();
+            cache.catch_up(&b, Utc::now()).await.unwrap();
+            assert!(cache.is_revoked(&claims(None, &jti)), "{jti} read at once");
+            assert!(
+                !cache.is_revoked(&slow_token),
+                "not committed yet, so not visible"
+            );
+            round += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        tx.commit().await.unwrap();
+        cache.catch_up(&b, Utc::now()).await.unwrap();
+        assert!(
+            cache.is_revoked(&slow_token),
+            "a revocation committed 15 s after its feed row was written was never read"
+        );
+        // And the session is revoked in the database, of course.
+        assert!(
+            a.get_session(slow)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+    }
 }

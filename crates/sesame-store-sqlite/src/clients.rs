@@ -1,12 +1,13 @@
 //! clients.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sesame_core::store::{AuditEntry, ClientRecord, ClientStore, StoreResult};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::audit::insert_audit;
-use crate::{SqliteStore, from_ms, map_err, ms, other};
+use crate::{SqliteStore, from_ms, map_err, ms, opt_ms, other};
 
 fn client_from_row(r: &SqliteRow) -> StoreResult<ClientRecord> {
     let audiences: String = r.try_get("audiences").map_err(map_err)?;
@@ -20,11 +21,12 @@ fn client_from_row(r: &SqliteRow) -> StoreResult<ClientRecord> {
         scopes: serde_json::from_str(&scopes).map_err(other)?,
         delegable_roles: serde_json::from_str(&delegable_roles).map_err(other)?,
         created_at: from_ms(r.try_get("created_at").map_err(map_err)?),
+        access_until: opt_ms(r.try_get("access_until").map_err(map_err)?),
     })
 }
 
 const COLUMNS: &str =
-    "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at";
+    "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until";
 
 #[async_trait]
 impl ClientStore for SqliteStore {
@@ -79,5 +81,22 @@ impl ClientStore for SqliteStore {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
+    }
+
+    async fn extend_client_access(
+        &self,
+        client_id: &str,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "UPDATE clients SET access_until = MAX(COALESCE(access_until, 0), ?) \
+             WHERE client_id = ? RETURNING access_until",
+        )
+        .bind(ms(until))
+        .bind(client_id)
+        .fetch_optional(self.writer())
+        .await
+        .map_err(map_err)?;
+        Ok(row.map(|(v,)| from_ms(v)))
     }
 }

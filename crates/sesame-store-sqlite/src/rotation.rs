@@ -41,6 +41,8 @@ pub(crate) struct Rotation {
     pub next: Vec<u8>,
     pub now: i64,
     pub expires_at: i64,
+    /// The session's `access_until` is raised to at least this (the access token issued next).
+    pub access_until: i64,
 }
 
 impl Rotation {
@@ -51,6 +53,7 @@ impl Rotation {
             next: Vec::new(),
             now: 0,
             expires_at: 0,
+            access_until: 0,
         }
     }
 }
@@ -306,7 +309,7 @@ fn rotation_sql(slot: usize) -> String {
         "UPDATE refresh_tokens SET spent_at = ? \
          WHERE hash = ? AND spent_at IS NULL AND expires_at > ? \
            AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL); \
-         UPDATE sessions SET last_used_at = ?, expires_at = ? \
+         UPDATE sessions SET last_used_at = ?, expires_at = ?, access_until = MAX(COALESCE(access_until, 0), ?) \
          WHERE changes() = 1 AND revoked_at IS NULL \
            AND id = (SELECT session_id FROM refresh_tokens WHERE hash = ?) \
          RETURNING {slot} AS slot, {SESSION_COLUMNS}; \
@@ -322,9 +325,10 @@ fn bind_rotation<'q>(q: Query<'q>, r: &Rotation) -> Query<'q> {
     q.bind(r.now)
         .bind(r.presented.clone())
         .bind(r.now)
-        // Statement 2: last_used_at, expires_at, hash.
+        // Statement 2: last_used_at, expires_at, access_until, hash.
         .bind(r.now)
         .bind(r.expires_at)
+        .bind(r.access_until)
         .bind(r.presented.clone())
         // Statement 3: successor hash, issued_at, expires_at, presented hash.
         .bind(r.next.clone())
@@ -382,7 +386,7 @@ mod tests {
                 let store = store.clone();
                 tokio::spawn(async move {
                     store
-                        .rotate_refresh(&presented, &next, now, now + Duration::days(1))
+                        .rotate_refresh(&presented, &next, now, now + Duration::days(1), now)
                         .await
                 })
             })
@@ -527,12 +531,13 @@ mod tests {
                 next: token(),
                 now: crate::ms(t1),
                 expires_at: crate::ms(t1 + Duration::days(1)),
+                access_until: crate::ms(t1),
             },
             reply,
         ));
         let next = token();
         let rotated = store
-            .rotate_refresh(&firsts[1], &next, t1, t1 + Duration::days(1))
+            .rotate_refresh(&firsts[1], &next, t1, t1 + Duration::days(1), t1)
             .await
             .unwrap();
         assert!(rotated.is_some(), "the live caller's rotation ran");
@@ -565,7 +570,7 @@ mod tests {
         }
         let t1 = t0() + Duration::minutes(1);
         let refused = store
-            .rotate_refresh(&firsts[0], &token(), t1, t1 + Duration::days(1))
+            .rotate_refresh(&firsts[0], &token(), t1, t1 + Duration::days(1), t1)
             .await;
         assert!(
             matches!(refused, Err(sesame_core::store::StoreError::Unavailable(_))),

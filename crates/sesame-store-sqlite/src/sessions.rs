@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, NewSession, Purged, RefreshRecord, Revocation, RevocationKind, SessionRecord,
-    SessionStore, StoreResult,
+    AuditEntry, FeedPage, NewSession, Purged, RefreshRecord, Revocation, RevocationKind,
+    SessionRecord, SessionStore, StoreResult,
 };
 
 use crate::audit::insert_audit;
@@ -37,8 +37,8 @@ impl SessionStore for SqliteStore {
     async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())
@@ -46,6 +46,7 @@ impl SessionStore for SqliteStore {
         .bind(ms(s.now))
         .bind(ms(s.now))
         .bind(ms(s.expires_at))
+        .bind(ms(s.access_until))
         .bind(&s.ip)
         .bind(&s.user_agent)
         .execute(&mut *tx)
@@ -68,6 +69,7 @@ impl SessionStore for SqliteStore {
         next: &[u8],
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        access_until: DateTime<Utc>,
     ) -> StoreResult<Option<SessionRecord>> {
         // Queued for the writer and committed with whatever other rotations are waiting, in
         // one transaction (see `rotation`): the batch's own task runs it, so a caller that
@@ -79,8 +81,22 @@ impl SessionStore for SqliteStore {
             next: next.to_vec(),
             now: ms(now),
             expires_at: ms(expires_at),
+            access_until: ms(access_until),
         };
         self.rotations.rotate(self.writer(), rotation).await
+    }
+
+    async fn extend_session_access(&self, id: Uuid, until: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET access_until = MAX(COALESCE(access_until, 0), ?) \
+             WHERE id = ? AND revoked_at IS NULL",
+        )
+        .bind(ms(until))
+        .bind(id.to_string())
+        .execute(self.writer())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>> {
@@ -159,8 +175,11 @@ impl SessionStore for SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
+        // Every session in force: its refresh token or its newest access token is alive (the
+        // refresh lifetime may be the shorter one).
         let done = sqlx::query(
-            "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL AND expires_at > ?1",
+            "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL \
+             AND (expires_at > ?1 OR access_until > ?1)",
         )
         .bind(ms(now))
         .bind(user_id.to_string())
@@ -172,17 +191,44 @@ impl SessionStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn revocations_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<Revocation>> {
-        let rows = sqlx::query(
-            "SELECT kind, subject, until, at FROM revocations WHERE at >= ? ORDER BY at, id",
+    async fn feed_user_change(
+        &self,
+        user_id: Uuid,
+        issued_before: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO revocations (kind, subject, until, issued_before, at) \
+             SELECT 'user', ?1, newest, ?2, CAST(unixepoch('subsec') * 1000 AS INTEGER) \
+             FROM (SELECT max(COALESCE(access_until, expires_at)) AS newest \
+                   FROM sessions WHERE user_id = ?1) \
+             WHERE newest IS NOT NULL",
         )
-        .bind(ms(since))
+        .bind(user_id.to_string())
+        .bind(ms(issued_before))
+        .execute(self.writer())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn revocations_after(&self, cursor: i64) -> StoreResult<FeedPage> {
+        // One writer at a time: ids are handed out in commit order, so every entry not read
+        // yet has an id at or above the next cursor (see migration 0007).
+        let rows = sqlx::query(
+            "SELECT id, kind, subject, until, at, issued_before FROM revocations WHERE id >= ? ORDER BY id",
+        )
+        .bind(cursor)
         .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
-        let mut feed = Vec::with_capacity(rows.len());
+        let mut page = FeedPage {
+            entries: Vec::with_capacity(rows.len()),
+            next: cursor,
+        };
         for r in &rows {
-            let kind: String = r.try_get(0).map_err(map_err)?;
+            let id: i64 = r.try_get(0).map_err(map_err)?;
+            page.next = page.next.max(id.saturating_add(1));
+            let kind: String = r.try_get(1).map_err(map_err)?;
             // An unknown kind comes from a newer Sesame during a rolling upgrade: skipped, not
             // an error, which would stall the whole feed (see `RevocationKind::from_feed`).
             let Some(kind) = RevocationKind::from_feed(&kind) else {
@@ -192,36 +238,46 @@ impl SessionStore for SqliteStore {
                 );
                 continue;
             };
-            feed.push(Revocation {
+            page.entries.push(Revocation {
                 kind,
-                subject: r.try_get(1).map_err(map_err)?,
-                until: opt_ms(r.try_get(2).map_err(map_err)?),
-                at: from_ms(r.try_get(3).map_err(map_err)?),
+                subject: r.try_get(2).map_err(map_err)?,
+                until: opt_ms(r.try_get(3).map_err(map_err)?),
+                at: from_ms(r.try_get(4).map_err(map_err)?),
+                issued_before: opt_ms(r.try_get(5).map_err(map_err)?),
             });
         }
-        Ok(feed)
+        Ok(page)
     }
 
-    async fn purge_revocations(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM revocations WHERE at < ?")
-            .bind(ms(before))
-            .execute(self.writer())
-            .await
-            .map_err(map_err)?;
+    async fn purge_revocations(
+        &self,
+        before: DateTime<Utc>,
+        legacy_before: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let done =
+            sqlx::query("DELETE FROM revocations WHERE until < ? OR (until IS NULL AND at < ?)")
+                .bind(ms(before))
+                .bind(ms(legacy_before))
+                .execute(self.writer())
+                .await
+                .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<Purged> {
         let now = ms(now);
         let mut tx = self.write_tx().await?;
-        // Sessions past expiry, revoked or not (their refresh tokens go by cascade). A missing
-        // session reads as revoked, so its access tokens stay refused.
-        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
+        // Sessions past expiry, revoked or not (their refresh tokens go by cascade), once their
+        // newest access token has expired too: until then logout-all must still find them. A
+        // revoked session's feed entry stays until its own `until`, whatever happens here.
+        let sessions = sqlx::query(
+            "DELETE FROM sessions WHERE expires_at <= ?1 AND COALESCE(access_until, 0) <= ?1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
         let refresh_tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= ?1")
             .bind(now)
             .execute(&mut *tx)

@@ -22,8 +22,10 @@ use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::tls;
 
-/// How often each replica rereads the signing keys (a rotation by another replica or by the CLI
-/// is published and used here within this bound).
+/// How often each replica rereads the signing keys anyway. A rotation by another replica or by
+/// the CLI reaches this one sooner: it writes a 'key' entry to the revocation feed, and the feed
+/// poll (every second) reloads the keys. This periodic reload is the fallback for a poll that
+/// failed.
 pub const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]

@@ -62,7 +62,11 @@ async fn a_replica_authenticates_a_client_from_memory_until_the_feed_says_it_was
     let r = replicas().await;
     let (id, secret) = new_client(&r.b).await;
     let held = r.a.authenticate_client(&id, &secret).await.unwrap();
-    let token = r.a.client_token(&held, vec![], None).unwrap().access_token;
+    let token =
+        r.a.client_token(&held, vec![], None)
+            .await
+            .unwrap()
+            .access_token;
 
     r.b.delete_client(&id, None, &ClientInfo::default())
         .await

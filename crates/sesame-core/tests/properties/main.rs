@@ -1,6 +1,6 @@
 //! Property tests (proptest): the session state machine against a reference model, and the
 //! domain parsers; plus a few exact cases on the real store that fit no other binary (clock
-//! skew, the client cache). One binary, one module per subject.
+//! skew, the client cache, lifetimes changed across a restart). One binary, one module per subject.
 //!
 //! Case counts are small by default so the suite stays fast; `PROPTEST_CASES=1000 cargo test
 //! -p sesame-core --test properties` explores more.
@@ -8,6 +8,7 @@
 
 mod client_cache;
 mod clock_skew;
+mod lifetimes;
 mod parsers;
 mod sessions;
 

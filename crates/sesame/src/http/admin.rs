@@ -288,7 +288,8 @@ pub struct RolesBody {
     pub roles: Option<Vec<String>>,
 }
 
-/// Replace a user's roles; they appear in the user's next refreshed access token.
+/// Replace a user's roles; they appear in the user's next refreshed access token. Removing a
+/// role also makes forward-auth and introspection refuse the user's tokens issued before it.
 #[utoipa::path(put, path = "/admin/users/{id}/roles", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = RolesBody,
     responses(

@@ -7,8 +7,9 @@
 //! manages to add one can only narrow the check, never widen it. On `/auth/verify/{*rest}` the
 //! query is ignored: there it is the client's own query string (Envoy appends it). 200 carries
 //! `X-Auth-Subject`, `X-Auth-Roles`, `X-Auth-Session`, `X-Auth-Scope`, `X-Auth-Client` for the
-//! upstream; 401 for a missing, invalid, expired or revoked token; 403 for the wrong audience or
-//! a missing role.
+//! upstream; 401 for a missing, invalid, expired or revoked token (revoked includes a token
+//! issued before its user lost a role: its `roles` are stale); 403 for the wrong audience or a
+//! missing role.
 
 use axum::Router;
 use axum::extract::{RawQuery, State};

@@ -412,7 +412,8 @@ pub async fn token(
     } else {
         state
             .sesame
-            .client_token(&client, form.audiences.clone(), form.get("scope"))?
+            .client_token(&client, form.audiences.clone(), form.get("scope"))
+            .await?
     };
     let mut res = Json(TokenResponseBody {
         access_token: issued.access_token,
@@ -426,9 +427,10 @@ pub async fn token(
     Ok(res)
 }
 
-/// RFC 7662 introspection: whether an access token is active now. Client authentication
-/// required. `{active: false}` also for a token the caller has no business with (RFC 7662
-/// §2.2): a refresh token, or an access token none of whose audiences is the caller's.
+/// RFC 7662 introspection: whether an access token is active now (not expired, not revoked, and
+/// not issued before its user lost a role). Client authentication required. `{active: false}`
+/// also for a token the caller has no business with (RFC 7662 §2.2): a refresh token, or an
+/// access token none of whose audiences is the caller's.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
     request_body(content = TokenHintForm, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint?; client_id + client_secret (or HTTP Basic)"),
     responses(

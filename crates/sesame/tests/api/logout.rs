@@ -323,3 +323,30 @@ async fn a_cached_access_token_is_still_refused_once_revoked() {
     )
     .await;
 }
+
+/// A refresh lifetime shorter than the access lifetime starts (it is odd but valid), and a
+/// session whose refresh token expired while its access token lives is still ended by
+/// logout-all: its access token is refused at once, not accepted until it expires.
+#[tokio::test]
+async fn logout_all_ends_sessions_whose_refresh_token_expired_before_their_access_token() {
+    let app = spawn_app_with(&[("SESAME_ACCESS_TTL", "15m"), ("SESAME_REFRESH_TTL", "1m")]).await;
+    let user = app.new_user().await;
+    app.advance(120);
+    // The first session's refresh token is dead, its access token alive.
+    assert_error(
+        app.refresh_raw(&user.tokens.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+    )
+    .await;
+    let res = app.get("/profile", Some(&user.tokens.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let second = app.login(&user.username, PASSWORD).await;
+    let res = app
+        .post_auth("/auth/logout/all", &second.access, json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(body(res).await["revoked"], 2);
+    assert_profile_revoked(&app, &user.tokens.access).await;
+}

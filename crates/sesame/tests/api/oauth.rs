@@ -1468,6 +1468,84 @@ async fn deleting_a_client_revokes_its_secret_and_its_tokens_at_once() {
     );
 }
 
+/// Security review finding 9: removing a role reaches forward-auth and introspection at once —
+/// the user's access tokens issued before the change carry the lost role and are refused there
+/// (401 `token_revoked`, `active: false`) — while a refresh, even in the same instant, gets a
+/// token with the roles as they are now, which works. Granting a role refuses nothing. Sesame's
+/// own admin API reads the role from the database, as before (403).
+#[tokio::test]
+async fn a_removed_role_reaches_forward_auth_and_introspection_and_a_refresh_gets_the_new_roles() {
+    let app = spawn_app().await;
+    let boss = app.new_admin().await;
+    let demoted = app.new_admin().await;
+    let auditor = create_client(&app, &boss.tokens.access, &["api"], &[]).await;
+    let set_roles = |roles: Value| {
+        let path = format!("/admin/users/{}/roles", demoted.id);
+        let token = boss.tokens.access.clone();
+        let app = &app;
+        async move {
+            let res = app
+                .request(
+                    Method::PUT,
+                    &path,
+                    Some(&token),
+                    Some(&json!({"roles": roles})),
+                )
+                .await;
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+    };
+    let old = demoted.tokens.access.clone();
+
+    app.advance(1);
+    set_roles(json!(["admin", "customer", "support"])).await;
+    let res = get_verify(&app, "/auth/verify?role=admin", Some(&old)).await;
+    assert_eq!(res.status(), StatusCode::OK, "a grant refuses nothing");
+
+    app.advance(1);
+    set_roles(json!(["customer"])).await;
+    for path in ["/auth/verify?role=admin", "/auth/verify"] {
+        assert_error(
+            get_verify(&app, path, Some(&old)).await,
+            StatusCode::UNAUTHORIZED,
+            "token_revoked",
+        )
+        .await;
+    }
+    assert_eq!(
+        introspect(&app, &auditor, &old).await,
+        json!({"active": false})
+    );
+    assert_error(
+        app.get("/admin/users", Some(&old)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    // Refreshed in the same instant (same second, same millisecond on the test clock): the new
+    // token says what is true now, and is accepted.
+    let res = app.refresh_raw(&demoted.tokens.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let fresh = tokens(&body(res).await);
+    assert_eq!(jwt_part(&fresh.access, 1)["roles"], json!(["customer"]));
+    let res = get_verify(&app, "/auth/verify", Some(&fresh.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers().get("x-auth-roles").unwrap(), "customer");
+    assert_error(
+        get_verify(&app, "/auth/verify?role=admin", Some(&fresh.access)).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let seen = introspect(&app, &auditor, &fresh.access).await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["roles"], json!(["customer"]), "{seen}");
+    // Someone else's token is untouched.
+    let res = get_verify(&app, "/auth/verify?role=admin", Some(&boss.tokens.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_delegable_roles_and_invalid_grant() {
     let app = spawn_app().await;

@@ -446,3 +446,54 @@ async fn assert_error_status(res: reqwest::Response, status: u16) -> Value {
     assert!(b["detail"].is_string() && b["code"].is_string(), "{b}");
     b
 }
+
+/// The black-box suite starts Sesame with `SESAME_ACCESS_TTL=2s SESAME_REFRESH_TTL=4s`; start-up
+/// used to refuse it (refresh below access + grace + 3 s, exit code 2). Any positive pair starts,
+/// and login, refresh and logout work with it.
+#[tokio::test]
+async fn two_second_access_and_four_second_refresh_tokens_work() {
+    let app = spawn_app_with(&[("SESAME_ACCESS_TTL", "2s"), ("SESAME_REFRESH_TTL", "4s")]).await;
+    let user = app.new_user().await;
+    let res = app.get("/profile", Some(&user.tokens.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    app.advance(3);
+    let res = app.refresh_raw(&user.tokens.refresh).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let b = body(res).await;
+    assert_eq!(b["expires_in"], 2);
+    assert_eq!(b["refresh_expires_in"], 4);
+    let next = tokens(&b);
+    let res = app.get("/profile", Some(&next.access)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let res = app
+        .post_auth(
+            "/auth/logout",
+            &next.access,
+            json!({"refresh_token": next.refresh}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_error(
+        app.get("/profile", Some(&next.access)).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    assert_error(
+        app.refresh_raw(&next.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    // And the lifetimes hold: a refresh token dies after 4 s.
+    let fresh = app.login(&user.username, PASSWORD).await;
+    app.advance(5);
+    assert_error(
+        app.refresh_raw(&fresh.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+    )
+    .await;
+}

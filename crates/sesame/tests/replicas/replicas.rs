@@ -1,12 +1,11 @@
 //! Two replicas, A and B, on one PostgreSQL database: whatever one of them does, the other
-//! honours — tokens, signing keys (within the documented reload bound), lockout counts, the one
-//! winner of a refresh race, and logout.
+//! honours — tokens, signing keys (within a feed poll), lockout counts, the one winner of a
+//! refresh race, and logout.
 
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
-use sesame::startup::KEY_RELOAD_INTERVAL;
 use sesame_testkit::PgCluster;
 
 use crate::process::*;
@@ -103,9 +102,10 @@ async fn a_key_rotated_through_one_replica_is_published_and_used_by_the_other() 
     let res = b.get("/profile", Some(&from_a.access)).await;
     assert_eq!(res.status(), StatusCode::OK);
 
-    // B rereads the keys every KEY_RELOAD_INTERVAL: within that (plus slack), it publishes
-    // the same set as A and signs with the new key.
-    let bound = KEY_RELOAD_INTERVAL + Duration::from_secs(5);
+    // The rotation wrote a 'key' entry to the feed (a trigger): B reloads its keys within a
+    // poll — not at its 30 s periodic reload — and publishes the same set as A and signs with
+    // the new key.
+    let bound = REVOCATION_BOUND;
     loop {
         if b.jwks().await == published {
             break;
@@ -124,6 +124,55 @@ async fn a_key_rotated_through_one_replica_is_published_and_used_by_the_other() 
         let res = server.get("/profile", Some(&admin.access)).await;
         assert_eq!(res.status(), StatusCode::OK, "at {}", server.name);
     }
+}
+
+/// `sesame keys rotate` (the CLI, a process of its own) reaches both running replicas through
+/// the feed within a poll: both publish the new set and sign with the promoted key.
+#[tokio::test]
+async fn a_key_rotated_from_the_cli_reaches_both_replicas_within_a_poll() {
+    let url = fresh_database().await;
+    let (a, b) = Server::start_pair(&url, &[]).await;
+    let email = a.new_user().await;
+    let old_kid = kid(&a.login(&email).await.access);
+    let before = a.jwks().await;
+
+    let out = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || {
+            let dir = tempfile::tempdir().expect("temp dir");
+            sesame(dir.path(), &url)
+                .args(["keys", "rotate"])
+                .output()
+                .expect("sesame runs")
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "keys rotate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotated_at = Instant::now();
+    for server in [&a, &b] {
+        loop {
+            let jwks = server.jwks().await;
+            let signed = kid(&server.login(&email).await.access);
+            if jwks != before && signed != old_kid {
+                assert_eq!(jwks.as_array().unwrap().len(), 3, "{jwks}");
+                assert!(before.to_string().contains(&signed), "promoted next key");
+                break;
+            }
+            assert!(
+                rotated_at.elapsed() < REVOCATION_BOUND,
+                "{} still publishes {jwks} and signs with {signed} {REVOCATION_BOUND:?} after \
+                 the rotation",
+                server.name
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    assert_eq!(a.jwks().await, b.jwks().await);
 }
 
 #[tokio::test]
@@ -302,7 +351,9 @@ async fn a_client_deleted_at_one_replica_is_refused_at_the_other() {
         assert_eq!(introspect(server).await["active"], true, "at {server}");
     }
     assert_eq!(
-        b.get("/auth/verify", Some(&token)).await.status(),
+        b.get("/auth/verify?audience=cart_service", Some(&token))
+            .await
+            .status(),
         StatusCode::OK
     );
 
@@ -321,14 +372,19 @@ async fn a_client_deleted_at_one_replica_is_refused_at_the_other() {
     assert_error_oauth(res, "invalid_client").await;
     assert_eq!(introspect("a").await, json!({"active": false}));
     assert_eq!(
-        a.get("/auth/verify", Some(&token)).await.status(),
+        a.get("/auth/verify?audience=cart_service", Some(&token))
+            .await
+            .status(),
         StatusCode::UNAUTHORIZED
     );
     // At B: within the revocation bound.
     loop {
         let secret = oauth(&b, "/oauth/token", gone, &credentials).await.status();
         let active = introspect("b").await["active"] == true;
-        let verify = b.get("/auth/verify", Some(&token)).await.status();
+        let verify = b
+            .get("/auth/verify?audience=cart_service", Some(&token))
+            .await
+            .status();
         if secret == StatusCode::UNAUTHORIZED && !active && verify == StatusCode::UNAUTHORIZED {
             break;
         }
