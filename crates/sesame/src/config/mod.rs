@@ -436,4 +436,277 @@ mod tests {
         assert_eq!(t.reset_text.as_deref(), Some("Go to {link}"));
         assert!(t.verify_text.is_none() && t.reset_html.is_none());
     }
+
+    fn toml(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sesame.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn error(file: Option<&Path>, pairs: &[(&str, &str)]) -> String {
+        Config::from_sources(file, &env(pairs))
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// A value from the file is named by its TOML key and the file; the same setting from the
+    /// environment by its variable.
+    #[test]
+    fn file_values_are_named_by_key_and_file() {
+        let (_dir, path) = toml("access_ttl = \"soon\"\n");
+        let err = error(Some(&path), &[]);
+        assert!(
+            err.starts_with(&format!("invalid access_ttl (file {}): ", path.display()))
+                && err.contains("expected a duration like 90s, 15m or 7d"),
+            "{err}"
+        );
+        let (_dir, path) = toml("[lockout]\nmax_failures = 0\n");
+        let err = error(Some(&path), &[]);
+        assert_eq!(
+            err,
+            format!(
+                "invalid lockout.max_failures (file {}): must be at least 1",
+                path.display()
+            )
+        );
+        let err = error(Some(&path), &[("SESAME_LOCKOUT_MAX_FAILURES", "x")]);
+        assert_eq!(
+            err,
+            "invalid SESAME_LOCKOUT_MAX_FAILURES (environment): expected a whole number"
+        );
+        let err = error(None, &[("SESAME_ARGON2_ITERATIONS", "0")]);
+        assert!(
+            err.starts_with("invalid argon2.memory_kib (default): argon2 parameters rejected"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_file_itself_is_named_when_it_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.toml");
+        let err = error(Some(&missing), &[]);
+        assert!(
+            err.starts_with(&format!("cannot read config file {}", missing.display())),
+            "{err}"
+        );
+        // SESAME_CONFIG names the file when --config does not.
+        let err = error(None, &[("SESAME_CONFIG", &missing.display().to_string())]);
+        assert!(err.contains("cannot read config file"), "{err}");
+        let (_dir, path) = toml("access_ttl = \n");
+        let err = error(Some(&path), &[]);
+        assert!(
+            err.starts_with(&format!(
+                "config file {} is not valid TOML: ",
+                path.display()
+            )),
+            "{err}"
+        );
+        for (text, key) in [
+            ("[lockout]\nmax_failure = 3\n", "lockout.max_failure"),
+            ("[lokout]\nmax_failures = 3\n", "lokout"),
+            (
+                "database_url_file = \"/run/secrets/db\"\n",
+                "database_url_file",
+            ),
+        ] {
+            let (_dir, path) = toml(text);
+            let err = error(Some(&path), &[]);
+            assert_eq!(
+                err,
+                format!("config file {}: unknown setting '{key}'", path.display())
+            );
+        }
+        let (_dir, path) = toml("listen = { host = \"x\" }\n");
+        let err = error(Some(&path), &[]);
+        assert!(
+            err.starts_with(&format!("invalid listen (file {}): ", path.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn toml_booleans_numbers_and_lists_are_read_as_settings() {
+        let (_dir, path) = toml(
+            "require_verified_email = true\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n\
+             [argon2]\nmemory_kib = 65536\n[lockout]\nduration = \"1h\"\n",
+        );
+        let c = Config::from_sources(Some(&path), &env(&[])).unwrap();
+        assert!(c.settings.require_verified_email);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.settings.argon2.memory_kib, 65536);
+        assert_eq!(c.settings.lockout_duration, Duration::from_secs(3600));
+        assert_eq!(c.settings.lockout_max_failures, 5);
+    }
+
+    #[test]
+    fn a_pair_names_the_missing_half_as_unset() {
+        let err = error(
+            None,
+            &[("SESAME_BOOTSTRAP_ADMIN_EMAIL", "root@example.com")],
+        );
+        assert_eq!(
+            err,
+            "invalid bootstrap_admin_password (unset): required with SESAME_BOOTSTRAP_ADMIN_EMAIL"
+        );
+        let err = error(None, &[("SESAME_BOOTSTRAP_ADMIN_PASSWORD", "pw-s3cret")]);
+        assert_eq!(
+            err,
+            "invalid bootstrap_admin_email (unset): required with SESAME_BOOTSTRAP_ADMIN_PASSWORD"
+        );
+        let err = error(None, &[("SESAME_TLS", "files")]);
+        assert_eq!(
+            err,
+            "invalid SESAME_TLS (environment): 'files' needs SESAME_TLS_CERT and SESAME_TLS_KEY"
+        );
+    }
+
+    /// Variables that are not settings (another version's, `SESAME_CONFIG`) are left alone.
+    #[test]
+    fn other_sesame_variables_are_not_settings() {
+        let c = Config::from_sources(
+            None,
+            &env(&[("SESAME_SIGNUP", "off"), ("SESAME_LOCKOUT", "x")]),
+        )
+        .unwrap();
+        assert_eq!(c.settings.lockout_max_failures, 5);
+    }
+
+    #[test]
+    fn env_names_come_from_the_fields() {
+        let names = Config::env_names();
+        for name in [
+            "SESAME_LISTEN",
+            "SESAME_LOCKOUT_MAX_FAILURES",
+            "SESAME_ARGON2_PARALLELISM",
+            "SESAME_EMAIL_LOG",
+            "SESAME_DATABASE_URL_FILE",
+            "SESAME_SMTP_URL_FILE",
+            "SESAME_BOOTSTRAP_ADMIN_PASSWORD_FILE",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
+        }
+        // 41 settings, 3 of them secrets with a _FILE variant; no table is a variable.
+        assert_eq!(names.len(), 44, "{names:?}");
+        // Two fields never share a variable (`a_b` beside `[a] b` would).
+        let unique: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        assert!(
+            !names
+                .iter()
+                .any(|n| n == "SESAME_LOCKOUT" || n == "SESAME_ORIGINS")
+        );
+    }
+
+    fn secret_file(dir: &Path, name: &str, content: &str) -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    }
+
+    /// Docker and Kubernetes mount secrets as files: `SESAME_X_FILE` names one, its content
+    /// (the trailing newline trimmed) is the value.
+    #[test]
+    fn secrets_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = secret_file(dir.path(), "db", "postgres://sesame:db-pa55@db/sesame\n");
+        let smtp = secret_file(
+            dir.path(),
+            "smtp",
+            "smtps://m:smtp-pa55@mail.example.com:465\r\n",
+        );
+        let admin = secret_file(dir.path(), "admin", " admin pa55 \n");
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("SESAME_DATABASE_URL_FILE", &db),
+                ("SESAME_SMTP_URL_FILE", &smtp),
+                ("SESAME_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
+                ("SESAME_BOOTSTRAP_ADMIN_PASSWORD_FILE", &admin),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.database_url(), "postgres://sesame:db-pa55@db/sesame");
+        let smtp_url = c
+            .mail
+            .smtp_url
+            .as_ref()
+            .map(|s| s.expose_secret().to_string());
+        assert_eq!(
+            smtp_url.as_deref(),
+            Some("smtps://m:smtp-pa55@mail.example.com:465")
+        );
+        let (email, password) = c.bootstrap_admin.as_ref().unwrap();
+        assert_eq!(email, "root@example.com");
+        // Only the newline goes: a password may begin or end with a space.
+        assert_eq!(password.expose_secret(), " admin pa55 ");
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("db-pa55")
+                && !shown.contains("smtp-pa55")
+                && !shown.contains("admin pa55"),
+            "{shown}"
+        );
+        // An empty variable or an empty file leaves an optional secret unset.
+        let empty = secret_file(dir.path(), "empty", "\n");
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("SESAME_DATABASE_URL_FILE", &empty),
+                ("SESAME_SMTP_URL_FILE", ""),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.database_url(), "sqlite://./data/sesame.db");
+        assert!(c.mail.smtp_url.is_none());
+    }
+
+    #[test]
+    fn a_secret_and_its_file_together_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = secret_file(dir.path(), "secret", "x\n");
+        for (var, value) in [
+            ("SESAME_DATABASE_URL", "sqlite://other.db"),
+            ("SESAME_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("SESAME_BOOTSTRAP_ADMIN_PASSWORD", "pw"),
+        ] {
+            let file_var = format!("{var}_FILE");
+            let err = error(None, &[(var, value), (&file_var, &file)]);
+            assert_eq!(
+                err,
+                format!("invalid {file_var} (environment): set {var} or {file_var}, not both")
+            );
+        }
+    }
+
+    /// An unreadable file is named with its variable; a bad value read from one is named by the
+    /// variable and the file — and neither message shows the content.
+    #[test]
+    fn a_bad_secret_file_is_named_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope").display().to_string();
+        let err = error(None, &[("SESAME_SMTP_URL_FILE", &missing)]);
+        assert!(
+            err.starts_with(&format!(
+                "invalid SESAME_SMTP_URL_FILE (environment): cannot read {missing}: "
+            )),
+            "{err}"
+        );
+        let bad = secret_file(dir.path(), "db", "mysql://u:t0psecret@db/x\n");
+        let err = error(None, &[("SESAME_DATABASE_URL_FILE", &bad)]);
+        assert_eq!(
+            err,
+            format!(
+                "invalid SESAME_DATABASE_URL_FILE (file {bad}): expected sqlite://PATH or postgres://..."
+            )
+        );
+        let bad = secret_file(dir.path(), "smtp", "http://u:t0psecret@mail\n");
+        let err = error(None, &[("SESAME_SMTP_URL_FILE", &bad)]);
+        assert!(
+            err.starts_with(&format!("invalid SESAME_SMTP_URL_FILE (file {bad}): "))
+                && !err.contains("t0psecret"),
+            "{err}"
+        );
+    }
 }

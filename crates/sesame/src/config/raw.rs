@@ -212,7 +212,9 @@ pub struct Key<'a> {
 
 impl fmt::Debug for Key<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Key").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Key")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 

@@ -269,10 +269,11 @@ fn extraction_error(e: figment::Error, file: Option<&Path>) -> ConfigError {
     match (&e.kind, file) {
         (figment::error::Kind::UnknownField(field, _), Some(path)) => ConfigError::UnknownKey {
             path: path.to_path_buf(),
+            // figment's path ends with the unknown key.
             key: if dotted.is_empty() {
                 field.clone()
             } else {
-                format!("{dotted}.{field}")
+                dotted
             },
         },
         (kind, _) => ConfigError::Invalid {

@@ -27,7 +27,11 @@ impl Check<'_> {
         self.0.invalid(key, problem)
     }
 
-    fn parse<T>(&self, key: Key, f: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    fn parse<T>(
+        &self,
+        key: Key,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
         f(key.value.unwrap_or("").trim()).map_err(|p| self.invalid(key, p))
     }
 
@@ -77,8 +81,9 @@ impl TryFrom<RawConfig> for Config {
             && m == listen
             && m.port() != 0
         {
-            return Err(l.invalid(key!(raw.metrics_listen),
-                format!("must differ from SESAME_LISTEN ({listen})"),
+            return Err(l.invalid(
+                key!(raw.metrics_listen),
+                format!("must differ from {} ({listen})", key!(raw.listen).env()),
             ));
         }
         let data_dir = PathBuf::from(l.parse(key!(raw.data_dir), |s| {
@@ -110,9 +115,14 @@ impl TryFrom<RawConfig> for Config {
                         TlsMode::Files { cert, key }
                     }
                     _ => {
-                        return Err(
-                            l.invalid(key!(raw.tls), "'files' needs SESAME_TLS_CERT and SESAME_TLS_KEY")
-                        );
+                        return Err(l.invalid(
+                            key!(raw.tls),
+                            format!(
+                                "'files' needs {} and {}",
+                                key!(raw.tls_cert).env(),
+                                key!(raw.tls_key).env()
+                            ),
+                        ));
                     }
                 }
             }
@@ -125,9 +135,10 @@ impl TryFrom<RawConfig> for Config {
                     || v.starts_with("postgres://")
                     || v.starts_with("postgresql://"))
                 {
-                    return Err(
-                        l.invalid(key!(raw.database_url), "expected sqlite://PATH or postgres://...")
-                    );
+                    return Err(l.invalid(
+                        key!(raw.database_url),
+                        "expected sqlite://PATH or postgres://...",
+                    ));
                 }
                 v
             }
@@ -192,7 +203,8 @@ impl TryFrom<RawConfig> for Config {
             argon2.parallelism,
             None,
         ) {
-            return Err(l.invalid(key!(raw.argon2.memory_kib),
+            return Err(l.invalid(
+                key!(raw.argon2.memory_kib),
                 format!("argon2 parameters rejected: {e}"),
             ));
         }
@@ -207,13 +219,15 @@ impl TryFrom<RawConfig> for Config {
             (None, None) => None,
             (Some(e), Some(p)) => Some((e.to_string(), SecretString::from(p.to_string()))),
             (Some(_), None) => {
-                return Err(l.invalid(key!(raw.bootstrap_admin_password),
-                    "required with SESAME_BOOTSTRAP_ADMIN_EMAIL",
+                return Err(l.invalid(
+                    key!(raw.bootstrap_admin_password),
+                    format!("required with {}", key!(raw.bootstrap_admin_email).env()),
                 ));
             }
             (None, Some(_)) => {
-                return Err(l.invalid(key!(raw.bootstrap_admin_email),
-                    "required with SESAME_BOOTSTRAP_ADMIN_PASSWORD",
+                return Err(l.invalid(
+                    key!(raw.bootstrap_admin_email),
+                    format!("required with {}", key!(raw.bootstrap_admin_password).env()),
                 ));
             }
         };
@@ -233,7 +247,8 @@ impl TryFrom<RawConfig> for Config {
                 let v = r.trim().to_string();
                 if let Err(e) = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&v) {
                     // The error text never includes the URL (it may hold a password).
-                    return Err(l.invalid(key!(raw.smtp_url),
+                    return Err(l.invalid(
+                        key!(raw.smtp_url),
                         format!("expected smtp://HOST:PORT or smtps://USER:PASS@HOST:PORT ({e})"),
                     ));
                 }
@@ -261,12 +276,15 @@ impl TryFrom<RawConfig> for Config {
         let log_allowed = on_off(key!(raw.email_log))?;
         if smtp_url.is_none() && !log_allowed && !is_local(&issuer) {
             let origin = raw.origins.origin(&key!(raw.issuer));
-            return Err(l.invalid(key!(raw.email_log),
+            return Err(l.invalid(
+                key!(raw.email_log),
                 format!(
-                    "SESAME_SMTP_URL is unset and the issuer {issuer} ({origin}) is not on localhost, \
+                    "{smtp} is unset and the issuer {issuer} ({origin}) is not on localhost, \
                      so password-reset and verification links would be written to the log, where \
-                     whoever reads it could take over accounts; set SESAME_SMTP_URL, or \
-                     SESAME_EMAIL_LOG=on to write them to the log anyway"
+                     whoever reads it could take over accounts; set {smtp}, or \
+                     {email_log}=on to write them to the log anyway",
+                    smtp = key!(raw.smtp_url).env(),
+                    email_log = key!(raw.email_log).env(),
                 ),
             ));
         }
@@ -365,4 +383,3 @@ fn load_templates(dir: &Path) -> Result<sesame_core::email::TemplateOverrides, S
     }
     Ok(t)
 }
-
