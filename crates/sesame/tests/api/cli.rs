@@ -297,6 +297,34 @@ fn invalid_setting_exits_2_naming_the_variable() {
     );
 }
 
+/// A secret mounted as a file (Docker/Kubernetes secrets): `SESAME_DATABASE_URL_FILE` names it,
+/// its content is the URL; an unreadable one stops start-up naming the variable and the path.
+#[test]
+fn secrets_are_read_from_the_files_their_file_variables_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("elsewhere.db");
+    let secret = dir.path().join("database_url");
+    std::fs::write(&secret, format!("sqlite://{}\n", db.display())).expect("secret file");
+    let mut cmd = sesame_in(dir.path());
+    cmd.env("SESAME_DATABASE_URL_FILE", &secret).arg("migrate");
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", explain(&out));
+    assert!(db.exists(), "the database is where the secret file says");
+    assert!(!dir.path().join("data/sesame.db").exists());
+
+    let missing = dir.path().join("no-such-secret");
+    let mut cmd = sesame_in(dir.path());
+    cmd.env("SESAME_SMTP_URL_FILE", &missing).arg("migrate");
+    let out = run(cmd, None);
+    assert_eq!(out.status.code(), Some(2), "{}", explain(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SESAME_SMTP_URL_FILE") && stderr.contains(&missing.display().to_string()),
+        "{}",
+        explain(&out)
+    );
+}
+
 /// Outside development (an issuer not on localhost) and without SMTP, emailed links would land
 /// in the log: Sesame refuses to start unless `SESAME_EMAIL_LOG=on` says that is wanted.
 #[test]
