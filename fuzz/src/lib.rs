@@ -424,8 +424,8 @@ impl App {
                 )
                 .expect("the fuzz client authenticates");
             live.service = self
-                .sesame
-                .client_token(&client, vec![], None)
+                .rt
+                .block_on(self.sesame.client_token(&client, vec![], None))
                 .expect("service token")
                 .access_token;
         }
