@@ -80,7 +80,45 @@ impl From<StoreError> for CoreError {
             StoreError::Conflict(crate::store::Constraint::Email) => CoreError::EmailTaken,
             StoreError::Conflict(crate::store::Constraint::Username) => CoreError::UsernameTaken,
             StoreError::Unavailable(_) => CoreError::Unavailable(e),
-            other => CoreError::Internal(other.to_string()),
+            // The whole cause chain, not only "database error": it is what the operator reads in
+            // the log line of the 500 (never in the response body), and without the driver's
+            // words a failing store call cannot be told from another.
+            other => CoreError::Internal(chain(&other)),
+        }
+    }
+}
+
+/// `error: cause: cause of the cause ...`, as logged for a 500.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+
+    use super::*;
+
+    // A 500's log line names the driver's error, not only "database error": without it the
+    // registration 500s after a login storm (issue #16.1) were one opaque line each.
+    #[test]
+    fn a_store_errors_cause_chain_reaches_the_internal_error() {
+        let e = CoreError::from(StoreError::Other(
+            "cannot start a transaction within a transaction".into(),
+        ));
+        match e {
+            CoreError::Internal(text) => assert_eq!(
+                text,
+                "database error: cannot start a transaction within a transaction"
+            ),
+            other => panic!("{other:?}"),
         }
     }
 }
