@@ -162,6 +162,13 @@ impl PasswordHasher {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move || {
+            // The caller has gone (its client closed the connection, issue #16.1): nobody would
+            // read this hash. Computing it anyway kept a worker busy and, after a storm of
+            // requests cut short, the queue full of them: the live requests behind were
+            // answered 503 for work done for no one.
+            if tx.is_closed() {
+                return;
+            }
             let _ = tx.send(span.in_scope(work));
         });
         match self.jobs.try_send(job) {
@@ -448,6 +455,52 @@ mod tests {
         assert!(
             busy > 0,
             "16 concurrent hashes on 1 worker + 1 queue slot must shed some"
+        );
+    }
+
+    // Issue #16.1: the hashes of requests whose clients went away are skipped, so a storm of
+    // requests cut short does not hold the queue against the requests after it.
+    #[tokio::test]
+    async fn a_job_whose_caller_has_gone_is_skipped() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let cheap = Argon2Cost {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let h = Arc::new(PasswordHasher::new(&cheap, 1, 8).unwrap());
+        // The one worker waits on this until the abandoned jobs are queued behind it.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.run(move || started.send(()).is_ok() && held.recv().is_ok())
+                    .await
+            })
+        };
+        while running.try_recv().is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..4 {
+            let ran = ran.clone();
+            // Polled once (queued), then dropped: its caller has gone.
+            let abandoned = h.run(move || ran.fetch_add(1, Ordering::SeqCst));
+            let gone = tokio::time::timeout(std::time::Duration::ZERO, abandoned).await;
+            assert!(gone.is_err(), "queued behind the blocked worker");
+        }
+        release.send(()).unwrap();
+        assert!(blocker.await.unwrap().unwrap());
+        let live = ran.clone();
+        h.run(move || live.fetch_add(1, Ordering::SeqCst))
+            .await
+            .unwrap();
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            1,
+            "only the live caller's job ran"
         );
     }
 }
