@@ -58,9 +58,15 @@ pub enum CoreError {
     Busy { retry_after_secs: u64 },
     #[error("the database is unavailable")]
     Unavailable(#[source] StoreError),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Something that should not happen. The source is the real cause (a driver error, an
+    /// I/O error, or a sentence for the cases with no error value behind them): the HTTP edge
+    /// logs its whole `source()` chain once, with the request id, and sends none of it.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
 }
+
+/// Any error, boxed: the cause an [`CoreError::Internal`] carries.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl CoreError {
     pub fn field(name: &str, problem: impl Into<String>) -> Self {
@@ -69,8 +75,45 @@ impl CoreError {
         CoreError::Validation(f)
     }
 
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        CoreError::Internal(e.to_string())
+    /// An internal error caused by `cause`: an error value (kept whole, with its own sources)
+    /// or, where there is none, a sentence (`&str` or `String`) saying what failed.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        CoreError::Internal(cause.into())
+    }
+
+    /// An internal error saying what failed (`what`), caused by `source`: the log reads
+    /// `internal error: what: source: ...`.
+    pub fn internal_because(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        CoreError::Internal(Box::new(Because {
+            what: what.into(),
+            source: source.into(),
+        }))
+    }
+}
+
+/// What failed, and the error that made it fail.
+#[derive(Debug, Error)]
+#[error("{what}")]
+struct Because {
+    what: String,
+    #[source]
+    source: BoxError,
+}
+
+/// Displays an error followed by each of its sources, `error: cause: cause of the cause`,
+/// the way a 500 is logged (and a command-line failure printed). Never for a response body.
+#[derive(Debug)]
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
     }
 }
 
@@ -80,24 +123,11 @@ impl From<StoreError> for CoreError {
             StoreError::Conflict(crate::store::Constraint::Email) => CoreError::EmailTaken,
             StoreError::Conflict(crate::store::Constraint::Username) => CoreError::UsernameTaken,
             StoreError::Unavailable(_) => CoreError::Unavailable(e),
-            // The whole cause chain, not only "database error": it is what the operator reads in
-            // the log line of the 500 (never in the response body), and without the driver's
-            // words a failing store call cannot be told from another.
-            other => CoreError::Internal(chain(&other)),
+            // Boxed whole, not flattened to "database error": the driver's error stays reachable
+            // through `source()` for the log line of the 500 (never the response body).
+            other => CoreError::Internal(Box::new(other)),
         }
     }
-}
-
-/// `error: cause: cause of the cause ...`, as logged for a 500.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
@@ -107,18 +137,41 @@ mod tests {
     use super::*;
 
     // A 500's log line names the driver's error, not only "database error": without it the
-    // registration 500s after a login storm (issue #16.1) were one opaque line each.
+    // registration 500s after a login storm (issue #16.1) were one opaque line each. The chain
+    // is the errors themselves, reachable through `source()`, not a string made on the way.
     #[test]
     fn a_store_errors_cause_chain_reaches_the_internal_error() {
-        let e = CoreError::from(StoreError::Other(
-            "cannot start a transaction within a transaction".into(),
-        ));
-        match e {
-            CoreError::Internal(text) => assert_eq!(
-                text,
-                "database error: cannot start a transaction within a transaction"
-            ),
-            other => panic!("{other:?}"),
-        }
+        let driver = std::io::Error::other("cannot start a transaction within a transaction");
+        let e = CoreError::from(StoreError::Other(Box::new(driver)));
+        assert!(matches!(e, CoreError::Internal(_)), "{e:?}");
+        let store = std::error::Error::source(&e).expect("the store error is the source");
+        assert!(store.downcast_ref::<StoreError>().is_some(), "{store:?}");
+        let cause = store
+            .source()
+            .expect("the driver's error is the store error's source");
+        assert!(
+            cause.downcast_ref::<std::io::Error>().is_some(),
+            "{cause:?}"
+        );
+        assert_eq!(
+            Chain(&e).to_string(),
+            "internal error: database error: cannot start a transaction within a transaction"
+        );
+    }
+
+    #[test]
+    fn an_internal_error_says_what_failed_and_keeps_its_cause() {
+        let e = CoreError::internal_because(
+            "cannot start a hashing thread",
+            std::io::Error::other("out of threads"),
+        );
+        assert_eq!(
+            Chain(&e).to_string(),
+            "internal error: cannot start a hashing thread: out of threads"
+        );
+        assert_eq!(
+            Chain(&CoreError::internal("no current signing key")).to_string(),
+            "internal error: no current signing key"
+        );
     }
 }

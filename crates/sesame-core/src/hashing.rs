@@ -64,7 +64,7 @@ fn worker(rx: Arc<Mutex<Receiver<Job>>>) {
 impl PasswordHasher {
     pub fn new(cost: &Argon2Cost, workers: usize, queue: usize) -> Result<Self, CoreError> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
-            .map_err(|e| CoreError::Internal(format!("invalid argon2 parameters: {e}")))?;
+            .map_err(|e| CoreError::internal_because("invalid argon2 parameters", e))?;
         let (jobs, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         for n in 0..workers.max(1) {
@@ -72,7 +72,7 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("sesame-hash-{n}"))
                 .spawn(move || worker(rx))
-                .map_err(|e| CoreError::Internal(format!("cannot start a hashing thread: {e}")))?;
+                .map_err(|e| CoreError::internal_because("cannot start a hashing thread", e))?;
         }
         // The dummy hash is not computed: a PHC string with the configured parameters and a
         // random salt and output costs a verifier exactly what a real hash at that cost does
@@ -224,7 +224,7 @@ fn hash_with(params: &Params, password: &SecretString) -> Result<String, CoreErr
             mem,
         )
     })
-    .map_err(|e| CoreError::Internal(format!("hashing failed: {e}")))?;
+    .map_err(|e| CoreError::internal_because("hashing failed", e))?;
     Ok(format!(
         "$argon2id$v=19$m={},t={},p={}${}${}",
         params.m_cost(),

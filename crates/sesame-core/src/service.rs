@@ -49,7 +49,7 @@ impl Sesame {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Result<Self, CoreError> {
-        settings.check_lifetimes().map_err(CoreError::Internal)?;
+        settings.check_lifetimes().map_err(CoreError::internal)?;
         let now = clock.now();
         let hasher =
             PasswordHasher::new(&settings.argon2, settings.hash_workers, settings.hash_queue)?;

@@ -5,6 +5,7 @@
 //! logged once, with the request id, by [`log_errors`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sesame_core::CoreError;
+use sesame_core::error::{BoxError, Chain};
 use utoipa::ToSchema;
 
 /// The error body of every non-OAuth endpoint.
@@ -44,12 +46,13 @@ struct Parts {
     /// Extra members merged into the body (the logout error keeps SimpleJWT's `error`).
     extra: Option<Value>,
     /// For 5xx: what really happened, logged by the middleware, never sent.
-    cause: Option<String>,
+    cause: Option<BoxError>,
 }
 
-/// What `log_errors` logs for a 5xx.
+/// What `log_errors` logs for a 5xx: the error itself, whose `source()` chain it walks. An
+/// `Arc` because response extensions must be `Clone` and errors are not.
 #[derive(Debug, Clone)]
-struct ErrorCause(String);
+struct ErrorCause(Arc<dyn std::error::Error + Send + Sync>);
 
 const BEARER_REALM: &str = "Bearer realm=\"sesame\"";
 
@@ -168,7 +171,8 @@ impl ApiError {
         .retry_after(retry_after_secs)
     }
 
-    pub fn internal(cause: impl Into<String>) -> Self {
+    /// A 500 whose cause (an error, with its sources, or a sentence) is logged, never sent.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
         let mut e = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -253,15 +257,15 @@ impl From<CoreError> for ApiError {
                 "The service is busy. Try again shortly.",
             )
             .retry_after(retry_after_secs),
-            CoreError::Unavailable(source) => {
-                let mut e = ApiError::new(
+            CoreError::Unavailable(_) => {
+                let mut unavailable = ApiError::new(
                     S::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "The service is temporarily unavailable.",
                 )
                 .retry_after(1);
-                e.0.cause = Some(error_chain(&source));
-                e
+                unavailable.0.cause = Some(Box::new(e));
+                unavailable
             }
             // OAuth endpoints answer these in RFC 6749 form themselves; elsewhere they read as:
             CoreError::InvalidClient => {
@@ -273,7 +277,8 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidTarget(d) => {
                 ApiError::new(S::BAD_REQUEST, "invalid_audience", capitalise(&d))
             }
-            CoreError::Internal(cause) => ApiError::internal(cause),
+            // The whole error, so the log reads `internal error: <what>: <its causes>`.
+            CoreError::Internal(_) => ApiError::internal(e),
         }
     }
 }
@@ -284,17 +289,6 @@ fn capitalise(s: &str) -> String {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str() + ".",
         None => String::new(),
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
 }
 
 impl IntoResponse for ApiError {
@@ -317,7 +311,7 @@ impl IntoResponse for ApiError {
         }
         let mut res = (status, headers, axum::Json(body)).into_response();
         if let Some(cause) = cause {
-            res.extensions_mut().insert(ErrorCause(cause));
+            res.extensions_mut().insert(ErrorCause(Arc::from(cause)));
         }
         res
     }
@@ -337,8 +331,16 @@ pub async fn log_errors(req: Request, next: Next) -> Response {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
         let path = uri.path();
-        let cause = res.extensions_mut().remove::<ErrorCause>().map(|c| c.0);
-        tracing::error!(%request_id, %method, %path, status = res.status().as_u16(), cause = cause.as_deref().unwrap_or("unknown"), "request failed");
+        let status = res.status().as_u16();
+        // The cause's whole `source()` chain, down to the driver's words; here and only here.
+        match res.extensions_mut().remove::<ErrorCause>() {
+            Some(ErrorCause(cause)) => {
+                tracing::error!(%request_id, %method, %path, status, cause = %Chain(&*cause), "request failed");
+            }
+            None => {
+                tracing::error!(%request_id, %method, %path, status, cause = "unknown", "request failed");
+            }
+        }
         let status = res.status();
         let code = if status == StatusCode::SERVICE_UNAVAILABLE {
             "unavailable"
