@@ -102,15 +102,24 @@ struct Because {
 
 /// Displays an error followed by each of its sources, `error: cause: cause of the cause`,
 /// the way a 500 is logged (and a command-line failure printed). Never for a response body.
+///
+/// A source whose text its error already ends with is not repeated: some errors print their
+/// source in their own message and return it from `source()` too (sqlx's `Database` error:
+/// `error returned from database: (code: 1) no such table: users`).
 #[derive(Debug)]
 pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
         let mut source = self.0.source();
         while let Some(s) = source {
-            write!(f, ": {s}")?;
+            let text = s.to_string();
+            if !shown.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            shown = text;
             source = s.source();
         }
         Ok(())
@@ -156,6 +165,23 @@ mod tests {
         assert_eq!(
             Chain(&e).to_string(),
             "internal error: database error: cannot start a transaction within a transaction"
+        );
+    }
+
+    // sqlx's `Database` error prints its source in its own message and returns it from
+    // `source()` as well: the log line says it once.
+    #[test]
+    fn a_source_already_in_its_errors_message_is_not_repeated() {
+        #[derive(Debug, Error)]
+        #[error("error returned from database: {0}")]
+        struct Driver(#[source] std::io::Error);
+        let e = CoreError::from(StoreError::Other(Box::new(Driver(std::io::Error::other(
+            "(code: 1) no such table: users",
+        )))));
+        assert_eq!(
+            Chain(&e).to_string(),
+            "internal error: database error: error returned from database: (code: 1) no such \
+             table: users"
         );
     }
 

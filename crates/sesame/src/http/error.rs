@@ -3,6 +3,12 @@
 //! 401s carry `WWW-Authenticate`, 403 lockouts and 429/503 carry `Retry-After`, and 5xx bodies
 //! say nothing about the cause: the cause is attached to the response as an extension and
 //! logged once, with the request id, by [`log_errors`].
+//!
+//! Each kind of error body is shaped in one place: this module's [`ApiError`] for the JSON API,
+//! `oauth::OAuthError` for the RFC 6749 endpoints. [`log_errors`] never rebuilds a body (it
+//! once rebuilt every 5xx into `{detail, code}`, which turned the OAuth endpoints' 5xx away
+//! from RFC 6749, issue #16.2): it logs, and lends the request id to the error being rendered
+//! ([`request_id`]) so that an `ApiError`'s 5xx body names it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,6 +61,37 @@ struct Parts {
 struct ErrorCause(Arc<dyn std::error::Error + Send + Sync>);
 
 const BEARER_REALM: &str = "Bearer realm=\"sesame\"";
+
+tokio::task_local! {
+    /// The id of the request being answered, set by [`log_errors`] around everything inside it.
+    static REQUEST_ID: Option<HeaderValue>;
+}
+
+/// The id of the request being answered (`-` when it has none that is text), or `None`
+/// outside [`log_errors`] (the metrics listener).
+fn request_id() -> Option<String> {
+    REQUEST_ID
+        .try_with(|id| {
+            id.as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_string()
+        })
+        .ok()
+}
+
+/// Attaches the cause of a 5xx to its response, for [`log_errors`] to log (never sent).
+pub fn attach_cause(res: &mut Response, cause: BoxError) {
+    res.extensions_mut().insert(ErrorCause(Arc::from(cause)));
+}
+
+/// The cause attached to `res`, as [`log_errors`] would log it.
+#[cfg(test)]
+pub(crate) fn attached_cause(res: &Response) -> Option<String> {
+    res.extensions()
+        .get::<ErrorCause>()
+        .map(|ErrorCause(cause)| Chain(&**cause).to_string())
+}
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
@@ -309,59 +346,47 @@ impl IntoResponse for ApiError {
         if let (Some(Value::Object(extra)), Some(obj)) = (extra, body.as_object_mut()) {
             obj.extend(extra);
         }
+        // A 5xx names its request, so an operator finds the logged cause from a user's report.
+        if status.is_server_error()
+            && let Some(id) = request_id()
+        {
+            body["request_id"] = json!(id);
+        }
         let mut res = (status, headers, axum::Json(body)).into_response();
         if let Some(cause) = cause {
-            res.extensions_mut().insert(ErrorCause(Arc::from(cause)));
+            attach_cause(&mut res, cause);
         }
         res
     }
 }
 
-/// Logs the cause of every 5xx once, with the request id, and puts the id into the body so an
-/// operator can find the log line from a user's report.
+/// Logs every 5xx once, with the request id, method, path, status and the whole cause chain
+/// its error attached ([`attach_cause`]). The body is the error's own, as its type shaped it:
+/// this only lends the request id to the errors rendered inside it ([`request_id`]).
 pub async fn log_errors(req: Request, next: Next) -> Response {
     // Cheap handles (reference-counted), formatted only when there is an error to log.
-    let request_id = req.headers().get("x-request-id").cloned();
+    let id = req.headers().get("x-request-id").cloned();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let mut res = next.run(req).await;
-    if res.status().is_server_error() {
-        let request_id = request_id
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-");
-        let path = uri.path();
-        let status = res.status().as_u16();
-        // The cause's whole `source()` chain, down to the driver's words; here and only here.
-        match res.extensions_mut().remove::<ErrorCause>() {
-            Some(ErrorCause(cause)) => {
-                tracing::error!(%request_id, %method, %path, status, cause = %Chain(&*cause), "request failed");
+    REQUEST_ID
+        .scope(id, async move {
+            let mut res = next.run(req).await;
+            if res.status().is_server_error() {
+                let request_id = request_id().unwrap_or_default();
+                let path = uri.path();
+                let status = res.status().as_u16();
+                // The cause's whole `source()` chain, down to the driver's words; here and
+                // only here.
+                match res.extensions_mut().remove::<ErrorCause>() {
+                    Some(ErrorCause(cause)) => {
+                        tracing::error!(%request_id, %method, %path, status, cause = %Chain(&*cause), "request failed");
+                    }
+                    None => {
+                        tracing::error!(%request_id, %method, %path, status, cause = "unknown", "request failed");
+                    }
+                }
             }
-            None => {
-                tracing::error!(%request_id, %method, %path, status, cause = "unknown", "request failed");
-            }
-        }
-        let status = res.status();
-        let code = if status == StatusCode::SERVICE_UNAVAILABLE {
-            "unavailable"
-        } else {
-            "internal_error"
-        };
-        let detail = if status == StatusCode::SERVICE_UNAVAILABLE {
-            "The service is temporarily unavailable."
-        } else {
-            "Internal server error."
-        };
-        let mut headers = res.headers().clone();
-        headers.remove(header::CONTENT_LENGTH);
-        let body = json!({ "detail": detail, "code": code, "request_id": request_id });
-        let mut rebuilt = (status, axum::Json(body)).into_response();
-        for (k, v) in headers.iter() {
-            if k != header::CONTENT_TYPE {
-                rebuilt.headers_mut().insert(k.clone(), v.clone());
-            }
-        }
-        return rebuilt;
-    }
-    res
+            res
+        })
+        .await
 }
