@@ -4,7 +4,7 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::domain::{Email, Password, PasswordProblem, Role, Username};
-use crate::error::{CoreError, FieldErrors};
+use crate::error::{Chain, CoreError, FieldErrors};
 use crate::hashing::Upgrade;
 use crate::lockout::Purpose;
 use crate::service::Sesame;
@@ -65,7 +65,7 @@ impl Sesame {
         match Email::parse(&user.email) {
             Ok(email) => {
                 if let Err(e) = self.send_verification(&user, &email, &client).await {
-                    tracing::warn!(user_id = %user.id, error = %e, "could not queue the verification email");
+                    tracing::warn!(user_id = %user.id, error = %Chain(&e), "could not queue the verification email");
                 }
             }
             Err(e) => tracing::warn!(user_id = %user.id, error = %e, "stored email does not parse"),
@@ -253,7 +253,7 @@ impl Sesame {
         let new_hash = match self.hasher.hash(password).await {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!(user_id = %user.id, error = %e, "password hash upgrade postponed");
+                tracing::warn!(user_id = %user.id, error = %Chain(&e), "password hash upgrade postponed");
                 return;
             }
         };
@@ -281,7 +281,7 @@ impl Sesame {
                 tracing::info!(user_id = %user.id, "password changed meanwhile; hash upgrade skipped")
             }
             Err(e) => {
-                tracing::warn!(user_id = %user.id, error = %e, "password hash upgrade postponed")
+                tracing::warn!(user_id = %user.id, error = %Chain(&e), "password hash upgrade postponed")
             }
         }
     }

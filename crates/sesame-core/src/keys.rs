@@ -104,7 +104,7 @@ impl std::fmt::Debug for Signer {
 
 impl Signer {
     pub fn from_pkcs8(alg: SigningAlg, der: &[u8]) -> Result<Self, CoreError> {
-        let bad = |e: aws_lc_rs::error::KeyRejected| CoreError::Internal(format!("bad key: {e}"));
+        let bad = |e: aws_lc_rs::error::KeyRejected| CoreError::internal_because("bad key", e);
         Ok(match alg {
             SigningAlg::EdDSA => Signer::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(bad)?),
             SigningAlg::ES256 => Signer::Ec(
@@ -115,7 +115,8 @@ impl Signer {
     }
 
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CoreError> {
-        let failed = |_| CoreError::internal("signing failed");
+        let failed =
+            |e: aws_lc_rs::error::Unspecified| CoreError::internal_because("signing failed", e);
         match self {
             Signer::Ed(k) => Ok(k.sign(message).as_ref().to_vec()),
             Signer::Ec(k) => Ok(k
@@ -188,7 +189,8 @@ pub fn generate_key(
     state: KeyState,
     now: DateTime<Utc>,
 ) -> Result<KeyRecord, CoreError> {
-    let failed = |_| CoreError::internal("key generation failed");
+    let failed =
+        |e: aws_lc_rs::error::Unspecified| CoreError::internal_because("key generation failed", e);
     let der: Vec<u8> = match alg {
         SigningAlg::EdDSA => Ed25519KeyPair::generate()
             .map_err(failed)?

@@ -8,7 +8,7 @@ use sesame_verify::{Audience, Claims, VerifyError};
 use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::error::CoreError;
+use crate::error::{Chain, CoreError};
 use crate::service::Sesame;
 use crate::store::{NewSession, SessionRecord, UserRecord};
 use crate::tokens::RefreshToken;
@@ -384,7 +384,7 @@ impl Sesame {
     /// cannot be read now, the periodic catch-up will (the revocation itself is committed).
     pub(crate) async fn revoked(&self) {
         if let Err(e) = self.sync_revocations().await {
-            tracing::warn!(error = %e, "cannot read the revocation feed now; the next poll will");
+            tracing::warn!(error = %Chain(&e), "cannot read the revocation feed now; the next poll will");
         }
     }
 }

@@ -16,6 +16,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use sesame_core::error::Chain;
 use sesame_core::sessions::user_id_of;
 use utoipa::ToSchema;
 
@@ -106,7 +107,7 @@ pub async fn forgot_password(
     let sesame = state.sesame.clone();
     tokio::spawn(async move {
         if let Err(e) = sesame.forgot_password(&email, &client).await {
-            tracing::warn!(error = %e, "could not queue a password-reset email");
+            tracing::warn!(error = %Chain(&e), "could not queue a password-reset email");
         }
     });
     Ok((

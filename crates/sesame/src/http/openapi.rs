@@ -63,7 +63,7 @@ impl Modify for BearerAuth {
 /// annotation leaves them out, so the document lists every status a route can answer (the
 /// generated API tests in `tests/schemathesis` hold every response to it):
 /// - a JSON body: 400 `invalid_json`/`invalid_request`, 413 `payload_too_large`, 415;
-/// - a form body (OAuth): 413 in RFC 6749 form;
+/// - a form body (OAuth): 413, and 503 below, in RFC 6749 form;
 /// - a bearer token: 401, with `WWW-Authenticate`;
 /// - anything that reaches the database or the password-hashing pool: 503 `unavailable`, with
 ///   `Retry-After` (routes served from memory alone are listed in [`MEMORY_ONLY`]).
@@ -129,10 +129,10 @@ fn add_shared_errors(path: &str, op: &mut Operation) {
             "ErrorBody",
         );
     }
-    if body_types
+    let form = body_types
         .iter()
-        .any(|t| t == "application/x-www-form-urlencoded")
-    {
+        .any(|t| t == "application/x-www-form-urlencoded");
+    if form {
         add(
             r,
             "413",
@@ -151,12 +151,23 @@ fn add_shared_errors(path: &str, op: &mut Operation) {
         );
     }
     if !MEMORY_ONLY.contains(&path) {
-        add(
-            r,
-            "503",
-            "unavailable: the database does not answer, or the password-hashing queue is full",
-            "ErrorBody",
-        );
+        // The OAuth endpoints answer their 5xx in RFC 6749 form like their other errors.
+        if form {
+            add(
+                r,
+                "503",
+                "temporarily_unavailable: the database does not answer, or the password-hashing \
+                 queue is full",
+                "OAuthErrorBody",
+            );
+        } else {
+            add(
+                r,
+                "503",
+                "unavailable: the database does not answer, or the password-hashing queue is full",
+                "ErrorBody",
+            );
+        }
     }
     for status in ["429", "503"] {
         with_header(

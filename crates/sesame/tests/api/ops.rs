@@ -64,6 +64,30 @@ async fn openapi_document_is_openapi_3_1() {
     assert!(doc["info"]["title"].is_string());
 }
 
+// Issue #16.2: the OAuth endpoints' 503 is documented as what they answer, an RFC 6749 body;
+// the JSON API's stays `{detail, code}`.
+#[tokio::test]
+async fn openapi_documents_each_503_in_its_own_body_shape() {
+    let app = spawn_app().await;
+    let doc = body(app.get("/openapi.json", None).await).await;
+    let schema_of_503 = |path: &str| {
+        doc["paths"][path]["post"]["responses"]["503"]["content"]["application/json"]["schema"]
+            ["$ref"]
+            .clone()
+    };
+    for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+        assert_eq!(
+            schema_of_503(path),
+            "#/components/schemas/OAuthErrorBody",
+            "{path}"
+        );
+    }
+    assert_eq!(
+        schema_of_503("/auth/login"),
+        "#/components/schemas/ErrorBody"
+    );
+}
+
 #[tokio::test]
 async fn openapi_document_describes_every_route_of_the_contract() {
     let app = spawn_app().await;
