@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod profile;
+pub mod query;
 pub mod ratelimit;
 mod redact;
 pub mod sessions;

@@ -3,16 +3,18 @@
 //! Route: GET /admin/audit?user_id=&event=&limit=&cursor=
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use sesame_core::store::AuditEntry;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{AdminUser, limit_param, query_map};
+use super::{AdminUser, page_limit};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::AppQuery;
+use crate::http::query::{non_empty, non_empty_parsed};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
@@ -47,13 +49,19 @@ pub struct AuditPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
-#[allow(dead_code)]
 pub struct AuditQuery {
+    #[serde(default, deserialize_with = "user_id")]
     user_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "non_empty")]
     event: Option<String>,
     /// 1–200, default 50.
+    #[serde(default, deserialize_with = "page_limit")]
     limit: Option<u32>,
     cursor: Option<String>,
+}
+
+fn user_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+    non_empty_parsed(d, "not a user id")
 }
 
 /// The audit trail, newest first.
@@ -67,25 +75,15 @@ pub struct AuditQuery {
 pub async fn audit(
     State(state): State<AppState>,
     _admin: AdminUser,
-    RawQuery(raw): RawQuery,
+    AppQuery(query): AppQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let q = query_map(raw);
-    let user = match q.get("user_id").filter(|u| !u.is_empty()) {
-        Some(u) => Some(Uuid::parse_str(u).map_err(|_| {
-            let mut f = std::collections::BTreeMap::new();
-            f.insert("user_id".to_string(), vec!["not a user id".to_string()]);
-            ApiError::invalid_request("The request is invalid.", f)
-        })?),
-        None => None,
-    };
-    let event = q.get("event").filter(|e| !e.is_empty()).cloned();
     let page = state
         .sesame
         .admin_audit(
-            user,
-            event,
-            limit_param(&q)?,
-            q.get("cursor").map(String::as_str),
+            query.user_id,
+            query.event,
+            query.limit,
+            query.cursor.as_deref(),
         )
         .await?;
     Ok(Json(AuditPage {

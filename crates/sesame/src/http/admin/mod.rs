@@ -17,8 +17,6 @@ pub mod clients;
 pub mod keys;
 pub mod users;
 
-use std::collections::HashMap;
-
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -74,25 +72,7 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
-/// Query parameters; parsing never fails (unknown or repeated keys: the last one wins).
-fn query_map(raw: Option<String>) -> HashMap<String, String> {
-    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
-}
-
-fn limit_param(q: &HashMap<String, String>) -> Result<Option<u32>, ApiError> {
-    q.get("limit")
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.parse::<u32>().map_err(|_| {
-                let mut f = std::collections::BTreeMap::new();
-                f.insert(
-                    "limit".to_string(),
-                    vec!["must be a whole number from 1 to 200".to_string()],
-                );
-                ApiError::invalid_request("The request is invalid.", f)
-            })
-        })
-        .transpose()
+/// `limit` of a paged list: empty means the default; the range (1–200) is the core's to check.
+fn page_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    super::query::non_empty_parsed(d, "must be a whole number from 1 to 200")
 }

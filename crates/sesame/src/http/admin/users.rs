@@ -6,7 +6,7 @@
 //! - POST /admin/users/{id}/unlock, PUT /admin/users/{id}/roles, DELETE /admin/users/{id}/sessions
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,10 +14,10 @@ use sesame_core::store::UserRecord;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{AdminUser, limit_param, query_map};
+use super::{AdminUser, page_limit};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{AppJson, AppPath};
+use crate::http::extract::{AppJson, AppPath, AppQuery};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserSummary {
@@ -75,11 +75,11 @@ pub struct UserPage {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
-#[allow(dead_code)]
 pub struct UserQuery {
     /// Case-insensitive substring of the email or username.
     q: Option<String>,
     /// 1–200, default 50.
+    #[serde(default, deserialize_with = "page_limit")]
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -99,16 +99,11 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
 pub async fn list_users(
     State(state): State<AppState>,
     _admin: AdminUser,
-    RawQuery(raw): RawQuery,
+    AppQuery(query): AppQuery<UserQuery>,
 ) -> Result<Json<UserPage>, ApiError> {
-    let q = query_map(raw);
     let page = state
         .sesame
-        .admin_list_users(
-            q.get("q").map(String::as_str),
-            limit_param(&q)?,
-            q.get("cursor").map(String::as_str),
-        )
+        .admin_list_users(query.q.as_deref(), query.limit, query.cursor.as_deref())
         .await?;
     Ok(Json(UserPage {
         users: page.items.iter().map(summary).collect(),
