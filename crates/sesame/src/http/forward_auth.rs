@@ -11,11 +11,12 @@
 //! issued before its user lost a role: its `roles` are stale); 403 for the wrong audience or a
 //! missing role.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::any;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
@@ -23,9 +24,12 @@ use serde::Deserialize;
 
 use super::extract::{AppQuery, OptionalBearer};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/verify", any(verify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        // Documented as GET, answered for every method: gateways forward the original one.
+        .routes(routes!(verify).map(|_| any(verify)))
+        // Not in the document: an OpenAPI path template cannot match the several segments of
+        // the original path that Envoy appends.
         .route("/auth/verify/{*rest}", any(verify_prefixed))
 }
 

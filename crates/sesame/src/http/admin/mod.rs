@@ -17,37 +17,33 @@ pub mod clients;
 pub mod keys;
 pub mod users;
 
-use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::routing::{delete, get, post, put};
 use sesame_core::admin::Actor;
 use sesame_core::sessions::user_id_of;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{AuthUser, Client};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/users", get(users::list_users))
-        .route(
-            "/admin/users/{id}",
-            get(users::get_user)
-                .patch(users::patch_user)
-                .delete(users::delete_user),
-        )
-        .route("/admin/users/{id}/unlock", post(users::unlock))
-        .route("/admin/users/{id}/roles", put(users::set_roles))
-        .route("/admin/users/{id}/sessions", delete(users::revoke_sessions))
-        .route("/admin/keys", get(keys::list_keys))
-        .route("/admin/keys/rotate", post(keys::rotate_keys))
-        .route("/admin/audit", get(audit::audit))
-        .route(
-            "/admin/clients",
-            post(clients::create_client).get(clients::list_clients),
-        )
-        .route("/admin/clients/{client_id}", delete(clients::delete_client))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(users::list_users))
+        .routes(routes!(
+            users::get_user,
+            users::patch_user,
+            users::delete_user
+        ))
+        .routes(routes!(users::unlock))
+        .routes(routes!(users::set_roles))
+        .routes(routes!(users::revoke_sessions))
+        .routes(routes!(keys::list_keys))
+        .routes(routes!(keys::rotate_keys))
+        .routes(routes!(audit::audit))
+        .routes(routes!(clients::create_client, clients::list_clients))
+        .routes(routes!(clients::delete_client))
 }
 
 /// An authenticated caller who currently holds `admin`: 401 without a valid token, 403
