@@ -11,13 +11,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use base64::Engine;
 use secrecy::SecretString;
 use serde::Serialize;
@@ -26,6 +25,8 @@ use sesame_core::CoreError;
 use sesame_core::error::BoxError;
 use sesame_core::store::ClientRecord;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::attach_cause;
@@ -33,11 +34,11 @@ use super::extract::Client;
 use super::no_store::no_store;
 use super::ratelimit::{Limited, TOKEN};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/oauth/token", post(token))
-        .route("/oauth/introspect", post(introspect))
-        .route("/oauth/revoke", post(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(token))
+        .routes(routes!(introspect))
+        .routes(routes!(revoke))
 }
 
 /// An RFC 6749 §5.2 error, 5xx included (`server_error`, `temporarily_unavailable`): the

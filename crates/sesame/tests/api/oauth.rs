@@ -1240,6 +1240,38 @@ async fn a_client_cannot_widen_forward_auth_checks() {
 }
 
 #[tokio::test]
+async fn every_value_of_a_repeated_forward_auth_constraint_must_hold() {
+    let app = spawn_app_with(&[("SESAME_AUDIENCES", "api,gallery")]).await;
+    let user = app.new_user().await;
+    let token = Some(user.tokens.access.as_str());
+    // A client that manages to append a value can only narrow the check: the first value is
+    // not replaced by the last, nor the last by the first.
+    for path in [
+        "/auth/verify?role=customer&role=admin",
+        "/auth/verify?role=admin&role=customer",
+        "/auth/verify?audience=api&audience=gallery",
+    ] {
+        assert_error(
+            get_verify(&app, path, token).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+    }
+    for path in [
+        "/auth/verify?role=customer&role=customer&audience=api",
+        "/auth/verify?role=&audience=",
+        "/auth/verify?other=1&role=customer",
+    ] {
+        assert_eq!(
+            get_verify(&app, path, token).await.status(),
+            StatusCode::OK,
+            "{path}: empty and unknown parameters constrain nothing"
+        );
+    }
+}
+
+#[tokio::test]
 async fn exchanged_and_service_tokens_cannot_use_sesames_own_api() {
     // A client allowed Sesame's own audience must not act as the user (or as an admin) on
     // /profile or /admin with an exchanged token.
