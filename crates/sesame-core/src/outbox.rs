@@ -58,7 +58,9 @@ pub struct Queueing {
 
 impl Drop for Queueing {
     fn drop(&mut self) {
-        self.signal.in_flight.send_modify(|n| *n = n.saturating_sub(1));
+        self.signal
+            .in_flight
+            .send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 

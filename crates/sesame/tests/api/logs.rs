@@ -8,49 +8,31 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use sesame_testkit::process;
 
 async fn run_flow_and_capture(level: &str) -> (String, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = free_port().expect("a free port");
     let log_path = dir.path().join("sesame.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .current_dir(dir.path())
+    let mut child = process::sesame_command(env!("CARGO_BIN_EXE_sesame"), dir.path())
         .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
         .env("SESAME_LOG", level)
         .env("SESAME_LOG_FORMAT", "json")
-        .env("SESAME_ARGON2_MEMORY_KIB", "64")
-        .env("SESAME_ARGON2_ITERATIONS", "1")
         .env("SESAME_RATE_LIMIT", "off")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap();
-    let cert = dir.path().join("data/tls/cert.pem");
     let base = format!("https://localhost:{port}");
-    let mut client = None;
-    for _ in 0..200 {
-        if let Ok(pem) = std::fs::read(&cert) {
-            let c = reqwest::Client::builder()
-                .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-                .build()
-                .unwrap();
-            if c.get(format!("{base}/healthz")).send().await.is_ok() {
-                client = Some(c);
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let c = client.expect("sesame started within 10 s");
+    let c = process::ready_over_tls(
+        &dir.path().join("data/tls/cert.pem"),
+        &base,
+        Duration::from_secs(10),
+        || child.try_wait().unwrap().map(|s| s.to_string()),
+    )
+    .await
+    .expect("sesame started within 10 s");
     let password = "Zebra-Quartz-Nimbus-4471";
     let post = |path: &str, body: Value, bearer: Option<String>| {
         let mut r = c.post(format!("{base}{path}")).json(&body);
@@ -111,12 +93,10 @@ async fn run_flow_and_capture(level: &str) -> (String, Vec<String>) {
     .await
     .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    // A graceful stop, so every line is written before the log is read.
+    process::terminate_async(&mut child, Duration::from_secs(20))
+        .await
+        .expect("sesame stops on SIGTERM");
     let text = std::fs::read_to_string(&log_path).unwrap();
     let secrets = vec![
         password.to_string(),
