@@ -700,8 +700,8 @@ const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 #[tokio::test]
 async fn token_exchange_gives_a_client_a_token_for_the_same_user_and_another_audience() {
-    // Seed 000: the user service obtains a cart_service token for a user whose token (issued
-    // for the user service) it holds.
+    // Delegation between services: the user service obtains a cart_service token for a user
+    // whose token (issued for the user service) it holds.
     let app = spawn_app_with(&[("SESAME_AUDIENCES", "api,user_service")]).await;
     let admin = admin_token(&app).await;
     let c = create_client(
