@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::load::Target;
+use sesame_testkit::free_port;
 
 /// A child process that is stopped when dropped.
 #[derive(Debug)]
@@ -58,12 +59,6 @@ fn log_file(dir: &Path) -> anyhow::Result<Stdio> {
         .append(true)
         .open(dir.join("server.log"))?;
     Ok(Stdio::from(f))
-}
-
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// How to start Sesame.

@@ -302,7 +302,7 @@ impl Sesame {
             .enqueue_email(&record, &message, Some(limit), &entries)
             .await?;
         if queued {
-            self.outbox_wakeup.notify_one();
+            self.outbox.queued();
         } else {
             tracing::info!(user_id = %user.id, purpose = purpose.as_str(), "email not sent: hourly limit per account reached");
         }

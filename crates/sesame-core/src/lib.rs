@@ -18,6 +18,7 @@ pub mod keys;
 pub mod lockout;
 pub mod maintenance;
 pub mod metrics;
+pub mod outbox;
 pub mod revocation;
 pub mod secret;
 pub mod service;

@@ -38,8 +38,8 @@ pub struct Sesame {
     pub(crate) revocations: crate::revocation::RevocationCache,
     /// Service clients that authenticated recently (see `client_cache`).
     pub(crate) clients: crate::client_cache::ClientCache,
-    /// Woken when a message is queued, so the sender need not wait for its next poll.
-    pub(crate) outbox_wakeup: Arc<tokio::sync::Notify>,
+    /// Between the outbox's writers, its sender and flushes (see `outbox`).
+    pub(crate) outbox: Arc<crate::outbox::OutboxSignal>,
     /// Password attempts of one (account, source) in progress here (see `lockout`).
     pub(crate) attempt_gates: crate::lockout::Gates,
 }
@@ -85,7 +85,7 @@ impl Sesame {
             client_mac_key: secret_bytes(client_mac),
             revocations,
             clients: crate::client_cache::ClientCache::default(),
-            outbox_wakeup: Arc::new(tokio::sync::Notify::new()),
+            outbox: Default::default(),
             attempt_gates: Default::default(),
         })
     }
@@ -106,9 +106,16 @@ impl Sesame {
         self.clock.now()
     }
 
-    /// Notified whenever a message is queued in the outbox.
-    pub fn outbox_wakeup(&self) -> Arc<tokio::sync::Notify> {
-        self.outbox_wakeup.clone()
+    /// What the outbox sender waits on and reports to, and what a flush awaits.
+    pub fn outbox(&self) -> &Arc<crate::outbox::OutboxSignal> {
+        &self.outbox
+    }
+
+    /// Waits until every message queued so far has been attempted (see
+    /// [`OutboxSignal::flush`](crate::outbox::OutboxSignal::flush)): tests await it before
+    /// they assert that no mail went out.
+    pub async fn flush_outbox(&self) {
+        self.outbox.flush().await;
     }
 
     pub fn key_ring(&self) -> &KeyRing {

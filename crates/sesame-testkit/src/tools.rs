@@ -1,13 +1,17 @@
-//! External tools for tests: a command that must succeed, and a Python virtualenv made once.
+//! External tools for tests: a command that must succeed, a Python virtualenv made once, nginx.
 //!
 //! Several test binaries install peers from PyPI (PyJWT and authlib, Django and bcrypt,
 //! schemathesis); each keeps its own virtualenv under its `CARGO_TARGET_TMPDIR`, made on first
-//! use and reused by later runs.
+//! use and reused by later runs. nginx (the gateway tests and the gallery's end-to-end test) must
+//! be installed: CI installs it, and a test without it fails rather than skips.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+/// Where distributions put nginx.
+const NGINX_PATHS: [&str; 3] = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"];
 
 /// Runs `cmd` to completion and returns its stdout; an error carrying both outputs when it
 /// cannot start or exits unsuccessfully.
@@ -49,4 +53,13 @@ pub fn python_venv(dir: &Path, packages: &[&str]) -> Result<PathBuf> {
     std::fs::write(&marker, wanted)
         .with_context(|| format!("cannot write {}", marker.display()))?;
     Ok(python)
+}
+
+/// The installed nginx binary, or an error saying how to install it.
+pub fn nginx() -> Result<PathBuf> {
+    NGINX_PATHS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .context("nginx is not installed (apt-get install nginx); scripts/test.sh installs it")
 }

@@ -13,6 +13,10 @@
 //! the operator said so with `SESAME_EMAIL_LOG=on`: the configuration refuses anything else
 //! (`config::is_local`). Whatever the transport, a stored message keeps its link only until it
 //! is delivered or its link expires (the store clears the bodies then).
+//!
+//! The sender works in passes (claim batches until no due message is left, then wait) and
+//! reports each to the core's `OutboxSignal`, so `Sesame::flush_outbox` can wait until every
+//! message queued so far has been attempted: tests await that instead of sleeping.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,42 +79,56 @@ pub async fn run_sender(sesame: Arc<Sesame>, settings: MailSettings) {
         },
     };
     let from: Option<Mailbox> = settings.from.parse().ok();
-    let wakeup = sesame.outbox_wakeup();
+    let signal = sesame.outbox().clone();
     loop {
-        let now = sesame.now();
-        let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-        let claimed = match sesame.store().claim_outbox(now, lease_until, BATCH).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot read the outbox; will retry");
-                Vec::new()
-            }
-        };
-        let full = claimed.len() as u32 == BATCH;
-        for m in claimed {
-            let result = deliver(&transport, from.as_ref(), &m).await;
-            let store = sesame.store();
-            let outcome = match result {
-                Ok(()) => store.outbox_sent(m.id, sesame.now()).await,
-                Err(problem) => {
-                    let wait = backoff(settings.retry_base, m.attempts);
-                    tracing::warn!(message_id = %m.id, attempts = m.attempts + 1, retry_in = ?wait, error = %problem, "email delivery failed; will retry");
-                    let next = sesame.now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                    store.outbox_failed(m.id, next, &problem).await
-                }
-            };
-            if let Err(e) = outcome {
-                // The lease runs out and the message is tried again: delayed, never lost.
-                tracing::warn!(message_id = %m.id, error = %Chain(&e), "cannot record the delivery outcome");
-            }
-        }
-        if !full {
-            tokio::select! {
-                _ = wakeup.notified() => {}
-                _ = tokio::time::sleep(POLL_INTERVAL) => {}
-            }
+        // One pass: claim and attempt batches until the due messages run out. A flush waits
+        // for a whole pass that began after it (`sesame_core::outbox`).
+        let pass = signal.begin_pass();
+        while deliver_batch(&sesame, &transport, from.as_ref(), &settings).await {}
+        signal.end_pass(pass);
+        tokio::select! {
+            _ = signal.wait_for_work() => {}
+            _ = tokio::time::sleep(POLL_INTERVAL) => {}
         }
     }
+}
+
+/// Claims up to [`BATCH`] due messages and attempts each; true when the batch was full (more
+/// may be due).
+async fn deliver_batch(
+    sesame: &Sesame,
+    transport: &Transport,
+    from: Option<&Mailbox>,
+    settings: &MailSettings,
+) -> bool {
+    let now = sesame.now();
+    let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+    let claimed = match sesame.store().claim_outbox(now, lease_until, BATCH).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(error = %Chain(&e), "cannot read the outbox; will retry");
+            Vec::new()
+        }
+    };
+    let full = claimed.len() as u32 == BATCH;
+    for m in claimed {
+        let result = deliver(transport, from, &m).await;
+        let store = sesame.store();
+        let outcome = match result {
+            Ok(()) => store.outbox_sent(m.id, sesame.now()).await,
+            Err(problem) => {
+                let wait = backoff(settings.retry_base, m.attempts);
+                tracing::warn!(message_id = %m.id, attempts = m.attempts + 1, retry_in = ?wait, error = %problem, "email delivery failed; will retry");
+                let next = sesame.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                store.outbox_failed(m.id, next, &problem).await
+            }
+        };
+        if let Err(e) = outcome {
+            // The lease runs out and the message is tried again: delayed, never lost.
+            tracing::warn!(message_id = %m.id, error = %Chain(&e), "cannot record the delivery outcome");
+        }
+    }
+    full
 }
 
 async fn deliver(

@@ -1,7 +1,8 @@
-//! Seed 003's story, end to end, through the one entry point: a real Sesame (its `Application`,
-//! over HTTPS with its self-signed certificate), the real `gallery` binary, and a real nginx
-//! running deploy/nginx/sesame-gallery.conf — each on its own free port, each stopped at the end
-//! (SIGTERM and wait, also when the test fails).
+//! The gallery's whole story, end to end, through the one entry point — sign up at Sesame, log
+//! in for the gallery, create, change, share and delete images, refresh, log out — with a real
+//! Sesame (its `Application`, over HTTPS with its self-signed certificate), the real `gallery`
+//! binary, and a real nginx running deploy/nginx/sesame-gallery.conf, each on its own free port,
+//! each stopped at the end (SIGTERM and a bounded wait, also when the test fails).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
@@ -15,17 +16,8 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sesame::{Application, Config};
+use sesame_testkit::{PASSWORD, free_port, process, tools, unique};
 use tokio::sync::oneshot;
-
-const PASSWORD: &str = "correct horse battery staple";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A child process stopped with SIGTERM, then waited for, when dropped. SIGKILL would orphan
 /// nginx's workers (and they would hold the test's output open).
@@ -35,13 +27,7 @@ struct Process {
 
 impl Process {
     fn stop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .status();
-        }
-        let _ = self.child.wait();
+        let _ = process::terminate(&mut self.child, Duration::from_secs(15));
     }
 }
 
@@ -72,7 +58,7 @@ async fn start_sesame() -> Sesame {
     let mut last_error = None;
     for _ in 0..5 {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = free_port().expect("a free port");
         let env: BTreeMap<String, String> = [
             ("SESAME_LISTEN", format!("127.0.0.1:{port}")),
             ("SESAME_ISSUER", format!("https://localhost:{port}")),
@@ -158,15 +144,6 @@ fn start_gallery(sesame: &Sesame, public_url: &str, dir: &Path) -> (Process, u16
     }
 }
 
-fn nginx_binary() -> PathBuf {
-    for p in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"] {
-        if Path::new(p).exists() {
-            return p.into();
-        }
-    }
-    panic!("nginx is not installed (apt-get install nginx); scripts/test.sh installs it");
-}
-
 /// deploy/nginx/sesame-gallery.conf with its placeholders filled in, as envsubst would.
 fn render_entry_point(vars: &[(&str, String)]) -> String {
     let template = std::fs::read_to_string(concat!(
@@ -224,7 +201,7 @@ http {{
 "#
     );
     std::fs::write(n.join("nginx.conf"), main).unwrap();
-    let child = Command::new(nginx_binary())
+    let child = Command::new(tools::nginx().unwrap())
         .arg("-e")
         .arg(n.join("error.log"))
         .arg("-p")
@@ -266,7 +243,7 @@ async fn start_system() -> System {
     let sesame = start_sesame().await;
     let mut last = String::new();
     for _ in 0..3 {
-        let port = free_port();
+        let port = free_port().expect("a free port");
         let entry = format!("http://127.0.0.1:{port}");
         let (gallery, gallery_port) = start_gallery(&sesame, &entry, dir.path());
         match start_nginx(port, &sesame, gallery_port, dir.path()).await {
@@ -326,7 +303,7 @@ impl Client {
 
     /// Registers through the `/register` alias and logs in through `/login` for `audience`.
     async fn sign_up(&self, name: &str, audience: Option<&str>) -> (String, String, String) {
-        let username = format!("{name}{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let username = unique(name);
         let (status, body) = self
             .post(
                 "/register",
@@ -378,7 +355,7 @@ fn jpeg() -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_003_story_through_the_entry_point() {
+async fn users_sign_up_share_and_manage_images_through_the_entry_point() {
     use reqwest::Method;
     let system = start_system().await;
     let c = Client {
@@ -516,7 +493,7 @@ async fn seed_003_story_through_the_entry_point() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["code"], "payload_too_large");
 
-    // Refresh (the seed's alias): a new pair, and the new access token works at the gallery.
+    // Refresh (the `/refresh` alias): a new pair, and the new access token works at the gallery.
     let (status, body) = c.post("/refresh", None, json!({"refresh": refresh})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let access = body["access"].as_str().unwrap().to_string();

@@ -76,7 +76,7 @@ async fn tampered_and_forged_tokens_never_hit_and_never_enter() {
     let parts: Vec<&str> = token.split('.').collect();
     let mut claims = issuer.claims("alice", "gallery");
     claims.roles = vec!["admin".into()];
-    let payload = crate::helpers::b64(serde_json::to_vec(&claims).unwrap());
+    let payload = crate::helpers::b64url(serde_json::to_vec(&claims).unwrap());
     let tampered = format!("{}.{}.{}", parts[0], payload, parts[2]);
     assert_eq!(
         v.verify(&tampered, now()).unwrap_err(),

@@ -5,46 +5,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sesame::{Application, Config};
 use sesame_core::Sesame;
+// The helpers every test binary of the workspace shares.
+pub use sesame_testkit::jwt::{self, b64url};
+pub use sesame_testkit::{PASSWORD, free_port, unique};
 use tokio::sync::oneshot;
-
-pub const PASSWORD: &str = "correct horse battery staple";
 
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
-}
-
-pub fn b64(bytes: impl AsRef<[u8]>) -> String {
-    B64.encode(bytes)
-}
-
-/// `header.payload.signature` from JSON parts and raw signature bytes.
-pub fn compact(header: &Value, payload: &Value, sig: &[u8]) -> String {
-    format!(
-        "{}.{}.{}",
-        b64(header.to_string()),
-        b64(payload.to_string()),
-        b64(sig)
-    )
-}
-
-/// The JSON of a token's part (0 header, 1 payload), unverified.
-pub fn part(token: &str, i: usize) -> Value {
-    let p = token.split('.').nth(i).expect("part");
-    serde_json::from_slice(&B64.decode(p).expect("base64url")).expect("json")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A Sesame instance on its own port and data dir; stopped when dropped.
@@ -76,7 +47,7 @@ impl RealSesame {
         let mut last_error = None;
         for _ in 0..5 {
             let dir = tempfile::tempdir().unwrap();
-            let port = free_port();
+            let port = free_port().expect("a free port");
             let issuer = format!("https://localhost:{port}");
             let env: BTreeMap<String, String> = [
                 ("SESAME_LISTEN", format!("127.0.0.1:{port}")),
@@ -142,7 +113,7 @@ impl RealSesame {
 
     /// Registers a fresh user; returns its id and username.
     pub async fn register(&self) -> (String, String) {
-        let username = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let username = unique("u");
         let res = self
             .post(
                 "/auth/register",
@@ -171,10 +142,10 @@ impl RealSesame {
 
     /// Signs any header and payload with Sesame's real signing key.
     pub fn sign_with_real_key(&self, header: &Value, payload: &Value) -> String {
-        let input = format!("{}.{}", b64(header.to_string()), b64(payload.to_string()));
         let ring = self.sesame.key_ring().current();
-        let sig = ring.active.signer.sign(input.as_bytes()).unwrap();
-        format!("{input}.{}", b64(sig))
+        jwt::forge(header, payload, |input| {
+            ring.active.signer.sign(input).unwrap()
+        })
     }
 
     pub fn signing_kid(&self) -> String {

@@ -71,7 +71,7 @@ async fn tokens_keep_verifying_across_key_rotations() {
             .await
             .unwrap();
         let after = s.login(&username, Some("gallery")).await;
-        assert_ne!(part(&after.access, 0)["kid"], first_kid.as_str());
+        assert_ne!(jwt::part(&after.access, 0)["kid"], first_kid.as_str());
         v.verify(&after.access).await.unwrap();
     }
     // Signed by a retired key that Sesame still publishes until its tokens expire.
@@ -85,8 +85,8 @@ async fn hostile_tokens_signed_with_sesames_own_key_are_refused() {
     let (_, username) = s.register().await;
     let genuine = s.login(&username, Some("gallery")).await.access;
     v.verify(&genuine).await.unwrap();
-    let header = part(&genuine, 0);
-    let payload = part(&genuine, 1);
+    let header = jwt::part(&genuine, 0);
+    let payload = jwt::part(&genuine, 1);
     // Re-signing Sesame's own header and claims is fine (the baseline is right)...
     assert!(
         v.verify(&s.sign_with_real_key(&header, &payload))

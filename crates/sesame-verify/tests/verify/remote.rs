@@ -47,7 +47,7 @@ async fn a_token_signed_by_a_new_key_triggers_a_refetch() {
     v.verify(&old).await.unwrap();
     let new_kid = issuer.rotate().unwrap();
     let new = issuer.token("alice", "gallery");
-    assert_eq!(super::helpers::part(&new, 0)["kid"], new_kid.as_str());
+    assert_eq!(super::helpers::jwt::part(&new, 0)["kid"], new_kid.as_str());
     v.verify(&new).await.unwrap();
     assert_eq!(issuer.jwks_requests(), 2);
     // The old key is still published, so its tokens keep verifying.
@@ -142,10 +142,10 @@ async fn a_verifier_that_never_got_keys_answers_unavailable() {
     assert!(ok, "keys were fetched once the issuer was back");
 
     // Nobody listening at all.
-    let gone = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
-    };
+    let gone = format!(
+        "http://127.0.0.1:{}",
+        sesame_testkit::free_port().expect("a free port")
+    );
     let v = RemoteVerifier::builder(gone)
         .audience("gallery")
         .build()

@@ -106,7 +106,10 @@ pub async fn forgot_password(
         return Err(ApiError::invalid_request("The request is invalid.", f));
     }
     let sesame = state.sesame.clone();
+    // Taken before the answer, so a flush of the outbox asked for after it waits for the task.
+    let queueing = sesame.outbox().queueing();
     tokio::spawn(async move {
+        let _queueing = queueing;
         if let Err(e) = sesame.forgot_password(&email, &client).await {
             tracing::warn!(error = %Chain(&e), "could not queue a password-reset email");
         }

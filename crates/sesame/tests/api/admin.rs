@@ -66,7 +66,7 @@ async fn a_revoked_admin_role_takes_effect_before_the_token_expires() {
     assert_eq!(res.status(), StatusCode::OK);
     // `other` still holds a token that says admin, but the role is gone.
     assert_eq!(
-        jwt_part(&other.tokens.access, 1)["roles"],
+        jwt::part(&other.tokens.access, 1)["roles"],
         json!(["admin", "customer"])
     );
     assert_error(
@@ -342,7 +342,7 @@ async fn roles_set_by_an_admin_appear_in_the_next_refreshed_token() {
     assert_eq!(body(res).await, json!({"roles": ["customer", "support"]}));
     let next = tokens(&body(app.refresh_raw(&user.tokens.refresh).await).await);
     assert_eq!(
-        jwt_part(&next.access, 1)["roles"],
+        jwt::part(&next.access, 1)["roles"],
         json!(["customer", "support"])
     );
     let res = call(

@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use sesame_testkit::process;
 
 /// How long a starting server may take to answer /healthz, and a stopping one to exit.
 const STARTUP_BOUND: Duration = Duration::from_secs(20);
@@ -19,16 +20,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// The binary with a clean `SESAME_*` environment, cheap argon2, run in `dir`.
 fn sesame(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sesame"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SESAME_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.current_dir(dir)
-        .env("SESAME_ARGON2_MEMORY_KIB", "64")
-        .env("SESAME_ARGON2_ITERATIONS", "1");
-    cmd
+    process::sesame_command(env!("CARGO_BIN_EXE_sesame"), dir)
 }
 
 /// The binary with its own data directory (`dir/data`).
@@ -332,7 +324,10 @@ fn a_public_issuer_without_smtp_refuses_to_start() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cmd = sesame_in(dir.path());
     cmd.env("SESAME_ISSUER", "https://id.example.com")
-        .env("SESAME_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env(
+            "SESAME_LISTEN",
+            format!("127.0.0.1:{}", free_port().expect("a free port")),
+        )
         .arg("serve");
     let out = run(cmd, None);
     assert_eq!(out.status.code(), Some(2), "{}", explain(&out));
@@ -355,7 +350,7 @@ fn a_public_issuer_without_smtp_refuses_to_start() {
 #[tokio::test]
 async fn email_log_on_writes_links_to_the_log_for_a_public_issuer() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
+    let port = free_port().expect("a free port");
     let mut cmd = sesame_in(dir.path());
     cmd.arg("serve")
         .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
@@ -398,6 +393,7 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Only when a test failed before stopping it: no need to wait for a graceful exit.
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();
             let _ = self.child.wait();
@@ -412,31 +408,10 @@ impl Server {
 
     /// SIGTERM, then the exit status within the bound.
     async fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "SIGTERM sent");
-        let deadline = Instant::now() + SHUTDOWN_BOUND;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("child status") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sesame did not exit within {SHUTDOWN_BOUND:?} of SIGTERM\n{}",
-                self.log()
-            );
-            tokio::time::sleep(POLL).await;
-        }
+        process::terminate_async(&mut self.child, SHUTDOWN_BOUND)
+            .await
+            .unwrap_or_else(|e| panic!("sesame: {e:#}\n{}", self.log()))
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// Starts `cmd` (logs to a file beside `data/`), waits for its certificate in `data_dir` and
@@ -457,45 +432,23 @@ async fn start_server(
         log,
     };
     let base = format!("https://localhost:{port}");
-    let cert = data_dir.join("tls/cert.pem");
-    let deadline = Instant::now() + STARTUP_BOUND;
-    let mut client: Option<reqwest::Client> = None;
-    loop {
-        if let Some(status) = server.child.try_wait().expect("child status") {
-            panic!("sesame exited early with {status}\n{}", server.log());
-        }
-        if client.is_none()
-            && let Ok(pem) = std::fs::read(&cert)
-            && let Ok(c) = reqwest::Certificate::from_pem(&pem)
-        {
-            client = Some(
-                reqwest::Client::builder()
-                    .add_root_certificate(c)
-                    .user_agent("sesame-tests/1.0")
-                    .timeout(Duration::from_secs(5))
-                    .build()
-                    .expect("client builds"),
-            );
-        }
-        if let Some(c) = &client
-            && let Ok(res) = c.get(format!("{base}/healthz")).send().await
-            && res.status() == StatusCode::OK
-        {
-            return (server, c.clone(), base);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sesame did not answer /healthz within {STARTUP_BOUND:?}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(POLL).await;
-    }
+    let client =
+        process::ready_over_tls(&data_dir.join("tls/cert.pem"), &base, STARTUP_BOUND, || {
+            server
+                .child
+                .try_wait()
+                .expect("child status")
+                .map(|status| status.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", server.log()));
+    (server, client, base)
 }
 
 #[tokio::test]
 async fn zero_config_serve_in_a_fresh_directory() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
+    let port = free_port().expect("a free port");
     let mut cmd = sesame(dir.path());
     cmd.env("SESAME_LISTEN", format!("127.0.0.1:{port}"));
     let data = dir.path().join("data");
@@ -535,7 +488,7 @@ async fn zero_config_serve_in_a_fresh_directory() {
 #[tokio::test]
 async fn serve_creates_the_bootstrap_admin() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
+    let port = free_port().expect("a free port");
     let admin_password = "bootstrap admin passphrase 7";
     let mut cmd = sesame_in(dir.path());
     cmd.arg("serve")
@@ -553,7 +506,7 @@ async fn serve_creates_the_bootstrap_admin() {
         .expect("login sent");
     assert_eq!(res.status(), StatusCode::OK, "{}", server.log());
     let t = tokens(&body(res).await);
-    let roles = jwt_part(&t.access, 1)["roles"].clone();
+    let roles = jwt::part(&t.access, 1)["roles"].clone();
     assert!(
         roles
             .as_array()
@@ -683,7 +636,7 @@ async fn user_import_summarises_exits_3_on_rejected_lines_and_the_users_log_in()
     assert_eq!(out.status.code(), Some(0), "{}", explain(&out));
 
     // The imported users log in on the server with their original password.
-    let port = free_port();
+    let port = free_port().expect("a free port");
     let mut cmd = sesame_in(dir.path());
     cmd.arg("serve")
         .env("SESAME_LISTEN", format!("127.0.0.1:{port}"));
@@ -778,7 +731,7 @@ async fn user_unlock_lets_a_locked_out_user_in_again() {
         let out = create_user(&d, email, name, roles, PASSWORD);
         assert!(out.status.success(), "{}", explain(&out));
     }
-    let port = free_port();
+    let port = free_port().expect("a free port");
     let mut cmd = sesame_in(&d);
     cmd.arg("serve")
         .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))

@@ -10,21 +10,11 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::*;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use sesame_testkit::process;
 
 fn start(dir: &std::path::Path, port: u16) -> Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .current_dir(dir)
+    process::sesame_command(env!("CARGO_BIN_EXE_sesame"), dir)
         .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SESAME_ARGON2_MEMORY_KIB", "64")
-        .env("SESAME_ARGON2_ITERATIONS", "1")
         .env("SESAME_RATE_LIMIT", "off")
         .env("SESAME_LOG", "warn")
         .stdout(Stdio::null())
@@ -33,34 +23,25 @@ fn start(dir: &std::path::Path, port: u16) -> Child {
         .unwrap()
 }
 
-async fn wait_ready(dir: &std::path::Path, port: u16) -> reqwest::Client {
-    let cert = dir.join("data/tls/cert.pem");
-    for _ in 0..200 {
-        if let Ok(pem) = std::fs::read(&cert) {
-            let c = reqwest::Client::builder()
-                .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-                .timeout(Duration::from_secs(5))
-                .build()
-                .unwrap();
-            if c.get(format!("https://localhost:{port}/healthz"))
-                .send()
-                .await
-                .is_ok()
-            {
-                return c;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("sesame did not start within 10 s");
+/// A client trusting the server's certificate, once it answers /healthz.
+async fn wait_ready(dir: &std::path::Path, port: u16, child: &mut Child) -> reqwest::Client {
+    let base = format!("https://localhost:{port}");
+    process::ready_over_tls(
+        &dir.join("data/tls/cert.pem"),
+        &base,
+        Duration::from_secs(10),
+        || child.try_wait().unwrap().map(|s| s.to_string()),
+    )
+    .await
+    .expect("sesame starts within 10 s")
 }
 
 #[tokio::test]
 async fn acknowledged_registrations_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = free_port().expect("a free port");
     let mut child = start(dir.path(), port);
-    let client = wait_ready(dir.path(), port).await;
+    let client = wait_ready(dir.path(), port, &mut child).await;
     let base = format!("https://localhost:{port}");
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -106,9 +87,9 @@ async fn acknowledged_registrations_survive_kill_9() {
     assert!(acknowledged.len() >= 100);
 
     // Restart on the same data dir and log in as every acknowledged user.
-    let port = free_port();
+    let port = free_port().expect("a free port");
     let mut child = start(dir.path(), port);
-    let client = wait_ready(dir.path(), port).await;
+    let client = wait_ready(dir.path(), port, &mut child).await;
     let base = format!("https://localhost:{port}");
     let mut missing = Vec::new();
     for email in &acknowledged {

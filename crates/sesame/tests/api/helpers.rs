@@ -3,7 +3,8 @@
 //! Every test binary that includes this file (by `#[path]`) names the store its apps run on with
 //! a `const BACKEND: Backend` at its root: `tests/api` runs the suite on SQLite, `tests/api_pg`
 //! runs the same modules on PostgreSQL. The tests themselves never branch on it.
-#![allow(dead_code)]
+// Each including binary uses its own part of these helpers and re-exports.
+#![allow(dead_code, unused_imports)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,9 +16,10 @@ use serde_json::{Value, json};
 use sesame::{Application, Config};
 use sesame_core::{ManualClock, Sesame};
 use sesame_testkit::PgCluster;
+// The helpers every test binary of the workspace shares.
+pub use sesame_testkit::http::{Tokens, assert_error, body, tokens};
+pub use sesame_testkit::{PASSWORD, free_port, jwt, unique};
 use tokio::sync::oneshot;
-
-pub const PASSWORD: &str = "correct horse battery staple";
 
 /// The store behind every app a test binary spawns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,12 +53,6 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Tokens {
-    pub access: String,
-    pub refresh: String,
 }
 
 #[derive(Debug, Clone)]
@@ -140,37 +136,11 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     }
 }
 
-/// A database nobody else uses on the shared test server (started by the first caller; that
-/// blocks for about a second, so it runs on the blocking pool).
+/// A database nobody else uses on the shared test server.
 async fn fresh_pg_database() -> String {
-    let cluster = tokio::task::spawn_blocking(PgCluster::shared)
+    PgCluster::fresh_shared_database()
         .await
-        .expect("cluster start does not panic")
-        .expect("the test PostgreSQL server starts");
-    cluster
-        .fresh_database()
-        .await
-        .expect("a fresh test database")
-}
-
-static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// A unique, valid username/email stem.
-pub fn unique(prefix: &str) -> String {
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    format!(
-        "{prefix}{n}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
-}
-
-pub async fn body(res: Response) -> Value {
-    let text = res.text().await.expect("body");
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    }
+        .expect("a fresh database on the test PostgreSQL server")
 }
 
 impl TestApp {
@@ -293,65 +263,21 @@ impl TestApp {
     pub fn advance(&self, secs: i64) {
         self.clock.advance(chrono::Duration::seconds(secs));
     }
-}
 
-pub fn tokens(v: &Value) -> Tokens {
-    Tokens {
-        access: v["access"].as_str().expect("access token").to_string(),
-        refresh: v["refresh"].as_str().expect("refresh token").to_string(),
+    /// Waits (bounded) until the app's outbox sender has attempted every message queued so far,
+    /// those queued off the request path included (`Sesame::flush_outbox`). Await it before
+    /// asserting that no mail went out: no sleeping and hoping.
+    pub async fn flush_outbox(&self) {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(15),
+            self.sesame.flush_outbox(),
+        )
+        .await
+        .expect("the outbox sender finished a pass within 15 s");
     }
 }
 
-/// Decodes a JWT part without verifying (for asserting on what Sesame issued).
-pub fn jwt_part(token: &str, index: usize) -> Value {
-    use base64::Engine;
-    let part = token.split('.').nth(index).expect("jwt part");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .expect("base64url");
-    serde_json::from_slice(&bytes).expect("json")
-}
-
-/// Asserts an error response: status, contract `code`, and a `detail` sentence.
-pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(res.status(), status, "status");
-    let ct = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    assert!(
-        ct.starts_with("application/json"),
-        "errors are JSON, got {ct:?}"
-    );
-    let b = body(res).await;
-    assert_eq!(b["code"], code, "code in {b}");
-    assert!(
-        b["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "detail in {b}"
-    );
-    b
-}
-
-// ---- Suite A helpers: raw requests, JWKS, forging tokens for the security tests. ----
-
-/// base64url without padding, as JWS uses.
-pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A JWS compact token from `header` and `claims`, signed by `sign` over `header.payload`.
-pub fn forge_jwt(header: &Value, claims: &Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
-    let signing_input = format!(
-        "{}.{}",
-        b64url(header.to_string()),
-        b64url(claims.to_string())
-    );
-    let sig = sign(signing_input.as_bytes());
-    format!("{signing_input}.{}", b64url(sig))
-}
+// ---- Raw requests, JWKS, tokens signed with the app's own key for the security tests. ----
 
 impl TestApp {
     /// A POST with any content type and raw body bytes.
@@ -385,7 +311,7 @@ impl TestApp {
     /// Signs any header and claims with the app's real signing key (for forged-but-signed tokens).
     pub fn sign_with_current_key(&self, header: &Value, claims: &Value) -> String {
         let ring = self.sesame.key_ring().current();
-        forge_jwt(header, claims, |msg| {
+        jwt::forge(header, claims, |msg| {
             ring.active.signer.sign(msg).expect("signing works")
         })
     }

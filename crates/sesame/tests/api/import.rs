@@ -433,7 +433,7 @@ async fn a_keycloak_export_converted_as_documented_logs_in() {
 
     // The first user: username, roles and verification came along.
     let tokens = app.login(&username, PASSWORD).await;
-    let claims = jwt_part(&tokens.access, 1);
+    let claims = jwt::part(&tokens.access, 1);
     assert_eq!(claims["roles"], json!(["customer", "staff"]), "{claims}");
     assert_eq!(claims["email_verified"], true);
     let user = stored(&app, &with_username).await.unwrap();
@@ -662,7 +662,7 @@ async fn imported_fields_are_kept() {
     assert_eq!(ts.0, user.created_at.timestamp() as u64);
     // Username login, roles in the token (admin included: the admin API answers).
     let tokens = app.login(&username.to_uppercase(), PASSWORD).await;
-    let claims = jwt_part(&tokens.access, 1);
+    let claims = jwt::part(&tokens.access, 1);
     assert_eq!(claims["roles"], json!(["admin", "customer", "staff"]));
     assert_eq!(claims["email_verified"], true);
     let res = app.get("/admin/users", Some(&tokens.access)).await;
@@ -774,7 +774,7 @@ async fn the_documented_django_export_imports_and_logs_in() {
     // The superuser is an admin, and logs in with the username Django had.
     let tokens = app.login("alice", PASSWORD).await;
     assert_eq!(
-        jwt_part(&tokens.access, 1)["roles"],
+        jwt::part(&tokens.access, 1)["roles"],
         json!(["admin", "customer"])
     );
     // A username Sesame cannot take is left out: that user logs in with the email.
@@ -801,13 +801,9 @@ async fn the_documented_sql_exports_import_and_log_in() {
     let app = spawn_app().await;
     let py = python_hashes().await;
     let domain = format!("{}.example.com", unique("sql"));
-    let url = tokio::task::spawn_blocking(sesame_testkit::PgCluster::shared)
+    let url = sesame_testkit::PgCluster::fresh_shared_database()
         .await
-        .unwrap()
-        .expect("the test PostgreSQL server starts")
-        .fresh_database()
-        .await
-        .expect("a fresh database");
+        .expect("a fresh database on the test PostgreSQL server");
     let setup = format!(
         r#"
 CREATE TABLE auth_user (
@@ -873,7 +869,7 @@ INSERT INTO auth.users (email, encrypted_password, email_confirmed_at, created_a
     assert!(django.rejected.is_empty(), "{django:?}");
     let tokens = app.login("djadmin", PASSWORD).await;
     assert_eq!(
-        jwt_part(&tokens.access, 1)["roles"],
+        jwt::part(&tokens.access, 1)["roles"],
         json!(["admin", "customer"])
     );
     let admin = stored(&app, &format!("djadmin@{domain}")).await.unwrap();
@@ -885,7 +881,7 @@ INSERT INTO auth.users (email, encrypted_password, email_confirmed_at, created_a
     assert_eq!(supabase.imported, 2, "{supabase:?}\n{}", outputs[1]);
     assert!(supabase.rejected.is_empty(), "{supabase:?}");
     let tokens = app.login(&format!("sb@{domain}"), PASSWORD).await;
-    assert_eq!(jwt_part(&tokens.access, 1)["email_verified"], true);
+    assert_eq!(jwt::part(&tokens.access, 1)["email_verified"], true);
     let res = app.login_raw(&format!("sbbanned@{domain}"), PASSWORD).await;
     assert_error(res, StatusCode::FORBIDDEN, "account_disabled").await;
     assert!(stored(&app, &format!("sbmagic@{domain}")).await.is_none());

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use crate::helpers::*;
 
 fn kid_of(access: &str) -> String {
-    jwt_part(access, 0)["kid"]
+    jwt::part(access, 0)["kid"]
         .as_str()
         .expect("kid")
         .to_string()

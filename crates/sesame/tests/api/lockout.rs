@@ -1,6 +1,6 @@
-//! Lockout (security review findings 2, 3 and 7): concurrent guesses, a lock per source that
-//! leaves the owner a way in, the account-wide lock, wrong current passwords, and the audit of
-//! unknown login names.
+//! Lockout: concurrent guesses, a lock per source that leaves the owner a way in, the
+//! account-wide lock, wrong current passwords, and the audit of unknown login names
+//! (docs/security.md, "Lockout"; security review findings 2, 3 and 7).
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -63,7 +63,7 @@ async fn user_detail(app: &TestApp, admin: &TestUser, id: &str) -> Value {
     body(res).await
 }
 
-// ---- finding 2: concurrent guesses ---------------------------------------------------------
+// ---- concurrent guesses (finding 2) ---------------------------------------------------------
 
 /// Default argon2 cost (hashes slow enough to overlap), no rate limit: 30 wrong passwords at
 /// once, and the right one while they are being checked. Before the fix every request admitted
@@ -147,7 +147,7 @@ async fn concurrent_guesses_check_at_most_max_failures_and_the_right_one_is_refu
     assert_locked(app.login_raw(&user.username, PASSWORD).await).await;
 }
 
-// ---- finding 3: a lock per source ----------------------------------------------------------
+// ---- a lock per source (finding 3) ----------------------------------------------------------
 
 #[tokio::test]
 async fn the_guessers_source_is_locked_and_the_owner_elsewhere_gets_in() {
@@ -252,7 +252,7 @@ async fn guesses_from_many_sources_lock_the_account_but_not_for_the_owners_known
     assert_eq!(res.status(), StatusCode::OK);
 }
 
-// ---- finding 7: wrong current passwords count ----------------------------------------------
+// ---- wrong current passwords count (finding 7) ----------------------------------------------
 
 async fn change_password(app: &TestApp, user: &TestUser, current: &str) -> Response {
     app.post_auth(

@@ -15,7 +15,7 @@ async fn login_by_username_returns_tokens() {
     let res = app.login_raw(&user.username, PASSWORD).await;
     assert_eq!(res.status(), StatusCode::OK);
     let t = tokens(&body(res).await);
-    assert_eq!(jwt_part(&t.access, 1)["sub"], user.id);
+    assert_eq!(jwt::part(&t.access, 1)["sub"], user.id);
 }
 
 #[tokio::test]
@@ -25,7 +25,7 @@ async fn login_by_email_ignores_case() {
     let res = app.login_raw(&user.email.to_uppercase(), PASSWORD).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
-        jwt_part(&tokens(&body(res).await).access, 1)["sub"],
+        jwt::part(&tokens(&body(res).await).access, 1)["sub"],
         user.id
     );
 }
@@ -50,7 +50,7 @@ async fn login_accepts_an_email_and_password_body() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
-        jwt_part(&tokens(&body(res).await).access, 1)["sub"],
+        jwt::part(&tokens(&body(res).await).access, 1)["sub"],
         user.id
     );
 }
@@ -217,7 +217,7 @@ async fn a_disabled_user_gets_403_with_the_right_password_and_401_with_a_wrong_o
 async fn the_default_audience_is_api() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    assert_eq!(jwt_part(&user.tokens.access, 1)["aud"], "api");
+    assert_eq!(jwt::part(&user.tokens.access, 1)["aud"], "api");
 }
 
 #[tokio::test]
@@ -225,7 +225,7 @@ async fn login_can_ask_for_a_configured_audience() {
     let app = spawn_app_with(&[("SESAME_AUDIENCES", "api,gallery")]).await;
     let user = app.new_user().await;
     assert_eq!(
-        jwt_part(&user.tokens.access, 1)["aud"],
+        jwt::part(&user.tokens.access, 1)["aud"],
         "api",
         "the first configured audience is the default"
     );
@@ -237,7 +237,7 @@ async fn login_can_ask_for_a_configured_audience() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let access = tokens(&body(res).await).access;
-    assert_eq!(jwt_part(&access, 1)["aud"], "gallery");
+    assert_eq!(jwt::part(&access, 1)["aud"], "gallery");
     // The gallery's token is the gallery's: Sesame's own API refuses it, as the gallery refuses
     // a token that is not for it.
     assert_error(
@@ -351,7 +351,7 @@ async fn login_can_ask_for_several_audiences() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let access = tokens(&body(res).await).access;
-    assert_eq!(jwt_part(&access, 1)["aud"], json!(["api", "gallery"]));
+    assert_eq!(jwt::part(&access, 1)["aud"], json!(["api", "gallery"]));
 }
 
 #[tokio::test]

@@ -8,14 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use sesame_testkit::process;
 
 /// The real binary, on SQLite in `dir` (its default `./data`), logging JSON to a file.
 struct Running {
@@ -26,40 +19,31 @@ struct Running {
 }
 
 async fn start(dir: &std::path::Path, level: &str) -> Running {
-    let port = free_port();
+    let port = free_port().expect("a free port");
     let log_path = dir.join("sesame.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .current_dir(dir)
+    let child = process::sesame_command(env!("CARGO_BIN_EXE_sesame"), dir)
         .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
         .env("SESAME_LOG", level)
         .env("SESAME_LOG_FORMAT", "json")
-        .env("SESAME_ARGON2_MEMORY_KIB", "64")
-        .env("SESAME_ARGON2_ITERATIONS", "1")
         .env("SESAME_RATE_LIMIT", "off")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap();
-    let cert = dir.join("data/tls/cert.pem");
+    let mut child = child;
     let base = format!("https://localhost:{port}");
-    let mut client = None;
-    for _ in 0..200 {
-        if let Ok(pem) = std::fs::read(&cert) {
-            let c = reqwest::Client::builder()
-                .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
-                .build()
-                .unwrap();
-            if c.get(format!("{base}/healthz")).send().await.is_ok() {
-                client = Some(c);
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let client = process::ready_over_tls(
+        &dir.join("data/tls/cert.pem"),
+        &base,
+        Duration::from_secs(10),
+        || child.try_wait().unwrap().map(|s| s.to_string()),
+    )
+    .await
+    .expect("sesame started within 10 s");
     Running {
         child,
-        client: client.expect("sesame started within 10 s"),
+        client,
         base,
         log_path,
     }
@@ -67,14 +51,11 @@ async fn start(dir: &std::path::Path, level: &str) -> Running {
 
 impl Running {
     /// SIGTERM, waits for the exit, and returns the whole log.
-    async fn stop(self) -> String {
-        std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        let mut child = self.child;
-        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    async fn stop(mut self) -> String {
+        // A graceful stop, so every line is written before the log is read.
+        process::terminate_async(&mut self.child, Duration::from_secs(20))
+            .await
+            .expect("sesame stops on SIGTERM");
         std::fs::read_to_string(&self.log_path).unwrap()
     }
 }

@@ -9,15 +9,17 @@ mod helpers;
 const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 
 mod smoke;
-// Suite A: registration, login, tokens, keys, errors, operations, seed 002's list.
+// Signing up and in: registration, login, tokens, keys, error bodies, operations, the
+// seed-compatible aliases.
+mod compat_aliases;
 mod errors;
 mod keys;
 mod login;
 mod ops;
 mod register;
-mod seed002;
 mod tokens;
-// Suite B: refresh, logout, sessions, password, profile, command line.
+// Living with an account: refresh, logout, sessions, password, profile, admin, OAuth, email,
+// lockout; the binary itself (command line, logs, durability under kill -9).
 mod admin;
 mod cli;
 mod durability;
@@ -32,7 +34,7 @@ mod profile;
 mod refresh;
 mod security;
 mod sessions;
-// Issue 9: moving in with existing password hashes.
+// Moving in with existing password hashes.
 mod import;
 // Issue 16.1: storms of requests cut short, then storms of registrations.
 mod storms;

@@ -137,7 +137,7 @@ async fn client_credentials_with_basic_and_with_post() {
         b["scope"], "cart:read cart:write",
         "all of the client's scopes by default"
     );
-    let claims = jwt_part(b["access_token"].as_str().unwrap(), 1);
+    let claims = jwt::part(b["access_token"].as_str().unwrap(), 1);
     assert_eq!(claims["sub"], c.id);
     assert_eq!(claims["client_id"], c.id);
     assert_eq!(
@@ -146,7 +146,7 @@ async fn client_credentials_with_basic_and_with_post() {
     );
     assert!(claims.get("sid").is_none());
     assert_eq!(
-        jwt_part(b["access_token"].as_str().unwrap(), 0)["typ"],
+        jwt::part(b["access_token"].as_str().unwrap(), 0)["typ"],
         "at+jwt"
     );
 
@@ -167,7 +167,7 @@ async fn client_credentials_with_basic_and_with_post() {
     let b = body(res).await;
     assert_eq!(b["scope"], "cart:read");
     assert_eq!(
-        jwt_part(b["access_token"].as_str().unwrap(), 1)["aud"],
+        jwt::part(b["access_token"].as_str().unwrap(), 1)["aud"],
         "user_service"
     );
     // RFC 8707 `resource` works like `audience`.
@@ -182,7 +182,7 @@ async fn client_credentials_with_basic_and_with_post() {
     )
     .await;
     assert_eq!(
-        jwt_part(body(res).await["access_token"].as_str().unwrap(), 1)["aud"],
+        jwt::part(body(res).await["access_token"].as_str().unwrap(), 1)["aud"],
         "user_service"
     );
 }
@@ -511,7 +511,7 @@ async fn forward_auth_passes_identity_headers_and_refuses_what_it_must() {
     let h = res.headers();
     assert_eq!(h.get("x-auth-subject").unwrap(), user.id.as_str());
     assert_eq!(h.get("x-auth-roles").unwrap(), "customer");
-    let sid = jwt_part(&user.tokens.access, 1)["sid"]
+    let sid = jwt::part(&user.tokens.access, 1)["sid"]
         .as_str()
         .unwrap()
         .to_string();
@@ -700,8 +700,8 @@ const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 #[tokio::test]
 async fn token_exchange_gives_a_client_a_token_for_the_same_user_and_another_audience() {
-    // Seed 000: the user service obtains a cart_service token for a user whose token (issued
-    // for the user service) it holds.
+    // Delegation between services: the user service obtains a cart_service token for a user
+    // whose token (issued for the user service) it holds.
     let app = spawn_app_with(&[("SESAME_AUDIENCES", "api,user_service")]).await;
     let admin = admin_token(&app).await;
     let c = create_client(
@@ -731,8 +731,8 @@ async fn token_exchange_gives_a_client_a_token_for_the_same_user_and_another_aud
     assert_eq!(b["issued_token_type"], AT);
     assert_eq!(b["token_type"], "Bearer");
     let token = b["access_token"].as_str().unwrap();
-    let mine = jwt_part(&subject, 1);
-    let got = jwt_part(token, 1);
+    let mine = jwt::part(&subject, 1);
+    let got = jwt::part(token, 1);
     assert_eq!(got["sub"], user.id);
     assert_eq!(got["sid"], mine["sid"]);
     assert_eq!(mine["roles"], json!(["customer"]));
@@ -875,11 +875,16 @@ async fn token_exchange_refusals() {
     // the original signature, `alg: none`.
     let real = &user.tokens.access;
     let parts: Vec<&str> = real.split('.').collect();
-    let mut claims = jwt_part(real, 1);
+    let mut claims = jwt::part(real, 1);
     claims["roles"] = json!(["admin"]);
-    let tampered = format!("{}.{}.{}", parts[0], b64url(claims.to_string()), parts[2]);
-    let header = json!({"alg": "none", "typ": "at+jwt", "kid": jwt_part(real, 0)["kid"]});
-    let unsigned = format!("{}.{}.", b64url(header.to_string()), parts[1]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        jwt::b64url(claims.to_string()),
+        parts[2]
+    );
+    let header = json!({"alg": "none", "typ": "at+jwt", "kid": jwt::part(real, 0)["kid"]});
+    let unsigned = format!("{}.{}.", jwt::b64url(header.to_string()), parts[1]);
     for bad in ["garbage", tampered.as_str(), unsigned.as_str()] {
         let b = oauth_error(
             send(ex(bad, AT, "cart_service")).await,
@@ -899,7 +904,7 @@ async fn token_exchange_refusals() {
     // A service token (here the client's own, for its own audience) is not a user's token to
     // exchange: the contract's subject is a user's access token.
     let svc = service_token(&app, &c).await;
-    assert_eq!(jwt_part(&svc, 1)["aud"], "cart_service");
+    assert_eq!(jwt::part(&svc, 1)["aud"], "cart_service");
     oauth_error(
         send(ex(&svc, AT, "cart_service")).await,
         StatusCode::BAD_REQUEST,
@@ -970,7 +975,7 @@ async fn token_exchange_takes_only_subject_tokens_issued_for_the_clients_audienc
         let subject = login_for(&app, &user, aud).await.access;
         let res = exchange(&app, &orders, &subject, Some("shipping")).await;
         assert_eq!(res.status(), StatusCode::OK);
-        let got = jwt_part(body(res).await["access_token"].as_str().unwrap(), 1);
+        let got = jwt::part(body(res).await["access_token"].as_str().unwrap(), 1);
         assert_eq!(got["sub"], user.id);
         assert_eq!(got["aud"], "shipping");
         assert_eq!(got["act"], json!({"sub": orders.id}));
@@ -982,7 +987,7 @@ async fn an_exchanged_token_carries_only_the_roles_the_client_may_delegate() {
     let app = spawn_app().await;
     let admin_user = app.new_admin().await;
     let admin = &admin_user.tokens.access;
-    assert_eq!(jwt_part(admin, 1)["roles"], json!(["admin", "customer"]));
+    assert_eq!(jwt::part(admin, 1)["roles"], json!(["admin", "customer"]));
     let plain = create_client(&app, admin, &["api"], &[]).await;
     let support = create_delegating_client(&app, admin, &["api"], &["customer", "support"]).await;
     let trusted = create_delegating_client(&app, admin, &["api"], &["admin"]).await;
@@ -994,7 +999,7 @@ async fn an_exchanged_token_carries_only_the_roles_the_client_may_delegate() {
             .as_str()
             .unwrap()
             .to_string();
-        let claims = jwt_part(&token, 1);
+        let claims = jwt::part(&token, 1);
         assert_eq!(claims["act"], json!({"sub": c.id}));
         // Introspection reports the same, narrowed, roles.
         assert_eq!(introspect(app, c, &token).await["roles"], claims["roles"]);
@@ -1035,14 +1040,14 @@ async fn an_exchanged_token_never_outlives_its_subject_token_and_names_its_actor
     let a = create_client(&app, &admin, &["api", "cart_service"], &[]).await;
     let b = create_client(&app, &admin, &["cart_service", "billing"], &[]).await;
     let user = app.new_user().await;
-    let subject_exp = jwt_part(&user.tokens.access, 1)["exp"].as_i64().unwrap();
+    let subject_exp = jwt::part(&user.tokens.access, 1)["exp"].as_i64().unwrap();
     // Most of the subject token's life has gone.
     app.advance(600);
     let res = exchange(&app, &a, &user.tokens.access, Some("cart_service")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let first = body(res).await;
     let token = first["access_token"].as_str().unwrap().to_string();
-    let got = jwt_part(&token, 1);
+    let got = jwt::part(&token, 1);
     assert_eq!(got["exp"], subject_exp, "cut to the subject token's expiry");
     let left = first["expires_in"].as_i64().unwrap();
     assert!((295..=300).contains(&left), "expires_in {left}");
@@ -1050,7 +1055,7 @@ async fn an_exchanged_token_never_outlives_its_subject_token_and_names_its_actor
     // Exchanged again by another client: the actors nest, the expiry holds.
     let res = exchange(&app, &b, &token, Some("billing")).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let got = jwt_part(body(res).await["access_token"].as_str().unwrap(), 1);
+    let got = jwt::part(body(res).await["access_token"].as_str().unwrap(), 1);
     assert_eq!(got["act"], json!({"sub": b.id, "act": {"sub": a.id}}));
     assert_eq!(got["exp"], subject_exp);
     assert_eq!(got["sub"], user.id);
@@ -1294,7 +1299,7 @@ async fn exchanged_and_service_tokens_cannot_use_sesames_own_api() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(jwt_part(&exchanged, 1)["aud"], "api");
+    assert_eq!(jwt::part(&exchanged, 1)["aud"], "api");
     assert_error(
         app.get("/admin/users", Some(&exchanged)).await,
         StatusCode::UNAUTHORIZED,
@@ -1401,7 +1406,7 @@ async fn a_clients_first_audience_is_its_default() {
     )
     .await;
     assert_eq!(
-        jwt_part(t["access_token"].as_str().unwrap(), 1)["aud"],
+        jwt::part(t["access_token"].as_str().unwrap(), 1)["aud"],
         "orders"
     );
 }
@@ -1560,7 +1565,7 @@ async fn a_removed_role_reaches_forward_auth_and_introspection_and_a_refresh_get
     let res = app.refresh_raw(&demoted.tokens.refresh).await;
     assert_eq!(res.status(), StatusCode::OK);
     let fresh = tokens(&body(res).await);
-    assert_eq!(jwt_part(&fresh.access, 1)["roles"], json!(["customer"]));
+    assert_eq!(jwt::part(&fresh.access, 1)["roles"], json!(["customer"]));
     let res = get_verify(&app, "/auth/verify", Some(&fresh.access)).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers().get("x-auth-roles").unwrap(), "customer");

@@ -12,7 +12,7 @@ const DAY: i64 = 24 * 60 * 60;
 
 /// The `sid` claim of an access token.
 fn sid(access: &str) -> Value {
-    let sid = jwt_part(access, 1)["sid"].clone();
+    let sid = jwt::part(access, 1)["sid"].clone();
     assert!(sid.is_string(), "access tokens carry a sid: {sid}");
     sid
 }
@@ -61,7 +61,7 @@ async fn refresh_returns_a_new_refresh_token_in_the_same_session() {
     assert!(next.refresh.len() >= 43, "at least 256 bits");
     assert_ne!(next.access, user.tokens.access);
     assert_eq!(sid(&next.access), sid(&user.tokens.access), "same session");
-    assert_eq!(jwt_part(&next.access, 1)["sub"], user.id);
+    assert_eq!(jwt::part(&next.access, 1)["sub"], user.id);
     let res = app.get("/profile", Some(&next.access)).await;
     assert_eq!(res.status(), StatusCode::OK, "the new access token works");
 }
@@ -379,7 +379,7 @@ async fn refresh_rereads_roles() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     assert_eq!(
-        jwt_part(&user.tokens.access, 1)["roles"],
+        jwt::part(&user.tokens.access, 1)["roles"],
         json!(["customer"])
     );
 
@@ -391,7 +391,7 @@ async fn refresh_rereads_roles() {
         .expect("roles set");
 
     let next = refresh_ok(&app, &user.tokens.refresh).await;
-    let roles = jwt_part(&next.access, 1)["roles"].clone();
+    let roles = jwt::part(&next.access, 1)["roles"].clone();
     let roles: Vec<&str> = roles
         .as_array()
         .expect("roles is a list")

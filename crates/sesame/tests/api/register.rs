@@ -227,7 +227,7 @@ async fn a_new_user_has_the_customer_role() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body(res).await["roles"], json!(["customer"]));
     assert_eq!(
-        jwt_part(&user.tokens.access, 1)["roles"],
+        jwt::part(&user.tokens.access, 1)["roles"],
         json!(["customer"])
     );
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::helpers::*;
 
 fn sid(access: &str) -> String {
-    jwt_part(access, 1)["sid"]
+    jwt::part(access, 1)["sid"]
         .as_str()
         .expect("sid claim")
         .to_string()

@@ -55,14 +55,14 @@ fn hs256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 }
 
 fn claims_of(token: &str) -> Claims {
-    serde_json::from_value(jwt_part(token, 1)).expect("Sesame's claims")
+    serde_json::from_value(jwt::part(token, 1)).expect("Sesame's claims")
 }
 
 #[tokio::test]
 async fn access_token_header_is_eddsa_with_a_published_kid_and_at_jwt_type() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let header = jwt_part(&user.tokens.access, 0);
+    let header = jwt::part(&user.tokens.access, 0);
     let mut keys: Vec<&str> = header
         .as_object()
         .unwrap()
@@ -84,7 +84,7 @@ async fn access_token_header_is_eddsa_with_a_published_kid_and_at_jwt_type() {
 async fn access_token_claims_follow_rfc_9068() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let c = jwt_part(&user.tokens.access, 1);
+    let c = jwt::part(&user.tokens.access, 1);
     assert_eq!(c["iss"], "https://localhost:8443");
     assert_eq!(c["sub"], user.id);
     assert_eq!(c["aud"], "api");
@@ -108,14 +108,14 @@ async fn every_access_token_has_a_unique_jti_and_each_login_its_own_sid() {
     let user = app.new_user().await;
     let second = app.login(&user.username, PASSWORD).await;
     let (a, b) = (
-        jwt_part(&user.tokens.access, 1),
-        jwt_part(&second.access, 1),
+        jwt::part(&user.tokens.access, 1),
+        jwt::part(&second.access, 1),
     );
     assert_ne!(a["jti"], b["jti"]);
     assert_ne!(a["sid"], b["sid"]);
     let res = app.refresh_raw(&second.refresh).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let refreshed = jwt_part(&tokens(&body(res).await).access, 1);
+    let refreshed = jwt::part(&tokens(&body(res).await).access, 1);
     assert_ne!(refreshed["jti"], b["jti"]);
     assert_eq!(refreshed["sid"], b["sid"], "a refresh stays in its session");
 }
@@ -150,15 +150,15 @@ async fn alg_none_is_refused() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let real = &user.tokens.access;
-    let kid = jwt_part(real, 0)["kid"].clone();
+    let kid = jwt::part(real, 0)["kid"].clone();
     let header = json!({"alg": "none", "typ": "at+jwt", "kid": kid});
     let payload = real.split('.').nth(1).unwrap();
-    let unsigned = format!("{}.{payload}.", b64url(header.to_string()));
+    let unsigned = format!("{}.{payload}.", jwt::b64url(header.to_string()));
     assert_refused(&app, &unsigned, "token_invalid").await;
     // The same with the claims upgraded to admin.
-    let mut claims = jwt_part(real, 1);
+    let mut claims = jwt::part(real, 1);
     claims["roles"] = json!(["admin"]);
-    let forged = forge_jwt(&header, &claims, |_| Vec::new());
+    let forged = jwt::forge(&header, &claims, |_| Vec::new());
     assert_refused(&app, &forged, "token_invalid").await;
 }
 
@@ -166,7 +166,7 @@ async fn alg_none_is_refused() {
 async fn hs256_keyed_with_the_public_key_bytes_is_refused() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let kid = jwt_part(&user.tokens.access, 0)["kid"].clone();
+    let kid = jwt::part(&user.tokens.access, 0)["kid"].clone();
     let jwks = app.jwks().await;
     let jwk = jwks["keys"]
         .as_array()
@@ -182,9 +182,9 @@ async fn hs256_keyed_with_the_public_key_bytes_is_refused() {
             .unwrap()
     };
     let header = json!({"alg": "HS256", "typ": "at+jwt", "kid": kid});
-    let claims = jwt_part(&user.tokens.access, 1);
+    let claims = jwt::part(&user.tokens.access, 1);
     for key in [raw.as_slice(), x.as_bytes()] {
-        let forged = forge_jwt(&header, &claims, |msg| hs256(key, msg));
+        let forged = jwt::forge(&header, &claims, |msg| hs256(key, msg));
         assert_refused(&app, &forged, "token_invalid").await;
     }
 }
@@ -193,7 +193,7 @@ async fn hs256_keyed_with_the_public_key_bytes_is_refused() {
 async fn hs256_keyed_with_the_jwks_text_is_refused() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let kid = jwt_part(&user.tokens.access, 0)["kid"]
+    let kid = jwt::part(&user.tokens.access, 0)["kid"]
         .as_str()
         .unwrap()
         .to_string();
@@ -206,7 +206,7 @@ async fn hs256_keyed_with_the_jwks_text_is_refused() {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some(kid);
     header.typ = Some("at+jwt".into());
-    let claims = jwt_part(&user.tokens.access, 1);
+    let claims = jwt::part(&user.tokens.access, 1);
     let forged = jsonwebtoken::encode(
         &header,
         &claims,
@@ -222,9 +222,14 @@ async fn a_tampered_payload_with_the_original_signature_is_refused() {
     let user = app.new_user().await;
     let real = &user.tokens.access;
     let parts: Vec<&str> = real.split('.').collect();
-    let mut claims = jwt_part(real, 1);
+    let mut claims = jwt::part(real, 1);
     claims["roles"] = json!(["admin"]);
-    let tampered = format!("{}.{}.{}", parts[0], b64url(claims.to_string()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        jwt::b64url(claims.to_string()),
+        parts[2]
+    );
     assert_refused(&app, &tampered, "token_invalid").await;
 }
 
@@ -233,11 +238,11 @@ async fn an_unknown_kid_is_refused_even_when_signed_by_the_real_key() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let header = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "no-such-key"});
-    let forged = app.sign_with_current_key(&header, &jwt_part(&user.tokens.access, 1));
+    let forged = app.sign_with_current_key(&header, &jwt::part(&user.tokens.access, 1));
     assert_refused(&app, &forged, "token_invalid").await;
     // Without a kid at all.
     let header = json!({"alg": "EdDSA", "typ": "at+jwt"});
-    let forged = app.sign_with_current_key(&header, &jwt_part(&user.tokens.access, 1));
+    let forged = app.sign_with_current_key(&header, &jwt::part(&user.tokens.access, 1));
     assert_refused(&app, &forged, "token_invalid").await;
 }
 
@@ -329,8 +334,8 @@ async fn a_token_whose_nbf_is_2s_ahead_is_accepted_within_the_leeway() {
 async fn a_token_whose_typ_is_not_at_jwt_is_refused() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let kid = jwt_part(&user.tokens.access, 0)["kid"].clone();
-    let claims = jwt_part(&user.tokens.access, 1);
+    let kid = jwt::part(&user.tokens.access, 0)["kid"].clone();
+    let claims = jwt::part(&user.tokens.access, 1);
     for typ in [json!("JWT"), json!("id+jwt"), Value::Null] {
         let mut header = json!({"alg": "EdDSA", "kid": kid});
         if !typ.is_null() {
@@ -345,7 +350,7 @@ async fn a_token_whose_typ_is_not_at_jwt_is_refused() {
 async fn a_token_signed_by_another_key_reusing_the_real_kid_is_refused() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let real_kid = jwt_part(&user.tokens.access, 0)["kid"]
+    let real_kid = jwt::part(&user.tokens.access, 0)["kid"]
         .as_str()
         .unwrap()
         .to_string();
@@ -358,8 +363,8 @@ async fn a_token_signed_by_another_key_reusing_the_real_kid_is_refused() {
     claims.roles = vec!["admin".into()];
     let forged = impostor.sign_jwt(&claims).unwrap();
     assert_eq!(
-        jwt_part(&forged, 0)["kid"],
-        jwt_part(&user.tokens.access, 0)["kid"]
+        jwt::part(&forged, 0)["kid"],
+        jwt::part(&user.tokens.access, 0)["kid"]
     );
     assert_refused(&app, &forged, "token_invalid").await;
 }
@@ -368,7 +373,7 @@ async fn a_token_signed_by_another_key_reusing_the_real_kid_is_refused() {
 async fn signs_with(alg: &str, kty: &str) {
     let app = spawn_app_with(&[("SESAME_SIGNING_ALG", alg)]).await;
     let user = app.new_user().await;
-    let header = jwt_part(&user.tokens.access, 0);
+    let header = jwt::part(&user.tokens.access, 0);
     assert_eq!(header["alg"], alg);
     assert_eq!(header["typ"], "at+jwt");
     let jwks = app.jwks().await;
@@ -397,7 +402,7 @@ async fn rs256_signing_publishes_rsa_keys_and_its_tokens_work() {
 async fn on_an_es256_app_a_token_claiming_another_algorithm_is_refused() {
     let app = spawn_app_with(&[("SESAME_SIGNING_ALG", "ES256")]).await;
     let user = app.new_user().await;
-    let kid = jwt_part(&user.tokens.access, 0)["kid"]
+    let kid = jwt::part(&user.tokens.access, 0)["kid"]
         .as_str()
         .unwrap()
         .to_string();
@@ -408,6 +413,6 @@ async fn on_an_es256_app_a_token_claiming_another_algorithm_is_refused() {
         ..ActiveKey::from_record(&other).unwrap()
     };
     let forged = impostor.sign_jwt(&claims_of(&user.tokens.access)).unwrap();
-    assert_eq!(jwt_part(&forged, 0)["alg"], "EdDSA");
+    assert_eq!(jwt::part(&forged, 0)["alg"], "EdDSA");
     assert_refused(&app, &forged, "token_invalid").await;
 }

@@ -12,7 +12,10 @@ const BACKEND: helpers::Backend = helpers::Backend::Postgres;
 
 #[path = "../api/smoke.rs"]
 mod smoke;
-// Suite A: registration, login, tokens, keys, errors, operations, seed 002's list.
+// Signing up and in: registration, login, tokens, keys, error bodies, operations, the
+// seed-compatible aliases.
+#[path = "../api/compat_aliases.rs"]
+mod compat_aliases;
 #[path = "../api/errors.rs"]
 mod errors;
 #[path = "../api/keys.rs"]
@@ -23,11 +26,10 @@ mod login;
 mod ops;
 #[path = "../api/register.rs"]
 mod register;
-#[path = "../api/seed002.rs"]
-mod seed002;
 #[path = "../api/tokens.rs"]
 mod tokens;
-// Suite B: refresh, logout, sessions, password, profile, admin, OAuth, email.
+// Living with an account: refresh, logout, sessions, password, profile, admin, OAuth, email,
+// lockout.
 #[path = "../api/admin.rs"]
 mod admin;
 #[path = "../api/email.rs"]
@@ -50,7 +52,7 @@ mod refresh;
 mod security;
 #[path = "../api/sessions.rs"]
 mod sessions;
-// Issue 9: moving in with existing password hashes.
+// Moving in with existing password hashes.
 #[path = "../api/import.rs"]
 mod import;
 // Issue 16.1: storms of requests cut short, then storms of registrations.

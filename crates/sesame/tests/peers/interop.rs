@@ -149,7 +149,7 @@ async fn authlib_does_client_credentials_introspection_and_revocation() {
     for method in ["client_secret_basic", "client_secret_post"] {
         assert_eq!(out[method]["token_type"], "Bearer", "{out}");
         assert_eq!(out[method]["scope"], "cart:read");
-        let claims = jwt_part(out[method]["access_token"].as_str().unwrap(), 1);
+        let claims = jwt::part(out[method]["access_token"].as_str().unwrap(), 1);
         assert_eq!(claims["aud"], "cart_service");
     }
     assert_eq!(out["introspect"]["active"], true);

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::tools;
+use sesame_testkit::tools;
 
 type Seen = Arc<Mutex<Vec<(String, HeaderMap)>>>;
 
@@ -39,25 +39,13 @@ struct Nginx {
 /// SIGTERM, not SIGKILL: the master then stops its workers. A killed master would orphan them
 /// (and they would keep the test's output pipes open).
 fn stop(child: &mut std::process::Child) {
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+    let _ = sesame_testkit::process::terminate(child, std::time::Duration::from_secs(15));
 }
 
 impl Drop for Nginx {
     fn drop(&mut self) {
         stop(&mut self.child);
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The configuration docs/gateways.md shows, with this test's ports and paths.
@@ -150,14 +138,14 @@ async fn start_nginx(sesame_port: u16, cert_pem: &[u8], upstream: u16) -> Nginx 
     .unwrap();
     let cert = dir.path().join("sesame.pem");
     std::fs::write(&cert, cert_pem).unwrap();
-    let port = free_port();
+    let port = free_port().expect("a free port");
     let conf = dir.path().join("nginx.conf");
     std::fs::write(
         &conf,
         config(dir.path(), port, sesame_port, &cert, upstream),
     )
     .unwrap();
-    let child = std::process::Command::new(tools::nginx())
+    let child = std::process::Command::new(tools::nginx().unwrap())
         .arg("-p")
         .arg(dir.path())
         .arg("-c")
@@ -223,7 +211,7 @@ async fn nginx_lets_through_only_valid_unrevoked_tokens_with_the_right_role() {
         assert_eq!(h.get("x-auth-roles").unwrap(), "customer");
         assert_eq!(
             h.get("x-auth-session").unwrap(),
-            jwt_part(&user.tokens.access, 1)["sid"].as_str().unwrap()
+            jwt::part(&user.tokens.access, 1)["sid"].as_str().unwrap()
         );
         assert_eq!(h.get("x-auth-client").unwrap(), "sesame");
     }

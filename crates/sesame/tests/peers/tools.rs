@@ -47,13 +47,3 @@ pub fn node() -> PathBuf {
     })
     .clone()
 }
-
-/// The nginx binary: it must be installed (CI installs it); the test fails, never skips.
-pub fn nginx() -> PathBuf {
-    for p in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"] {
-        if std::path::Path::new(p).exists() {
-            return p.into();
-        }
-    }
-    panic!("nginx is not installed (apt-get install nginx); scripts/test.sh installs it");
-}

@@ -9,8 +9,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-
-pub const PASSWORD: &str = "correct horse battery staple";
+// The helpers every test binary of the workspace shares.
+pub use sesame_testkit::http::{Tokens, assert_error, body, tokens};
+pub use sesame_testkit::jwt::kid;
+pub use sesame_testkit::{PASSWORD, unique};
+use sesame_testkit::{free_port, process};
 
 /// How long a starting server may take to answer /healthz, and a stopping one to exit.
 const STARTUP_BOUND: Duration = Duration::from_secs(20);
@@ -20,17 +23,9 @@ const POLL: Duration = Duration::from_millis(50);
 /// The binary with no `SESAME_*` setting inherited from whoever runs the tests, a cheap argon2
 /// cost (hashing speed is not under test), no rate limiting, the given database, run in `dir`.
 pub fn sesame(dir: &Path, database_url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sesame"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("SESAME_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.current_dir(dir)
-        .env("SESAME_DATA_DIR", dir.join("data"))
+    let mut cmd = process::sesame_command(env!("CARGO_BIN_EXE_sesame"), dir);
+    cmd.env("SESAME_DATA_DIR", dir.join("data"))
         .env("SESAME_DATABASE_URL", database_url)
-        .env("SESAME_ARGON2_MEMORY_KIB", "64")
-        .env("SESAME_ARGON2_ITERATIONS", "1")
         .env("SESAME_RATE_LIMIT", "off")
         .env("SESAME_LOG", "warn");
     cmd
@@ -78,86 +73,16 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + SHUTDOWN_BOUND;
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(POLL);
-            }
-            // Still running after the bound (a failing test's last resort): SIGKILL.
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        // A failing test's clean-up: SIGKILL after the bound is the last resort.
+        let _ = process::terminate(&mut self.child, SHUTDOWN_BOUND);
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Tokens {
-    pub access: String,
-    pub refresh: String,
-}
-
-static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// A unique, valid username/email stem.
-pub fn unique(prefix: &str) -> String {
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    format!(
-        "{prefix}{n}{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-pub async fn body(res: Response) -> Value {
-    let text = res.text().await.expect("body");
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    }
-}
-
-/// Asserts an error response: status and contract `code`; returns the body.
-pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Value {
-    let got = res.status();
-    let b = body(res).await;
-    assert_eq!(got, status, "status of {b}");
-    assert_eq!(b["code"], code, "code in {b}");
-    b
-}
-
-pub fn tokens(v: &Value) -> Tokens {
-    Tokens {
-        access: v["access"].as_str().expect("access token").to_string(),
-        refresh: v["refresh"].as_str().expect("refresh token").to_string(),
-    }
-}
-
-/// The `kid` in a JWT's header.
-pub fn kid(token: &str) -> String {
-    use base64::Engine;
-    let header = token.split('.').next().expect("jwt header");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .expect("base64url");
-    let header: Value = serde_json::from_slice(&bytes).expect("json");
-    header["kid"].as_str().expect("kid").to_string()
 }
 
 impl Server {
     /// Starts `sesame serve` on `database_url` with extra `SESAME_*` settings; not waited for.
     pub fn spawn(name: &'static str, database_url: &str, extra: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        let port = free_port().expect("a free port");
         let log = dir.path().join("server.log");
         let file = std::fs::File::create(&log).expect("log file");
         let mut cmd = sesame(dir.path(), database_url);
@@ -224,24 +149,9 @@ impl Server {
 
     /// SIGTERM, then the exit status within the bound.
     pub async fn stop(mut self) -> ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "SIGTERM sent");
-        let deadline = Instant::now() + SHUTDOWN_BOUND;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("child status") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit within {SHUTDOWN_BOUND:?} of SIGTERM\n{}",
-                self.name,
-                self.log()
-            );
-            tokio::time::sleep(POLL).await;
-        }
+        process::terminate_async(&mut self.child, SHUTDOWN_BOUND)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:#}\n{}", self.name, self.log()))
     }
 
     /// Whether the process still runs.

@@ -12,14 +12,9 @@ use crate::process::*;
 
 /// A database nobody else uses on this process's shared test server.
 async fn fresh_database() -> String {
-    let cluster = tokio::task::spawn_blocking(PgCluster::shared)
+    PgCluster::fresh_shared_database()
         .await
-        .expect("cluster start does not panic")
-        .expect("the test PostgreSQL server starts");
-    cluster
-        .fresh_database()
-        .await
-        .expect("a fresh test database")
+        .expect("a fresh database on the test PostgreSQL server")
 }
 
 /// How long a revocation made at one replica may take to be seen by the other's own endpoints.

@@ -9,6 +9,8 @@ use gallery::{Application, Config};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sesame_verify::test_util::TestIssuer;
+// The contract's error shape is Sesame's: the same assertion as its tests.
+pub use sesame_testkit::http::assert_error;
 use tokio::sync::oneshot;
 
 pub struct TestGallery {
@@ -172,26 +174,4 @@ pub fn jpeg() -> Vec<u8> {
 
 pub fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
-}
-
-/// Asserts an error response: status, contract `code`, a `detail` sentence; returns the body.
-pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(res.status(), status, "status");
-    let ct = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    assert!(
-        ct.starts_with("application/json"),
-        "errors are JSON, got {ct:?}"
-    );
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["code"], code, "code in {body}");
-    assert!(
-        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "detail in {body}"
-    );
-    body
 }

@@ -1,22 +1,24 @@
-//! Seed 002's unit-test list, one test per line, over the seed's own paths
-//! (`/register`, `/login`, `/refresh`, `/profile`).
+//! The seed-compatible aliases (`POST /register`, `/login`, `/refresh`) and `GET /profile`:
+//! what a client written against the seed's paths relies on — registration, login, profile and
+//! refresh, and their refusals. One test per line of the unit-test list of seed 002, the seed
+//! document these paths come from.
 
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::*;
 
-async fn seed_register(app: &TestApp, email: &str) -> reqwest::Response {
+async fn alias_register(app: &TestApp, email: &str) -> reqwest::Response {
     app.post("/register", json!({"email": email, "password": PASSWORD}))
         .await
 }
 
-async fn seed_login(app: &TestApp, login: &str, password: &str) -> reqwest::Response {
+async fn alias_login(app: &TestApp, login: &str, password: &str) -> reqwest::Response {
     app.post("/login", json!({"username": login, "password": password}))
         .await
 }
 
-async fn seed_refresh(app: &TestApp, refresh: &str) -> reqwest::Response {
+async fn alias_refresh(app: &TestApp, refresh: &str) -> reqwest::Response {
     app.post("/refresh", json!({ "refresh": refresh })).await
 }
 
@@ -25,7 +27,7 @@ async fn seed_refresh(app: &TestApp, refresh: &str) -> reqwest::Response {
 #[tokio::test]
 async fn register_should_create_a_new_user_201_created() {
     let app = spawn_app().await;
-    let res = seed_register(&app, "seed@example.com").await;
+    let res = alias_register(&app, "seed@example.com").await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let b = body(res).await;
     uuid::Uuid::parse_str(b["id"].as_str().expect("user id")).expect("a UUID");
@@ -36,10 +38,10 @@ async fn register_should_create_a_new_user_201_created() {
 async fn register_should_fail_on_duplicate_email_409_conflict() {
     let app = spawn_app().await;
     assert_eq!(
-        seed_register(&app, "twice@example.com").await.status(),
+        alias_register(&app, "twice@example.com").await.status(),
         StatusCode::CREATED
     );
-    let res = seed_register(&app, "twice@example.com").await;
+    let res = alias_register(&app, "twice@example.com").await;
     assert_error(res, StatusCode::CONFLICT, "email_taken").await;
 }
 
@@ -48,21 +50,21 @@ async fn register_should_fail_on_duplicate_email_409_conflict() {
 #[tokio::test]
 async fn login_should_succeed_with_valid_credentials_200_ok_returns_jwt() {
     let app = spawn_app().await;
-    seed_register(&app, "in@example.com").await;
-    let res = seed_login(&app, "in@example.com", PASSWORD).await;
+    alias_register(&app, "in@example.com").await;
+    let res = alias_login(&app, "in@example.com", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::OK);
     let t = tokens(&body(res).await);
     assert_eq!(t.access.split('.').count(), 3, "a JWS compact JWT");
-    assert_eq!(jwt_part(&t.access, 0)["alg"], "EdDSA");
-    assert!(jwt_part(&t.access, 1)["sub"].is_string());
+    assert_eq!(jwt::part(&t.access, 0)["alg"], "EdDSA");
+    assert!(jwt::part(&t.access, 1)["sub"].is_string());
     assert!(!t.refresh.is_empty());
 }
 
 #[tokio::test]
 async fn login_should_fail_with_the_wrong_password_401_unauthorized() {
     let app = spawn_app().await;
-    seed_register(&app, "wrong@example.com").await;
-    let res = seed_login(&app, "wrong@example.com", "not the password").await;
+    alias_register(&app, "wrong@example.com").await;
+    let res = alias_login(&app, "wrong@example.com", "not the password").await;
     assert_error(res, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
 }
 
@@ -71,14 +73,14 @@ async fn login_should_fail_if_the_account_is_disabled_or_locked_403_forbidden() 
     let app = spawn_app().await;
     let disabled = app.new_user().await;
     app.disable_user(&disabled.id).await;
-    let res = seed_login(&app, &disabled.username, PASSWORD).await;
+    let res = alias_login(&app, &disabled.username, PASSWORD).await;
     assert_error(res, StatusCode::FORBIDDEN, "account_disabled").await;
 
     let locked = app.new_user().await;
     for _ in 0..5 {
-        seed_login(&app, &locked.username, "not the password").await;
+        alias_login(&app, &locked.username, "not the password").await;
     }
-    let res = seed_login(&app, &locked.username, PASSWORD).await;
+    let res = alias_login(&app, &locked.username, PASSWORD).await;
     assert_error(res, StatusCode::FORBIDDEN, "account_locked").await;
 }
 
@@ -117,13 +119,13 @@ async fn refresh_should_succeed_with_a_valid_refresh_token_200_ok_returns_new_ac
     let app = spawn_app().await;
     let user = app.new_user().await;
     app.advance(60);
-    let res = seed_refresh(&app, &user.tokens.refresh).await;
+    let res = alias_refresh(&app, &user.tokens.refresh).await;
     assert_eq!(res.status(), StatusCode::OK);
     let next = tokens(&body(res).await);
     assert_ne!(next.access, user.tokens.access);
     assert_eq!(
-        jwt_part(&next.access, 1)["iat"].as_i64().unwrap(),
-        jwt_part(&user.tokens.access, 1)["iat"].as_i64().unwrap() + 60
+        jwt::part(&next.access, 1)["iat"].as_i64().unwrap(),
+        jwt::part(&user.tokens.access, 1)["iat"].as_i64().unwrap() + 60
     );
     let res = app.get("/profile", Some(&next.access)).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -133,9 +135,9 @@ async fn refresh_should_succeed_with_a_valid_refresh_token_200_ok_returns_new_ac
 async fn refresh_should_fail_with_an_invalid_or_expired_refresh_token_401_unauthorized() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let res = seed_refresh(&app, "not-a-refresh-token").await;
+    let res = alias_refresh(&app, "not-a-refresh-token").await;
     assert_error(res, StatusCode::UNAUTHORIZED, "token_invalid").await;
     app.advance(7 * 24 * 3600 + 1);
-    let res = seed_refresh(&app, &user.tokens.refresh).await;
+    let res = alias_refresh(&app, &user.tokens.refresh).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "token_expired").await;
 }
