@@ -64,7 +64,7 @@ impl FromRequestParts<AppState> for AdminUser {
         let user = AuthUser::from_request_parts(parts, state).await?;
         let Client(client) = Client::from_request_parts(parts, state).await?;
         let admin_id = user_id_of(&user.claims)?;
-        if !state.sesame.is_admin(admin_id).await? {
+        if !state.sesame.admin().is_admin(admin_id).await? {
             return Err(sesame_core::CoreError::Forbidden.into());
         }
         Ok(AdminUser(Actor { admin_id, client }))
@@ -179,7 +179,8 @@ pub async fn list_users(
     let q = query_map(raw);
     let page = state
         .sesame
-        .admin_list_users(
+        .admin()
+        .list_users(
             q.get("q").map(String::as_str),
             limit_param(&q)?,
             q.get("cursor").map(String::as_str),
@@ -206,7 +207,7 @@ pub async fn get_user(
     AppPath(id): AppPath<String>,
 ) -> Result<Json<UserDetail>, ApiError> {
     Ok(Json(detail(
-        state.sesame.admin_get_user(user_id(&id)?).await?,
+        state.sesame.admin().get_user(user_id(&id)?).await?,
     )))
 }
 
@@ -235,8 +236,8 @@ pub async fn patch_user(
 ) -> Result<Json<UserDetail>, ApiError> {
     let id = user_id(&id)?;
     let user = match body.disabled {
-        Some(d) => state.sesame.admin_set_disabled(id, d, &actor).await?,
-        None => state.sesame.admin_get_user(id).await?,
+        Some(d) => state.sesame.admin().set_disabled(id, d, &actor).await?,
+        None => state.sesame.admin().get_user(id).await?,
     };
     Ok(Json(detail(user)))
 }
@@ -258,7 +259,8 @@ pub async fn delete_user(
 ) -> Result<StatusCode, ApiError> {
     state
         .sesame
-        .admin_delete_user(user_id(&id)?, &actor)
+        .admin()
+        .delete_user(user_id(&id)?, &actor)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -278,7 +280,7 @@ pub async fn unlock(
     AppPath(id): AppPath<String>,
 ) -> Result<Json<UserDetail>, ApiError> {
     Ok(Json(detail(
-        state.sesame.admin_unlock(user_id(&id)?, &actor).await?,
+        state.sesame.admin().unlock(user_id(&id)?, &actor).await?,
     )))
 }
 
@@ -309,7 +311,8 @@ pub async fn set_roles(
     let roles = body.roles.ok_or_else(|| ApiError::required("roles"))?;
     let roles = state
         .sesame
-        .admin_set_roles(user_id(&id)?, &roles, &actor)
+        .admin()
+        .set_roles(user_id(&id)?, &roles, &actor)
         .await?;
     Ok(Json(RolesBody { roles: Some(roles) }))
 }
@@ -335,7 +338,8 @@ pub async fn revoke_sessions(
 ) -> Result<Json<RevokedBody>, ApiError> {
     let revoked = state
         .sesame
-        .admin_revoke_sessions(user_id(&id)?, &actor)
+        .admin()
+        .revoke_sessions(user_id(&id)?, &actor)
         .await?;
     Ok(Json(RevokedBody { revoked }))
 }
@@ -399,7 +403,8 @@ pub async fn rotate_keys(
 ) -> Result<Json<KeyList>, ApiError> {
     state
         .sesame
-        .rotate_keys(Some(actor.admin_id), &actor.client)
+        .keys()
+        .rotate(Some(actor.admin_id), &actor.client)
         .await?;
     Ok(Json(key_list(&state)))
 }
@@ -471,7 +476,8 @@ pub async fn audit(
     let event = q.get("event").filter(|e| !e.is_empty()).cloned();
     let page = state
         .sesame
-        .admin_audit(
+        .admin()
+        .audit_trail(
             user,
             event,
             limit_param(&q)?,
@@ -554,7 +560,8 @@ pub async fn create_client(
     };
     let created = state
         .sesame
-        .create_client(input, Some(actor.admin_id), &actor.client)
+        .clients()
+        .create(input, Some(actor.admin_id), &actor.client)
         .await?;
     use secrecy::ExposeSecret;
     let client_secret = created.secret.expose_secret().to_string();
@@ -580,7 +587,8 @@ pub async fn list_clients(
 ) -> Result<Json<ClientList>, ApiError> {
     let clients = state
         .sesame
-        .list_clients()
+        .clients()
+        .list()
         .await?
         .into_iter()
         .map(client_view)
@@ -604,7 +612,8 @@ pub async fn delete_client(
 ) -> Result<StatusCode, ApiError> {
     state
         .sesame
-        .delete_client(&client_id, Some(actor.admin_id), &actor.client)
+        .clients()
+        .delete(&client_id, Some(actor.admin_id), &actor.client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -276,6 +276,7 @@ async fn authenticate(
     }
     Ok(state
         .sesame
+        .oauth()
         .authenticate_client(&id, &SecretString::from(secret))
         .await?)
 }
@@ -407,11 +408,13 @@ pub async fn token(
         }
         state
             .sesame
+            .oauth()
             .exchange_token(&client, subject, form.audiences.clone(), form.get("scope"))
             .await?
     } else {
         state
             .sesame
+            .oauth()
             .client_token(&client, form.audiences.clone(), form.get("scope"))
             .await?
     };
@@ -449,7 +452,7 @@ pub async fn introspect(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
     // `token_type_hint` is accepted and not needed: only access tokens can be active here.
-    let answer = state.sesame.introspect(&caller, token).await?;
+    let answer = state.sesame.oauth().introspect(&caller, token).await?;
     let mut res = Json(answer).into_response();
     no_store(res.headers_mut());
     Ok(res)
@@ -477,6 +480,7 @@ pub async fn revoke(
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
     state
         .sesame
+        .oauth()
         .revoke_token(token, &client.client_id, &info)
         .await?;
     let mut res = StatusCode::OK.into_response();
