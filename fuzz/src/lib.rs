@@ -424,8 +424,8 @@ impl App {
                 )
                 .expect("the fuzz client authenticates");
             live.service = self
-                .sesame
-                .oauth().client_token(&client, vec![], None)
+                .rt
+                .block_on(self.sesame.oauth().client_token(&client, vec![], None))
                 .expect("service token")
                 .access_token;
         }

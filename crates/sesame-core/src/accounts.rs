@@ -11,7 +11,7 @@ use crate::audit::{AuditEvent, Auditor};
 use crate::clock::Clock;
 use crate::domain::{Email, Password, PasswordProblem, Role, Username};
 use crate::email::Mailer;
-use crate::error::{CoreError, FieldErrors};
+use crate::error::{Chain, CoreError, FieldErrors};
 use crate::hashing::PasswordHasher;
 use crate::lockout::{PasswordCheck, Purpose};
 use crate::revocation::Revoker;
@@ -106,7 +106,7 @@ impl Accounts {
         match Email::parse(&user.email) {
             Ok(email) => {
                 if let Err(e) = self.mailer.send_verification(&user, &email, &client).await {
-                    tracing::warn!(user_id = %user.id, error = %e, "could not queue the verification email");
+                    tracing::warn!(user_id = %user.id, error = %Chain(&e), "could not queue the verification email");
                 }
             }
             Err(e) => tracing::warn!(user_id = %user.id, error = %e, "stored email does not parse"),

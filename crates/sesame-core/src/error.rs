@@ -65,9 +65,15 @@ pub enum CoreError {
     Busy { retry_after_secs: u64 },
     #[error("the database is unavailable")]
     Unavailable(#[source] StoreError),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Something that should not happen. The source is the real cause (a driver error, an
+    /// I/O error, or a sentence for the cases with no error value behind them): the HTTP edge
+    /// logs its whole `source()` chain once, with the request id, and sends none of it.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
 }
+
+/// Any error, boxed: the cause an [`CoreError::Internal`] carries.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl CoreError {
     pub fn field(name: &str, problem: impl Into<String>) -> Self {
@@ -76,8 +82,54 @@ impl CoreError {
         CoreError::Validation(f)
     }
 
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        CoreError::Internal(e.to_string())
+    /// An internal error caused by `cause`: an error value (kept whole, with its own sources)
+    /// or, where there is none, a sentence (`&str` or `String`) saying what failed.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        CoreError::Internal(cause.into())
+    }
+
+    /// An internal error saying what failed (`what`), caused by `source`: the log reads
+    /// `internal error: what: source: ...`.
+    pub fn internal_because(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        CoreError::Internal(Box::new(Because {
+            what: what.into(),
+            source: source.into(),
+        }))
+    }
+}
+
+/// What failed, and the error that made it fail.
+#[derive(Debug, Error)]
+#[error("{what}")]
+struct Because {
+    what: String,
+    #[source]
+    source: BoxError,
+}
+
+/// Displays an error followed by each of its sources, `error: cause: cause of the cause`,
+/// the way a 500 is logged (and a command-line failure printed). Never for a response body.
+///
+/// A source whose text its error already ends with is not repeated: some errors print their
+/// source in their own message and return it from `source()` too (sqlx's `Database` error:
+/// `error returned from database: (code: 1) no such table: users`).
+#[derive(Debug)]
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !shown.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            shown = text;
+            source = s.source();
+        }
+        Ok(())
     }
 }
 
@@ -88,7 +140,72 @@ impl From<StoreError> for CoreError {
             StoreError::Conflict(crate::store::Constraint::Username) => CoreError::UsernameTaken,
             StoreError::Conflict(crate::store::Constraint::LastAdmin) => CoreError::LastAdmin,
             StoreError::Unavailable(_) => CoreError::Unavailable(e),
-            other => CoreError::Internal(other.to_string()),
+            // Boxed whole, not flattened to "database error": the driver's error stays reachable
+            // through `source()` for the log line of the 500 (never the response body).
+            other => CoreError::Internal(Box::new(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+
+    use super::*;
+
+    // A 500's log line names the driver's error, not only "database error": without it the
+    // registration 500s after a login storm (issue #16.1) were one opaque line each. The chain
+    // is the errors themselves, reachable through `source()`, not a string made on the way.
+    #[test]
+    fn a_store_errors_cause_chain_reaches_the_internal_error() {
+        let driver = std::io::Error::other("cannot start a transaction within a transaction");
+        let e = CoreError::from(StoreError::Other(Box::new(driver)));
+        assert!(matches!(e, CoreError::Internal(_)), "{e:?}");
+        let store = std::error::Error::source(&e).expect("the store error is the source");
+        assert!(store.downcast_ref::<StoreError>().is_some(), "{store:?}");
+        let cause = store
+            .source()
+            .expect("the driver's error is the store error's source");
+        assert!(
+            cause.downcast_ref::<std::io::Error>().is_some(),
+            "{cause:?}"
+        );
+        assert_eq!(
+            Chain(&e).to_string(),
+            "internal error: database error: cannot start a transaction within a transaction"
+        );
+    }
+
+    // sqlx's `Database` error prints its source in its own message and returns it from
+    // `source()` as well: the log line says it once.
+    #[test]
+    fn a_source_already_in_its_errors_message_is_not_repeated() {
+        #[derive(Debug, Error)]
+        #[error("error returned from database: {0}")]
+        struct Driver(#[source] std::io::Error);
+        let e = CoreError::from(StoreError::Other(Box::new(Driver(std::io::Error::other(
+            "(code: 1) no such table: users",
+        )))));
+        assert_eq!(
+            Chain(&e).to_string(),
+            "internal error: database error: error returned from database: (code: 1) no such \
+             table: users"
+        );
+    }
+
+    #[test]
+    fn an_internal_error_says_what_failed_and_keeps_its_cause() {
+        let e = CoreError::internal_because(
+            "cannot start a hashing thread",
+            std::io::Error::other("out of threads"),
+        );
+        assert_eq!(
+            Chain(&e).to_string(),
+            "internal error: cannot start a hashing thread: out of threads"
+        );
+        assert_eq!(
+            Chain(&CoreError::internal("no current signing key")).to_string(),
+            "internal error: no current signing key"
+        );
     }
 }

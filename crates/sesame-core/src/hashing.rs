@@ -71,7 +71,7 @@ fn worker(rx: Arc<Mutex<Receiver<Job>>>) {
 impl PasswordHasher {
     pub fn new(cost: &Argon2Cost, workers: usize, queue: usize) -> Result<Self, CoreError> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
-            .map_err(|e| CoreError::Internal(format!("invalid argon2 parameters: {e}")))?;
+            .map_err(|e| CoreError::internal_because("invalid argon2 parameters", e))?;
         let (jobs, rx) = sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         for n in 0..workers.max(1) {
@@ -79,7 +79,7 @@ impl PasswordHasher {
             std::thread::Builder::new()
                 .name(format!("sesame-hash-{n}"))
                 .spawn(move || worker(rx))
-                .map_err(|e| CoreError::Internal(format!("cannot start a hashing thread: {e}")))?;
+                .map_err(|e| CoreError::internal_because("cannot start a hashing thread", e))?;
         }
         // The dummy hash is not computed: a PHC string with the configured parameters and a
         // random salt and output costs a verifier exactly what a real hash at that cost does
@@ -202,6 +202,13 @@ impl PasswordHasher {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move || {
+            // The caller has gone (its client closed the connection, issue #16.1): nobody would
+            // read this hash. Computing it anyway kept a worker busy and, after a storm of
+            // requests cut short, the queue full of them: the live requests behind were
+            // answered 503 for work done for no one.
+            if tx.is_closed() {
+                return;
+            }
             let _ = tx.send(span.in_scope(work));
         });
         match self.jobs.try_send(job) {
@@ -277,7 +284,7 @@ fn hash_with(params: &Params, password: &SecretString) -> Result<String, CoreErr
             mem,
         )
     })
-    .map_err(|e| CoreError::Internal(format!("hashing failed: {e}")))?;
+    .map_err(|e| CoreError::internal_because("hashing failed", e))?;
     Ok(format!(
         "$argon2id$v=19$m={},t={},p={}${}${}",
         params.m_cost(),
@@ -509,6 +516,52 @@ mod tests {
         assert!(
             busy > 0,
             "16 concurrent hashes on 1 worker + 1 queue slot must shed some"
+        );
+    }
+
+    // Issue #16.1: the hashes of requests whose clients went away are skipped, so a storm of
+    // requests cut short does not hold the queue against the requests after it.
+    #[tokio::test]
+    async fn a_job_whose_caller_has_gone_is_skipped() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let cheap = Argon2Cost {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let h = Arc::new(PasswordHasher::new(&cheap, 1, 8).unwrap());
+        // The one worker waits on this until the abandoned jobs are queued behind it.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.run(move || started.send(()).is_ok() && held.recv().is_ok())
+                    .await
+            })
+        };
+        while running.try_recv().is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..4 {
+            let ran = ran.clone();
+            // Polled once (queued), then dropped: its caller has gone.
+            let abandoned = h.run(move || ran.fetch_add(1, Ordering::SeqCst));
+            let gone = tokio::time::timeout(std::time::Duration::ZERO, abandoned).await;
+            assert!(gone.is_err(), "queued behind the blocked worker");
+        }
+        release.send(()).unwrap();
+        assert!(blocker.await.unwrap().unwrap());
+        let live = ran.clone();
+        h.run(move || live.fetch_add(1, Ordering::SeqCst))
+            .await
+            .unwrap();
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            1,
+            "only the live caller's job ran"
         );
     }
 }

@@ -112,7 +112,7 @@ impl std::fmt::Debug for Signer {
 
 impl Signer {
     pub fn from_pkcs8(alg: SigningAlg, der: &[u8]) -> Result<Self, CoreError> {
-        let bad = |e: aws_lc_rs::error::KeyRejected| CoreError::Internal(format!("bad key: {e}"));
+        let bad = |e: aws_lc_rs::error::KeyRejected| CoreError::internal_because("bad key", e);
         Ok(match alg {
             SigningAlg::EdDSA => Signer::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(bad)?),
             SigningAlg::ES256 => Signer::Ec(
@@ -123,7 +123,8 @@ impl Signer {
     }
 
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CoreError> {
-        let failed = |_| CoreError::internal("signing failed");
+        let failed =
+            |e: aws_lc_rs::error::Unspecified| CoreError::internal_because("signing failed", e);
         match self {
             Signer::Ed(k) => Ok(k.sign(message).as_ref().to_vec()),
             Signer::Ec(k) => Ok(k
@@ -196,7 +197,8 @@ pub fn generate_key(
     state: KeyState,
     now: DateTime<Utc>,
 ) -> Result<KeyRecord, CoreError> {
-    let failed = |_| CoreError::internal("key generation failed");
+    let failed =
+        |e: aws_lc_rs::error::Unspecified| CoreError::internal_because("key generation failed", e);
     let der: Vec<u8> = match alg {
         SigningAlg::EdDSA => Ed25519KeyPair::generate()
             .map_err(failed)?

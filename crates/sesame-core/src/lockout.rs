@@ -24,6 +24,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
@@ -155,14 +156,48 @@ impl Drop for Turn {
     }
 }
 
-/// A reserved attempt: it ends by [`Attempt::failed`], [`Attempt::succeeded`] or
-/// [`Attempt::release`] (or, if its request is dropped, by the reservation going stale).
+/// A reserved attempt: it ends with an outcome (a wrong password counted, a right one accepted)
+/// or is released. An attempt dropped before its password was judged — its client went away
+/// while it waited for its turn or its hash — gives its reservation back at once from a task
+/// of its own: nobody learnt anything from it, and counted as a failure-to-be until it went
+/// stale (a minute) it locked out a client whose logins were cut short a few times (seen in
+/// the storms test). Once an outcome is being written it is no longer released on a drop: if
+/// that write is cut short the reservation goes stale, counted as a failure meanwhile.
 #[derive(Debug)]
 pub(crate) struct Attempt {
     user_id: Uuid,
     source: String,
     purpose: Purpose,
+    /// Set once the attempt has an outcome or is being released (no release on drop then).
+    judged: AtomicBool,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
     _turn: Turn,
+}
+
+impl Attempt {
+    /// Marks the attempt judged; true the first time.
+    fn judge(&self) -> bool {
+        !self.judged.swap(true, Ordering::SeqCst)
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if !self.judge() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // shutting down: the reservation goes stale
+        };
+        let (store, clock) = (self.store.clone(), self.clock.clone());
+        let (user_id, source) = (self.user_id, std::mem::take(&mut self.source));
+        runtime.spawn(async move {
+            if let Err(e) = store.release_attempt(user_id, &source, clock.now()).await {
+                tracing::warn!(%user_id, error = %e, "an abandoned attempt was left to go stale");
+            }
+        });
+    }
 }
 
 /// Checks typed passwords under the lockout rules; shared by sessions (login) and accounts (the
@@ -180,7 +215,6 @@ pub(crate) struct PasswordCheck {
 }
 
 impl PasswordCheck {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -259,6 +293,9 @@ impl PasswordCheck {
             user_id,
             source,
             purpose,
+            judged: AtomicBool::new(false),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
             _turn: turn,
         })
     }
@@ -281,10 +318,14 @@ impl PasswordCheck {
         {
             Ok(c) => c,
             Err(e) => {
+                attempt.judge();
                 self.release_quietly(attempt).await;
                 return Err(e);
             }
         };
+        // Judged: from here on the outcome is written (a wrong password) or left to the caller
+        // (a right one, which ends it with `accept_attempt` or `release_attempt`).
+        attempt.judge();
         if checked.ok {
             return Ok(Some(checked));
         }
@@ -336,17 +377,21 @@ impl PasswordCheck {
         attempt: Attempt,
         audit: &[AuditEntry],
     ) -> Result<(), CoreError> {
+        attempt.judge();
         let policy = self.attempt_policy();
-        let admission = self
-            .store
-            .attempt_succeeded(
-                attempt.user_id,
-                &attempt.source,
-                &policy,
-                attempt.purpose == Purpose::Login,
-                audit,
-            )
-            .await?;
+        // Written from a task of its own, so a caller dropped while the write waits for the
+        // database (its client went away) still ends the reservation; cut short, it would count
+        // as a failure-to-be for a minute.
+        let (store, audit) = (self.store.clone(), audit.to_vec());
+        let login = attempt.purpose == Purpose::Login;
+        let (user_id, source) = (attempt.user_id, attempt.source.clone());
+        let admission = tokio::spawn(async move {
+            store
+                .attempt_succeeded(user_id, &source, &policy, login, &audit)
+                .await
+        })
+        .await
+        .map_err(|e| CoreError::internal_because("recording a right password", e))??;
         match self.refusal(admission) {
             Some(refused) => Err(refused),
             None => Ok(()),
@@ -355,6 +400,7 @@ impl PasswordCheck {
 
     /// Ends an attempt without an outcome (a disabled account, an unverified address).
     pub(crate) async fn release_attempt(&self, attempt: Attempt) -> Result<(), CoreError> {
+        attempt.judge();
         self.store
             .release_attempt(attempt.user_id, &attempt.source, self.now())
             .await?;

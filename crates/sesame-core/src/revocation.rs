@@ -31,7 +31,7 @@ use sesame_verify::Claims;
 
 use crate::client_cache::ClientCache;
 use crate::clock::Clock;
-use crate::error::CoreError;
+use crate::error::{Chain, CoreError};
 use crate::store::{RevocationKind, Store, StoreResult};
 use crate::tokens::KeyRing;
 
@@ -274,7 +274,7 @@ impl Revoker {
     /// cannot be read now, the periodic catch-up will (the revocation itself is committed).
     pub(crate) async fn revoked(&self) {
         if let Err(e) = self.sync().await {
-            tracing::warn!(error = %e, "cannot read the revocation feed now; the next poll will");
+            tracing::warn!(error = %Chain(&e), "cannot read the revocation feed now; the next poll will");
         }
     }
 

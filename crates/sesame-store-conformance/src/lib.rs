@@ -24,6 +24,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod audit;
+pub mod cancellation;
 pub mod clients;
 pub mod email;
 pub mod import;
@@ -147,6 +148,9 @@ macro_rules! conformance_tests {
                 list_audit_filters_newest_first_with_cursor,
                 purge_audit_removes_older_entries,
                 store_pings_and_migrates_again,
+            }
+            cancellation {
+                writes_dropped_at_any_await_leave_the_store_usable,
             }
         }
     };

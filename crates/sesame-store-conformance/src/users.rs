@@ -63,6 +63,12 @@ pub async fn create_and_get_user(store: Arc<dyn Store>) {
 }
 
 pub async fn find_user_by_canonical_login(store: Arc<dyn Store>) {
+    // An older account whose username is Alice's email (the store does not forbid it): the
+    // login names Alice's account, an email winning over a username.
+    let mut mallory = new_user("mallory");
+    mallory.username = Some("alice@example.com".into());
+    mallory.username_canonical = Some("alice@example.com".into());
+    store.create_user(&mallory, &[]).await.unwrap();
     let id = create_user(&*store, "Alice").await;
     let by_email = store.find_user_by_login("alice@example.com").await.unwrap();
     assert_eq!(by_email.map(|u| u.id), Some(id));

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{AuditEntry, AuditFilter, AuditStore, StoreResult};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
 
 use crate::{PostgresStore, map_err};
 
@@ -33,16 +33,29 @@ pub(crate) async fn insert_audit(
     Ok(())
 }
 
-fn entry_from_row(r: &PgRow) -> StoreResult<AuditEntry> {
-    Ok(AuditEntry {
-        id: r.try_get("id").map_err(map_err)?,
-        at: r.try_get("at").map_err(map_err)?,
-        event: r.try_get("event").map_err(map_err)?,
-        user_id: r.try_get("user_id").map_err(map_err)?,
-        ip: r.try_get("ip").map_err(map_err)?,
-        user_agent: r.try_get("user_agent").map_err(map_err)?,
-        detail: r.try_get("detail").map_err(map_err)?,
-    })
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: Uuid,
+    at: DateTime<Utc>,
+    event: String,
+    user_id: Option<Uuid>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: serde_json::Value,
+}
+
+impl From<EntryRow> for AuditEntry {
+    fn from(r: EntryRow) -> Self {
+        AuditEntry {
+            id: r.id,
+            at: r.at,
+            event: r.event,
+            user_id: r.user_id,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            detail: r.detail,
+        }
+    }
 }
 
 #[async_trait]
@@ -70,8 +83,12 @@ impl AuditStore for PostgresStore {
         // indexes serve both the filter and the sort.
         q.push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(f.limit));
-        let rows = q.build().fetch_all(self.pool()).await.map_err(map_err)?;
-        rows.iter().map(entry_from_row).collect()
+        let entries: Vec<EntryRow> = q
+            .build_query_as()
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(entries.into_iter().map(Into::into).collect())
     }
 
     async fn purge_audit(&self, before: DateTime<Utc>) -> StoreResult<u64> {

@@ -3,8 +3,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{AuditEntry, ClientRecord, ClientStore, StoreResult};
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 
 use crate::audit::insert_audit;
 use crate::{PostgresStore, map_err};
@@ -12,17 +10,31 @@ use crate::{PostgresStore, map_err};
 const COLUMNS: &str =
     "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until";
 
-fn client_from_row(r: &PgRow) -> StoreResult<ClientRecord> {
-    Ok(ClientRecord {
-        client_id: r.try_get("client_id").map_err(map_err)?,
-        name: r.try_get("name").map_err(map_err)?,
-        secret_hash: r.try_get("secret_hash").map_err(map_err)?,
-        audiences: r.try_get("audiences").map_err(map_err)?,
-        scopes: r.try_get("scopes").map_err(map_err)?,
-        delegable_roles: r.try_get("delegable_roles").map_err(map_err)?,
-        created_at: r.try_get("created_at").map_err(map_err)?,
-        access_until: r.try_get("access_until").map_err(map_err)?,
-    })
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    name: String,
+    secret_hash: Vec<u8>,
+    audiences: Vec<String>,
+    scopes: Vec<String>,
+    delegable_roles: Vec<String>,
+    created_at: DateTime<Utc>,
+    access_until: Option<DateTime<Utc>>,
+}
+
+impl From<ClientRow> for ClientRecord {
+    fn from(r: ClientRow) -> Self {
+        ClientRecord {
+            client_id: r.client_id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            audiences: r.audiences,
+            scopes: r.scopes,
+            delegable_roles: r.delegable_roles,
+            created_at: r.created_at,
+            access_until: r.access_until,
+        }
+    }
 }
 
 #[async_trait]
@@ -49,25 +61,25 @@ impl ClientStore for PostgresStore {
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
-        let row = sqlx::query(&format!(
+        let client: Option<ClientRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM clients WHERE client_id = $1"
         ))
         .bind(client_id)
         .fetch_optional(self.pool())
         .await
         .map_err(map_err)?;
-        row.as_ref().map(client_from_row).transpose()
+        Ok(client.map(Into::into))
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
         // Byte order for the tie-break, as SQLite sorts, whatever the database's locale.
-        let rows = sqlx::query(&format!(
+        let clients: Vec<ClientRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM clients ORDER BY created_at, client_id COLLATE \"C\""
         ))
         .fetch_all(self.pool())
         .await
         .map_err(map_err)?;
-        rows.iter().map(client_from_row).collect()
+        Ok(clients.into_iter().map(Into::into).collect())
     }
 
     async fn delete_client(&self, client_id: &str, audit: &[AuditEntry]) -> StoreResult<bool> {

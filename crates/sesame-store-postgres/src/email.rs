@@ -6,8 +6,7 @@ use sesame_core::store::{
     AuditEntry, EmailPurpose, EmailStore, EmailTokenRecord, NewEmailToken, OutboxMessage,
     StoreResult,
 };
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::audit::insert_audit;
@@ -21,15 +20,27 @@ fn purpose(s: &str) -> EmailPurpose {
     }
 }
 
-fn token_from_row(row: &PgRow) -> StoreResult<EmailTokenRecord> {
-    Ok(EmailTokenRecord {
-        user_id: row.try_get("user_id").map_err(map_err)?,
-        purpose: purpose(&row.try_get::<String, _>("purpose").map_err(map_err)?),
-        email: row.try_get("email").map_err(map_err)?,
-        email_canonical: row.try_get("email_canonical").map_err(map_err)?,
-        created_at: row.try_get("created_at").map_err(map_err)?,
-        expires_at: row.try_get("expires_at").map_err(map_err)?,
-    })
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    user_id: Uuid,
+    purpose: String,
+    email: String,
+    email_canonical: String,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl From<TokenRow> for EmailTokenRecord {
+    fn from(r: TokenRow) -> Self {
+        EmailTokenRecord {
+            user_id: r.user_id,
+            purpose: purpose(&r.purpose),
+            email: r.email,
+            email_canonical: r.email_canonical,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
+    }
 }
 
 /// Spends every open reset token of `user`, in the caller's transaction: a reset link must not
@@ -51,20 +62,31 @@ pub(crate) async fn spend_reset_tokens(
     Ok(spent.rows_affected())
 }
 
-fn message_from_row(row: &PgRow) -> StoreResult<OutboxMessage> {
-    Ok(OutboxMessage {
-        id: row.try_get("id").map_err(map_err)?,
-        recipient: row.try_get("recipient").map_err(map_err)?,
-        subject: row.try_get("subject").map_err(map_err)?,
-        text_body: row.try_get("text_body").map_err(map_err)?,
-        html_body: row.try_get("html_body").map_err(map_err)?,
-        created_at: row.try_get("created_at").map_err(map_err)?,
-        expires_at: row.try_get("expires_at").map_err(map_err)?,
-        attempts: row
-            .try_get::<i32, _>("attempts")
-            .map_err(map_err)?
-            .unsigned_abs(),
-    })
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: Uuid,
+    recipient: String,
+    subject: String,
+    text_body: String,
+    html_body: String,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    attempts: i32,
+}
+
+impl From<MessageRow> for OutboxMessage {
+    fn from(r: MessageRow) -> Self {
+        OutboxMessage {
+            id: r.id,
+            recipient: r.recipient,
+            subject: r.subject,
+            text_body: r.text_body,
+            html_body: r.html_body,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            attempts: r.attempts.unsigned_abs(),
+        }
+    }
 }
 
 #[async_trait]
@@ -156,7 +178,7 @@ impl EmailStore for PostgresStore {
         purpose: EmailPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<EmailTokenRecord>> {
-        let row = sqlx::query(
+        let token: Option<TokenRow> = sqlx::query_as(
             "SELECT user_id, purpose, email, email_canonical, created_at, expires_at FROM email_tokens \
              WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
         )
@@ -166,7 +188,7 @@ impl EmailStore for PostgresStore {
         .fetch_optional(self.pool())
         .await
         .map_err(map_err)?;
-        row.as_ref().map(token_from_row).transpose()
+        Ok(token.map(Into::into))
     }
 
     async fn reset_password(
@@ -221,7 +243,7 @@ impl EmailStore for PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<Option<Uuid>> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query(
+        let row: Option<(Uuid, String, String)> = sqlx::query_as(
             "UPDATE email_tokens SET used_at = $1 \
              WHERE hash = $2 AND purpose = 'verify' AND used_at IS NULL AND expires_at > $1 \
              RETURNING user_id, email, email_canonical",
@@ -231,12 +253,9 @@ impl EmailStore for PostgresStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_err)?;
-        let Some(row) = row else {
+        let Some((user, email, canonical)) = row else {
             return Ok(None);
         };
-        let user: Uuid = row.try_get("user_id").map_err(map_err)?;
-        let email: String = row.try_get("email").map_err(map_err)?;
-        let canonical: String = row.try_get("email_canonical").map_err(map_err)?;
         let before: Option<String> =
             sqlx::query_scalar("SELECT email_canonical FROM users WHERE id = $1")
                 .bind(user)
@@ -309,7 +328,7 @@ impl EmailStore for PostgresStore {
         .await
         .map_err(map_err)?;
         // SKIP LOCKED: replicas polling together each take different rows.
-        let rows = sqlx::query(
+        let messages: Vec<MessageRow> = sqlx::query_as(
             "UPDATE email_outbox SET next_attempt_at = $1 WHERE id IN \
              (SELECT id FROM email_outbox WHERE sent_at IS NULL AND abandoned_at IS NULL \
               AND next_attempt_at <= $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
@@ -322,10 +341,7 @@ impl EmailStore for PostgresStore {
         .await
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        let mut out = rows
-            .iter()
-            .map(message_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut out: Vec<OutboxMessage> = messages.into_iter().map(Into::into).collect();
         out.sort_by_key(|m| m.id);
         Ok(out)
     }
@@ -343,7 +359,7 @@ impl EmailStore for PostgresStore {
     }
 
     async fn get_outbox_message(&self, id: Uuid) -> StoreResult<Option<OutboxMessage>> {
-        let row = sqlx::query(
+        let message: Option<MessageRow> = sqlx::query_as(
             "SELECT id, recipient, subject, text_body, html_body, created_at, expires_at, attempts \
              FROM email_outbox WHERE id = $1",
         )
@@ -351,7 +367,7 @@ impl EmailStore for PostgresStore {
         .fetch_optional(self.pool())
         .await
         .map_err(map_err)?;
-        row.as_ref().map(message_from_row).transpose()
+        Ok(message.map(Into::into))
     }
 
     async fn outbox_failed(

@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use sesame_core::keys::{KeyRecord, KeyState, SigningAlg};
 use sesame_core::secret::{ExposeSecret, secret_bytes};
 use sesame_core::store::{AuditEntry, KeyStore, StoreError, StoreResult};
+use sesame_verify::PublicJwk;
+use sqlx::PgConnection;
 use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
 
 use crate::audit::insert_audit;
 use crate::{PostgresStore, map_err};
@@ -46,33 +47,47 @@ fn bad_row(what: &str) -> StoreError {
     StoreError::Other(format!("corrupt signing key row: {what}").into())
 }
 
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    kid: String,
+    alg: String,
+    state: String,
+    private_der: Vec<u8>,
+    #[sqlx(json)]
+    public_jwk: PublicJwk,
+    created_at: DateTime<Utc>,
+    activated_at: Option<DateTime<Utc>>,
+    retire_until: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<KeyRow> for KeyRecord {
+    type Error = StoreError;
+
+    fn try_from(r: KeyRow) -> StoreResult<Self> {
+        Ok(KeyRecord {
+            kid: r.kid,
+            alg: SigningAlg::parse(&r.alg).ok_or_else(|| bad_row("alg"))?,
+            state: KeyState::parse(&r.state).ok_or_else(|| bad_row("state"))?,
+            private_der: secret_bytes(r.private_der),
+            public_jwk: r.public_jwk,
+            created_at: r.created_at,
+            activated_at: r.activated_at,
+            retire_until: r.retire_until,
+        })
+    }
+}
+
 #[async_trait]
 impl KeyStore for PostgresStore {
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
-        let rows = sqlx::query(
+        let keys: Vec<KeyRow> = sqlx::query_as(
             "SELECT kid, alg, state, private_der, public_jwk, created_at, activated_at, retire_until \
              FROM signing_keys ORDER BY created_at, kid",
         )
         .fetch_all(self.pool())
         .await
         .map_err(map_err)?;
-        rows.iter()
-            .map(|r| {
-                let alg: String = r.try_get("alg").map_err(map_err)?;
-                let state: String = r.try_get("state").map_err(map_err)?;
-                let public_jwk: Json<_> = r.try_get("public_jwk").map_err(map_err)?;
-                Ok(KeyRecord {
-                    kid: r.try_get("kid").map_err(map_err)?,
-                    alg: SigningAlg::parse(&alg).ok_or_else(|| bad_row("alg"))?,
-                    state: KeyState::parse(&state).ok_or_else(|| bad_row("state"))?,
-                    private_der: secret_bytes(r.try_get("private_der").map_err(map_err)?),
-                    public_jwk: public_jwk.0,
-                    created_at: r.try_get("created_at").map_err(map_err)?,
-                    activated_at: r.try_get("activated_at").map_err(map_err)?,
-                    retire_until: r.try_get("retire_until").map_err(map_err)?,
-                })
-            })
-            .collect()
+        keys.into_iter().map(KeyRecord::try_from).collect()
     }
 
     async fn init_keys(&self, current: &KeyRecord, next: &KeyRecord) -> StoreResult<bool> {

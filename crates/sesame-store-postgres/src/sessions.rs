@@ -6,8 +6,6 @@ use sesame_core::store::{
     AuditEntry, FeedPage, NewSession, Purged, RefreshRecord, Revocation, RevocationKind,
     SessionRecord, SessionStore, StoreResult,
 };
-use sqlx::Row;
-use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
 use crate::audit::insert_audit;
@@ -16,18 +14,52 @@ use crate::{PostgresStore, map_err};
 const SESSION_COLUMNS: &str =
     "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
 
-fn session_from_row(row: &PgRow) -> StoreResult<SessionRecord> {
-    Ok(SessionRecord {
-        id: row.try_get("id").map_err(map_err)?,
-        user_id: row.try_get("user_id").map_err(map_err)?,
-        audience: row.try_get("audience").map_err(map_err)?,
-        created_at: row.try_get("created_at").map_err(map_err)?,
-        last_used_at: row.try_get("last_used_at").map_err(map_err)?,
-        expires_at: row.try_get("expires_at").map_err(map_err)?,
-        revoked_at: row.try_get("revoked_at").map_err(map_err)?,
-        ip: row.try_get("ip").map_err(map_err)?,
-        user_agent: row.try_get("user_agent").map_err(map_err)?,
-    })
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: Uuid,
+    user_id: Uuid,
+    audience: Vec<String>,
+    created_at: DateTime<Utc>,
+    last_used_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(r: SessionRow) -> Self {
+        SessionRecord {
+            id: r.id,
+            user_id: r.user_id,
+            audience: r.audience,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            ip: r.ip,
+            user_agent: r.user_agent,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    session_id: Uuid,
+    issued_at: DateTime<Utc>,
+    spent_at: Option<DateTime<Utc>>,
+    expires_at: DateTime<Utc>,
+}
+
+/// A revocation, or with no entry after the cursor only the snapshot's `xmin`.
+#[derive(sqlx::FromRow)]
+struct FeedRow {
+    xmin: i64,
+    kind: Option<String>,
+    subject: Option<String>,
+    until: Option<DateTime<Utc>>,
+    at: Option<DateTime<Utc>>,
+    issued_before: Option<DateTime<Utc>>,
 }
 
 /// One refresh-token rotation ($1 now, $2 presented hash, $3 new expiry, $4 successor hash,
@@ -98,7 +130,7 @@ impl SessionStore for PostgresStore {
         // - `slid`: the session slides (re-checked under its row lock: a revocation committed
         //   meanwhile wins, and then no successor is stored — the token is dead either way).
         // - `successor`: the next token, stored only if the session slid.
-        let row = sqlx::query(&ROTATE_SQL)
+        let session: Option<SessionRow> = sqlx::query_as(&ROTATE_SQL)
             .bind(now)
             .bind(presented)
             .bind(expires_at)
@@ -107,7 +139,7 @@ impl SessionStore for PostgresStore {
             .fetch_optional(self.pool())
             .await
             .map_err(map_err)?;
-        row.as_ref().map(session_from_row).transpose()
+        Ok(session.map(Into::into))
     }
 
     async fn extend_session_access(&self, id: Uuid, until: DateTime<Utc>) -> StoreResult<bool> {
@@ -126,33 +158,30 @@ impl SessionStore for PostgresStore {
     }
 
     async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>> {
-        let row = sqlx::query(
+        let row: Option<RefreshRow> = sqlx::query_as(
             "SELECT session_id, issued_at, spent_at, expires_at FROM refresh_tokens WHERE hash = $1",
         )
         .bind(hash)
         .fetch_optional(self.pool())
         .await
         .map_err(map_err)?;
-        row.map(|r| {
-            Ok(RefreshRecord {
-                session_id: r.try_get("session_id").map_err(map_err)?,
-                issued_at: r.try_get("issued_at").map_err(map_err)?,
-                spent_at: r.try_get("spent_at").map_err(map_err)?,
-                expires_at: r.try_get("expires_at").map_err(map_err)?,
-            })
-        })
-        .transpose()
+        Ok(row.map(|r| RefreshRecord {
+            session_id: r.session_id,
+            issued_at: r.issued_at,
+            spent_at: r.spent_at,
+            expires_at: r.expires_at,
+        }))
     }
 
     async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {
-        let row = sqlx::query(&format!(
+        let session: Option<SessionRow> = sqlx::query_as(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(self.pool())
         .await
         .map_err(map_err)?;
-        row.as_ref().map(session_from_row).transpose()
+        Ok(session.map(Into::into))
     }
 
     async fn list_active_sessions(
@@ -160,7 +189,7 @@ impl SessionStore for PostgresStore {
         user_id: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<SessionRecord>> {
-        let rows = sqlx::query(&format!(
+        let sessions: Vec<SessionRow> = sqlx::query_as(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions \
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
              ORDER BY created_at DESC, id DESC"
@@ -170,7 +199,7 @@ impl SessionStore for PostgresStore {
         .fetch_all(self.pool())
         .await
         .map_err(map_err)?;
-        rows.iter().map(session_from_row).collect()
+        Ok(sessions.into_iter().map(Into::into).collect())
     }
 
     async fn revoke_session(
@@ -245,7 +274,7 @@ impl SessionStore for PostgresStore {
         // later writer gets a larger id. Committed entries of transactions at or above it are
         // read now and again next time (readers treat entries as sets). The LEFT JOIN returns
         // the xmin even when there is no entry.
-        let rows = sqlx::query(
+        let rows: Vec<FeedRow> = sqlx::query_as(
             "WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) \
              SELECT snap.xmin, r.kind, r.subject, r.until, r.at, r.issued_before \
              FROM snap LEFT JOIN revocations r ON r.xid >= $1::text::xid8 \
@@ -259,11 +288,10 @@ impl SessionStore for PostgresStore {
             entries: Vec::with_capacity(rows.len()),
             next: cursor,
         };
-        for r in &rows {
-            let xmin: i64 = r.try_get(0).map_err(map_err)?;
-            page.next = page.next.max(xmin);
-            let Some(kind) = r.try_get::<Option<String>, _>(1).map_err(map_err)? else {
-                continue; // no entry: the snapshot's row only
+        for r in rows {
+            page.next = page.next.max(r.xmin);
+            let (Some(kind), Some(subject), Some(at)) = (r.kind, r.subject, r.at) else {
+                continue; // no entry (its columns are NOT NULL): the snapshot's row only
             };
             // An unknown kind comes from a newer Sesame during a rolling upgrade: skipped, not
             // an error, which would stall the whole feed (see `RevocationKind::from_feed`).
@@ -276,10 +304,10 @@ impl SessionStore for PostgresStore {
             };
             page.entries.push(Revocation {
                 kind,
-                subject: r.try_get(2).map_err(map_err)?,
-                until: r.try_get(3).map_err(map_err)?,
-                at: r.try_get(4).map_err(map_err)?,
-                issued_before: r.try_get(5).map_err(map_err)?,
+                subject,
+                until: r.until,
+                at,
+                issued_before: r.issued_before,
             });
         }
         Ok(page)

@@ -6,9 +6,7 @@ use sesame_core::store::{
     Admission, AttemptPolicy, AuditEntry, Constraint, FailedAttempt, ImportOutcome, ImportedUser,
     NewUser, ProfileChange, StoreError, StoreResult, UserRecord, UserStore,
 };
-use sqlx::PgConnection;
-use sqlx::postgres::PgRow;
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::audit::insert_audit;
@@ -36,26 +34,49 @@ static PROFILE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!("SELECT {USER_COLUMNS}, {PENDING_EMAIL} AS pending_email FROM users WHERE id = $2")
 });
 
-fn user_from_row(row: &PgRow) -> StoreResult<UserRecord> {
-    Ok(UserRecord {
-        id: row.try_get("id").map_err(map_err)?,
-        email: row.try_get("email").map_err(map_err)?,
-        username: row.try_get("username").map_err(map_err)?,
-        display_name: row.try_get("display_name").map_err(map_err)?,
-        password_hash: row.try_get("password_hash").map_err(map_err)?,
-        email_verified: row.try_get("email_verified").map_err(map_err)?,
-        disabled: row.try_get("disabled").map_err(map_err)?,
-        // The column has CHECK (failed_logins >= 0).
-        failed_logins: row
-            .try_get::<i32, _>("failed_logins")
-            .map_err(map_err)?
-            .unsigned_abs(),
-        locked_until: row.try_get("locked_until").map_err(map_err)?,
-        last_login_at: row.try_get("last_login_at").map_err(map_err)?,
-        roles: row.try_get("roles").map_err(map_err)?,
-        created_at: row.try_get("created_at").map_err(map_err)?,
-        updated_at: row.try_get("updated_at").map_err(map_err)?,
-    })
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    username: Option<String>,
+    display_name: Option<String>,
+    password_hash: String,
+    email_verified: bool,
+    disabled: bool,
+    failed_logins: i32,
+    locked_until: Option<DateTime<Utc>>,
+    last_login_at: Option<DateTime<Utc>>,
+    roles: Vec<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for UserRecord {
+    fn from(r: UserRow) -> Self {
+        UserRecord {
+            id: r.id,
+            email: r.email,
+            username: r.username,
+            display_name: r.display_name,
+            password_hash: r.password_hash,
+            email_verified: r.email_verified,
+            disabled: r.disabled,
+            // The column has CHECK (failed_logins >= 0).
+            failed_logins: r.failed_logins.unsigned_abs(),
+            locked_until: r.locked_until,
+            last_login_at: r.last_login_at,
+            roles: r.roles,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ProfileRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    pending_email: Option<String>,
 }
 
 /// Serialises every change that may take away an admin (role changes, disabling, deletion),
@@ -149,12 +170,13 @@ impl UserStore for PostgresStore {
     }
 
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(user_from_row).transpose()
+        let user: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(map_err)?;
+        Ok(user.map(Into::into))
     }
 
     async fn get_profile(
@@ -162,25 +184,19 @@ impl UserStore for PostgresStore {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<(UserRecord, Option<String>)>> {
-        let row = sqlx::query(&PROFILE_SQL)
+        let profile: Option<ProfileRow> = sqlx::query_as(&PROFILE_SQL)
             .bind(now)
             .bind(id)
             .fetch_optional(self.pool())
             .await
             .map_err(map_err)?;
-        row.map(|r| {
-            Ok((
-                user_from_row(&r)?,
-                r.try_get("pending_email").map_err(map_err)?,
-            ))
-        })
-        .transpose()
+        Ok(profile.map(|p| (p.user.into(), p.pending_email)))
     }
 
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<UserRecord>> {
-        // One statement; both unique indexes serve the OR. Should one account's email equal
-        // another's username, the email wins, as on SQLite.
-        let row = sqlx::query(&format!(
+        // One statement, which can use both unique indexes for the OR. Should one account's
+        // email equal another's username, the email wins.
+        let user: Option<UserRow> = sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM users \
              WHERE email_canonical = $1 OR username_canonical = $1 \
              ORDER BY email_canonical = $1 DESC LIMIT 1"
@@ -189,7 +205,7 @@ impl UserStore for PostgresStore {
         .fetch_optional(self.pool())
         .await
         .map_err(map_err)?;
-        row.as_ref().map(user_from_row).transpose()
+        Ok(user.map(Into::into))
     }
 
     async fn update_profile(
@@ -221,12 +237,12 @@ impl UserStore for PostgresStore {
         }
         q.push(" WHERE id = ").push_bind(id);
         q.push(format!(" RETURNING {USER_COLUMNS}"));
-        let row = q
-            .build()
+        let user: Option<UserRow> = q
+            .build_query_as()
             .fetch_optional(self.pool())
             .await
             .map_err(map_err)?;
-        row.as_ref().map(user_from_row).transpose()
+        Ok(user.map(Into::into))
     }
 
     async fn set_password(
@@ -531,8 +547,12 @@ impl UserStore for PostgresStore {
             q.push(" AND id > ").push_bind(a);
         }
         q.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
-        let rows = q.build().fetch_all(self.pool()).await.map_err(map_err)?;
-        rows.iter().map(user_from_row).collect()
+        let users: Vec<UserRow> = q
+            .build_query_as()
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(users.into_iter().map(Into::into).collect())
     }
 
     async fn get_preferences(&self, id: Uuid) -> StoreResult<Option<serde_json::Value>> {

@@ -3,10 +3,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{AuditEntry, AuditFilter, AuditStore, StoreResult};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use crate::{SqliteStore, from_ms, map_err, ms, other, parse_uuid};
+use crate::types::{TextUuid, UnixMs};
+use crate::{SqliteStore, map_err};
 
 /// Writes audit entries on the connection of the transaction making the change.
 pub(crate) async fn insert_audit(
@@ -16,12 +17,12 @@ pub(crate) async fn insert_audit(
     for e in entries {
         sqlx::query("INSERT INTO audit_log (id, at, event, user_id, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(e.id.to_string())
-            .bind(ms(e.at))
+            .bind(UnixMs(e.at))
             .bind(&e.event)
             .bind(e.user_id.map(|u| u.to_string()))
             .bind(&e.ip)
             .bind(&e.user_agent)
-            .bind(e.detail.to_string())
+            .bind(Json(&e.detail))
             .execute(&mut *conn)
             .await
             .map_err(map_err)?;
@@ -29,18 +30,30 @@ pub(crate) async fn insert_audit(
     Ok(())
 }
 
-fn entry_from_row(r: &SqliteRow) -> StoreResult<AuditEntry> {
-    let user_id: Option<String> = r.try_get("user_id").map_err(map_err)?;
-    let detail: String = r.try_get("detail").map_err(map_err)?;
-    Ok(AuditEntry {
-        id: parse_uuid(&r.try_get::<String, _>("id").map_err(map_err)?)?,
-        at: from_ms(r.try_get("at").map_err(map_err)?),
-        event: r.try_get("event").map_err(map_err)?,
-        user_id: user_id.as_deref().map(parse_uuid).transpose()?,
-        ip: r.try_get("ip").map_err(map_err)?,
-        user_agent: r.try_get("user_agent").map_err(map_err)?,
-        detail: serde_json::from_str(&detail).map_err(other)?,
-    })
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    id: TextUuid,
+    at: UnixMs,
+    event: String,
+    user_id: Option<TextUuid>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    #[sqlx(json)]
+    detail: serde_json::Value,
+}
+
+impl From<EntryRow> for AuditEntry {
+    fn from(r: EntryRow) -> Self {
+        AuditEntry {
+            id: r.id.into(),
+            at: r.at.into(),
+            event: r.event,
+            user_id: r.user_id.map(Into::into),
+            ip: r.ip,
+            user_agent: r.user_agent,
+            detail: r.detail,
+        }
+    }
 }
 
 #[async_trait]
@@ -66,13 +79,17 @@ impl AuditStore for SqliteStore {
         }
         q.push(" ORDER BY id DESC LIMIT ")
             .push_bind(i64::from(f.limit));
-        let rows = q.build().fetch_all(self.reader()).await.map_err(map_err)?;
-        rows.iter().map(entry_from_row).collect()
+        let entries: Vec<EntryRow> = q
+            .build_query_as()
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(entries.into_iter().map(Into::into).collect())
     }
 
     async fn purge_audit(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM audit_log WHERE at < ?")
-            .bind(ms(before))
+            .bind(UnixMs(before))
             .execute(self.writer())
             .await
             .map_err(map_err)?;

@@ -3,26 +3,40 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{AuditEntry, ClientRecord, ClientStore, StoreResult};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::types::Json;
 
 use crate::audit::insert_audit;
-use crate::{SqliteStore, from_ms, map_err, ms, opt_ms, other};
+use crate::types::UnixMs;
+use crate::{SqliteStore, map_err};
 
-fn client_from_row(r: &SqliteRow) -> StoreResult<ClientRecord> {
-    let audiences: String = r.try_get("audiences").map_err(map_err)?;
-    let scopes: String = r.try_get("scopes").map_err(map_err)?;
-    let delegable_roles: String = r.try_get("delegable_roles").map_err(map_err)?;
-    Ok(ClientRecord {
-        client_id: r.try_get("client_id").map_err(map_err)?,
-        name: r.try_get("name").map_err(map_err)?,
-        secret_hash: r.try_get("secret_hash").map_err(map_err)?,
-        audiences: serde_json::from_str(&audiences).map_err(other)?,
-        scopes: serde_json::from_str(&scopes).map_err(other)?,
-        delegable_roles: serde_json::from_str(&delegable_roles).map_err(other)?,
-        created_at: from_ms(r.try_get("created_at").map_err(map_err)?),
-        access_until: opt_ms(r.try_get("access_until").map_err(map_err)?),
-    })
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    name: String,
+    secret_hash: Vec<u8>,
+    #[sqlx(json)]
+    audiences: Vec<String>,
+    #[sqlx(json)]
+    scopes: Vec<String>,
+    #[sqlx(json)]
+    delegable_roles: Vec<String>,
+    created_at: UnixMs,
+    access_until: Option<UnixMs>,
+}
+
+impl From<ClientRow> for ClientRecord {
+    fn from(r: ClientRow) -> Self {
+        ClientRecord {
+            client_id: r.client_id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            audiences: r.audiences,
+            scopes: r.scopes,
+            delegable_roles: r.delegable_roles,
+            created_at: r.created_at.into(),
+            access_until: r.access_until.map(Into::into),
+        }
+    }
 }
 
 const COLUMNS: &str =
@@ -36,10 +50,10 @@ impl ClientStore for SqliteStore {
             .bind(&c.client_id)
             .bind(&c.name)
             .bind(&c.secret_hash)
-            .bind(serde_json::to_string(&c.audiences).map_err(other)?)
-            .bind(serde_json::to_string(&c.scopes).map_err(other)?)
-            .bind(serde_json::to_string(&c.delegable_roles).map_err(other)?)
-            .bind(ms(c.created_at))
+            .bind(Json(&c.audiences))
+            .bind(Json(&c.scopes))
+            .bind(Json(&c.delegable_roles))
+            .bind(UnixMs(c.created_at))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -48,24 +62,24 @@ impl ClientStore for SqliteStore {
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
-        let row = sqlx::query(&format!(
+        let client: Option<ClientRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM clients WHERE client_id = ?"
         ))
         .bind(client_id)
         .fetch_optional(self.reader())
         .await
         .map_err(map_err)?;
-        row.as_ref().map(client_from_row).transpose()
+        Ok(client.map(Into::into))
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
-        let rows = sqlx::query(&format!(
+        let clients: Vec<ClientRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM clients ORDER BY created_at, client_id"
         ))
         .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
-        rows.iter().map(client_from_row).collect()
+        Ok(clients.into_iter().map(Into::into).collect())
     }
 
     async fn delete_client(&self, client_id: &str, audit: &[AuditEntry]) -> StoreResult<bool> {
@@ -88,15 +102,15 @@ impl ClientStore for SqliteStore {
         client_id: &str,
         until: DateTime<Utc>,
     ) -> StoreResult<Option<DateTime<Utc>>> {
-        let row: Option<(i64,)> = sqlx::query_as(
+        let row: Option<(UnixMs,)> = sqlx::query_as(
             "UPDATE clients SET access_until = MAX(COALESCE(access_until, 0), ?) \
              WHERE client_id = ? RETURNING access_until",
         )
-        .bind(ms(until))
+        .bind(UnixMs(until))
         .bind(client_id)
         .fetch_optional(self.writer())
         .await
         .map_err(map_err)?;
-        Ok(row.map(|(v,)| from_ms(v)))
+        Ok(row.map(|(v,)| v.0))
     }
 }

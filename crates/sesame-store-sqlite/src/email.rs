@@ -6,12 +6,12 @@ use sesame_core::store::{
     AuditEntry, EmailPurpose, EmailStore, EmailTokenRecord, NewEmailToken, OutboxMessage,
     StoreResult,
 };
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use crate::audit::insert_audit;
-use crate::{SqliteStore, from_ms, map_err, ms, parse_uuid};
+use crate::types::{TextUuid, UnixMs};
+use crate::{SqliteStore, map_err};
 
 fn purpose(s: &str) -> EmailPurpose {
     if s == "reset" {
@@ -21,15 +21,27 @@ fn purpose(s: &str) -> EmailPurpose {
     }
 }
 
-fn token_from_row(row: &SqliteRow) -> StoreResult<EmailTokenRecord> {
-    Ok(EmailTokenRecord {
-        user_id: parse_uuid(&row.try_get::<String, _>("user_id").map_err(map_err)?)?,
-        purpose: purpose(&row.try_get::<String, _>("purpose").map_err(map_err)?),
-        email: row.try_get("email").map_err(map_err)?,
-        email_canonical: row.try_get("email_canonical").map_err(map_err)?,
-        created_at: from_ms(row.try_get("created_at").map_err(map_err)?),
-        expires_at: from_ms(row.try_get("expires_at").map_err(map_err)?),
-    })
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    user_id: TextUuid,
+    purpose: String,
+    email: String,
+    email_canonical: String,
+    created_at: UnixMs,
+    expires_at: UnixMs,
+}
+
+impl From<TokenRow> for EmailTokenRecord {
+    fn from(r: TokenRow) -> Self {
+        EmailTokenRecord {
+            user_id: r.user_id.into(),
+            purpose: purpose(&r.purpose),
+            email: r.email,
+            email_canonical: r.email_canonical,
+            created_at: r.created_at.into(),
+            expires_at: r.expires_at.into(),
+        }
+    }
 }
 
 /// Spends every open reset token of `user`, in the caller's transaction: a reset link must not
@@ -43,7 +55,7 @@ pub(crate) async fn spend_reset_tokens(
     let spent = sqlx::query(
         "UPDATE email_tokens SET used_at = ? WHERE user_id = ? AND purpose = 'reset' AND used_at IS NULL",
     )
-    .bind(ms(now))
+    .bind(UnixMs(now))
     .bind(user)
     .execute(conn)
     .await
@@ -51,17 +63,31 @@ pub(crate) async fn spend_reset_tokens(
     Ok(spent.rows_affected())
 }
 
-fn message_from_row(row: &SqliteRow) -> StoreResult<OutboxMessage> {
-    Ok(OutboxMessage {
-        id: parse_uuid(&row.try_get::<String, _>("id").map_err(map_err)?)?,
-        recipient: row.try_get("recipient").map_err(map_err)?,
-        subject: row.try_get("subject").map_err(map_err)?,
-        text_body: row.try_get("text_body").map_err(map_err)?,
-        html_body: row.try_get("html_body").map_err(map_err)?,
-        created_at: from_ms(row.try_get("created_at").map_err(map_err)?),
-        expires_at: from_ms(row.try_get("expires_at").map_err(map_err)?),
-        attempts: row.try_get::<i64, _>("attempts").map_err(map_err)?.max(0) as u32,
-    })
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: TextUuid,
+    recipient: String,
+    subject: String,
+    text_body: String,
+    html_body: String,
+    created_at: UnixMs,
+    expires_at: UnixMs,
+    attempts: i64,
+}
+
+impl From<MessageRow> for OutboxMessage {
+    fn from(r: MessageRow) -> Self {
+        OutboxMessage {
+            id: r.id.into(),
+            recipient: r.recipient,
+            subject: r.subject,
+            text_body: r.text_body,
+            html_body: r.html_body,
+            created_at: r.created_at.into(),
+            expires_at: r.expires_at.into(),
+            attempts: r.attempts.max(0) as u32,
+        }
+    }
 }
 
 #[async_trait]
@@ -82,7 +108,7 @@ impl EmailStore for SqliteStore {
             )
             .bind(t.user_id.to_string())
             .bind(t.purpose.as_str())
-            .bind(ms(since))
+            .bind(UnixMs(since))
             .fetch_one(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -99,8 +125,8 @@ impl EmailStore for SqliteStore {
         .bind(t.purpose.as_str())
         .bind(&t.email)
         .bind(&t.email_canonical)
-        .bind(ms(t.created_at))
-        .bind(ms(t.expires_at))
+        .bind(UnixMs(t.created_at))
+        .bind(UnixMs(t.expires_at))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -113,10 +139,10 @@ impl EmailStore for SqliteStore {
         .bind(&m.subject)
         .bind(&m.text_body)
         .bind(&m.html_body)
-        .bind(ms(m.created_at))
+        .bind(UnixMs(m.created_at))
         .bind(i64::from(m.attempts))
-        .bind(ms(m.created_at))
-        .bind(ms(m.expires_at))
+        .bind(UnixMs(m.created_at))
+        .bind(UnixMs(m.expires_at))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -136,7 +162,7 @@ impl EmailStore for SqliteStore {
         )
         .bind(user_id.to_string())
         .bind(purpose.as_str())
-        .bind(ms(since))
+        .bind(UnixMs(since))
         .fetch_one(self.reader())
         .await
         .map_err(map_err)?;
@@ -149,17 +175,17 @@ impl EmailStore for SqliteStore {
         purpose: EmailPurpose,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<EmailTokenRecord>> {
-        let row = sqlx::query(
+        let token: Option<TokenRow> = sqlx::query_as(
             "SELECT user_id, purpose, email, email_canonical, created_at, expires_at FROM email_tokens \
              WHERE hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
         )
         .bind(hash)
         .bind(purpose.as_str())
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .fetch_optional(self.reader())
         .await
         .map_err(map_err)?;
-        row.as_ref().map(token_from_row).transpose()
+        Ok(token.map(Into::into))
     }
 
     async fn reset_password(
@@ -170,23 +196,24 @@ impl EmailStore for SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<Option<(Uuid, u64)>> {
         let mut tx = self.write_tx().await?;
-        let user: Option<String> = sqlx::query_scalar(
+        let user_id: Option<TextUuid> = sqlx::query_scalar(
             "UPDATE email_tokens SET used_at = ?1 \
              WHERE hash = ?2 AND purpose = 'reset' AND used_at IS NULL AND expires_at > ?1 RETURNING user_id",
         )
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .bind(hash)
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_err)?;
-        let Some(user) = user else {
+        let Some(user_id) = user_id else {
             return Ok(None);
         };
+        let user = user_id.to_string();
         // Whoever holds the mailbox is the owner: every lock of the account ends (lockout).
         crate::lockout::clear(&mut tx, &user).await?;
         sqlx::query("UPDATE users SET password_hash = ?, updated_at = ?, failed_logins = 0, locked_until = NULL WHERE id = ?")
             .bind(password_hash)
-            .bind(ms(now))
+            .bind(UnixMs(now))
             .bind(&user)
             .execute(&mut *tx)
             .await
@@ -196,14 +223,14 @@ impl EmailStore for SqliteStore {
         let ended = sqlx::query(
             "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
         )
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .bind(&user)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(Some((parse_uuid(&user)?, ended.rows_affected())))
+        Ok(Some((user_id.into(), ended.rows_affected())))
     }
 
     async fn verify_email(
@@ -213,22 +240,20 @@ impl EmailStore for SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<Option<Uuid>> {
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query(
+        let row: Option<(TextUuid, String, String)> = sqlx::query_as(
             "UPDATE email_tokens SET used_at = ?1 \
              WHERE hash = ?2 AND purpose = 'verify' AND used_at IS NULL AND expires_at > ?1 \
              RETURNING user_id, email, email_canonical",
         )
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .bind(hash)
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_err)?;
-        let Some(row) = row else {
+        let Some((user_id, email, canonical)) = row else {
             return Ok(None);
         };
-        let user: String = row.try_get("user_id").map_err(map_err)?;
-        let email: String = row.try_get("email").map_err(map_err)?;
-        let canonical: String = row.try_get("email_canonical").map_err(map_err)?;
+        let user = user_id.to_string();
         let before: Option<String> =
             sqlx::query_scalar("SELECT email_canonical FROM users WHERE id = ?")
                 .bind(&user)
@@ -241,7 +266,7 @@ impl EmailStore for SqliteStore {
         )
         .bind(&email)
         .bind(&canonical)
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .bind(&user)
         .execute(&mut *tx)
         .await
@@ -249,7 +274,7 @@ impl EmailStore for SqliteStore {
         sqlx::query(
             "UPDATE email_tokens SET used_at = ? WHERE user_id = ? AND purpose = 'verify' AND used_at IS NULL",
         )
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .bind(&user)
         .execute(&mut *tx)
         .await
@@ -260,7 +285,7 @@ impl EmailStore for SqliteStore {
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(Some(parse_uuid(&user)?))
+        Ok(Some(user_id.into()))
     }
 
     async fn pending_email(
@@ -274,7 +299,7 @@ impl EmailStore for SqliteStore {
             crate::users::PENDING_EMAIL
         );
         let pending: Option<Option<String>> = sqlx::query_scalar(&sql)
-            .bind(ms(now))
+            .bind(UnixMs(now))
             .bind(user_id.to_string())
             .fetch_optional(self.reader())
             .await
@@ -294,27 +319,24 @@ impl EmailStore for SqliteStore {
             "UPDATE email_outbox SET abandoned_at = ?1, text_body = '', html_body = '' \
              WHERE sent_at IS NULL AND abandoned_at IS NULL AND expires_at <= ?1",
         )
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        let rows = sqlx::query(
+        let messages: Vec<MessageRow> = sqlx::query_as(
             "UPDATE email_outbox SET next_attempt_at = ?1 WHERE id IN \
              (SELECT id FROM email_outbox WHERE sent_at IS NULL AND abandoned_at IS NULL \
               AND next_attempt_at <= ?2 ORDER BY id LIMIT ?3) \
              RETURNING id, recipient, subject, text_body, html_body, created_at, expires_at, attempts",
         )
-        .bind(ms(lease_until))
-        .bind(ms(now))
+        .bind(UnixMs(lease_until))
+        .bind(UnixMs(now))
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        let mut out = rows
-            .iter()
-            .map(message_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut out: Vec<OutboxMessage> = messages.into_iter().map(Into::into).collect();
         out.sort_by_key(|m| m.id);
         Ok(out)
     }
@@ -323,7 +345,7 @@ impl EmailStore for SqliteStore {
         sqlx::query(
             "UPDATE email_outbox SET sent_at = ?, text_body = '', html_body = '', last_error = NULL WHERE id = ?",
         )
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .bind(id.to_string())
         .execute(self.writer())
         .await
@@ -332,7 +354,7 @@ impl EmailStore for SqliteStore {
     }
 
     async fn get_outbox_message(&self, id: Uuid) -> StoreResult<Option<OutboxMessage>> {
-        let row = sqlx::query(
+        let message: Option<MessageRow> = sqlx::query_as(
             "SELECT id, recipient, subject, text_body, html_body, created_at, expires_at, attempts \
              FROM email_outbox WHERE id = ?",
         )
@@ -340,7 +362,7 @@ impl EmailStore for SqliteStore {
         .fetch_optional(self.reader())
         .await
         .map_err(map_err)?;
-        row.as_ref().map(message_from_row).transpose()
+        Ok(message.map(Into::into))
     }
 
     async fn outbox_failed(
@@ -353,7 +375,7 @@ impl EmailStore for SqliteStore {
             "UPDATE email_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? \
              WHERE id = ? AND sent_at IS NULL AND abandoned_at IS NULL",
         )
-        .bind(ms(next_attempt_at))
+        .bind(UnixMs(next_attempt_at))
         .bind(error)
         .bind(id.to_string())
         .execute(self.writer())
@@ -365,12 +387,12 @@ impl EmailStore for SqliteStore {
     async fn purge_email(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
         let tokens = sqlx::query("DELETE FROM email_tokens WHERE expires_at < ?")
-            .bind(ms(before))
+            .bind(UnixMs(before))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
         let sent = sqlx::query("DELETE FROM email_outbox WHERE sent_at < ?1 OR abandoned_at < ?1")
-            .bind(ms(before))
+            .bind(UnixMs(before))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;

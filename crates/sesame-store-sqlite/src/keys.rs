@@ -5,12 +5,14 @@ use chrono::{DateTime, Utc};
 use sesame_core::keys::{KeyRecord, KeyState, SigningAlg};
 use sesame_core::secret::{ExposeSecret, secret_bytes};
 use sesame_core::store::{AuditEntry, KeyStore, StoreError, StoreResult};
+use sesame_verify::PublicJwk;
 
-use crate::audit::insert_audit;
-use sqlx::Row;
+use sqlx::types::Json;
 use sqlx::{Sqlite, Transaction};
 
-use crate::{SqliteStore, from_ms, map_err, ms, opt_ms, other};
+use crate::audit::insert_audit;
+use crate::types::UnixMs;
+use crate::{SqliteStore, map_err};
 
 async fn insert_key(tx: &mut Transaction<'static, Sqlite>, k: &KeyRecord) -> StoreResult<()> {
     sqlx::query(
@@ -21,10 +23,10 @@ async fn insert_key(tx: &mut Transaction<'static, Sqlite>, k: &KeyRecord) -> Sto
     .bind(k.alg.as_str())
     .bind(k.state.as_str())
     .bind(k.private_der.expose_secret().as_slice())
-    .bind(serde_json::to_string(&k.public_jwk).map_err(other)?)
-    .bind(ms(k.created_at))
-    .bind(k.activated_at.map(ms))
-    .bind(k.retire_until.map(ms))
+    .bind(Json(&k.public_jwk))
+    .bind(UnixMs(k.created_at))
+    .bind(k.activated_at.map(UnixMs))
+    .bind(k.retire_until.map(UnixMs))
     .execute(&mut **tx)
     .await
     .map_err(map_err)?;
@@ -35,33 +37,47 @@ fn bad_row(what: &str) -> StoreError {
     StoreError::Other(format!("corrupt signing key row: {what}").into())
 }
 
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    kid: String,
+    alg: String,
+    state: String,
+    private_der: Vec<u8>,
+    #[sqlx(json)]
+    public_jwk: PublicJwk,
+    created_at: UnixMs,
+    activated_at: Option<UnixMs>,
+    retire_until: Option<UnixMs>,
+}
+
+impl TryFrom<KeyRow> for KeyRecord {
+    type Error = StoreError;
+
+    fn try_from(r: KeyRow) -> StoreResult<Self> {
+        Ok(KeyRecord {
+            kid: r.kid,
+            alg: SigningAlg::parse(&r.alg).ok_or_else(|| bad_row("alg"))?,
+            state: KeyState::parse(&r.state).ok_or_else(|| bad_row("state"))?,
+            private_der: secret_bytes(r.private_der),
+            public_jwk: r.public_jwk,
+            created_at: r.created_at.into(),
+            activated_at: r.activated_at.map(Into::into),
+            retire_until: r.retire_until.map(Into::into),
+        })
+    }
+}
+
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
-        let rows = sqlx::query(
+        let keys: Vec<KeyRow> = sqlx::query_as(
             "SELECT kid, alg, state, private_der, public_jwk, created_at, activated_at, retire_until \
              FROM signing_keys ORDER BY created_at",
         )
         .fetch_all(self.reader())
         .await
         .map_err(map_err)?;
-        rows.iter()
-            .map(|r| {
-                let alg: String = r.try_get(1).map_err(map_err)?;
-                let state: String = r.try_get(2).map_err(map_err)?;
-                let jwk: String = r.try_get(4).map_err(map_err)?;
-                Ok(KeyRecord {
-                    kid: r.try_get(0).map_err(map_err)?,
-                    alg: SigningAlg::parse(&alg).ok_or_else(|| bad_row("alg"))?,
-                    state: KeyState::parse(&state).ok_or_else(|| bad_row("state"))?,
-                    private_der: secret_bytes(r.try_get(3).map_err(map_err)?),
-                    public_jwk: serde_json::from_str(&jwk).map_err(other)?,
-                    created_at: from_ms(r.try_get(5).map_err(map_err)?),
-                    activated_at: opt_ms(r.try_get(6).map_err(map_err)?),
-                    retire_until: opt_ms(r.try_get(7).map_err(map_err)?),
-                })
-            })
-            .collect()
+        keys.into_iter().map(KeyRecord::try_from).collect()
     }
 
     async fn init_keys(&self, current: &KeyRecord, next: &KeyRecord) -> StoreResult<bool> {
@@ -91,20 +107,20 @@ impl KeyStore for SqliteStore {
         sqlx::query(
             "UPDATE signing_keys SET state = 'retired', retire_until = ? WHERE state = 'current'",
         )
-        .bind(ms(retire_until))
+        .bind(UnixMs(retire_until))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
         sqlx::query(
             "UPDATE signing_keys SET state = 'current', activated_at = ? WHERE state = 'next'",
         )
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
         insert_key(&mut tx, new_next).await?;
         sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= ?")
-            .bind(ms(now))
+            .bind(UnixMs(now))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;

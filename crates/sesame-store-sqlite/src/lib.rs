@@ -6,6 +6,20 @@
 //! second process on the same file (the CLI) waits for the lock instead of failing mid-way.
 //! `synchronous=NORMAL` in WAL mode keeps every committed transaction across a process crash
 //! (`kill -9`); only an OS crash or power loss could drop the last commits.
+//!
+//! Cancellation: a request's future is dropped wherever it waits when its client goes away
+//! (wrk closing its connections at the end of a run does it to dozens at once). sqlx's
+//! `begin_with` has one await after the `BEGIN IMMEDIATE` has run — it checks that the statement
+//! opened a transaction — and a future dropped there leaves the connection inside a transaction
+//! that no `Transaction` owns, so nothing ever rolls it back. With one writer connection that
+//! was every later write: `begin_with` refuses to nest ("attempted to call begin_with at
+//! non-zero transaction depth"), each answered 500, until a restart (issue #16.1). So
+//! [`SqliteStore::write_tx`] begins in a task of its own, which a dropped caller cannot cut
+//! short (a `Transaction` that was opened for nobody is rolled back when the task's output is
+//! dropped), and the writer pool hands out no connection still inside a transaction, whatever
+//! left it there: it is closed instead, which rolls back, and a fresh one opened. Everything
+//! after `BEGIN` is cancellation-safe already: a dropped `Transaction` queues its `ROLLBACK`,
+//! which runs before the connection is pinged back into the pool.
 
 mod audit;
 mod clients;
@@ -15,6 +29,7 @@ mod lockout;
 mod private_files;
 mod rotation;
 mod sessions;
+mod types;
 mod users;
 
 use std::path::Path;
@@ -22,10 +37,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sesame_core::store::{Constraint, Store, StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -66,6 +80,21 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
+            // Never hand out a connection inside a transaction nobody owns (see the module
+            // comment): closing it rolls the transaction back. Cheap: a counter read, and the
+            // release before it has already run any ROLLBACK a dropped `Transaction` queued.
+            .before_acquire(|conn, _| {
+                let idle_in_transaction = conn.is_in_transaction();
+                Box::pin(async move {
+                    if idle_in_transaction {
+                        tracing::warn!(
+                            "the SQLite writer connection was returned inside a transaction; \
+                             closing it (which rolls back) and opening another"
+                        );
+                    }
+                    Ok(!idle_in_transaction)
+                })
+            })
             .connect_with(opts.clone())
             .await
             .map_err(map_err)?;
@@ -86,10 +115,15 @@ impl SqliteStore {
         })
     }
 
+    /// Opens a write transaction on the writer connection. The `BEGIN` runs in a task of its
+    /// own, so a caller dropped while it waits cannot leave the connection inside a
+    /// transaction that nobody owns (see the module comment).
     pub(crate) async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
+        let writer = self.writer.clone();
+        tokio::spawn(async move { writer.begin_with("BEGIN IMMEDIATE").await })
             .await
+            // The task panicked or the runtime is shutting down: nothing was begun for us.
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?
             .map_err(map_err)
     }
 
@@ -151,20 +185,4 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(e)),
         _ => other(e),
     }
-}
-
-pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
-    DateTime::<Utc>::from_timestamp_millis(v).unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-pub(crate) fn opt_ms(v: Option<i64>) -> Option<DateTime<Utc>> {
-    v.map(from_ms)
-}
-
-pub(crate) fn parse_uuid(s: &str) -> StoreResult<uuid::Uuid> {
-    uuid::Uuid::parse_str(s).map_err(other)
 }

@@ -5,11 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use sesame_core::store::{Admission, AttemptPolicy, AuditEntry, FailedAttempt, StoreResult};
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use crate::audit::insert_audit;
-use crate::{SqliteStore, map_err, ms, opt_ms};
+use crate::types::UnixMs;
+use crate::{SqliteStore, map_err};
 
 /// Takes a slot unless the source is locked or full. Expired locks, idle rows and abandoned
 /// reservations are forgotten in the same statement. ?1 user, ?2 source, ?3 now,
@@ -37,19 +38,16 @@ async fn account_lock(
     conn: &mut SqliteConnection,
     id: &str,
     source: &str,
-    now: i64,
+    now: UnixMs,
 ) -> StoreResult<Option<DateTime<Utc>>> {
-    let row = sqlx::query(ACCOUNT_LOCK)
+    let until: Option<Option<UnixMs>> = sqlx::query_scalar(ACCOUNT_LOCK)
         .bind(id)
         .bind(source)
         .bind(now)
         .fetch_optional(&mut *conn)
         .await
         .map_err(map_err)?;
-    Ok(match row {
-        Some(r) => opt_ms(r.try_get(0).map_err(map_err)?),
-        None => None,
-    })
+    Ok(until.flatten().map(Into::into))
 }
 
 pub(crate) async fn reserve(
@@ -60,7 +58,7 @@ pub(crate) async fn reserve(
 ) -> StoreResult<Admission> {
     let mut tx = store.write_tx().await?;
     let id = id.to_string();
-    let now = ms(p.now);
+    let now = UnixMs(p.now);
     let exists = sqlx::query("SELECT 1 FROM users WHERE id = ?")
         .bind(&id)
         .fetch_optional(&mut *tx)
@@ -77,8 +75,8 @@ pub(crate) async fn reserve(
         .bind(&id)
         .bind(source)
         .bind(now)
-        .bind(ms(p.idle_before))
-        .bind(ms(p.pending_before))
+        .bind(UnixMs(p.idle_before))
+        .bind(UnixMs(p.pending_before))
         .bind(i64::from(p.max_failures.max(1)))
         .fetch_optional(&mut *tx)
         .await
@@ -87,7 +85,7 @@ pub(crate) async fn reserve(
     let admission = if taken {
         Admission::Admitted
     } else {
-        let locked: Option<i64> = sqlx::query_scalar(
+        let locked: Option<UnixMs> = sqlx::query_scalar(
             "SELECT locked_until FROM login_attempts WHERE user_id = ? AND source = ? AND locked_until > ?",
         )
         .bind(&id)
@@ -97,8 +95,8 @@ pub(crate) async fn reserve(
         .await
         .map_err(map_err)?
         .flatten();
-        match opt_ms(locked) {
-            Some(until) => Admission::Locked(until),
+        match locked {
+            Some(until) => Admission::Locked(until.into()),
             None => Admission::Full,
         }
     };
@@ -116,8 +114,8 @@ pub(crate) async fn failed(
     let [failed, source_locked, account_locked] = audit;
     let mut tx = store.write_tx().await?;
     let id = id.to_string();
-    let now = ms(p.now);
-    let lock_until = ms(p.lock_until);
+    let now = UnixMs(p.now);
+    let lock_until = UnixMs(p.lock_until);
     // The account first: it tells whether the user still exists (a deleted user has no row to
     // count on, and inserting one would break the foreign key).
     let account: Option<i64> = sqlx::query_scalar(
@@ -183,9 +181,9 @@ pub(crate) async fn succeeded(
 ) -> StoreResult<Admission> {
     let mut tx = store.write_tx().await?;
     let id = id.to_string();
-    let now = ms(p.now);
+    let now = UnixMs(p.now);
     // Release the reservation; the count restarts only if no lock holds now.
-    let source_lock: Option<i64> = sqlx::query_scalar(
+    let source_lock: Option<UnixMs> = sqlx::query_scalar(
         "UPDATE login_attempts SET pending = MAX(pending - 1, 0), \
            failures = CASE WHEN locked_until > ?1 THEN failures ELSE 0 END, updated_at = ?1 \
          WHERE user_id = ?2 AND source = ?3 RETURNING locked_until",
@@ -197,8 +195,8 @@ pub(crate) async fn succeeded(
     .await
     .map_err(map_err)?
     .flatten();
-    let refused = match opt_ms(source_lock).filter(|t| *t > p.now) {
-        Some(until) => Some(until),
+    let refused = match source_lock.filter(|t| t.0 > p.now) {
+        Some(until) => Some(until.into()),
         None => account_lock(&mut tx, &id, source, now).await?,
     };
     if let Some(until) = refused {
@@ -253,7 +251,7 @@ pub(crate) async fn release(
         "UPDATE login_attempts SET pending = MAX(pending - 1, 0), updated_at = ? \
          WHERE user_id = ? AND source = ?",
     )
-    .bind(ms(now))
+    .bind(UnixMs(now))
     .bind(id.to_string())
     .bind(source)
     .execute(store.writer())
@@ -273,7 +271,7 @@ pub(crate) async fn clear(conn: &mut SqliteConnection, id: &str) -> StoreResult<
 }
 
 pub(crate) async fn purge(store: &SqliteStore, before: DateTime<Utc>) -> StoreResult<u64> {
-    let before = ms(before);
+    let before = UnixMs(before);
     let done = sqlx::query(
         "DELETE FROM login_attempts WHERE updated_at < ?1 \
          AND (locked_until IS NULL OR locked_until < ?1)",

@@ -18,12 +18,14 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use chrono::DateTime;
 use sesame_core::store::{SessionRecord, StoreError, StoreResult};
-use sqlx::{Row, SqlitePool};
+use sqlx::{FromRow, Row, SqlitePool};
 use tokio::sync::oneshot;
 
 use crate::map_err;
-use crate::sessions::{SESSION_COLUMNS, session_from_row};
+use crate::sessions::{SESSION_COLUMNS, SessionRow};
+use crate::types::UnixMs;
 
 /// Batch sizes used. A batch is padded up to the next of these with rotations of a token
 /// that cannot exist (an empty hash), so the writer connection prepares (and caches) six
@@ -39,10 +41,10 @@ const MAX_WAITING: usize = 4096;
 pub(crate) struct Rotation {
     pub presented: Vec<u8>,
     pub next: Vec<u8>,
-    pub now: i64,
-    pub expires_at: i64,
+    pub now: UnixMs,
+    pub expires_at: UnixMs,
     /// The session's `access_until` is raised to at least this (the access token issued next).
-    pub access_until: i64,
+    pub access_until: UnixMs,
 }
 
 impl Rotation {
@@ -51,9 +53,9 @@ impl Rotation {
         Rotation {
             presented: Vec::new(),
             next: Vec::new(),
-            now: 0,
-            expires_at: 0,
-            access_until: 0,
+            now: UnixMs(DateTime::UNIX_EPOCH),
+            expires_at: UnixMs(DateTime::UNIX_EPOCH),
+            access_until: UnixMs(DateTime::UNIX_EPOCH),
         }
     }
 }
@@ -266,7 +268,9 @@ async fn run(
         match row.try_get::<i64, _>("slot") {
             Ok(slot) => {
                 if let Some(answer) = usize::try_from(slot).ok().and_then(|i| answers.get_mut(i)) {
-                    *answer = session_from_row(row).map(Some);
+                    *answer = SessionRow::from_row(row)
+                        .map(|s| Some(s.into()))
+                        .map_err(map_err);
                 }
             }
             Err(e) => {
@@ -529,9 +533,9 @@ mod tests {
             super::Rotation {
                 presented: firsts[0].clone(),
                 next: token(),
-                now: crate::ms(t1),
-                expires_at: crate::ms(t1 + Duration::days(1)),
-                access_until: crate::ms(t1),
+                now: crate::types::UnixMs(t1),
+                expires_at: crate::types::UnixMs(t1 + Duration::days(1)),
+                access_until: crate::types::UnixMs(t1),
             },
             reply,
         ));

@@ -7,29 +7,62 @@ use sesame_core::store::{
     SessionRecord, SessionStore, StoreResult,
 };
 
-use crate::audit::insert_audit;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::{SqliteStore, from_ms, map_err, ms, opt_ms, other, parse_uuid};
+use crate::audit::insert_audit;
+use crate::types::{TextUuid, UnixMs};
+use crate::{SqliteStore, map_err};
 
 pub(crate) const SESSION_COLUMNS: &str =
     "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
 
-pub(crate) fn session_from_row(row: &SqliteRow) -> StoreResult<SessionRecord> {
-    let audience: String = row.try_get("audience").map_err(map_err)?;
-    Ok(SessionRecord {
-        id: parse_uuid(&row.try_get::<String, _>("id").map_err(map_err)?)?,
-        user_id: parse_uuid(&row.try_get::<String, _>("user_id").map_err(map_err)?)?,
-        audience: serde_json::from_str(&audience).map_err(other)?,
-        created_at: from_ms(row.try_get("created_at").map_err(map_err)?),
-        last_used_at: from_ms(row.try_get("last_used_at").map_err(map_err)?),
-        expires_at: from_ms(row.try_get("expires_at").map_err(map_err)?),
-        revoked_at: opt_ms(row.try_get("revoked_at").map_err(map_err)?),
-        ip: row.try_get("ip").map_err(map_err)?,
-        user_agent: row.try_get("user_agent").map_err(map_err)?,
-    })
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id: TextUuid,
+    user_id: TextUuid,
+    #[sqlx(json)]
+    audience: Vec<String>,
+    created_at: UnixMs,
+    last_used_at: UnixMs,
+    expires_at: UnixMs,
+    revoked_at: Option<UnixMs>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(r: SessionRow) -> Self {
+        SessionRecord {
+            id: r.id.into(),
+            user_id: r.user_id.into(),
+            audience: r.audience,
+            created_at: r.created_at.into(),
+            last_used_at: r.last_used_at.into(),
+            expires_at: r.expires_at.into(),
+            revoked_at: r.revoked_at.map(Into::into),
+            ip: r.ip,
+            user_agent: r.user_agent,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    session_id: TextUuid,
+    issued_at: UnixMs,
+    spent_at: Option<UnixMs>,
+    expires_at: UnixMs,
+}
+
+#[derive(sqlx::FromRow)]
+struct RevocationRow {
+    id: i64,
+    kind: String,
+    subject: String,
+    until: Option<UnixMs>,
+    at: UnixMs,
+    issued_before: Option<UnixMs>,
 }
 
 #[async_trait]
@@ -42,11 +75,11 @@ impl SessionStore for SqliteStore {
         )
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())
-        .bind(serde_json::to_string(&s.audience).map_err(other)?)
-        .bind(ms(s.now))
-        .bind(ms(s.now))
-        .bind(ms(s.expires_at))
-        .bind(ms(s.access_until))
+        .bind(Json(&s.audience))
+        .bind(UnixMs(s.now))
+        .bind(UnixMs(s.now))
+        .bind(UnixMs(s.expires_at))
+        .bind(UnixMs(s.access_until))
         .bind(&s.ip)
         .bind(&s.user_agent)
         .execute(&mut *tx)
@@ -55,8 +88,8 @@ impl SessionStore for SqliteStore {
         sqlx::query("INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
             .bind(&s.refresh_hash)
             .bind(s.id.to_string())
-            .bind(ms(s.now))
-            .bind(ms(s.expires_at))
+            .bind(UnixMs(s.now))
+            .bind(UnixMs(s.expires_at))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -79,9 +112,9 @@ impl SessionStore for SqliteStore {
         let rotation = crate::rotation::Rotation {
             presented: presented.to_vec(),
             next: next.to_vec(),
-            now: ms(now),
-            expires_at: ms(expires_at),
-            access_until: ms(access_until),
+            now: UnixMs(now),
+            expires_at: UnixMs(expires_at),
+            access_until: UnixMs(access_until),
         };
         self.rotations.rotate(self.writer(), rotation).await
     }
@@ -91,7 +124,7 @@ impl SessionStore for SqliteStore {
             "UPDATE sessions SET access_until = MAX(COALESCE(access_until, 0), ?) \
              WHERE id = ? AND revoked_at IS NULL",
         )
-        .bind(ms(until))
+        .bind(UnixMs(until))
         .bind(id.to_string())
         .execute(self.writer())
         .await
@@ -100,32 +133,29 @@ impl SessionStore for SqliteStore {
     }
 
     async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>> {
-        let row = sqlx::query(
+        let row: Option<RefreshRow> = sqlx::query_as(
             "SELECT session_id, issued_at, spent_at, expires_at FROM refresh_tokens WHERE hash = ?",
         )
         .bind(hash)
         .fetch_optional(self.reader())
         .await
         .map_err(map_err)?;
-        row.map(|r| {
-            Ok(RefreshRecord {
-                session_id: parse_uuid(&r.try_get::<String, _>(0).map_err(map_err)?)?,
-                issued_at: from_ms(r.try_get(1).map_err(map_err)?),
-                spent_at: opt_ms(r.try_get(2).map_err(map_err)?),
-                expires_at: from_ms(r.try_get(3).map_err(map_err)?),
-            })
-        })
-        .transpose()
+        Ok(row.map(|r| RefreshRecord {
+            session_id: r.session_id.into(),
+            issued_at: r.issued_at.into(),
+            spent_at: r.spent_at.map(Into::into),
+            expires_at: r.expires_at.into(),
+        }))
     }
 
     async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?");
-        let row = sqlx::query(&sql)
+        let session: Option<SessionRow> = sqlx::query_as(&sql)
             .bind(id.to_string())
             .fetch_optional(self.reader())
             .await
             .map_err(map_err)?;
-        row.as_ref().map(session_from_row).transpose()
+        Ok(session.map(Into::into))
     }
 
     async fn list_active_sessions(
@@ -137,13 +167,13 @@ impl SessionStore for SqliteStore {
             "SELECT {SESSION_COLUMNS} FROM sessions \
              WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id DESC"
         );
-        let rows = sqlx::query(&sql)
+        let sessions: Vec<SessionRow> = sqlx::query_as(&sql)
             .bind(user_id.to_string())
-            .bind(ms(now))
+            .bind(UnixMs(now))
             .fetch_all(self.reader())
             .await
             .map_err(map_err)?;
-        rows.iter().map(session_from_row).collect()
+        Ok(sessions.into_iter().map(Into::into).collect())
     }
 
     async fn revoke_session(
@@ -155,7 +185,7 @@ impl SessionStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         let done =
             sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(ms(now))
+                .bind(UnixMs(now))
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await
@@ -181,7 +211,7 @@ impl SessionStore for SqliteStore {
             "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL \
              AND (expires_at > ?1 OR access_until > ?1)",
         )
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .bind(user_id.to_string())
         .execute(&mut *tx)
         .await
@@ -204,7 +234,7 @@ impl SessionStore for SqliteStore {
              WHERE newest IS NOT NULL",
         )
         .bind(user_id.to_string())
-        .bind(ms(issued_before))
+        .bind(UnixMs(issued_before))
         .execute(self.writer())
         .await
         .map_err(map_err)?;
@@ -214,7 +244,7 @@ impl SessionStore for SqliteStore {
     async fn revocations_after(&self, cursor: i64) -> StoreResult<FeedPage> {
         // One writer at a time: ids are handed out in commit order, so every entry not read
         // yet has an id at or above the next cursor (see migration 0007).
-        let rows = sqlx::query(
+        let rows: Vec<RevocationRow> = sqlx::query_as(
             "SELECT id, kind, subject, until, at, issued_before FROM revocations WHERE id >= ? ORDER BY id",
         )
         .bind(cursor)
@@ -225,25 +255,23 @@ impl SessionStore for SqliteStore {
             entries: Vec::with_capacity(rows.len()),
             next: cursor,
         };
-        for r in &rows {
-            let id: i64 = r.try_get(0).map_err(map_err)?;
-            page.next = page.next.max(id.saturating_add(1));
-            let kind: String = r.try_get(1).map_err(map_err)?;
+        for r in rows {
+            page.next = page.next.max(r.id.saturating_add(1));
             // An unknown kind comes from a newer Sesame during a rolling upgrade: skipped, not
             // an error, which would stall the whole feed (see `RevocationKind::from_feed`).
-            let Some(kind) = RevocationKind::from_feed(&kind) else {
+            let Some(kind) = RevocationKind::from_feed(&r.kind) else {
                 tracing::warn!(
-                    kind = kind.as_str(),
+                    kind = r.kind.as_str(),
                     "revocation feed entry of an unknown kind skipped"
                 );
                 continue;
             };
             page.entries.push(Revocation {
                 kind,
-                subject: r.try_get(2).map_err(map_err)?,
-                until: opt_ms(r.try_get(3).map_err(map_err)?),
-                at: from_ms(r.try_get(4).map_err(map_err)?),
-                issued_before: opt_ms(r.try_get(5).map_err(map_err)?),
+                subject: r.subject,
+                until: r.until.map(Into::into),
+                at: r.at.into(),
+                issued_before: r.issued_before.map(Into::into),
             });
         }
         Ok(page)
@@ -256,8 +284,8 @@ impl SessionStore for SqliteStore {
     ) -> StoreResult<u64> {
         let done =
             sqlx::query("DELETE FROM revocations WHERE until < ? OR (until IS NULL AND at < ?)")
-                .bind(ms(before))
-                .bind(ms(legacy_before))
+                .bind(UnixMs(before))
+                .bind(UnixMs(legacy_before))
                 .execute(self.writer())
                 .await
                 .map_err(map_err)?;
@@ -265,7 +293,7 @@ impl SessionStore for SqliteStore {
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<Purged> {
-        let now = ms(now);
+        let now = UnixMs(now);
         let mut tx = self.write_tx().await?;
         // Sessions past expiry, revoked or not (their refresh tokens go by cascade), once their
         // newest access token has expired too: until then logout-all must still find them. A
@@ -301,7 +329,7 @@ impl SessionStore for SqliteStore {
     async fn deny_access_token(&self, jti: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
         sqlx::query("INSERT INTO denied_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
             .bind(jti)
-            .bind(ms(expires_at))
+            .bind(UnixMs(expires_at))
             .execute(self.writer())
             .await
             .map_err(map_err)?;

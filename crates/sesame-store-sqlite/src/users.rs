@@ -8,13 +8,12 @@ use sesame_core::store::{
 };
 use sqlx::{QueryBuilder, Sqlite};
 
-use crate::audit::insert_audit;
-use sqlx::Row;
 use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
-use crate::{SqliteStore, from_ms, map_err, ms, opt_ms, other, parse_uuid};
+use crate::audit::insert_audit;
+use crate::types::{TextUuid, UnixMs};
+use crate::{SqliteStore, map_err, other};
 
 /// `failed_logins` and `locked_until` as admins see them: the highest count and the latest lock
 /// of the account-wide state and of any source (lockout, 0005).
@@ -37,25 +36,52 @@ static PROFILE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!("SELECT {USER_COLUMNS}, {PENDING_EMAIL} AS pending_email FROM users WHERE id = ?2")
 });
 
-fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
-    let roles: Option<String> = row.try_get("roles").map_err(map_err)?;
-    Ok(UserRecord {
-        id: parse_uuid(&row.try_get::<String, _>("id").map_err(map_err)?)?,
-        email: row.try_get("email").map_err(map_err)?,
-        username: row.try_get("username").map_err(map_err)?,
-        display_name: row.try_get("display_name").map_err(map_err)?,
-        password_hash: row.try_get("password_hash").map_err(map_err)?,
-        email_verified: row.try_get("email_verified").map_err(map_err)?,
-        disabled: row.try_get("disabled").map_err(map_err)?,
-        failed_logins: row.try_get::<i64, _>("failed_logins").map_err(map_err)? as u32,
-        locked_until: opt_ms(row.try_get("locked_until").map_err(map_err)?),
-        last_login_at: opt_ms(row.try_get("last_login_at").map_err(map_err)?),
-        roles: roles
-            .map(|r| r.split(' ').map(str::to_string).collect())
-            .unwrap_or_default(),
-        created_at: from_ms(row.try_get("created_at").map_err(map_err)?),
-        updated_at: from_ms(row.try_get("updated_at").map_err(map_err)?),
-    })
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: TextUuid,
+    email: String,
+    username: Option<String>,
+    display_name: Option<String>,
+    password_hash: String,
+    email_verified: bool,
+    disabled: bool,
+    failed_logins: i64,
+    locked_until: Option<UnixMs>,
+    last_login_at: Option<UnixMs>,
+    /// Space-separated, sorted; NULL without roles.
+    roles: Option<String>,
+    created_at: UnixMs,
+    updated_at: UnixMs,
+}
+
+impl From<UserRow> for UserRecord {
+    fn from(r: UserRow) -> Self {
+        UserRecord {
+            id: r.id.into(),
+            email: r.email,
+            username: r.username,
+            display_name: r.display_name,
+            password_hash: r.password_hash,
+            email_verified: r.email_verified,
+            disabled: r.disabled,
+            failed_logins: r.failed_logins as u32,
+            locked_until: r.locked_until.map(Into::into),
+            last_login_at: r.last_login_at.map(Into::into),
+            roles: r
+                .roles
+                .map(|r| r.split(' ').map(str::to_string).collect())
+                .unwrap_or_default(),
+            created_at: r.created_at.into(),
+            updated_at: r.updated_at.into(),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ProfileRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    pending_email: Option<String>,
 }
 
 /// Users who hold `admin` and are not disabled.
@@ -78,16 +104,15 @@ async fn keeps_an_admin(conn: &mut SqliteConnection, before: i64) -> StoreResult
     Ok(())
 }
 
-impl SqliteStore {
-    async fn user_where(&self, clause: &str, arg: &str) -> StoreResult<Option<UserRecord>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {clause}");
-        let row = sqlx::query(&sql)
-            .bind(arg)
-            .fetch_optional(self.reader())
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(user_from_row).transpose()
-    }
+/// Escapes LIKE's wildcards so a search for `a_b%` matches those characters literally.
+fn like_contains(text: &str) -> String {
+    format!(
+        "%{}%",
+        text.to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
 }
 
 #[async_trait]
@@ -104,8 +129,8 @@ impl UserStore for SqliteStore {
         .bind(&u.username)
         .bind(&u.username_canonical)
         .bind(&u.password_hash)
-        .bind(ms(u.now))
-        .bind(ms(u.now))
+        .bind(UnixMs(u.now))
+        .bind(UnixMs(u.now))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -139,7 +164,13 @@ impl UserStore for SqliteStore {
     }
 
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
-        self.user_where("id = ?", &id.to_string()).await
+        let user: Option<UserRow> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+                .bind(id.to_string())
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+        Ok(user.map(Into::into))
     }
 
     async fn get_profile(
@@ -147,27 +178,28 @@ impl UserStore for SqliteStore {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<(UserRecord, Option<String>)>> {
-        let row = sqlx::query(&PROFILE_SQL)
-            .bind(ms(now))
+        let profile: Option<ProfileRow> = sqlx::query_as(&PROFILE_SQL)
+            .bind(UnixMs(now))
             .bind(id.to_string())
             .fetch_optional(self.reader())
             .await
             .map_err(map_err)?;
-        row.map(|r| {
-            Ok((
-                user_from_row(&r)?,
-                r.try_get("pending_email").map_err(map_err)?,
-            ))
-        })
-        .transpose()
+        Ok(profile.map(|p| (p.user.into(), p.pending_email)))
     }
 
     async fn find_user_by_login(&self, login: &str) -> StoreResult<Option<UserRecord>> {
-        // Two indexed look-ups rather than one OR, which SQLite may not serve from both indexes.
-        if let Some(u) = self.user_where("email_canonical = ?", login).await? {
-            return Ok(Some(u));
-        }
-        self.user_where("username_canonical = ?", login).await
+        // One statement, which can use both unique indexes for the OR (SQLite plans it as a
+        // MULTI-INDEX OR). Should one account's email equal another's username, the email wins.
+        let user: Option<UserRow> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users \
+             WHERE email_canonical = ?1 OR username_canonical = ?1 \
+             ORDER BY email_canonical = ?1 DESC LIMIT 1"
+        ))
+        .bind(login)
+        .fetch_optional(self.reader())
+        .await
+        .map_err(map_err)?;
+        Ok(user.map(Into::into))
     }
 
     async fn update_profile(
@@ -176,57 +208,35 @@ impl UserStore for SqliteStore {
         c: &ProfileChange,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<UserRecord>> {
-        let mut tx = self.write_tx().await?;
-        let id_s = id.to_string();
+        // One UPDATE setting only the fields that change: atomic without a transaction, and a
+        // taken email or username fails it on the unique index.
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE users SET updated_at = ");
+        q.push_bind(UnixMs(now));
         if let Some((email, canonical)) = &c.email {
-            sqlx::query(
-                "UPDATE users SET email = ?, email_canonical = ?, email_verified = 0 WHERE id = ?",
-            )
-            .bind(email)
-            .bind(canonical)
-            .bind(&id_s)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            // A new address is unproven until verified again.
+            q.push(", email = ").push_bind(email.clone());
+            q.push(", email_canonical = ").push_bind(canonical.clone());
+            q.push(", email_verified = 0");
         }
         if let Some(username) = &c.username {
-            let (u, canon) = match username {
-                Some((u, c)) => (Some(u.as_str()), Some(c.as_str())),
+            let (shown, canonical) = match username {
+                Some((u, c)) => (Some(u.clone()), Some(c.clone())),
                 None => (None, None),
             };
-            sqlx::query("UPDATE users SET username = ?, username_canonical = ? WHERE id = ?")
-                .bind(u)
-                .bind(canon)
-                .bind(&id_s)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            q.push(", username = ").push_bind(shown);
+            q.push(", username_canonical = ").push_bind(canonical);
         }
-        if let Some(d) = &c.display_name {
-            sqlx::query("UPDATE users SET display_name = ? WHERE id = ?")
-                .bind(d)
-                .bind(&id_s)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+        if let Some(display_name) = &c.display_name {
+            q.push(", display_name = ").push_bind(display_name.clone());
         }
-        let done = sqlx::query("UPDATE users SET updated_at = ? WHERE id = ?")
-            .bind(ms(now))
-            .bind(&id_s)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
-        let row = sqlx::query(&sql)
-            .bind(&id_s)
+        q.push(" WHERE id = ").push_bind(id.to_string());
+        q.push(format!(" RETURNING {USER_COLUMNS}"));
+        let user: Option<UserRow> = q
+            .build_query_as()
             .fetch_optional(self.writer())
             .await
             .map_err(map_err)?;
-        row.as_ref().map(user_from_row).transpose()
+        Ok(user.map(Into::into))
     }
 
     async fn set_password(
@@ -242,7 +252,7 @@ impl UserStore for SqliteStore {
         crate::lockout::clear(&mut tx, &id.to_string()).await?;
         sqlx::query("UPDATE users SET password_hash = ?, updated_at = ?, failed_logins = 0, locked_until = NULL WHERE id = ?")
             .bind(hash)
-            .bind(ms(now))
+            .bind(UnixMs(now))
             .bind(id.to_string())
             .execute(&mut *tx)
             .await
@@ -250,7 +260,7 @@ impl UserStore for SqliteStore {
         let ended = sqlx::query(
             "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?",
         )
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .bind(id.to_string())
         .bind(keep.map(|k| k.to_string()))
         .execute(&mut *tx)
@@ -283,8 +293,8 @@ impl UserStore for SqliteStore {
             .bind(&u.password_hash)
             .bind(i.email_verified)
             .bind(i.disabled)
-            .bind(ms(i.created_at))
-            .bind(ms(u.now))
+            .bind(UnixMs(i.created_at))
+            .bind(UnixMs(u.now))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?
@@ -411,7 +421,7 @@ impl UserStore for SqliteStore {
         let admins = active_admins(&mut tx).await?;
         let done = sqlx::query("UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?")
             .bind(disabled)
-            .bind(ms(now))
+            .bind(UnixMs(now))
             .bind(id.to_string())
             .execute(&mut *tx)
             .await
@@ -435,7 +445,7 @@ impl UserStore for SqliteStore {
         let done = sqlx::query(
             "UPDATE users SET failed_logins = 0, locked_until = NULL, updated_at = ? WHERE id = ?",
         )
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .bind(id.to_string())
         .execute(&mut *tx)
         .await
@@ -460,7 +470,7 @@ impl UserStore for SqliteStore {
         let admins = active_admins(&mut tx).await?;
         let id_s = id.to_string();
         let done = sqlx::query("UPDATE users SET updated_at = ? WHERE id = ?")
-            .bind(ms(now))
+            .bind(UnixMs(now))
             .bind(&id_s)
             .execute(&mut *tx)
             .await
@@ -499,17 +509,12 @@ impl UserStore for SqliteStore {
         let mut q: QueryBuilder<Sqlite> =
             QueryBuilder::new(format!("SELECT {USER_COLUMNS} FROM users WHERE 1 = 1"));
         if let Some(text) = query.map(str::trim).filter(|t| !t.is_empty()) {
-            let pattern = format!(
-                "%{}%",
-                text.to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
+            // The canonical columns are lower-cased already, so a LIKE on a lower-cased pattern
+            // is the case-insensitive substring match (SQLite's LIKE folds ASCII case anyway).
+            let pattern = like_contains(text);
             q.push(" AND (email_canonical LIKE ")
                 .push_bind(pattern.clone())
-                .push(" ESCAPE '\\'");
-            q.push(" OR username_canonical LIKE ")
+                .push(" ESCAPE '\\' OR username_canonical LIKE ")
                 .push_bind(pattern)
                 .push(" ESCAPE '\\')");
         }
@@ -517,8 +522,12 @@ impl UserStore for SqliteStore {
             q.push(" AND id > ").push_bind(a.to_string());
         }
         q.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
-        let rows = q.build().fetch_all(self.reader()).await.map_err(map_err)?;
-        rows.iter().map(user_from_row).collect()
+        let users: Vec<UserRow> = q
+            .build_query_as()
+            .fetch_all(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(users.into_iter().map(Into::into).collect())
     }
 
     async fn get_preferences(&self, id: Uuid) -> StoreResult<Option<serde_json::Value>> {
@@ -544,10 +553,20 @@ impl UserStore for SqliteStore {
         )
         .bind(id.to_string())
         .bind(prefs.to_string())
-        .bind(ms(now))
+        .bind(UnixMs(now))
         .execute(self.writer())
         .await
         .map_err(map_err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_contains;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_contains("A_b%c\\"), "%a\\_b\\%c\\\\%");
     }
 }

@@ -267,7 +267,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     .keys()
                     .rotate(None, &Default::default())
                     .await
-                    .map_err(|e| anyhow::anyhow!("cannot rotate keys: {e}"))?;
+                    .map_err(|e| anyhow::anyhow!("cannot rotate keys: {}", describe(&e)))?;
             }
             let ring = sesame.key_ring().current();
             let keys: Vec<_> = ring

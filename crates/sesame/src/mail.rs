@@ -21,6 +21,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use sesame_core::Sesame;
+use sesame_core::error::Chain;
 use sesame_core::store::OutboxMessage;
 
 use crate::config::MailSettings;
@@ -100,7 +101,7 @@ pub async fn run_sender(sesame: Arc<Sesame>, settings: MailSettings) {
             };
             if let Err(e) = outcome {
                 // The lease runs out and the message is tried again: delayed, never lost.
-                tracing::warn!(message_id = %m.id, error = %e, "cannot record the delivery outcome");
+                tracing::warn!(message_id = %m.id, error = %Chain(&e), "cannot record the delivery outcome");
             }
         }
         if !full {

@@ -12,6 +12,7 @@ use axum::extract::Request;
 use axum_server::tls_rustls::RustlsConfig;
 use sesame_core::accounts::Registration;
 use sesame_core::domain::Role;
+use sesame_core::error::Chain;
 use sesame_core::store::Store;
 use sesame_core::{Clock, CoreError, Sesame, SystemClock};
 use sesame_store_sqlite::SqliteStore;
@@ -216,7 +217,7 @@ async fn reload_keys(sesame: Arc<Sesame>) {
     loop {
         tick.tick().await;
         if let Err(e) = sesame.keys().reload().await {
-            tracing::warn!(error = %e, "cannot reload signing keys; keeping the current set");
+            tracing::warn!(error = %Chain(&e), "cannot reload signing keys; keeping the current set");
         }
     }
 }
@@ -250,7 +251,7 @@ async fn housekeeping(sesame: Arc<Sesame>, limits: Arc<crate::http::ratelimit::R
                 audit,
                 "purged expired records"
             ),
-            Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
+            Err(e) => tracing::warn!(error = %Chain(&e), "purge failed; will retry"),
         }
     }
 }
@@ -278,7 +279,9 @@ async fn bootstrap_admin(sesame: &Sesame, config: &Config) -> anyhow::Result<()>
     Ok(())
 }
 
-/// A one-line description of a core error for the command line.
+/// A one-line description of a core error for the command line: the fields of a validation
+/// error, otherwise the error and its whole cause chain (an operator at a terminal needs the
+/// driver's words as much as one reading the log of a 500).
 pub fn describe(e: &CoreError) -> String {
     match e {
         CoreError::Validation(f) | CoreError::WeakPassword(f) => f
@@ -286,6 +289,6 @@ pub fn describe(e: &CoreError) -> String {
             .map(|(k, v)| format!("{k}: {}", v.join(", ")))
             .collect::<Vec<_>>()
             .join("; "),
-        other => other.to_string(),
+        other => Chain(other).to_string(),
     }
 }

@@ -5,7 +5,7 @@ use secrecy::SecretString;
 
 use crate::audit::AuditEvent;
 use crate::domain::{Email, Username};
-use crate::error::CoreError;
+use crate::error::{Chain, CoreError};
 use crate::hashing::Upgrade;
 use crate::lockout::Purpose;
 use crate::sessions::{ClientInfo, Sessions, TokenPair};
@@ -150,7 +150,7 @@ impl Sessions {
         let new_hash = match self.hasher.hash(password).await {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!(user_id = %user.id, error = %e, "password hash upgrade postponed");
+                tracing::warn!(user_id = %user.id, error = %Chain(&e), "password hash upgrade postponed");
                 return;
             }
         };
@@ -178,7 +178,7 @@ impl Sessions {
                 tracing::info!(user_id = %user.id, "password changed meanwhile; hash upgrade skipped")
             }
             Err(e) => {
-                tracing::warn!(user_id = %user.id, error = %e, "password hash upgrade postponed")
+                tracing::warn!(user_id = %user.id, error = %Chain(&e), "password hash upgrade postponed")
             }
         }
     }

@@ -8,10 +8,9 @@
 //! - POST /auth/logout, POST /auth/logout/all
 //! - POST /auth/password
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -19,27 +18,27 @@ use sesame_core::accounts::Registration;
 use sesame_core::sessions::Login;
 use sesame_core::sessions::{Logout, TokenPair, session_id_of, user_id_of};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, AuthUser, Client, OptionalBearer};
 use super::no_store::NoStore;
+use super::openapi::with_alias;
 use super::ratelimit::{LOGIN, Limited, REFRESH, REGISTER};
 use super::redact::Redacted;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/login", post(login))
-        .route("/auth/token/refresh", post(refresh))
-        .route("/refresh", post(refresh))
-        .route("/auth/token/verify", post(verify))
-        .route("/auth/logout", post(logout))
-        .route("/auth/logout/all", post(logout_all))
-        .route("/auth/password", post(change_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .merge(with_alias(routes!(register), "/register"))
+        .merge(with_alias(routes!(login), "/login"))
+        .merge(with_alias(routes!(refresh), "/refresh"))
+        .routes(routes!(verify))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+        .routes(routes!(change_password))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -10,14 +10,16 @@
 //! runs in a task of its own, so neither the answer nor its timing says whether the address
 //! has an account.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use sesame_core::error::Chain;
 use sesame_core::sessions::user_id_of;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::auth::MessageResponse;
@@ -26,12 +28,12 @@ use super::extract::{AppJson, AuthUser, Client};
 use super::ratelimit::{FORGOT, LOGIN, Limited};
 use super::redact::Redacted;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/password/forgot", post(forgot_password))
-        .route("/auth/password/reset", post(reset_password))
-        .route("/auth/email/verify", post(verify_email))
-        .route("/auth/email/verify/resend", post(resend_verification))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(forgot_password))
+        .routes(routes!(reset_password))
+        .routes(routes!(verify_email))
+        .routes(routes!(resend_verification))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -106,7 +108,7 @@ pub async fn forgot_password(
     let sesame = state.sesame.clone();
     tokio::spawn(async move {
         if let Err(e) = sesame.recovery().forgot_password(&email, &client).await {
-            tracing::warn!(error = %e, "could not queue a password-reset email");
+            tracing::warn!(error = %Chain(&e), "could not queue a password-reset email");
         }
     });
     Ok((

@@ -3,8 +3,15 @@
 //! 401s carry `WWW-Authenticate`, 403 lockouts and 429/503 carry `Retry-After`, and 5xx bodies
 //! say nothing about the cause: the cause is attached to the response as an extension and
 //! logged once, with the request id, by [`log_errors`].
+//!
+//! Each kind of error body is shaped in one place: this module's [`ApiError`] for the JSON API,
+//! `oauth::OAuthError` for the RFC 6749 endpoints. [`log_errors`] never rebuilds a body (it
+//! once rebuilt every 5xx into `{detail, code}`, which turned the OAuth endpoints' 5xx away
+//! from RFC 6749, issue #16.2): it logs, and lends the request id to the error being rendered
+//! ([`request_id`]) so that an `ApiError`'s 5xx body names it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sesame_core::CoreError;
+use sesame_core::error::{BoxError, Chain};
 use utoipa::ToSchema;
 
 /// The error body of every non-OAuth endpoint.
@@ -44,14 +52,46 @@ struct Parts {
     /// Extra members merged into the body (the logout error keeps SimpleJWT's `error`).
     extra: Option<Value>,
     /// For 5xx: what really happened, logged by the middleware, never sent.
-    cause: Option<String>,
+    cause: Option<BoxError>,
 }
 
-/// What `log_errors` logs for a 5xx.
+/// What `log_errors` logs for a 5xx: the error itself, whose `source()` chain it walks. An
+/// `Arc` because response extensions must be `Clone` and errors are not.
 #[derive(Debug, Clone)]
-struct ErrorCause(String);
+struct ErrorCause(Arc<dyn std::error::Error + Send + Sync>);
 
 const BEARER_REALM: &str = "Bearer realm=\"sesame\"";
+
+tokio::task_local! {
+    /// The id of the request being answered, set by [`log_errors`] around everything inside it.
+    static REQUEST_ID: Option<HeaderValue>;
+}
+
+/// The id of the request being answered (`-` when it has none that is text), or `None`
+/// outside [`log_errors`] (the metrics listener).
+fn request_id() -> Option<String> {
+    REQUEST_ID
+        .try_with(|id| {
+            id.as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_string()
+        })
+        .ok()
+}
+
+/// Attaches the cause of a 5xx to its response, for [`log_errors`] to log (never sent).
+pub fn attach_cause(res: &mut Response, cause: BoxError) {
+    res.extensions_mut().insert(ErrorCause(Arc::from(cause)));
+}
+
+/// The cause attached to `res`, as [`log_errors`] would log it.
+#[cfg(test)]
+pub(crate) fn attached_cause(res: &Response) -> Option<String> {
+    res.extensions()
+        .get::<ErrorCause>()
+        .map(|ErrorCause(cause)| Chain(&**cause).to_string())
+}
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
@@ -168,7 +208,8 @@ impl ApiError {
         .retry_after(retry_after_secs)
     }
 
-    pub fn internal(cause: impl Into<String>) -> Self {
+    /// A 500 whose cause (an error, with its sources, or a sentence) is logged, never sent.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
         let mut e = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -258,15 +299,15 @@ impl From<CoreError> for ApiError {
                 "The service is busy. Try again shortly.",
             )
             .retry_after(retry_after_secs),
-            CoreError::Unavailable(source) => {
-                let mut e = ApiError::new(
+            CoreError::Unavailable(_) => {
+                let mut unavailable = ApiError::new(
                     S::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "The service is temporarily unavailable.",
                 )
                 .retry_after(1);
-                e.0.cause = Some(error_chain(&source));
-                e
+                unavailable.0.cause = Some(Box::new(e));
+                unavailable
             }
             // OAuth endpoints answer these in RFC 6749 form themselves; elsewhere they read as:
             CoreError::InvalidClient => {
@@ -281,7 +322,8 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidGrant(d) => {
                 ApiError::new(S::BAD_REQUEST, "invalid_grant", capitalise(&d))
             }
-            CoreError::Internal(cause) => ApiError::internal(cause),
+            // The whole error, so the log reads `internal error: <what>: <its causes>`.
+            CoreError::Internal(_) => ApiError::internal(e),
         }
     }
 }
@@ -292,17 +334,6 @@ fn capitalise(s: &str) -> String {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str() + ".",
         None => String::new(),
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
 }
 
 impl IntoResponse for ApiError {
@@ -323,51 +354,47 @@ impl IntoResponse for ApiError {
         if let (Some(Value::Object(extra)), Some(obj)) = (extra, body.as_object_mut()) {
             obj.extend(extra);
         }
+        // A 5xx names its request, so an operator finds the logged cause from a user's report.
+        if status.is_server_error()
+            && let Some(id) = request_id()
+        {
+            body["request_id"] = json!(id);
+        }
         let mut res = (status, headers, axum::Json(body)).into_response();
         if let Some(cause) = cause {
-            res.extensions_mut().insert(ErrorCause(cause));
+            attach_cause(&mut res, cause);
         }
         res
     }
 }
 
-/// Logs the cause of every 5xx once, with the request id, and puts the id into the body so an
-/// operator can find the log line from a user's report.
+/// Logs every 5xx once, with the request id, method, path, status and the whole cause chain
+/// its error attached ([`attach_cause`]). The body is the error's own, as its type shaped it:
+/// this only lends the request id to the errors rendered inside it ([`request_id`]).
 pub async fn log_errors(req: Request, next: Next) -> Response {
     // Cheap handles (reference-counted), formatted only when there is an error to log.
-    let request_id = req.headers().get("x-request-id").cloned();
+    let id = req.headers().get("x-request-id").cloned();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let mut res = next.run(req).await;
-    if res.status().is_server_error() {
-        let request_id = request_id
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-");
-        let path = uri.path();
-        let cause = res.extensions_mut().remove::<ErrorCause>().map(|c| c.0);
-        tracing::error!(%request_id, %method, %path, status = res.status().as_u16(), cause = cause.as_deref().unwrap_or("unknown"), "request failed");
-        let status = res.status();
-        let code = if status == StatusCode::SERVICE_UNAVAILABLE {
-            "unavailable"
-        } else {
-            "internal_error"
-        };
-        let detail = if status == StatusCode::SERVICE_UNAVAILABLE {
-            "The service is temporarily unavailable."
-        } else {
-            "Internal server error."
-        };
-        let mut headers = res.headers().clone();
-        headers.remove(header::CONTENT_LENGTH);
-        let body = json!({ "detail": detail, "code": code, "request_id": request_id });
-        let mut rebuilt = (status, axum::Json(body)).into_response();
-        for (k, v) in headers.iter() {
-            if k != header::CONTENT_TYPE {
-                rebuilt.headers_mut().insert(k.clone(), v.clone());
+    REQUEST_ID
+        .scope(id, async move {
+            let mut res = next.run(req).await;
+            if res.status().is_server_error() {
+                let request_id = request_id().unwrap_or_default();
+                let path = uri.path();
+                let status = res.status().as_u16();
+                // The cause's whole `source()` chain, down to the driver's words; here and
+                // only here.
+                match res.extensions_mut().remove::<ErrorCause>() {
+                    Some(ErrorCause(cause)) => {
+                        tracing::error!(%request_id, %method, %path, status, cause = %Chain(&*cause), "request failed");
+                    }
+                    None => {
+                        tracing::error!(%request_id, %method, %path, status, cause = "unknown", "request failed");
+                    }
+                }
             }
-        }
-        return rebuilt;
-    }
-    res
+            res
+        })
+        .await
 }

@@ -14,6 +14,7 @@ use sesame_verify::Claims;
 
 use super::AppState;
 use super::error::ApiError;
+use super::query::QueryDeserializer;
 
 /// A JSON body: 415 for another content type, 413 past the body limit, 400 `invalid_json` for
 /// malformed JSON, 400 `invalid_request` (with the offending field) for the wrong shape.
@@ -89,6 +90,37 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
         })?;
         parse_json(&bytes).map(AppJson)
     }
+}
+
+/// A query string read into `T` (see [`super::query`] for its format): a value that does not
+/// parse is 400 `invalid_request` naming the parameter in `fields`, like a body field of the
+/// wrong type. Unknown parameters are ignored.
+#[derive(Debug)]
+pub struct AppQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(AppQuery)
+    }
+}
+
+pub fn parse_query<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(QueryDeserializer::new(raw)).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        if path == "." {
+            ApiError::invalid_request(
+                format!("The query string has the wrong shape: {message}."),
+                Default::default(),
+            )
+        } else {
+            let mut f = std::collections::BTreeMap::new();
+            f.insert(path, vec![message]);
+            ApiError::invalid_request("The request is invalid.", f)
+        }
+    })
 }
 
 /// A path parameter. One that cannot be read (not UTF-8 after percent-decoding, wrong shape)

@@ -11,33 +11,43 @@
 //! issued before its user lost a role: its `roles` are stale); 403 for the wrong audience or a
 //! missing role.
 
-use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::any;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::OptionalBearer;
+use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/verify", any(verify))
+use super::extract::{AppQuery, OptionalBearer};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        // Documented as GET, answered for every method: gateways forward the original one.
+        .routes(routes!(verify).map(|_| any(verify)))
+        // Not in the document: an OpenAPI path template cannot match the several segments of
+        // the original path that Envoy appends.
         .route("/auth/verify/{*rest}", any(verify_prefixed))
 }
 
+/// The constraints a gateway may put in the query: each may be repeated, and every value must
+/// hold.
+#[derive(Debug, Default, Deserialize)]
+pub struct GateQuery {
+    #[serde(default)]
+    audience: Vec<String>,
+    #[serde(default)]
+    role: Vec<String>,
+}
+
 /// Every value of a constraint: from the query (when trusted) and from the header.
-fn constraint(
-    query: &[(String, String)],
-    headers: &HeaderMap,
-    name: &str,
-    header: &str,
-) -> Vec<String> {
+fn constraint(query: &[String], headers: &HeaderMap, header: &str) -> Vec<String> {
     query
         .iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
+        .cloned()
         .chain(
             headers
                 .get_all(header)
@@ -70,12 +80,8 @@ pub async fn verify(
     State(state): State<AppState>,
     OptionalBearer(token): OptionalBearer,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    AppQuery(query): AppQuery<GateQuery>,
 ) -> Result<Response, ApiError> {
-    let query: Vec<(String, String)> =
-        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
     decide(&state, token, &headers, &query).await
 }
 
@@ -86,18 +92,18 @@ pub async fn verify_prefixed(
     OptionalBearer(token): OptionalBearer,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    decide(&state, token, &headers, &[]).await
+    decide(&state, token, &headers, &GateQuery::default()).await
 }
 
 async fn decide(
     state: &AppState,
     token: Option<String>,
     headers: &HeaderMap,
-    query: &[(String, String)],
+    query: &GateQuery,
 ) -> Result<Response, ApiError> {
     let token = token.ok_or_else(ApiError::not_authenticated)?;
-    let audiences = constraint(query, headers, "audience", "x-sesame-audience");
-    let roles = constraint(query, headers, "role", "x-sesame-role");
+    let audiences = constraint(&query.audience, headers, "x-sesame-audience");
+    let roles = constraint(&query.role, headers, "x-sesame-role");
     let claims = state
         .sesame
         .oauth()

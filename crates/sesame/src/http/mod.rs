@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod profile;
+pub mod query;
 pub mod ratelimit;
 mod redact;
 pub mod sessions;
@@ -31,6 +32,9 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use error::ApiError;
 
@@ -82,15 +86,16 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-pub fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
-    let metrics = state.metrics.clone();
-    let mut routes = Router::new();
-    if !state.http.metrics_elsewhere {
-        routes = routes.route("/metrics", axum::routing::get(metrics::render));
+/// Every route of the API with its OpenAPI description: each resource's router lists its
+/// handlers once, and `routes!` registers a handler for exactly the path and method of its
+/// `#[utoipa::path]`, so the document and the router cannot disagree. `/metrics` is left out when
+/// it has a listener of its own.
+pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
+    let mut api = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi());
+    if metrics_here {
+        api = api.routes(routes!(metrics::render));
     }
-    routes
-        .merge(auth::router())
+    api.merge(auth::router())
         .merge(sessions::router())
         .merge(email::router())
         .merge(profile::router())
@@ -99,6 +104,13 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(oauth::router())
         .merge(forward_auth::router())
+}
+
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let metrics = state.metrics.clone();
+    let (routes, _) = api(!state.http.metrics_elsewhere).split_for_parts();
+    routes
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)

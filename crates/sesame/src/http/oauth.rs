@@ -11,40 +11,46 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use base64::Engine;
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::json;
 use sesame_core::CoreError;
+use sesame_core::error::BoxError;
 use sesame_core::store::ClientRecord;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
+use super::error::attach_cause;
 use super::extract::Client;
 use super::no_store::no_store;
 use super::ratelimit::{Limited, TOKEN};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/oauth/token", post(token))
-        .route("/oauth/introspect", post(introspect))
-        .route("/oauth/revoke", post(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(token))
+        .routes(routes!(introspect))
+        .routes(routes!(revoke))
 }
 
-/// An RFC 6749 §5.2 error.
+/// An RFC 6749 §5.2 error, 5xx included (`server_error`, `temporarily_unavailable`): the
+/// body of every answer of these endpoints that is not a success is shaped here, and only here.
 #[derive(Debug)]
 pub struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: String,
     retry_after: Option<u64>,
+    /// For 5xx: what really happened, logged once with the request id, never sent.
+    cause: Option<BoxError>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -61,6 +67,7 @@ impl OAuthError {
             error,
             description: description.into(),
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -114,17 +121,23 @@ impl From<CoreError> for OAuthError {
             },
             CoreError::Unavailable(_) => OAuthError {
                 retry_after: Some(1),
+                cause: Some(Box::new(e)),
                 ..OAuthError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
                     "The service is temporarily unavailable.",
                 )
             },
-            _ => OAuthError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "Internal server error.",
-            ),
+            // Internal errors, and anything these endpoints never expect: the whole error is
+            // the logged cause.
+            _ => OAuthError {
+                cause: Some(Box::new(e)),
+                ..OAuthError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "Internal server error.",
+                )
+            },
         }
     }
 }
@@ -147,6 +160,9 @@ impl IntoResponse for OAuthError {
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if let Some(cause) = self.cause {
+            attach_cause(&mut res, cause);
         }
         res
     }
@@ -486,4 +502,35 @@ pub async fn revoke(
     let mut res = StatusCode::OK.into_response();
     no_store(res.headers_mut());
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sesame_core::store::StoreError;
+
+    // Issue #16.2: a 503 of the OAuth endpoints is an RFC 6749 body with `Retry-After`, and its
+    // cause rides along for the log only. (Provoking a real outage is
+    // `replicas/faults.rs`'s business; the 500 is provoked for real in `api/oauth.rs`.)
+    #[tokio::test]
+    async fn a_database_outage_answers_temporarily_unavailable_in_rfc_6749_form() {
+        let outage = StoreError::Unavailable(Box::new(std::io::Error::other("connection refused")));
+        let res = OAuthError::from(CoreError::Unavailable(outage)).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(
+            super::super::error::attached_cause(&res).as_deref(),
+            Some("the database is unavailable: database unavailable: connection refused"),
+            "the whole cause is attached for log_errors"
+        );
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            json!({
+                "error": "temporarily_unavailable",
+                "error_description": "The service is temporarily unavailable."
+            })
+        );
+    }
 }

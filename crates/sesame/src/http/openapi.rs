@@ -1,33 +1,23 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations as the routers register
+//! them ([`super::api`]): what is here is the part no handler says — title, tags, the bearer
+//! scheme, the error answers whole classes of routes share — and the aliases.
 
 use std::collections::BTreeMap;
 
 use utoipa::openapi::header::Header;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, PathItem, Paths};
 use utoipa::openapi::response::Response;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, auth, email, forward_auth, metrics, oauth, ops, profile, sessions, wellknown};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Sesame", description = "Identity and JWT authentication service. Every route also answers with a trailing slash. Errors are `{detail, code}`; validation errors add `fields`."),
-    paths(
-        auth::register, auth::login, auth::refresh, auth::verify, auth::logout, auth::logout_all, auth::change_password,
-        email::forgot_password, email::reset_password, email::verify_email, email::resend_verification,
-        sessions::list, sessions::end,
-        profile::show, profile::update, profile::update_patch, profile::remove, profile::preferences, profile::set_preferences,
-        wellknown::jwks, wellknown::discovery, wellknown::discovery_oauth,
-        ops::healthz, ops::readyz, ops::openapi, metrics::render,
-        admin::list_users, admin::get_user, admin::patch_user, admin::delete_user, admin::unlock, admin::set_roles,
-        admin::revoke_sessions, admin::list_keys, admin::rotate_keys, admin::audit,
-        admin::create_client, admin::list_clients, admin::delete_client,
-        oauth::token, oauth::introspect, oauth::revoke, forward_auth::verify,
-    ),
-    modifiers(&BearerAuth, &SharedErrors),
+    modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Registration, login, tokens, logout"),
         (name = "email", description = "Email verification and password reset (links mailed from an outbox)"),
@@ -63,7 +53,7 @@ impl Modify for BearerAuth {
 /// annotation leaves them out, so the document lists every status a route can answer (the
 /// generated API tests in `tests/schemathesis` hold every response to it):
 /// - a JSON body: 400 `invalid_json`/`invalid_request`, 413 `payload_too_large`, 415;
-/// - a form body (OAuth): 413 in RFC 6749 form;
+/// - a form body (OAuth): 413, and 503 below, in RFC 6749 form;
 /// - a bearer token: 401, with `WWW-Authenticate`;
 /// - anything that reaches the database or the password-hashing pool: 503 `unavailable`, with
 ///   `Retry-After` (routes served from memory alone are listed in [`MEMORY_ONLY`]).
@@ -87,18 +77,51 @@ const MEMORY_ONLY: &[&str] = &[
 impl Modify for SharedErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let ops = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for op in ops.into_iter().flatten() {
+            for op in operations(item) {
                 add_shared_errors(path, op);
             }
         }
     }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// `routes` (of one path) served and documented at their own path and again at `alias`, a
+/// second name the contract keeps for compatibility (`/login`, `/users/me`). The alias's
+/// operations are copies of the originals, so they cannot drift apart; their operation ids get
+/// an `_alias` suffix, since ids must be unique in a document.
+pub fn with_alias<S>(routes: UtoipaMethodRouter<S>, alias: &str) -> OpenApiRouter<S>
+where
+    S: Send + Sync + Clone + 'static,
+{
+    let (schemas, paths, method_router) = routes.clone();
+    let mut aliased = Paths::new();
+    for (path, mut item) in paths.paths {
+        for op in operations(&mut item) {
+            op.operation_id = op.operation_id.take().map(|id| format!("{id}_alias"));
+            op.description = Some(format!(
+                "Alias of `{path}`.{}",
+                op.description
+                    .take()
+                    .map(|d| format!("\n\n{d}"))
+                    .unwrap_or_default()
+            ));
+        }
+        aliased.paths.insert(alias.to_string(), item);
+    }
+    OpenApiRouter::default()
+        .routes(routes)
+        .routes((schemas, aliased, method_router))
 }
 
 fn add_shared_errors(path: &str, op: &mut Operation) {
@@ -129,10 +152,10 @@ fn add_shared_errors(path: &str, op: &mut Operation) {
             "ErrorBody",
         );
     }
-    if body_types
+    let form = body_types
         .iter()
-        .any(|t| t == "application/x-www-form-urlencoded")
-    {
+        .any(|t| t == "application/x-www-form-urlencoded");
+    if form {
         add(
             r,
             "413",
@@ -151,12 +174,23 @@ fn add_shared_errors(path: &str, op: &mut Operation) {
         );
     }
     if !MEMORY_ONLY.contains(&path) {
-        add(
-            r,
-            "503",
-            "unavailable: the database does not answer, or the password-hashing queue is full",
-            "ErrorBody",
-        );
+        // The OAuth endpoints answer their 5xx in RFC 6749 form like their other errors.
+        if form {
+            add(
+                r,
+                "503",
+                "temporarily_unavailable: the database does not answer, or the password-hashing \
+                 queue is full",
+                "OAuthErrorBody",
+            );
+        } else {
+            add(
+                r,
+                "503",
+                "unavailable: the database does not answer, or the password-hashing queue is full",
+                "ErrorBody",
+            );
+        }
     }
     for status in ["429", "503"] {
         with_header(
@@ -198,9 +232,14 @@ fn with_header(
     }
 }
 
+/// The document of every route, `/metrics` included (wherever it is served).
+pub fn describe() -> utoipa::openapi::OpenApi {
+    let mut doc = super::api(true).into_openapi();
+    SharedErrors.modify(&mut doc);
+    doc
+}
+
 /// The document as JSON text, made once at start-up.
 pub fn document() -> String {
-    ApiDoc::openapi()
-        .to_json()
-        .unwrap_or_else(|_| "{}".to_string())
+    describe().to_json().unwrap_or_else(|_| "{}".to_string())
 }

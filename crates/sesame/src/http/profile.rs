@@ -4,10 +4,9 @@
 //! - GET, PUT, PATCH, DELETE /profile
 //! - GET, PUT /profile/preferences
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -15,21 +14,26 @@ use sesame_core::accounts::ProfileUpdate;
 use sesame_core::sessions::user_id_of;
 use sesame_core::store::UserRecord;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AppJson, AuthUser, Client};
+use super::openapi::with_alias;
 use super::ratelimit::{LOGIN, Limited};
 
-pub fn router() -> Router<AppState> {
-    let profile = || get(show).put(update).patch(update_patch).delete(remove);
-    let prefs = || get(preferences).put(set_preferences);
-    Router::new()
-        .route("/profile", profile())
-        .route("/users/me", profile())
-        .route("/profile/preferences", prefs())
-        .route("/users/me/preferences", prefs())
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .merge(with_alias(
+            routes!(show, update, update_patch, remove),
+            "/users/me",
+        ))
+        .merge(with_alias(
+            routes!(preferences, set_preferences),
+            "/users/me/preferences",
+        ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -4,24 +4,25 @@
 //! - GET /auth/sessions
 //! - DELETE /auth/sessions/{id}
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sesame_core::sessions::{session_id_of, user_id_of};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{AppPath, AuthUser, Client};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/sessions", get(list))
-        .route("/auth/sessions/{id}", delete(end))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(list))
+        .routes(routes!(end))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

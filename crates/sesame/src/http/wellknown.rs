@@ -5,23 +5,21 @@
 //! - GET /.well-known/openid-configuration
 //! - GET /.well-known/oauth-authorization-server
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(discovery_oauth),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(jwks))
+        .routes(routes!(discovery))
+        .routes(routes!(discovery_oauth))
 }
 
 /// Every public key that may have signed a live token, plus the next signing key (RFC 7517).

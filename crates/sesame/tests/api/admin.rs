@@ -151,6 +151,58 @@ async fn list_users_paginates_by_cursor_and_searches() {
 }
 
 #[tokio::test]
+async fn a_query_parameter_that_does_not_parse_is_refused_naming_it() {
+    let app = spawn_app().await;
+    let boss = admin(&app).await;
+    for (path, field, message) in [
+        (
+            "/admin/users?limit=ten",
+            "limit",
+            "must be a whole number from 1 to 200",
+        ),
+        (
+            "/admin/users?limit=-1",
+            "limit",
+            "must be a whole number from 1 to 200",
+        ),
+        (
+            "/admin/audit?limit=1.5",
+            "limit",
+            "must be a whole number from 1 to 200",
+        ),
+        ("/admin/audit?user_id=bad", "user_id", "not a user id"),
+    ] {
+        let res = call(&app, Method::GET, path, &boss.tokens.access, None).await;
+        let err = assert_error(res, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert_eq!(err["fields"], json!({ field: [message] }), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn list_query_parameters_take_the_last_of_repeated_values_and_empty_means_absent() {
+    let app = spawn_app().await;
+    let boss = admin(&app).await;
+    app.new_user().await;
+    let page = |path: &'static str| {
+        let (app, token) = (&app, boss.tokens.access.clone());
+        async move {
+            let res = call(app, Method::GET, path, &token, None).await;
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            body(res).await
+        }
+    };
+    let users = page("/admin/users?limit=ten&limit=1").await;
+    assert_eq!(users["users"].as_array().unwrap().len(), 1);
+    assert!(users["next_cursor"].is_string());
+    let users = page("/admin/users?limit=&cursor=&unknown=x").await;
+    assert_eq!(users["users"].as_array().unwrap().len(), 2);
+    let events = page("/admin/audit?user_id=&event=&limit=").await;
+    assert!(events["events"].as_array().unwrap().len() >= 2);
+    let events = page("/admin/audit?event=nothing&event=register&limit=1").await;
+    assert_eq!(events["events"][0]["event"], "register");
+}
+
+#[tokio::test]
 async fn user_detail_shows_lockout_state_and_unlock_clears_it() {
     let app = spawn_app().await;
     let boss = admin(&app).await;

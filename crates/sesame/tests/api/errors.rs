@@ -160,6 +160,34 @@ async fn error_bodies_never_leak_internals() {
     }
 }
 
+// Issue #16: a 500 keeps the contract's shape, with the request id that names its log line,
+// and says nothing of its cause (the driver's message is logged: api/logs.rs). The database is
+// broken for real, behind the service's back.
+#[tokio::test]
+async fn a_500_is_internal_error_with_the_request_id_and_nothing_of_its_cause() {
+    let app = spawn_app().await;
+    app.rename_table("users", "users_gone").await;
+    let res = app
+        .register("five-hundred@example.com", PASSWORD, None)
+        .await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let id = res.headers()["x-request-id"]
+        .to_str()
+        .expect("an ASCII request id")
+        .to_string();
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|ct| ct.starts_with("application/json")),
+        "{:?}",
+        res.headers()
+    );
+    assert_eq!(
+        body(res).await,
+        json!({"detail": "Internal server error.", "code": "internal_error", "request_id": id})
+    );
+}
+
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;

@@ -36,6 +36,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub sesame: Arc<Sesame>,
     pub data_dir: PathBuf,
+    /// The app's own database (`sqlite://...` or `postgres://...`), for tests that break it.
+    pub database_url: String,
     pub cert_pem: Vec<u8>,
     /// The `/metrics` listener, when `SESAME_METRICS_LISTEN` gave it one.
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -104,6 +106,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         "this binary's apps run on {:?}",
         crate::BACKEND
     );
+    let database_url = config.database_url().to_string();
     let clock = ManualClock::new(Utc::now());
     let app = Application::build_with_clock(config, Arc::new(clock.clone()))
         .await
@@ -129,6 +132,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         clock,
         sesame,
         data_dir: dir.path().to_path_buf(),
+        database_url,
         cert_pem,
         metrics_addr,
         _dir: dir,
@@ -397,5 +401,36 @@ impl TestApp {
             .await
             .expect("store answers");
         assert!(changed, "user exists");
+    }
+}
+
+/// Renames `table` of the database at `database_url` behind the service's back, as a botched
+/// manual migration would: from then on every query that names the table fails in the driver
+/// ("no such table" on SQLite, "relation does not exist" on PostgreSQL). A real database error
+/// for the tests of 500s, no mock: the service cannot tell it from any other driver failure.
+pub async fn rename_table(database_url: &str, table: &str, to: &str) {
+    use sqlx::Connection;
+    let sql = format!("ALTER TABLE {table} RENAME TO {to}");
+    if database_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(database_url)
+            .await
+            .expect("the test reaches the app's PostgreSQL database");
+        sqlx::query(&sql).execute(&mut conn).await.expect("renamed");
+    } else {
+        let opts: sqlx::sqlite::SqliteConnectOptions =
+            database_url.parse().expect("a sqlite:// URL");
+        // The service may hold the write lock for a moment: wait for it, do not fail.
+        let opts = opts.busy_timeout(std::time::Duration::from_secs(10));
+        let mut conn = sqlx::SqliteConnection::connect_with(&opts)
+            .await
+            .expect("the test opens the app's SQLite file");
+        sqlx::query(&sql).execute(&mut conn).await.expect("renamed");
+    }
+}
+
+impl TestApp {
+    /// [`rename_table`] on this app's database.
+    pub async fn rename_table(&self, table: &str, to: &str) {
+        rename_table(&self.database_url, table, to).await;
     }
 }

@@ -17,13 +17,20 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn run_flow_and_capture(level: &str) -> (String, Vec<String>) {
-    let dir = tempfile::tempdir().unwrap();
+/// The real binary, on SQLite in `dir` (its default `./data`), logging JSON to a file.
+struct Running {
+    child: std::process::Child,
+    client: reqwest::Client,
+    base: String,
+    log_path: std::path::PathBuf,
+}
+
+async fn start(dir: &std::path::Path, level: &str) -> Running {
     let port = free_port();
-    let log_path = dir.path().join("sesame.log");
+    let log_path = dir.join("sesame.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
-        .current_dir(dir.path())
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sesame"))
+        .current_dir(dir)
         .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
         .env("SESAME_LOG", level)
         .env("SESAME_LOG_FORMAT", "json")
@@ -34,7 +41,7 @@ async fn run_flow_and_capture(level: &str) -> (String, Vec<String>) {
         .stderr(log)
         .spawn()
         .unwrap();
-    let cert = dir.path().join("data/tls/cert.pem");
+    let cert = dir.join("data/tls/cert.pem");
     let base = format!("https://localhost:{port}");
     let mut client = None;
     for _ in 0..200 {
@@ -50,7 +57,33 @@ async fn run_flow_and_capture(level: &str) -> (String, Vec<String>) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let c = client.expect("sesame started within 10 s");
+    Running {
+        child,
+        client: client.expect("sesame started within 10 s"),
+        base,
+        log_path,
+    }
+}
+
+impl Running {
+    /// SIGTERM, waits for the exit, and returns the whole log.
+    async fn stop(self) -> String {
+        std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let mut child = self.child;
+        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+        std::fs::read_to_string(&self.log_path).unwrap()
+    }
+}
+
+async fn run_flow_and_capture(level: &str) -> (String, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), level).await;
+    let c = running.client.clone();
+    let base = running.base.clone();
     let password = "Zebra-Quartz-Nimbus-4471";
     let post = |path: &str, body: Value, bearer: Option<String>| {
         let mut r = c.post(format!("{base}{path}")).json(&body);
@@ -111,13 +144,7 @@ async fn run_flow_and_capture(level: &str) -> (String, Vec<String>) {
     .await
     .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
-    let text = std::fs::read_to_string(&log_path).unwrap();
+    let text = running.stop().await;
     let secrets = vec![
         password.to_string(),
         "Wrong-Password-9931".to_string(),
@@ -173,4 +200,45 @@ async fn trace_logs_leak_no_secrets_either() {
             &s[..8.min(s.len())]
         );
     }
+}
+
+// Issue #16.1: the log line of a 500 carries the driver's own words (here SQLite's), not only
+// "database error", once, under the request id the body gives; the body carries none of them.
+#[tokio::test]
+async fn a_500s_log_line_carries_the_drivers_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "info").await;
+    let url = format!("sqlite://{}", dir.path().join("data/sesame.db").display());
+    rename_table(&url, "users", "users_gone").await;
+    let res = running
+        .client
+        .post(format!("{}/auth/register", running.base))
+        .header("x-request-id", "five-hundred-1")
+        .json(&json!({"email": "logs500@example.com", "password": "Zebra-Quartz-Nimbus-4471"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let sent = res.text().await.unwrap();
+    let text = running.stop().await;
+    assert!(
+        !sent.contains("no such table"),
+        "the body names the cause: {sent}"
+    );
+    let failed: Vec<Value> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|v| v["message"] == "request failed" && v["request_id"] == "five-hundred-1")
+        .collect();
+    assert_eq!(failed.len(), 1, "one `request failed` line:\n{text}");
+    let line = &failed[0];
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert_eq!(line["status"], 500, "{line}");
+    let cause = line["cause"].as_str().unwrap_or("");
+    // The core error, the store error, then sqlx's rendering of SQLite's own message, once.
+    assert!(
+        cause.starts_with("internal error: database error: ")
+            && cause.matches("no such table: users").count() == 1,
+        "{line}"
+    );
 }

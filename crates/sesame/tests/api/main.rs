@@ -38,3 +38,5 @@ mod security;
 mod sessions;
 // Issue 9: moving in with existing password hashes.
 mod import;
+// Issue 16.1: storms of requests cut short, then storms of registrations.
+mod storms;

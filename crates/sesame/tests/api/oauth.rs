@@ -1240,6 +1240,38 @@ async fn a_client_cannot_widen_forward_auth_checks() {
 }
 
 #[tokio::test]
+async fn every_value_of_a_repeated_forward_auth_constraint_must_hold() {
+    let app = spawn_app_with(&[("SESAME_AUDIENCES", "api,gallery")]).await;
+    let user = app.new_user().await;
+    let token = Some(user.tokens.access.as_str());
+    // A client that manages to append a value can only narrow the check: the first value is
+    // not replaced by the last, nor the last by the first.
+    for path in [
+        "/auth/verify?role=customer&role=admin",
+        "/auth/verify?role=admin&role=customer",
+        "/auth/verify?audience=api&audience=gallery",
+    ] {
+        assert_error(
+            get_verify(&app, path, token).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+    }
+    for path in [
+        "/auth/verify?role=customer&role=customer&audience=api",
+        "/auth/verify?role=&audience=",
+        "/auth/verify?other=1&role=customer",
+    ] {
+        assert_eq!(
+            get_verify(&app, path, token).await.status(),
+            StatusCode::OK,
+            "{path}: empty and unknown parameters constrain nothing"
+        );
+    }
+}
+
+#[tokio::test]
 async fn exchanged_and_service_tokens_cannot_use_sesames_own_api() {
     // A client allowed Sesame's own audience must not act as the user (or as an admin) on
     // /profile or /admin with an exchanged token.
@@ -1560,4 +1592,45 @@ async fn the_openapi_document_describes_delegable_roles_and_invalid_grant() {
     }
     let token = doc["paths"]["/oauth/token"]["post"].to_string();
     assert!(token.contains("invalid_grant"), "{token}");
+}
+
+// Issue #16.2: a 5xx of the OAuth endpoints is an RFC 6749 §5.2 body like their other errors,
+// not the JSON API's `{detail, code}` (a middleware once rewrote every 5xx into that). The
+// database is broken for real: the clients table renamed behind the service's back, so
+// authenticating a client that is not held in memory fails in the driver.
+#[tokio::test]
+async fn an_oauth_endpoints_500_keeps_the_rfc_6749_shape() {
+    let app = spawn_app().await;
+    let fields = [
+        ("grant_type", "client_credentials"),
+        ("token", "not-a-token"),
+    ];
+    let unknown = Some(("no-such-client", "no-such-secret"));
+    // Before: the same request reads the database and is refused.
+    let res = form(&app, "/oauth/token", unknown, &fields).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(body(res).await["error"], "invalid_client");
+
+    app.rename_table("clients", "clients_gone").await;
+    for path in ["/oauth/token", "/oauth/introspect", "/oauth/revoke"] {
+        let res = form(&app, path, unknown, &fields).await;
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        let headers = res.headers().clone();
+        assert!(
+            headers.get("x-request-id").is_some_and(|id| !id.is_empty()),
+            "{path}: the request id is in the header"
+        );
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .is_ok_and(|ct| ct.starts_with("application/json")),
+            "{path}: {headers:?}"
+        );
+        assert_eq!(
+            body(res).await,
+            json!({"error": "server_error", "error_description": "Internal server error."}),
+            "{path}"
+        );
+    }
 }

@@ -57,3 +57,6 @@ mod sessions;
 // Issue 9: moving in with existing password hashes.
 #[path = "../api/import.rs"]
 mod import;
+// Issue 16.1: storms of requests cut short, then storms of registrations.
+#[path = "../api/storms.rs"]
+mod storms;

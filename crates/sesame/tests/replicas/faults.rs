@@ -87,6 +87,26 @@ async fn a_database_outage_answers_503_and_the_service_recovers_by_itself() {
             );
         }
     }
+    // The OAuth endpoints answer the same outage in their own RFC 6749 form (issue #16.2): a
+    // client not held in memory needs the database to be authenticated.
+    let started = Instant::now();
+    let res = c
+        .post(server.url("/oauth/token"))
+        .basic_auth("no-such-client", Some("no-such-secret"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("/oauth/token answers while the database is down");
+    assert!(started.elapsed() < ANSWER_BOUND);
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert_eq!(
+        body(res).await,
+        json!({
+            "error": "temporarily_unavailable",
+            "error_description": "The service is temporarily unavailable."
+        })
+    );
     let started = Instant::now();
     let res = server.get("/healthz", None).await;
     assert_eq!(

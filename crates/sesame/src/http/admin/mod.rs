@@ -1,0 +1,74 @@
+//! The operator's API, behind the `admin` role (checked against the store at each request, so
+//! a revoked admin role takes effect at once, not when the token expires).
+//!
+//! Routes:
+//! - GET /admin/users?q=&limit=&cursor=, GET/PATCH/DELETE /admin/users/{id}
+//! - POST /admin/users/{id}/unlock, PUT /admin/users/{id}/roles, DELETE /admin/users/{id}/sessions
+//! - GET /admin/keys, POST /admin/keys/rotate
+//! - GET /admin/audit?user_id=&event=&limit=&cursor=
+//! - POST/GET /admin/clients, DELETE /admin/clients/{client_id}
+//!
+
+//! One module per resource: [`users`], [`keys`], [`audit`], [`clients`]; the routes of all four
+//! are listed here, and the [`AdminUser`] extractor every handler declares.
+
+pub mod audit;
+pub mod clients;
+pub mod keys;
+pub mod users;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use sesame_core::admin::Actor;
+use sesame_core::sessions::user_id_of;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{AuthUser, Client};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::default()
+        .routes(routes!(users::list_users))
+        .routes(routes!(
+            users::get_user,
+            users::patch_user,
+            users::delete_user
+        ))
+        .routes(routes!(users::unlock))
+        .routes(routes!(users::set_roles))
+        .routes(routes!(users::revoke_sessions))
+        .routes(routes!(keys::list_keys))
+        .routes(routes!(keys::rotate_keys))
+        .routes(routes!(audit::audit))
+        .routes(routes!(clients::create_client, clients::list_clients))
+        .routes(routes!(clients::delete_client))
+}
+
+/// An authenticated caller who currently holds `admin`: 401 without a valid token, 403
+/// `forbidden` without the role.
+#[derive(Debug)]
+pub struct AdminUser(pub Actor);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        let Client(client) = Client::from_request_parts(parts, state).await?;
+        let admin_id = user_id_of(&user.claims)?;
+        if !state.sesame.admin().is_admin(admin_id).await? {
+            return Err(sesame_core::CoreError::Forbidden.into());
+        }
+        Ok(AdminUser(Actor { admin_id, client }))
+    }
+}
+
+/// `limit` of a paged list: empty means the default; the range (1–200) is the core's to check.
+fn page_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    super::query::non_empty_parsed(d, "must be a whole number from 1 to 200")
+}
