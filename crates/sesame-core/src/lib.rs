@@ -18,6 +18,7 @@
 //! | `sesame.oauth()` | [`oauth`] | client authentication, client credentials, token exchange, introspection, revocation, forward-auth's token check |
 //! | `sesame.keys()` | [`keys`] | the published key ring, reload, rotation |
 //! | `sesame.maintenance()` | [`maintenance`] | periodic purges |
+//! | `sesame.outbox()` | [`outbox`] | the mail sender's lease, outcomes and retry backoff |
 //! | `sesame.importer(..)` | [`import`] | importing users with their password hashes |
 //!
 //! Shared pieces, used by several capabilities and never handed out: `audit::Auditor` (stamped
@@ -44,6 +45,7 @@ pub mod lockout;
 pub mod maintenance;
 pub mod metrics;
 pub mod oauth;
+pub mod outbox;
 pub mod recovery;
 pub mod revocation;
 pub mod secret;

@@ -23,6 +23,7 @@ use crate::lockout::{Gates, PasswordCheck};
 use crate::maintenance::Maintenance;
 use crate::metrics::CoreMetrics;
 use crate::oauth::OAuth;
+use crate::outbox::Outbox;
 use crate::recovery::Recovery;
 use crate::revocation::{RevocationCache, Revoker};
 use crate::secret::secret_bytes;
@@ -45,8 +46,6 @@ pub struct Sesame {
     metrics: Arc<CoreMetrics>,
     revoker: Revoker,
     client_cache: Arc<ClientCache>,
-    /// Woken when a message is queued, so the sender need not wait for its next poll.
-    outbox_wakeup: Arc<tokio::sync::Notify>,
     /// Password attempts of one (account, source) in progress here (see `lockout`).
     attempt_gates: Arc<Gates>,
     accounts: Accounts,
@@ -57,6 +56,7 @@ pub struct Sesame {
     oauth: OAuth,
     keys: Keys,
     maintenance: Maintenance,
+    outbox: Outbox,
 }
 
 impl Sesame {
@@ -179,6 +179,7 @@ impl Sesame {
         );
         let keys = Keys::new(store.clone(), clock.clone(), audit, ring, &settings);
         let maintenance = Maintenance::new(store.clone(), clock.clone(), &settings);
+        let outbox = Outbox::new(store.clone(), clock.clone(), outbox_wakeup.clone());
         Ok(Sesame {
             store,
             clock,
@@ -187,7 +188,6 @@ impl Sesame {
             metrics,
             revoker,
             client_cache,
-            outbox_wakeup,
             attempt_gates,
             accounts,
             sessions,
@@ -197,6 +197,7 @@ impl Sesame {
             oauth,
             keys,
             maintenance,
+            outbox,
         })
     }
 
@@ -240,6 +241,11 @@ impl Sesame {
         &self.maintenance
     }
 
+    /// The mail sender's side of the outbox: claiming, outcomes, retries.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
     /// Starts an import of users with their existing password hashes (see `import`).
     pub fn importer(&self, options: ImportOptions) -> Importer {
         Importer::new(
@@ -258,17 +264,20 @@ impl Sesame {
         &self.settings
     }
 
+    /// The store itself, for tests that look behind the use-cases (a feature, so the service
+    /// cannot reach around them).
+    #[cfg(any(test, feature = "test-util"))]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+    /// Connection pools: (name, size, idle), for the metrics endpoint.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, u32)> {
+        self.store.pool_stats()
     }
 
-    /// Notified whenever a message is queued in the outbox.
-    pub fn outbox_wakeup(&self) -> Arc<tokio::sync::Notify> {
-        self.outbox_wakeup.clone()
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// The keys this instance signs with and publishes (`keys().ring()`).

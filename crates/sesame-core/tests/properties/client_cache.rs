@@ -10,11 +10,13 @@ use secrecy::SecretString;
 use sesame_core::clients::NewClient;
 use sesame_core::sessions::ClientInfo;
 use sesame_core::settings::Settings;
+use sesame_core::store::Store;
 use sesame_core::{CoreError, ManualClock, Sesame};
 
 struct Replicas {
     a: Sesame,
     b: Sesame,
+    store: Arc<dyn Store>,
     clock: ManualClock,
     _dir: tempfile::TempDir,
 }
@@ -28,12 +30,13 @@ async fn replicas() -> Replicas {
     let a = Sesame::start(store.clone(), Arc::new(clock.clone()), settings())
         .await
         .unwrap();
-    let b = Sesame::start(store, Arc::new(clock.clone()), settings())
+    let b = Sesame::start(store.clone(), Arc::new(clock.clone()), settings())
         .await
         .unwrap();
     Replicas {
         a,
         b,
+        store,
         clock,
         _dir: dir,
     }
@@ -75,7 +78,7 @@ async fn a_replica_authenticates_a_client_from_memory_until_the_feed_says_it_was
         .await
         .unwrap();
     // The row is gone; B, which deleted it, refuses at once.
-    assert!(r.b.store().get_client(&id).await.unwrap().is_none());
+    assert!(r.store.get_client(&id).await.unwrap().is_none());
     assert!(matches!(
         r.b.oauth().authenticate_client(&id, &secret).await,
         Err(CoreError::InvalidClient)
