@@ -130,17 +130,17 @@ fuzz_target!(|data: &[u8]| {
             secret_hidden::<profile::DeleteProfileRequest>(body, &["password"]);
         }
         11 => {
-            check::<admin::PatchUserRequest>(body);
+            check::<admin::users::PatchUserRequest>(body);
         }
         12 => {
-            if let Some(r) = check::<admin::RolesBody>(body) {
+            if let Some(r) = check::<admin::users::RolesBody>(body) {
                 for role in r.roles.iter().flatten() {
                     let _ = Role::parse(role);
                 }
             }
         }
         _ => {
-            check::<admin::NewClientRequest>(body);
+            check::<admin::clients::NewClientRequest>(body);
             // Preferences: any JSON value, then the object/size rule.
             check::<serde_json::Value>(body);
         }

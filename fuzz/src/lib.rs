@@ -302,7 +302,7 @@ impl App {
             (sesame.clone(), sesame::http::router(state))
         });
         let created = rt
-            .block_on(sesame.create_client(
+            .block_on(sesame.clients().create(
                 sesame_core::clients::NewClient {
                     name: "fuzz".into(),
                     audiences: vec!["gallery".into()],
@@ -343,7 +343,7 @@ impl App {
         }
         let user = self
             .rt
-            .block_on(self.sesame.create_user(
+            .block_on(self.sesame.accounts().create_user(
                 sesame_core::accounts::Registration {
                     email: email.clone(),
                     password: PASSWORD.to_string().into(),
@@ -360,14 +360,14 @@ impl App {
     fn login(&self, email: &str, id: String) -> Option<Account> {
         let pair = self
             .rt
-            .block_on(self.sesame.login(sesame_core::accounts::Login {
+            .block_on(self.sesame.sessions().login(sesame_core::sessions::Login {
                 login: email.into(),
                 password: PASSWORD.to_string().into(),
                 audience: None,
                 client: Default::default(),
             }))
             .ok()?;
-        let claims = self.sesame.verify_access(&pair.access).ok()?;
+        let claims = self.sesame.sessions().verify_access(&pair.access).ok()?;
         Some(Account {
             email: email.into(),
             id,
@@ -384,7 +384,7 @@ impl App {
         }
         let access_ok = self
             .rt
-            .block_on(self.sesame.authenticate(&a.access))
+            .block_on(self.sesame.sessions().authenticate(&a.access))
             .is_ok();
         access_ok
             && self.rt.block_on(async {
@@ -413,19 +413,20 @@ impl App {
         }
         let service_ok = self
             .rt
-            .block_on(self.sesame.check_access_token(&live.service, None))
+            .block_on(self.sesame.oauth().check_access_token(&live.service, None))
             .is_ok();
         if !service_ok {
             let client = self
                 .rt
                 .block_on(
                     self.sesame
+                        .oauth()
                         .authenticate_client(&self.client_id, &self.client_secret.clone().into()),
                 )
                 .expect("the fuzz client authenticates");
             live.service = self
                 .rt
-                .block_on(self.sesame.client_token(&client, vec![], None))
+                .block_on(self.sesame.oauth().client_token(&client, vec![], None))
                 .expect("service token")
                 .access_token;
         }

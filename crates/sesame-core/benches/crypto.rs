@@ -2,6 +2,10 @@
 //! algorithm, the verified-token cache (hit and miss), refresh-token hashing, and one argon2id
 //! hash at the default cost. `cargo bench -p sesame-core` (add a filter to run one group).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark stamps its fixtures with the real time"
+)]
 
 use std::hint::black_box;
 use std::sync::Arc;

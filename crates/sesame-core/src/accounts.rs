@@ -1,15 +1,22 @@
-//! Accounts: registration, login, the profile and preferences, password change, deletion.
+//! Accounts: registration, the profile and preferences, password change, deletion — what a
+//! person does with their own account once it exists. (Signing in is `sessions`; a lost
+//! password and email proofs are `recovery`.)
+
+use std::sync::Arc;
 
 use secrecy::SecretString;
 use uuid::Uuid;
 
+use crate::audit::{AuditEvent, Auditor};
+use crate::clock::Clock;
 use crate::domain::{Email, Password, PasswordProblem, Role, Username};
+use crate::email::Mailer;
 use crate::error::{Chain, CoreError, FieldErrors};
-use crate::hashing::Upgrade;
-use crate::lockout::Purpose;
-use crate::service::Sesame;
-use crate::sessions::{ClientInfo, TokenPair};
-use crate::store::{NewUser, ProfileChange, UserRecord};
+use crate::hashing::PasswordHasher;
+use crate::lockout::{PasswordCheck, Purpose};
+use crate::revocation::Revoker;
+use crate::sessions::ClientInfo;
+use crate::store::{NewUser, ProfileChange, Store, UserRecord};
 
 /// Preferences are a JSON object of at most this many bytes (serialised).
 pub const MAX_PREFERENCES_BYTES: usize = 16 * 1024;
@@ -20,16 +27,6 @@ pub struct Registration {
     pub email: String,
     pub password: SecretString,
     pub username: Option<String>,
-    pub client: ClientInfo,
-}
-
-#[derive(Debug)]
-pub struct Login {
-    /// A username or an email.
-    pub login: String,
-    pub password: SecretString,
-    /// Requested audiences; `None` means the default one.
-    pub audience: Option<Vec<String>>,
     pub client: ClientInfo,
 }
 
@@ -55,7 +52,51 @@ pub(crate) fn password_error(problem: PasswordProblem, field: &str) -> CoreError
     }
 }
 
-impl Sesame {
+/// A user's own account: everything but signing in.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: Arc<PasswordHasher>,
+    audit: Auditor,
+    passwords: PasswordCheck,
+    mailer: Mailer,
+    revoker: Revoker,
+}
+
+/// The user, or `TokenRevoked` when the account is gone (its token outlived it).
+pub(crate) async fn profile(store: &dyn Store, user_id: Uuid) -> Result<UserRecord, CoreError> {
+    store
+        .get_user(user_id)
+        .await?
+        .ok_or(CoreError::TokenRevoked)
+}
+
+impl Accounts {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        hasher: Arc<PasswordHasher>,
+        audit: Auditor,
+        passwords: PasswordCheck,
+        mailer: Mailer,
+        revoker: Revoker,
+    ) -> Self {
+        Accounts {
+            store,
+            clock,
+            hasher,
+            audit,
+            passwords,
+            mailer,
+            revoker,
+        }
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, input: Registration) -> Result<UserRecord, CoreError> {
         let client = input.client.clone();
@@ -64,7 +105,7 @@ impl Sesame {
         // and `POST /auth/email/verify/resend` sends another.
         match Email::parse(&user.email) {
             Ok(email) => {
-                if let Err(e) = self.send_verification(&user, &email, &client).await {
+                if let Err(e) = self.mailer.send_verification(&user, &email, &client).await {
                     tracing::warn!(user_id = %user.id, error = %Chain(&e), "could not queue the verification email");
                 }
             }
@@ -118,8 +159,8 @@ impl Sesame {
             },
             now,
         };
-        let audit = self.audit(
-            "register",
+        let audit = self.audit.entry(
+            AuditEvent::Register,
             Some(user.id),
             &input.client,
             serde_json::json!({}),
@@ -127,194 +168,8 @@ impl Sesame {
         Ok(self.store.create_user(&user, &[audit]).await?)
     }
 
-    /// Logs in: answers the same 401 for an unknown account and a wrong password (the unknown
-    /// account is checked against a dummy hash, so it costs the same time). Wrong passwords are
-    /// counted per source under the lockout rules of [`crate::lockout`].
-    #[tracing::instrument(skip_all)]
-    pub async fn login(&self, input: Login) -> Result<TokenPair, CoreError> {
-        let result = self.login_inner(input).await;
-        self.metrics.login(match &result {
-            Ok(_) => "success",
-            Err(CoreError::InvalidCredentials) => "invalid_credentials",
-            Err(CoreError::AccountLocked { .. }) => "locked",
-            Err(CoreError::AccountDisabled) => "disabled",
-            Err(CoreError::EmailNotVerified) => "email_not_verified",
-            Err(CoreError::InvalidAudience(_) | CoreError::Validation(_)) => "invalid_request",
-            Err(_) => "error",
-        });
-        result
-    }
-
-    async fn login_inner(&self, input: Login) -> Result<TokenPair, CoreError> {
-        let audience = self.resolve_audience(input.audience)?;
-        let canonical = canonical_login(&input.login);
-        // Before the read: the token's roles are no fresher than this (see `Sesame::jti_at`).
-        let read_at = self.now();
-        let user = match canonical {
-            Some(c) => self.store.find_user_by_login(&c).await?,
-            None => None,
-        };
-        let Some(user) = user else {
-            // Same cost as a wrong password: a check against a dummy hash.
-            self.hasher.check(&input.password, None).await?;
-            // The typed name may be a password typed in the wrong field: only a keyed hash of
-            // it is kept, enough to see the same unknown name tried again.
-            let entry = self.audit(
-                "login_failed",
-                None,
-                &input.client,
-                serde_json::json!({
-                    "reason": "unknown_account",
-                    "login_hmac": self.login_name_mac(&input.login),
-                }),
-            );
-            self.store.append_audit(&[entry]).await?;
-            return Err(CoreError::InvalidCredentials);
-        };
-        // Reserved before hashing: a locked source is refused without a check.
-        let attempt = self
-            .begin_attempt(user.id, &input.client, Purpose::Login)
-            .await?;
-        let Some(checked) = self
-            .check_in_attempt(&attempt, &user, &input.password, &input.client)
-            .await?
-        else {
-            return Err(CoreError::InvalidCredentials);
-        };
-        if user.disabled {
-            self.release_attempt(attempt).await?;
-            let entry = self.audit(
-                "login_failed",
-                Some(user.id),
-                &input.client,
-                serde_json::json!({"reason": "account_disabled"}),
-            );
-            self.store.append_audit(&[entry]).await?;
-            return Err(CoreError::AccountDisabled);
-        }
-        if self.settings.require_verified_email && !user.email_verified {
-            self.release_attempt(attempt).await?;
-            let entry = self.audit(
-                "login_failed",
-                Some(user.id),
-                &input.client,
-                serde_json::json!({"reason": "email_not_verified"}),
-            );
-            self.store.append_audit(&[entry]).await?;
-            return Err(CoreError::EmailNotVerified);
-        }
-        let entry = self.audit(
-            "login_succeeded",
-            Some(user.id),
-            &input.client,
-            serde_json::json!({"audience": audience}),
-        );
-        // Accepted only if no lock was set while the password was being hashed.
-        self.accept_attempt(attempt, &[entry]).await?;
-        if let Some(upgrade) = checked.upgrade {
-            self.upgrade_hash(&user, &input.password, upgrade, &input.client)
-                .await;
-        }
-        self.open_session(&user, audience, input.client, read_at)
-            .await
-    }
-
-    /// A keyed hash (HMAC-SHA-256 under an instance secret, truncated to 128 bits, hex) of a
-    /// login name as typed: it links repeated attempts on the same unknown name in the audit
-    /// trail without keeping the text, which may be a password typed in the wrong field.
-    fn login_name_mac(&self, login: &str) -> String {
-        use aws_lc_rs::hmac;
-        use secrecy::ExposeSecret;
-        let key = hmac::Key::new(hmac::HMAC_SHA256, self.refresh_mac_key.expose_secret());
-        // A key of its own, derived from the instance secret, so this MAC never equals a
-        // refresh-token successor.
-        let derived = hmac::sign(&key, b"sesame audit login name v1");
-        let key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
-        let tag = hmac::sign(&key, login.trim().as_bytes());
-        tag.as_ref()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-
-    /// Replaces a hash that just verified by argon2id at the configured cost (transparent
-    /// upgrade of imported hashes, and of argon2 hashes once the configured cost rises),
-    /// audited `password_rehashed` with the old scheme and cost — never the hash. Best effort:
-    /// the login succeeds whatever happens here, and a failed upgrade is tried again at the
-    /// next login. The update is conditional on the old hash, so a password changed meanwhile
-    /// is never overwritten.
-    async fn upgrade_hash(
-        &self,
-        user: &UserRecord,
-        password: &SecretString,
-        upgrade: Upgrade,
-        client: &ClientInfo,
-    ) {
-        let new_hash = match self.hasher.hash(password).await {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::warn!(user_id = %user.id, error = %Chain(&e), "password hash upgrade postponed");
-                return;
-            }
-        };
-        let entry = self.audit(
-            "password_rehashed",
-            Some(user.id),
-            client,
-            serde_json::json!({
-                "from": upgrade.from.scheme.as_str(),
-                "from_cost": upgrade.from.cost.to_string(),
-                "to": "argon2id",
-                "to_cost": self.hasher.configured_cost(),
-                "reason": upgrade.reason.as_str(),
-            }),
-        );
-        match self
-            .store
-            .rehash_password(user.id, &user.password_hash, &new_hash, &[entry])
-            .await
-        {
-            Ok(true) => {
-                tracing::info!(user_id = %user.id, from = upgrade.from.scheme.as_str(), "password hash upgraded to argon2id")
-            }
-            Ok(false) => {
-                tracing::info!(user_id = %user.id, "password changed meanwhile; hash upgrade skipped")
-            }
-            Err(e) => {
-                tracing::warn!(user_id = %user.id, error = %Chain(&e), "password hash upgrade postponed")
-            }
-        }
-    }
-
-    /// The audiences of a token: each requested one must be configured; none means the default.
-    pub(crate) fn resolve_audience(
-        &self,
-        requested: Option<Vec<String>>,
-    ) -> Result<Vec<String>, CoreError> {
-        let allowed = &self.settings.audiences;
-        match requested {
-            None => Ok(vec![allowed.first().cloned().unwrap_or_default()]),
-            Some(list) if list.is_empty() => {
-                Err(CoreError::InvalidAudience("no audience requested".into()))
-            }
-            Some(list) => {
-                if let Some(bad) = list.iter().find(|a| !allowed.contains(a)) {
-                    return Err(CoreError::InvalidAudience(format!(
-                        "audience '{bad}' is not allowed"
-                    )));
-                }
-                let mut list = list;
-                list.dedup();
-                Ok(list)
-            }
-        }
-    }
-
     pub async fn profile(&self, user_id: Uuid) -> Result<UserRecord, CoreError> {
-        self.store
-            .get_user(user_id)
-            .await?
-            .ok_or(CoreError::TokenRevoked)
+        profile(self.store.as_ref(), user_id).await
     }
 
     /// The profile with the address waiting for verification, if any, in one read.
@@ -330,7 +185,7 @@ impl Sesame {
 
     /// Updates the profile. A new email address does not replace the current one at once: it
     /// is sent a verification link, and becomes the account's email when that link is used
-    /// (until then [`Sesame::pending_email`] shows it).
+    /// (until then [`crate::recovery::Recovery::pending_email`] shows it).
     #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn update_profile(
         &self,
@@ -388,7 +243,8 @@ impl Sesame {
                 .current_password
                 .as_ref()
                 .ok_or(CoreError::InvalidCurrentPassword)?;
-            self.check_current_password(&user, pw, client, Purpose::EmailChange)
+            self.passwords
+                .check_current_password(&user, pw, client, Purpose::EmailChange)
                 .await?;
             // The unique constraint decides when the link is used; this early answer only
             // spares the user a link that could not work (and says no more than registration).
@@ -407,7 +263,9 @@ impl Sesame {
             .await?
             .ok_or(CoreError::TokenRevoked)?;
         if let Some(email) = &new_email {
-            self.send_verification(&updated, email, client).await?;
+            self.mailer
+                .send_verification(&updated, email, client)
+                .await?;
         }
         Ok(updated)
     }
@@ -423,13 +281,14 @@ impl Sesame {
         client: &ClientInfo,
     ) -> Result<u64, CoreError> {
         let user = self.profile(user_id).await?;
-        self.check_current_password(&user, current, client, Purpose::PasswordChange)
+        self.passwords
+            .check_current_password(&user, current, client, Purpose::PasswordChange)
             .await?;
         let ids = [user.email.as_str(), user.username.as_deref().unwrap_or("")];
         let password = Password::parse(new, &ids).map_err(|p| password_error(p, "new_password"))?;
         let hash = self.hasher.hash(password.secret()).await?;
-        let entry = self.audit(
-            "password_changed",
+        let entry = self.audit.entry(
+            AuditEvent::PasswordChanged,
             Some(user_id),
             client,
             serde_json::json!({}),
@@ -438,7 +297,7 @@ impl Sesame {
             .store
             .set_password(user_id, &hash, current_session, self.now(), &[entry])
             .await?;
-        self.revoked().await;
+        self.revoker.revoked().await;
         Ok(ended)
     }
 
@@ -451,16 +310,17 @@ impl Sesame {
         client: &ClientInfo,
     ) -> Result<(), CoreError> {
         let user = self.profile(user_id).await?;
-        self.check_current_password(&user, password, client, Purpose::AccountDeletion)
+        self.passwords
+            .check_current_password(&user, password, client, Purpose::AccountDeletion)
             .await?;
-        let entry = self.audit(
-            "user_deleted",
+        let entry = self.audit.entry(
+            AuditEvent::UserDeleted,
             Some(user_id),
             client,
             serde_json::json!({"by": "self"}),
         );
         self.store.delete_user(user_id, &[entry]).await?;
-        self.revoked().await;
+        self.revoker.revoked().await;
         Ok(())
     }
 
@@ -492,15 +352,5 @@ impl Sesame {
             .put_preferences(user_id, &prefs, self.now())
             .await?;
         Ok(prefs)
-    }
-}
-
-/// The canonical form of a login name: an email when it has an `@`, else a username.
-fn canonical_login(login: &str) -> Option<String> {
-    let login = login.trim();
-    if login.contains('@') {
-        Email::parse(login).ok().map(|e| e.canonical())
-    } else {
-        Username::parse(login).ok().map(|u| u.canonical())
     }
 }

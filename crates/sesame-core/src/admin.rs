@@ -1,13 +1,18 @@
 //! What an operator does: find users, disable, unlock, change roles, end sessions, delete,
-//! rotate keys, read the audit trail. Every change is audited with the acting admin.
+//! read the audit trail. Every change is audited with the acting admin. (Key rotation is
+//! `keys::Keys`; service clients are `clients::Clients`.)
+
+use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::audit::{AuditEvent, Auditor};
+use crate::clock::Clock;
 use crate::domain::{Email, Role};
 use crate::error::{CoreError, FieldErrors};
-use crate::service::Sesame;
+use crate::revocation::Revoker;
 use crate::sessions::ClientInfo;
-use crate::store::{AuditEntry, AuditFilter, UserRecord};
+use crate::store::{AuditEntry, AuditFilter, Store, UserRecord};
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
@@ -56,7 +61,34 @@ pub fn page_size(limit: Option<u32>) -> Result<u32, CoreError> {
     }
 }
 
-impl Sesame {
+/// The operator's capability: the HTTP admin API and the command line both act through it.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: Auditor,
+    revoker: Revoker,
+}
+
+impl Admin {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        audit: Auditor,
+        revoker: Revoker,
+    ) -> Self {
+        Admin {
+            store,
+            clock,
+            audit,
+            revoker,
+        }
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// Whether the user currently holds `admin` (read from the store, not from a token that may
     /// predate a role change).
     pub async fn is_admin(&self, user_id: Uuid) -> Result<bool, CoreError> {
@@ -69,7 +101,7 @@ impl Sesame {
 
     /// Users in creation order; stable while users are added and removed because the cursor is
     /// a key, not an offset.
-    pub async fn admin_list_users(
+    pub async fn list_users(
         &self,
         query: Option<&str>,
         limit: Option<u32>,
@@ -91,13 +123,13 @@ impl Sesame {
         })
     }
 
-    pub async fn admin_get_user(&self, id: Uuid) -> Result<UserRecord, CoreError> {
+    pub async fn get_user(&self, id: Uuid) -> Result<UserRecord, CoreError> {
         self.store.get_user(id).await?.ok_or(CoreError::NotFound)
     }
 
     fn actor_audit(
         &self,
-        event: &str,
+        event: AuditEvent,
         target: Uuid,
         actor: &Actor,
         mut detail: serde_json::Value,
@@ -107,21 +139,21 @@ impl Sesame {
         } else {
             serde_json::json!(actor.admin_id)
         };
-        self.audit(event, Some(target), &actor.client, detail)
+        self.audit.entry(event, Some(target), &actor.client, detail)
     }
 
     /// Disabling also ends the user's sessions, so Sesame refuses their tokens at once.
     /// Disabling the last active admin is refused (`LastAdmin`).
-    pub async fn admin_set_disabled(
+    pub async fn set_disabled(
         &self,
         id: Uuid,
         disabled: bool,
         actor: &Actor,
     ) -> Result<UserRecord, CoreError> {
         let event = if disabled {
-            "user_disabled"
+            AuditEvent::UserDisabled
         } else {
-            "user_enabled"
+            AuditEvent::UserEnabled
         };
         let entry = self.actor_audit(event, id, actor, serde_json::json!({}));
         if !self
@@ -133,7 +165,7 @@ impl Sesame {
         }
         if disabled {
             let entry = self.actor_audit(
-                "logout",
+                AuditEvent::Logout,
                 id,
                 actor,
                 serde_json::json!({"all_sessions": true, "reason": "user_disabled"}),
@@ -141,14 +173,14 @@ impl Sesame {
             self.store
                 .revoke_user_sessions(id, self.now(), &[entry])
                 .await?;
-            self.revoked().await;
+            self.revoker.revoked().await;
         }
-        self.admin_get_user(id).await
+        self.get_user(id).await
     }
 
     /// The user with this email (the command line names users by email; an `@` never occurs in
     /// a username, so the look-up cannot match one).
-    pub async fn admin_find_by_email(&self, email: &str) -> Result<UserRecord, CoreError> {
+    pub async fn find_by_email(&self, email: &str) -> Result<UserRecord, CoreError> {
         let email = Email::parse(email).map_err(|m| CoreError::field("email", m))?;
         self.store
             .find_user_by_login(&email.canonical())
@@ -157,12 +189,17 @@ impl Sesame {
     }
 
     /// Ends every lock of the user: each source's and the account-wide one (see `lockout`).
-    pub async fn admin_unlock(&self, id: Uuid, actor: &Actor) -> Result<UserRecord, CoreError> {
-        let entry = self.actor_audit("account_unlocked", id, actor, serde_json::json!({}));
+    pub async fn unlock(&self, id: Uuid, actor: &Actor) -> Result<UserRecord, CoreError> {
+        let entry = self.actor_audit(
+            AuditEvent::AccountUnlocked,
+            id,
+            actor,
+            serde_json::json!({}),
+        );
         if !self.store.unlock(id, self.now(), &[entry]).await? {
             return Err(CoreError::NotFound);
         }
-        self.admin_get_user(id).await
+        self.get_user(id).await
     }
 
     /// Replaces the roles; they appear in the user's next refreshed access token. Taking `admin`
@@ -170,7 +207,7 @@ impl Sesame {
     /// removed, the user's tokens issued until now are recorded as stale in the revocation feed
     /// (forward-auth, introspection and token exchange refuse them; see `revocation`), with the
     /// instant taken after the change committed: a token issued later read the new roles.
-    pub async fn admin_set_roles(
+    pub async fn set_roles(
         &self,
         id: Uuid,
         roles: &[String],
@@ -190,11 +227,11 @@ impl Sesame {
         if !fields.is_empty() {
             return Err(CoreError::Validation(fields));
         }
-        let previous = self.admin_get_user(id).await?.roles;
+        let previous = self.get_user(id).await?.roles;
         parsed.sort();
         parsed.dedup();
         let entry = self.actor_audit(
-            "role_changed",
+            AuditEvent::RoleChanged,
             id,
             actor,
             serde_json::json!({"roles": parsed, "previous": previous}),
@@ -206,41 +243,41 @@ impl Sesame {
             .ok_or(CoreError::NotFound)?;
         if previous.iter().any(|r| !roles.contains(r)) {
             self.store.feed_user_change(id, self.now()).await?;
-            self.revoked().await;
+            self.revoker.revoked().await;
         }
         Ok(roles)
     }
 
     /// Grants one role (`sesame user role add`), audited as `role_changed` like a replacement.
-    pub async fn admin_add_role(
+    pub async fn add_role(
         &self,
         id: Uuid,
         role: &str,
         actor: &Actor,
     ) -> Result<Vec<String>, CoreError> {
-        let mut roles = self.admin_get_user(id).await?.roles;
+        let mut roles = self.get_user(id).await?.roles;
         roles.push(role.to_string());
-        self.admin_set_roles(id, &roles, actor).await
+        self.set_roles(id, &roles, actor).await
     }
 
     /// Takes one role away (`sesame user role remove`); refused with `LastAdmin` when it is
     /// `admin` and the user is the last active admin.
-    pub async fn admin_remove_role(
+    pub async fn remove_role(
         &self,
         id: Uuid,
         role: &str,
         actor: &Actor,
     ) -> Result<Vec<String>, CoreError> {
         let role = Role::parse(role).map_err(|m| CoreError::field("role", m))?;
-        let mut roles = self.admin_get_user(id).await?.roles;
+        let mut roles = self.get_user(id).await?.roles;
         roles.retain(|r| r != role.as_str());
-        self.admin_set_roles(id, &roles, actor).await
+        self.set_roles(id, &roles, actor).await
     }
 
-    pub async fn admin_revoke_sessions(&self, id: Uuid, actor: &Actor) -> Result<u64, CoreError> {
-        self.admin_get_user(id).await?;
+    pub async fn revoke_sessions(&self, id: Uuid, actor: &Actor) -> Result<u64, CoreError> {
+        self.get_user(id).await?;
         let entry = self.actor_audit(
-            "logout",
+            AuditEvent::Logout,
             id,
             actor,
             serde_json::json!({"all_sessions": true}),
@@ -249,21 +286,21 @@ impl Sesame {
             .store
             .revoke_user_sessions(id, self.now(), &[entry])
             .await?;
-        self.revoked().await;
+        self.revoker.revoked().await;
         Ok(n)
     }
 
-    pub async fn admin_delete_user(&self, id: Uuid, actor: &Actor) -> Result<(), CoreError> {
-        let entry = self.actor_audit("user_deleted", id, actor, serde_json::json!({}));
+    pub async fn delete_user(&self, id: Uuid, actor: &Actor) -> Result<(), CoreError> {
+        let entry = self.actor_audit(AuditEvent::UserDeleted, id, actor, serde_json::json!({}));
         if self.store.delete_user(id, &[entry]).await? {
-            self.revoked().await;
+            self.revoker.revoked().await;
             Ok(())
         } else {
             Err(CoreError::NotFound)
         }
     }
 
-    pub async fn admin_audit(
+    pub async fn audit_trail(
         &self,
         user_id: Option<Uuid>,
         event: Option<String>,

@@ -1,27 +1,27 @@
-//! Email verification and password reset: single-use tokens mailed as links, and the messages
-//! that carry them.
+//! Emailed tokens: single-use tokens mailed as links, the messages that carry them, and the
+//! [`Mailer`] that queues both (the use-cases that send them are in `accounts` and `recovery`).
 //!
 //! A token is 32 random bytes (base64url, 43 characters) stored only as its SHA-256, like a
 //! refresh token. Its message is rendered here and queued in the store's outbox in the same
 //! transaction as the token; the service's background sender delivers it (SMTP, or the log in
 //! development) and retries until the server accepts it.
-//!
-//! Nothing here tells a caller whether an address has an account: `forgot_password` does the
-//! same work and answers the same way for both, and is meant to run off the request path.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use std::sync::Arc;
+
 use chrono::Duration;
 use rand::RngCore;
-use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::domain::{Email, Password};
+use crate::audit::{AuditEvent, Auditor};
+use crate::clock::Clock;
+use crate::domain::Email;
 use crate::error::CoreError;
-use crate::service::Sesame;
 use crate::sessions::ClientInfo;
-use crate::store::{EmailPurpose, NewEmailToken, OutboxMessage, UserRecord};
+use crate::settings::{Settings, ttl as ttl_of};
+use crate::store::{EmailPurpose, NewEmailToken, OutboxMessage, Store, UserRecord};
 
 /// 32 random bytes, base64url without padding.
 const TOKEN_LEN: usize = 43;
@@ -230,34 +230,72 @@ pub fn render_with(
     }
 }
 
-impl Sesame {
+/// Queues the messages that carry emailed tokens; shared by accounts (registration, email
+/// change) and recovery (resend, password reset).
+#[derive(Debug, Clone)]
+pub(crate) struct Mailer {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: Auditor,
+    /// Told when a message is queued, so the sender need not wait for its next poll.
+    outbox: Arc<crate::outbox_signal::OutboxSignal>,
+    public_url: String,
+    product_name: String,
+    templates: TemplateOverrides,
+    verify_ttl: std::time::Duration,
+    reset_ttl: std::time::Duration,
+    per_account_hour: u32,
+}
+
+impl Mailer {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        audit: Auditor,
+        outbox: Arc<crate::outbox_signal::OutboxSignal>,
+        settings: &Settings,
+    ) -> Self {
+        Mailer {
+            store,
+            clock,
+            audit,
+            outbox,
+            public_url: settings.public_url.clone(),
+            product_name: settings.product_name.clone(),
+            templates: settings.email_templates.clone(),
+            verify_ttl: settings.email_verify_ttl,
+            reset_ttl: settings.password_reset_ttl,
+            per_account_hour: settings.emails_per_account_hour,
+        }
+    }
+
     fn email_link(&self, path: &str, token: &EmailToken) -> String {
         format!(
             "{}{path}?token={}",
-            self.settings.public_url.trim_end_matches('/'),
+            self.public_url.trim_end_matches('/'),
             token.as_str()
         )
     }
 
     /// Makes a token, renders its message and queues both (one transaction) — unless the
     /// account had its hourly share of this kind of message already (then quietly nothing).
-    async fn queue_email(
+    pub(crate) async fn queue_email(
         &self,
         user: &UserRecord,
         purpose: EmailPurpose,
         email: &Email,
         token: &EmailToken,
-        audit: Option<(&str, &ClientInfo)>,
+        audit: Option<(AuditEvent, &ClientInfo)>,
     ) -> Result<(), CoreError> {
-        let now = self.now();
+        let now = self.clock.now();
         let (path, ttl) = match purpose {
-            EmailPurpose::Verify => (VERIFY_PATH, self.settings.email_verify_ttl),
-            EmailPurpose::Reset => (RESET_PATH, self.settings.password_reset_ttl),
+            EmailPurpose::Verify => (VERIFY_PATH, self.verify_ttl),
+            EmailPurpose::Reset => (RESET_PATH, self.reset_ttl),
         };
-        let ttl = Self::ttl(ttl);
+        let ttl = ttl_of(ttl);
         let rendered = render_with(
-            &self.settings.email_templates,
-            &self.settings.product_name,
+            &self.templates,
+            &self.product_name,
             purpose,
             email.as_str(),
             &self.email_link(path, token),
@@ -284,7 +322,7 @@ impl Sesame {
         };
         let entries: Vec<_> = audit
             .map(|(event, client)| {
-                self.audit(
+                self.audit.entry(
                     event,
                     Some(user.id),
                     client,
@@ -293,10 +331,7 @@ impl Sesame {
             })
             .into_iter()
             .collect();
-        let limit = (
-            now - Duration::hours(1),
-            u64::from(self.settings.emails_per_account_hour),
-        );
+        let limit = (now - Duration::hours(1), u64::from(self.per_account_hour));
         let queued = self
             .store
             .enqueue_email(&record, &message, Some(limit), &entries)
@@ -312,7 +347,7 @@ impl Sesame {
     /// Sends a verification link to `email` (the user's address, or the new address of an
     /// email change). Quietly sends nothing past the per-account hourly limit.
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
-    pub async fn send_verification(
+    pub(crate) async fn send_verification(
         &self,
         user: &UserRecord,
         email: &Email,
@@ -322,126 +357,6 @@ impl Sesame {
         let token = EmailToken::generate();
         self.queue_email(user, EmailPurpose::Verify, email, &token, None)
             .await
-    }
-
-    /// POST /auth/email/verify/resend: a new link for the current address (or for the pending
-    /// one, when an email change waits for its proof).
-    #[tracing::instrument(skip_all, fields(user_id = %user_id))]
-    pub async fn resend_verification(
-        &self,
-        user_id: Uuid,
-        client: &ClientInfo,
-    ) -> Result<(), CoreError> {
-        let user = self.profile(user_id).await?;
-        let pending = self.store.pending_email(user_id, self.now()).await?;
-        let address = match pending {
-            Some(p) => p,
-            None if user.email_verified => return Ok(()),
-            None => user.email.clone(),
-        };
-        let email = Email::parse(&address).map_err(CoreError::internal)?;
-        self.send_verification(&user, &email, client).await
-    }
-
-    /// The address an email change waits to verify, if any.
-    pub async fn pending_email(&self, user_id: Uuid) -> Result<Option<String>, CoreError> {
-        Ok(self.store.pending_email(user_id, self.now()).await?)
-    }
-
-    /// POST /auth/email/verify: the address the token was sent to becomes the user's verified
-    /// email.
-    #[tracing::instrument(skip_all)]
-    pub async fn verify_email(
-        &self,
-        token: &str,
-        client: &ClientInfo,
-    ) -> Result<UserRecord, CoreError> {
-        let token = EmailToken::parse(token).ok_or(CoreError::EmailTokenInvalid)?;
-        let record = self
-            .store
-            .find_email_token(&token.hash(), EmailPurpose::Verify, self.now())
-            .await?
-            .ok_or(CoreError::EmailTokenInvalid)?;
-        let entry = self.audit(
-            "email_verified",
-            Some(record.user_id),
-            client,
-            serde_json::json!({"email": record.email}),
-        );
-        let user_id = self
-            .store
-            .verify_email(&token.hash(), self.now(), &[entry])
-            .await?
-            .ok_or(CoreError::EmailTokenInvalid)?;
-        self.profile(user_id).await
-    }
-
-    /// POST /auth/password/forgot. Answers nothing either way: run it off the request path so
-    /// the response and its timing are the same for known and unknown addresses. Work that
-    /// depends on the account is limited to a store read and, when it exists, one write.
-    #[tracing::instrument(skip_all)]
-    pub async fn forgot_password(&self, email: &str, client: &ClientInfo) -> Result<(), CoreError> {
-        // The token is made in both branches, so both cost the same CPU.
-        let token = EmailToken::generate();
-        let _ = token.hash();
-        let Ok(email) = Email::parse(email) else {
-            return Ok(());
-        };
-        let Some(user) = self.store.find_user_by_login(&email.canonical()).await? else {
-            tracing::debug!("password reset asked for an unknown address");
-            return Ok(());
-        };
-        if user.disabled {
-            return Ok(());
-        }
-        // The message goes to the address on record (it may differ in case from the one typed).
-        let to = Email::parse(&user.email).map_err(CoreError::internal)?;
-        self.queue_email(
-            &user,
-            EmailPurpose::Reset,
-            &to,
-            &token,
-            Some(("password_reset_requested", client)),
-        )
-        .await
-    }
-
-    /// POST /auth/password/reset: sets the password and ends every session of the user.
-    #[tracing::instrument(skip_all)]
-    pub async fn reset_password(
-        &self,
-        token: &str,
-        new_password: &SecretString,
-        client: &ClientInfo,
-    ) -> Result<u64, CoreError> {
-        let token = EmailToken::parse(token).ok_or(CoreError::EmailTokenInvalid)?;
-        let record = self
-            .store
-            .find_email_token(&token.hash(), EmailPurpose::Reset, self.now())
-            .await?
-            .ok_or(CoreError::EmailTokenInvalid)?;
-        let user = self
-            .store
-            .get_user(record.user_id)
-            .await?
-            .ok_or(CoreError::EmailTokenInvalid)?;
-        let ids = [user.email.as_str(), user.username.as_deref().unwrap_or("")];
-        let password = Password::parse(new_password, &ids)
-            .map_err(|p| crate::accounts::password_error(p, "new_password"))?;
-        let hash = self.hasher.hash(password.secret()).await?;
-        let entry = self.audit(
-            "password_reset",
-            Some(user.id),
-            client,
-            serde_json::json!({}),
-        );
-        let (_, ended) = self
-            .store
-            .reset_password(&token.hash(), &hash, self.now(), &[entry])
-            .await?
-            .ok_or(CoreError::EmailTokenInvalid)?;
-        self.revoked().await;
-        Ok(ended)
     }
 }
 

@@ -14,16 +14,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::audit::{AuditEvent, Auditor};
+use crate::clock::Clock;
 use crate::domain::{Email, Role, Username};
 use crate::error::CoreError;
 use crate::hash_format::{self, CostLimits, Inspected};
-use crate::service::Sesame;
 use crate::sessions::ClientInfo;
-use crate::store::{ImportOutcome, ImportedUser, NewUser};
+use crate::store::{ImportOutcome, ImportedUser, NewUser, Store};
 
 /// Users written per transaction.
 pub const DEFAULT_BATCH_SIZE: usize = 500;
@@ -103,8 +106,10 @@ struct Pending {
 
 /// Feeds the lines of one import; see the module documentation.
 #[derive(Debug)]
-pub struct Importer<'a> {
-    sesame: &'a Sesame,
+pub struct Importer {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: Auditor,
     options: ImportOptions,
     limits: CostLimits,
     /// Canonical email / username → the line that first had it (lines that passed the checks).
@@ -122,12 +127,19 @@ impl std::fmt::Debug for Pending {
     }
 }
 
-impl Sesame {
-    /// Starts an import.
-    pub fn importer(&self, options: ImportOptions) -> Importer<'_> {
+impl Importer {
+    /// Starts an import; `limits` bound the cost of the hashes taken (see `hash_format`).
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        limits: CostLimits,
+        options: ImportOptions,
+    ) -> Self {
         Importer {
-            sesame: self,
-            limits: self.hasher.cost_limits(),
+            audit: Auditor::new(clock.clone()),
+            store,
+            clock,
+            limits,
             report: ImportReport {
                 dry_run: options.dry_run,
                 ..ImportReport::default()
@@ -138,9 +150,7 @@ impl Sesame {
             pending: Vec::new(),
         }
     }
-}
 
-impl Importer<'_> {
     /// Takes line `number` (counted from 1). Blank lines are ignored. Writes a batch once one is
     /// full; an error is the store's (the batch was rolled back and the import should stop).
     pub async fn line(&mut self, number: u64, text: &str) -> Result<(), CoreError> {
@@ -204,7 +214,7 @@ impl Importer<'_> {
         }
         roles.sort();
         roles.dedup();
-        let now = self.sesame.now();
+        let now = self.clock.now();
         let created_at = match line.created_at.as_deref().map(parse_time) {
             None => Some(now),
             Some(Ok(t)) if t > now + chrono::Duration::minutes(5) => {
@@ -238,8 +248,8 @@ impl Importer<'_> {
             self.usernames.insert(u.clone(), number);
         }
         let id = time_ordered_id(created_at).unwrap_or_else(Uuid::now_v7);
-        let audit = self.sesame.audit(
-            "user_imported",
+        let audit = self.audit.entry(
+            AuditEvent::UserImported,
             Some(id),
             &ClientInfo::default(),
             serde_json::json!({
@@ -280,7 +290,7 @@ impl Importer<'_> {
             self.dry_outcomes(&batch).await?
         } else {
             let users: Vec<ImportedUser> = batch.iter().map(|p| p.user.clone()).collect();
-            self.sesame.store.import_users(&users).await?
+            self.store.import_users(&users).await?
         };
         if outcomes.len() != batch.len() {
             return Err(CoreError::internal("the store reported a partial import"));
@@ -312,7 +322,7 @@ impl Importer<'_> {
     async fn dry_outcomes(&self, batch: &[Pending]) -> Result<Vec<ImportOutcome>, CoreError> {
         let mut outcomes = Vec::with_capacity(batch.len());
         for p in batch {
-            let store = &self.sesame.store;
+            let store = &self.store;
             let outcome = if store
                 .find_user_by_login(&p.user.user.email_canonical)
                 .await?

@@ -17,8 +17,16 @@ use secrecy::ExposeSecret;
 use sesame_verify::PublicJwk;
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+
+use crate::audit::{AuditEvent, Auditor};
+use crate::clock::Clock;
 use crate::error::CoreError;
 use crate::secret::{SecretBytes, secret_bytes};
+use crate::sessions::ClientInfo;
+use crate::settings::{Settings, ttl};
+use crate::store::Store;
+use crate::tokens::KeyRing;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigningAlg {
@@ -255,7 +263,92 @@ impl ActiveKey {
     }
 }
 
+/// Extra time a retired key stays published: covers replicas that have not reloaded keys yet
+/// (the feed tells them within a poll; the periodic reload is the fallback).
+const RETIRE_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The signing keys as a capability: what is published, reloading, and rotation.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: Auditor,
+    ring: Arc<KeyRing>,
+    signing_alg: SigningAlg,
+    access_ttl: std::time::Duration,
+}
+
+impl Keys {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        audit: Auditor,
+        ring: Arc<KeyRing>,
+        settings: &Settings,
+    ) -> Self {
+        Keys {
+            store,
+            clock,
+            audit,
+            ring,
+            signing_alg: settings.signing_alg,
+            access_ttl: settings.access_ttl,
+        }
+    }
+
+    /// The keys this instance signs with and publishes.
+    pub fn ring(&self) -> &KeyRing {
+        &self.ring
+    }
+
+    /// Rereads keys from the store (another replica or the CLI may have rotated them).
+    pub async fn reload(&self) -> Result<(), CoreError> {
+        self.ring
+            .reload(self.store.as_ref(), self.clock.now())
+            .await
+    }
+
+    /// Promotes the published next key to signing and publishes a fresh next key. The retired
+    /// key stays published until every token it signed has expired (plus the leeway).
+    pub async fn rotate(
+        &self,
+        by: Option<uuid::Uuid>,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let now = self.clock.now();
+        let next = generate_key(self.signing_alg, KeyState::Next, now)?;
+        // Retired keys stay published for the tokens they signed: an access-token lifetime plus
+        // the leeway, plus RETIRE_MARGIN for replicas that sign with it until they reload the
+        // keys (within a feed poll, about 1 s; at worst the 30 s periodic reload).
+        let retire_until = now
+            + ttl(self.access_ttl)
+            + chrono::Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS)
+            + RETIRE_MARGIN;
+        let promoted = self
+            .ring
+            .current()
+            .published
+            .iter()
+            .find(|k| k.state == KeyState::Next)
+            .map(|k| k.jwk.kid.clone());
+        let audit = self.audit.entry(
+            AuditEvent::KeyRotated,
+            by,
+            client,
+            serde_json::json!({"signing_kid": promoted, "next_kid": next.kid, "by": by}),
+        );
+        self.store
+            .rotate_keys(&next, now, retire_until, &[audit])
+            .await?;
+        self.reload().await
+    }
+}
+
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "tests stamp records with the real time"
+)]
 mod tests {
     use super::*;
     use sesame_verify::{Audience, Claims, KeySet, Verifier, VerifyError};

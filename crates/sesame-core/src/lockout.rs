@@ -27,16 +27,18 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use secrecy::SecretString;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
+use crate::audit::{AuditEvent, Auditor};
 use crate::clock::Clock;
 use crate::error::CoreError;
-use crate::hashing::Checked;
-use crate::service::Sesame;
+use crate::hashing::{Checked, PasswordHasher};
+use crate::metrics::CoreMetrics;
 use crate::sessions::ClientInfo;
+use crate::settings::{Settings, ttl};
 use crate::store::{Admission, AttemptPolicy, AuditEntry, Store, UserRecord};
 
 /// The account-wide lock comes at this many times `max_failures`, from any sources.
@@ -198,11 +200,50 @@ impl Drop for Attempt {
     }
 }
 
-impl Sesame {
+/// Checks typed passwords under the lockout rules; shared by sessions (login) and accounts (the
+/// current password of a change or a deletion).
+#[derive(Debug, Clone)]
+pub(crate) struct PasswordCheck {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: Arc<PasswordHasher>,
+    audit: Auditor,
+    metrics: Arc<CoreMetrics>,
+    gates: Arc<Gates>,
+    max_failures: u32,
+    duration: std::time::Duration,
+}
+
+impl PasswordCheck {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        hasher: Arc<PasswordHasher>,
+        audit: Auditor,
+        metrics: Arc<CoreMetrics>,
+        gates: Arc<Gates>,
+        settings: &Settings,
+    ) -> Self {
+        PasswordCheck {
+            store,
+            clock,
+            hasher,
+            audit,
+            metrics,
+            gates,
+            max_failures: settings.lockout_max_failures,
+            duration: settings.lockout_duration,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     fn attempt_policy(&self) -> AttemptPolicy {
         let now = self.now();
-        let duration = Self::ttl(self.settings.lockout_duration);
-        let max = self.settings.lockout_max_failures.max(1);
+        let duration = ttl(self.duration);
+        let max = self.max_failures.max(1);
         AttemptPolicy {
             now,
             max_failures: max,
@@ -238,7 +279,7 @@ impl Sesame {
         let source = source_of(client);
         let policy = self.attempt_policy();
         let turn = self
-            .attempt_gates
+            .gates
             .enter((user_id, source.clone()), policy.max_failures)
             .await?;
         let admission = self
@@ -262,7 +303,7 @@ impl Sesame {
     /// Checks `password` against the user's hash inside a reserved attempt and records the
     /// outcome: `Ok(Some(checked))` for the right password, `Ok(None)` for a wrong one (counted;
     /// the lock it may set is audited). The attempt is still open after a right password: the
-    /// caller ends it with [`Sesame::accept_attempt`] or [`Sesame::release_attempt`].
+    /// caller ends it with [`PasswordCheck::accept_attempt`] or [`PasswordCheck::release_attempt`].
     pub(crate) async fn check_in_attempt(
         &self,
         attempt: &Attempt,
@@ -289,20 +330,20 @@ impl Sesame {
             return Ok(Some(checked));
         }
         let policy = self.attempt_policy();
-        let entry = |event: &str, detail: serde_json::Value| -> AuditEntry {
-            self.audit(event, Some(user.id), client, detail)
+        let entry = |event: AuditEvent, detail: serde_json::Value| -> AuditEntry {
+            self.audit.entry(event, Some(user.id), client, detail)
         };
         let mut failed_detail = serde_json::json!({"reason": "wrong_password"});
         if attempt.purpose != Purpose::Login {
             failed_detail["via"] = serde_json::json!(attempt.purpose.as_str());
         }
-        let failed = entry("login_failed", failed_detail);
+        let failed = entry(AuditEvent::LoginFailed, failed_detail);
         let source_locked = entry(
-            "account_locked",
+            AuditEvent::AccountLocked,
             serde_json::json!({"until": policy.lock_until, "scope": "source", "source": attempt.source}),
         );
         let account_locked = entry(
-            "account_locked",
+            AuditEvent::AccountLocked,
             serde_json::json!({"until": policy.lock_until, "scope": "account"}),
         );
         let outcome = self
@@ -394,11 +435,6 @@ impl Sesame {
             Some(_) => self.accept_attempt(attempt, &[]).await,
             None => Err(CoreError::InvalidCurrentPassword),
         }
-    }
-
-    /// In-process queues of attempts (for tests: empty once every attempt has ended).
-    pub fn attempt_gates(&self) -> &Gates {
-        &self.attempt_gates
     }
 }
 

@@ -1,24 +1,47 @@
 //! Periodic housekeeping: expired sessions, refresh-token records and deny-list entries, and
 //! audit entries past retention, so tables stay proportional to live state.
 
-use crate::error::CoreError;
-use crate::service::Sesame;
-use crate::store::Purged;
+use std::sync::Arc;
 
-impl Sesame {
+use crate::clock::Clock;
+use crate::error::CoreError;
+use crate::settings::{Settings, ttl};
+use crate::store::{Purged, Store};
+
+/// Housekeeping, run by the service's periodic task.
+#[derive(Debug, Clone)]
+pub struct Maintenance {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit_retention: std::time::Duration,
+    access_ttl: std::time::Duration,
+    lockout_duration: std::time::Duration,
+}
+
+impl Maintenance {
+    pub(crate) fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: &Settings) -> Self {
+        Maintenance {
+            store,
+            clock,
+            audit_retention: settings.audit_retention,
+            access_ttl: settings.access_ttl,
+            lockout_duration: settings.lockout_duration,
+        }
+    }
+
     /// One purge pass. Every replica may run it; the deletes are idempotent.
     pub async fn purge(&self) -> Result<(Purged, u64), CoreError> {
-        let now = self.now();
+        let now = self.clock.now();
         let purged = self.store.purge_expired(now).await?;
-        let retention = Self::ttl(self.settings.audit_retention);
+        let retention = ttl(self.audit_retention);
         let audit = self.store.purge_audit(now - retention).await?;
         // A feed entry matters until its `until` (the tokens it covers have expired; see
         // `revocation`), whatever the access lifetime is now. A minute of room for replicas whose
         // clocks run behind this one. Entries without `until` (written before migration 0007)
         // keep the old rule: this process's access lifetime plus the client cache's TTL.
         let margin = chrono::Duration::minutes(1);
-        let legacy = Self::ttl(self.settings.access_ttl)
-            + Self::ttl(crate::client_cache::TTL)
+        let legacy = ttl(self.access_ttl)
+            + ttl(crate::client_cache::TTL)
             + chrono::Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS)
             + margin;
         self.store
@@ -26,7 +49,7 @@ impl Sesame {
             .await?;
         // Lockout rows idle for a lockout duration count from zero anyway (see `lockout`).
         self.store
-            .purge_login_attempts(now - Self::ttl(self.settings.lockout_duration))
+            .purge_login_attempts(now - ttl(self.lockout_duration))
             .await?;
         // Expired email tokens and delivered messages are kept a day, for support questions.
         self.store

@@ -23,13 +23,17 @@
 //! caller to reload them.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sesame_verify::Claims;
 
+use crate::client_cache::ClientCache;
+use crate::clock::Clock;
+use crate::error::{Chain, CoreError};
 use crate::store::{RevocationKind, Store, StoreResult};
+use crate::tokens::KeyRing;
 
 /// How often each process polls the feed for other replicas' revocations.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
@@ -213,6 +217,87 @@ pub fn issued_at_ms(claims: &Claims) -> i64 {
         .unwrap_or_else(|| claims.iat.saturating_mul(1000))
 }
 
+/// Takes revocations into this process's state: shared by every capability that revokes
+/// something, by the periodic catch-up, and by the checks of tokens.
+#[derive(Debug, Clone)]
+pub(crate) struct Revoker {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    cache: Arc<RevocationCache>,
+    clients: Arc<ClientCache>,
+    keys: Arc<KeyRing>,
+}
+
+impl Revoker {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        cache: Arc<RevocationCache>,
+        clients: Arc<ClientCache>,
+        keys: Arc<KeyRing>,
+    ) -> Self {
+        Revoker {
+            store,
+            clock,
+            cache,
+            clients,
+            keys,
+        }
+    }
+
+    pub(crate) fn cache(&self) -> &RevocationCache {
+        &self.cache
+    }
+
+    /// Catches up with revocations made anywhere (run periodically, and after every revocation
+    /// made here so it takes effect at once on this replica). Deleted clients leave the client
+    /// cache after they entered the revoked set (the order `ClientCache::admit` relies on).
+    /// A key change anywhere (another replica, the CLI) reloads the keys, so every replica signs
+    /// with and publishes the same set within a poll.
+    pub(crate) async fn sync(&self) -> Result<(), CoreError> {
+        let news = self
+            .cache
+            .catch_up(self.store.as_ref(), self.clock.now())
+            .await?;
+        for client_id in &news.deleted_clients {
+            self.clients.remove(client_id);
+        }
+        if news.keys_changed {
+            self.keys
+                .reload(self.store.as_ref(), self.clock.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// After a revocation made here: take it into the in-memory state at once. If the feed
+    /// cannot be read now, the periodic catch-up will (the revocation itself is committed).
+    pub(crate) async fn revoked(&self) {
+        if let Err(e) = self.sync().await {
+            tracing::warn!(error = %Chain(&e), "cannot read the revocation feed now; the next poll will");
+        }
+    }
+
+    /// Deny-lists an access token until it expires (plus the verifiers' leeway).
+    pub(crate) async fn deny(&self, claims: &Claims) -> Result<(), CoreError> {
+        let exp =
+            DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or_else(|| self.clock.now());
+        let until = exp + chrono::Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS);
+        self.store.deny_access_token(&claims.jti, until).await?;
+        self.revoked().await;
+        Ok(())
+    }
+
+    /// Refuses a token whose `jti` is deny-listed or whose session was revoked — from memory:
+    /// the hot path never waits for the database.
+    pub(crate) fn ensure_not_revoked(&self, claims: &Claims) -> Result<(), CoreError> {
+        if self.cache.is_revoked(claims) {
+            return Err(CoreError::TokenRevoked);
+        }
+        Ok(())
+    }
+}
+
 /// Records `subject` as revoked until `until`, or later if it already was.
 fn keep_longest(map: &mut HashMap<String, i64>, subject: String, until: DateTime<Utc>) {
     let until = until.timestamp_millis();
@@ -228,7 +313,7 @@ mod tests {
     use sesame_verify::Audience;
 
     use super::*;
-    use crate::service::Sesame;
+    use crate::tokens::Issuer;
 
     fn claims(jti: String, iat: i64) -> Claims {
         Claims {
@@ -251,7 +336,7 @@ mod tests {
     #[test]
     fn issue_time_comes_from_a_v7_jti_to_the_millisecond_else_from_iat() {
         let at = Utc.timestamp_millis_opt(1_900_000_000_123).unwrap();
-        let v7 = claims(Sesame::jti_at(at), at.timestamp());
+        let v7 = claims(Issuer::jti_at(at), at.timestamp());
         assert_eq!(issued_at_ms(&v7), 1_900_000_000_123);
         // Tokens of older versions (UUIDv4 jti): whole seconds.
         let v4 = claims(uuid::Uuid::new_v4().to_string(), at.timestamp());

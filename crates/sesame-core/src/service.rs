@@ -1,24 +1,36 @@
-//! [`Sesame`]: the use-cases' shared context — store, clock, policy, hasher and key ring.
-//! The use-cases themselves live in `accounts`, `sessions` and `tokens`.
+//! [`Sesame`]: the composition root. [`Sesame::start`] builds the shared parts (store, clock,
+//! hasher, key ring, revocation state) once, and hands each capability only the parts it uses;
+//! callers reach a use-case through its capability (`sesame.accounts().register(..)`). The map
+//! of capabilities is in the crate documentation.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 
+use crate::accounts::Accounts;
+use crate::admin::Admin;
+use crate::audit::Auditor;
+use crate::client_cache::ClientCache;
+use crate::clients::{ClientSecrets, Clients};
 use crate::clock::Clock;
+use crate::email::Mailer;
 use crate::error::CoreError;
 use crate::hashing::PasswordHasher;
-use crate::keys::{KeyState, generate_key};
-use crate::secret::{SecretBytes, secret_bytes};
-use crate::sessions::ClientInfo;
+use crate::import::{ImportOptions, Importer};
+use crate::keys::{KeyState, Keys, generate_key};
+use crate::lockout::{Gates, PasswordCheck};
+use crate::maintenance::Maintenance;
+use crate::metrics::CoreMetrics;
+use crate::oauth::OAuth;
+use crate::outbox::Outbox;
+use crate::recovery::Recovery;
+use crate::revocation::{RevocationCache, Revoker};
+use crate::secret::secret_bytes;
+use crate::sessions::Sessions;
 use crate::settings::Settings;
-use crate::store::{AuditEntry, Store};
-use crate::tokens::KeyRing;
-
-/// Extra time a retired key stays published: covers replicas that have not reloaded keys yet
-/// (the feed tells them within a poll; the periodic reload is the fallback).
-const RETIRE_MARGIN: Duration = Duration::seconds(60);
+use crate::store::Store;
+use crate::tokens::{Issuer, KeyRing};
 
 /// Name of the instance secret that keys refresh-token successors.
 const REFRESH_MAC_SECRET: &str = "refresh_successor_mac";
@@ -27,21 +39,24 @@ const CLIENT_MAC_SECRET: &str = "client_secret_mac";
 
 #[derive(Debug)]
 pub struct Sesame {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) settings: Settings,
-    pub(crate) hasher: PasswordHasher,
-    pub(crate) keys: KeyRing,
-    pub(crate) refresh_mac_key: SecretBytes,
-    pub(crate) metrics: crate::metrics::CoreMetrics,
-    pub(crate) client_mac_key: SecretBytes,
-    pub(crate) revocations: crate::revocation::RevocationCache,
-    /// Service clients that authenticated recently (see `client_cache`).
-    pub(crate) clients: crate::client_cache::ClientCache,
-    /// Between the outbox's writers, its sender and flushes (see `outbox`).
-    pub(crate) outbox: Arc<crate::outbox::OutboxSignal>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    hasher: Arc<PasswordHasher>,
+    metrics: Arc<CoreMetrics>,
+    revoker: Revoker,
+    client_cache: Arc<ClientCache>,
     /// Password attempts of one (account, source) in progress here (see `lockout`).
-    pub(crate) attempt_gates: crate::lockout::Gates,
+    attempt_gates: Arc<Gates>,
+    accounts: Accounts,
+    sessions: Sessions,
+    recovery: Recovery,
+    admin: Admin,
+    clients: Clients,
+    oauth: OAuth,
+    keys: Keys,
+    maintenance: Maintenance,
+    outbox: Outbox,
 }
 
 impl Sesame {
@@ -53,11 +68,14 @@ impl Sesame {
         settings: Settings,
     ) -> Result<Self, CoreError> {
         let now = clock.now();
-        let hasher =
-            PasswordHasher::new(&settings.argon2, settings.hash_workers, settings.hash_queue)?;
+        let hasher = Arc::new(PasswordHasher::new(
+            &settings.argon2,
+            settings.hash_workers,
+            settings.hash_queue,
+        )?);
         // The feed first, the keys after: a key change committed in between is then in the
         // keys loaded below, and one committed later is read by the next poll.
-        let revocations = crate::revocation::RevocationCache::new(settings.access_ttl);
+        let revocations = Arc::new(RevocationCache::new(settings.access_ttl));
         revocations.catch_up(store.as_ref(), now).await?;
         let mut records = store.list_keys().await?;
         if records.is_empty() {
@@ -66,7 +84,12 @@ impl Sesame {
             store.init_keys(&current, &next).await?;
             records = store.list_keys().await?;
         }
-        let keys = KeyRing::new(&records, &settings.issuer, &settings.audiences, now)?;
+        let ring = Arc::new(KeyRing::new(
+            &records,
+            &settings.issuer,
+            &settings.audiences,
+            now,
+        )?);
         let mut candidate = vec![0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut candidate);
         let mac = store
@@ -74,23 +97,166 @@ impl Sesame {
             .await?;
         rand::rngs::OsRng.fill_bytes(&mut candidate);
         let client_mac = store.instance_secret(CLIENT_MAC_SECRET, &candidate).await?;
+
+        let metrics = Arc::new(CoreMetrics::default());
+        let client_cache = Arc::new(ClientCache::default());
+        let outbox_signal = Arc::new(crate::outbox_signal::OutboxSignal::default());
+        let attempt_gates = Arc::new(Gates::default());
+        let audit = Auditor::new(clock.clone());
+        let revoker = Revoker::new(
+            store.clone(),
+            clock.clone(),
+            revocations,
+            client_cache.clone(),
+            ring.clone(),
+        );
+        let issuer = Issuer::new(ring.clone(), metrics.clone(), &settings);
+        let passwords = PasswordCheck::new(
+            store.clone(),
+            clock.clone(),
+            hasher.clone(),
+            audit.clone(),
+            metrics.clone(),
+            attempt_gates.clone(),
+            &settings,
+        );
+        let mailer = Mailer::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            outbox_signal.clone(),
+            &settings,
+        );
+        let secrets = ClientSecrets::new(Arc::new(secret_bytes(client_mac)));
+        let accounts = Accounts::new(
+            store.clone(),
+            clock.clone(),
+            hasher.clone(),
+            audit.clone(),
+            passwords.clone(),
+            mailer.clone(),
+            revoker.clone(),
+        );
+        let sessions = Sessions::new(
+            store.clone(),
+            clock.clone(),
+            hasher.clone(),
+            audit.clone(),
+            passwords,
+            issuer.clone(),
+            ring.clone(),
+            revoker.clone(),
+            metrics.clone(),
+            Arc::new(secret_bytes(mac)),
+            &settings,
+        );
+        let recovery = Recovery::new(
+            store.clone(),
+            clock.clone(),
+            hasher.clone(),
+            audit.clone(),
+            mailer,
+            revoker.clone(),
+        );
+        let admin = Admin::new(store.clone(), clock.clone(), audit.clone(), revoker.clone());
+        let clients = Clients::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            secrets.clone(),
+            client_cache.clone(),
+            revoker.clone(),
+        );
+        let oauth = OAuth::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            secrets,
+            client_cache.clone(),
+            revoker.clone(),
+            issuer,
+            ring.clone(),
+        );
+        let keys = Keys::new(store.clone(), clock.clone(), audit, ring, &settings);
+        let maintenance = Maintenance::new(store.clone(), clock.clone(), &settings);
+        let outbox = Outbox::new(store.clone(), clock.clone(), outbox_signal.clone());
         Ok(Sesame {
             store,
             clock,
             settings,
             hasher,
+            metrics,
+            revoker,
+            client_cache,
+            attempt_gates,
+            accounts,
+            sessions,
+            recovery,
+            admin,
+            clients,
+            oauth,
             keys,
-            refresh_mac_key: secret_bytes(mac),
-            metrics: Default::default(),
-            client_mac_key: secret_bytes(client_mac),
-            revocations,
-            clients: crate::client_cache::ClientCache::default(),
-            outbox: Default::default(),
-            attempt_gates: Default::default(),
+            maintenance,
+            outbox,
         })
     }
 
-    pub fn metrics(&self) -> &crate::metrics::CoreMetrics {
+    /// Registration, the profile and preferences, password change, deletion.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// Login, refresh, logout, the user's sessions, and bearer tokens on Sesame's own API.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// Email verification and password reset.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The operator's user administration and audit trail.
+    pub fn admin(&self) -> &Admin {
+        &self.admin
+    }
+
+    /// Service clients: create, list, delete.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Client credentials, token exchange, introspection, revocation, forward-auth's check.
+    pub fn oauth(&self) -> &OAuth {
+        &self.oauth
+    }
+
+    /// The signing keys: published set, reload, rotation.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Periodic purges.
+    pub fn maintenance(&self) -> &Maintenance {
+        &self.maintenance
+    }
+
+    /// The mail sender's side of the outbox: claiming, outcomes, retries.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Starts an import of users with their existing password hashes (see `import`).
+    pub fn importer(&self, options: ImportOptions) -> Importer {
+        Importer::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.hasher.cost_limits(),
+            options,
+        )
+    }
+
+    pub fn metrics(&self) -> &CoreMetrics {
         &self.metrics
     }
 
@@ -98,119 +264,51 @@ impl Sesame {
         &self.settings
     }
 
+    /// The store itself, for tests that look behind the use-cases (a feature, so the service
+    /// cannot reach around them).
+    #[cfg(any(test, feature = "test-util"))]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Connection pools: (name, size, idle), for the metrics endpoint.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, u32)> {
+        self.store.pool_stats()
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
-    /// What the outbox sender waits on and reports to, and what a flush awaits.
-    pub fn outbox(&self) -> &Arc<crate::outbox::OutboxSignal> {
-        &self.outbox
-    }
-
     /// Waits until every message queued so far has been attempted (see
-    /// [`OutboxSignal::flush`](crate::outbox::OutboxSignal::flush)): tests await it before
-    /// they assert that no mail went out.
+    /// [`OutboxSignal::flush`](crate::outbox_signal::OutboxSignal::flush)): tests await it
+    /// before they assert that no mail went out.
     pub async fn flush_outbox(&self) {
         self.outbox.flush().await;
     }
 
+    /// The keys this instance signs with and publishes (`keys().ring()`).
     pub fn key_ring(&self) -> &KeyRing {
-        &self.keys
+        self.keys.ring()
     }
 
-    /// An audit entry stamped now.
-    pub(crate) fn audit(
-        &self,
-        event: &str,
-        user_id: Option<uuid::Uuid>,
-        client: &ClientInfo,
-        detail: serde_json::Value,
-    ) -> AuditEntry {
-        AuditEntry {
-            id: uuid::Uuid::now_v7(),
-            at: self.now(),
-            event: event.to_string(),
-            user_id,
-            ip: client.ip.clone(),
-            user_agent: client.user_agent.clone(),
-            detail,
-        }
-    }
-
-    pub(crate) fn ttl(d: std::time::Duration) -> Duration {
-        Duration::from_std(d).unwrap_or(Duration::MAX)
-    }
-
-    /// Rereads keys from the store (another replica or the CLI may have rotated them).
-    pub async fn reload_keys(&self) -> Result<(), CoreError> {
-        let records = self.store.list_keys().await?;
-        self.keys.replace(&records, self.now())
-    }
-
-    /// Promotes the published next key to signing and publishes a fresh next key. The retired
-    /// key stays published until every token it signed has expired (plus the leeway).
-    pub async fn rotate_keys(
-        &self,
-        by: Option<uuid::Uuid>,
-        client: &ClientInfo,
-    ) -> Result<(), CoreError> {
-        let now = self.now();
-        let next = generate_key(self.settings.signing_alg, KeyState::Next, now)?;
-        // Retired keys stay published for the tokens they signed: an access-token lifetime plus
-        // the leeway, plus RETIRE_MARGIN for replicas that sign with it until they reload the
-        // keys (within a feed poll, about 1 s; at worst the 30 s periodic reload).
-        let retire_until = now
-            + Self::ttl(self.settings.access_ttl)
-            + Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS)
-            + RETIRE_MARGIN;
-        let promoted = self
-            .keys
-            .current()
-            .published
-            .iter()
-            .find(|k| k.state == KeyState::Next)
-            .map(|k| k.jwk.kid.clone());
-        let audit = self.audit(
-            "key_rotated",
-            by,
-            client,
-            serde_json::json!({"signing_kid": promoted, "next_kid": next.kid, "by": by}),
-        );
-        self.store
-            .rotate_keys(&next, now, retire_until, &[audit])
-            .await?;
-        self.reload_keys().await
-    }
-
-    /// Catches up with revocations made anywhere (run periodically, and after every revocation
-    /// made here so it takes effect at once on this replica). Deleted clients leave the client
-    /// cache after they entered the revoked set (the order `ClientCache::admit` relies on).
-    /// A key change anywhere (another replica, the CLI) reloads the keys, so every replica signs
-    /// with and publishes the same set within a poll.
+    /// Catches up with revocations made anywhere (see `revocation::Revoker::sync`); the
+    /// service's background task runs it every `revocation::SYNC_INTERVAL`.
     pub async fn sync_revocations(&self) -> Result<(), CoreError> {
-        let news = self
-            .revocations
-            .catch_up(self.store.as_ref(), self.now())
-            .await?;
-        for client_id in &news.deleted_clients {
-            self.clients.remove(client_id);
-        }
-        if news.keys_changed {
-            self.reload_keys().await?;
-        }
-        Ok(())
+        self.revoker.sync().await
     }
 
-    pub fn revocation_cache(&self) -> &crate::revocation::RevocationCache {
-        &self.revocations
+    pub fn revocation_cache(&self) -> &RevocationCache {
+        self.revoker.cache()
     }
 
-    pub fn client_cache(&self) -> &crate::client_cache::ClientCache {
-        &self.clients
+    pub fn client_cache(&self) -> &ClientCache {
+        &self.client_cache
+    }
+
+    /// In-process queues of password attempts (for tests: empty once every attempt has ended).
+    pub fn attempt_gates(&self) -> &Gates {
+        &self.attempt_gates
     }
 
     pub async fn ready(&self) -> Result<(), CoreError> {

@@ -85,3 +85,8 @@ impl Default for Settings {
         }
     }
 }
+
+/// A configured duration as a span of time (saturating: an absurd setting must not panic).
+pub(crate) fn ttl(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}

@@ -757,6 +757,10 @@ pub trait Store:
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "tests stamp records with the real time"
+)]
 mod tests {
     use super::*;
 

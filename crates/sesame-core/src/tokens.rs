@@ -13,12 +13,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use secrecy::ExposeSecret;
-use sesame_verify::{KeySet, PublicJwk, TokenCache, Verifier};
+use sesame_verify::{Audience, Claims, KeySet, PublicJwk, TokenCache, Verifier};
 use sha2::{Digest, Sha256};
 
 use crate::error::CoreError;
 use crate::keys::{ActiveKey, KeyRecord, KeyState};
+use crate::metrics::CoreMetrics;
 use crate::secret::SecretBytes;
+use crate::sessions::FIRST_PARTY_CLIENT_ID;
+use crate::settings::Settings;
+use crate::store::{Store, UserRecord};
 
 /// 32 random bytes, base64url without padding: 43 characters.
 const REFRESH_LEN: usize = 43;
@@ -128,10 +132,130 @@ impl KeyRing {
         self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Rereads keys from the store (another replica or the CLI may have changed them).
+    pub async fn reload(&self, store: &dyn Store, now: DateTime<Utc>) -> Result<(), CoreError> {
+        let records = store.list_keys().await?;
+        self.replace(&records, now)
+    }
+
     pub fn replace(&self, records: &[KeyRecord], now: DateTime<Utc>) -> Result<(), CoreError> {
         let state = build_state(records, &self.issuer, &self.audiences, now, &self.cache)?;
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
         Ok(())
+    }
+}
+
+/// A user's access and refresh token, as a login or a refresh hands them out.
+#[derive(Debug)]
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: RefreshToken,
+    pub expires_in: u64,
+    pub refresh_expires_in: u64,
+}
+
+/// Signs access tokens with the current key and counts each under its kind; shared by sessions
+/// (user tokens) and OAuth (client and exchanged tokens). Signing and counting are one call, so
+/// a token is counted once, under the kind it was issued as.
+#[derive(Debug, Clone)]
+pub(crate) struct Issuer {
+    keys: Arc<KeyRing>,
+    metrics: Arc<CoreMetrics>,
+    issuer: String,
+    access_ttl: std::time::Duration,
+    refresh_ttl: std::time::Duration,
+}
+
+impl Issuer {
+    pub(crate) fn new(keys: Arc<KeyRing>, metrics: Arc<CoreMetrics>, settings: &Settings) -> Self {
+        Issuer {
+            keys,
+            metrics,
+            issuer: settings.issuer.clone(),
+            access_ttl: settings.access_ttl,
+            refresh_ttl: settings.refresh_ttl,
+        }
+    }
+
+    /// `iss` of every token.
+    pub(crate) fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub(crate) fn access_ttl(&self) -> std::time::Duration {
+        self.access_ttl
+    }
+
+    pub(crate) fn refresh_ttl(&self) -> std::time::Duration {
+        self.refresh_ttl
+    }
+
+    /// Signs `claims` and counts the token under `kind` (`access`, `client`, `exchange`).
+    pub(crate) fn sign(&self, claims: &Claims, kind: &'static str) -> Result<String, CoreError> {
+        let token = self.keys.current().active.sign_jwt(claims)?;
+        self.metrics.issued(kind);
+        Ok(token)
+    }
+
+    /// The latest moment an access token issued at `now` can be accepted: its `exp` (whole
+    /// seconds, as `token_pair` sets it) plus the verifiers' leeway. Recorded on the session
+    /// before the token is issued, so a revocation of the session is kept that long whatever
+    /// the access lifetime is later configured to (see `revocation`).
+    pub(crate) fn access_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let exp = now
+            .timestamp()
+            .saturating_add(self.access_ttl.as_secs() as i64)
+            .saturating_add(sesame_verify::DEFAULT_LEEWAY_SECS);
+        DateTime::<Utc>::from_timestamp(exp, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// A `jti` that also says when the token's contents were read, to the millisecond, by
+    /// Sesame's clock: a UUIDv7 made from `read_at` (no later than the read of the user whose
+    /// roles it carries). A role removal refuses the user's tokens issued before it (see
+    /// `revocation`); the whole-second `iat` could not tell a token issued just after it.
+    pub(crate) fn jti_at(read_at: DateTime<Utc>) -> String {
+        let ts = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            read_at.timestamp().max(0).unsigned_abs(),
+            read_at.timestamp_subsec_nanos(),
+        );
+        uuid::Uuid::new_v7(ts).to_string()
+    }
+
+    /// A user's access token for session `sid`, paired with `refresh`.
+    pub(crate) fn token_pair(
+        &self,
+        user: &UserRecord,
+        sid: uuid::Uuid,
+        audience: &[String],
+        refresh: RefreshToken,
+        now: DateTime<Utc>,
+        read_at: DateTime<Utc>,
+    ) -> Result<TokenPair, CoreError> {
+        let access_ttl = self.access_ttl.as_secs();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: user.id.to_string(),
+            aud: Audience::from_list(audience.to_vec()),
+            exp: now.timestamp() + access_ttl as i64,
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            jti: Self::jti_at(read_at),
+            client_id: FIRST_PARTY_CLIENT_ID.into(),
+            sid: Some(sid.to_string()),
+            roles: user.roles.clone(),
+            scope: None,
+            email_verified: Some(user.email_verified),
+            act: None,
+        };
+        let access = self.sign(&claims, "access")?;
+        self.metrics.issued("refresh");
+        Ok(TokenPair {
+            access,
+            refresh,
+            expires_in: access_ttl,
+            refresh_expires_in: self.refresh_ttl.as_secs(),
+        })
     }
 }
 

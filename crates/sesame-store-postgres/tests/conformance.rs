@@ -3,6 +3,10 @@
 //! process (sesame-testkit), a fresh database per check.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests compare with, and stamp records by, the real time"
+)]
 
 use std::sync::Arc;
 

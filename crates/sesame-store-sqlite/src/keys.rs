@@ -130,10 +130,11 @@ impl KeyStore for SqliteStore {
 
     async fn instance_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO instance_secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
+        // `created_at` is only informational: the database's clock stamps it, as PostgreSQL's
+        // column default does, so the store never reads the wall clock itself (clippy.toml).
+        sqlx::query("INSERT INTO instance_secrets (name, value, created_at) VALUES (?, ?, CAST(strftime('%s', 'now') AS INTEGER) * 1000) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(candidate)
-            .bind(UnixMs(Utc::now()))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;

@@ -149,6 +149,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             }
             let sesame = start_core(&config, Arc::new(SystemClock)).await?;
             let user = sesame
+                .accounts()
                 .create_user(
                     Registration {
                         email,
@@ -184,11 +185,13 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let sesame = start_core(&config, Arc::new(SystemClock)).await?;
             let actor = Actor::command_line();
             let user = sesame
-                .admin_find_by_email(&email)
+                .admin()
+                .find_by_email(&email)
                 .await
                 .map_err(|e| user_error("cannot unlock", &email, &e))?;
             let user = sesame
-                .admin_unlock(user.id, &actor)
+                .admin()
+                .unlock(user.id, &actor)
                 .await
                 .map_err(|e| user_error("cannot unlock", &email, &e))?;
             println!(
@@ -211,13 +214,14 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 "cannot remove the role"
             };
             let user = sesame
-                .admin_find_by_email(&email)
+                .admin()
+                .find_by_email(&email)
                 .await
                 .map_err(|e| user_error(what, &email, &e))?;
             let roles = if add {
-                sesame.admin_add_role(user.id, &role, &actor).await
+                sesame.admin().add_role(user.id, &role, &actor).await
             } else {
-                sesame.admin_remove_role(user.id, &role, &actor).await
+                sesame.admin().remove_role(user.id, &role, &actor).await
             }
             .map_err(|e| user_error(what, &email, &e))?;
             println!(
@@ -234,7 +238,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }) => {
             let sesame = start_core(&config, Arc::new(SystemClock)).await?;
             let created = sesame
-                .create_client(
+                .clients()
+                .create(
                     sesame_core::clients::NewClient {
                         name,
                         audiences,
@@ -259,7 +264,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let sesame = start_core(&config, Arc::new(SystemClock)).await?;
             if matches!(cmd, KeysCommand::Rotate) {
                 sesame
-                    .rotate_keys(None, &Default::default())
+                    .keys()
+                    .rotate(None, &Default::default())
                     .await
                     .map_err(|e| anyhow::anyhow!("cannot rotate keys: {}", describe(&e)))?;
             }

@@ -26,34 +26,20 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use sesame_core::Sesame;
 use sesame_core::error::Chain;
+use sesame_core::outbox;
 use sesame_core::store::OutboxMessage;
 
 use crate::config::MailSettings;
 
 /// How often the outbox is polled when nothing wakes the sender.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// How long a claimed message is left to this sender before another may retry it: longer than
-/// a whole batch can take (BATCH × SMTP_TIMEOUT), so a slow server does not cause a second
-/// sender to send the same message.
-const LEASE: Duration = Duration::from_secs(15 * 60);
-/// Messages claimed per round.
-const BATCH: u32 = 20;
-/// The longest wait between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(3600);
-/// One SMTP conversation may take this long.
+/// One SMTP conversation may take this long (the core's outbox lease allows for a batch of
+/// them).
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum Transport {
     Log,
     Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
-}
-
-/// The delay before attempt `attempts + 1`: `base * 2^attempts`, at most an hour.
-pub fn backoff(base: Duration, attempts: u32) -> Duration {
-    let factor = 1u32.checked_shl(attempts.min(20)).unwrap_or(u32::MAX);
-    base.checked_mul(factor)
-        .unwrap_or(MAX_BACKOFF)
-        .min(MAX_BACKOFF)
 }
 
 /// Runs until aborted (started next to housekeeping in `startup`).
@@ -79,10 +65,10 @@ pub async fn run_sender(sesame: Arc<Sesame>, settings: MailSettings) {
         },
     };
     let from: Option<Mailbox> = settings.from.parse().ok();
-    let signal = sesame.outbox().clone();
+    let signal = sesame.outbox().signal().clone();
     loop {
         // One pass: claim and attempt batches until the due messages run out. A flush waits
-        // for a whole pass that began after it (`sesame_core::outbox`).
+        // for a whole pass that began after it (`sesame_core::outbox_signal`).
         let pass = signal.begin_pass();
         while deliver_batch(&sesame, &transport, from.as_ref(), &settings).await {}
         signal.end_pass(pass);
@@ -93,34 +79,31 @@ pub async fn run_sender(sesame: Arc<Sesame>, settings: MailSettings) {
     }
 }
 
-/// Claims up to [`BATCH`] due messages and attempts each; true when the batch was full (more
-/// may be due).
+/// Claims up to [`outbox::BATCH`] due messages and attempts each; true when the batch was full
+/// (more may be due). The lease and the backoff are the core's rules (`sesame_core::outbox`);
+/// this only delivers and reports.
 async fn deliver_batch(
     sesame: &Sesame,
     transport: &Transport,
     from: Option<&Mailbox>,
     settings: &MailSettings,
 ) -> bool {
-    let now = sesame.now();
-    let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-    let claimed = match sesame.store().claim_outbox(now, lease_until, BATCH).await {
+    let queue = sesame.outbox();
+    let claimed = match queue.claim().await {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(error = %Chain(&e), "cannot read the outbox; will retry");
             Vec::new()
         }
     };
-    let full = claimed.len() as u32 == BATCH;
+    let full = claimed.len() as u32 == outbox::BATCH;
     for m in claimed {
-        let result = deliver(transport, from, &m).await;
-        let store = sesame.store();
-        let outcome = match result {
-            Ok(()) => store.outbox_sent(m.id, sesame.now()).await,
+        let outcome = match deliver(transport, from, &m).await {
+            Ok(()) => queue.sent(m.id).await,
             Err(problem) => {
-                let wait = backoff(settings.retry_base, m.attempts);
+                let wait = outbox::backoff(settings.retry_base, m.attempts);
                 tracing::warn!(message_id = %m.id, attempts = m.attempts + 1, retry_in = ?wait, error = %problem, "email delivery failed; will retry");
-                let next = sesame.now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                store.outbox_failed(m.id, next, &problem).await
+                queue.failed(&m, &problem, settings.retry_base).await
             }
         };
         if let Err(e) = outcome {
@@ -167,19 +150,5 @@ async fn deliver(
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let base = Duration::from_secs(30);
-        assert_eq!(backoff(base, 0), Duration::from_secs(30));
-        assert_eq!(backoff(base, 1), Duration::from_secs(60));
-        assert_eq!(backoff(base, 3), Duration::from_secs(240));
-        assert_eq!(backoff(base, 40), MAX_BACKOFF);
     }
 }

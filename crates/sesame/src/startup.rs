@@ -216,7 +216,7 @@ async fn reload_keys(sesame: Arc<Sesame>) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        if let Err(e) = sesame.reload_keys().await {
+        if let Err(e) = sesame.keys().reload().await {
             tracing::warn!(error = %Chain(&e), "cannot reload signing keys; keeping the current set");
         }
     }
@@ -243,7 +243,7 @@ async fn housekeeping(sesame: Arc<Sesame>, limits: Arc<crate::http::ratelimit::R
     loop {
         tick.tick().await;
         limits.prune();
-        match sesame.purge().await {
+        match sesame.maintenance().purge().await {
             Ok((p, audit)) => tracing::debug!(
                 sessions = p.sessions,
                 refresh_tokens = p.refresh_tokens,
@@ -271,7 +271,7 @@ async fn bootstrap_admin(sesame: &Sesame, config: &Config) -> anyhow::Result<()>
         Role::customer(),
         Role::parse(Role::ADMIN).map_err(anyhow::Error::msg)?,
     ];
-    match sesame.create_user(input, roles).await {
+    match sesame.accounts().create_user(input, roles).await {
         Ok(user) => tracing::info!(user_id = %user.id, "created the bootstrap admin"),
         Err(CoreError::EmailTaken) => tracing::debug!("bootstrap admin exists"),
         Err(e) => anyhow::bail!("cannot create the bootstrap admin: {}", describe(&e)),

@@ -7,6 +7,10 @@
 //! commits, and remove the file under it. SQLite has one writer at a time anyway, and the
 //! expensive parts (base64, hashing) happen before the lock. This assumes one gallery process
 //! per data directory.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the example service has no injected clock: images are stamped with the real time"
+)]
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;

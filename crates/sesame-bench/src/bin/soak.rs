@@ -22,6 +22,10 @@
 //!
 //! The fault timeline comes from the orchestrator as a file of lines `<unix ms> <event> [arg]`:
 //! `db_stop`, `db_start`, `kill <replica index>`, `ready <replica index>`.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a load generator measures, and mints tokens, in real time"
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

@@ -10,11 +10,13 @@ use secrecy::SecretString;
 use sesame_core::clients::NewClient;
 use sesame_core::sessions::ClientInfo;
 use sesame_core::settings::Settings;
+use sesame_core::store::Store;
 use sesame_core::{CoreError, ManualClock, Sesame};
 
 struct Replicas {
     a: Sesame,
     b: Sesame,
+    store: Arc<dyn Store>,
     clock: ManualClock,
     _dir: tempfile::TempDir,
 }
@@ -28,12 +30,13 @@ async fn replicas() -> Replicas {
     let a = Sesame::start(store.clone(), Arc::new(clock.clone()), settings())
         .await
         .unwrap();
-    let b = Sesame::start(store, Arc::new(clock.clone()), settings())
+    let b = Sesame::start(store.clone(), Arc::new(clock.clone()), settings())
         .await
         .unwrap();
     Replicas {
         a,
         b,
+        store,
         clock,
         _dir: dir,
     }
@@ -42,7 +45,8 @@ async fn replicas() -> Replicas {
 /// A client made through `on`; returns its id and secret.
 async fn new_client(on: &Sesame) -> (String, SecretString) {
     let created = on
-        .create_client(
+        .clients()
+        .create(
             NewClient {
                 name: "cart service".into(),
                 audiences: vec!["cart_service".into()],
@@ -61,44 +65,47 @@ async fn new_client(on: &Sesame) -> (String, SecretString) {
 async fn a_replica_authenticates_a_client_from_memory_until_the_feed_says_it_was_deleted() {
     let r = replicas().await;
     let (id, secret) = new_client(&r.b).await;
-    let held = r.a.authenticate_client(&id, &secret).await.unwrap();
+    let held = r.a.oauth().authenticate_client(&id, &secret).await.unwrap();
     let token =
-        r.a.client_token(&held, vec![], None)
+        r.a.oauth()
+            .client_token(&held, vec![], None)
             .await
             .unwrap()
             .access_token;
 
-    r.b.delete_client(&id, None, &ClientInfo::default())
+    r.b.clients()
+        .delete(&id, None, &ClientInfo::default())
         .await
         .unwrap();
     // The row is gone; B, which deleted it, refuses at once.
-    assert!(r.b.store().get_client(&id).await.unwrap().is_none());
+    assert!(r.store.get_client(&id).await.unwrap().is_none());
     assert!(matches!(
-        r.b.authenticate_client(&id, &secret).await,
+        r.b.oauth().authenticate_client(&id, &secret).await,
         Err(CoreError::InvalidClient)
     ));
     assert!(matches!(
-        r.b.check_access_token(&token, None).await,
+        r.b.oauth().check_access_token(&token, None).await,
         Err(CoreError::TokenRevoked)
     ));
     // A has not read the feed yet: it still authenticates the client, which it can only do
     // from memory. This is the staleness the poll interval bounds, and the proof that the hot
     // path does not read the database.
-    assert!(r.a.authenticate_client(&id, &secret).await.is_ok());
+    assert!(r.a.oauth().authenticate_client(&id, &secret).await.is_ok());
     // Even from memory a wrong secret is refused, the same way as an unknown id.
     assert!(matches!(
-        r.a.authenticate_client(&id, &SecretString::from("not the secret"))
+        r.a.oauth()
+            .authenticate_client(&id, &SecretString::from("not the secret"))
             .await,
         Err(CoreError::InvalidClient)
     ));
     // A's next poll: the client and the tokens issued to it are refused.
     r.a.sync_revocations().await.unwrap();
     assert!(matches!(
-        r.a.authenticate_client(&id, &secret).await,
+        r.a.oauth().authenticate_client(&id, &secret).await,
         Err(CoreError::InvalidClient)
     ));
     assert!(matches!(
-        r.a.check_access_token(&token, None).await,
+        r.a.oauth().check_access_token(&token, None).await,
         Err(CoreError::TokenRevoked)
     ));
 }
@@ -107,20 +114,21 @@ async fn a_replica_authenticates_a_client_from_memory_until_the_feed_says_it_was
 async fn a_held_client_is_read_again_from_the_database_after_the_ttl() {
     let r = replicas().await;
     let (id, secret) = new_client(&r.b).await;
-    r.a.authenticate_client(&id, &secret).await.unwrap();
+    r.a.oauth().authenticate_client(&id, &secret).await.unwrap();
     // Deleted at B, and A never reads the feed (a poll missed, say).
-    r.b.delete_client(&id, None, &ClientInfo::default())
+    r.b.clients()
+        .delete(&id, None, &ClientInfo::default())
         .await
         .unwrap();
     r.clock.advance(Duration::seconds(59));
     assert!(
-        r.a.authenticate_client(&id, &secret).await.is_ok(),
+        r.a.oauth().authenticate_client(&id, &secret).await.is_ok(),
         "59 s after the read: still held"
     );
     r.clock.advance(Duration::seconds(1));
     assert!(
         matches!(
-            r.a.authenticate_client(&id, &secret).await,
+            r.a.oauth().authenticate_client(&id, &secret).await,
             Err(CoreError::InvalidClient)
         ),
         "60 s after the read the database is asked again, and the client is gone"
@@ -134,11 +142,13 @@ async fn only_clients_that_authenticated_are_held() {
     let wrong = SecretString::from("not the secret");
     for round in 0..3 {
         assert!(matches!(
-            r.a.authenticate_client(&id, &wrong).await,
+            r.a.oauth().authenticate_client(&id, &wrong).await,
             Err(CoreError::InvalidClient)
         ));
         assert!(matches!(
-            r.a.authenticate_client("svc_unknown", &secret).await,
+            r.a.oauth()
+                .authenticate_client("svc_unknown", &secret)
+                .await,
             Err(CoreError::InvalidClient)
         ));
         assert_eq!(
@@ -146,14 +156,14 @@ async fn only_clients_that_authenticated_are_held() {
             usize::from(round > 0),
             "round {round}: a failure was held"
         );
-        assert!(r.a.authenticate_client(&id, &secret).await.is_ok());
+        assert!(r.a.oauth().authenticate_client(&id, &secret).await.is_ok());
         assert_eq!(r.a.client_cache().len(), 1);
         // A wrong secret for a held client is refused, and changes nothing held.
         assert!(matches!(
-            r.a.authenticate_client(&id, &wrong).await,
+            r.a.oauth().authenticate_client(&id, &wrong).await,
             Err(CoreError::InvalidClient)
         ));
-        assert!(r.a.authenticate_client(&id, &secret).await.is_ok());
+        assert!(r.a.oauth().authenticate_client(&id, &secret).await.is_ok());
         // Across the TTL: read again, held again.
         r.clock.advance(Duration::seconds(45));
     }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use secrecy::SecretString;
-use sesame_core::accounts::{Login, Registration};
+use sesame_core::accounts::Registration;
 use sesame_core::domain::Role;
+use sesame_core::sessions::Login;
 use sesame_core::sessions::{ClientInfo, Logout, TokenPair};
 use sesame_core::settings::Settings;
 use sesame_core::{ManualClock, Sesame};
@@ -18,6 +19,7 @@ const PASSWORD: &str = "a long and unusual passphrase";
 
 async fn register(sesame: &Sesame, email: &str) {
     sesame
+        .accounts()
         .create_user(
             Registration {
                 email: email.into(),
@@ -33,6 +35,7 @@ async fn register(sesame: &Sesame, email: &str) {
 
 async fn login(sesame: &Sesame, email: &str) -> TokenPair {
     sesame
+        .sessions()
         .login(Login {
             login: email.into(),
             password: SecretString::from(PASSWORD),
@@ -60,22 +63,33 @@ async fn a_revoked_session_stays_refused_when_the_database_clock_is_behind() {
     // session (the presenting token itself is deny-listed by its own expiry).
     let other = login(&sesame, "skew@example.com").await;
     let pair = login(&sesame, "skew@example.com").await;
-    let claims = sesame.authenticate(&other.access).await.unwrap();
+    let claims = sesame.sessions().authenticate(&other.access).await.unwrap();
     sesame
+        .sessions()
         .logout_all(&claims, &ClientInfo::default())
         .await
         .unwrap();
-    assert!(sesame.check_access_token(&pair.access, None).await.is_err());
+    assert!(
+        sesame
+            .oauth()
+            .check_access_token(&pair.access, None)
+            .await
+            .is_err()
+    );
 
     // 14 minutes later by Sesame's clock the token is still unexpired; by the database's
     // stamp plus one access lifetime the revocation would already be forgotten.
     clock.advance(Duration::minutes(14));
     sesame.sync_revocations().await.unwrap();
     assert!(
-        sesame.check_access_token(&pair.access, None).await.is_err(),
+        sesame
+            .oauth()
+            .check_access_token(&pair.access, None)
+            .await
+            .is_err(),
         "a revoked session's unexpired token verified again"
     );
-    assert!(sesame.authenticate(&pair.access).await.is_err());
+    assert!(sesame.sessions().authenticate(&pair.access).await.is_err());
 }
 
 // An entry stamped while the database clock had jumped an hour ahead must not move the feed's
@@ -115,17 +129,26 @@ async fn a_feed_entry_from_a_database_clock_jump_does_not_hide_later_revocations
     b.sync_revocations().await.unwrap();
 
     // The clock is back: a logout on replica a is stamped now, an hour "before" that row.
-    assert!(b.check_access_token(&pair.access, None).await.is_ok());
-    a.logout(Logout {
-        client: ClientInfo::default(),
-        refresh: pair.refresh.as_str().to_string(),
-        access: None,
-    })
-    .await
-    .unwrap();
+    assert!(
+        b.oauth()
+            .check_access_token(&pair.access, None)
+            .await
+            .is_ok()
+    );
+    a.sessions()
+        .logout(Logout {
+            client: ClientInfo::default(),
+            refresh: pair.refresh.as_str().to_string(),
+            access: None,
+        })
+        .await
+        .unwrap();
     b.sync_revocations().await.unwrap();
     assert!(
-        b.check_access_token(&pair.access, None).await.is_err(),
+        b.oauth()
+            .check_access_token(&pair.access, None)
+            .await
+            .is_err(),
         "replica b never read the logout stamped after the clock came back"
     );
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use secrecy::SecretString;
-use sesame_core::accounts::{Login, Registration};
+use sesame_core::accounts::Registration;
 use sesame_core::clients::NewClient;
 use sesame_core::domain::Role;
+use sesame_core::sessions::Login;
 use sesame_core::sessions::{ClientInfo, Logout, TokenPair};
 use sesame_core::settings::Settings;
 use sesame_core::{CoreError, ManualClock, Sesame};
@@ -26,6 +27,7 @@ fn lifetimes(access_secs: u64, refresh_secs: u64) -> Settings {
 
 async fn login(sesame: &Sesame, email: &str) -> TokenPair {
     sesame
+        .sessions()
         .login(Login {
             login: email.into(),
             password: SecretString::from(PASSWORD),
@@ -48,31 +50,34 @@ async fn revocations_outlive_a_restart_with_a_shorter_access_lifetime() {
     )
     .await
     .unwrap();
-    long.create_user(
-        Registration {
-            email: "long@example.com".into(),
-            password: SecretString::from(PASSWORD),
-            username: None,
-            client: ClientInfo::default(),
-        },
-        vec![Role::customer()],
-    )
-    .await
-    .unwrap();
+    long.accounts()
+        .create_user(
+            Registration {
+                email: "long@example.com".into(),
+                password: SecretString::from(PASSWORD),
+                username: None,
+                client: ClientInfo::default(),
+            },
+            vec![Role::customer()],
+        )
+        .await
+        .unwrap();
     let logged_out = login(&long, "long@example.com").await;
     let kept = login(&long, "long@example.com").await;
     // The session ends; its access token is not sent along (so only the session's entry
     // refuses it).
-    long.logout(Logout {
-        client: ClientInfo::default(),
-        refresh: logged_out.refresh.as_str().to_string(),
-        access: None,
-    })
-    .await
-    .unwrap();
+    long.sessions()
+        .logout(Logout {
+            client: ClientInfo::default(),
+            refresh: logged_out.refresh.as_str().to_string(),
+            access: None,
+        })
+        .await
+        .unwrap();
     // A service client gets an hour-long token, then is deleted.
     let created = long
-        .create_client(
+        .clients()
+        .create(
             NewClient {
                 name: "billing".into(),
                 audiences: vec!["api".into()],
@@ -85,15 +90,18 @@ async fn revocations_outlive_a_restart_with_a_shorter_access_lifetime() {
         .await
         .unwrap();
     let client = long
+        .oauth()
         .authenticate_client(&created.client.client_id, &created.secret)
         .await
         .unwrap();
     let service = long
+        .oauth()
         .client_token(&client, vec![], None)
         .await
         .unwrap()
         .access_token;
-    long.delete_client(&created.client.client_id, None, &ClientInfo::default())
+    long.clients()
+        .delete(&created.client.client_id, None, &ClientInfo::default())
         .await
         .unwrap();
     drop(long);
@@ -106,7 +114,7 @@ async fn revocations_outlive_a_restart_with_a_shorter_access_lifetime() {
         .unwrap();
     for _ in 0..6 {
         clock.advance(Duration::minutes(5));
-        restarted.purge().await.unwrap();
+        restarted.maintenance().purge().await.unwrap();
         restarted.sync_revocations().await.unwrap();
     }
     // 30 minutes on, the hour-long tokens are alive: the revoked ones stay refused, here and
@@ -118,25 +126,32 @@ async fn revocations_outlive_a_restart_with_a_shorter_access_lifetime() {
         for revoked in [&logged_out.access, &service] {
             assert!(
                 matches!(
-                    sesame.check_access_token(revoked, None).await,
+                    sesame.oauth().check_access_token(revoked, None).await,
                     Err(CoreError::TokenRevoked)
                 ),
                 "a revoked token issued under the longer lifetime verified again"
             );
         }
         assert!(
-            sesame.check_access_token(&kept.access, None).await.is_ok(),
+            sesame
+                .oauth()
+                .check_access_token(&kept.access, None)
+                .await
+                .is_ok(),
             "a token nobody revoked is still accepted"
         );
     }
     // Past the tokens' real expiry (plus leeway; a client's is recorded up to 90 s ahead)
     // the entries go: the tokens are dead.
     clock.advance(Duration::minutes(33));
-    fresh.purge().await.unwrap();
+    fresh.maintenance().purge().await.unwrap();
     fresh.sync_revocations().await.unwrap();
     assert!(fresh.revocation_cache().is_empty());
     assert!(matches!(
-        fresh.check_access_token(&logged_out.access, None).await,
+        fresh
+            .oauth()
+            .check_access_token(&logged_out.access, None)
+            .await,
         Err(CoreError::TokenExpired)
     ));
 }

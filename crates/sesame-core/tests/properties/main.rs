@@ -5,6 +5,10 @@
 //! Case counts are small by default so the suite stays fast; `PROPTEST_CASES=1000 cargo test
 //! -p sesame-core --test properties` explores more.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests compare with, and stamp records by, the real time"
+)]
 
 mod client_cache;
 mod clock_skew;

@@ -30,9 +30,10 @@ use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use secrecy::SecretString;
-use sesame_core::accounts::{Login, Registration};
+use sesame_core::accounts::Registration;
 use sesame_core::admin::Actor;
 use sesame_core::domain::Role;
+use sesame_core::sessions::Login;
 use sesame_core::sessions::{ClientInfo, Logout, TokenPair, session_id_of, user_id_of};
 use sesame_core::settings::Settings;
 use sesame_core::store::Store;
@@ -291,6 +292,7 @@ async fn start(model: &mut Model) -> System {
     for n in 0..USERS {
         let email = format!("user{n}@example.com");
         let user = sesame
+            .accounts()
             .create_user(
                 Registration {
                     email: email.clone(),
@@ -360,7 +362,11 @@ async fn refresh_step(sys: &System, model: &mut Model, t: usize) {
     let expect = model.expect_refresh(t, now);
     let value = model.refresh[t].value.clone();
     let session = model.refresh[t].session;
-    let result = sys.sesame.refresh(&value, &ClientInfo::default()).await;
+    let result = sys
+        .sesame
+        .sessions()
+        .refresh(&value, &ClientInfo::default())
+        .await;
     match (expect, result) {
         (Expect::Rotate, Ok(pair)) => {
             assert!(
@@ -406,6 +412,7 @@ async fn step(sys: &System, model: &mut Model, op: &Op) {
             let u = &model.users[*user];
             let result = sys
                 .sesame
+                .sessions()
                 .login(Login {
                     login: u.email.clone(),
                     password: SecretString::from(PASSWORDS[u.password]),
@@ -415,7 +422,7 @@ async fn step(sys: &System, model: &mut Model, op: &Op) {
                 .await;
             match (u.disabled, result) {
                 (false, Ok(pair)) => {
-                    let claims = sys.sesame.verify_access(&pair.access).unwrap();
+                    let claims = sys.sesame.sessions().verify_access(&pair.access).unwrap();
                     model.sessions.push(SessionModel {
                         id: session_id_of(&claims).unwrap(),
                         user: *user,
@@ -476,6 +483,7 @@ async fn step(sys: &System, model: &mut Model, op: &Op) {
             let session = tok.session;
             let result = sys
                 .sesame
+                .sessions()
                 .logout(Logout {
                     client,
                     refresh: tok.value.clone(),
@@ -503,10 +511,17 @@ async fn step(sys: &System, model: &mut Model, op: &Op) {
             // The handler authenticates the bearer first (AuthUser).
             match (
                 model.access_ok(a, now),
-                sys.sesame.authenticate(&model.access[a].value).await,
+                sys.sesame
+                    .sessions()
+                    .authenticate(&model.access[a].value)
+                    .await,
             ) {
                 (true, Ok(claims)) => {
-                    sys.sesame.logout_all(&claims, &client).await.unwrap();
+                    sys.sesame
+                        .sessions()
+                        .logout_all(&claims, &client)
+                        .await
+                        .unwrap();
                     let user = model.sessions[model.access[a].session].user;
                     model.end_user_sessions(user, now);
                     model.access[a].denied = true;
@@ -522,13 +537,17 @@ async fn step(sys: &System, model: &mut Model, op: &Op) {
             };
             match (
                 model.access_ok(a, now),
-                sys.sesame.authenticate(&model.access[a].value).await,
+                sys.sesame
+                    .sessions()
+                    .authenticate(&model.access[a].value)
+                    .await,
             ) {
                 (true, Ok(claims)) => {
                     let s = model.access[a].session;
                     let user = model.sessions[s].user;
                     let current = model.users[user].password;
                     sys.sesame
+                        .accounts()
                         .change_password(
                             user_id_of(&claims).unwrap(),
                             session_id_of(&claims),
@@ -554,7 +573,10 @@ async fn step(sys: &System, model: &mut Model, op: &Op) {
             };
             match (
                 model.access_ok(a, now),
-                sys.sesame.authenticate(&model.access[a].value).await,
+                sys.sesame
+                    .sessions()
+                    .authenticate(&model.access[a].value)
+                    .await,
             ) {
                 (true, Ok(claims)) => {
                     let caller = model.sessions[model.access[a].session].user;
@@ -563,6 +585,7 @@ async fn step(sys: &System, model: &mut Model, op: &Op) {
                         target.user == caller && !target.revoked && target.expires_at > now;
                     let result = sys
                         .sesame
+                        .sessions()
                         .end_session(user_id_of(&claims).unwrap(), target.id, &client)
                         .await;
                     match (expect_ok, result) {
@@ -577,7 +600,8 @@ async fn step(sys: &System, model: &mut Model, op: &Op) {
         }
         Op::AdminDisable { user } => {
             sys.sesame
-                .admin_set_disabled(model.users[*user].id, true, &admin())
+                .admin()
+                .set_disabled(model.users[*user].id, true, &admin())
                 .await
                 .unwrap();
             model.users[*user].disabled = true;
@@ -586,14 +610,16 @@ async fn step(sys: &System, model: &mut Model, op: &Op) {
         }
         Op::AdminEnable { user } => {
             sys.sesame
-                .admin_set_disabled(model.users[*user].id, false, &admin())
+                .admin()
+                .set_disabled(model.users[*user].id, false, &admin())
                 .await
                 .unwrap();
             model.users[*user].disabled = false;
         }
         Op::AdminEndSessions { user } => {
             sys.sesame
-                .admin_revoke_sessions(model.users[*user].id, &admin())
+                .admin()
+                .revoke_sessions(model.users[*user].id, &admin())
                 .await
                 .unwrap();
             model.end_user_sessions(*user, now);
@@ -607,7 +633,7 @@ async fn step(sys: &System, model: &mut Model, op: &Op) {
 async fn no_token_of_user_works(sys: &System, model: &Model, user: usize, op: &Op) {
     for (a, tok) in model.access.iter().enumerate() {
         if model.sessions[tok.session].user == user {
-            let still = sys.sesame.authenticate(&tok.value).await;
+            let still = sys.sesame.sessions().authenticate(&tok.value).await;
             assert!(
                 still.is_err(),
                 "after {op:?}: access token {a} of user {user} still authenticates"
@@ -667,8 +693,12 @@ async fn check_agreement(sys: &System, model: &Model, after: &dyn std::fmt::Debu
     }
     for (a, tok) in model.access.iter().enumerate() {
         let expect = model.access_ok(a, now);
-        let own_api = sys.sesame.authenticate(&tok.value).await;
-        let forward_auth = sys.sesame.check_access_token(&tok.value, None).await;
+        let own_api = sys.sesame.sessions().authenticate(&tok.value).await;
+        let forward_auth = sys
+            .sesame
+            .oauth()
+            .check_access_token(&tok.value, None)
+            .await;
         assert_eq!(
             own_api.is_ok(),
             expect,

@@ -67,7 +67,8 @@ async fn tokens_keep_verifying_across_key_rotations() {
     let first_kid = s.signing_kid();
     for _ in 0..2 {
         s.sesame
-            .rotate_keys(None, &ClientInfo::default())
+            .keys()
+            .rotate(None, &ClientInfo::default())
             .await
             .unwrap();
         let after = s.login(&username, Some("gallery")).await;
@@ -149,7 +150,8 @@ async fn introspection_sees_a_logout_that_offline_verification_cannot() {
     let s = RealSesame::start().await;
     let created = s
         .sesame
-        .create_client(
+        .clients()
+        .create(
             NewClient {
                 name: "gallery".into(),
                 audiences: vec!["gallery".into()],

@@ -14,7 +14,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sesame_core::accounts::{Login, Registration};
+use sesame_core::accounts::Registration;
+use sesame_core::sessions::Login;
 use sesame_core::sessions::{Logout, TokenPair, session_id_of, user_id_of};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -212,6 +213,7 @@ pub async fn register(
     let username = body.username.filter(|u| !u.trim().is_empty());
     let user = state
         .sesame
+        .accounts()
         .register(Registration {
             email,
             password,
@@ -259,6 +261,7 @@ pub async fn login(
     });
     let pair = state
         .sesame
+        .sessions()
         .login(Login {
             login,
             password,
@@ -284,7 +287,14 @@ pub async fn refresh(
     AppJson(body): AppJson<RefreshRequest>,
 ) -> Result<NoStore<TokenResponse>, ApiError> {
     let token = body.refresh.ok_or_else(|| ApiError::required("refresh"))?;
-    Ok(NoStore(state.sesame.refresh(&token, &client).await?.into()))
+    Ok(NoStore(
+        state
+            .sesame
+            .sessions()
+            .refresh(&token, &client)
+            .await?
+            .into(),
+    ))
 }
 
 /// Check an access token: signature, issuer, audience, expiry and revocation.
@@ -299,7 +309,7 @@ pub async fn verify(
     AppJson(body): AppJson<VerifyRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let token = body.token.ok_or_else(|| ApiError::required("token"))?;
-    state.sesame.authenticate(&token).await?;
+    state.sesame.sessions().authenticate(&token).await?;
     Ok(Json(serde_json::json!({})))
 }
 
@@ -322,6 +332,7 @@ pub async fn logout(
         .ok_or_else(|| ApiError::required("refresh_token"))?;
     match state
         .sesame
+        .sessions()
         .logout(Logout {
             client,
             refresh,
@@ -348,7 +359,11 @@ pub async fn logout_all(
     Client(client): Client,
     user: AuthUser,
 ) -> Result<Json<LogoutAllResponse>, ApiError> {
-    let revoked = state.sesame.logout_all(&user.claims, &client).await?;
+    let revoked = state
+        .sesame
+        .sessions()
+        .logout_all(&user.claims, &client)
+        .await?;
     Ok(Json(LogoutAllResponse {
         message: "Logged out of all sessions".into(),
         revoked,
@@ -380,6 +395,7 @@ pub async fn change_password(
     let user_id = user_id_of(&user.claims)?;
     state
         .sesame
+        .accounts()
         .change_password(
             user_id,
             session_id_of(&user.claims),

@@ -107,10 +107,10 @@ pub async fn forgot_password(
     }
     let sesame = state.sesame.clone();
     // Taken before the answer, so a flush of the outbox asked for after it waits for the task.
-    let queueing = sesame.outbox().queueing();
+    let queueing = sesame.outbox().signal().queueing();
     tokio::spawn(async move {
         let _queueing = queueing;
-        if let Err(e) = sesame.forgot_password(&email, &client).await {
+        if let Err(e) = sesame.recovery().forgot_password(&email, &client).await {
             tracing::warn!(error = %Chain(&e), "could not queue a password-reset email");
         }
     });
@@ -141,7 +141,11 @@ pub async fn reset_password(
     let new = body
         .new_password
         .ok_or_else(|| ApiError::required("new_password"))?;
-    state.sesame.reset_password(&token, &new, &client).await?;
+    state
+        .sesame
+        .recovery()
+        .reset_password(&token, &new, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -159,7 +163,11 @@ pub async fn verify_email(
     AppJson(body): AppJson<VerifyEmailRequest>,
 ) -> Result<Json<EmailVerified>, ApiError> {
     let token = body.token.ok_or_else(|| ApiError::required("token"))?;
-    let user = state.sesame.verify_email(&token, &client).await?;
+    let user = state
+        .sesame
+        .recovery()
+        .verify_email(&token, &client)
+        .await?;
     Ok(Json(EmailVerified {
         email_verified: user.email_verified,
         email: user.email,
@@ -181,7 +189,11 @@ pub async fn resend_verification(
     user: AuthUser,
 ) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
     let user_id = user_id_of(&user.claims)?;
-    state.sesame.resend_verification(user_id, &client).await?;
+    state
+        .sesame
+        .recovery()
+        .resend_verification(user_id, &client)
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(MessageResponse {

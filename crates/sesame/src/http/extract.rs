@@ -164,7 +164,7 @@ impl FromRequestParts<AppState> for AuthUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts).ok_or_else(ApiError::not_authenticated)?;
-        let claims = state.sesame.authenticate(token).await?;
+        let claims = state.sesame.sessions().authenticate(token).await?;
         Ok(AuthUser { claims })
     }
 }

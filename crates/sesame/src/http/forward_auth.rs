@@ -104,11 +104,15 @@ async fn decide(
     let token = token.ok_or_else(ApiError::not_authenticated)?;
     let audiences = constraint(&query.audience, headers, "x-sesame-audience");
     let roles = constraint(&query.role, headers, "x-sesame-role");
-    let claims = state.sesame.check_access_token(&token, None).await?;
+    let claims = state
+        .sesame
+        .oauth()
+        .check_access_token(&token, None)
+        .await?;
     // Without a constraint the gateway guards Sesame's own audience: a token issued for another
     // service must not pass a gate that never named one.
     let allowed = if audiences.is_empty() {
-        claims.aud.contains(state.sesame.own_audience())
+        claims.aud.contains(state.sesame.sessions().own_audience())
     } else {
         audiences.iter().all(|a| claims.aud.contains(a))
     };

@@ -122,7 +122,7 @@ impl Metrics {
     }
 
     fn encode(&self, sesame: &Sesame) -> String {
-        for (name, size, idle) in sesame.store().pool_stats() {
+        for (name, size, idle) in sesame.pool_stats() {
             let in_use = size.saturating_sub(idle);
             self.pool
                 .get_or_create(&PoolLabels {

@@ -292,6 +292,7 @@ async fn authenticate(
     }
     Ok(state
         .sesame
+        .oauth()
         .authenticate_client(&id, &SecretString::from(secret))
         .await?)
 }
@@ -423,11 +424,13 @@ pub async fn token(
         }
         state
             .sesame
+            .oauth()
             .exchange_token(&client, subject, form.audiences.clone(), form.get("scope"))
             .await?
     } else {
         state
             .sesame
+            .oauth()
             .client_token(&client, form.audiences.clone(), form.get("scope"))
             .await?
     };
@@ -465,7 +468,7 @@ pub async fn introspect(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
     // `token_type_hint` is accepted and not needed: only access tokens can be active here.
-    let answer = state.sesame.introspect(&caller, token).await?;
+    let answer = state.sesame.oauth().introspect(&caller, token).await?;
     let mut res = Json(answer).into_response();
     no_store(res.headers_mut());
     Ok(res)
@@ -493,6 +496,7 @@ pub async fn revoke(
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
     state
         .sesame
+        .oauth()
         .revoke_token(token, &client.client_id, &info)
         .await?;
     let mut res = StatusCode::OK.into_response();

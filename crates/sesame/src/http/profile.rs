@@ -70,7 +70,7 @@ impl From<UserRecord> for ProfileView {
 
 /// The profile with its pending email change, if any.
 async fn view(state: &AppState, user: UserRecord) -> Result<ProfileView, ApiError> {
-    let pending = state.sesame.pending_email(user.id).await?;
+    let pending = state.sesame.recovery().pending_email(user.id).await?;
     let mut v = ProfileView::from(user);
     v.pending_email = pending;
     Ok(v)
@@ -119,6 +119,7 @@ pub async fn show(
 ) -> Result<Json<ProfileView>, ApiError> {
     let (record, pending) = state
         .sesame
+        .accounts()
         .profile_with_pending_email(user_id_of(&user.claims)?)
         .await?;
     let mut v = ProfileView::from(record);
@@ -151,6 +152,7 @@ pub async fn update(
     };
     let record = state
         .sesame
+        .accounts()
         .update_profile(user_id_of(&user.claims)?, change, &client)
         .await?;
     Ok(Json(view(&state, record).await?))
@@ -198,6 +200,7 @@ pub async fn remove(
         .ok_or_else(|| ApiError::required("password"))?;
     state
         .sesame
+        .accounts()
         .delete_account(user_id_of(&user.claims)?, &password, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -214,7 +217,11 @@ pub async fn preferences(
     user: AuthUser,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(
-        state.sesame.preferences(user_id_of(&user.claims)?).await?,
+        state
+            .sesame
+            .accounts()
+            .preferences(user_id_of(&user.claims)?)
+            .await?,
     ))
 }
 
@@ -233,6 +240,7 @@ pub async fn set_preferences(
     Ok(Json(
         state
             .sesame
+            .accounts()
             .set_preferences(user_id_of(&user.claims)?, body)
             .await?,
     ))

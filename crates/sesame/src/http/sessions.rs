@@ -56,7 +56,8 @@ pub async fn list(
     let current = session_id_of(&user.claims);
     let sessions = state
         .sesame
-        .sessions(user_id)
+        .sessions()
+        .list(user_id)
         .await?
         .into_iter()
         .map(|s| SessionView {
@@ -89,6 +90,7 @@ pub async fn end(
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
     state
         .sesame
+        .sessions()
         .end_session(user_id_of(&user.claims)?, id, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)

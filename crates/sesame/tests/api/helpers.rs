@@ -247,6 +247,7 @@ impl TestApp {
         ];
         let user = self
             .sesame
+            .accounts()
             .create_user(registration, roles)
             .await
             .expect("admin created");

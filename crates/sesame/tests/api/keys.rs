@@ -13,7 +13,8 @@ fn kid_of(access: &str) -> String {
 
 async fn rotate(app: &TestApp) {
     app.sesame
-        .rotate_keys(None, &Default::default())
+        .keys()
+        .rotate(None, &Default::default())
         .await
         .expect("rotation works");
 }

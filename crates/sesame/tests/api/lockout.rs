@@ -44,7 +44,8 @@ async fn assert_locked(res: Response) {
 async fn audit(app: &TestApp, user_id: Option<&str>, event: &str) -> Vec<Value> {
     let page = app
         .sesame
-        .admin_audit(
+        .admin()
+        .audit_trail(
             user_id.map(|id| uuid::Uuid::parse_str(id).unwrap()),
             Some(event.to_string()),
             Some(200),
@@ -137,7 +138,8 @@ async fn concurrent_guesses_check_at_most_max_failures_and_the_right_one_is_refu
     assert!(failed.len() <= 5, "{failed:?}");
     let record = app
         .sesame
-        .admin_get_user(uuid::Uuid::parse_str(&user.id).unwrap())
+        .admin()
+        .get_user(uuid::Uuid::parse_str(&user.id).unwrap())
         .await
         .unwrap();
     assert!(record.failed_logins <= 5);

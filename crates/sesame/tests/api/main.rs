@@ -2,6 +2,10 @@
 //! port over real HTTPS, with its own fresh SQLite database and a manual clock (`tests/api_pg`
 //! runs the same modules on PostgreSQL).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests compare with, and stamp records by, the real time"
+)]
 
 mod helpers;
 

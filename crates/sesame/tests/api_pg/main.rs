@@ -3,6 +3,10 @@
 //! (`sesame_testkit::PgCluster`). Only the modules about the SQLite binary itself (command line,
 //! logs, `kill -9` durability) are left out.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests compare with, and stamp records by, the real time"
+)]
 
 #[path = "../api/helpers.rs"]
 mod helpers;

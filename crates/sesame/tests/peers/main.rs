@@ -3,6 +3,10 @@
 //! Tools come from the package registries at test time: nginx from Debian (`.ci/run` installs it
 //! when missing), Python and Node packages into a cache under the target directory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests compare with, and stamp records by, the real time"
+)]
 
 #[path = "../api/helpers.rs"]
 mod helpers;

@@ -6,6 +6,10 @@
 //! a PostgreSQL server of its own that it can stop. Servers speak plain HTTP (`SESAME_TLS=off`,
 //! as behind a TLS-terminating proxy): TLS is covered by `tests/api`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests compare with, and stamp records by, the real time"
+)]
 
 mod faults;
 mod process;

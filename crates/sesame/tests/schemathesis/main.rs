@@ -17,6 +17,10 @@
 //!
 //! `found` pins down, deterministically, the bugs the generated tests found.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests compare with, and stamp records by, the real time"
+)]
 
 mod found;
 #[path = "../api/helpers.rs"]

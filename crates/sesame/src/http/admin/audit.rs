@@ -79,7 +79,8 @@ pub async fn audit(
 ) -> Result<Json<AuditPage>, ApiError> {
     let page = state
         .sesame
-        .admin_audit(
+        .admin()
+        .audit_trail(
             query.user_id,
             query.event,
             query.limit,

@@ -84,7 +84,8 @@ pub async fn create_client(
     };
     let created = state
         .sesame
-        .create_client(input, Some(actor.admin_id), &actor.client)
+        .clients()
+        .create(input, Some(actor.admin_id), &actor.client)
         .await?;
     use secrecy::ExposeSecret;
     let client_secret = created.secret.expose_secret().to_string();
@@ -110,7 +111,8 @@ pub async fn list_clients(
 ) -> Result<Json<ClientList>, ApiError> {
     let clients = state
         .sesame
-        .list_clients()
+        .clients()
+        .list()
         .await?
         .into_iter()
         .map(client_view)
@@ -134,7 +136,8 @@ pub async fn delete_client(
 ) -> Result<StatusCode, ApiError> {
     state
         .sesame
-        .delete_client(&client_id, Some(actor.admin_id), &actor.client)
+        .clients()
+        .delete(&client_id, Some(actor.admin_id), &actor.client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -71,7 +71,8 @@ pub async fn rotate_keys(
 ) -> Result<Json<KeyList>, ApiError> {
     state
         .sesame
-        .rotate_keys(Some(actor.admin_id), &actor.client)
+        .keys()
+        .rotate(Some(actor.admin_id), &actor.client)
         .await?;
     Ok(Json(key_list(&state)))
 }

@@ -61,7 +61,7 @@ impl FromRequestParts<AppState> for AdminUser {
         let user = AuthUser::from_request_parts(parts, state).await?;
         let Client(client) = Client::from_request_parts(parts, state).await?;
         let admin_id = user_id_of(&user.claims)?;
-        if !state.sesame.is_admin(admin_id).await? {
+        if !state.sesame.admin().is_admin(admin_id).await? {
             return Err(sesame_core::CoreError::Forbidden.into());
         }
         Ok(AdminUser(Actor { admin_id, client }))

@@ -103,7 +103,8 @@ pub async fn list_users(
 ) -> Result<Json<UserPage>, ApiError> {
     let page = state
         .sesame
-        .admin_list_users(query.q.as_deref(), query.limit, query.cursor.as_deref())
+        .admin()
+        .list_users(query.q.as_deref(), query.limit, query.cursor.as_deref())
         .await?;
     Ok(Json(UserPage {
         users: page.items.iter().map(summary).collect(),
@@ -126,7 +127,7 @@ pub async fn get_user(
     AppPath(id): AppPath<String>,
 ) -> Result<Json<UserDetail>, ApiError> {
     Ok(Json(detail(
-        state.sesame.admin_get_user(user_id(&id)?).await?,
+        state.sesame.admin().get_user(user_id(&id)?).await?,
     )))
 }
 
@@ -155,8 +156,8 @@ pub async fn patch_user(
 ) -> Result<Json<UserDetail>, ApiError> {
     let id = user_id(&id)?;
     let user = match body.disabled {
-        Some(d) => state.sesame.admin_set_disabled(id, d, &actor).await?,
-        None => state.sesame.admin_get_user(id).await?,
+        Some(d) => state.sesame.admin().set_disabled(id, d, &actor).await?,
+        None => state.sesame.admin().get_user(id).await?,
     };
     Ok(Json(detail(user)))
 }
@@ -178,7 +179,8 @@ pub async fn delete_user(
 ) -> Result<StatusCode, ApiError> {
     state
         .sesame
-        .admin_delete_user(user_id(&id)?, &actor)
+        .admin()
+        .delete_user(user_id(&id)?, &actor)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -198,7 +200,7 @@ pub async fn unlock(
     AppPath(id): AppPath<String>,
 ) -> Result<Json<UserDetail>, ApiError> {
     Ok(Json(detail(
-        state.sesame.admin_unlock(user_id(&id)?, &actor).await?,
+        state.sesame.admin().unlock(user_id(&id)?, &actor).await?,
     )))
 }
 
@@ -229,7 +231,8 @@ pub async fn set_roles(
     let roles = body.roles.ok_or_else(|| ApiError::required("roles"))?;
     let roles = state
         .sesame
-        .admin_set_roles(user_id(&id)?, &roles, &actor)
+        .admin()
+        .set_roles(user_id(&id)?, &roles, &actor)
         .await?;
     Ok(Json(RolesBody { roles: Some(roles) }))
 }
@@ -255,7 +258,8 @@ pub async fn revoke_sessions(
 ) -> Result<Json<RevokedBody>, ApiError> {
     let revoked = state
         .sesame
-        .admin_revoke_sessions(user_id(&id)?, &actor)
+        .admin()
+        .revoke_sessions(user_id(&id)?, &actor)
         .await?;
     Ok(Json(RevokedBody { revoked }))
 }

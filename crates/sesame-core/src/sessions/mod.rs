@@ -1,17 +1,26 @@
-//! Sessions: a login opens one; its refresh token rotates on every refresh; reuse of a spent
+//! Sessions: a login (`login.rs`) opens one; its refresh token rotates on every refresh; reuse of a spent
 //! token past the grace window ends it; logout, logout-all and "end that session" revoke.
 //! Also authentication of bearer access tokens on Sesame's own endpoints, which — unlike a
 //! relying service verifying offline — also honours revocation at once.
 
-use chrono::{DateTime, Duration, Utc};
-use sesame_verify::{Audience, Claims, VerifyError};
+use chrono::{DateTime, Utc};
+use sesame_verify::{Claims, VerifyError};
 use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::error::{Chain, CoreError};
-use crate::service::Sesame;
-use crate::store::{NewSession, SessionRecord, UserRecord};
-use crate::tokens::RefreshToken;
+use crate::audit::{AuditEvent, Auditor};
+use crate::clock::Clock;
+use crate::error::CoreError;
+use crate::hashing::PasswordHasher;
+use crate::lockout::PasswordCheck;
+use crate::metrics::CoreMetrics;
+use crate::revocation::Revoker;
+use crate::secret::SecretBytes;
+use crate::settings::{Settings, ttl};
+use crate::store::{NewSession, SessionRecord, Store, UserRecord};
+use crate::tokens::{Issuer, KeyRing, RefreshToken};
+
+mod login;
 
 /// The `client_id` of tokens issued to users through Sesame's own login (RFC 9068 requires one).
 pub const FIRST_PARTY_CLIENT_ID: &str = "sesame";
@@ -23,12 +32,27 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-#[derive(Debug)]
-pub struct TokenPair {
-    pub access: String,
-    pub refresh: RefreshToken,
-    pub expires_in: u64,
-    pub refresh_expires_in: u64,
+pub use crate::tokens::TokenPair;
+pub use login::Login;
+
+/// Signing in, refreshing, signing out, and the bearer tokens of Sesame's own API.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: Arc<PasswordHasher>,
+    audit: Auditor,
+    passwords: PasswordCheck,
+    issuer: Issuer,
+    keys: Arc<KeyRing>,
+    revoker: Revoker,
+    metrics: Arc<CoreMetrics>,
+    /// Keys refresh-token successors (and, derived, the audit's login-name hashes).
+    refresh_mac_key: Arc<SecretBytes>,
+    /// Audiences a login may ask for; the first is the default and Sesame's own.
+    audiences: Vec<String>,
+    refresh_reuse_grace: std::time::Duration,
+    require_verified_email: bool,
 }
 
 /// How a logout was asked for.
@@ -40,9 +64,44 @@ pub struct Logout {
     pub access: Option<String>,
 }
 
-impl Sesame {
+impl Sessions {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        hasher: Arc<PasswordHasher>,
+        audit: Auditor,
+        passwords: PasswordCheck,
+        issuer: Issuer,
+        keys: Arc<KeyRing>,
+        revoker: Revoker,
+        metrics: Arc<CoreMetrics>,
+        refresh_mac_key: Arc<SecretBytes>,
+        settings: &Settings,
+    ) -> Self {
+        Sessions {
+            store,
+            clock,
+            hasher,
+            audit,
+            passwords,
+            issuer,
+            keys,
+            revoker,
+            metrics,
+            refresh_mac_key,
+            audiences: settings.audiences.clone(),
+            refresh_reuse_grace: settings.refresh_reuse_grace,
+            require_verified_email: settings.require_verified_email,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     /// `read_at`: when `user` was read (before it, by this process's clock) — the access
-    /// token's issue time as far as its roles go (see `jti_at`).
+    /// token's issue time as far as its roles go (see `Issuer::jti_at`).
     pub(crate) async fn open_session(
         &self,
         user: &UserRecord,
@@ -52,7 +111,7 @@ impl Sesame {
     ) -> Result<TokenPair, CoreError> {
         let now = self.now();
         let refresh = RefreshToken::generate();
-        let expires_at = now + Self::ttl(self.settings.refresh_ttl);
+        let expires_at = now + ttl(self.issuer.refresh_ttl());
         let session = NewSession {
             id: Uuid::now_v7(),
             user_id: user.id,
@@ -60,73 +119,13 @@ impl Sesame {
             refresh_hash: refresh.hash(),
             now,
             expires_at,
-            access_until: self.access_until(now),
+            access_until: self.issuer.access_until(now),
             ip: client.ip,
             user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
         };
         self.store.create_session(&session).await?;
-        self.token_pair(user, session.id, &audience, refresh, now, read_at.min(now))
-    }
-
-    /// The latest moment an access token issued at `now` can be accepted: its `exp` (whole
-    /// seconds, as `token_pair` sets it) plus the verifiers' leeway. Recorded on the session
-    /// before the token is issued, so a revocation of the session is kept that long whatever
-    /// the access lifetime is later configured to (see `revocation`).
-    pub(crate) fn access_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let exp = now
-            .timestamp()
-            .saturating_add(self.settings.access_ttl.as_secs() as i64)
-            .saturating_add(sesame_verify::DEFAULT_LEEWAY_SECS);
-        DateTime::<Utc>::from_timestamp(exp, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
-    }
-
-    /// A `jti` that also says when the token's contents were read, to the millisecond, by
-    /// Sesame's clock: a UUIDv7 made from `read_at` (no later than the read of the user whose
-    /// roles it carries). A role removal refuses the user's tokens issued before it (see
-    /// `revocation`); the whole-second `iat` could not tell a token issued just after it.
-    pub(crate) fn jti_at(read_at: DateTime<Utc>) -> String {
-        let ts = uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            read_at.timestamp().max(0).unsigned_abs(),
-            read_at.timestamp_subsec_nanos(),
-        );
-        Uuid::new_v7(ts).to_string()
-    }
-
-    fn token_pair(
-        &self,
-        user: &UserRecord,
-        sid: Uuid,
-        audience: &[String],
-        refresh: RefreshToken,
-        now: DateTime<Utc>,
-        read_at: DateTime<Utc>,
-    ) -> Result<TokenPair, CoreError> {
-        let access_ttl = self.settings.access_ttl.as_secs();
-        let claims = Claims {
-            iss: self.settings.issuer.clone(),
-            sub: user.id.to_string(),
-            aud: Audience::from_list(audience.to_vec()),
-            exp: now.timestamp() + access_ttl as i64,
-            iat: now.timestamp(),
-            nbf: now.timestamp(),
-            jti: Self::jti_at(read_at),
-            client_id: FIRST_PARTY_CLIENT_ID.into(),
-            sid: Some(sid.to_string()),
-            roles: user.roles.clone(),
-            scope: None,
-            email_verified: Some(user.email_verified),
-            act: None,
-        };
-        let access = self.keys.current().active.sign_jwt(&claims)?;
-        self.metrics.issued("access");
-        self.metrics.issued("refresh");
-        Ok(TokenPair {
-            access,
-            refresh,
-            expires_in: access_ttl,
-            refresh_expires_in: self.settings.refresh_ttl.as_secs(),
-        })
+        self.issuer
+            .token_pair(user, session.id, &audience, refresh, now, read_at.min(now))
     }
 
     /// Spends a refresh token and returns a new pair in the same session.
@@ -142,7 +141,7 @@ impl Sesame {
         let token = RefreshToken::parse(presented.trim()).ok_or(CoreError::TokenInvalid)?;
         let now = self.now();
         let next = token.successor(&self.refresh_mac_key);
-        let expires_at = now + Self::ttl(self.settings.refresh_ttl);
+        let expires_at = now + ttl(self.issuer.refresh_ttl());
         if let Some(session) = self
             .store
             .rotate_refresh(
@@ -150,12 +149,14 @@ impl Sesame {
                 &next.hash(),
                 now,
                 expires_at,
-                self.access_until(now),
+                self.issuer.access_until(now),
             )
             .await?
         {
             let user = self.live_user(&session, now).await?;
-            return self.token_pair(&user, session.id, &session.audience, next, now, now);
+            return self
+                .issuer
+                .token_pair(&user, session.id, &session.audience, next, now, now);
         }
         // Not rotated: unknown, expired, spent, or its session is gone.
         let record = self
@@ -178,7 +179,7 @@ impl Sesame {
                 CoreError::TokenRevoked
             });
         };
-        let grace = Self::ttl(self.settings.refresh_reuse_grace);
+        let grace = ttl(self.refresh_reuse_grace);
         // Strictly inside the window: a zero grace turns the grace path off entirely. Another
         // replica may have spent it a moment "after" our clock reading: clamp at zero.
         if (now - spent_at).max(chrono::Duration::zero()) < grace
@@ -191,23 +192,25 @@ impl Sesame {
             // session's row lock, so a revocation that wins the race refuses it instead.
             if !self
                 .store
-                .extend_session_access(session.id, self.access_until(now))
+                .extend_session_access(session.id, self.issuer.access_until(now))
                 .await?
             {
                 return Err(CoreError::TokenRevoked);
             }
-            return self.token_pair(&user, session.id, &session.audience, next, now, now);
+            return self
+                .issuer
+                .token_pair(&user, session.id, &session.audience, next, now, now);
         }
         // A spent token came back after the grace window: someone holds a stolen copy.
         self.metrics.refresh_reuse.inc();
-        let entry = self.audit(
-            "refresh_reused",
+        let entry = self.audit.entry(
+            AuditEvent::RefreshReused,
             Some(session.user_id),
             client,
             serde_json::json!({"session_id": session.id, "spent_at": spent_at}),
         );
         self.store.revoke_session(session.id, now, &[entry]).await?;
-        self.revoked().await;
+        self.revoker.revoked().await;
         tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
         Err(CoreError::TokenRevoked)
     }
@@ -221,9 +224,9 @@ impl Sesame {
         match self.store.get_user(session.user_id).await? {
             Some(u) if !u.disabled => Ok(u),
             _ => {
-                let entry = self.audit("session_revoked", Some(session.user_id), &ClientInfo::default(), serde_json::json!({"session_id": session.id, "reason": "user_disabled_or_deleted"}));
+                let entry = self.audit.entry(AuditEvent::SessionRevoked, Some(session.user_id), &ClientInfo::default(), serde_json::json!({"session_id": session.id, "reason": "user_disabled_or_deleted"}));
                 self.store.revoke_session(session.id, now, &[entry]).await?;
-                self.revoked().await;
+                self.revoker.revoked().await;
                 Err(CoreError::TokenRevoked)
             }
         }
@@ -240,7 +243,7 @@ impl Sesame {
             .find_refresh(&token.hash())
             .await?
             .ok_or(CoreError::TokenInvalid)?;
-        let grace = Self::ttl(self.settings.refresh_reuse_grace);
+        let grace = ttl(self.refresh_reuse_grace);
         let usable = record.expires_at > now && record.spent_at.is_none_or(|t| now - t <= grace);
         if !usable {
             return Err(CoreError::TokenInvalid);
@@ -250,8 +253,8 @@ impl Sesame {
             .get_session(record.session_id)
             .await?
             .map(|s| s.user_id);
-        let entry = self.audit(
-            "logout",
+        let entry = self.audit.entry(
+            AuditEvent::Logout,
             user_id,
             &input.client,
             serde_json::json!({"session_id": record.session_id}),
@@ -263,28 +266,20 @@ impl Sesame {
         {
             return Err(CoreError::TokenInvalid);
         }
-        self.revoked().await;
+        self.revoker.revoked().await;
         if let Some(access) = input.access.as_deref()
             && let Ok(claims) = self.verify_access(access)
         {
-            self.deny_claims(&claims).await?;
+            self.revoker.deny(&claims).await?;
         }
-        Ok(())
-    }
-
-    pub(crate) async fn deny_claims(&self, claims: &Claims) -> Result<(), CoreError> {
-        let exp = DateTime::<Utc>::from_timestamp(claims.exp, 0).unwrap_or_else(|| self.now());
-        let until = exp + Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS);
-        self.store.deny_access_token(&claims.jti, until).await?;
-        self.revoked().await;
         Ok(())
     }
 
     /// Ends every session of the user. Returns how many were live.
     pub async fn logout_all(&self, claims: &Claims, client: &ClientInfo) -> Result<u64, CoreError> {
         let user_id = user_id_of(claims)?;
-        let entry = self.audit(
-            "logout",
+        let entry = self.audit.entry(
+            AuditEvent::Logout,
             Some(user_id),
             client,
             serde_json::json!({"all_sessions": true}),
@@ -293,12 +288,13 @@ impl Sesame {
             .store
             .revoke_user_sessions(user_id, self.now(), &[entry])
             .await?;
-        self.revoked().await;
-        self.deny_claims(claims).await?;
+        self.revoker.revoked().await;
+        self.revoker.deny(claims).await?;
         Ok(n)
     }
 
-    pub async fn sessions(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, CoreError> {
+    /// The user's live sessions.
+    pub async fn list(&self, user_id: Uuid) -> Result<Vec<SessionRecord>, CoreError> {
         Ok(self.store.list_active_sessions(user_id, self.now()).await?)
     }
 
@@ -312,14 +308,14 @@ impl Sesame {
         let now = self.now();
         match self.store.get_session(session_id).await? {
             Some(s) if s.user_id == user_id && s.revoked_at.is_none() && s.expires_at > now => {
-                let entry = self.audit(
-                    "logout",
+                let entry = self.audit.entry(
+                    AuditEvent::Logout,
                     Some(user_id),
                     client,
                     serde_json::json!({"session_id": session_id}),
                 );
                 self.store.revoke_session(session_id, now, &[entry]).await?;
-                self.revoked().await;
+                self.revoker.revoked().await;
                 Ok(())
             }
             _ => Err(CoreError::NotFound),
@@ -355,37 +351,17 @@ impl Sesame {
         if !claims.aud.contains(self.own_audience()) {
             return Err(CoreError::TokenInvalid);
         }
-        self.ensure_not_revoked(&claims)?;
+        self.revoker.ensure_not_revoked(&claims)?;
         Ok(claims)
     }
 
     /// Sesame's own audience: the first configured one, the default `aud` of a login. Its own
     /// API and forward-auth without an `audience=` constraint accept only tokens that carry it.
     pub fn own_audience(&self) -> &str {
-        self.settings
-            .audiences
+        self.audiences
             .first()
             .map(String::as_str)
             .unwrap_or_default()
-    }
-
-    /// Refuses a token whose `jti` is deny-listed or whose session was revoked — from memory
-    /// (see `revocation`): the hot path never waits for the database.
-    pub(crate) fn ensure_not_revoked(&self, claims: &Claims) -> Result<(), CoreError> {
-        if self.revocations.is_revoked(claims) {
-            return Err(CoreError::TokenRevoked);
-        }
-        Ok(())
-    }
-}
-
-impl Sesame {
-    /// After a revocation made here: take it into the in-memory state at once. If the feed
-    /// cannot be read now, the periodic catch-up will (the revocation itself is committed).
-    pub(crate) async fn revoked(&self) {
-        if let Err(e) = self.sync_revocations().await {
-            tracing::warn!(error = %Chain(&e), "cannot read the revocation feed now; the next poll will");
-        }
     }
 }
 

@@ -1,0 +1,219 @@
+//! Signing in: the password check under the lockout rules, the audit of every outcome, and a
+//! new session for the right password.
+
+use secrecy::SecretString;
+
+use crate::audit::AuditEvent;
+use crate::domain::{Email, Username};
+use crate::error::{Chain, CoreError};
+use crate::hashing::Upgrade;
+use crate::lockout::Purpose;
+use crate::sessions::{ClientInfo, Sessions, TokenPair};
+use crate::store::UserRecord;
+
+#[derive(Debug)]
+pub struct Login {
+    /// A username or an email.
+    pub login: String,
+    pub password: SecretString,
+    /// Requested audiences; `None` means the default one.
+    pub audience: Option<Vec<String>>,
+    pub client: ClientInfo,
+}
+
+impl Sessions {
+    /// Logs in: answers the same 401 for an unknown account and a wrong password (the unknown
+    /// account is checked against a dummy hash, so it costs the same time). Wrong passwords are
+    /// counted per source under the lockout rules of [`crate::lockout`].
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&self, input: Login) -> Result<TokenPair, CoreError> {
+        let result = self.login_inner(input).await;
+        self.metrics.login(match &result {
+            Ok(_) => "success",
+            Err(CoreError::InvalidCredentials) => "invalid_credentials",
+            Err(CoreError::AccountLocked { .. }) => "locked",
+            Err(CoreError::AccountDisabled) => "disabled",
+            Err(CoreError::EmailNotVerified) => "email_not_verified",
+            Err(CoreError::InvalidAudience(_) | CoreError::Validation(_)) => "invalid_request",
+            Err(_) => "error",
+        });
+        result
+    }
+
+    async fn login_inner(&self, input: Login) -> Result<TokenPair, CoreError> {
+        let audience = self.resolve_audience(input.audience)?;
+        let canonical = canonical_login(&input.login);
+        // Before the read: the token's roles are no fresher than this (see `Issuer::jti_at`).
+        let read_at = self.now();
+        let user = match canonical {
+            Some(c) => self.store.find_user_by_login(&c).await?,
+            None => None,
+        };
+        let Some(user) = user else {
+            // Same cost as a wrong password: a check against a dummy hash.
+            self.hasher.check(&input.password, None).await?;
+            // The typed name may be a password typed in the wrong field: only a keyed hash of
+            // it is kept, enough to see the same unknown name tried again.
+            let entry = self.audit.entry(
+                AuditEvent::LoginFailed,
+                None,
+                &input.client,
+                serde_json::json!({
+                    "reason": "unknown_account",
+                    "login_hmac": self.login_name_mac(&input.login),
+                }),
+            );
+            self.store.append_audit(&[entry]).await?;
+            return Err(CoreError::InvalidCredentials);
+        };
+        // Reserved before hashing: a locked source is refused without a check.
+        let attempt = self
+            .passwords
+            .begin_attempt(user.id, &input.client, Purpose::Login)
+            .await?;
+        let Some(checked) = self
+            .passwords
+            .check_in_attempt(&attempt, &user, &input.password, &input.client)
+            .await?
+        else {
+            return Err(CoreError::InvalidCredentials);
+        };
+        if user.disabled {
+            self.passwords.release_attempt(attempt).await?;
+            let entry = self.audit.entry(
+                AuditEvent::LoginFailed,
+                Some(user.id),
+                &input.client,
+                serde_json::json!({"reason": "account_disabled"}),
+            );
+            self.store.append_audit(&[entry]).await?;
+            return Err(CoreError::AccountDisabled);
+        }
+        if self.require_verified_email && !user.email_verified {
+            self.passwords.release_attempt(attempt).await?;
+            let entry = self.audit.entry(
+                AuditEvent::LoginFailed,
+                Some(user.id),
+                &input.client,
+                serde_json::json!({"reason": "email_not_verified"}),
+            );
+            self.store.append_audit(&[entry]).await?;
+            return Err(CoreError::EmailNotVerified);
+        }
+        let entry = self.audit.entry(
+            AuditEvent::LoginSucceeded,
+            Some(user.id),
+            &input.client,
+            serde_json::json!({"audience": audience}),
+        );
+        // Accepted only if no lock was set while the password was being hashed.
+        self.passwords.accept_attempt(attempt, &[entry]).await?;
+        if let Some(upgrade) = checked.upgrade {
+            self.upgrade_hash(&user, &input.password, upgrade, &input.client)
+                .await;
+        }
+        self.open_session(&user, audience, input.client, read_at)
+            .await
+    }
+
+    /// A keyed hash (HMAC-SHA-256 under an instance secret, truncated to 128 bits, hex) of a
+    /// login name as typed: it links repeated attempts on the same unknown name in the audit
+    /// trail without keeping the text, which may be a password typed in the wrong field.
+    fn login_name_mac(&self, login: &str) -> String {
+        use aws_lc_rs::hmac;
+        use secrecy::ExposeSecret;
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.refresh_mac_key.expose_secret());
+        // A key of its own, derived from the instance secret, so this MAC never equals a
+        // refresh-token successor.
+        let derived = hmac::sign(&key, b"sesame audit login name v1");
+        let key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+        let tag = hmac::sign(&key, login.trim().as_bytes());
+        tag.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Replaces a hash that just verified by argon2id at the configured cost (transparent
+    /// upgrade of imported hashes, and of argon2 hashes once the configured cost rises),
+    /// audited `password_rehashed` with the old scheme and cost — never the hash. Best effort:
+    /// the login succeeds whatever happens here, and a failed upgrade is tried again at the
+    /// next login. The update is conditional on the old hash, so a password changed meanwhile
+    /// is never overwritten.
+    async fn upgrade_hash(
+        &self,
+        user: &UserRecord,
+        password: &SecretString,
+        upgrade: Upgrade,
+        client: &ClientInfo,
+    ) {
+        let new_hash = match self.hasher.hash(password).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(user_id = %user.id, error = %Chain(&e), "password hash upgrade postponed");
+                return;
+            }
+        };
+        let entry = self.audit.entry(
+            AuditEvent::PasswordRehashed,
+            Some(user.id),
+            client,
+            serde_json::json!({
+                "from": upgrade.from.scheme.as_str(),
+                "from_cost": upgrade.from.cost.to_string(),
+                "to": "argon2id",
+                "to_cost": self.hasher.configured_cost(),
+                "reason": upgrade.reason.as_str(),
+            }),
+        );
+        match self
+            .store
+            .rehash_password(user.id, &user.password_hash, &new_hash, &[entry])
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(user_id = %user.id, from = upgrade.from.scheme.as_str(), "password hash upgraded to argon2id")
+            }
+            Ok(false) => {
+                tracing::info!(user_id = %user.id, "password changed meanwhile; hash upgrade skipped")
+            }
+            Err(e) => {
+                tracing::warn!(user_id = %user.id, error = %Chain(&e), "password hash upgrade postponed")
+            }
+        }
+    }
+
+    /// The audiences of a token: each requested one must be configured; none means the default.
+    pub(crate) fn resolve_audience(
+        &self,
+        requested: Option<Vec<String>>,
+    ) -> Result<Vec<String>, CoreError> {
+        let allowed = &self.audiences;
+        match requested {
+            None => Ok(vec![allowed.first().cloned().unwrap_or_default()]),
+            Some(list) if list.is_empty() => {
+                Err(CoreError::InvalidAudience("no audience requested".into()))
+            }
+            Some(list) => {
+                if let Some(bad) = list.iter().find(|a| !allowed.contains(a)) {
+                    return Err(CoreError::InvalidAudience(format!(
+                        "audience '{bad}' is not allowed"
+                    )));
+                }
+                let mut list = list;
+                list.dedup();
+                Ok(list)
+            }
+        }
+    }
+}
+
+/// The canonical form of a login name: an email when it has an `@`, else a username.
+fn canonical_login(login: &str) -> Option<String> {
+    let login = login.trim();
+    if login.contains('@') {
+        Email::parse(login).ok().map(|e| e.canonical())
+    } else {
+        Username::parse(login).ok().map(|u| u.canonical())
+    }
+}
