@@ -63,17 +63,22 @@ fn valid_audience(s: &str) -> bool {
 /// secret's hash) and OAuth (checking a presented secret).
 #[derive(Debug, Clone)]
 pub(crate) struct ClientSecrets {
-    mac_key: Arc<SecretBytes>,
+    /// Built once: every client authentication hashes under it. (ring's `Debug` names only the
+    /// algorithm, never the key.)
+    mac_key: hmac::Key,
 }
 
 impl ClientSecrets {
     pub(crate) fn new(mac_key: Arc<SecretBytes>) -> Self {
-        ClientSecrets { mac_key }
+        ClientSecrets {
+            mac_key: hmac::Key::new(hmac::HMAC_SHA256, mac_key.expose_secret()),
+        }
     }
 
     pub(crate) fn hash(&self, secret: &str) -> Vec<u8> {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, self.mac_key.expose_secret());
-        hmac::sign(&key, secret.as_bytes()).as_ref().to_vec()
+        hmac::sign(&self.mac_key, secret.as_bytes())
+            .as_ref()
+            .to_vec()
     }
 }
 

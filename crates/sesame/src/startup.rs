@@ -226,6 +226,8 @@ async fn reload_keys(sesame: Arc<Sesame>) {
 async fn follow_revocations(sesame: Arc<Sesame>) {
     let mut tick = tokio::time::interval(sesame_core::revocation::SYNC_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick fires at once, and `Sesame::start` has just caught up with the feed.
+    tick.tick().await;
     loop {
         tick.tick().await;
         if let Err(e) = sesame.sync_revocations().await {
