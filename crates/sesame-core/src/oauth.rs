@@ -377,26 +377,33 @@ impl OAuth {
         if RefreshToken::parse(token.trim()).is_some() {
             return Ok(Introspection::default());
         }
-        match self
-            .check_access_token(token, None)
-            .await
-            .map(Arc::unwrap_or_clone)
-        {
-            Ok(c) if caller.audiences.iter().any(|a| c.aud.contains(a)) => Ok(Introspection {
-                active: true,
-                sub: Some(c.sub),
-                client_id: Some(c.client_id),
-                aud: Some(c.aud),
-                exp: Some(c.exp),
-                iat: Some(c.iat),
-                nbf: Some(c.nbf),
-                iss: Some(c.iss),
-                jti: Some(c.jti),
-                scope: c.scope,
-                sid: c.sid,
-                roles: Some(c.roles),
-                token_type: Some("access_token"),
-            }),
+        // The caller's audience is checked before the claims are copied out of the shared
+        // cache entry: a token the caller has no business with costs no copy.
+        match self.check_access_token(token, None).await.map(|c| {
+            caller
+                .audiences
+                .iter()
+                .any(|a| c.aud.contains(a))
+                .then_some(c)
+        }) {
+            Ok(Some(c)) => {
+                let c = Arc::unwrap_or_clone(c);
+                Ok(Introspection {
+                    active: true,
+                    sub: Some(c.sub),
+                    client_id: Some(c.client_id),
+                    aud: Some(c.aud),
+                    exp: Some(c.exp),
+                    iat: Some(c.iat),
+                    nbf: Some(c.nbf),
+                    iss: Some(c.iss),
+                    jti: Some(c.jti),
+                    scope: c.scope,
+                    sid: c.sid,
+                    roles: Some(c.roles),
+                    token_type: Some("access_token"),
+                })
+            }
             Err(CoreError::Unavailable(e)) => Err(CoreError::Unavailable(e)),
             Ok(_) | Err(_) => Ok(Introspection::default()),
         }
