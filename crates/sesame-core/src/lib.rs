@@ -36,6 +36,7 @@ pub mod clock;
 pub mod domain;
 pub mod email;
 pub mod error;
+pub mod form_tokens;
 pub mod hash_format;
 pub mod hash_gate;
 pub mod hashing;

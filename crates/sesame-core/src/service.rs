@@ -16,6 +16,7 @@ use crate::clients::{ClientSecrets, Clients};
 use crate::clock::Clock;
 use crate::email::Mailer;
 use crate::error::CoreError;
+use crate::form_tokens::FormTokens;
 use crate::hashing::PasswordHasher;
 use crate::import::{ImportOptions, Importer};
 use crate::keys::{KeyState, Keys, generate_key};
@@ -57,6 +58,7 @@ pub struct Sesame {
     keys: Keys,
     maintenance: Maintenance,
     outbox: Outbox,
+    form_tokens: Arc<FormTokens>,
 }
 
 impl Sesame {
@@ -95,6 +97,8 @@ impl Sesame {
         let mac = store
             .instance_secret(REFRESH_MAC_SECRET, &candidate)
             .await?;
+        let mac = secret_bytes(mac);
+        let form_tokens = Arc::new(FormTokens::new(&mac));
         rand::rngs::OsRng.fill_bytes(&mut candidate);
         let client_mac = store.instance_secret(CLIENT_MAC_SECRET, &candidate).await?;
 
@@ -147,7 +151,7 @@ impl Sesame {
             ring.clone(),
             revoker.clone(),
             metrics.clone(),
-            Arc::new(secret_bytes(mac)),
+            Arc::new(mac),
             &settings,
         );
         let recovery = Recovery::new(
@@ -198,7 +202,13 @@ impl Sesame {
             keys,
             maintenance,
             outbox,
+            form_tokens,
         })
+    }
+
+    /// Anti-forgery tokens of Sesame's own pages.
+    pub fn form_tokens(&self) -> &FormTokens {
+        &self.form_tokens
     }
 
     /// Registration, the profile and preferences, password change, deletion.

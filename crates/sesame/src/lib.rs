@@ -5,6 +5,7 @@ pub mod config;
 pub mod http;
 pub mod import;
 pub mod mail;
+pub mod pages;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;

@@ -42,6 +42,7 @@ pub struct Application {
     cert_path: Option<PathBuf>,
     sesame: Arc<Sesame>,
     mail: crate::config::MailSettings,
+    pages: Arc<crate::pages::Pages>,
 }
 
 /// Opens the configured database and applies its migrations.
@@ -82,6 +83,18 @@ impl Application {
     }
 
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        // Before the database: a broken template override stops the start at once, naming the file.
+        let pages = Arc::new(
+            crate::pages::Pages::load(
+                config.pages.templates_dir.as_deref(),
+                sesame_templates::Branding {
+                    product_name: config.settings.product_name.clone(),
+                    accent_color: config.pages.brand_color.clone(),
+                },
+                &config.settings.public_url,
+            )
+            .context("cannot load the page templates (SESAME_TEMPLATES_DIR)")?,
+        );
         let sesame = start_core(&config, clock).await?;
         bootstrap_admin(&sesame, &config).await?;
         let (tls, cert_path) = match tls::server_config(&config).await? {
@@ -117,6 +130,7 @@ impl Application {
             cert_path,
             sesame,
             mail: config.mail.clone(),
+            pages,
         })
     }
 
@@ -161,6 +175,7 @@ impl Application {
             http: Arc::new(self.http),
             limits: limits.clone(),
             metrics: Arc::new(crate::http::metrics::Metrics::new(&self.sesame)),
+            pages: self.pages.clone(),
         });
         let handle = axum_server::Handle::new();
         let metrics_server = match self.metrics_listener {

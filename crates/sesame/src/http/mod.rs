@@ -54,6 +54,8 @@ pub struct AppStateInner {
     pub http: Arc<HttpSettings>,
     pub limits: Arc<ratelimit::RateLimits>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Templates and settings of the browser pages (`crate::pages`).
+    pub pages: Arc<crate::pages::Pages>,
 }
 
 impl AppState {
@@ -111,6 +113,7 @@ pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     let (routes, _) = api(!state.http.metrics_elsewhere).split_for_parts();
     routes
+        .merge(crate::pages::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)

@@ -1,0 +1,97 @@
+//! Sesame's own pages for people in a browser (API.md "Pages (people in a browser)"):
+//! sign-in, sign-up, recovery, the account, sign-out.
+//!
+//! The layer is split like the JSON one: this module tree holds the routes and the browser's
+//! extractors — [`context::PageCtx`] (language, session, anti-forgery binding) and
+//! [`form::PageForm`] (a checked form post) — and each page module extracts, calls a
+//! `sesame-core` use-case and renders. Templates, messages and the stylesheet live in the
+//! `sesame-templates` crate; the browser session's rules in `sesame_core::sessions::browser`.
+//! docs/pages.md is the operator's and template author's guide.
+
+mod account;
+mod assets;
+mod context;
+mod cookies;
+mod form;
+mod headers;
+mod lang;
+mod recovery;
+pub mod return_to;
+mod signin;
+mod signup;
+
+use std::path::Path;
+
+use axum::routing::{get, post};
+use axum::{Router, middleware};
+use sesame_templates::{Branding, TemplateError, Templates};
+
+use crate::http::AppState;
+
+pub use headers::CSP;
+
+/// What the pages share: the loaded templates, and the origin forms may come from.
+#[derive(Debug)]
+pub struct Pages {
+    pub templates: Templates,
+    /// The origin of `SESAME_PUBLIC_URL` (`https://id.example.com`), accepted as a form post's
+    /// `Origin` besides the request's own host.
+    pub public_origin: String,
+}
+
+impl Pages {
+    /// Loads the built-in templates and the operator's overrides, checking every override
+    /// against the documented variables (a broken one stops the start, naming the file).
+    pub fn load(
+        overrides: Option<&Path>,
+        branding: Branding,
+        public_url: &str,
+    ) -> Result<Self, TemplateError> {
+        let templates = Templates::load(overrides, branding)?;
+        let public_origin = url::Url::parse(public_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        Ok(Pages {
+            templates,
+            public_origin,
+        })
+    }
+}
+
+/// Every page route; each also answers with a trailing slash (the service's normalising layer).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/signin", get(signin::show).post(signin::submit))
+        .route("/signout", get(signin::signout_show).post(signin::signout_submit))
+        .route("/signup", get(signup::show).post(signup::submit))
+        .route("/signup/check-email", get(signup::check_email))
+        .route(
+            "/forgot-password",
+            get(recovery::forgot_show).post(recovery::forgot_submit),
+        )
+        .route(
+            "/reset-password",
+            get(recovery::reset_show).post(recovery::reset_submit),
+        )
+        .route(
+            "/verify-email",
+            get(recovery::verify_show).post(recovery::verify_submit),
+        )
+        .route(
+            "/account",
+            get(account::profile_show).post(account::profile_submit),
+        )
+        .route("/account/security", get(account::security_show))
+        .route(
+            "/account/security/password",
+            post(account::password_submit),
+        )
+        .route("/account/sessions", get(account::sessions_show))
+        .route(
+            "/account/sessions/end-others",
+            post(account::sessions_end_others),
+        )
+        .route("/account/sessions/{id}/end", post(account::session_end))
+        .route("/static/sesame.css", get(assets::css))
+        .layer(middleware::from_fn(headers::page_headers))
+}
