@@ -12,11 +12,11 @@ use tokio::net::TcpListener;
 
 use crate::helpers::*;
 
-const PUBLIC_URL: &str = "https://app.example.test";
+pub(crate) const PUBLIC_URL: &str = "https://app.example.test";
 
 /// One message the sink accepted.
 #[derive(Debug, Clone)]
-struct Mail {
+pub(crate) struct Mail {
     to: String,
     /// The DATA section, transfer encoding undone enough to read links (quoted-printable soft
     /// breaks and `=3D`).
@@ -24,7 +24,7 @@ struct Mail {
 }
 
 impl Mail {
-    fn subject(&self) -> String {
+    pub(crate) fn subject(&self) -> String {
         self.data
             .lines()
             .find_map(|l| l.strip_prefix("Subject: "))
@@ -33,7 +33,7 @@ impl Mail {
     }
 
     /// The token of the first link to `path` under the public URL.
-    fn token(&self, path: &str) -> String {
+    pub(crate) fn token(&self, path: &str) -> String {
         let prefix = format!("{PUBLIC_URL}{path}?token=");
         let at = self
             .data
@@ -50,12 +50,12 @@ impl Mail {
 
 /// A minimal SMTP server: 220, EHLO/HELO 250, MAIL/RCPT 250, DATA 354 … `.` 250, QUIT 221.
 #[derive(Clone, Default)]
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     mails: Arc<Mutex<Vec<Mail>>>,
 }
 
 impl SmtpSink {
-    async fn start() -> (Self, u16) {
+    pub(crate) async fn start() -> (Self, u16) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let sink = SmtpSink::default();
@@ -143,7 +143,7 @@ impl SmtpSink {
     }
 
     /// Waits (bounded) for the `n`-th message to `to` whose subject contains `subject`.
-    async fn wait_for(&self, to: &str, subject: &str, n: usize) -> Mail {
+    pub(crate) async fn wait_for(&self, to: &str, subject: &str, n: usize) -> Mail {
         for _ in 0..150 {
             let found: Vec<Mail> = self
                 .mails_to(to)
@@ -159,7 +159,7 @@ impl SmtpSink {
     }
 }
 
-async fn app_with_sink(extra: &[(&str, &str)]) -> (TestApp, SmtpSink) {
+pub(crate) async fn app_with_sink(extra: &[(&str, &str)]) -> (TestApp, SmtpSink) {
     let (sink, port) = SmtpSink::start().await;
     let url = format!("smtp://127.0.0.1:{port}");
     let mut env = vec![

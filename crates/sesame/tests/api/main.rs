@@ -42,3 +42,5 @@ mod sessions;
 mod import;
 // Issue 16.1: storms of requests cut short, then storms of registrations.
 mod storms;
+// Issue 17: the browser pages, form by form over HTTP.
+mod pages;
