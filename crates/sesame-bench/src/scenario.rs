@@ -29,6 +29,9 @@ pub const ALL: &[&str] = &[
     "login",
     "register",
     "login-storm",
+    "healthz",
+    "signin-page",
+    "page-signin",
 ];
 
 /// A setup client for one Sesame.
@@ -338,5 +341,58 @@ impl Script for Register {
             .header(CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body.to_string())))
             .unwrap_or_default()
+    }
+}
+
+/// POST /signin as a browser would: the form with its anti-forgery token, the binding cookie
+/// beside it (both fetched once by [`Setup::signin_form`]). A right password answers 303.
+pub struct PageSignIn {
+    pub target: Target,
+    pub cookie: HeaderValue,
+    pub body: Bytes,
+}
+
+impl Script for PageSignIn {
+    fn request(&mut self) -> Request<Full<Bytes>> {
+        request(&self.target, Method::POST, "/signin")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(hyper::header::COOKIE, self.cookie.clone())
+            .body(Full::new(self.body.clone()))
+            .unwrap_or_default()
+    }
+
+    fn response(&mut self, status: StatusCode, _: &Bytes) -> bool {
+        status == StatusCode::SEE_OTHER
+    }
+}
+
+impl Setup {
+    /// GET /signin once: the binding cookie it sets and the token of its form, which every
+    /// [`PageSignIn`] then reuses (a token stays valid for its binding).
+    pub async fn signin_form(&self, email: &str) -> anyhow::Result<(HeaderValue, Bytes)> {
+        let res = self.http.get(format!("{}/signin", self.base)).send().await?;
+        let cookie = res
+            .headers()
+            .get_all(hyper::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("__Host-sesame-csrf="))
+            .and_then(|v| v.split(';').next())
+            .context("GET /signin set no anti-forgery cookie")?
+            .to_string();
+        let html = res.text().await?;
+        let at = html
+            .find("name=\"csrf_token\"")
+            .context("the sign-in page has no csrf_token field")?;
+        let tag_start = html[..at].rfind('<').unwrap_or(0);
+        let tag = &html[tag_start..at + html[at..].find('>').unwrap_or(0)];
+        let v = tag.find("value=\"").context("no token value")? + 7;
+        let token = &tag[v..v + tag[v..].find('"').unwrap_or(0)];
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("identifier", email)
+            .append_pair("password", PASSWORD)
+            .append_pair("csrf_token", token)
+            .finish();
+        Ok((HeaderValue::from_str(&cookie)?, Bytes::from(body)))
     }
 }
