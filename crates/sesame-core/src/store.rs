@@ -272,9 +272,28 @@ pub struct FailedAttempt {
     pub account_locked: bool,
 }
 
+/// How a session is carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// Refresh and access tokens (`POST /auth/login`).
+    Api,
+    /// The `__Host-sesame` cookie of Sesame's own pages.
+    Browser,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Api => "api",
+            SessionKind::Browser => "browser",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
     pub id: Uuid,
+    pub kind: SessionKind,
     pub user_id: Uuid,
     pub audience: Vec<String>,
     pub created_at: DateTime<Utc>,
@@ -297,6 +316,23 @@ pub struct NewSession {
     pub access_until: DateTime<Utc>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+/// A session opened by signing in on a page: no refresh token, a cookie known by its hash.
+#[derive(Debug, Clone)]
+pub struct NewBrowserSession {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// SHA-256 of the cookie value.
+    pub cookie_hash: Vec<u8>,
+    pub now: DateTime<Utc>,
+    /// The absolute end (`SESAME_BROWSER_SESSION_TTL`); it does not slide.
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The browser's previous session, revoked in the same transaction (a new id at every
+    /// sign-in, and no orphan left behind).
+    pub replacing: Option<Uuid>,
 }
 
 /// One refresh token as the store remembers it (by hash only).
@@ -461,6 +497,18 @@ pub trait SessionStore: Send + Sync {
     /// recorded the older expiry).
     async fn extend_session_access(&self, id: Uuid, until: DateTime<Utc>) -> StoreResult<bool>;
     async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>>;
+    /// Opens a browser session (and revokes `replacing`, if live), with its audit entries, in
+    /// one transaction.
+    async fn create_browser_session(
+        &self,
+        session: &NewBrowserSession,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    /// The session whose cookie hashes to `cookie_hash`, revoked and expired ones included (the
+    /// caller judges).
+    async fn find_browser_session(&self, cookie_hash: &[u8]) -> StoreResult<Option<SessionRecord>>;
+    /// Records that the session was used at `now` (its idle timeout restarts).
+    async fn touch_session(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
     async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>>;
     /// Sessions of a user that are neither revoked nor expired, newest first.
     async fn list_active_sessions(

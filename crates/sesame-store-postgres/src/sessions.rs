@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, FeedPage, NewSession, Purged, RefreshRecord, Revocation, RevocationKind,
-    SessionRecord, SessionStore, StoreResult,
+    AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord, Revocation, RevocationKind,
+    SessionKind, SessionRecord, SessionStore, StoreResult,
 };
 use uuid::Uuid;
 
@@ -12,7 +12,8 @@ use crate::audit::insert_audit;
 use crate::{PostgresStore, map_err};
 
 const SESSION_COLUMNS: &str =
-    "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
+    "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
+     browser_hash IS NOT NULL AS browser";
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
@@ -25,12 +26,18 @@ struct SessionRow {
     revoked_at: Option<DateTime<Utc>>,
     ip: Option<String>,
     user_agent: Option<String>,
+    browser: bool,
 }
 
 impl From<SessionRow> for SessionRecord {
     fn from(r: SessionRow) -> Self {
         SessionRecord {
             id: r.id,
+            kind: if r.browser {
+                SessionKind::Browser
+            } else {
+                SessionKind::Api
+            },
             user_id: r.user_id,
             audience: r.audience,
             created_at: r.created_at,
@@ -171,6 +178,60 @@ impl SessionStore for PostgresStore {
             spent_at: r.spent_at,
             expires_at: r.expires_at,
         }))
+    }
+
+    async fn create_browser_session(
+        &self,
+        s: &NewBrowserSession,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        if let Some(old) = s.replacing {
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(s.now)
+                .bind(old)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        // No access token is ever issued in a browser session: `access_until` is its start.
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, browser_hash) \
+             VALUES ($1, $2, '{}', $3, $3, $4, $5, $6, $3, $7)",
+        )
+        .bind(s.id)
+        .bind(s.user_id)
+        .bind(s.now)
+        .bind(s.expires_at)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .bind(&s.cookie_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn find_browser_session(&self, cookie_hash: &[u8]) -> StoreResult<Option<SessionRecord>> {
+        let session: Option<SessionRow> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE browser_hash = $1"
+        ))
+        .bind(cookie_hash)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(session.map(Into::into))
+    }
+
+    async fn touch_session(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_used_at = GREATEST(last_used_at, $1) WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, FeedPage, NewSession, Purged, RefreshRecord, Revocation, RevocationKind,
-    SessionRecord, SessionStore, StoreResult,
+    AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord, Revocation, RevocationKind,
+    SessionKind, SessionRecord, SessionStore, StoreResult,
 };
 
 use sqlx::types::Json;
@@ -15,7 +15,8 @@ use crate::types::{TextUuid, UnixMs};
 use crate::{SqliteStore, map_err};
 
 pub(crate) const SESSION_COLUMNS: &str =
-    "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent";
+    "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
+     browser_hash IS NOT NULL AS browser";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
@@ -29,12 +30,18 @@ pub(crate) struct SessionRow {
     revoked_at: Option<UnixMs>,
     ip: Option<String>,
     user_agent: Option<String>,
+    browser: bool,
 }
 
 impl From<SessionRow> for SessionRecord {
     fn from(r: SessionRow) -> Self {
         SessionRecord {
             id: r.id.into(),
+            kind: if r.browser {
+                SessionKind::Browser
+            } else {
+                SessionKind::Api
+            },
             user_id: r.user_id.into(),
             audience: r.audience,
             created_at: r.created_at.into(),
@@ -146,6 +153,61 @@ impl SessionStore for SqliteStore {
             spent_at: r.spent_at.map(Into::into),
             expires_at: r.expires_at.into(),
         }))
+    }
+
+    async fn create_browser_session(
+        &self,
+        s: &NewBrowserSession,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        if let Some(old) = s.replacing {
+            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(UnixMs(s.now))
+                .bind(old.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        // No access token is ever issued in a browser session: `access_until` is its start.
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, browser_hash) \
+             VALUES (?, ?, '[]', ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(s.id.to_string())
+        .bind(s.user_id.to_string())
+        .bind(UnixMs(s.now))
+        .bind(UnixMs(s.now))
+        .bind(UnixMs(s.expires_at))
+        .bind(UnixMs(s.now))
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .bind(&s.cookie_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn find_browser_session(&self, cookie_hash: &[u8]) -> StoreResult<Option<SessionRecord>> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE browser_hash = ?");
+        let session: Option<SessionRow> = sqlx::query_as(&sql)
+            .bind(cookie_hash)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(session.map(Into::into))
+    }
+
+    async fn touch_session(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_used_at = MAX(last_used_at, ?) WHERE id = ?")
+            .bind(UnixMs(now))
+            .bind(id.to_string())
+            .execute(self.writer())
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn get_session(&self, id: Uuid) -> StoreResult<Option<SessionRecord>> {

@@ -1,0 +1,134 @@
+# Sesame's pages, English. Ids: <page>-<what>; `core-...` are the core's field messages, named
+# after their English text (see docs/pages.md). Every id here must exist in ru/pages.ftl too.
+
+skip-to-content = Skip to content
+lang-switch = Language
+lang-name-en = English
+lang-name-ru = Русский
+signed-in-as = Signed in as { $name }
+
+signin-title = Sign in
+signin-identifier = Username or email
+signin-password = Password
+signin-submit = Sign in
+signin-forgot = Forgot your password?
+signin-no-account = No account yet?
+signin-signup-link = Create one
+signin-providers = Or continue with
+signin-invalid = The username, email or password is not correct.
+signin-locked = { $minutes ->
+    [one] Too many failed attempts. Try again in { $minutes } minute.
+   *[other] Too many failed attempts. Try again in { $minutes } minutes.
+}
+signin-disabled = This account is disabled. Contact the administrator.
+signin-email-not-verified = Confirm your email address first: follow the link in the message we sent.
+
+signup-title = Create your account
+signup-email = Email
+signup-username = Username
+signup-username-hint = Optional. 3–100 letters, digits, “_”, “.” or “-”.
+signup-password = Password
+signup-password-hint = At least 8 characters. A long phrase is best.
+signup-submit = Create account
+signup-have-account = Already have an account?
+signup-signin-link = Sign in
+signup-email-taken = An account with this email already exists.
+signup-username-taken = This username is taken.
+
+check-email-title = Check your email
+check-email-verify = We sent you a link to confirm your email address. Follow it, then sign in.
+check-email-reset = If an account uses this address, we sent it a link to choose a new password. The link works once and expires soon.
+check-email-back = Back to sign in
+
+forgot-title = Forgot your password?
+forgot-intro = Enter the email address of your account and we will send you a link to choose a new password.
+forgot-email = Email
+forgot-submit = Send the link
+
+reset-title = Choose a new password
+reset-new-password = New password
+reset-signs-out = You will be signed out everywhere, and can then sign in with the new password.
+reset-submit = Set the password
+reset-invalid-title = This link does not work
+reset-invalid = The link is invalid, already used or expired.
+reset-again = Ask for a new link
+
+verify-title = Confirm your email address
+verify-intro = Press the button to confirm that this address is yours.
+verify-submit = Confirm my address
+verify-done = Your email address is confirmed.
+verify-invalid = The link is invalid, already used or expired.
+verify-continue = Continue to your account
+
+signout-title = Sign out
+signout-intro = Sign out of { $product } in this browser?
+signout-submit = Sign out
+signout-cancel = Back to my account
+
+error-home = Continue
+error-csrf-title = Request refused
+error-csrf = The form was out of date or came from another site, so nothing was changed. Go back, reload the page and try again.
+error-not-found-title = Page not found
+error-not-found = There is no page at this address.
+error-rate-limited-title = Too many requests
+error-rate-limited = Too many attempts from your network. Wait a moment and try again.
+error-unavailable-title = Temporarily unavailable
+error-unavailable = The service cannot answer right now. Try again in a moment.
+error-internal-title = Something went wrong
+error-internal = An unexpected error occurred. It has been logged; try again later.
+
+account-nav = Account
+nav-profile = Profile
+nav-security = Security
+nav-sessions = Sessions
+nav-signout = Sign out
+account-title = Your profile
+account-display-name = Display name
+account-username = Username
+account-email = Email
+account-email-unverified = not confirmed yet
+account-email-pending-label = New address, waiting for confirmation
+account-current-password = Current password
+account-current-password-hint = Needed only to change the email address.
+account-save = Save
+account-wrong-password = The current password is not correct.
+
+security-title = Security
+security-password-heading = Change password
+security-others-end = Your other sessions will be signed out.
+security-submit = Change password
+
+sessions-title = Sessions
+sessions-intro = Where your account is signed in. End any session you do not recognise.
+sessions-none = No sessions.
+sessions-this = this browser
+sessions-kind = Kind
+sessions-kind-browser = Browser
+sessions-kind-api = App or API
+sessions-ip = IP address
+sessions-started = Started
+sessions-last-used = Last used
+sessions-end = End
+sessions-end-label = End the session on { $device }
+sessions-end-others = Sign out everywhere else
+sessions-device-unknown = Unknown device
+
+notice-profile-saved = Your profile is saved.
+notice-email-change-sent = We sent a link to the new address. It becomes your email once you follow it.
+notice-password-changed = Your password is changed. Your other sessions are signed out.
+notice-password-reset = Your password is changed. Sign in with the new one.
+notice-session-ended = The session is ended.
+notice-sessions-ended = Every other session is ended.
+notice-signed-out = You are signed out.
+
+core-this-field-may-not-be-blank = This field is required.
+core-not-a-valid-email-address = Not a valid email address.
+core-must-be-at-most-254-characters = Must be at most 254 characters.
+core-must-be-3-to-100-characters = Must be 3 to 100 characters.
+core-may-contain-only-letters-digits-and = May contain only letters, digits, “_”, “.” and “-”.
+core-must-be-at-least-8-characters = Must be at least 8 characters.
+core-must-be-at-most-1024-bytes = Must be at most 1024 bytes.
+core-this-password-is-too-common = This password is too common: it is among the first tried by attackers.
+core-must-differ-from-the-email-and-the-username = Must differ from the email and the username.
+core-must-be-at-most-200-characters = Must be at most 200 characters.
+core-required-to-change-the-email-address = Required to change the email address.

@@ -1,0 +1,134 @@
+# Страницы Sesame, русский. Те же идентификаторы, что в en/pages.ftl.
+
+skip-to-content = Перейти к содержимому
+lang-switch = Язык
+lang-name-en = English
+lang-name-ru = Русский
+signed-in-as = Вы вошли как { $name }
+
+signin-title = Вход
+signin-identifier = Имя пользователя или email
+signin-password = Пароль
+signin-submit = Войти
+signin-forgot = Забыли пароль?
+signin-no-account = Нет учётной записи?
+signin-signup-link = Создать
+signin-providers = Или войти через
+signin-invalid = Неверное имя пользователя, email или пароль.
+signin-locked = { $minutes ->
+    [one] Слишком много неудачных попыток. Попробуйте снова через { $minutes } минуту.
+    [few] Слишком много неудачных попыток. Попробуйте снова через { $minutes } минуты.
+   *[other] Слишком много неудачных попыток. Попробуйте снова через { $minutes } минут.
+}
+signin-disabled = Учётная запись отключена. Обратитесь к администратору.
+signin-email-not-verified = Сначала подтвердите адрес почты: перейдите по ссылке из нашего письма.
+
+signup-title = Создание учётной записи
+signup-email = Email
+signup-username = Имя пользователя
+signup-username-hint = Необязательно. 3–100 латинских букв, цифр, «_», «.» или «-».
+signup-password = Пароль
+signup-password-hint = Не меньше 8 символов. Лучше всего — длинная фраза.
+signup-submit = Создать учётную запись
+signup-have-account = Уже есть учётная запись?
+signup-signin-link = Войти
+signup-email-taken = Учётная запись с таким email уже существует.
+signup-username-taken = Это имя пользователя занято.
+
+check-email-title = Проверьте почту
+check-email-verify = Мы отправили вам ссылку для подтверждения адреса. Перейдите по ней, затем войдите.
+check-email-reset = Если этот адрес принадлежит учётной записи, мы отправили на него ссылку для смены пароля. Ссылка действует один раз и недолго.
+check-email-back = Вернуться ко входу
+
+forgot-title = Забыли пароль?
+forgot-intro = Укажите email вашей учётной записи, и мы пришлём ссылку для выбора нового пароля.
+forgot-email = Email
+forgot-submit = Отправить ссылку
+
+reset-title = Новый пароль
+reset-new-password = Новый пароль
+reset-signs-out = Все ваши сеансы будут завершены, после чего можно войти с новым паролем.
+reset-submit = Сохранить пароль
+reset-invalid-title = Ссылка не работает
+reset-invalid = Ссылка недействительна, уже использована или устарела.
+reset-again = Запросить новую ссылку
+
+verify-title = Подтверждение адреса
+verify-intro = Нажмите кнопку, чтобы подтвердить, что этот адрес ваш.
+verify-submit = Подтвердить адрес
+verify-done = Адрес почты подтверждён.
+verify-invalid = Ссылка недействительна, уже использована или устарела.
+verify-continue = Перейти в учётную запись
+
+signout-title = Выход
+signout-intro = Выйти из { $product } в этом браузере?
+signout-submit = Выйти
+signout-cancel = Вернуться в учётную запись
+
+error-home = Продолжить
+error-csrf-title = Запрос отклонён
+error-csrf = Форма устарела или отправлена с другого сайта, поэтому ничего не изменено. Вернитесь, обновите страницу и попробуйте снова.
+error-not-found-title = Страница не найдена
+error-not-found = По этому адресу страницы нет.
+error-rate-limited-title = Слишком много запросов
+error-rate-limited = Слишком много попыток из вашей сети. Подождите немного и попробуйте снова.
+error-unavailable-title = Временно недоступно
+error-unavailable = Сервис сейчас не может ответить. Попробуйте чуть позже.
+error-internal-title = Что-то пошло не так
+error-internal = Произошла непредвиденная ошибка. Она записана в журнал; попробуйте позже.
+
+account-nav = Учётная запись
+nav-profile = Профиль
+nav-security = Безопасность
+nav-sessions = Сеансы
+nav-signout = Выйти
+account-title = Ваш профиль
+account-display-name = Отображаемое имя
+account-username = Имя пользователя
+account-email = Email
+account-email-unverified = ещё не подтверждён
+account-email-pending-label = Новый адрес, ждёт подтверждения
+account-current-password = Текущий пароль
+account-current-password-hint = Нужен только для смены email.
+account-save = Сохранить
+account-wrong-password = Текущий пароль неверен.
+
+security-title = Безопасность
+security-password-heading = Смена пароля
+security-others-end = Остальные ваши сеансы будут завершены.
+security-submit = Сменить пароль
+
+sessions-title = Сеансы
+sessions-intro = Где выполнен вход в вашу учётную запись. Завершите любой незнакомый сеанс.
+sessions-none = Сеансов нет.
+sessions-this = этот браузер
+sessions-kind = Тип
+sessions-kind-browser = Браузер
+sessions-kind-api = Приложение или API
+sessions-ip = IP-адрес
+sessions-started = Начат
+sessions-last-used = Последнее использование
+sessions-end = Завершить
+sessions-end-label = Завершить сеанс на { $device }
+sessions-end-others = Выйти на всех остальных устройствах
+sessions-device-unknown = Неизвестное устройство
+
+notice-profile-saved = Профиль сохранён.
+notice-email-change-sent = Мы отправили ссылку на новый адрес. Он станет вашим email после перехода по ней.
+notice-password-changed = Пароль изменён. Остальные сеансы завершены.
+notice-password-reset = Пароль изменён. Войдите с новым паролем.
+notice-session-ended = Сеанс завершён.
+notice-sessions-ended = Все остальные сеансы завершены.
+notice-signed-out = Вы вышли.
+
+core-this-field-may-not-be-blank = Это поле обязательно.
+core-not-a-valid-email-address = Это не адрес электронной почты.
+core-must-be-at-most-254-characters = Не больше 254 символов.
+core-must-be-3-to-100-characters = От 3 до 100 символов.
+core-may-contain-only-letters-digits-and = Только латинские буквы, цифры, «_», «.» и «-».
+core-must-be-at-least-8-characters = Не меньше 8 символов.
+core-must-be-at-most-1024-bytes = Не больше 1024 байт.
+core-this-password-is-too-common = Это слишком распространённый пароль: его злоумышленники пробуют одним из первых.
+core-must-differ-from-the-email-and-the-username = Должен отличаться от email и имени пользователя.
+core-must-be-at-most-200-characters = Не больше 200 символов.
+core-required-to-change-the-email-address = Нужен для смены email.

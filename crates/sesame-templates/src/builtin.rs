@@ -1,0 +1,31 @@
+//! The built-in templates and stylesheet, compiled into the binary.
+
+/// Every template by name (its path under `templates/` and under `SESAME_TEMPLATES_DIR`).
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("_form.html", include_str!("../templates/_form.html")),
+    ("_account_nav.html", include_str!("../templates/_account_nav.html")),
+    ("pages/signin.html", include_str!("../templates/pages/signin.html")),
+    ("pages/signup.html", include_str!("../templates/pages/signup.html")),
+    ("pages/check_email.html", include_str!("../templates/pages/check_email.html")),
+    ("pages/forgot_password.html", include_str!("../templates/pages/forgot_password.html")),
+    ("pages/reset_password.html", include_str!("../templates/pages/reset_password.html")),
+    ("pages/verify_email.html", include_str!("../templates/pages/verify_email.html")),
+    ("pages/signout.html", include_str!("../templates/pages/signout.html")),
+    ("pages/error.html", include_str!("../templates/pages/error.html")),
+    ("pages/account/profile.html", include_str!("../templates/pages/account/profile.html")),
+    ("pages/account/security.html", include_str!("../templates/pages/account/security.html")),
+    ("pages/account/sessions.html", include_str!("../templates/pages/account/sessions.html")),
+];
+
+const CSS: &str = include_str!("../static/sesame.css");
+
+/// The stylesheet with `--accent` set to `accent` — when it is a CSS hex colour; anything else
+/// (which config validation already refuses) keeps the default, so nothing but a colour can
+/// ever be written into the CSS.
+pub(crate) fn css(accent: &str) -> String {
+    let hex = accent.strip_prefix('#').unwrap_or("");
+    let valid = matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit());
+    let accent = if valid { accent } else { crate::DEFAULT_ACCENT };
+    CSS.replacen(crate::DEFAULT_ACCENT, accent, 1)
+}

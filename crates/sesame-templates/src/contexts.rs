@@ -1,0 +1,325 @@
+//! One context per page: the variables its template gets (besides the [`crate::Layout`] ones).
+//! docs/pages.md lists them; a test checks that it names every field here.
+//!
+//! Conventions: `values` holds what the person typed, to put back into the form (never a
+//! password); `errors` maps a field to its message, `form_error` is a message for the whole form —
+//! both already in the page's language.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::{Page, TemplateError, Templates};
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// An upstream identity provider offered on the sign-in page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Provider {
+    pub id: String,
+    pub name: String,
+}
+
+/// `pages/signin.html`
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SignIn {
+    /// What was typed as username or email.
+    pub identifier: String,
+    /// A same-origin path to continue to after signing in.
+    pub return_to: Option<String>,
+    pub form_error: Option<String>,
+    /// Seconds until a lockout ends, when the sign-in was refused for it.
+    pub locked_seconds: Option<u64>,
+    /// Upstream providers' buttons (none until that issue lands).
+    pub providers: Vec<Provider>,
+}
+
+impl Page for SignIn {
+    const TEMPLATE: &'static str = "pages/signin.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            SignIn::default(),
+            SignIn {
+                identifier: "ada".into(),
+                return_to: Some("/account/sessions".into()),
+                form_error: Some("Wrong.".into()),
+                locked_seconds: Some(600),
+                providers: vec![Provider {
+                    id: "github".into(),
+                    name: "GitHub".into(),
+                }],
+            },
+        ]
+    }
+}
+
+/// `pages/signup.html`
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SignUp {
+    pub values: BTreeMap<String, String>,
+    pub errors: BTreeMap<String, String>,
+    pub form_error: Option<String>,
+}
+
+impl Page for SignUp {
+    const TEMPLATE: &'static str = "pages/signup.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            SignUp::default(),
+            SignUp {
+                values: map(&[("email", "ada@example.com"), ("username", "ada")]),
+                errors: map(&[
+                    ("email", "taken"),
+                    ("username", "bad"),
+                    ("password", "short"),
+                ]),
+                form_error: Some("No.".into()),
+            },
+        ]
+    }
+}
+
+/// `pages/check_email.html`
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckEmail {
+    /// `verify` (after sign-up) or `reset` (after forgot-password).
+    pub reason: String,
+}
+
+impl Page for CheckEmail {
+    const TEMPLATE: &'static str = "pages/check_email.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            CheckEmail {
+                reason: "verify".into(),
+            },
+            CheckEmail {
+                reason: "reset".into(),
+            },
+        ]
+    }
+}
+
+/// `pages/forgot_password.html`
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ForgotPassword {
+    pub values: BTreeMap<String, String>,
+    pub errors: BTreeMap<String, String>,
+}
+
+impl Page for ForgotPassword {
+    const TEMPLATE: &'static str = "pages/forgot_password.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            ForgotPassword::default(),
+            ForgotPassword {
+                values: map(&[("email", "x")]),
+                errors: map(&[("email", "not an address")]),
+            },
+        ]
+    }
+}
+
+/// `pages/reset_password.html`
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ResetPassword {
+    /// The link's token, posted back with the form.
+    pub token: String,
+    /// The link is bad, used or expired: no form, a way to ask for a new one.
+    pub token_invalid: bool,
+    pub errors: BTreeMap<String, String>,
+}
+
+impl Page for ResetPassword {
+    const TEMPLATE: &'static str = "pages/reset_password.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            ResetPassword {
+                token: "t".into(),
+                token_invalid: false,
+                errors: map(&[("new_password", "short")]),
+            },
+            ResetPassword {
+                token: String::new(),
+                token_invalid: true,
+                errors: BTreeMap::new(),
+            },
+        ]
+    }
+}
+
+/// `pages/verify_email.html`
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyEmail {
+    pub token: String,
+    /// `confirm` (the button), `verified`, or `invalid`.
+    pub state: String,
+}
+
+impl Page for VerifyEmail {
+    const TEMPLATE: &'static str = "pages/verify_email.html";
+    fn samples() -> Vec<Self> {
+        ["confirm", "verified", "invalid"]
+            .into_iter()
+            .map(|s| VerifyEmail {
+                token: "t".into(),
+                state: s.into(),
+            })
+            .collect()
+    }
+}
+
+/// `pages/signout.html`
+#[derive(Debug, Clone, Serialize)]
+pub struct SignOut {}
+
+impl Page for SignOut {
+    const TEMPLATE: &'static str = "pages/signout.html";
+    fn samples() -> Vec<Self> {
+        vec![SignOut {}]
+    }
+}
+
+/// `pages/error.html`
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorPage {
+    pub status: u16,
+    /// Catalogue ids of the title and the explanation.
+    pub title_id: String,
+    pub message_id: String,
+}
+
+impl Page for ErrorPage {
+    const TEMPLATE: &'static str = "pages/error.html";
+    fn samples() -> Vec<Self> {
+        vec![ErrorPage {
+            status: 403,
+            title_id: "error-csrf-title".into(),
+            message_id: "error-csrf".into(),
+        }]
+    }
+}
+
+/// `pages/account/profile.html`
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct AccountProfile {
+    pub email: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub email_verified: bool,
+    /// A new address waiting for its verification link to be used.
+    pub pending_email: Option<String>,
+    pub values: BTreeMap<String, String>,
+    pub errors: BTreeMap<String, String>,
+    pub form_error: Option<String>,
+}
+
+impl Page for AccountProfile {
+    const TEMPLATE: &'static str = "pages/account/profile.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            AccountProfile {
+                email: "ada@example.com".into(),
+                ..Default::default()
+            },
+            AccountProfile {
+                email: "ada@example.com".into(),
+                username: Some("ada".into()),
+                display_name: Some("Ada".into()),
+                email_verified: true,
+                pending_email: Some("new@example.com".into()),
+                values: map(&[("display_name", "A"), ("username", "a b"), ("email", "x")]),
+                errors: map(&[("username", "bad"), ("current_password", "wrong")]),
+                form_error: Some("Locked.".into()),
+            },
+        ]
+    }
+}
+
+/// `pages/account/security.html`
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct AccountSecurity {
+    pub errors: BTreeMap<String, String>,
+    pub form_error: Option<String>,
+}
+
+impl Page for AccountSecurity {
+    const TEMPLATE: &'static str = "pages/account/security.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            AccountSecurity::default(),
+            AccountSecurity {
+                errors: map(&[("current_password", "wrong"), ("new_password", "weak")]),
+                form_error: Some("Locked.".into()),
+            },
+        ]
+    }
+}
+
+/// One row of `pages/account/sessions.html`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionRow {
+    pub id: String,
+    /// `browser` or `api`.
+    pub kind: String,
+    /// A short name of the user agent ("Firefox · Linux").
+    pub device: String,
+    pub ip: Option<String>,
+    /// RFC 3339, UTC (the `datetime` filter shows it readably).
+    pub created_at: String,
+    pub last_used_at: String,
+    /// This browser's own session.
+    pub current: bool,
+}
+
+/// `pages/account/sessions.html`
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct AccountSessions {
+    pub sessions: Vec<SessionRow>,
+}
+
+impl Page for AccountSessions {
+    const TEMPLATE: &'static str = "pages/account/sessions.html";
+    fn samples() -> Vec<Self> {
+        let row = |current: bool, kind: &str, ip: Option<&str>| SessionRow {
+            id: "0190c0de-0000-7000-8000-000000000001".into(),
+            kind: kind.into(),
+            device: "Firefox · Linux".into(),
+            ip: ip.map(str::to_string),
+            created_at: "2026-12-04T13:05:09.123+00:00".into(),
+            last_used_at: "2026-12-04T14:05:09.123+00:00".into(),
+            current,
+        };
+        vec![
+            AccountSessions::default(),
+            AccountSessions {
+                sessions: vec![
+                    row(true, "browser", Some("192.0.2.1")),
+                    row(false, "api", None),
+                ],
+            },
+        ]
+    }
+}
+
+/// Every page type, checked by [`Templates::load`]: a new page must be added here (the tests
+/// check that every page template is covered).
+pub(crate) fn check_all(t: &Templates) -> Result<(), TemplateError> {
+    t.check::<SignIn>()?;
+    t.check::<SignUp>()?;
+    t.check::<CheckEmail>()?;
+    t.check::<ForgotPassword>()?;
+    t.check::<ResetPassword>()?;
+    t.check::<VerifyEmail>()?;
+    t.check::<SignOut>()?;
+    t.check::<ErrorPage>()?;
+    t.check::<AccountProfile>()?;
+    t.check::<AccountSecurity>()?;
+    t.check::<AccountSessions>()?;
+    Ok(())
+}
