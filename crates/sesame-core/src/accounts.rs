@@ -62,6 +62,8 @@ pub struct Accounts {
     passwords: PasswordCheck,
     mailer: Mailer,
     revoker: Revoker,
+    /// `SESAME_SIGNUP`.
+    signup_enabled: bool,
 }
 
 /// The user, or `TokenRevoked` when the account is gone (its token outlived it).
@@ -81,6 +83,7 @@ impl Accounts {
         passwords: PasswordCheck,
         mailer: Mailer,
         revoker: Revoker,
+        signup_enabled: bool,
     ) -> Self {
         Accounts {
             store,
@@ -90,6 +93,7 @@ impl Accounts {
             passwords,
             mailer,
             revoker,
+            signup_enabled,
         }
     }
 
@@ -99,6 +103,11 @@ impl Accounts {
 
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, input: Registration) -> Result<UserRecord, CoreError> {
+        // Self-registration only: `create_user` (the CLI, the bootstrap admin, the admin API)
+        // is how operators add people when sign-up is off.
+        if !self.signup_enabled {
+            return Err(CoreError::SignupDisabled);
+        }
         let client = input.client.clone();
         let user = self.create_user(input, vec![Role::customer()]).await?;
         // The account exists whatever happens to its first message: a failure here is logged,

@@ -33,6 +33,9 @@ pub enum CoreError {
     /// Login refused until the address is verified (`SESAME_REQUIRE_VERIFIED_EMAIL`).
     #[error("the email address is not verified")]
     EmailNotVerified,
+    /// Self-registration is off (`SESAME_SIGNUP=off`); operators still create users.
+    #[error("sign-up is disabled")]
+    SignupDisabled,
     /// An emailed token (verification, reset) that is unknown, used or expired.
     #[error("the emailed token is invalid")]
     EmailTokenInvalid,

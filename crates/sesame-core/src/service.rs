@@ -140,6 +140,7 @@ impl Sesame {
             passwords.clone(),
             mailer.clone(),
             revoker.clone(),
+            settings.signup_enabled,
         );
         let sessions = Sessions::new(
             store.clone(),

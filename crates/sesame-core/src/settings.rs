@@ -55,6 +55,12 @@ pub struct Settings {
     pub require_verified_email: bool,
     /// Email bodies replacing the built-in ones.
     pub email_templates: crate::email::TemplateOverrides,
+    /// A browser session unused this long ends (`SESAME_BROWSER_SESSION_IDLE`).
+    pub browser_session_idle: Duration,
+    /// A browser session ends this long after sign-in, however busy (`SESAME_BROWSER_SESSION_TTL`).
+    pub browser_session_ttl: Duration,
+    /// Whether people may register themselves (`SESAME_SIGNUP`): `/signup` and `POST /auth/register`.
+    pub signup_enabled: bool,
 }
 
 impl Default for Settings {
@@ -82,6 +88,9 @@ impl Default for Settings {
             emails_per_account_hour: 3,
             require_verified_email: false,
             email_templates: Default::default(),
+            browser_session_idle: Duration::from_secs(24 * 3600),
+            browser_session_ttl: Duration::from_secs(7 * 24 * 3600),
+            signup_enabled: true,
         }
     }
 }

@@ -28,8 +28,14 @@ impl Sessions {
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, input: Login) -> Result<TokenPair, CoreError> {
         let result = self.login_inner(input).await;
-        self.metrics.login(match &result {
-            Ok(_) => "success",
+        self.count_login(result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// The `sesame_logins_total` outcome of a sign-in, by API or by page.
+    pub(crate) fn count_login(&self, result: Result<(), &CoreError>) {
+        self.metrics.login(match result {
+            Ok(()) => "success",
             Err(CoreError::InvalidCredentials) => "invalid_credentials",
             Err(CoreError::AccountLocked { .. }) => "locked",
             Err(CoreError::AccountDisabled) => "disabled",
@@ -37,12 +43,35 @@ impl Sessions {
             Err(CoreError::InvalidAudience(_) | CoreError::Validation(_)) => "invalid_request",
             Err(_) => "error",
         });
-        result
     }
 
     async fn login_inner(&self, input: Login) -> Result<TokenPair, CoreError> {
         let audience = self.resolve_audience(input.audience)?;
-        let canonical = canonical_login(&input.login);
+        let (user, read_at) = self
+            .check_credentials(
+                &input.login,
+                &input.password,
+                &input.client,
+                serde_json::json!({"audience": audience}),
+            )
+            .await?;
+        self.open_session(&user, audience, input.client, read_at)
+            .await
+    }
+
+    /// The password check of every sign-in, JSON or page: the same 401 for an unknown account
+    /// and a wrong password (the unknown account is checked against a dummy hash, so it costs
+    /// the same time), wrong passwords counted per source under the lockout rules of
+    /// [`crate::lockout`], every outcome audited (`succeeded` is the detail of the success
+    /// entry). Returns the user and when it was read (for the roles' freshness).
+    pub(crate) async fn check_credentials(
+        &self,
+        login: &str,
+        password: &SecretString,
+        client: &ClientInfo,
+        succeeded: serde_json::Value,
+    ) -> Result<(UserRecord, chrono::DateTime<chrono::Utc>), CoreError> {
+        let canonical = canonical_login(login);
         // Before the read: the token's roles are no fresher than this (see `Issuer::jti_at`).
         let read_at = self.now();
         let user = match canonical {
@@ -51,16 +80,16 @@ impl Sessions {
         };
         let Some(user) = user else {
             // Same cost as a wrong password: a check against a dummy hash.
-            self.hasher.check(&input.password, None).await?;
+            self.hasher.check(password, None).await?;
             // The typed name may be a password typed in the wrong field: only a keyed hash of
             // it is kept, enough to see the same unknown name tried again.
             let entry = self.audit.entry(
                 AuditEvent::LoginFailed,
                 None,
-                &input.client,
+                client,
                 serde_json::json!({
                     "reason": "unknown_account",
-                    "login_hmac": self.login_name_mac(&input.login),
+                    "login_hmac": self.login_name_mac(login),
                 }),
             );
             self.store.append_audit(&[entry]).await?;
@@ -69,11 +98,11 @@ impl Sessions {
         // Reserved before hashing: a locked source is refused without a check.
         let attempt = self
             .passwords
-            .begin_attempt(user.id, &input.client, Purpose::Login)
+            .begin_attempt(user.id, client, Purpose::Login)
             .await?;
         let Some(checked) = self
             .passwords
-            .check_in_attempt(&attempt, &user, &input.password, &input.client)
+            .check_in_attempt(&attempt, &user, password, client)
             .await?
         else {
             return Err(CoreError::InvalidCredentials);
@@ -83,7 +112,7 @@ impl Sessions {
             let entry = self.audit.entry(
                 AuditEvent::LoginFailed,
                 Some(user.id),
-                &input.client,
+                client,
                 serde_json::json!({"reason": "account_disabled"}),
             );
             self.store.append_audit(&[entry]).await?;
@@ -94,26 +123,21 @@ impl Sessions {
             let entry = self.audit.entry(
                 AuditEvent::LoginFailed,
                 Some(user.id),
-                &input.client,
+                client,
                 serde_json::json!({"reason": "email_not_verified"}),
             );
             self.store.append_audit(&[entry]).await?;
             return Err(CoreError::EmailNotVerified);
         }
-        let entry = self.audit.entry(
-            AuditEvent::LoginSucceeded,
-            Some(user.id),
-            &input.client,
-            serde_json::json!({"audience": audience}),
-        );
+        let entry = self
+            .audit
+            .entry(AuditEvent::LoginSucceeded, Some(user.id), client, succeeded);
         // Accepted only if no lock was set while the password was being hashed.
         self.passwords.accept_attempt(attempt, &[entry]).await?;
         if let Some(upgrade) = checked.upgrade {
-            self.upgrade_hash(&user, &input.password, upgrade, &input.client)
-                .await;
+            self.upgrade_hash(&user, password, upgrade, client).await;
         }
-        self.open_session(&user, audience, input.client, read_at)
-            .await
+        Ok((user, read_at))
     }
 
     /// A keyed hash (HMAC-SHA-256 under an instance secret, truncated to 128 bits, hex) of a

@@ -20,6 +20,7 @@ use crate::settings::{Settings, ttl};
 use crate::store::{NewSession, SessionRecord, Store, UserRecord};
 use crate::tokens::{Issuer, KeyRing, RefreshToken};
 
+mod browser;
 mod login;
 
 /// The `client_id` of tokens issued to users through Sesame's own login (RFC 9068 requires one).
@@ -33,6 +34,7 @@ pub struct ClientInfo {
 }
 
 pub use crate::tokens::TokenPair;
+pub use browser::{BrowserLogin, BrowserSession, BrowserSignIn};
 pub use login::Login;
 
 /// Signing in, refreshing, signing out, and the bearer tokens of Sesame's own API.
@@ -53,6 +55,8 @@ pub struct Sessions {
     audiences: Vec<String>,
     refresh_reuse_grace: std::time::Duration,
     require_verified_email: bool,
+    browser_session_idle: std::time::Duration,
+    browser_session_ttl: std::time::Duration,
 }
 
 /// How a logout was asked for.
@@ -93,6 +97,8 @@ impl Sessions {
             audiences: settings.audiences.clone(),
             refresh_reuse_grace: settings.refresh_reuse_grace,
             require_verified_email: settings.require_verified_email,
+            browser_session_idle: settings.browser_session_idle,
+            browser_session_ttl: settings.browser_session_ttl,
         }
     }
 

@@ -58,6 +58,17 @@ pub struct Config {
     pub settings: Settings,
     /// How queued emails go out.
     pub mail: MailSettings,
+    /// The browser pages' look.
+    pub pages: PagesSettings,
+}
+
+/// The browser pages' settings that are not rules (those are in [`Settings`]).
+#[derive(Debug, Clone)]
+pub struct PagesSettings {
+    /// `SESAME_TEMPLATES_DIR`: templates replacing the built-in ones, file by file.
+    pub templates_dir: Option<PathBuf>,
+    /// `SESAME_BRAND_COLOR`: the accent colour, a CSS hex colour.
+    pub brand_color: String,
 }
 
 /// The outbox sender's settings. `Debug` never shows the SMTP URL (it may hold a password).

@@ -13,7 +13,7 @@ use sesame_core::settings::{Argon2Cost, Settings};
 use super::errors::ConfigError;
 use super::raw::{Key, RawConfig, key};
 use super::sources::Origins;
-use super::{Config, LogFormat, MailSettings, TlsMode, is_local};
+use super::{Config, LogFormat, MailSettings, PagesSettings, TlsMode, is_local};
 use crate::http::ratelimit::{Limits, Rate};
 
 /// The longest duration any setting accepts.
@@ -331,7 +331,34 @@ impl TryFrom<RawConfig> for Config {
             signing_alg,
             argon2,
             audit_retention: l.duration(key!(raw.audit_retention))?,
+            signup_enabled: on_off(key!(raw.signup))?,
+            browser_session_idle: l.duration(key!(raw.browser_session_idle))?,
+            browser_session_ttl: l.duration(key!(raw.browser_session_ttl))?,
             ..Settings::default()
+        };
+        let pages = PagesSettings {
+            templates_dir: match key!(raw.templates_dir).value {
+                None => None,
+                Some(dir) => {
+                    let dir = PathBuf::from(dir.trim());
+                    if !dir.is_dir() {
+                        return Err(l.invalid(
+                            key!(raw.templates_dir),
+                            format!("{} is not a directory", dir.display()),
+                        ));
+                    }
+                    Some(dir)
+                }
+            },
+            brand_color: l.parse(key!(raw.brand_color), |s| {
+                let s = s.trim();
+                let hex = s.strip_prefix('#').unwrap_or("");
+                if matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    Ok(s.to_string())
+                } else {
+                    Err("expected a colour like #4f46e5 or #46e".to_string())
+                }
+            })?,
         };
         Ok(Config {
             listen,
@@ -347,6 +374,7 @@ impl TryFrom<RawConfig> for Config {
             log_format,
             settings,
             mail,
+            pages,
         })
     }
 }

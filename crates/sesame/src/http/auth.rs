@@ -180,6 +180,7 @@ pub struct PasswordChangeRequest {
     responses(
         (status = 201, description = "Created", body = UserCreated),
         (status = 400, description = "invalid_request, invalid_json or weak_password", body = ErrorBody),
+        (status = 403, description = "signup_disabled (SESAME_SIGNUP=off: operators create users with the CLI or the admin API)", body = ErrorBody),
         (status = 409, description = "email_taken or username_taken", body = ErrorBody),
         (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),

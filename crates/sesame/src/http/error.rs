@@ -264,6 +264,11 @@ impl From<CoreError> for ApiError {
             CoreError::AccountDisabled => {
                 ApiError::new(S::FORBIDDEN, "account_disabled", "The account is disabled.")
             }
+            CoreError::SignupDisabled => ApiError::new(
+                S::FORBIDDEN,
+                "signup_disabled",
+                "Sign-up is disabled here. Ask an administrator for an account.",
+            ),
             CoreError::EmailNotVerified => ApiError::new(
                 S::FORBIDDEN,
                 "email_not_verified",

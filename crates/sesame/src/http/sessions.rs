@@ -35,6 +35,10 @@ pub struct SessionView {
     pub user_agent: Option<String>,
     /// Whether this is the session of the token making the request.
     pub current: bool,
+    /// How the session is carried: `api` (refresh and access tokens) or `browser` (the
+    /// `__Host-sesame` cookie of Sesame's own pages).
+    #[schema(example = "api")]
+    pub kind: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -62,6 +66,7 @@ pub async fn list(
         .into_iter()
         .map(|s| SessionView {
             current: Some(s.id) == current,
+            kind: s.kind.as_str(),
             id: s.id,
             created_at: s.created_at,
             last_used_at: s.last_used_at,

@@ -116,6 +116,20 @@ impl PageCtx {
         self.query("return_to").and_then(ReturnTo::parse)
     }
 
+    /// This page's address without `lang` (the language links add their own).
+    fn here_without_lang(&self) -> String {
+        let path = self.here.split('?').next().unwrap_or("/");
+        let rest: Vec<&(String, String)> = self.query.iter().filter(|(k, _)| k != "lang").collect();
+        if rest.is_empty() {
+            return path.to_string();
+        }
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in rest {
+            q.append_pair(k, v);
+        }
+        format!("{path}?{}", q.finish())
+    }
+
     /// The signed-in session, or a 303 to the sign-in page that comes back here.
     pub fn signed_in(&self) -> Result<&BrowserSession, Response> {
         self.session.as_ref().ok_or_else(|| {
@@ -172,6 +186,7 @@ impl PageCtx {
             }),
             notice,
             signup_enabled: self.state.sesame.settings().signup_enabled,
+            here: self.here_without_lang(),
         }
     }
 

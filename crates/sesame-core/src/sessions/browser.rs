@@ -1,0 +1,255 @@
+//! Browser sessions: a person signed in on Sesame's own pages.
+//!
+//! A browser session is a session like any other (listed, ended by logout-all, a password
+//! change or reset, an admin disable), carried by the `__Host-sesame` cookie instead of tokens.
+//! The cookie is 256 random bits; the store keeps only its SHA-256, so a copy of the database
+//! signs no one in. It ends after `browser_session_idle` without use and at
+//! `browser_session_ttl` whatever happens; every sign-in makes a new one and ends the browser's
+//! previous one (no fixation: a value planted before sign-in is never adopted).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::audit::AuditEvent;
+use crate::error::CoreError;
+use crate::sessions::{ClientInfo, Sessions};
+use crate::settings::ttl;
+use crate::store::{NewBrowserSession, SessionKind, UserRecord};
+
+/// Last-use times are written at most this often: a page view is a read, not a write.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// A sign-in on the sign-in page.
+#[derive(Debug)]
+pub struct BrowserLogin {
+    /// A username or an email.
+    pub login: String,
+    pub password: SecretString,
+    pub client: ClientInfo,
+    /// The browser's current session, if it has one: ended by this sign-in.
+    pub replacing: Option<Uuid>,
+}
+
+/// A new browser session: the cookie value to set (never stored) and its session.
+#[derive(Debug)]
+pub struct BrowserSignIn {
+    pub cookie: SecretString,
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+}
+
+/// The live session behind a cookie, with its user as of this request.
+#[derive(Debug, Clone)]
+pub struct BrowserSession {
+    pub session_id: Uuid,
+    pub user: UserRecord,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+}
+
+fn cookie_hash(value: &str) -> Vec<u8> {
+    Sha256::digest(value.as_bytes()).to_vec()
+}
+
+/// A cookie value has exactly this shape (43 URL-safe characters); anything else is not looked up.
+fn is_cookie_value(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Sessions {
+    /// Signs in on a page: the same rules as [`Sessions::login`] (lockout, dummy hash, audit,
+    /// metrics), then a browser session instead of tokens.
+    #[tracing::instrument(skip_all)]
+    pub async fn sign_in_browser(&self, input: BrowserLogin) -> Result<BrowserSignIn, CoreError> {
+        let result = async {
+            let (user, _) = self
+                .check_credentials(
+                    &input.login,
+                    &input.password,
+                    &input.client,
+                    serde_json::json!({"via": "browser"}),
+                )
+                .await?;
+            self.open_browser_session(&user, &input.client, input.replacing, None)
+                .await
+        }
+        .await;
+        self.count_login(result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// Right after sign-up: a browser session for the new user, without a password check (they
+    /// just chose it). `EmailNotVerified` when verified email is required and this one is not.
+    #[tracing::instrument(skip_all)]
+    pub async fn start_browser_session(
+        &self,
+        user: &UserRecord,
+        client: &ClientInfo,
+        replacing: Option<Uuid>,
+    ) -> Result<BrowserSignIn, CoreError> {
+        if self.require_verified_email && !user.email_verified {
+            return Err(CoreError::EmailNotVerified);
+        }
+        let entry = self.audit.entry(
+            AuditEvent::LoginSucceeded,
+            Some(user.id),
+            client,
+            serde_json::json!({"via": "signup"}),
+        );
+        let result = self
+            .open_browser_session(user, client, replacing, Some(entry))
+            .await;
+        self.count_login(result.as_ref().map(|_| ()));
+        result
+    }
+
+    async fn open_browser_session(
+        &self,
+        user: &UserRecord,
+        client: &ClientInfo,
+        replacing: Option<Uuid>,
+        audit: Option<crate::store::AuditEntry>,
+    ) -> Result<BrowserSignIn, CoreError> {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let cookie = URL_SAFE_NO_PAD.encode(bytes);
+        let now = self.now();
+        let session = NewBrowserSession {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            cookie_hash: cookie_hash(&cookie),
+            now,
+            expires_at: now + ttl(self.browser_session_ttl),
+            ip: client.ip.clone(),
+            user_agent: client
+                .user_agent
+                .as_ref()
+                .map(|ua| ua.chars().take(512).collect()),
+            replacing,
+        };
+        let audit: Vec<_> = audit.into_iter().collect();
+        self.store.create_browser_session(&session, &audit).await?;
+        if replacing.is_some() {
+            self.revoker.revoked().await;
+        }
+        Ok(BrowserSignIn {
+            cookie: SecretString::from(cookie),
+            session_id: session.id,
+            user_id: user.id,
+        })
+    }
+
+    /// The live session of a cookie value, or `None`: unknown, malformed, revoked, expired,
+    /// idle too long (then it is also ended), or its user disabled or gone.
+    pub async fn browser_session(&self, cookie: &str) -> Result<Option<BrowserSession>, CoreError> {
+        if !is_cookie_value(cookie) {
+            return Ok(None);
+        }
+        let Some(session) = self.store.find_browser_session(&cookie_hash(cookie)).await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        if session.kind != SessionKind::Browser
+            || session.revoked_at.is_some()
+            || session.expires_at <= now
+        {
+            return Ok(None);
+        }
+        if now - session.last_used_at >= ttl(self.browser_session_idle) {
+            let entry = self.audit.entry(
+                AuditEvent::SessionRevoked,
+                Some(session.user_id),
+                &ClientInfo::default(),
+                serde_json::json!({"session_id": session.id, "reason": "idle"}),
+            );
+            self.store.revoke_session(session.id, now, &[entry]).await?;
+            self.revoker.revoked().await;
+            return Ok(None);
+        }
+        let user = match self.live_user(&session, now).await {
+            Ok(user) => user,
+            Err(CoreError::TokenRevoked) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if (now - session.last_used_at).num_seconds() >= TOUCH_EVERY_SECS {
+            self.store.touch_session(session.id, now).await?;
+        }
+        Ok(Some(BrowserSession {
+            session_id: session.id,
+            user,
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+        }))
+    }
+
+    /// Signs the browser out: its session ends.
+    pub async fn sign_out_browser(
+        &self,
+        session_id: Uuid,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let session = self.store.get_session(session_id).await?;
+        let entry = self.audit.entry(
+            AuditEvent::Logout,
+            session.map(|s| s.user_id),
+            client,
+            serde_json::json!({"session_id": session_id, "via": "browser"}),
+        );
+        if self
+            .store
+            .revoke_session(session_id, self.now(), &[entry])
+            .await?
+        {
+            self.revoker.revoked().await;
+        }
+        Ok(())
+    }
+
+    /// Ends every session of the user but `keep` (the "sign out everywhere else" button).
+    pub async fn end_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        client: &ClientInfo,
+    ) -> Result<u64, CoreError> {
+        let now = self.now();
+        let mut ended = 0;
+        for s in self.store.list_active_sessions(user_id, now).await? {
+            if s.id == keep {
+                continue;
+            }
+            let entry = self.audit.entry(
+                AuditEvent::Logout,
+                Some(user_id),
+                client,
+                serde_json::json!({"session_id": s.id, "others_of": keep}),
+            );
+            if self.store.revoke_session(s.id, now, &[entry]).await? {
+                ended += 1;
+            }
+        }
+        self.revoker.revoked().await;
+        Ok(ended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_cookie_values_are_looked_up() {
+        assert!(is_cookie_value(&URL_SAFE_NO_PAD.encode([7u8; 32])));
+        assert!(!is_cookie_value("planted-by-an-attacker"));
+        assert!(!is_cookie_value(&"a".repeat(44)));
+        assert!(!is_cookie_value(&format!("{}=", "a".repeat(42))));
+    }
+}
