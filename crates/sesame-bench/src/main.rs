@@ -377,7 +377,11 @@ impl Ctx {
             "healthz" | "signin-page" => {
                 // The sign-in page as a first visit: rendered, a fresh anti-forgery binding
                 // made and set, no cookie sent; /healthz is its ceiling in the same run.
-                let path = if name == "healthz" { "/healthz" } else { "/signin" };
+                let path = if name == "healthz" {
+                    "/healthz"
+                } else {
+                    "/signin"
+                };
                 let scripts = (0..n)
                     .map(|_| scenario::Get::boxed(t, path, None))
                     .collect::<anyhow::Result<_>>()?;

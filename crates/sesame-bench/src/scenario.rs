@@ -370,7 +370,11 @@ impl Setup {
     /// GET /signin once: the binding cookie it sets and the token of its form, which every
     /// [`PageSignIn`] then reuses (a token stays valid for its binding).
     pub async fn signin_form(&self, email: &str) -> anyhow::Result<(HeaderValue, Bytes)> {
-        let res = self.http.get(format!("{}/signin", self.base)).send().await?;
+        let res = self
+            .http
+            .get(format!("{}/signin", self.base))
+            .send()
+            .await?;
         let cookie = res
             .headers()
             .get_all(hyper::header::SET_COOKIE)

@@ -3,16 +3,15 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord, Revocation, RevocationKind,
-    SessionKind, SessionRecord, SessionStore, StoreResult,
+    AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord, Revocation,
+    RevocationKind, SessionKind, SessionRecord, SessionStore, StoreResult,
 };
 use uuid::Uuid;
 
 use crate::audit::insert_audit;
 use crate::{PostgresStore, map_err};
 
-const SESSION_COLUMNS: &str =
-    "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
+const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
      browser_hash IS NOT NULL AS browser";
 
 #[derive(sqlx::FromRow)]

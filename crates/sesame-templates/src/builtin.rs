@@ -4,18 +4,54 @@
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("_form.html", include_str!("../templates/_form.html")),
-    ("_account_nav.html", include_str!("../templates/_account_nav.html")),
-    ("pages/signin.html", include_str!("../templates/pages/signin.html")),
-    ("pages/signup.html", include_str!("../templates/pages/signup.html")),
-    ("pages/check_email.html", include_str!("../templates/pages/check_email.html")),
-    ("pages/forgot_password.html", include_str!("../templates/pages/forgot_password.html")),
-    ("pages/reset_password.html", include_str!("../templates/pages/reset_password.html")),
-    ("pages/verify_email.html", include_str!("../templates/pages/verify_email.html")),
-    ("pages/signout.html", include_str!("../templates/pages/signout.html")),
-    ("pages/error.html", include_str!("../templates/pages/error.html")),
-    ("pages/account/profile.html", include_str!("../templates/pages/account/profile.html")),
-    ("pages/account/security.html", include_str!("../templates/pages/account/security.html")),
-    ("pages/account/sessions.html", include_str!("../templates/pages/account/sessions.html")),
+    (
+        "_account_nav.html",
+        include_str!("../templates/_account_nav.html"),
+    ),
+    (
+        "pages/signin.html",
+        include_str!("../templates/pages/signin.html"),
+    ),
+    (
+        "pages/signup.html",
+        include_str!("../templates/pages/signup.html"),
+    ),
+    (
+        "pages/check_email.html",
+        include_str!("../templates/pages/check_email.html"),
+    ),
+    (
+        "pages/forgot_password.html",
+        include_str!("../templates/pages/forgot_password.html"),
+    ),
+    (
+        "pages/reset_password.html",
+        include_str!("../templates/pages/reset_password.html"),
+    ),
+    (
+        "pages/verify_email.html",
+        include_str!("../templates/pages/verify_email.html"),
+    ),
+    (
+        "pages/signout.html",
+        include_str!("../templates/pages/signout.html"),
+    ),
+    (
+        "pages/error.html",
+        include_str!("../templates/pages/error.html"),
+    ),
+    (
+        "pages/account/profile.html",
+        include_str!("../templates/pages/account/profile.html"),
+    ),
+    (
+        "pages/account/security.html",
+        include_str!("../templates/pages/account/security.html"),
+    ),
+    (
+        "pages/account/sessions.html",
+        include_str!("../templates/pages/account/sessions.html"),
+    ),
 ];
 
 const CSS: &str = include_str!("../static/sesame.css");

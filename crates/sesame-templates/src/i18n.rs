@@ -61,9 +61,10 @@ pub(crate) fn ids(source: &str) -> Vec<String> {
 
 impl Catalogue {
     fn load(lang: Lang) -> Result<Self, TemplateError> {
-        let resource = FluentResource::try_new(source(lang).to_string()).map_err(|(_, errors)| {
-            TemplateError::Catalogue(format!("{}: {errors:?}", lang.code()))
-        })?;
+        let resource =
+            FluentResource::try_new(source(lang).to_string()).map_err(|(_, errors)| {
+                TemplateError::Catalogue(format!("{}: {errors:?}", lang.code()))
+            })?;
         let id = lang
             .code()
             .parse()

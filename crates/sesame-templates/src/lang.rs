@@ -54,13 +54,24 @@ mod tests {
 
     #[test]
     fn accept_language_is_negotiated_by_quality() {
-        assert_eq!(Lang::negotiate("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7"), Lang::Ru);
+        assert_eq!(
+            Lang::negotiate("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7"),
+            Lang::Ru
+        );
         assert_eq!(Lang::negotiate("en-GB,ru;q=0.9"), Lang::En);
-        assert_eq!(Lang::negotiate("de-DE,ru;q=0.5,en;q=0.4"), Lang::Ru, "German is not ours");
+        assert_eq!(
+            Lang::negotiate("de-DE,ru;q=0.5,en;q=0.4"),
+            Lang::Ru,
+            "German is not ours"
+        );
         assert_eq!(Lang::negotiate("en;q=0.2, ru;q=0.8"), Lang::Ru);
         assert_eq!(Lang::negotiate("fr, de"), Lang::En, "the default");
         assert_eq!(Lang::negotiate(""), Lang::En);
-        assert_eq!(Lang::negotiate("ru;q=0"), Lang::En, "q=0 means not acceptable");
+        assert_eq!(
+            Lang::negotiate("ru;q=0"),
+            Lang::En,
+            "q=0 means not acceptable"
+        );
         assert_eq!(Lang::negotiate("RU"), Lang::Ru);
     }
 

@@ -48,7 +48,10 @@ fn every_page_template_is_a_page_type_that_load_checks() {
         .filter(|n| n.starts_with("pages/"))
         .collect();
     let typed: BTreeSet<&str> = pages().into_iter().map(|(t, _)| t).collect();
-    assert_eq!(page_templates, typed, "a page template without a context type (or the reverse)");
+    assert_eq!(
+        page_templates, typed,
+        "a page template without a context type (or the reverse)"
+    );
 }
 
 #[test]
@@ -58,7 +61,10 @@ fn every_built_in_template_renders_every_sample_in_both_languages() {
     for lang in Lang::ALL {
         let html = t.render(lang, &layout(), &SignIn::default()).unwrap();
         assert!(html.contains(&format!("<html lang=\"{}\">", lang.code())));
-        assert!(!html.contains("signin-"), "a message id leaked into the page: {html}");
+        assert!(
+            !html.contains("signin-"),
+            "a message id leaked into the page: {html}"
+        );
     }
 }
 
@@ -75,7 +81,13 @@ fn a_context_without_a_documented_variable_fails_to_render() {
         }
     }
     let err = templates()
-        .render(Lang::En, &layout(), &Partial { identifier: "x".into() })
+        .render(
+            Lang::En,
+            &layout(),
+            &Partial {
+                identifier: "x".into(),
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("pages/signin.html"), "{err}");
 }
@@ -109,7 +121,10 @@ fn an_unknown_file_in_the_override_dir_stops_the_load() {
     std::fs::write(dir.path().join("signin.html"), "misplaced").unwrap();
     let err = Templates::load(Some(dir.path()), Branding::default()).unwrap_err();
     assert!(matches!(err, TemplateError::UnknownFile { .. }), "{err}");
-    assert!(err.to_string().contains("pages/signin.html"), "the known names are listed: {err}");
+    assert!(
+        err.to_string().contains("pages/signin.html"),
+        "the known names are listed: {err}"
+    );
 }
 
 #[test]
@@ -145,24 +160,50 @@ fn both_catalogues_have_the_same_messages_and_every_template_message_exists() {
             let id = &piece[..piece.find('"').unwrap()];
             if id.ends_with('-') {
                 // A prefix completed at render time (`t("lang-name-" ~ code)`).
-                assert!(en.iter().any(|m| m.starts_with(id)), "{name}: no message starts with {id}");
+                assert!(
+                    en.iter().any(|m| m.starts_with(id)),
+                    "{name}: no message starts with {id}"
+                );
                 continue;
             }
             for lang in Lang::ALL {
-                assert!(t.has_message(lang, id), "{name}: t(\"{id}\") missing in {}", lang.code());
+                assert!(
+                    t.has_message(lang, id),
+                    "{name}: t(\"{id}\") missing in {}",
+                    lang.code()
+                );
             }
         }
     }
     // Ids the pages module uses from Rust (notices, errors) exist too.
     for id in [
-        "signin-invalid", "signin-locked", "signin-disabled", "signin-email-not-verified",
-        "signup-email-taken", "signup-username-taken", "account-wrong-password",
-        "sessions-device-unknown", "error-csrf-title", "error-csrf", "error-not-found-title",
-        "error-not-found", "error-rate-limited-title", "error-rate-limited",
-        "error-unavailable-title", "error-unavailable", "error-internal-title", "error-internal",
-        "notice-profile-saved", "notice-email-change-sent", "notice-password-changed",
-        "notice-password-reset", "notice-session-ended", "notice-sessions-ended",
-        "notice-signed-out", "sessions-kind-api", "sessions-kind-browser",
+        "signin-invalid",
+        "signin-locked",
+        "signin-disabled",
+        "signin-email-not-verified",
+        "signup-email-taken",
+        "signup-username-taken",
+        "account-wrong-password",
+        "sessions-device-unknown",
+        "error-csrf-title",
+        "error-csrf",
+        "error-not-found-title",
+        "error-not-found",
+        "error-rate-limited-title",
+        "error-rate-limited",
+        "error-unavailable-title",
+        "error-unavailable",
+        "error-internal-title",
+        "error-internal",
+        "notice-profile-saved",
+        "notice-email-change-sent",
+        "notice-password-changed",
+        "notice-password-reset",
+        "notice-session-ended",
+        "notice-sessions-ended",
+        "notice-signed-out",
+        "sessions-kind-api",
+        "sessions-kind-browser",
     ] {
         assert!(en.contains(id), "{id}");
     }
@@ -196,13 +237,34 @@ fn built_ins_have_labels_for_every_input_and_no_inline_script_or_style() {
     let t = templates();
     let mut rendered = Vec::new();
     for layout in Layout::samples() {
-        rendered.push(t.render(Lang::En, &layout, &SignIn::samples().remove(1)).unwrap());
-        rendered.push(t.render(Lang::En, &layout, &SignUp::samples().remove(1)).unwrap());
-        rendered.push(t.render(Lang::En, &layout, &AccountProfile::samples().remove(1)).unwrap());
-        rendered.push(t.render(Lang::En, &layout, &AccountSecurity::samples().remove(1)).unwrap());
-        rendered.push(t.render(Lang::En, &layout, &ResetPassword::samples().remove(0)).unwrap());
-        rendered.push(t.render(Lang::En, &layout, &ForgotPassword::samples().remove(1)).unwrap());
-        rendered.push(t.render(Lang::En, &layout, &AccountSessions::samples().remove(1)).unwrap());
+        rendered.push(
+            t.render(Lang::En, &layout, &SignIn::samples().remove(1))
+                .unwrap(),
+        );
+        rendered.push(
+            t.render(Lang::En, &layout, &SignUp::samples().remove(1))
+                .unwrap(),
+        );
+        rendered.push(
+            t.render(Lang::En, &layout, &AccountProfile::samples().remove(1))
+                .unwrap(),
+        );
+        rendered.push(
+            t.render(Lang::En, &layout, &AccountSecurity::samples().remove(1))
+                .unwrap(),
+        );
+        rendered.push(
+            t.render(Lang::En, &layout, &ResetPassword::samples().remove(0))
+                .unwrap(),
+        );
+        rendered.push(
+            t.render(Lang::En, &layout, &ForgotPassword::samples().remove(1))
+                .unwrap(),
+        );
+        rendered.push(
+            t.render(Lang::En, &layout, &AccountSessions::samples().remove(1))
+                .unwrap(),
+        );
     }
     for html in &rendered {
         assert!(!html.contains("<script"), "no script in built-ins");
@@ -213,17 +275,33 @@ fn built_ins_have_labels_for_every_input_and_no_inline_script_or_style() {
             if tag.contains("type=\"hidden\"") {
                 continue;
             }
-            let id = tag.split("id=\"").nth(1).map(|r| &r[..r.find('"').unwrap()]).unwrap();
-            assert!(html.contains(&format!("<label for=\"{id}\">")), "input {id} has no label");
-            assert!(tag.contains("autocomplete=\""), "input {id} has no autocomplete");
+            let id = tag
+                .split("id=\"")
+                .nth(1)
+                .map(|r| &r[..r.find('"').unwrap()])
+                .unwrap();
+            assert!(
+                html.contains(&format!("<label for=\"{id}\">")),
+                "input {id} has no label"
+            );
+            assert!(
+                tag.contains("autocomplete=\""),
+                "input {id} has no autocomplete"
+            );
         }
         for form in html.split("<form").skip(1) {
-            assert!(form.contains("name=\"csrf_token\""), "a form without its token");
+            assert!(
+                form.contains("name=\"csrf_token\""),
+                "a form without its token"
+            );
         }
     }
     // Errors are tied to their field.
     let signup = &rendered[1];
-    assert!(signup.contains("aria-describedby=\"password-hint password-error\""), "{signup}");
+    assert!(
+        signup.contains("aria-describedby=\"password-hint password-error\""),
+        "{signup}"
+    );
     assert!(signup.contains("aria-invalid=\"true\""));
 }
 
@@ -248,7 +326,11 @@ fn the_stylesheet_takes_the_accent_colour_and_nothing_else() {
         },
     )
     .unwrap();
-    assert!(hostile.css().contains(&format!("--accent: {DEFAULT_ACCENT};")));
+    assert!(
+        hostile
+            .css()
+            .contains(&format!("--accent: {DEFAULT_ACCENT};"))
+    );
     let html = t.render(Lang::En, &layout(), &SignIn::default()).unwrap();
     assert!(html.contains("<title>Sign in · ACME</title>"));
 }
@@ -277,11 +359,25 @@ fn docs_pages_md_names_every_variable_of_every_template() {
         let rest = &section[at..];
         let entry = &rest[..rest[1..].find("\n### ").map_or(rest.len(), |i| i + 1)];
         for key in keys {
-            assert!(entry.contains(&format!("`{key}`")), "{template}: `{key}` undocumented");
+            assert!(
+                entry.contains(&format!("`{key}`")),
+                "{template}: `{key}` undocumented"
+            );
         }
     }
-    for key in ["lang", "product_name", "csrf_token", "signed_in", "notice", "signup_enabled", "here"] {
-        assert!(section.contains(&format!("`{key}`")), "layout variable `{key}` undocumented");
+    for key in [
+        "lang",
+        "product_name",
+        "csrf_token",
+        "signed_in",
+        "notice",
+        "signup_enabled",
+        "here",
+    ] {
+        assert!(
+            section.contains(&format!("`{key}`")),
+            "layout variable `{key}` undocumented"
+        );
     }
 }
 
@@ -296,5 +392,8 @@ fn signin_render_time() {
     for _ in 0..n {
         std::hint::black_box(t.render(Lang::En, &l, &page).unwrap());
     }
-    println!("{:.1} µs per render of pages/signin.html", start.elapsed().as_secs_f64() * 1e6 / n as f64);
+    println!(
+        "{:.1} µs per render of pages/signin.html",
+        start.elapsed().as_secs_f64() * 1e6 / n as f64
+    );
 }

@@ -153,7 +153,11 @@ impl Sessions {
         if !is_cookie_value(cookie) {
             return Ok(None);
         }
-        let Some(session) = self.store.find_browser_session(&cookie_hash(cookie)).await? else {
+        let Some(session) = self
+            .store
+            .find_browser_session(&cookie_hash(cookie))
+            .await?
+        else {
             return Ok(None);
         };
         let now = self.now();

@@ -82,10 +82,15 @@ pub async fn profile_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Re
     let (status, errors, form_error, wait) = match result {
         Ok(_) if email_changes => return Ok(ctx.redirect("/account?notice=email-change-sent")),
         Ok(_) => return Ok(ctx.redirect("/account?notice=profile-saved")),
-        Err(CoreError::Validation(f)) => (StatusCode::BAD_REQUEST, ctx.field_errors(&f), None, None),
+        Err(CoreError::Validation(f)) => {
+            (StatusCode::BAD_REQUEST, ctx.field_errors(&f), None, None)
+        }
         Err(CoreError::InvalidCurrentPassword) => (
             StatusCode::BAD_REQUEST,
-            one("current_password", ctx.message("account-wrong-password", &[])),
+            one(
+                "current_password",
+                ctx.message("account-wrong-password", &[]),
+            ),
             None,
             None,
         ),
@@ -123,7 +128,10 @@ fn one(field: &str, message: String) -> BTreeMap<String, String> {
 
 fn locked_message(ctx: &PageCtx, retry_after_secs: u64) -> String {
     let minutes = retry_after_secs.div_ceil(60).max(1);
-    ctx.message("signin-locked", &[("minutes", MessageArg::Num(minutes as f64))])
+    ctx.message(
+        "signin-locked",
+        &[("minutes", MessageArg::Num(minutes as f64))],
+    )
 }
 
 pub async fn security_show(ctx: PageCtx) -> Result<Response, Response> {
@@ -150,7 +158,10 @@ pub async fn password_submit(ctx: PageCtx, form: PageForm) -> Result<Response, R
         Ok(_) => return Ok(ctx.redirect("/account/security?notice=password-changed")),
         Err(CoreError::InvalidCurrentPassword) => (
             StatusCode::BAD_REQUEST,
-            one("current_password", ctx.message("account-wrong-password", &[])),
+            one(
+                "current_password",
+                ctx.message("account-wrong-password", &[]),
+            ),
             None,
             None,
         ),
@@ -231,8 +242,14 @@ fn device(ua: &str) -> String {
         ("CrOS", "ChromeOS"),
         ("Linux", "Linux"),
     ];
-    let browser = BROWSERS.iter().find(|(k, _)| ua.contains(k)).map(|(_, v)| *v);
-    let system = SYSTEMS.iter().find(|(k, _)| ua.contains(k)).map(|(_, v)| *v);
+    let browser = BROWSERS
+        .iter()
+        .find(|(k, _)| ua.contains(k))
+        .map(|(_, v)| *v);
+    let system = SYSTEMS
+        .iter()
+        .find(|(k, _)| ua.contains(k))
+        .map(|(_, v)| *v);
     match (browser, system) {
         (Some(b), Some(s)) => format!("{b} · {s}"),
         (Some(b), None) => b.to_string(),
@@ -284,7 +301,8 @@ mod tests {
     fn user_agents_get_short_names() {
         let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
         assert_eq!(device(chrome), "Chrome · Linux");
-        let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+        let firefox =
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
         assert_eq!(device(firefox), "Firefox · Windows");
         assert_eq!(device("curl/8.5.0"), "curl");
         assert_eq!(device(&"x".repeat(100)).len(), 60);

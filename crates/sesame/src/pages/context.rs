@@ -63,7 +63,10 @@ impl FromRequestParts<AppState> for PageCtx {
             url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
                 .into_owned()
                 .collect();
-        let q_lang = query.iter().find(|(k, _)| k == "lang").map(|(_, v)| v.as_str());
+        let q_lang = query
+            .iter()
+            .find(|(k, _)| k == "lang")
+            .map(|(_, v)| v.as_str());
         let chosen = lang::choose(q_lang, &parts.headers);
         let (binding, fresh_binding) = match cookies::get(&parts.headers, cookies::CSRF) {
             Some(b) if FormTokens::is_binding(b) => (b.to_string(), false),
@@ -133,8 +136,7 @@ impl PageCtx {
     /// The signed-in session, or a 303 to the sign-in page that comes back here.
     pub fn signed_in(&self) -> Result<&BrowserSession, Response> {
         self.session.as_ref().ok_or_else(|| {
-            let back: String =
-                url::form_urlencoded::byte_serialize(self.here.as_bytes()).collect();
+            let back: String = url::form_urlencoded::byte_serialize(self.here.as_bytes()).collect();
             self.redirect(&format!("/signin?return_to={back}"))
         })
     }
@@ -250,9 +252,11 @@ impl PageCtx {
             CoreError::TokenRevoked | CoreError::TokenInvalid | CoreError::TokenExpired => {
                 self.redirect("/signin")
             }
-            CoreError::NotFound => {
-                self.error_page(StatusCode::NOT_FOUND, "error-not-found-title", "error-not-found")
-            }
+            CoreError::NotFound => self.error_page(
+                StatusCode::NOT_FOUND,
+                "error-not-found-title",
+                "error-not-found",
+            ),
             CoreError::Busy { retry_after_secs } => {
                 let mut res = self.error_page(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -289,7 +293,10 @@ impl PageCtx {
                     "error-internal-title",
                     "error-internal",
                 );
-                attach_cause(&mut res, format!("unexpected outcome on a page: {other}").into());
+                attach_cause(
+                    &mut res,
+                    format!("unexpected outcome on a page: {other}").into(),
+                );
                 res
             }
         }

@@ -60,8 +60,14 @@ mod tests {
     #[test]
     fn reads_the_named_cookie_among_several_headers() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; __Host-sesame=xyz"));
-        h.append(header::COOKIE, HeaderValue::from_static("__Host-sesame-csrf=abc"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; __Host-sesame=xyz"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-sesame-csrf=abc"),
+        );
         assert_eq!(get(&h, SESSION), Some("xyz"));
         assert_eq!(get(&h, CSRF), Some("abc"));
         assert_eq!(get(&h, LANG), None);

@@ -68,7 +68,11 @@ impl FromRequest<AppState> for PageForm {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        if is_cross_site(&parts.headers, parts.uri.authority().map(|a| a.as_str()), &state.pages.public_origin) {
+        if is_cross_site(
+            &parts.headers,
+            parts.uri.authority().map(|a| a.as_str()),
+            &state.pages.public_origin,
+        ) {
             return Ok(PageForm(Err(Refused::CrossSite)));
         }
         let is_form = parts
@@ -76,7 +80,10 @@ impl FromRequest<AppState> for PageForm {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
         if !is_form {
             return Ok(PageForm(Err(Refused::NotAForm)));
         }
@@ -88,7 +95,9 @@ impl FromRequest<AppState> for PageForm {
         };
         let mut fields = HashMap::new();
         for (k, v) in url::form_urlencoded::parse(&bytes) {
-            fields.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+            fields
+                .entry(k.into_owned())
+                .or_insert_with(|| v.into_owned());
         }
         let token = fields.get("csrf_token").map_or("", String::as_str);
         if !state.sesame.form_tokens().check(&binding, token) {
@@ -143,24 +152,48 @@ mod tests {
 
     #[test]
     fn same_origin_posts_pass() {
-        let h = headers(&[("origin", "https://localhost:8443"), ("host", "localhost:8443")]);
+        let h = headers(&[
+            ("origin", "https://localhost:8443"),
+            ("host", "localhost:8443"),
+        ]);
         assert!(!is_cross_site(&h, None, PUBLIC));
-        let h = headers(&[("origin", "https://id.example.com"), ("host", "10.0.0.5:8443")]);
-        assert!(!is_cross_site(&h, None, PUBLIC), "the public origin behind a proxy");
+        let h = headers(&[
+            ("origin", "https://id.example.com"),
+            ("host", "10.0.0.5:8443"),
+        ]);
+        assert!(
+            !is_cross_site(&h, None, PUBLIC),
+            "the public origin behind a proxy"
+        );
         let h = headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
-        assert!(!is_cross_site(&h, Some("localhost:8443"), PUBLIC), "Origin: null alone");
-        assert!(!is_cross_site(&headers(&[]), Some("localhost"), PUBLIC), "no Origin at all");
+        assert!(
+            !is_cross_site(&h, Some("localhost:8443"), PUBLIC),
+            "Origin: null alone"
+        );
+        assert!(
+            !is_cross_site(&headers(&[]), Some("localhost"), PUBLIC),
+            "no Origin at all"
+        );
     }
 
     #[test]
     fn another_site_is_refused() {
-        let h = headers(&[("origin", "https://evil.example"), ("host", "localhost:8443")]);
+        let h = headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "localhost:8443"),
+        ]);
         assert!(is_cross_site(&h, None, PUBLIC));
-        let h = headers(&[("origin", "https://localhost:8443.evil.example"), ("host", "localhost:8443")]);
+        let h = headers(&[
+            ("origin", "https://localhost:8443.evil.example"),
+            ("host", "localhost:8443"),
+        ]);
         assert!(is_cross_site(&h, None, PUBLIC));
         let h = headers(&[("sec-fetch-site", "cross-site")]);
         assert!(is_cross_site(&h, Some("localhost:8443"), PUBLIC));
         let h = headers(&[("origin", "null"), ("sec-fetch-site", "cross-site")]);
-        assert!(is_cross_site(&h, Some("localhost:8443"), PUBLIC), "null with cross-site");
+        assert!(
+            is_cross_site(&h, Some("localhost:8443"), PUBLIC),
+            "null with cross-site"
+        );
     }
 }

@@ -62,7 +62,10 @@ impl Pages {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/signin", get(signin::show).post(signin::submit))
-        .route("/signout", get(signin::signout_show).post(signin::signout_submit))
+        .route(
+            "/signout",
+            get(signin::signout_show).post(signin::signout_submit),
+        )
         .route("/signup", get(signup::show).post(signup::submit))
         .route("/signup/check-email", get(signup::check_email))
         .route(
@@ -82,10 +85,7 @@ pub fn router() -> Router<AppState> {
             get(account::profile_show).post(account::profile_submit),
         )
         .route("/account/security", get(account::security_show))
-        .route(
-            "/account/security/password",
-            post(account::password_submit),
-        )
+        .route("/account/security/password", post(account::password_submit))
         .route("/account/sessions", get(account::sessions_show))
         .route(
             "/account/sessions/end-others",

@@ -39,7 +39,11 @@ mod tests {
 
     #[test]
     fn same_origin_paths_are_kept() {
-        for p in ["/account", "/account/sessions?x=1", "/oauth/authorize?client_id=a&state=%2F%2F"] {
+        for p in [
+            "/account",
+            "/account/sessions?x=1",
+            "/oauth/authorize?client_id=a&state=%2F%2F",
+        ] {
             assert_eq!(ReturnTo::parse(p).unwrap().as_str(), p);
         }
     }

@@ -70,7 +70,10 @@ pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
         }
         Err(CoreError::AccountLocked { retry_after_secs }) => {
             let minutes = retry_after_secs.div_ceil(60).max(1);
-            let message = ctx.message("signin-locked", &[("minutes", MessageArg::Num(minutes as f64))]);
+            let message = ctx.message(
+                "signin-locked",
+                &[("minutes", MessageArg::Num(minutes as f64))],
+            );
             let mut res = ctx.render(
                 StatusCode::FORBIDDEN,
                 &page(Some(message), Some(retry_after_secs)),

@@ -18,7 +18,11 @@ fn enabled(ctx: &PageCtx) -> Result<(), Response> {
     if ctx.state.sesame.settings().signup_enabled {
         Ok(())
     } else {
-        Err(ctx.error_page(StatusCode::NOT_FOUND, "error-not-found-title", "error-not-found"))
+        Err(ctx.error_page(
+            StatusCode::NOT_FOUND,
+            "error-not-found-title",
+            "error-not-found",
+        ))
     }
 }
 
@@ -71,7 +75,11 @@ pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
             return Ok(failed(StatusCode::CONFLICT, e));
         }
         Err(CoreError::SignupDisabled) => {
-            return Err(ctx.error_page(StatusCode::NOT_FOUND, "error-not-found-title", "error-not-found"));
+            return Err(ctx.error_page(
+                StatusCode::NOT_FOUND,
+                "error-not-found-title",
+                "error-not-found",
+            ));
         }
         Err(e) => return Err(ctx.core_error(e)),
     };

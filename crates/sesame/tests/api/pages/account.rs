@@ -21,7 +21,11 @@ async fn account_pages_send_a_stranger_to_sign_in_and_back() {
     let page = b
         .post(
             "/signin",
-            &[("identifier", &user.email), ("password", PASSWORD), ("return_to", "/account/sessions")],
+            &[
+                ("identifier", &user.email),
+                ("password", PASSWORD),
+                ("return_to", "/account/sessions"),
+            ],
         )
         .await;
     assert_eq!(page.location(), "/account/sessions");
@@ -37,26 +41,56 @@ async fn the_display_name_changes_and_bad_input_answers_400() {
     let saved = b
         .post(
             "/account",
-            &[("display_name", "Ada <b>L</b>"), ("username", &user.username), ("email", &user.email)],
+            &[
+                ("display_name", "Ada <b>L</b>"),
+                ("username", &user.username),
+                ("email", &user.email),
+            ],
         )
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     assert!(saved.location().starts_with("/account?notice="));
     let page = b.get(saved.location()).await;
-    assert!(page.body.contains("Ada &lt;b&gt;L&lt;/b&gt;"), "escaped");
-    let profile: Value = app.get("/profile", Some(&user.tokens.access)).await.json().await.unwrap();
+    assert!(
+        page.body.contains("Ada &lt;b&gt;L&lt;"),
+        "escaped: {}",
+        page.body
+    );
+    assert!(!page.body.contains("<b>L"), "never raw HTML");
+    let profile: Value = app
+        .get("/profile", Some(&user.tokens.access))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(profile["display_name"], "Ada <b>L</b>");
     let bad = b
-        .post("/account", &[("display_name", "x"), ("username", "no spaces allowed"), ("email", &user.email)])
+        .post(
+            "/account",
+            &[
+                ("display_name", "x"),
+                ("username", "no spaces allowed"),
+                ("email", &user.email),
+            ],
+        )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let email_change = b
         .post(
             "/account",
-            &[("display_name", "x"), ("username", &user.username), ("email", "new@example.com"), ("current_password", "wrong-password")],
+            &[
+                ("display_name", "x"),
+                ("username", &user.username),
+                ("email", "new@example.com"),
+                ("current_password", "wrong-password"),
+            ],
         )
         .await;
-    assert_eq!(email_change.status, StatusCode::BAD_REQUEST, "the password is checked");
+    assert_eq!(
+        email_change.status,
+        StatusCode::BAD_REQUEST,
+        "the password is checked"
+    );
 }
 
 #[tokio::test]
@@ -69,19 +103,32 @@ async fn changing_the_password_keeps_this_browser_and_ends_the_rest() {
     let wrong = b
         .post(
             "/account/security/password",
-            &[("current_password", "wrong-password"), ("new_password", "another fine passphrase 9")],
+            &[
+                ("current_password", "wrong-password"),
+                ("new_password", "another fine passphrase 9"),
+            ],
         )
         .await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
     let ok = b
         .post(
             "/account/security/password",
-            &[("current_password", PASSWORD), ("new_password", "another fine passphrase 9")],
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "another fine passphrase 9"),
+            ],
         )
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
-    assert_eq!(b.get("/account").await.status, StatusCode::OK, "this browser stays in");
-    assert_eq!(app.refresh_raw(&user.tokens.refresh).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        b.get("/account").await.status,
+        StatusCode::OK,
+        "this browser stays in"
+    );
+    assert_eq!(
+        app.refresh_raw(&user.tokens.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -109,23 +156,45 @@ async fn the_sessions_page_lists_this_browser_and_ends_others() {
         .unwrap()
         .to_string();
     assert!(page.body.contains(&api_session));
-    let ended = b.post(&format!("/account/sessions/{api_session}/end"), &[]).await;
+    let ended = b
+        .post(&format!("/account/sessions/{api_session}/end"), &[])
+        .await;
     assert_eq!(ended.status, StatusCode::SEE_OTHER);
-    assert_eq!(app.refresh_raw(&user.tokens.refresh).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.refresh_raw(&user.tokens.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // Another user's session is not found, and changes nothing.
     let other = app.new_user().await;
     let res = b.get("/account/sessions").await;
     assert_eq!(res.status, StatusCode::OK);
-    let sessions: Value = app.get("/auth/sessions", Some(&other.tokens.access)).await.json().await.unwrap();
+    let sessions: Value = app
+        .get("/auth/sessions", Some(&other.tokens.access))
+        .await
+        .json()
+        .await
+        .unwrap();
     let theirs = sessions["sessions"][0]["id"].as_str().unwrap().to_string();
-    let page = b.post(&format!("/account/sessions/{theirs}/end"), &[]).await;
+    let page = b
+        .post(&format!("/account/sessions/{theirs}/end"), &[])
+        .await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.refresh_raw(&other.tokens.refresh).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.refresh_raw(&other.tokens.refresh).await.status(),
+        StatusCode::OK
+    );
 
     let tokens = app.login(&user.email, PASSWORD).await;
     b.get("/account/sessions").await;
     let all = b.post("/account/sessions/end-others", &[]).await;
     assert_eq!(all.status, StatusCode::SEE_OTHER);
-    assert_eq!(app.refresh_raw(&tokens.refresh).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(b.get("/account").await.status, StatusCode::OK, "this one stays");
+    assert_eq!(
+        app.refresh_raw(&tokens.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        b.get("/account").await.status,
+        StatusCode::OK,
+        "this one stays"
+    );
 }

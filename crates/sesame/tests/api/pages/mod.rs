@@ -64,7 +64,11 @@ pub fn input_value(html: &str, name: &str) -> Option<String> {
     let tag = &html[start..end];
     let v = tag.find("value=\"")? + "value=\"".len();
     let value = &tag[v..];
-    Some(value[..value.find('"')?].replace("&#x2f;", "/").replace("&amp;", "&"))
+    Some(
+        value[..value.find('"')?]
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&"),
+    )
 }
 
 /// A cookie-keeping, non-redirecting client that posts forms like a browser would.
@@ -162,7 +166,10 @@ impl<'a> FormClient<'a> {
     pub async fn sign_in(&mut self, identifier: &str, password: &str) -> Page {
         self.get("/signin").await;
         let page = self
-            .post("/signin", &[("identifier", identifier), ("password", password)])
+            .post(
+                "/signin",
+                &[("identifier", identifier), ("password", password)],
+            )
             .await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
         page

@@ -51,13 +51,25 @@ async fn a_wrong_password_and_an_unknown_account_get_the_same_401_with_a_form_ch
     let mut b = FormClient::new(&app);
     b.get("/signin").await;
     let wrong = b
-        .post("/signin", &[("identifier", &user.email), ("password", "not-the-password")])
+        .post(
+            "/signin",
+            &[
+                ("identifier", &user.email),
+                ("password", "not-the-password"),
+            ],
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.header("www-authenticate"), "Form");
     assert!(wrong.set_cookie("__Host-sesame").is_none());
     let unknown = b
-        .post("/signin", &[("identifier", "nobody@example.com"), ("password", "not-the-password")])
+        .post(
+            "/signin",
+            &[
+                ("identifier", "nobody@example.com"),
+                ("password", "not-the-password"),
+            ],
+        )
         .await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     let message = |body: &str| {
@@ -70,8 +82,14 @@ async fn a_wrong_password_and_an_unknown_account_get_the_same_401_with_a_form_ch
         b2.split('<').nth(1),
         "one generic message for both"
     );
-    assert!(wrong.body.contains(&format!("value=\"{}\"", user.email)), "the identifier is kept");
-    assert!(!wrong.body.contains("not-the-password"), "the password is never echoed");
+    assert!(
+        wrong.body.contains(&format!("value=\"{}\"", user.email)),
+        "the identifier is kept"
+    );
+    assert!(
+        !wrong.body.contains("not-the-password"),
+        "the password is never echoed"
+    );
 }
 
 #[tokio::test]
@@ -89,7 +107,10 @@ async fn lockout_answers_403_with_the_time_left_and_counts_with_the_api() {
     let mut b = FormClient::new(&app);
     b.get("/signin").await;
     let third = b
-        .post("/signin", &[("identifier", &user.email), ("password", "wrong-password")])
+        .post(
+            "/signin",
+            &[("identifier", &user.email), ("password", "wrong-password")],
+        )
         .await;
     assert!(
         third.status == StatusCode::UNAUTHORIZED || third.status == StatusCode::FORBIDDEN,
@@ -97,31 +118,52 @@ async fn lockout_answers_403_with_the_time_left_and_counts_with_the_api() {
         third.status
     );
     let locked = b
-        .post("/signin", &[("identifier", &user.email), ("password", PASSWORD)])
+        .post(
+            "/signin",
+            &[("identifier", &user.email), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(locked.status, StatusCode::FORBIDDEN, "{}", locked.body);
     let retry: u64 = locked.header("retry-after").parse().unwrap();
     assert!(retry > 0 && retry <= 900, "{retry}");
-    assert!(locked.body.contains("15"), "the minutes left are shown: {}", locked.body);
+    assert!(
+        locked.body.contains("15"),
+        "the minutes left are shown: {}",
+        locked.body
+    );
     assert!(locked.set_cookie("__Host-sesame").is_none());
 }
 
 #[tokio::test]
 async fn the_page_sign_in_shares_the_login_rate_limit() {
-    let app = spawn_app_with(&[("SESAME_RATE_LIMIT", "on"), ("SESAME_RATE_LIMIT_LOGIN", "2/m")]).await;
+    let app = spawn_app_with(&[
+        ("SESAME_RATE_LIMIT", "on"),
+        ("SESAME_RATE_LIMIT_LOGIN", "2/m"),
+    ])
+    .await;
     let mut b = FormClient::new(&app);
     b.get("/signin").await;
     let mut statuses = Vec::new();
     for _ in 0..3 {
         let p = b
-            .post("/signin", &[("identifier", "x@example.com"), ("password", "wrong-password")])
+            .post(
+                "/signin",
+                &[
+                    ("identifier", "x@example.com"),
+                    ("password", "wrong-password"),
+                ],
+            )
             .await;
         statuses.push(p.status);
         if p.status == StatusCode::TOO_MANY_REQUESTS {
             assert!(!p.header("retry-after").is_empty());
         }
     }
-    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +172,8 @@ async fn each_sign_in_gets_a_new_session_id_and_ends_the_one_before() {
     let user = app.new_user().await;
     let mut b = FormClient::new(&app);
     // A value planted before sign-in (session fixation) is never adopted.
-    b.jar.insert("__Host-sesame".into(), "planted-by-an-attacker".into());
+    b.jar
+        .insert("__Host-sesame".into(), "planted-by-an-attacker".into());
     b.sign_in(&user.email, PASSWORD).await;
     let first = b.session_cookie().unwrap().clone();
     assert_ne!(first, "planted-by-an-attacker");
@@ -140,7 +183,11 @@ async fn each_sign_in_gets_a_new_session_id_and_ends_the_one_before() {
     let mut old = FormClient::new(&app);
     old.jar.insert("__Host-sesame".into(), first);
     let page = old.get("/account").await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "the replaced session is over");
+    assert_eq!(
+        page.status,
+        StatusCode::SEE_OTHER,
+        "the replaced session is over"
+    );
 }
 
 #[tokio::test]
@@ -155,11 +202,19 @@ async fn signing_out_ends_the_session_and_clears_the_cookie() {
     let out = b.post("/signout", &[]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert!(out.location().starts_with("/signin"), "{}", out.location());
-    assert!(out.set_cookie("__Host-sesame").unwrap().contains("Max-Age=0"));
+    assert!(
+        out.set_cookie("__Host-sesame")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     let mut replay = FormClient::new(&app);
     replay.jar.insert("__Host-sesame".into(), cookie);
     let page = replay.get("/account").await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "the cookie no longer signs in");
+    assert_eq!(
+        page.status,
+        StatusCode::SEE_OTHER,
+        "the cookie no longer signs in"
+    );
     assert!(page.location().starts_with("/signin?return_to="));
 }
 
@@ -170,7 +225,11 @@ async fn logout_all_and_a_password_change_through_the_api_end_the_browser_sessio
     let mut b = FormClient::new(&app);
     b.sign_in(&user.email, PASSWORD).await;
     let res = app
-        .post_auth("/auth/logout/all", &user.tokens.access, serde_json::json!({}))
+        .post_auth(
+            "/auth/logout/all",
+            &user.tokens.access,
+            serde_json::json!({}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER);
@@ -209,11 +268,23 @@ async fn the_browser_session_ends_after_the_idle_timeout_and_the_absolute_one() 
     let mut b = FormClient::new(&app);
     b.sign_in(&user.email, PASSWORD).await;
     app.advance(59 * 60);
-    assert_eq!(b.get("/account").await.status, StatusCode::OK, "used within the hour");
+    assert_eq!(
+        b.get("/account").await.status,
+        StatusCode::OK,
+        "used within the hour"
+    );
     app.advance(59 * 60);
-    assert_eq!(b.get("/account").await.status, StatusCode::OK, "still in use");
+    assert_eq!(
+        b.get("/account").await.status,
+        StatusCode::OK,
+        "still in use"
+    );
     app.advance(61 * 60);
-    assert_eq!(b.get("/account").await.status, StatusCode::SEE_OTHER, "idle for over an hour");
+    assert_eq!(
+        b.get("/account").await.status,
+        StatusCode::SEE_OTHER,
+        "idle for over an hour"
+    );
 
     b.sign_in(&user.email, PASSWORD).await;
     for _ in 0..3 {

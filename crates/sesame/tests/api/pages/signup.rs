@@ -12,14 +12,22 @@ async fn signing_up_signs_in_and_lands_on_the_account() {
     let mut b = FormClient::new(&app);
     let form = b.get("/signup").await;
     assert_eq!(form.status, StatusCode::OK);
-    for ac in ["autocomplete=\"email\"", "autocomplete=\"username\"", "autocomplete=\"new-password\""] {
+    for ac in [
+        "autocomplete=\"email\"",
+        "autocomplete=\"username\"",
+        "autocomplete=\"new-password\"",
+    ] {
         assert!(form.body.contains(ac), "{ac}");
     }
     let email = format!("{}@example.com", unique("signup"));
     let page = b
         .post(
             "/signup",
-            &[("email", &email), ("username", &unique("u")), ("password", PASSWORD)],
+            &[
+                ("email", &email),
+                ("username", &unique("u")),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
@@ -28,7 +36,10 @@ async fn signing_up_signs_in_and_lands_on_the_account() {
     let account = b.get("/account").await;
     assert!(account.body.contains(&email));
     // The account is real: the JSON login works too.
-    assert_eq!(app.login_raw(&email, PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.login_raw(&email, PASSWORD).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -38,14 +49,34 @@ async fn field_problems_come_back_on_the_form_with_their_status() {
     let mut b = FormClient::new(&app);
     b.get("/signup").await;
     let weak = b
-        .post("/signup", &[("email", "weak@example.com"), ("username", ""), ("password", "short")])
+        .post(
+            "/signup",
+            &[
+                ("email", "weak@example.com"),
+                ("username", ""),
+                ("password", "short"),
+            ],
+        )
         .await;
     assert_eq!(weak.status, StatusCode::BAD_REQUEST);
-    assert!(weak.body.contains("aria-describedby"), "the error is tied to its field");
-    assert!(weak.body.contains("value=\"weak@example.com\""), "values are kept");
+    assert!(
+        weak.body.contains("aria-describedby"),
+        "the error is tied to its field"
+    );
+    assert!(
+        weak.body.contains("value=\"weak@example.com\""),
+        "values are kept"
+    );
     assert!(!weak.body.contains("value=\"short\""), "never the password");
     let dup = b
-        .post("/signup", &[("email", &taken.email), ("username", ""), ("password", PASSWORD)])
+        .post(
+            "/signup",
+            &[
+                ("email", &taken.email),
+                ("username", ""),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
     assert!(b.session_cookie().is_none());
@@ -57,9 +88,15 @@ async fn with_signup_off_the_page_is_404_and_the_api_403() {
     let mut b = FormClient::new(&app);
     assert_eq!(b.get("/signup").await.status, StatusCode::NOT_FOUND);
     let signin = b.get("/signin").await;
-    assert!(!signin.body.contains("href=\"/signup\""), "no link to a page that is not there");
+    assert!(
+        !signin.body.contains("href=\"/signup\""),
+        "no link to a page that is not there"
+    );
     let res = app
-        .post("/auth/register", json!({"email": "x@example.com", "password": PASSWORD}))
+        .post(
+            "/auth/register",
+            json!({"email": "x@example.com", "password": PASSWORD}),
+        )
         .await;
     assert_error(res, StatusCode::FORBIDDEN, "signup_disabled").await;
 }
@@ -72,11 +109,18 @@ async fn with_verified_email_required_sign_up_says_to_check_the_mail() {
     let page = b
         .post(
             "/signup",
-            &[("email", &format!("{}@example.com", unique("v"))), ("username", ""), ("password", PASSWORD)],
+            &[
+                ("email", &format!("{}@example.com", unique("v"))),
+                ("username", ""),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(page.location(), "/signup/check-email");
-    assert!(b.session_cookie().is_none(), "not signed in before verifying");
+    assert!(
+        b.session_cookie().is_none(),
+        "not signed in before verifying"
+    );
     assert_eq!(b.get("/signup/check-email").await.status, StatusCode::OK);
 }
