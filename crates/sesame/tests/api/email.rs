@@ -20,7 +20,7 @@ pub(crate) struct Mail {
     to: String,
     /// The DATA section, transfer encoding undone enough to read links (quoted-printable soft
     /// breaks and `=3D`).
-    data: String,
+    pub(crate) data: String,
 }
 
 impl Mail {

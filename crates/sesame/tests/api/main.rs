@@ -42,5 +42,6 @@ mod sessions;
 mod import;
 // Issue 16.1: storms of requests cut short, then storms of registrations.
 mod storms;
-// Issue 17: the browser pages, form by form over HTTP.
+// Issue 17: the browser pages, form by form over HTTP, and in a real Chromium.
+mod browser;
 mod pages;

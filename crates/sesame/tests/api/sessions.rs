@@ -78,6 +78,7 @@ async fn sessions_are_listed_newest_first_with_their_details() {
             "expires_at",
             "id",
             "ip",
+            "kind",
             "last_used_at",
             "user_agent",
         ];
@@ -86,6 +87,7 @@ async fn sessions_are_listed_newest_first_with_their_details() {
         keys.sort_unstable();
         assert_eq!(keys, expected, "{s}");
         assert_eq!(s["ip"], "127.0.0.1");
+        assert_eq!(s["kind"], "api", "a session of the JSON login");
         assert_eq!(s["user_agent"], "sesame-tests/1.0");
         let created = time(&s["created_at"]);
         assert_eq!(time(&s["last_used_at"]), created, "not used since login");

@@ -1,0 +1,300 @@
+//! A real headless Chromium for the page tests, driven over WebDriver (chromedriver).
+//!
+//! One chromedriver per test process, started on first use. It runs under a tiny shell
+//! watchdog in its own process group: the shell waits on a pipe from this process and, when the
+//! pipe closes (the test process ended, however it ended), kills the group — chromedriver and
+//! every Chromium it started — so no browser outlives `cargo test`.
+//!
+//! Each test gets its own browser (a fresh profile in a temp dir), at most two at a time on
+//! these 2-core machines. [`with_browser`] runs a test body and, if it panics, saves a
+//! screenshot and the page source into the test's temp dir and prints where.
+
+use std::io::Write as _;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+/// Two browsers at once: each Chromium keeps a core busy while it renders.
+static SLOTS: Semaphore = Semaphore::const_new(2);
+
+struct Driver {
+    port: u16,
+    /// Held open for the life of the process; its closing ends the watchdog's wait.
+    _lifeline: Mutex<ChildStdin>,
+    _child: Mutex<Child>,
+}
+
+fn driver() -> &'static Driver {
+    static DRIVER: OnceLock<Driver> = OnceLock::new();
+    DRIVER.get_or_init(|| {
+        let port = sesame_testkit::free_port().expect("a free port");
+        let script = format!(
+            "chromedriver --port={port} >/dev/null 2>&1 & read _ignored; kill -TERM -- -$$ 2>/dev/null"
+        );
+        let mut child = Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver) must be installed: scripts/test.sh installs it");
+        let stdin = child.stdin.take().expect("piped stdin");
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Driver {
+                    port,
+                    _lifeline: Mutex::new(stdin),
+                    _child: Mutex::new(child),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("chromedriver did not listen on {port} within 10 s");
+    })
+}
+
+/// How a browser is started.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// JavaScript off (Chrome's content setting), as for a person who turned it off.
+    pub no_js: bool,
+    /// A phone-sized window instead of a desktop one.
+    pub phone: bool,
+    /// `Accept-Language` of the browser.
+    pub russian: bool,
+}
+
+/// A browser session: a WebDriver client and its profile directory.
+pub struct Browser {
+    pub client: Client,
+    /// Where screenshots go when the test fails.
+    artifacts: PathBuf,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn open(opts: Options, artifacts: PathBuf) -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let size = if opts.phone { "412,915" } else { "1280,900" };
+        let mut args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-dev-shm-usage".into(),
+            format!("--window-size={size}"),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        if opts.russian {
+            args.push("--lang=ru".into());
+        }
+        let mut prefs = serde_json::Map::new();
+        if opts.no_js {
+            prefs.insert(
+                "profile.managed_default_content_settings.javascript".into(),
+                json!(2),
+            );
+        }
+        if opts.russian {
+            prefs.insert("intl.accept_languages".into(), json!("ru-RU,ru"));
+        }
+        let caps = json!({
+            "browserName": "chrome",
+            // The test apps serve HTTPS with a fresh self-signed certificate.
+            "acceptInsecureCerts": true,
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args, "prefs": prefs},
+        });
+        let Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", driver().port))
+            .await
+            .expect("a Chromium session");
+        Browser {
+            client,
+            artifacts,
+            _profile: profile,
+        }
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        }
+    }
+
+    pub async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    /// Types into the input whose `<label>` says `label` (found the way a person would).
+    pub async fn fill(&self, label: &str, text: &str) {
+        let xpath = format!("//label[normalize-space(.)={label:?}]");
+        let l = self
+            .client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no label {label:?}: {e}"));
+        let id = l.attr("for").await.unwrap().expect("label has a for");
+        let input = self.client.find(Locator::Id(&id)).await.unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(text).await.unwrap();
+    }
+
+    /// Clicks the button that says `text`.
+    pub async fn press(&self, text: &str) {
+        let xpath = format!("//button[normalize-space(.)={text:?}]");
+        self.client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no button {text:?}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// The text of the page, as a person reads it.
+    pub async fn text(&self) -> String {
+        self.find("body").await.text().await.unwrap()
+    }
+
+    pub async fn html(&self) -> String {
+        self.client.source().await.unwrap()
+    }
+
+    /// The accessibility problems axe-core finds on the page (impact `serious` or `critical`).
+    pub async fn axe_serious(&self) -> Vec<Value> {
+        self.axe()
+            .await
+            .into_iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .collect()
+    }
+
+    /// Every violation axe-core finds (WCAG 2.1 A and AA rules and best practices).
+    pub async fn axe(&self) -> Vec<Value> {
+        let source = std::fs::read_to_string(axe_core()).unwrap();
+        self.client
+            .execute(&format!("{source}\nreturn true;"), vec![])
+            .await
+            .unwrap();
+        let result = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})
+                   .then(r => done(JSON.stringify(r.violations.map(v => ({
+                       id: v.id, impact: v.impact, help: v.help,
+                       nodes: v.nodes.map(n => n.target.join(' '))})))))
+                   .catch(e => done(JSON.stringify([{id: 'axe-error', impact: 'critical', help: String(e)}])));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_str(result.as_str().unwrap()).unwrap()
+    }
+
+    /// Saves a screenshot and the page source under the artifacts dir; returns the paths.
+    pub async fn save_artifacts(&self, name: &str) -> Vec<PathBuf> {
+        std::fs::create_dir_all(&self.artifacts).unwrap();
+        let mut saved = Vec::new();
+        if let Ok(png) = self.client.screenshot().await {
+            let p = self.artifacts.join(format!("{name}.png"));
+            if std::fs::write(&p, png).is_ok() {
+                saved.push(p);
+            }
+        }
+        if let Ok(html) = self.client.source().await {
+            let p = self.artifacts.join(format!("{name}.html"));
+            if std::fs::write(&p, html).is_ok() {
+                saved.push(p);
+            }
+        }
+        saved
+    }
+}
+
+/// axe-core from npm, installed once into `CARGO_TARGET_TMPDIR`; its `axe.min.js`.
+fn axe_core() -> &'static Path {
+    static AXE: OnceLock<PathBuf> = OnceLock::new();
+    AXE.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("axe-core");
+        let file = dir.join("node_modules/axe-core/axe.min.js");
+        if !file.exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("package.json"),
+                r#"{"name":"sesame-axe","private":true}"#,
+            )
+            .unwrap();
+            sesame_testkit::tools::run_checked(
+                Command::new("npm")
+                    .args([
+                        "install",
+                        "--silent",
+                        "--no-audit",
+                        "--no-fund",
+                        "axe-core@4",
+                    ])
+                    .current_dir(&dir),
+            )
+            .unwrap();
+        }
+        file
+    })
+}
+
+/// Runs `test` in a fresh browser. If it panics, the page's screenshot and source are saved
+/// under the test binary's temp dir (`CARGO_TARGET_TMPDIR/browser-failures/<name>/`, kept after
+/// the run, unlike the app's own temp dir) and their paths printed, then the panic goes on.
+pub async fn with_browser<F>(name: &str, opts: Options, test: F)
+where
+    F: for<'b> FnOnce(&'b Browser) -> BoxFuture<'b, ()>,
+{
+    let _slot = SLOTS.acquire().await.unwrap();
+    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("browser-failures")
+        .join(name);
+    let browser = Browser::open(opts, artifacts).await;
+    let outcome = std::panic::AssertUnwindSafe(test(&browser))
+        .catch_unwind()
+        .await;
+    if let Err(panic) = outcome {
+        let saved = browser.save_artifacts("failure").await;
+        let _ = writeln!(
+            std::io::stderr(),
+            "browser test failed at {}; saved: {saved:?}",
+            browser.path().await
+        );
+        let _ = browser.client.close().await;
+        std::panic::resume_unwind(panic);
+    }
+    browser.client.close().await.unwrap();
+}
