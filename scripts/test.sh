@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, as the README's second command: first installs what the
 # tests drive as real peers when it is missing (Debian packages: nginx, jq, the PostgreSQL 15
-# server, Python's venv, Node.js and npm), then `cargo test --workspace` (or `cargo test` with the arguments
+# server, Python's venv, Node.js and npm, Chromium and ChromeDriver for the page tests), then `cargo test --workspace` (or `cargo test` with the arguments
 # given here: `scripts/test.sh -p sesame --test api -- login::`).
 #
 # Installing needs root (or sudo) and apt; without them it says what is missing and stops, so a
@@ -20,6 +20,8 @@ pg_have || missing+=(postgresql-15)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 have node || missing+=(nodejs)
 have npm || missing+=(npm)
+have chromium || missing+=(chromium)
+have chromedriver || missing+=(chromium-driver)
 [ "$(id -u)" != 0 ] || have setpriv || missing+=(util-linux)
 
 if [ ${#missing[@]} -gt 0 ]; then

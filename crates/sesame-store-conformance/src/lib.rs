@@ -118,6 +118,9 @@ macro_rules! conformance_tests {
                 feed_cursor_never_passes_an_entry,
                 a_session_is_in_force_while_its_access_token_lives,
                 feed_user_change_records_stale_roles,
+                browser_sessions_are_found_by_cookie_hash_and_listed,
+                a_browser_sign_in_ends_the_session_it_replaces,
+                browser_sessions_end_with_the_users_sessions_and_purge,
             }
             keys {
                 init_keys_once,

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use sesame_core::store::{Purged, Store};
+use sesame_core::store::{NewBrowserSession, Purged, SessionKind, Store};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
@@ -673,4 +673,124 @@ pub async fn feed_user_change_records_stale_roles(store: Arc<dyn Store>) {
         feed.iter()
             .all(|r| (r.kind == RevocationKind::User) == r.issued_before.is_some())
     );
+}
+
+fn browser_session(
+    user_id: Uuid,
+    cookie_hash: &[u8],
+    replacing: Option<Uuid>,
+) -> NewBrowserSession {
+    NewBrowserSession {
+        id: Uuid::now_v7(),
+        user_id,
+        cookie_hash: cookie_hash.to_vec(),
+        now: t0(),
+        expires_at: t0() + Duration::days(7),
+        ip: Some("198.51.100.4".into()),
+        user_agent: Some("Firefox".into()),
+        replacing,
+    }
+}
+
+pub async fn browser_sessions_are_found_by_cookie_hash_and_listed(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    let (api, _) = open_session(&*store, user, t0(), t0() + Duration::days(1)).await;
+    let hash = token();
+    let new = browser_session(user, &hash, None);
+    store
+        .create_browser_session(&new, &[entry("login_succeeded", Some(user))])
+        .await
+        .unwrap();
+    assert_eq!(
+        count_events(&*store, "login_succeeded").await,
+        1,
+        "audited in the same write"
+    );
+    let found = store.find_browser_session(&hash).await.unwrap().unwrap();
+    assert_eq!(found.id, new.id);
+    assert_eq!(found.kind, SessionKind::Browser);
+    assert_eq!(found.user_id, user);
+    assert_eq!(found.expires_at, new.expires_at);
+    assert_eq!(found.ip.as_deref(), Some("198.51.100.4"));
+    assert!(
+        store
+            .find_browser_session(&token())
+            .await
+            .unwrap()
+            .is_none(),
+        "another hash"
+    );
+    assert_eq!(
+        store.get_session(api).await.unwrap().unwrap().kind,
+        SessionKind::Api
+    );
+    let listed = store
+        .list_active_sessions(user, t0() + mins(1))
+        .await
+        .unwrap();
+    let kinds: Vec<_> = listed.iter().map(|s| (s.id, s.kind)).collect();
+    assert!(kinds.contains(&(new.id, SessionKind::Browser)), "{kinds:?}");
+    assert!(kinds.contains(&(api, SessionKind::Api)), "{kinds:?}");
+    // Touching moves last use forward, never back.
+    store.touch_session(new.id, t0() + mins(30)).await.unwrap();
+    store.touch_session(new.id, t0() + mins(10)).await.unwrap();
+    let touched = store.find_browser_session(&hash).await.unwrap().unwrap();
+    assert_eq!(touched.last_used_at, t0() + mins(30));
+    // A cookie hash is one session's: a second session with it is refused.
+    assert!(
+        store
+            .create_browser_session(&browser_session(user, &hash, None), &[])
+            .await
+            .is_err()
+    );
+}
+
+pub async fn a_browser_sign_in_ends_the_session_it_replaces(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    let first = browser_session(user, &token(), None);
+    store.create_browser_session(&first, &[]).await.unwrap();
+    let second_hash = token();
+    let second = browser_session(user, &second_hash, Some(first.id));
+    store.create_browser_session(&second, &[]).await.unwrap();
+    let old = store.get_session(first.id).await.unwrap().unwrap();
+    assert_eq!(
+        old.revoked_at,
+        Some(t0()),
+        "the replaced session ended with the sign-in"
+    );
+    let new = store
+        .find_browser_session(&second_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(new.revoked_at, None);
+}
+
+pub async fn browser_sessions_end_with_the_users_sessions_and_purge(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    let hash = token();
+    let s = browser_session(user, &hash, None);
+    store.create_browser_session(&s, &[]).await.unwrap();
+    let ended = store
+        .revoke_user_sessions(user, t0() + mins(1), &[entry("logout", Some(user))])
+        .await
+        .unwrap();
+    assert_eq!(ended, 1, "logout-all ends the browser session");
+    assert!(
+        store
+            .find_browser_session(&hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    // Past its absolute end it is purged like any expired session.
+    let other = token();
+    store
+        .create_browser_session(&browser_session(user, &other, None), &[])
+        .await
+        .unwrap();
+    store.purge_expired(t0() + Duration::days(8)).await.unwrap();
+    assert!(store.find_browser_session(&other).await.unwrap().is_none());
 }

@@ -62,3 +62,6 @@ mod import;
 // Issue 16.1: storms of requests cut short, then storms of registrations.
 #[path = "../api/storms.rs"]
 mod storms;
+// Issue 17: the pages, form by form (their browser sessions on PostgreSQL). The real-Chromium
+// journeys run once, on SQLite (tests/api).
+mod pages;

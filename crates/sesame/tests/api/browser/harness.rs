@@ -3,7 +3,8 @@
 //! One chromedriver per test process, started on first use. It runs under a tiny shell
 //! watchdog in its own process group: the shell waits on a pipe from this process and, when the
 //! pipe closes (the test process ended, however it ended), kills the group — chromedriver and
-//! every Chromium it started — so no browser outlives `cargo test`.
+//! every Chromium it started — so no browser outlives `cargo test`. SIGKILL: chromedriver
+//! survived SIGTERM here.
 //!
 //! Each test gets its own browser (a fresh profile in a temp dir), at most two at a time on
 //! these 2-core machines. [`with_browser`] runs a test body and, if it panics, saves a
@@ -38,7 +39,7 @@ fn driver() -> &'static Driver {
     DRIVER.get_or_init(|| {
         let port = sesame_testkit::free_port().expect("a free port");
         let script = format!(
-            "chromedriver --port={port} >/dev/null 2>&1 & read _ignored; kill -TERM -- -$$ 2>/dev/null"
+            "chromedriver --port={port} >/dev/null 2>&1 & read _ignored; kill -9 -$$"
         );
         let mut child = Command::new("setsid")
             .args(["sh", "-c", &script])
