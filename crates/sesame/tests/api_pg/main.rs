@@ -64,4 +64,5 @@ mod import;
 mod storms;
 // Issue 17: the pages, form by form (their browser sessions on PostgreSQL). The real-Chromium
 // journeys run once, on SQLite (tests/api).
+#[path = "../api/pages/mod.rs"]
 mod pages;
