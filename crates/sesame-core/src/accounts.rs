@@ -75,6 +75,7 @@ pub(crate) async fn profile(store: &dyn Store, user_id: Uuid) -> Result<UserReco
 }
 
 impl Accounts {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,

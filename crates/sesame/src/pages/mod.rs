@@ -8,6 +8,11 @@
 //! `sesame-templates` crate; the browser session's rules in `sesame_core::sessions::browser`.
 //! docs/pages.md is the operator's and template author's guide.
 
+// Page helpers answer early with the page itself (`Result<_, Response>`, used with `?`): the
+// response is built once per request and returned whole either way, so boxing it would only
+// add an allocation.
+#![allow(clippy::result_large_err)]
+
 mod account;
 mod assets;
 mod context;

@@ -59,6 +59,9 @@ fn driver() -> &'static Driver {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        drop(stdin);
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("chromedriver did not listen on {port} within 10 s");
     })
 }
