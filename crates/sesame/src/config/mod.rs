@@ -595,11 +595,16 @@ mod tests {
             "SESAME_DATABASE_URL_FILE",
             "SESAME_SMTP_URL_FILE",
             "SESAME_BOOTSTRAP_ADMIN_PASSWORD_FILE",
+            "SESAME_SIGNUP",
+            "SESAME_BROWSER_SESSION_IDLE",
+            "SESAME_BROWSER_SESSION_TTL",
+            "SESAME_TEMPLATES_DIR",
+            "SESAME_BRAND_COLOR",
         ] {
             assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
         }
-        // 41 settings, 3 of them secrets with a _FILE variant; no table is a variable.
-        assert_eq!(names.len(), 44, "{names:?}");
+        // 46 settings, 3 of them secrets with a _FILE variant; no table is a variable.
+        assert_eq!(names.len(), 49, "{names:?}");
         // Two fields never share a variable (`a_b` beside `[a] b` would).
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
@@ -608,6 +613,57 @@ mod tests {
                 .iter()
                 .any(|n| n == "SESAME_LOCKOUT" || n == "SESAME_ORIGINS")
         );
+    }
+
+    #[test]
+    fn page_settings_have_defaults_and_are_checked() {
+        let c = Config::from_sources(None, &env(&[])).unwrap();
+        assert!(c.settings.signup_enabled);
+        assert_eq!(
+            c.settings.browser_session_idle,
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(
+            c.settings.browser_session_ttl,
+            Duration::from_secs(7 * 24 * 3600)
+        );
+        assert_eq!(c.pages.templates_dir, None);
+        assert_eq!(c.pages.brand_color, "#4f46e5");
+
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("SESAME_SIGNUP", "off"),
+                ("SESAME_BROWSER_SESSION_IDLE", "30m"),
+                ("SESAME_BROWSER_SESSION_TTL", "12h"),
+                ("SESAME_TEMPLATES_DIR", &d),
+                ("SESAME_BRAND_COLOR", "#0a7"),
+            ]),
+        )
+        .unwrap();
+        assert!(!c.settings.signup_enabled);
+        assert_eq!(c.settings.browser_session_idle, Duration::from_secs(1800));
+        assert_eq!(
+            c.settings.browser_session_ttl,
+            Duration::from_secs(12 * 3600)
+        );
+        assert_eq!(c.pages.templates_dir.as_deref(), Some(dir.path()));
+        assert_eq!(c.pages.brand_color, "#0a7");
+
+        for (var, value) in [
+            ("SESAME_SIGNUP", "maybe"),
+            ("SESAME_BROWSER_SESSION_IDLE", "soon"),
+            ("SESAME_BROWSER_SESSION_TTL", "0s"),
+            ("SESAME_TEMPLATES_DIR", "/no/such/dir"),
+            ("SESAME_BRAND_COLOR", "red"),
+            ("SESAME_BRAND_COLOR", "#12345g"),
+            ("SESAME_BRAND_COLOR", "#fff;}body{display:none"),
+        ] {
+            let e = Config::from_sources(None, &env(&[(var, value)])).unwrap_err();
+            assert!(e.to_string().contains(var), "{var}={value}: {e}");
+        }
     }
 
     fn secret_file(dir: &Path, name: &str, content: &str) -> String {

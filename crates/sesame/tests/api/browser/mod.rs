@@ -382,3 +382,25 @@ async fn the_accessibility_check_can_fail() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_failing_browser_test_leaves_a_screenshot_and_the_page() {
+    let app = spawn_app().await;
+    let base = app.base.clone();
+    with_browser("artifacts_probe", Options::default(), move |b| {
+        Box::pin(async move {
+            b.goto(&format!("{base}/signin")).await;
+            let saved = b.save_artifacts("probe").await;
+            assert_eq!(saved.len(), 2, "{saved:?}");
+            let png = std::fs::read(&saved[0]).unwrap();
+            assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG screenshot");
+            let html = std::fs::read_to_string(&saved[1]).unwrap();
+            assert!(html.contains("csrf_token"), "the page's source");
+            assert!(
+                saved[0].starts_with(env!("CARGO_TARGET_TMPDIR")),
+                "kept after the run"
+            );
+        })
+    })
+    .await;
+}

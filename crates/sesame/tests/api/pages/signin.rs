@@ -298,3 +298,53 @@ async fn the_browser_session_ends_after_the_idle_timeout_and_the_absolute_one() 
         "past the absolute three hours however busy"
     );
 }
+
+#[tokio::test]
+async fn page_sign_ins_are_audited_and_counted_like_the_apis() {
+    let app = spawn_app().await;
+    let boss = app.new_admin().await;
+    let user = app.new_user().await;
+    let before = app.get("/metrics", None).await.text().await.unwrap();
+    let count = |text: &str, result: &str| -> u64 {
+        let needle = format!("sesame_logins_total{{result=\"{result}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&needle))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    let mut b = FormClient::new(&app);
+    b.get("/signin").await;
+    b.post(
+        "/signin",
+        &[("identifier", &user.email), ("password", "wrong-password")],
+    )
+    .await;
+    b.sign_in(&user.email, PASSWORD).await;
+    let after = app.get("/metrics", None).await.text().await.unwrap();
+    assert_eq!(count(&after, "success"), count(&before, "success") + 1);
+    assert_eq!(
+        count(&after, "invalid_credentials"),
+        count(&before, "invalid_credentials") + 1
+    );
+    assert!(
+        after.contains("route=\"/signin\",status=\"303\""),
+        "requests are counted by route and status"
+    );
+    let events: Value = app
+        .get(
+            &format!("/admin/audit?user_id={}&limit=50", user.id),
+            Some(&boss.tokens.access),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events = events["events"].as_array().unwrap();
+    let of = |name: &str| events.iter().filter(|e| e["event"] == name).count();
+    assert!(of("login_failed") >= 1, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "login_succeeded" && e["detail"]["via"] == "browser"),
+        "{events:?}"
+    );
+}
