@@ -530,6 +530,15 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<u64>;
+    /// Revokes every session of the user in force (as [`SessionStore::revoke_user_sessions`])
+    /// except `keep`, in one transaction with its audit entries ("sign out everywhere else").
+    async fn revoke_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<u64>;
     /// Records in the feed that the user's access tokens issued before `issued_before` carry
     /// stale roles ([`RevocationKind::User`]), kept until the newest access token of the
     /// user's sessions expires. Nothing when the user has no session.

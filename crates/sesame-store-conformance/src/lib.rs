@@ -121,6 +121,7 @@ macro_rules! conformance_tests {
                 browser_sessions_are_found_by_cookie_hash_and_listed,
                 a_browser_sign_in_ends_the_session_it_replaces,
                 browser_sessions_end_with_the_users_sessions_and_purge,
+                revoke_other_sessions_keeps_exactly_one,
             }
             keys {
                 init_keys_once,

@@ -794,3 +794,55 @@ pub async fn browser_sessions_end_with_the_users_sessions_and_purge(store: Arc<d
     store.purge_expired(t0() + Duration::days(8)).await.unwrap();
     assert!(store.find_browser_session(&other).await.unwrap().is_none());
 }
+
+pub async fn revoke_other_sessions_keeps_exactly_one(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    let other_user = create_user(&*store, "bob").await;
+    let keep = browser_session(user, &token(), None);
+    store.create_browser_session(&keep, &[]).await.unwrap();
+    let (api, _) = open_session(&*store, user, t0(), t0() + Duration::days(1)).await;
+    let (theirs, _) = open_session(&*store, other_user, t0(), t0() + Duration::days(1)).await;
+    let ended = store
+        .revoke_other_sessions(
+            user,
+            keep.id,
+            t0() + mins(1),
+            &[entry("logout", Some(user))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    assert!(
+        store
+            .get_session(api)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        store
+            .get_session(keep.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    assert!(
+        store
+            .get_session(theirs)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none(),
+        "another user's session is not touched"
+    );
+    assert_eq!(
+        count_events(&*store, "logout").await,
+        1,
+        "audited with the change"
+    );
+}

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
     AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord, Revocation,
-    RevocationKind, SessionKind, SessionRecord, SessionStore, StoreResult,
+    RevocationKind, SessionKind, SessionRecord, SessionStore, StoreError, StoreResult,
 };
 use uuid::Uuid;
 
@@ -136,15 +136,27 @@ impl SessionStore for PostgresStore {
         // - `slid`: the session slides (re-checked under its row lock: a revocation committed
         //   meanwhile wins, and then no successor is stored — the token is dead either way).
         // - `successor`: the next token, stored only if the session slid.
-        let session: Option<SessionRow> = sqlx::query_as(&ROTATE_SQL)
-            .bind(now)
-            .bind(presented)
-            .bind(expires_at)
-            .bind(next)
-            .bind(access_until)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(map_err)?;
+        //
+        // Run on a task of its own: a caller that goes away (a client hanging up mid-refresh)
+        // must not cut the extended-protocol exchange between Execute and Sync, which leaves
+        // the server "idle in transaction" holding the token's row lock, so every later
+        // presentation of that token waits forever. Found by the conformance check
+        // `cancellation::writes_dropped_at_any_await_leave_the_store_usable` on PostgreSQL.
+        let pool = self.pool().clone();
+        let (presented, next) = (presented.to_vec(), next.to_vec());
+        let session: Option<SessionRow> = tokio::spawn(async move {
+            sqlx::query_as(&ROTATE_SQL)
+                .bind(now)
+                .bind(presented)
+                .bind(expires_at)
+                .bind(next)
+                .bind(access_until)
+                .fetch_optional(&pool)
+                .await
+        })
+        .await
+        .map_err(|e| StoreError::Other(Box::new(e)))?
+        .map_err(map_err)?;
         Ok(session.map(Into::into))
     }
 
@@ -300,6 +312,30 @@ impl SessionStore for PostgresStore {
         )
         .bind(now)
         .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn revoke_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 \
+             WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL \
+               AND (expires_at > $1 OR access_until > $1)",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(keep)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

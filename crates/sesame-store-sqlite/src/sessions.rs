@@ -282,6 +282,29 @@ impl SessionStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn revoke_other_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND id <> ?3 AND revoked_at IS NULL \
+             AND (expires_at > ?1 OR access_until > ?1)",
+        )
+        .bind(UnixMs(now))
+        .bind(user_id.to_string())
+        .bind(keep.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
     async fn feed_user_change(
         &self,
         user_id: Uuid,

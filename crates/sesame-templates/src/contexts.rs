@@ -126,13 +126,24 @@ impl Page for ForgotPassword {
 }
 
 /// `pages/reset_password.html`
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Clone, Serialize, Default)]
 pub struct ResetPassword {
     /// The link's token, posted back with the form.
     pub token: String,
     /// The link is bad, used or expired: no form, a way to ask for a new one.
     pub token_invalid: bool,
     pub errors: BTreeMap<String, String>,
+}
+
+/// The link's token lets its holder into the account: never in a `Debug` print.
+impl std::fmt::Debug for ResetPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetPassword")
+            .field("token", &"[REDACTED]")
+            .field("token_invalid", &self.token_invalid)
+            .field("errors", &self.errors)
+            .finish()
+    }
 }
 
 impl Page for ResetPassword {
@@ -154,11 +165,20 @@ impl Page for ResetPassword {
 }
 
 /// `pages/verify_email.html`
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct VerifyEmail {
     pub token: String,
     /// `confirm` (the button), `verified`, or `invalid`.
     pub state: String,
+}
+
+impl std::fmt::Debug for VerifyEmail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyEmail")
+            .field("token", &"[REDACTED]")
+            .field("state", &self.state)
+            .finish()
+    }
 }
 
 impl Page for VerifyEmail {

@@ -126,7 +126,7 @@ impl Catalogues {
         let mut fluent = FluentArgs::new();
         for (name, value) in args {
             match value {
-                MessageArg::Str(s) => fluent.set(*name, FluentValue::from(s.clone())),
+                MessageArg::Str(s) => fluent.set(*name, FluentValue::from(strip_bidi(s))),
                 MessageArg::Num(n) => fluent.set(*name, FluentValue::from(*n)),
             }
         }
@@ -137,4 +137,12 @@ impl Catalogues {
     pub(crate) fn has(&self, lang: Lang, id: &str) -> bool {
         self.of(lang).plain.contains_key(id)
     }
+}
+
+/// Isolation marks are off (the output is HTML), so an argument — a display name, say — must
+/// not carry bidirectional controls that would reorder the text around it ("signed in as …").
+pub(crate) fn strip_bidi(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+        .collect()
 }

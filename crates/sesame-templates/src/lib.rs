@@ -181,7 +181,7 @@ impl Templates {
                     let v: Value = kwargs.get(name)?;
                     let arg = match v.as_i64() {
                         Some(n) => MessageArg::Num(n as f64),
-                        None => MessageArg::Str(v.to_string()),
+                        None => MessageArg::Str(i18n::strip_bidi(&v.to_string())),
                     };
                     args.push((name, arg));
                 }

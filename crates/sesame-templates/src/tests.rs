@@ -397,3 +397,28 @@ fn signin_render_time() {
         start.elapsed().as_secs_f64() * 1e6 / n as f64
     );
 }
+
+#[test]
+fn bidi_controls_in_arguments_cannot_reorder_a_message() {
+    let t = templates();
+    let m = t.message(
+        Lang::En,
+        "signed-in-as",
+        &[("name", MessageArg::Str("evil\u{202e}nimda".into()))],
+    );
+    assert_eq!(m, "Signed in as evilnimda");
+}
+
+#[test]
+fn tokens_never_show_in_debug_output() {
+    let r = ResetPassword {
+        token: "secret-token-value".into(),
+        ..Default::default()
+    };
+    assert!(!format!("{r:?}").contains("secret-token-value"));
+    let v = VerifyEmail {
+        token: "secret-token-value".into(),
+        state: "confirm".into(),
+    };
+    assert!(!format!("{v:?}").contains("secret-token-value"));
+}

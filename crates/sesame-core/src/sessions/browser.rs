@@ -135,7 +135,15 @@ impl Sessions {
                 .map(|ua| ua.chars().take(512).collect()),
             replacing,
         };
-        let audit: Vec<_> = audit.into_iter().collect();
+        let mut audit: Vec<_> = audit.into_iter().collect();
+        if let Some(old) = replacing {
+            audit.push(self.audit.entry(
+                AuditEvent::SessionRevoked,
+                Some(user.id),
+                client,
+                serde_json::json!({"session_id": old, "reason": "replaced_by_sign_in"}),
+            ));
+        }
         self.store.create_browser_session(&session, &audit).await?;
         if replacing.is_some() {
             self.revoker.revoked().await;
@@ -224,22 +232,18 @@ impl Sessions {
         keep: Uuid,
         client: &ClientInfo,
     ) -> Result<u64, CoreError> {
-        let now = self.now();
-        let mut ended = 0;
-        for s in self.store.list_active_sessions(user_id, now).await? {
-            if s.id == keep {
-                continue;
-            }
-            let entry = self.audit.entry(
-                AuditEvent::Logout,
-                Some(user_id),
-                client,
-                serde_json::json!({"session_id": s.id, "others_of": keep}),
-            );
-            if self.store.revoke_session(s.id, now, &[entry]).await? {
-                ended += 1;
-            }
-        }
+        let entry = self.audit.entry(
+            AuditEvent::Logout,
+            Some(user_id),
+            client,
+            serde_json::json!({"all_sessions_but": keep}),
+        );
+        // One statement for all of them, with the same notion of "in force" as logout-all
+        // (a session whose last access token still lives is ended too).
+        let ended = self
+            .store
+            .revoke_other_sessions(user_id, keep, self.now(), &[entry])
+            .await?;
         self.revoker.revoked().await;
         Ok(ended)
     }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::context::{PageCtx, retry_after};
 use super::form::PageForm;
+use crate::http::ratelimit::Class;
 
 pub async fn profile_show(ctx: PageCtx) -> Result<Response, Response> {
     let session = ctx.signed_in()?;
@@ -55,6 +56,8 @@ async fn profile_page(
 pub async fn profile_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> {
     let session = ctx.signed_in()?;
     let form = ctx.checked(form)?;
+    // An email change checks the password: the same per-address rate as `PATCH /profile`.
+    ctx.limit(Class::Login)?;
     let user = &session.user;
     let email = form.text("email");
     let email_changes = !email.is_empty() && !email.eq_ignore_ascii_case(&user.email);
@@ -142,6 +145,8 @@ pub async fn security_show(ctx: PageCtx) -> Result<Response, Response> {
 pub async fn password_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> {
     let session = ctx.signed_in()?;
     let form = ctx.checked(form)?;
+    // Two password hashes per request: the same per-address rate as `POST /auth/password`.
+    ctx.limit(Class::Login)?;
     let result = ctx
         .state
         .sesame
@@ -253,7 +258,15 @@ fn device(ua: &str) -> String {
     match (browser, system) {
         (Some(b), Some(s)) => format!("{b} · {s}"),
         (Some(b), None) => b.to_string(),
-        _ => ua.chars().take(60).collect(),
+        // Controls and bidirectional overrides out: the agent string is the client's to choose.
+        _ => ua
+            .chars()
+            .filter(|c| {
+                !c.is_control()
+                    && !matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            })
+            .take(60)
+            .collect(),
     }
 }
 

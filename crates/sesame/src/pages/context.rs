@@ -38,7 +38,6 @@ const NOTICES: &[&str] = &[
     "signed-out",
 ];
 
-#[derive(Debug)]
 pub struct PageCtx {
     pub state: AppState,
     pub lang: Lang,
@@ -53,6 +52,18 @@ pub struct PageCtx {
     query: Vec<(String, String)>,
     /// The path and query of this request (where to come back to after signing in).
     pub here: String,
+}
+
+/// Never the binding, the query or the path: the query carries the tokens of reset and
+/// verification links.
+impl std::fmt::Debug for PageCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageCtx")
+            .field("lang", &self.lang)
+            .field("session", &self.session.as_ref().map(|s| s.session_id))
+            .field("ip", &self.ip)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FromRequestParts<AppState> for PageCtx {

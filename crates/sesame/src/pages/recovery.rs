@@ -85,6 +85,8 @@ pub async fn reset_show(ctx: PageCtx) -> Response {
 
 pub async fn reset_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> {
     let form = ctx.checked(form)?;
+    // A hash per request: the same per-address rate as `POST /auth/password/reset`.
+    ctx.limit(Class::Login)?;
     let token = form.text("token").to_string();
     match ctx
         .state

@@ -198,3 +198,54 @@ async fn the_sessions_page_lists_this_browser_and_ends_others() {
         "this one stays"
     );
 }
+
+#[tokio::test]
+async fn password_checks_on_the_account_pages_share_the_login_rate_limit() {
+    let app = spawn_app_with(&[
+        ("SESAME_RATE_LIMIT", "on"),
+        ("SESAME_RATE_LIMIT_LOGIN", "4/m"),
+    ])
+    .await;
+    let user = app.new_user().await;
+    let mut b = FormClient::new(&app);
+    b.sign_in(&user.email, PASSWORD).await;
+    b.get("/account/security").await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let page = b
+            .post(
+                "/account/security/password",
+                &[
+                    ("current_password", "wrong-password"),
+                    ("new_password", "another fine passphrase 9"),
+                ],
+            )
+            .await;
+        statuses.push(page.status);
+        if page.status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(!page.header("retry-after").is_empty());
+            break;
+        }
+    }
+    assert_eq!(statuses[0], StatusCode::BAD_REQUEST, "{statuses:?}");
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let profile = b
+        .post(
+            "/account",
+            &[
+                ("display_name", "x"),
+                ("username", &user.username),
+                ("email", &user.email),
+            ],
+        )
+        .await;
+    assert_eq!(
+        profile.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the profile form too"
+    );
+}

@@ -348,3 +348,36 @@ async fn page_sign_ins_are_audited_and_counted_like_the_apis() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn ending_the_other_sessions_also_ends_one_whose_access_token_outlives_its_refresh() {
+    // Refresh shorter than access: a session past its refresh expiry still has a live access
+    // token, and "sign out everywhere else" must end it like logout-all does.
+    let app = spawn_app_with(&[("SESAME_REFRESH_TTL", "5m"), ("SESAME_ACCESS_TTL", "15m")]).await;
+    let user = app.new_user().await;
+    app.advance(6 * 60);
+    assert_eq!(
+        app.get("/profile", Some(&user.tokens.access))
+            .await
+            .status(),
+        StatusCode::OK,
+        "the access token lives on"
+    );
+    let mut b = FormClient::new(&app);
+    b.sign_in(&user.email, PASSWORD).await;
+    b.get("/account/sessions").await;
+    let page = b.post("/account/sessions/end-others", &[]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/profile", Some(&user.tokens.access))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "its session ended"
+    );
+    assert_eq!(
+        b.get("/account").await.status,
+        StatusCode::OK,
+        "this browser stays"
+    );
+}
