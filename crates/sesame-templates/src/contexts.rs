@@ -41,6 +41,13 @@ pub struct SignIn {
 
 impl Page for SignIn {
     const TEMPLATE: &'static str = "pages/signin.html";
+    fn cache_key(&self) -> Option<String> {
+        let blank = self.identifier.is_empty()
+            && self.form_error.is_none()
+            && self.locked_seconds.is_none()
+            && self.providers.is_empty();
+        blank.then(|| self.return_to.clone().unwrap_or_default())
+    }
     fn samples() -> Vec<Self> {
         vec![
             SignIn::default(),
@@ -68,6 +75,10 @@ pub struct SignUp {
 
 impl Page for SignUp {
     const TEMPLATE: &'static str = "pages/signup.html";
+    fn cache_key(&self) -> Option<String> {
+        (self.values.is_empty() && self.errors.is_empty() && self.form_error.is_none())
+            .then(String::new)
+    }
     fn samples() -> Vec<Self> {
         vec![
             SignUp::default(),
@@ -114,6 +125,9 @@ pub struct ForgotPassword {
 
 impl Page for ForgotPassword {
     const TEMPLATE: &'static str = "pages/forgot_password.html";
+    fn cache_key(&self) -> Option<String> {
+        (self.values.is_empty() && self.errors.is_empty()).then(String::new)
+    }
     fn samples() -> Vec<Self> {
         vec![
             ForgotPassword::default(),

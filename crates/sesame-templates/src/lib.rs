@@ -104,7 +104,23 @@ pub trait Page: Serialize {
     fn samples() -> Vec<Self>
     where
         Self: Sized;
+
+    /// For a context that is the same for every visitor (a first visit's empty form): a key
+    /// naming it among the page's cacheable contexts. The page is then rendered once per key,
+    /// language and layout, and served with only the anti-forgery token put in. `None` (the
+    /// default) for anything personal: typed values, errors, tokens, a signed-in person.
+    fn cache_key(&self) -> Option<String> {
+        None
+    }
 }
+
+/// Stands for the anti-forgery token in a cached page; replaced by the request's own.
+const TOKEN_SLOT: &str = "sesame-csrf-token-slot-7f3a9c";
+/// Cached pages at most: keys are few (page × language × `return_to`), and a flood of distinct
+/// `return_to` values must not grow memory — past this, pages are rendered, not cached.
+const CACHE_MAX: usize = 256;
+
+type CacheKey = (&'static str, Lang, bool, String, String);
 
 /// The loaded templates, catalogues and stylesheet. Built once at start, shared.
 pub struct Templates {
@@ -113,6 +129,7 @@ pub struct Templates {
     css: String,
     product_name: String,
     overridden: Vec<String>,
+    cache: std::sync::RwLock<std::collections::HashMap<CacheKey, Arc<str>>>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -199,11 +216,51 @@ impl Templates {
             css: builtin::css(&branding.accent_color),
             product_name: branding.product_name,
             overridden,
+            cache: Default::default(),
         })
     }
 
     /// Renders `page` in `lang` with `layout`.
     pub fn render<P: Page>(
+        &self,
+        lang: Lang,
+        layout: &Layout,
+        page: &P,
+    ) -> Result<String, TemplateError> {
+        let Some(page_key) = page
+            .cache_key()
+            .filter(|_| layout.signed_in.is_none() && layout.notice.is_none())
+        else {
+            return self.render_now(lang, layout, page);
+        };
+        let key = (
+            P::TEMPLATE,
+            lang,
+            layout.signup_enabled,
+            layout.here.clone(),
+            page_key,
+        );
+        let cached = self.cache.read().ok().and_then(|c| c.get(&key).cloned());
+        let html = match cached {
+            Some(html) => html,
+            None => {
+                let slotted = Layout {
+                    csrf_token: TOKEN_SLOT.to_string(),
+                    ..layout.clone()
+                };
+                let html: Arc<str> = Arc::from(self.render_now(lang, &slotted, page)?);
+                if let Ok(mut cache) = self.cache.write()
+                    && cache.len() < CACHE_MAX
+                {
+                    cache.insert(key, html.clone());
+                }
+                html
+            }
+        };
+        Ok(html.replace(TOKEN_SLOT, &layout.csrf_token))
+    }
+
+    fn render_now<P: Page>(
         &self,
         lang: Lang,
         layout: &Layout,
@@ -248,7 +305,7 @@ impl Templates {
         for page in P::samples() {
             for layout in Layout::samples() {
                 for lang in Lang::ALL {
-                    self.render(lang, &layout, &page)?;
+                    self.render_now(lang, &layout, &page)?;
                 }
             }
         }

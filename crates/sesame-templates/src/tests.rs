@@ -422,3 +422,56 @@ fn tokens_never_show_in_debug_output() {
     };
     assert!(!format!("{v:?}").contains("secret-token-value"));
 }
+
+#[test]
+fn a_cached_first_visit_page_carries_each_requests_own_token() {
+    let t = templates();
+    let mut a = layout();
+    a.csrf_token = "token-of-browser-a".into();
+    let mut b = layout();
+    b.csrf_token = "token-of-browser-b".into();
+    let first = t.render(Lang::En, &a, &SignIn::default()).unwrap();
+    let second = t.render(Lang::En, &b, &SignIn::default()).unwrap();
+    assert!(first.contains("value=\"token-of-browser-a\""));
+    assert!(second.contains("value=\"token-of-browser-b\""));
+    assert!(
+        !second.contains("token-of-browser-a"),
+        "never another browser's token"
+    );
+    assert!(!second.contains(TOKEN_SLOT));
+    assert_eq!(
+        first.replace("token-of-browser-a", "x"),
+        second.replace("token-of-browser-b", "x")
+    );
+    // The languages are cached apart; a page with typed values is never cached.
+    assert!(
+        t.render(Lang::Ru, &a, &SignIn::default())
+            .unwrap()
+            .contains("lang=\"ru\"")
+    );
+    let typed = SignIn {
+        identifier: "ada".into(),
+        ..Default::default()
+    };
+    assert!(typed.cache_key().is_none());
+    assert!(
+        t.render(Lang::En, &a, &typed)
+            .unwrap()
+            .contains("value=\"ada\"")
+    );
+    assert_eq!(t.cache.read().unwrap().len(), 2);
+}
+
+#[test]
+fn the_cache_stays_bounded_under_a_flood_of_return_to_values() {
+    let t = templates();
+    for i in 0..CACHE_MAX + 50 {
+        let page = SignIn {
+            return_to: Some(format!("/x{i}")),
+            ..Default::default()
+        };
+        let html = t.render(Lang::En, &layout(), &page).unwrap();
+        assert!(html.contains(&format!("x{i}\"")), "its own return_to");
+    }
+    assert_eq!(t.cache.read().unwrap().len(), CACHE_MAX);
+}
