@@ -82,42 +82,13 @@ pub async fn profile_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Re
         .accounts()
         .update_profile(user.id, update, &ctx.client)
         .await;
-    let (status, errors, form_error, wait) = match result {
+    let refused = match result {
         Ok(_) if email_changes => return Ok(ctx.redirect("/account?notice=email-change-sent")),
         Ok(_) => return Ok(ctx.redirect("/account?notice=profile-saved")),
-        Err(CoreError::Validation(f)) => {
-            (StatusCode::BAD_REQUEST, ctx.field_errors(&f), None, None)
-        }
-        Err(CoreError::InvalidCurrentPassword) => (
-            StatusCode::BAD_REQUEST,
-            one(
-                "current_password",
-                ctx.message("account-wrong-password", &[]),
-            ),
-            None,
-            None,
-        ),
-        Err(CoreError::EmailTaken) => (
-            StatusCode::CONFLICT,
-            one("email", ctx.message("signup-email-taken", &[])),
-            None,
-            None,
-        ),
-        Err(CoreError::UsernameTaken) => (
-            StatusCode::CONFLICT,
-            one("username", ctx.message("signup-username-taken", &[])),
-            None,
-            None,
-        ),
-        Err(CoreError::AccountLocked { retry_after_secs }) => (
-            StatusCode::FORBIDDEN,
-            BTreeMap::new(),
-            Some(locked_message(&ctx, retry_after_secs)),
-            Some(retry_after_secs),
-        ),
-        Err(e) => return Err(ctx.core_error(e)),
+        Err(e) => refusal(&ctx, e)?,
     };
-    let page = profile_page(&ctx, user.id, values, errors, form_error).await?;
+    let (status, wait) = (refused.status, refused.wait);
+    let page = profile_page(&ctx, user.id, values, refused.errors, refused.form_error).await?;
     let mut res = ctx.render(status, &page);
     if let Some(wait) = wait {
         retry_after(&mut res, wait);
@@ -125,8 +96,58 @@ pub async fn profile_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Re
     Ok(res)
 }
 
-fn one(field: &str, message: String) -> BTreeMap<String, String> {
-    BTreeMap::from([(field.to_string(), message)])
+/// Why an account form was refused, as the form shows it.
+struct Refusal {
+    status: StatusCode,
+    errors: BTreeMap<String, String>,
+    form_error: Option<String>,
+    /// Seconds until a lockout ends (`Retry-After`).
+    wait: Option<u64>,
+}
+
+impl Refusal {
+    fn field(status: StatusCode, field: &str, message: String) -> Self {
+        Refusal {
+            status,
+            errors: BTreeMap::from([(field.to_string(), message)]),
+            form_error: None,
+            wait: None,
+        }
+    }
+}
+
+/// The outcomes an account form shows on itself; anything else is the error page.
+fn refusal(ctx: &PageCtx, e: CoreError) -> Result<Refusal, Response> {
+    Ok(match e {
+        CoreError::Validation(f) | CoreError::WeakPassword(f) => Refusal {
+            status: StatusCode::BAD_REQUEST,
+            errors: ctx.field_errors(&f),
+            form_error: None,
+            wait: None,
+        },
+        CoreError::InvalidCurrentPassword => Refusal::field(
+            StatusCode::BAD_REQUEST,
+            "current_password",
+            ctx.message("account-wrong-password", &[]),
+        ),
+        CoreError::EmailTaken => Refusal::field(
+            StatusCode::CONFLICT,
+            "email",
+            ctx.message("signup-email-taken", &[]),
+        ),
+        CoreError::UsernameTaken => Refusal::field(
+            StatusCode::CONFLICT,
+            "username",
+            ctx.message("signup-username-taken", &[]),
+        ),
+        CoreError::AccountLocked { retry_after_secs } => Refusal {
+            status: StatusCode::FORBIDDEN,
+            errors: BTreeMap::new(),
+            form_error: Some(locked_message(ctx, retry_after_secs)),
+            wait: Some(retry_after_secs),
+        },
+        other => return Err(ctx.core_error(other)),
+    })
 }
 
 fn locked_message(ctx: &PageCtx, retry_after_secs: u64) -> String {
@@ -159,30 +180,16 @@ pub async fn password_submit(ctx: PageCtx, form: PageForm) -> Result<Response, R
             &ctx.client,
         )
         .await;
-    let (status, errors, form_error, wait) = match result {
+    let refused = match result {
         Ok(_) => return Ok(ctx.redirect("/account/security?notice=password-changed")),
-        Err(CoreError::InvalidCurrentPassword) => (
-            StatusCode::BAD_REQUEST,
-            one(
-                "current_password",
-                ctx.message("account-wrong-password", &[]),
-            ),
-            None,
-            None,
-        ),
-        Err(CoreError::Validation(f) | CoreError::WeakPassword(f)) => {
-            (StatusCode::BAD_REQUEST, ctx.field_errors(&f), None, None)
-        }
-        Err(CoreError::AccountLocked { retry_after_secs }) => (
-            StatusCode::FORBIDDEN,
-            BTreeMap::new(),
-            Some(locked_message(&ctx, retry_after_secs)),
-            Some(retry_after_secs),
-        ),
-        Err(e) => return Err(ctx.core_error(e)),
+        Err(e) => refusal(&ctx, e)?,
     };
-    let mut res = ctx.render(status, &AccountSecurity { errors, form_error });
-    if let Some(wait) = wait {
+    let page = AccountSecurity {
+        errors: refused.errors,
+        form_error: refused.form_error,
+    };
+    let mut res = ctx.render(refused.status, &page);
+    if let Some(wait) = refused.wait {
         retry_after(&mut res, wait);
     }
     Ok(res)

@@ -159,21 +159,46 @@ impl Browser {
     }
 
     /// Types into the input whose `<label>` says `label` (found the way a person would).
+    /// Retried while the page is being replaced (a form just posted, a link just followed):
+    /// WebDriver may hand out an element of the page that is going away.
     pub async fn fill(&self, label: &str, text: &str) {
         let xpath = format!("//label[normalize-space(.)={label:?}]");
-        let l = self
-            .client
-            .find(Locator::XPath(&xpath))
-            .await
-            .unwrap_or_else(|e| panic!("no label {label:?}: {e}"));
-        let id = l.attr("for").await.unwrap().expect("label has a for");
-        let input = self.client.find(Locator::Id(&id)).await.unwrap();
-        input.clear().await.unwrap();
-        input.send_keys(text).await.unwrap();
+        let mut last = None;
+        for _ in 0..50 {
+            let attempt = async {
+                let l = self.client.find(Locator::XPath(&xpath)).await?;
+                let id = l.attr("for").await?.unwrap_or_default();
+                let input = self.client.find(Locator::Id(&id)).await?;
+                input.clear().await?;
+                input.send_keys(text).await
+            };
+            match attempt.await {
+                Ok(()) => return,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no input labelled {label:?}: {last:?}");
     }
 
-    /// Clicks the button that says `text`.
+    /// Follows the link matching `css` and waits for the next page.
+    pub async fn follow(&self, css: &str) {
+        let before = self.client.current_url().await.unwrap();
+        self.find(css).await.click().await.unwrap();
+        for _ in 0..100 {
+            if self.client.current_url().await.unwrap() != before {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("following {css} did not leave {before}");
+    }
+
+    /// Clicks the button that says `text` (every button here submits a form) and waits until
+    /// the page it leaves is gone, even when the next one has the same address (a refused
+    /// form comes back at its own URL).
     pub async fn press(&self, text: &str) {
+        let old = self.find("html").await;
         let xpath = format!("//button[normalize-space(.)={text:?}]");
         self.client
             .find(Locator::XPath(&xpath))
@@ -182,11 +207,27 @@ impl Browser {
             .click()
             .await
             .unwrap();
+        for _ in 0..200 {
+            if old.tag_name().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("pressing {text:?} did not load another page");
     }
 
-    /// The text of the page, as a person reads it.
+    /// The text of the page, as a person reads it (retried while the page is being replaced).
     pub async fn text(&self) -> String {
-        self.find("body").await.text().await.unwrap()
+        let mut last = None;
+        for _ in 0..50 {
+            let attempt = async { self.client.find(Locator::Css("body")).await?.text().await };
+            match attempt.await {
+                Ok(text) => return text,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no page text: {last:?}");
     }
 
     pub async fn html(&self) -> String {

@@ -98,7 +98,7 @@ async fn sign_in_manage_the_account_and_sessions_then_sign_out() {
             assert!(b.text().await.contains("The session is ended."));
             assert!(!b.text().await.contains("App or API"));
 
-            b.find("a[href='/signout']").await.click().await.unwrap();
+            b.follow("a[href='/signout']").await;
             b.press("Sign out").await;
             assert!(b.path().await.starts_with("/signin"));
             assert!(b.text().await.contains("You are signed out."));
@@ -212,7 +212,7 @@ async fn the_pages_in_russian() {
                     .contains("Неверное имя пользователя, email или пароль.")
             );
             // The language switch is remembered.
-            b.find("a[hreflang='en']").await.click().await.unwrap();
+            b.follow("a[hreflang='en']").await;
             assert!(b.text().await.contains("Username or email"));
             b.goto(&format!("{base}/signup")).await;
             assert!(
