@@ -298,6 +298,9 @@ impl App {
                     config.limits,
                 )),
                 metrics: Arc::new(sesame::http::metrics::Metrics::new(&sesame)),
+                pages: Arc::new(
+                    sesame::pages::Pages::from_config(&config).expect("the built-in pages load"),
+                ),
             });
             (sesame.clone(), sesame::http::router(state))
         });

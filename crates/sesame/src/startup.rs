@@ -85,15 +85,8 @@ impl Application {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         // Before the database: a broken template override stops the start at once, naming the file.
         let pages = Arc::new(
-            crate::pages::Pages::load(
-                config.pages.templates_dir.as_deref(),
-                sesame_templates::Branding {
-                    product_name: config.settings.product_name.clone(),
-                    accent_color: config.pages.brand_color.clone(),
-                },
-                &config.settings.public_url,
-            )
-            .context("cannot load the page templates (SESAME_TEMPLATES_DIR)")?,
+            crate::pages::Pages::from_config(&config)
+                .context("cannot load the page templates (SESAME_TEMPLATES_DIR)")?,
         );
         let sesame = start_core(&config, clock).await?;
         bootstrap_admin(&sesame, &config).await?;

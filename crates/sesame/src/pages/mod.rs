@@ -45,6 +45,18 @@ pub struct Pages {
 }
 
 impl Pages {
+    /// The pages as the configuration sets them up (templates dir, product name, colour).
+    pub fn from_config(config: &crate::Config) -> Result<Self, TemplateError> {
+        Pages::load(
+            config.pages.templates_dir.as_deref(),
+            Branding {
+                product_name: config.settings.product_name.clone(),
+                accent_color: config.pages.brand_color.clone(),
+            },
+            &config.settings.public_url,
+        )
+    }
+
     /// Loads the built-in templates and the operator's overrides, checking every override
     /// against the documented variables (a broken one stops the start, naming the file).
     pub fn load(
