@@ -64,8 +64,20 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// Opens a transaction on a task of its own. A caller that goes away while `BEGIN` is in
+    /// flight would otherwise drop the connection back into the pool inside a transaction with
+    /// no rollback queued (sqlx queues one only for a `Transaction` that exists): the next user
+    /// of that connection then runs, and never commits, inside it, holding its row locks for
+    /// good. On its own task, `begin` always completes; if the caller is gone, the finished
+    /// `Transaction` is dropped there, which queues the rollback. Found by the conformance
+    /// check `cancellation::writes_dropped_at_any_await_leave_the_store_usable`, which hung with
+    /// a connection "idle in transaction" after a `BEGIN`.
     pub(crate) async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(map_err)
+        let pool = self.pool.clone();
+        tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|e| StoreError::Other(Box::new(e)))?
+            .map_err(map_err)
     }
 }
 
