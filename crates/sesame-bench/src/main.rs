@@ -334,9 +334,7 @@ impl Ctx {
             "login" => {
                 // The bound is measured right before the row, under the same conditions (on a
                 // shared box the time of one hash moves with the neighbours' load).
-                let hash_ms = tokio::task::spawn_blocking(single_hash_ms).await??;
-                let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-                let bound = cores as f64 * 1000.0 / hash_ms;
+                let (hash_ms, bound) = login_bound().await?;
                 let scripts = (0..n)
                     .map(|_| scenario::login_script(t, &self.user_email))
                     .collect();
@@ -388,9 +386,7 @@ impl Ctx {
                 self.timed(name, n, scripts, String::new()).await
             }
             "page-signin" => {
-                let hash_ms = tokio::task::spawn_blocking(single_hash_ms).await??;
-                let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-                let bound = cores as f64 * 1000.0 / hash_ms;
+                let (hash_ms, bound) = login_bound().await?;
                 let (cookie, body) = self.setup.signin_form(&self.user_email).await?;
                 let scripts = (0..n)
                     .map(|_| {
@@ -444,6 +440,14 @@ impl Ctx {
             other => bail!("unknown scenario {other}"),
         }
     }
+}
+
+/// One hash timed just before a login row, under the same conditions (on a shared box the
+/// time of one hash moves with the neighbours' load), and the logins/s the cores allow with it.
+async fn login_bound() -> anyhow::Result<(f64, f64)> {
+    let hash_ms = tokio::task::spawn_blocking(single_hash_ms).await??;
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    Ok((hash_ms, cores as f64 * 1000.0 / hash_ms))
 }
 
 fn rand_suffix() -> String {

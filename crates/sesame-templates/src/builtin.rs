@@ -60,8 +60,10 @@ const CSS: &str = include_str!("../static/sesame.css");
 /// (which config validation already refuses) keeps the default, so nothing but a colour can
 /// ever be written into the CSS.
 pub(crate) fn css(accent: &str) -> String {
-    let hex = accent.strip_prefix('#').unwrap_or("");
-    let valid = matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit());
-    let accent = if valid { accent } else { crate::DEFAULT_ACCENT };
+    let accent = if crate::is_hex_color(accent) {
+        accent
+    } else {
+        crate::DEFAULT_ACCENT
+    };
     CSS.replacen(crate::DEFAULT_ACCENT, accent, 1)
 }

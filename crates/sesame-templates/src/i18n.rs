@@ -141,7 +141,7 @@ impl Catalogues {
 
 /// Isolation marks are off (the output is HTML), so an argument — a display name, say — must
 /// not carry bidirectional controls that would reorder the text around it ("signed in as …").
-pub(crate) fn strip_bidi(s: &str) -> String {
+pub fn strip_bidi(s: &str) -> String {
     s.chars()
         .filter(|c| !matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
         .collect()

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 pub use contexts::*;
 pub use error::TemplateError;
-pub use i18n::MessageArg;
+pub use i18n::{MessageArg, strip_bidi};
 pub use lang::Lang;
 
 use i18n::Catalogues;
@@ -48,6 +48,13 @@ impl Default for Branding {
 }
 
 pub const DEFAULT_ACCENT: &str = "#4f46e5";
+
+/// Whether `s` is a CSS hex colour (`#rgb` or `#rrggbb`): the only thing that may be written
+/// into the stylesheet from configuration.
+pub fn is_hex_color(s: &str) -> bool {
+    let hex = s.strip_prefix('#').unwrap_or("");
+    matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit())
+}
 
 /// Variables every page has besides its own (`lang` and `product_name` are added by
 /// [`Templates::render`]).

@@ -352,8 +352,7 @@ impl TryFrom<RawConfig> for Config {
             },
             brand_color: l.parse(key!(raw.brand_color), |s| {
                 let s = s.trim();
-                let hex = s.strip_prefix('#').unwrap_or("");
-                if matches!(hex.len(), 3 | 6) && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                if sesame_templates::is_hex_color(s) {
                     Ok(s.to_string())
                 } else {
                     Err("expected a colour like #4f46e5 or #46e".to_string())

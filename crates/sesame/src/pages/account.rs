@@ -13,7 +13,7 @@ use axum::response::Response;
 use sesame_core::CoreError;
 use sesame_core::accounts::ProfileUpdate;
 use sesame_core::store::{SessionKind, SessionRecord};
-use sesame_templates::{AccountProfile, AccountSecurity, AccountSessions, MessageArg, SessionRow};
+use sesame_templates::{AccountProfile, AccountSecurity, AccountSessions, SessionRow};
 use uuid::Uuid;
 
 use super::context::{PageCtx, retry_after};
@@ -143,19 +143,11 @@ fn refusal(ctx: &PageCtx, e: CoreError) -> Result<Refusal, Response> {
         CoreError::AccountLocked { retry_after_secs } => Refusal {
             status: StatusCode::FORBIDDEN,
             errors: BTreeMap::new(),
-            form_error: Some(locked_message(ctx, retry_after_secs)),
+            form_error: Some(ctx.locked_message(retry_after_secs)),
             wait: Some(retry_after_secs),
         },
         other => return Err(ctx.core_error(other)),
     })
-}
-
-fn locked_message(ctx: &PageCtx, retry_after_secs: u64) -> String {
-    let minutes = retry_after_secs.div_ceil(60).max(1);
-    ctx.message(
-        "signin-locked",
-        &[("minutes", MessageArg::Num(minutes as f64))],
-    )
 }
 
 pub async fn security_show(ctx: PageCtx) -> Result<Response, Response> {
@@ -266,12 +258,9 @@ fn device(ua: &str) -> String {
         (Some(b), Some(s)) => format!("{b} · {s}"),
         (Some(b), None) => b.to_string(),
         // Controls and bidirectional overrides out: the agent string is the client's to choose.
-        _ => ua
+        _ => sesame_templates::strip_bidi(ua)
             .chars()
-            .filter(|c| {
-                !c.is_control()
-                    && !matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-            })
+            .filter(|c| !c.is_control())
             .take(60)
             .collect(),
     }

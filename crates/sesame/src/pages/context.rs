@@ -160,6 +160,15 @@ impl PageCtx {
         })
     }
 
+    /// "Try again in N minutes" for a lockout with `retry_after_secs` left (minutes rounded up).
+    pub fn locked_message(&self, retry_after_secs: u64) -> String {
+        let minutes = retry_after_secs.div_ceil(60).max(1);
+        self.message(
+            "signin-locked",
+            &[("minutes", MessageArg::Num(minutes as f64))],
+        )
+    }
+
     /// A message of the catalogue in the page's language.
     pub fn message(&self, id: &str, args: &[(&str, MessageArg)]) -> String {
         self.state.pages.templates.message(self.lang, id, args)

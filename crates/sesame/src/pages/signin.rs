@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use sesame_core::CoreError;
 use sesame_core::sessions::BrowserLogin;
-use sesame_templates::{MessageArg, SignIn, SignOut};
+use sesame_templates::{SignIn, SignOut};
 
 use super::context::{PageCtx, retry_after};
 use super::form::PageForm;
@@ -69,11 +69,7 @@ pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
             Ok(res)
         }
         Err(CoreError::AccountLocked { retry_after_secs }) => {
-            let minutes = retry_after_secs.div_ceil(60).max(1);
-            let message = ctx.message(
-                "signin-locked",
-                &[("minutes", MessageArg::Num(minutes as f64))],
-            );
+            let message = ctx.locked_message(retry_after_secs);
             let mut res = ctx.render(
                 StatusCode::FORBIDDEN,
                 &page(Some(message), Some(retry_after_secs)),
