@@ -303,21 +303,7 @@ impl SessionStore for PostgresStore {
         now: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<u64> {
-        let mut tx = self.begin().await?;
-        // Every session in force: its refresh token or its newest access token is alive (the
-        // refresh lifetime may be the shorter one).
-        let done = sqlx::query(
-            "UPDATE sessions SET revoked_at = $1 \
-             WHERE user_id = $2 AND revoked_at IS NULL AND (expires_at > $1 OR access_until > $1)",
-        )
-        .bind(now)
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(done.rows_affected())
+        self.revoke_sessions_of(user_id, None, now, audit).await
     }
 
     async fn revoke_other_sessions(
@@ -327,21 +313,8 @@ impl SessionStore for PostgresStore {
         now: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<u64> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "UPDATE sessions SET revoked_at = $1 \
-             WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL \
-               AND (expires_at > $1 OR access_until > $1)",
-        )
-        .bind(now)
-        .bind(user_id)
-        .bind(keep)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(done.rows_affected())
+        self.revoke_sessions_of(user_id, Some(keep), now, audit)
+            .await
     }
 
     async fn feed_user_change(
@@ -479,5 +452,34 @@ impl SessionStore for PostgresStore {
                 .await
                 .map_err(map_err)?;
         Ok(denied)
+    }
+}
+
+impl PostgresStore {
+    /// Revokes every session of the user in force — its refresh token or its newest access
+    /// token is alive (the refresh lifetime may be the shorter one) — but `keep`, with the audit
+    /// entries, in one transaction.
+    async fn revoke_sessions_of(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 \
+             WHERE user_id = $2 AND id IS DISTINCT FROM $3 AND revoked_at IS NULL \
+               AND (expires_at > $1 OR access_until > $1)",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(keep)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 }

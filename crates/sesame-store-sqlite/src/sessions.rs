@@ -265,21 +265,7 @@ impl SessionStore for SqliteStore {
         now: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<u64> {
-        let mut tx = self.write_tx().await?;
-        // Every session in force: its refresh token or its newest access token is alive (the
-        // refresh lifetime may be the shorter one).
-        let done = sqlx::query(
-            "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND revoked_at IS NULL \
-             AND (expires_at > ?1 OR access_until > ?1)",
-        )
-        .bind(UnixMs(now))
-        .bind(user_id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(done.rows_affected())
+        self.revoke_sessions_of(user_id, None, now, audit).await
     }
 
     async fn revoke_other_sessions(
@@ -289,20 +275,8 @@ impl SessionStore for SqliteStore {
         now: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<u64> {
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query(
-            "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND id <> ?3 AND revoked_at IS NULL \
-             AND (expires_at > ?1 OR access_until > ?1)",
-        )
-        .bind(UnixMs(now))
-        .bind(user_id.to_string())
-        .bind(keep.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(done.rows_affected())
+        self.revoke_sessions_of(user_id, Some(keep), now, audit)
+            .await
     }
 
     async fn feed_user_change(
@@ -427,5 +401,33 @@ impl SessionStore for SqliteStore {
             .await
             .map_err(map_err)?;
         Ok(row.is_some())
+    }
+}
+
+impl SqliteStore {
+    /// Revokes every session of the user in force — its refresh token or its newest access
+    /// token is alive (the refresh lifetime may be the shorter one) — but `keep`, with the audit
+    /// entries, in one transaction.
+    async fn revoke_sessions_of(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<u64> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND id IS NOT ?3 \
+             AND revoked_at IS NULL AND (expires_at > ?1 OR access_until > ?1)",
+        )
+        .bind(UnixMs(now))
+        .bind(user_id.to_string())
+        .bind(keep.map(|k| k.to_string()))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 }
