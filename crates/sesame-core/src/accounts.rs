@@ -14,6 +14,7 @@ use crate::email::Mailer;
 use crate::error::{Chain, CoreError, FieldErrors};
 use crate::hashing::PasswordHasher;
 use crate::lockout::{PasswordCheck, Purpose};
+use crate::profile_cache::Profile;
 use crate::revocation::Revoker;
 use crate::sessions::ClientInfo;
 use crate::store::{NewUser, ProfileChange, Store, UserRecord};
@@ -182,15 +183,31 @@ impl Accounts {
         profile(self.store.as_ref(), user_id).await
     }
 
-    /// The profile with the address waiting for verification, if any, in one read.
-    pub async fn profile_with_pending_email(
-        &self,
-        user_id: Uuid,
-    ) -> Result<(UserRecord, Option<String>), CoreError> {
-        self.store
-            .get_profile(user_id, self.now())
-            .await?
-            .ok_or(CoreError::TokenRevoked)
+    /// What the user's profile shows, with the address waiting for verification, if any: from
+    /// memory when held (see [`crate::profile_cache`]), else in one database read. A disabled
+    /// or deleted user has no profile to show: `TokenRevoked`, as for their tokens.
+    pub async fn profile_view(&self, user_id: Uuid) -> Result<Arc<Profile>, CoreError> {
+        let cache = self.revoker.profiles();
+        let now = self.now();
+        let profile = match cache.get(user_id, now) {
+            Some(p) => p,
+            None => {
+                // Before the read: a change committed after it is then seen by `admit`.
+                let ticket = cache.ticket();
+                let (user, pending) = self
+                    .store
+                    .get_profile(user_id, now)
+                    .await?
+                    .ok_or(CoreError::TokenRevoked)?;
+                let profile = Arc::new(Profile::new(user, pending));
+                cache.admit(ticket, profile.clone(), now);
+                profile
+            }
+        };
+        if profile.disabled {
+            return Err(CoreError::TokenRevoked);
+        }
+        Ok(profile)
     }
 
     /// Updates the profile. A new email address does not replace the current one at once: it
@@ -272,10 +289,12 @@ impl Accounts {
             .update_profile(user_id, &change, self.now())
             .await?
             .ok_or(CoreError::TokenRevoked)?;
+        self.revoker.profile_changed(user_id);
         if let Some(email) = &new_email {
-            self.mailer
-                .send_verification(&updated, email, client)
-                .await?;
+            let sent = self.mailer.send_verification(&updated, email, client).await;
+            // The link makes a pending change, which the profile shows.
+            self.revoker.profile_changed(user_id);
+            sent?;
         }
         Ok(updated)
     }
@@ -307,6 +326,7 @@ impl Accounts {
             .store
             .set_password(user_id, &hash, current_session, self.now(), &[entry])
             .await?;
+        self.revoker.profile_changed(user_id);
         self.revoker.revoked().await;
         Ok(ended)
     }
@@ -330,6 +350,7 @@ impl Accounts {
             serde_json::json!({"by": "self"}),
         );
         self.store.delete_user(user_id, &[entry]).await?;
+        self.revoker.profile_changed(user_id);
         self.revoker.revoked().await;
         Ok(())
     }

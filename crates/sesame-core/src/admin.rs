@@ -163,6 +163,7 @@ impl Admin {
         {
             return Err(CoreError::NotFound);
         }
+        self.revoker.profile_changed(id);
         if disabled {
             let entry = self.actor_audit(
                 AuditEvent::Logout,
@@ -199,6 +200,8 @@ impl Admin {
         if !self.store.unlock(id, self.now(), &[entry]).await? {
             return Err(CoreError::NotFound);
         }
+        // Unlocking stamps `updated_at`, which the profile shows.
+        self.revoker.profile_changed(id);
         self.get_user(id).await
     }
 
@@ -241,6 +244,7 @@ impl Admin {
             .set_roles(id, &parsed, self.now(), &[entry])
             .await?
             .ok_or(CoreError::NotFound)?;
+        self.revoker.profile_changed(id);
         if previous.iter().any(|r| !roles.contains(r)) {
             self.store.feed_user_change(id, self.now()).await?;
             self.revoker.revoked().await;
@@ -293,6 +297,7 @@ impl Admin {
     pub async fn delete_user(&self, id: Uuid, actor: &Actor) -> Result<(), CoreError> {
         let entry = self.actor_audit(AuditEvent::UserDeleted, id, actor, serde_json::json!({}));
         if self.store.delete_user(id, &[entry]).await? {
+            self.revoker.profile_changed(id);
             self.revoker.revoked().await;
             Ok(())
         } else {

@@ -48,6 +48,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod outbox;
 pub mod outbox_signal;
+pub mod profile_cache;
 pub mod recovery;
 pub mod revocation;
 pub mod secret;

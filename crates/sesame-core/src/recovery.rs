@@ -105,6 +105,7 @@ impl Recovery {
             .verify_email(&token.hash(), self.now(), &[entry])
             .await?
             .ok_or(CoreError::EmailTokenInvalid)?;
+        self.revoker.profile_changed(user_id);
         profile(self.store.as_ref(), user_id).await
     }
 
@@ -173,6 +174,7 @@ impl Recovery {
             .reset_password(&token.hash(), &hash, self.now(), &[entry])
             .await?
             .ok_or(CoreError::EmailTokenInvalid)?;
+        self.revoker.profile_changed(user.id);
         self.revoker.revoked().await;
         Ok(ended)
     }

@@ -32,6 +32,7 @@ use sesame_verify::Claims;
 use crate::client_cache::ClientCache;
 use crate::clock::Clock;
 use crate::error::{Chain, CoreError};
+use crate::profile_cache::ProfileCache;
 use crate::store::{RevocationKind, Store, StoreResult};
 use crate::tokens::KeyRing;
 
@@ -60,6 +61,8 @@ pub struct FeedNews {
     pub deleted_clients: Vec<String>,
     /// The signing keys changed somewhere: reload them.
     pub keys_changed: bool,
+    /// Users whose profile changed (or who were deleted): drop them from the profile cache.
+    pub changed_profiles: Vec<uuid::Uuid>,
 }
 
 #[derive(Debug)]
@@ -171,6 +174,12 @@ impl RevocationCache {
                     keep_longest(&mut s.clients, r.subject, until);
                 }
                 RevocationKind::Key => news.keys_changed = true,
+                RevocationKind::Profile => {
+                    // Written by Sesame's triggers from a user id: always a UUID.
+                    if let Ok(id) = uuid::Uuid::parse_str(&r.subject) {
+                        news.changed_profiles.push(id);
+                    }
+                }
                 RevocationKind::User => {
                     let (Some(before), Some(until)) = (r.issued_before, r.until) else {
                         continue;
@@ -225,6 +234,7 @@ pub(crate) struct Revoker {
     clock: Arc<dyn Clock>,
     cache: Arc<RevocationCache>,
     clients: Arc<ClientCache>,
+    profiles: Arc<ProfileCache>,
     keys: Arc<KeyRing>,
 }
 
@@ -234,6 +244,7 @@ impl Revoker {
         clock: Arc<dyn Clock>,
         cache: Arc<RevocationCache>,
         clients: Arc<ClientCache>,
+        profiles: Arc<ProfileCache>,
         keys: Arc<KeyRing>,
     ) -> Self {
         Revoker {
@@ -241,12 +252,24 @@ impl Revoker {
             clock,
             cache,
             clients,
+            profiles,
             keys,
         }
     }
 
     pub(crate) fn cache(&self) -> &RevocationCache {
         &self.cache
+    }
+
+    pub(crate) fn profiles(&self) -> &ProfileCache {
+        &self.profiles
+    }
+
+    /// After a write of this process that changed what `user`'s profile shows has committed:
+    /// drops the held profile at once (other replicas read the feed entry the write's trigger
+    /// made).
+    pub(crate) fn profile_changed(&self, user: uuid::Uuid) {
+        self.profiles.forget(user);
     }
 
     /// Catches up with revocations made anywhere (run periodically, and after every revocation
@@ -261,6 +284,9 @@ impl Revoker {
             .await?;
         for client_id in &news.deleted_clients {
             self.clients.remove(client_id);
+        }
+        for user in news.changed_profiles {
+            self.profiles.forget(user);
         }
         if news.keys_changed {
             self.keys

@@ -104,6 +104,7 @@ impl Sesame {
 
         let metrics = Arc::new(CoreMetrics::default());
         let client_cache = Arc::new(ClientCache::default());
+        let profile_cache = Arc::new(crate::profile_cache::ProfileCache::default());
         let outbox_signal = Arc::new(crate::outbox_signal::OutboxSignal::default());
         let attempt_gates = Arc::new(Gates::default());
         let audit = Auditor::new(clock.clone());
@@ -112,6 +113,7 @@ impl Sesame {
             clock.clone(),
             revocations,
             client_cache.clone(),
+            profile_cache,
             ring.clone(),
         );
         let issuer = Issuer::new(ring.clone(), metrics.clone(), &settings);

@@ -78,10 +78,13 @@ pub enum RevocationKind {
     /// [`Revocation::issued_before`] carry stale roles and are refused by forward-auth,
     /// introspection and token exchange; a refresh gets a token with the new roles.
     User,
+    /// What a user's profile shows changed, or the user was deleted (`sub`): every process
+    /// drops the user from its profile cache. Revokes nothing.
+    Profile,
 }
 
 impl RevocationKind {
-    /// The feed's `kind` column: `'session'`, `'token'`, `'client'`, `'key'` or `'user'`. `None` for
+    /// The feed's `kind` column: `'session'`, `'token'`, `'client'`, `'key'`, `'user'` or `'profile'`. `None` for
     /// anything else — a kind written by a newer version of Sesame during a rolling upgrade.
     /// Stores skip such entries (with a warning) rather than fail the read: an error would stop
     /// this replica from learning the revocations it does understand, while skipping loses only
@@ -93,6 +96,7 @@ impl RevocationKind {
             "client" => Some(RevocationKind::Client),
             "key" => Some(RevocationKind::Key),
             "user" => Some(RevocationKind::User),
+            "profile" => Some(RevocationKind::Profile),
             _ => None,
         }
     }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{count_events, create_user, entry, mins, open_session, t0, token};
 
-fn email_token(user_id: Uuid, purpose: EmailPurpose, email: &str) -> NewEmailToken {
+pub(crate) fn email_token(user_id: Uuid, purpose: EmailPurpose, email: &str) -> NewEmailToken {
     NewEmailToken {
         hash: token(),
         user_id,
@@ -24,7 +24,7 @@ fn email_token(user_id: Uuid, purpose: EmailPurpose, email: &str) -> NewEmailTok
     }
 }
 
-fn message(to: &str) -> OutboxMessage {
+pub(crate) fn message(to: &str) -> OutboxMessage {
     OutboxMessage {
         id: Uuid::now_v7(),
         recipient: to.to_string(),

@@ -87,6 +87,7 @@ macro_rules! conformance_tests {
                 set_password_ends_other_sessions,
                 delete_user_cascades,
                 set_disabled_flags_the_user,
+                profile_changes_are_in_the_feed,
                 unlock_clears_lock_and_count,
                 set_roles_replaces_sorted_roles,
                 list_users_pages_by_id,

@@ -568,3 +568,101 @@ pub async fn preferences_round_trip(store: Arc<dyn Store>) {
         "preferences belong to an existing user"
     );
 }
+
+/// Every change to what a profile shows writes a 'profile' feed entry naming the user (so each
+/// replica drops its cached copy), in the same transaction; a login, which changes only the
+/// last-login time and the lockout counters, writes none.
+pub async fn profile_changes_are_in_the_feed(store: Arc<dyn Store>) {
+    use sesame_core::store::{EmailPurpose, RevocationKind};
+    let alice = create_user(&*store, "feed_alice").await;
+    let bob = create_user(&*store, "feed_bob").await;
+    let profile_entries = |cursor: i64| {
+        let store = store.clone();
+        async move {
+            let page = store.revocations_after(cursor).await.unwrap();
+            let subjects: Vec<String> = page
+                .entries
+                .iter()
+                .filter(|r| r.kind == RevocationKind::Profile)
+                .map(|r| r.subject.clone())
+                .collect();
+            (subjects, page.next)
+        }
+    };
+    let (_, mut cursor) = profile_entries(0).await;
+    let expect = |cursor_now: &mut i64,
+                  (subjects, next): (Vec<String>, i64),
+                  who: Option<Uuid>,
+                  what: &str| {
+        match who {
+            Some(id) => assert!(
+                !subjects.is_empty() && subjects.iter().all(|s| *s == id.to_string()),
+                "{what}: {subjects:?}"
+            ),
+            None => assert!(subjects.is_empty(), "{what} wrote {subjects:?}"),
+        }
+        *cursor_now = next;
+    };
+
+    // A login (reservation, success) is not a profile change.
+    let policy = crate::lockout::policy(t0());
+    store
+        .reserve_attempt(alice, "198.51.100.7", &policy)
+        .await
+        .unwrap();
+    store
+        .attempt_succeeded(alice, "198.51.100.7", &policy, true, &[])
+        .await
+        .unwrap();
+    let seen = profile_entries(cursor).await;
+    expect(&mut cursor, seen, None, "a login");
+
+    let change = ProfileChange {
+        display_name: Some(Some("Alice".into())),
+        ..ProfileChange::default()
+    };
+    store.update_profile(alice, &change, t0()).await.unwrap();
+    let seen = profile_entries(cursor).await;
+    expect(&mut cursor, seen, Some(alice), "a profile update");
+
+    store
+        .set_roles(alice, &["auditor".into(), "customer".into()], t0(), &[])
+        .await
+        .unwrap();
+    let seen = profile_entries(cursor).await;
+    expect(&mut cursor, seen, Some(alice), "a role change");
+
+    store.set_disabled(alice, true, t0(), &[]).await.unwrap();
+    let seen = profile_entries(cursor).await;
+    expect(&mut cursor, seen, Some(alice), "disabling");
+
+    // A link for the address the user already has is no change; one for another address is.
+    let same = crate::email::email_token(bob, EmailPurpose::Verify, "feed_bob@example.com");
+    store
+        .enqueue_email(
+            &same,
+            &crate::email::message("feed_bob@example.com"),
+            None,
+            &[],
+        )
+        .await
+        .unwrap();
+    let seen = profile_entries(cursor).await;
+    expect(&mut cursor, seen, None, "verifying the current address");
+    let other = crate::email::email_token(bob, EmailPurpose::Verify, "bob.new@example.com");
+    store
+        .enqueue_email(
+            &other,
+            &crate::email::message("bob.new@example.com"),
+            None,
+            &[],
+        )
+        .await
+        .unwrap();
+    let seen = profile_entries(cursor).await;
+    expect(&mut cursor, seen, Some(bob), "an email change");
+
+    store.delete_user(bob, &[]).await.unwrap();
+    let seen = profile_entries(cursor).await;
+    expect(&mut cursor, seen, Some(bob), "a deletion");
+}

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 use sesame_core::accounts::ProfileUpdate;
+use sesame_core::profile_cache::Profile;
 use sesame_core::sessions::user_id_of;
 use sesame_core::store::UserRecord;
 use utoipa::ToSchema;
@@ -68,6 +69,22 @@ impl From<UserRecord> for ProfileView {
     }
 }
 
+impl From<&Profile> for ProfileView {
+    fn from(p: &Profile) -> Self {
+        ProfileView {
+            id: p.id,
+            email: p.email.clone(),
+            username: p.username.clone(),
+            display_name: p.display_name.clone(),
+            roles: p.roles.clone(),
+            email_verified: p.email_verified,
+            pending_email: p.pending_email.clone(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
 /// The profile with its pending email change, if any.
 async fn view(state: &AppState, user: UserRecord) -> Result<ProfileView, ApiError> {
     let pending = state.sesame.recovery().pending_email(user.id).await?;
@@ -117,14 +134,12 @@ pub async fn show(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<ProfileView>, ApiError> {
-    let (record, pending) = state
+    let profile = state
         .sesame
         .accounts()
-        .profile_with_pending_email(user_id_of(&user.claims)?)
+        .profile_view(user_id_of(&user.claims)?)
         .await?;
-    let mut v = ProfileView::from(record);
-    v.pending_email = pending;
-    Ok(Json(v))
+    Ok(Json(ProfileView::from(&*profile)))
 }
 
 /// Update the profile; omitted fields stay as they are.

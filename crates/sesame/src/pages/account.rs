@@ -34,19 +34,19 @@ async fn profile_page(
     errors: BTreeMap<String, String>,
     form_error: Option<String>,
 ) -> Result<AccountProfile, Response> {
-    let (user, pending) = ctx
+    let user = ctx
         .state
         .sesame
         .accounts()
-        .profile_with_pending_email(user_id)
+        .profile_view(user_id)
         .await
         .map_err(|e| ctx.core_error(e))?;
     Ok(AccountProfile {
-        email: user.email,
-        username: user.username,
-        display_name: user.display_name,
+        email: user.email.clone(),
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
         email_verified: user.email_verified,
-        pending_email: pending,
+        pending_email: user.pending_email.clone(),
         values,
         errors,
         form_error,

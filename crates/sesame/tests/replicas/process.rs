@@ -184,6 +184,21 @@ impl Server {
         req.send().await.expect("request sent")
     }
 
+    /// Any method with a JSON body (PATCH, PUT, DELETE).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        json_body: Value,
+    ) -> Response {
+        let mut req = self.client.request(method, self.url(path)).json(&json_body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
     pub async fn register_raw(&self, email: &str) -> Response {
         self.post(
             "/auth/register",

@@ -403,3 +403,153 @@ async fn assert_error_oauth(res: reqwest::Response, error: &str) {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(body(res).await["error"], error);
 }
+
+/// Reads `/profile` at `server` until `done` holds for it, failing after [`REVOCATION_BOUND`]
+/// counted from `since`; returns the profile that satisfied it.
+async fn profile_until(
+    server: &Server,
+    token: &str,
+    since: Instant,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    loop {
+        let res = server.get("/profile", Some(token)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let profile = body(res).await;
+        if done(&profile) {
+            return profile;
+        }
+        assert!(
+            since.elapsed() < REVOCATION_BOUND,
+            "{what}: still not seen {REVOCATION_BOUND:?} later: {profile}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_profile_changed_at_one_replica_is_read_changed_at_the_other_within_a_poll() {
+    let url = fresh_database().await;
+    let (a, b) = Server::start_pair(&url, &[]).await;
+    let admin_email = tokio::task::spawn_blocking(move || create_admin(&url))
+        .await
+        .unwrap();
+    let admin = a.login(&admin_email).await.access;
+    let email = a.new_user().await;
+    let user = a.login(&email).await.access;
+    // Both replicas read (and so hold) the profile before it changes.
+    for server in [&a, &b] {
+        for _ in 0..3 {
+            let res = server.get("/profile", Some(&user)).await;
+            assert_eq!(res.status(), StatusCode::OK);
+            assert_eq!(body(res).await["display_name"], serde_json::Value::Null);
+        }
+    }
+
+    // A change by the user at A: A answers with it at once, B within a poll.
+    let res = a
+        .send(
+            reqwest::Method::PATCH,
+            "/profile",
+            Some(&user),
+            json!({"display_name": "Ann at A"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let changed = Instant::now();
+    let res = a.get("/profile", Some(&user)).await;
+    assert_eq!(body(res).await["display_name"], "Ann at A", "A at once");
+    let seen = profile_until(&b, &user, changed, "the new name at B", |p| {
+        p["display_name"] == "Ann at A"
+    })
+    .await;
+    assert_eq!(seen["email"], email);
+
+    // A change by an admin at B (roles): B at once, A within a poll.
+    let id = seen["id"].as_str().unwrap().to_string();
+    let res = b
+        .send(
+            reqwest::Method::PUT,
+            &format!("/admin/users/{id}/roles"),
+            Some(&admin),
+            json!({"roles": ["customer", "auditor"]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let changed = Instant::now();
+    let res = b.get("/profile", Some(&user)).await;
+    assert_eq!(
+        body(res).await["roles"],
+        json!(["auditor", "customer"]),
+        "B at once"
+    );
+    profile_until(&a, &user, changed, "the new roles at A", |p| {
+        p["roles"] == json!(["auditor", "customer"])
+    })
+    .await;
+
+    // An email change waiting for its link shows as `pending_email` on both.
+    let res = a
+        .send(
+            reqwest::Method::PATCH,
+            "/profile",
+            Some(&user),
+            json!({"email": format!("new.{email}"), "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let changed = Instant::now();
+    let res = a.get("/profile", Some(&user)).await;
+    assert_eq!(body(res).await["pending_email"], format!("new.{email}"));
+    profile_until(&b, &user, changed, "the pending address at B", |p| {
+        p["pending_email"] == format!("new.{email}").as_str()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_refused_at_once_by_the_replica_that_disabled_them() {
+    let url = fresh_database().await;
+    let (a, b) = Server::start_pair(&url, &[]).await;
+    let admin_email = tokio::task::spawn_blocking(move || create_admin(&url))
+        .await
+        .unwrap();
+    let admin = a.login(&admin_email).await.access;
+    let email = a.new_user().await;
+    let user = a.login(&email).await.access;
+    let mut id = String::new();
+    for server in [&a, &b] {
+        let res = server.get("/profile", Some(&user)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        id = body(res).await["id"].as_str().unwrap().to_string();
+    }
+
+    let res = a
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/admin/users/{id}"),
+            Some(&admin),
+            json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let disabled = Instant::now();
+    // No wait at all at A.
+    let res = a.get("/profile", Some(&user)).await;
+    assert_error(res, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    // B within a poll.
+    loop {
+        let res = b.get("/profile", Some(&user)).await;
+        if res.status() == StatusCode::UNAUTHORIZED {
+            assert_error(res, StatusCode::UNAUTHORIZED, "token_revoked").await;
+            break;
+        }
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(
+            disabled.elapsed() < REVOCATION_BOUND,
+            "B still shows a disabled user's profile {REVOCATION_BOUND:?} later"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
