@@ -160,6 +160,36 @@ pub struct UserRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What a user's access token says of them (`sub`, `roles`, `email_verified`), and whether
+/// they may have one at all (`disabled`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSubject {
+    pub id: Uuid,
+    /// Sorted.
+    pub roles: Vec<String>,
+    pub email_verified: bool,
+    pub disabled: bool,
+}
+
+impl From<&UserRecord> for TokenSubject {
+    fn from(u: &UserRecord) -> Self {
+        TokenSubject {
+            id: u.id,
+            roles: u.roles.clone(),
+            email_verified: u.email_verified,
+            disabled: u.disabled,
+        }
+    }
+}
+
+/// A refresh token rotated: its session as slid, and the session's user as read in the same
+/// transaction (`None` if the user is gone).
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    pub session: SessionRecord,
+    pub user: Option<TokenSubject>,
+}
+
 #[derive(Clone)]
 pub struct NewUser {
     pub id: Uuid,
@@ -486,7 +516,9 @@ pub trait SessionStore: Send + Sync {
     async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
     /// Spends the unspent, unexpired refresh token `presented` of an active session and records
     /// its successor `next`, extending the session to `expires_at` and its `access_until` to at
-    /// least `access_until` (the access token about to be issued). One winner per token.
+    /// least `access_until` (the access token about to be issued). One winner per token. The
+    /// session's user comes back read in the same transaction, so the new access token carries
+    /// the roles as of the rotation without a second read.
     async fn rotate_refresh(
         &self,
         presented: &[u8],
@@ -494,7 +526,7 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         access_until: DateTime<Utc>,
-    ) -> StoreResult<Option<SessionRecord>>;
+    ) -> StoreResult<Option<Rotated>>;
     /// Raises the session's `access_until` to at least `until` before an access token is issued
     /// in it without a rotation (the refresh grace path). False, and nothing changed, when the
     /// session is revoked or gone: then no token may be issued (a revocation committed first

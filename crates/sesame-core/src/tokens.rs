@@ -22,7 +22,7 @@ use crate::metrics::CoreMetrics;
 use crate::secret::SecretBytes;
 use crate::sessions::FIRST_PARTY_CLIENT_ID;
 use crate::settings::Settings;
-use crate::store::{Store, UserRecord};
+use crate::store::{Store, TokenSubject};
 
 /// 32 random bytes, base64url without padding: 43 characters.
 const REFRESH_LEN: usize = 43;
@@ -225,7 +225,7 @@ impl Issuer {
     /// A user's access token for session `sid`, paired with `refresh`.
     pub(crate) fn token_pair(
         &self,
-        user: &UserRecord,
+        user: &TokenSubject,
         sid: uuid::Uuid,
         audience: &[String],
         refresh: RefreshToken,

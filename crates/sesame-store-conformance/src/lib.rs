@@ -106,6 +106,7 @@ macro_rules! conformance_tests {
             }
             sessions {
                 create_session_then_rotate,
+                a_rotation_returns_the_user_as_of_its_transaction,
                 rotate_on_revoked_session_changes_nothing,
                 rotate_expired_token_fails,
                 concurrent_rotation_has_one_winner,

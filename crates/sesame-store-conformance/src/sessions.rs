@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use sesame_core::store::{NewBrowserSession, Purged, SessionKind, Store};
+use sesame_core::store::{NewBrowserSession, Purged, Rotated, SessionKind, Store, TokenSubject};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
@@ -40,11 +40,24 @@ pub async fn create_session_then_rotate(store: Arc<dyn Store>) {
     let t1 = t0() + Duration::hours(1);
     let end1 = t1 + Duration::days(1);
     let second = token();
-    let rotated = store
+    let Rotated {
+        session: rotated,
+        user: subject,
+    } = store
         .rotate_refresh(&first, &second, t1, end1, t1 + mins(15))
         .await
         .unwrap()
         .expect("an unspent token of an active session rotates");
+    // The user comes back with the rotation: what its next access token says of them.
+    assert_eq!(
+        subject,
+        Some(TokenSubject {
+            id: user,
+            roles: vec!["user".into()],
+            email_verified: false,
+            disabled: false,
+        })
+    );
     assert_eq!(rotated.id, session.id);
     assert_eq!(rotated.user_id, user);
     assert_eq!(rotated.audience, ["api", "gallery"]);
@@ -70,7 +83,7 @@ pub async fn create_session_then_rotate(store: Arc<dyn Store>) {
         .rotate_refresh(&second, &token(), t2, t2 + Duration::days(1), t2 + mins(15))
         .await
         .unwrap();
-    assert_eq!(again.map(|s| s.last_used_at), Some(t2));
+    assert_eq!(again.map(|r| r.session.last_used_at), Some(t2));
     assert!(
         store
             .rotate_refresh(&token(), &token(), t2, t2, t2 + mins(15))
@@ -149,7 +162,7 @@ pub async fn concurrent_rotation_has_one_winner(store: Arc<dyn Store>) {
                 .rotate_refresh(&first, &next, t1, t1 + Duration::days(1), t1 + mins(15))
                 .await
                 .unwrap();
-            (won.map(|s| s.id), next)
+            (won.map(|r| r.session.id), next)
         }));
     }
     let mut winners = 0;
@@ -477,6 +490,9 @@ pub async fn revocation_feed_records_revocations(store: Arc<dyn Store>) {
         Option<chrono::DateTime<chrono::Utc>>,
     )> = feed
         .iter()
+        // Bob's deletion also drops his profile from caches: checked by
+        // `profile_changes_are_in_the_feed`; revocations are what this check is about.
+        .filter(|r| r.kind != RevocationKind::Profile)
         .map(|r| (r.kind, r.subject.clone(), r.until))
         .collect();
     got.sort_by(|a, b| a.1.cmp(&b.1));
@@ -505,6 +521,15 @@ pub async fn revocation_feed_records_revocations(store: Arc<dyn Store>) {
     );
     assert!(feed.iter().all(|r| r.at >= earlier && r.at <= later));
 
+    // Bob's profile entry matters to caches for ten minutes of real time: it goes first.
+    assert_eq!(
+        store
+            .purge_revocations(chrono::Utc::now() + Duration::minutes(11), earlier)
+            .await
+            .unwrap(),
+        1,
+        "bob's profile entry"
+    );
     // By `until`: nothing before the first expiry, then exactly what expired.
     assert_eq!(store.purge_revocations(t0(), earlier).await.unwrap(), 0);
     assert_eq!(
@@ -845,4 +870,43 @@ pub async fn revoke_other_sessions_keeps_exactly_one(store: Arc<dyn Store>) {
         1,
         "audited with the change"
     );
+}
+
+/// A rotation reads the session's user in its own transaction: roles changed, the address
+/// verified, or the account disabled before it are what it returns (sorted roles; none is an
+/// empty list).
+pub async fn a_rotation_returns_the_user_as_of_its_transaction(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "rotation_subject").await;
+    let (_, first) = open_session(&*store, user, t0(), t0() + Duration::days(1)).await;
+    store
+        .set_roles(user, &["writer".into(), "auditor".into()], t0(), &[])
+        .await
+        .unwrap();
+    let at = t0() + mins(1);
+    let second = token();
+    let rotated = store
+        .rotate_refresh(&first, &second, at, at + Duration::days(1), at + mins(15))
+        .await
+        .unwrap()
+        .expect("rotates");
+    assert_eq!(
+        rotated.user,
+        Some(TokenSubject {
+            id: user,
+            roles: vec!["auditor".into(), "writer".into()],
+            email_verified: false,
+            disabled: false,
+        })
+    );
+    store.set_roles(user, &[], at, &[]).await.unwrap();
+    // Disabled without its sessions ended (the core ends them; the store reports the flag).
+    store.set_disabled(user, true, at, &[]).await.unwrap();
+    let rotated = store
+        .rotate_refresh(&second, &token(), at, at + Duration::days(1), at + mins(15))
+        .await
+        .unwrap()
+        .expect("rotates");
+    let subject = rotated.user.expect("the user exists");
+    assert!(subject.disabled);
+    assert!(subject.roles.is_empty(), "{:?}", subject.roles);
 }

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
     AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord, Revocation,
-    RevocationKind, SessionKind, SessionRecord, SessionStore, StoreError, StoreResult,
+    RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreError, StoreResult,
+    TokenSubject,
 };
 use uuid::Uuid;
 
@@ -84,9 +85,22 @@ static ROTATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
          successor AS ( \
              INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) \
              SELECT $4, id, $1, $3 FROM slid) \
-         SELECT * FROM slid"
+         SELECT slid.*, u.disabled AS u_disabled, u.email_verified AS u_email_verified, \
+                ARRAY(SELECT role FROM user_roles r WHERE r.user_id = slid.user_id \
+                      ORDER BY role COLLATE \"C\") AS u_roles \
+         FROM slid LEFT JOIN users u ON u.id = slid.user_id"
     )
 });
+
+/// A rotation's row: the slid session and its user's token claims (NULL: the user is gone).
+#[derive(sqlx::FromRow)]
+struct RotatedRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    u_disabled: Option<bool>,
+    u_email_verified: Option<bool>,
+    u_roles: Option<Vec<String>>,
+}
 
 #[async_trait]
 impl SessionStore for PostgresStore {
@@ -127,7 +141,7 @@ impl SessionStore for PostgresStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         access_until: DateTime<Utc>,
-    ) -> StoreResult<Option<SessionRecord>> {
+    ) -> StoreResult<Option<Rotated>> {
         // One statement, so one round trip and an implicit transaction: data-modifying CTEs.
         // - `spent`: the conditional UPDATE decides the winner. A concurrent presentation of the
         //   same token blocks on the row lock; once the first commits, PostgreSQL re-checks the
@@ -136,6 +150,7 @@ impl SessionStore for PostgresStore {
         // - `slid`: the session slides (re-checked under its row lock: a revocation committed
         //   meanwhile wins, and then no successor is stored — the token is dead either way).
         // - `successor`: the next token, stored only if the session slid.
+        // - and what the access token needs of the session's user, in the same statement.
         //
         // Run on a task of its own: a caller that goes away (a client hanging up mid-refresh)
         // must not cut the extended-protocol exchange between Execute and Sync, which leaves
@@ -144,7 +159,7 @@ impl SessionStore for PostgresStore {
         // `cancellation::writes_dropped_at_any_await_leave_the_store_usable` on PostgreSQL.
         let pool = self.pool().clone();
         let (presented, next) = (presented.to_vec(), next.to_vec());
-        let session: Option<SessionRow> = tokio::spawn(async move {
+        let row: Option<RotatedRow> = tokio::spawn(async move {
             sqlx::query_as(&ROTATE_SQL)
                 .bind(now)
                 .bind(presented)
@@ -157,7 +172,16 @@ impl SessionStore for PostgresStore {
         .await
         .map_err(|e| StoreError::Other(Box::new(e)))?
         .map_err(map_err)?;
-        Ok(session.map(Into::into))
+        Ok(row.map(|r| {
+            let session: SessionRecord = r.session.into();
+            let user = r.u_disabled.map(|disabled| TokenSubject {
+                id: session.user_id,
+                roles: r.u_roles.unwrap_or_default(),
+                email_verified: r.u_email_verified.unwrap_or(false),
+                disabled,
+            });
+            Rotated { session, user }
+        }))
     }
 
     async fn extend_session_access(&self, id: Uuid, until: DateTime<Utc>) -> StoreResult<bool> {

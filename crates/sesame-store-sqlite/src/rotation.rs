@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::DateTime;
-use sesame_core::store::{SessionRecord, StoreError, StoreResult};
+use sesame_core::store::{Rotated, StoreError, StoreResult, TokenSubject};
 use sqlx::{FromRow, Row, SqlitePool};
 use tokio::sync::oneshot;
 
@@ -60,7 +60,7 @@ impl Rotation {
     }
 }
 
-type Reply = oneshot::Sender<StoreResult<Option<SessionRecord>>>;
+type Reply = oneshot::Sender<StoreResult<Option<Rotated>>>;
 
 #[derive(Default)]
 struct Queue {
@@ -92,7 +92,7 @@ impl Rotations {
         self: &Arc<Self>,
         writer: &SqlitePool,
         rotation: Rotation,
-    ) -> StoreResult<Option<SessionRecord>> {
+    ) -> StoreResult<Option<Rotated>> {
         let (reply, answer) = oneshot::channel();
         let start = {
             let mut q = self.lock();
@@ -237,7 +237,7 @@ fn shared(e: &sqlx::Error) -> StoreError {
 async fn run(
     writer: &SqlitePool,
     batch: &[Rotation],
-) -> Result<Vec<StoreResult<Option<SessionRecord>>>, sqlx::Error> {
+) -> Result<Vec<StoreResult<Option<Rotated>>>, sqlx::Error> {
     let (size, sql) = SIZES
         .iter()
         .zip(STATEMENTS.iter())
@@ -262,15 +262,13 @@ async fn run(
     };
     // Committed. Only statement 2 of a rotation returns a row: its session, when the rotation
     // happened; the others answer `None`.
-    let mut answers: Vec<StoreResult<Option<SessionRecord>>> =
+    let mut answers: Vec<StoreResult<Option<Rotated>>> =
         (0..batch.len()).map(|_| Ok(None)).collect();
     for row in &rows {
         match row.try_get::<i64, _>("slot") {
             Ok(slot) => {
                 if let Some(answer) = usize::try_from(slot).ok().and_then(|i| answers.get_mut(i)) {
-                    *answer = SessionRow::from_row(row)
-                        .map(|s| Some(s.into()))
-                        .map_err(map_err);
+                    *answer = rotated(row).map(Some).map_err(map_err);
                 }
             }
             Err(e) => {
@@ -283,6 +281,28 @@ async fn run(
         }
     }
     Ok(answers)
+}
+
+/// Statement 2's row: the session and its user's token claims.
+fn rotated(row: &sqlx::sqlite::SqliteRow) -> Result<Rotated, sqlx::Error> {
+    let session: sesame_core::store::SessionRecord = SessionRow::from_row(row)?.into();
+    // NULL: the user is gone (cannot happen while the session row exists, which cascades).
+    let disabled: Option<bool> = row.try_get("u_disabled")?;
+    let user = match disabled {
+        None => None,
+        Some(disabled) => {
+            let roles: Option<String> = row.try_get("u_roles")?;
+            Some(TokenSubject {
+                id: session.user_id,
+                roles: roles
+                    .map(|r| r.split(' ').map(str::to_string).collect())
+                    .unwrap_or_default(),
+                email_verified: row.try_get("u_email_verified")?,
+                disabled,
+            })
+        }
+    };
+    Ok(Rotated { session, user })
 }
 
 /// The statement lists for each size in [`SIZES`], built once.
@@ -302,7 +322,9 @@ fn batch_sql(n: usize) -> String {
 /// 1. the conditional UPDATE decides the winner — a second presentation finds `spent_at` set —
 ///    and spends only a token whose session is live (a revoked session's token stays as it was);
 /// 2. the session slides, only if 1 spent the token (`changes()` counts the rows of the
-///    statement before), and comes back with the rotation's slot in the batch;
+///    statement before), and comes back with the rotation's slot in the batch and what the
+///    access token needs of its user (roles, email_verified, disabled), read in the same
+///    transaction;
 /// 3. the successor is stored, only if 2 touched the session.
 ///
 /// The placeholders are anonymous `?`: sqlx binds them in order across the statements of one
@@ -316,7 +338,11 @@ fn rotation_sql(slot: usize) -> String {
          UPDATE sessions SET last_used_at = ?, expires_at = ?, access_until = MAX(COALESCE(access_until, 0), ?) \
          WHERE changes() = 1 AND revoked_at IS NULL \
            AND id = (SELECT session_id FROM refresh_tokens WHERE hash = ?) \
-         RETURNING {slot} AS slot, {SESSION_COLUMNS}; \
+         RETURNING {slot} AS slot, {SESSION_COLUMNS}, \
+           (SELECT u.disabled FROM users u WHERE u.id = sessions.user_id) AS u_disabled, \
+           (SELECT u.email_verified FROM users u WHERE u.id = sessions.user_id) AS u_email_verified, \
+           (SELECT group_concat(role, ' ') FROM \
+              (SELECT role FROM user_roles r WHERE r.user_id = sessions.user_id ORDER BY role)) AS u_roles; \
          INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) \
          SELECT ?, session_id, ?, ? FROM refresh_tokens WHERE hash = ? AND changes() = 1; "
     )
@@ -383,7 +409,7 @@ mod tests {
         store: &SqliteStore,
         calls: Vec<(Vec<u8>, Vec<u8>)>,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Vec<sesame_core::store::StoreResult<Option<sesame_core::store::SessionRecord>>> {
+    ) -> Vec<sesame_core::store::StoreResult<Option<sesame_core::store::Rotated>>> {
         let tasks: Vec<_> = calls
             .into_iter()
             .map(|(presented, next)| {

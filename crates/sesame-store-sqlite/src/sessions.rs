@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
     AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord, Revocation,
-    RevocationKind, SessionKind, SessionRecord, SessionStore, StoreResult,
+    RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreResult,
 };
 
 use sqlx::types::Json;
@@ -109,7 +109,7 @@ impl SessionStore for SqliteStore {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         access_until: DateTime<Utc>,
-    ) -> StoreResult<Option<SessionRecord>> {
+    ) -> StoreResult<Option<Rotated>> {
         // Queued for the writer and committed with whatever other rotations are waiting, in
         // one transaction (see `rotation`): the batch's own task runs it, so a caller that
         // goes away cannot cut it between BEGIN and COMMIT. `None`: the token is unknown,

@@ -17,7 +17,7 @@ use crate::metrics::CoreMetrics;
 use crate::revocation::Revoker;
 use crate::secret::SecretBytes;
 use crate::settings::{Settings, ttl};
-use crate::store::{NewSession, SessionRecord, Store, UserRecord};
+use crate::store::{NewSession, Rotated, SessionRecord, Store, TokenSubject, UserRecord};
 use crate::tokens::{Issuer, KeyRing, RefreshToken};
 
 mod browser;
@@ -130,8 +130,14 @@ impl Sessions {
             user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
         };
         self.store.create_session(&session).await?;
-        self.issuer
-            .token_pair(user, session.id, &audience, refresh, now, read_at.min(now))
+        self.issuer.token_pair(
+            &TokenSubject::from(user),
+            session.id,
+            &audience,
+            refresh,
+            now,
+            read_at.min(now),
+        )
     }
 
     /// Spends a refresh token and returns a new pair in the same session.
@@ -148,7 +154,7 @@ impl Sessions {
         let now = self.now();
         let next = token.successor(&self.refresh_mac_key);
         let expires_at = now + ttl(self.issuer.refresh_ttl());
-        if let Some(session) = self
+        if let Some(Rotated { session, user }) = self
             .store
             .rotate_refresh(
                 &token.hash(),
@@ -159,7 +165,11 @@ impl Sessions {
             )
             .await?
         {
-            let user = self.live_user(&session, now).await?;
+            // The user as of the rotation's own transaction: no second read.
+            let user = match user {
+                Some(u) if !u.disabled => u,
+                _ => return Err(self.end_for_user(&session, now).await),
+            };
             return self
                 .issuer
                 .token_pair(&user, session.id, &session.audience, next, now, now);
@@ -193,7 +203,7 @@ impl Sessions {
             && successor.spent_at.is_none()
             && successor.expires_at > now
         {
-            let user = self.live_user(&session, now).await?;
+            let user = TokenSubject::from(&self.live_user(&session, now).await?);
             // No rotation records this token's expiry: record it before issuing, under the
             // session's row lock, so a revocation that wins the race refuses it instead.
             if !self
@@ -229,13 +239,23 @@ impl Sessions {
     ) -> Result<UserRecord, CoreError> {
         match self.store.get_user(session.user_id).await? {
             Some(u) if !u.disabled => Ok(u),
-            _ => {
-                let entry = self.audit.entry(AuditEvent::SessionRevoked, Some(session.user_id), &ClientInfo::default(), serde_json::json!({"session_id": session.id, "reason": "user_disabled_or_deleted"}));
-                self.store.revoke_session(session.id, now, &[entry]).await?;
-                self.revoker.revoked().await;
-                Err(CoreError::TokenRevoked)
-            }
+            _ => Err(self.end_for_user(session, now).await),
         }
+    }
+
+    /// Ends a session whose user is disabled or gone; the error to answer with.
+    async fn end_for_user(&self, session: &SessionRecord, now: DateTime<Utc>) -> CoreError {
+        let entry = self.audit.entry(
+            AuditEvent::SessionRevoked,
+            Some(session.user_id),
+            &ClientInfo::default(),
+            serde_json::json!({"session_id": session.id, "reason": "user_disabled_or_deleted"}),
+        );
+        if let Err(e) = self.store.revoke_session(session.id, now, &[entry]).await {
+            return e.into();
+        }
+        self.revoker.revoked().await;
+        CoreError::TokenRevoked
     }
 
     /// Ends the session of a refresh token (the live one, or the one just spent within the
