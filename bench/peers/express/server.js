@@ -4,13 +4,15 @@
 // - argon2id at Sesame's default cost (m = 19 MiB, t = 2, p = 1; npm argon2's own default is
 //   m = 64 MiB, t = 3, p = 4), hashed on libuv's thread pool;
 // - access tokens HS256 with a shared secret (jsonwebtoken's common use), 15 minutes; the
-//   check is the signature and the claims only, no database read;
+//   check is the signature and the claims only, no database read; the key is a KeyObject made
+//   once (see serve());
 // - refresh tokens opaque (32 random bytes), stored as SHA-256 in SQLite, 7 days, rotated by one
 //   conditional UPDATE that marks the old one used (so a token cannot be spent twice);
 // - SQLite in WAL mode, synchronous=NORMAL, writes in IMMEDIATE transactions;
 // - Node's cluster module, PEER_WORKERS processes (default 2, one per core).
 //
-// Environment: PEER_PORT, PEER_DB (SQLite file), PEER_SECRET (HMAC key), PEER_WORKERS.
+// Environment: PEER_PORT, PEER_DB (SQLite file), PEER_SECRET (HMAC key), PEER_WORKERS,
+// PEER_JWT_KEY=string (hand jsonwebtoken the secret as a string, see serve()).
 'use strict';
 
 const cluster = require('node:cluster');
@@ -87,7 +89,13 @@ if (cluster.isPrimary) {
 }
 
 function serve() {
-  const secret = process.env.PEER_SECRET;
+  // The key as a KeyObject, made once. Handed a string, jsonwebtoken 9 first tries to parse it
+  // as a public key on every call and catches the failure: ~0.8 ms per verify instead of ~20 µs.
+  // PEER_JWT_KEY=string measures that (what most tutorials write).
+  const secret =
+    process.env.PEER_JWT_KEY === 'string'
+      ? process.env.PEER_SECRET
+      : crypto.createSecretKey(Buffer.from(process.env.PEER_SECRET, 'utf8'));
   const db = open();
   const q = {
     insertUser: db.prepare(

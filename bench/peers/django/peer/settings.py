@@ -5,7 +5,8 @@ Choices that matter for the comparison, each matching Sesame where there is a co
 - DEBUG off, no browsable API, JSON only.
 - argon2id at Sesame's default cost (m = 19 MiB, t = 2, p = 1) as the first hasher, so a login
   costs the same hash on both sides (Django's own Argon2 default is m = 100 MiB, p = 8).
-- SQLite in WAL mode with synchronous=NORMAL and IMMEDIATE transactions, as Sesame's SQLite store.
+- SQLite in WAL mode with synchronous=NORMAL and IMMEDIATE transactions, as Sesame's SQLite store,
+  on persistent connections.
 - simplejwt with its token blacklist app, refresh rotation and blacklisting after rotation, as
   seed 004 uses a blacklist; access tokens HS256 with the secret key (simplejwt's default).
 """
@@ -44,6 +45,8 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("PEER_DB", str(BASE_DIR / "peer.sqlite3")),
+        # Persistent connections (Django's default, 0, opens and closes one per request).
+        "CONN_MAX_AGE": None,
         "OPTIONS": {
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "transaction_mode": "IMMEDIATE",
