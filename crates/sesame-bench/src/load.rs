@@ -196,19 +196,41 @@ async fn drive(
     mut hist: Histogram<u64>,
 ) -> (Histogram<u64>, u64, u64) {
     let (mut ok, mut errors) = (0u64, 0u64);
+    // The last answer said `Connection: close` (a server without keep-alive, such as
+    // gunicorn's sync workers): the next request opens a new connection first, and its
+    // latency includes the connect, as a real client's would. Sesame never says it.
+    let mut closed = false;
     while !stop.load(Ordering::Relaxed) {
         let req = script.request();
         let t = Instant::now();
+        if closed {
+            match target.connect().await {
+                Ok(s) => {
+                    sender = s;
+                    closed = false;
+                }
+                Err(_) => {
+                    errors += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            }
+        }
         let answer = async {
             sender.ready().await?;
             let res = sender.send_request(req).await?;
             let status = res.status();
+            let close = res
+                .headers()
+                .get(hyper::header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
             let body = res.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, body))
+            Ok::<_, hyper::Error>((status, body, close))
         }
         .await;
         match answer {
-            Ok((status, body)) => {
+            Ok((status, body, close)) => {
+                closed = close;
                 if script.response(status, &body) {
                     ok += 1;
                     let _ = hist.record((t.elapsed().as_micros() as u64).max(1));

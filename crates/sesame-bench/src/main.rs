@@ -124,6 +124,10 @@ struct Args {
     /// A label for the result row.
     #[arg(long)]
     label: Option<String>,
+    /// With --url: print the row as one JSON object instead of a markdown table (for scripts,
+    /// e.g. scripts/bench-peers.sh).
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -165,6 +169,23 @@ struct Row {
 const HEADER: &str = "| scenario | conns | req/s | p50 ms | p99 ms | p99.9 ms | errors | server RSS end / peak MB | note |\n|---|---|---|---|---|---|---|---|---|";
 
 impl Row {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "scenario": self.name,
+            "connections": self.connections,
+            "ok": self.out.ok,
+            "errors": self.out.errors,
+            "secs": self.out.secs,
+            "rate": self.out.rate(),
+            "p50_ms": self.out.ms(0.5),
+            "p99_ms": self.out.ms(0.99),
+            "p999_ms": self.out.ms(0.999),
+            "rss_end_mb": self.rss.map(|r| r.0),
+            "rss_peak_mb": self.rss.map(|r| r.1),
+            "note": self.note,
+        })
+    }
+
     fn markdown(&self) -> String {
         let rss = self
             .rss
@@ -474,7 +495,11 @@ async fn one(args: &Args) -> anyhow::Result<()> {
     if let Some(l) = &args.label {
         row.name = l.clone();
     }
-    let text = format!("{HEADER}\n{}\n", row.markdown());
+    let text = if args.json {
+        format!("{}\n", row.json())
+    } else {
+        format!("{HEADER}\n{}\n", row.markdown())
+    };
     print!("{text}");
     if let Some(p) = &args.out {
         std::fs::write(p, text)?;
