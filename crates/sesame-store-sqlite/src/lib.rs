@@ -22,6 +22,7 @@
 //! which runs before the connection is pinged back into the pool.
 
 mod audit;
+mod checkpoint;
 mod clients;
 mod email;
 mod keys;
@@ -49,6 +50,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Refresh rotations waiting for the writer, committed in groups (see `rotation`).
     rotations: std::sync::Arc<rotation::Rotations>,
+    /// WAL checkpoints off the writer's path (see `checkpoint`); none for `:memory:`.
+    _checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -77,6 +80,7 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
+        let in_memory = path == ":memory:" || path.is_empty();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
@@ -95,7 +99,12 @@ impl SqliteStore {
                     Ok(!idle_in_transaction)
                 })
             })
-            .connect_with(opts.clone())
+            // The checkpointer does this work; the writer only falls back to it (see
+            // `checkpoint`).
+            .connect_with(opts.clone().pragma(
+                "wal_autocheckpoint",
+                checkpoint::WRITER_FALLBACK_PAGES.to_string(),
+            ))
             .await
             .map_err(map_err)?;
         let readers = std::thread::available_parallelism()
@@ -105,13 +114,25 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(readers)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(base.read_only(true))
+            .connect_with(base.clone().read_only(true))
             .await
             .map_err(map_err)?;
+        let checkpointer = if in_memory {
+            None
+        } else {
+            let conn = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(base.clone())
+                .await
+                .map_err(map_err)?;
+            Some(std::sync::Arc::new(checkpoint::Checkpointer::start(conn)))
+        };
         Ok(SqliteStore {
             writer,
             reader,
             rotations: Default::default(),
+            _checkpointer: checkpointer,
         })
     }
 
