@@ -428,8 +428,8 @@ async fn profile_until(
     }
 }
 
-#[tokio::test]
-async fn a_profile_changed_at_one_replica_is_read_changed_at_the_other_within_a_poll() {
+/// Two replicas, an admin's access token, and a signed-in user's email and access token.
+async fn pair_with_admin_and_user() -> (Server, Server, String, String, String) {
     let url = fresh_database().await;
     let (a, b) = Server::start_pair(&url, &[]).await;
     let admin_email = tokio::task::spawn_blocking(move || create_admin(&url))
@@ -438,6 +438,12 @@ async fn a_profile_changed_at_one_replica_is_read_changed_at_the_other_within_a_
     let admin = a.login(&admin_email).await.access;
     let email = a.new_user().await;
     let user = a.login(&email).await.access;
+    (a, b, admin, email, user)
+}
+
+#[tokio::test]
+async fn a_profile_changed_at_one_replica_is_read_changed_at_the_other_within_a_poll() {
+    let (a, b, admin, email, user) = pair_with_admin_and_user().await;
     // Both replicas read (and so hold) the profile before it changes.
     for server in [&a, &b] {
         for _ in 0..3 {
@@ -510,14 +516,7 @@ async fn a_profile_changed_at_one_replica_is_read_changed_at_the_other_within_a_
 
 #[tokio::test]
 async fn a_disabled_user_is_refused_at_once_by_the_replica_that_disabled_them() {
-    let url = fresh_database().await;
-    let (a, b) = Server::start_pair(&url, &[]).await;
-    let admin_email = tokio::task::spawn_blocking(move || create_admin(&url))
-        .await
-        .unwrap();
-    let admin = a.login(&admin_email).await.access;
-    let email = a.new_user().await;
-    let user = a.login(&email).await.access;
+    let (a, b, admin, _, user) = pair_with_admin_and_user().await;
     let mut id = String::new();
     for server in [&a, &b] {
         let res = server.get("/profile", Some(&user)).await;
