@@ -33,6 +33,8 @@ use crate::store::UserRecord;
 pub const TTL: Duration = Duration::from_secs(60);
 /// At most this many profiles are held (a few hundred bytes each: about 10 MB when full).
 pub const CAPACITY: usize = 32_768;
+/// A full cache is swept for expired entries at most this often.
+const SWEEP_EVERY: chrono::Duration = chrono::Duration::seconds(1);
 /// How many of the latest forgotten users are remembered to judge racing reads by. A read whose
 /// ticket is older than all of them is not admitted (it is served, just not held).
 const RECENT: usize = 1024;
@@ -86,6 +88,11 @@ struct Inner {
     epoch: u64,
     /// (epoch of the forget, user) for the latest [`RECENT`] forgets, oldest first.
     recent: VecDeque<(u64, Uuid)>,
+    /// When a full cache was last swept for expired entries.
+    swept_at: Option<DateTime<Utc>>,
+    /// Sweeps run, for the test that checks they are rationed.
+    #[cfg(test)]
+    sweeps: usize,
 }
 
 pub struct ProfileCache {
@@ -165,6 +172,19 @@ impl ProfileCache {
             }
         }
         if inner.entries.len() >= self.capacity && !inner.entries.contains_key(&profile.id) {
+            // A sweep walks every entry under the write lock: at most one a second, or a flood
+            // of users beyond the capacity would make every miss pay for one.
+            let due = inner
+                .swept_at
+                .is_none_or(|at| fetched_at - at >= SWEEP_EVERY || fetched_at < at);
+            if !due {
+                return false;
+            }
+            inner.swept_at = Some(fetched_at);
+            #[cfg(test)]
+            {
+                inner.sweeps += 1;
+            }
             // Sweep by the newcomer's time: whatever is stale for it is stale for everyone.
             inner.entries.retain(|_, e| {
                 let age = fetched_at - e.fetched_at;
@@ -313,5 +333,20 @@ mod tests {
         assert_eq!(cache.len(), 2);
         assert!(cache.get(a, at(61)).is_none());
         assert!(cache.get(b, at(61)).is_some());
+    }
+
+    #[test]
+    fn a_full_cache_is_swept_at_most_once_a_second() {
+        let cache = ProfileCache::new(2, Duration::from_secs(60));
+        cache.admit(cache.ticket(), profile(Uuid::now_v7(), "a"), at(0));
+        cache.admit(cache.ticket(), profile(Uuid::now_v7(), "b"), at(0));
+        let sweeps = || cache.inner.read().unwrap().sweeps;
+        // A flood of newcomers while every entry is fresh: one sweep, not one per newcomer.
+        for _ in 0..100 {
+            assert!(!cache.admit(cache.ticket(), profile(Uuid::now_v7(), "x"), at(10)));
+        }
+        assert_eq!(sweeps(), 1);
+        assert!(!cache.admit(cache.ticket(), profile(Uuid::now_v7(), "y"), at(11)));
+        assert_eq!(sweeps(), 2, "a second later, another");
     }
 }
