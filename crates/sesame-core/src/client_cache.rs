@@ -76,9 +76,7 @@ impl ClientCache {
     }
 
     fn fresh(&self, e: &Entry, now: DateTime<Utc>) -> bool {
-        // A clock that went back makes the age negative: treated as stale, never as young.
-        let age = now - e.fetched_at;
-        age >= chrono::Duration::zero() && age < self.ttl
+        crate::clock::younger_than(e.fetched_at, now, self.ttl)
     }
 
     /// The record of `client_id` if held and younger than the TTL at `now`. The caller still

@@ -42,3 +42,11 @@ impl Clock for ManualClock {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// Whether something read at `at` is still younger than `ttl` at `now`. A clock that went back
+/// makes the age negative: that counts as stale, never as young. (The in-memory caches of
+/// clients and profiles judge their entries by it.)
+pub fn younger_than(at: DateTime<Utc>, now: DateTime<Utc>, ttl: Duration) -> bool {
+    let age = now - at;
+    age >= Duration::zero() && age < ttl
+}

@@ -27,6 +27,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::clock::younger_than;
 use crate::store::UserRecord;
 
 /// How long a profile read from the database is used before it is read again.
@@ -127,19 +128,13 @@ impl ProfileCache {
         }
     }
 
-    fn fresh(&self, fetched_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        // A clock that went back makes the age negative: treated as stale, never as young.
-        let age = now - fetched_at;
-        age >= chrono::Duration::zero() && age < self.ttl
-    }
-
     /// The held profile of `id`, if younger than the TTL at `now`.
     pub fn get(&self, id: Uuid, now: DateTime<Utc>) -> Option<Arc<Profile>> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         inner
             .entries
             .get(&id)
-            .filter(|e| self.fresh(e.fetched_at, now))
+            .filter(|e| younger_than(e.fetched_at, now, self.ttl))
             .map(|e| e.profile.clone())
     }
 
@@ -186,10 +181,10 @@ impl ProfileCache {
                 inner.sweeps += 1;
             }
             // Sweep by the newcomer's time: whatever is stale for it is stale for everyone.
-            inner.entries.retain(|_, e| {
-                let age = fetched_at - e.fetched_at;
-                age >= chrono::Duration::zero() && age < self.ttl
-            });
+            let ttl = self.ttl;
+            inner
+                .entries
+                .retain(|_, e| younger_than(e.fetched_at, fetched_at, ttl));
             if inner.entries.len() >= self.capacity {
                 return false;
             }

@@ -53,22 +53,6 @@ pub struct ProfileView {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<UserRecord> for ProfileView {
-    fn from(u: UserRecord) -> Self {
-        ProfileView {
-            id: u.id,
-            email: u.email,
-            username: u.username,
-            display_name: u.display_name,
-            roles: u.roles,
-            email_verified: u.email_verified,
-            pending_email: None,
-            created_at: u.created_at,
-            updated_at: u.updated_at,
-        }
-    }
-}
-
 impl From<&Profile> for ProfileView {
     fn from(p: &Profile) -> Self {
         ProfileView {
@@ -88,9 +72,7 @@ impl From<&Profile> for ProfileView {
 /// The profile with its pending email change, if any.
 async fn view(state: &AppState, user: UserRecord) -> Result<ProfileView, ApiError> {
     let pending = state.sesame.recovery().pending_email(user.id).await?;
-    let mut v = ProfileView::from(user);
-    v.pending_email = pending;
-    Ok(v)
+    Ok(ProfileView::from(&Profile::new(user, pending)))
 }
 
 /// Absent → `None` (unchanged); `null` → `Some(None)` (cleared); a value → `Some(Some(v))`.

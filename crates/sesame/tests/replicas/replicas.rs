@@ -314,12 +314,7 @@ async fn oauth(
 
 #[tokio::test]
 async fn a_client_deleted_at_one_replica_is_refused_at_the_other() {
-    let url = fresh_database().await;
-    let (a, b) = Server::start_pair(&url, &[]).await;
-    let admin_email = tokio::task::spawn_blocking(move || create_admin(&url))
-        .await
-        .unwrap();
-    let admin = a.login(&admin_email).await.access;
+    let (a, b, admin) = pair_with_admin().await;
     let gone = create_client(&a, &admin, "cart_service").await;
     // Introspection answers only a client whose audience the token is for: the auditor is
     // another client of the cart service.
@@ -428,14 +423,20 @@ async fn profile_until(
     }
 }
 
-/// Two replicas, an admin's access token, and a signed-in user's email and access token.
-async fn pair_with_admin_and_user() -> (Server, Server, String, String, String) {
+/// Two replicas on a fresh database and an admin's access token (the admin made by the CLI).
+async fn pair_with_admin() -> (Server, Server, String) {
     let url = fresh_database().await;
     let (a, b) = Server::start_pair(&url, &[]).await;
     let admin_email = tokio::task::spawn_blocking(move || create_admin(&url))
         .await
         .unwrap();
     let admin = a.login(&admin_email).await.access;
+    (a, b, admin)
+}
+
+/// [`pair_with_admin`] and a signed-in user's email and access token.
+async fn pair_with_admin_and_user() -> (Server, Server, String, String, String) {
+    let (a, b, admin) = pair_with_admin().await;
     let email = a.new_user().await;
     let user = a.login(&email).await.access;
     (a, b, admin, email, user)
