@@ -642,3 +642,36 @@ async fn preferences_need_a_token() {
     )
     .await;
 }
+
+/// A disabled user's profile is refused even by a token of theirs that is still accepted (here
+/// the account is disabled in the database directly, so no session was ended): the profile
+/// cache is told by the feed, and a disabled profile is never shown.
+#[tokio::test]
+async fn a_disabled_users_profile_is_refused_even_while_their_token_is_accepted() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    assert_eq!(
+        show(&app, &user.tokens.access).await["id"],
+        user.id.as_str()
+    );
+    let id = uuid::Uuid::parse_str(&user.id).unwrap();
+    app.sesame
+        .store()
+        .set_disabled(id, true, Utc::now(), &[])
+        .await
+        .expect("user disabled");
+    let disabled = std::time::Instant::now();
+    loop {
+        let res = app.get("/profile", Some(&user.tokens.access)).await;
+        if res.status() == StatusCode::UNAUTHORIZED {
+            assert_error(res, StatusCode::UNAUTHORIZED, "token_revoked").await;
+            break;
+        }
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(
+            disabled.elapsed() < std::time::Duration::from_secs(5),
+            "a disabled user's profile still shown 5 s later"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
