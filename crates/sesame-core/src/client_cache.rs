@@ -159,6 +159,7 @@ mod tests {
             delegable_roles: Vec::new(),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             access_until: None,
+            status_idx: None,
         })
     }
 

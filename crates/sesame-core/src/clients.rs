@@ -180,6 +180,7 @@ impl Clients {
             delegable_roles: dedup(input.delegable_roles),
             created_at: self.clock.now(),
             access_until: None,
+            status_idx: None,
         };
         let entry = self.audit.entry(
             AuditEvent::ClientCreated,
@@ -187,9 +188,17 @@ impl Clients {
             client,
             serde_json::json!({"client_id": record.client_id, "name": record.name, "audiences": record.audiences, "scopes": record.scopes, "delegable_roles": record.delegable_roles, "by": by}),
         );
-        self.store.create_client(&record, &[entry]).await?;
+        let now = self.clock.now();
+        let reuse_before = self.revoker.status_lists().reuse_before(now);
+        let status_idx = self
+            .store
+            .create_client(&record, reuse_before, &[entry])
+            .await?;
         Ok(CreatedClient {
-            client: record,
+            client: ClientRecord {
+                status_idx: Some(status_idx),
+                ..record
+            },
             secret: SecretString::from(secret),
         })
     }

@@ -55,6 +55,7 @@ pub mod secret;
 pub mod service;
 pub mod sessions;
 pub mod settings;
+pub mod status_list;
 pub mod store;
 pub mod tokens;
 

@@ -221,6 +221,8 @@ impl OAuth {
             scope: (!scope.is_empty()).then(|| scope.clone()),
             email_verified: None,
             act: None,
+            // Dies with the client: its deletion sets this bit.
+            status: self.issuer.status(client.status_idx),
         };
         let access_token = self.issuer.sign(&claims, "client")?;
         Ok(ClientToken {
@@ -328,6 +330,9 @@ impl OAuth {
             scope: (!scope.is_empty()).then(|| scope.clone()),
             email_verified: subject.email_verified,
             act: Some(act),
+            // The subject's session's entry: it dies with the user's session (logout, reuse,
+            // password change, disable), which is what acting on the user's behalf rests on.
+            status: subject.status,
         };
         let access_token = self.issuer.sign(&claims, "exchange")?;
         Ok(ClientToken {

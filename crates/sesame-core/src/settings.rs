@@ -61,6 +61,9 @@ pub struct Settings {
     pub browser_session_ttl: Duration,
     /// Whether people may register themselves (`SESAME_SIGNUP`): `/signup` and `POST /auth/register`.
     pub signup_enabled: bool,
+    /// How long a verifier may use a status list before fetching it again
+    /// (`SESAME_STATUS_LIST_TTL`): the bound on how late an offline verifier learns of a logout.
+    pub status_list_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -91,6 +94,7 @@ impl Default for Settings {
             browser_session_idle: Duration::from_secs(24 * 3600),
             browser_session_ttl: Duration::from_secs(7 * 24 * 3600),
             signup_enabled: true,
+            status_list_ttl: Duration::from_secs(5),
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::metrics::CoreMetrics;
 use crate::secret::SecretBytes;
 use crate::sessions::FIRST_PARTY_CLIENT_ID;
 use crate::settings::Settings;
+use crate::status_list::StatusLists;
 use crate::store::{Store, TokenSubject};
 
 /// 32 random bytes, base64url without padding: 43 characters.
@@ -161,20 +162,37 @@ pub struct TokenPair {
 pub(crate) struct Issuer {
     keys: Arc<KeyRing>,
     metrics: Arc<CoreMetrics>,
+    status: Arc<StatusLists>,
     issuer: String,
     access_ttl: std::time::Duration,
     refresh_ttl: std::time::Duration,
 }
 
 impl Issuer {
-    pub(crate) fn new(keys: Arc<KeyRing>, metrics: Arc<CoreMetrics>, settings: &Settings) -> Self {
+    pub(crate) fn new(
+        keys: Arc<KeyRing>,
+        metrics: Arc<CoreMetrics>,
+        status: Arc<StatusLists>,
+        settings: &Settings,
+    ) -> Self {
         Issuer {
             keys,
             metrics,
+            status,
             issuer: settings.issuer.clone(),
             access_ttl: settings.access_ttl,
             refresh_ttl: settings.refresh_ttl,
         }
+    }
+
+    /// The `status` claim of a token carrying status-list index `idx`.
+    pub(crate) fn status(&self, idx: Option<i64>) -> Option<sesame_verify::TokenStatus> {
+        idx.and_then(|i| self.status.claim(i))
+    }
+
+    /// See [`StatusLists::reuse_before`].
+    pub(crate) fn status_reuse_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.status.reuse_before(now)
     }
 
     /// `iss` of every token.
@@ -227,6 +245,7 @@ impl Issuer {
         &self,
         user: &TokenSubject,
         sid: uuid::Uuid,
+        status_idx: Option<i64>,
         audience: &[String],
         refresh: RefreshToken,
         now: DateTime<Utc>,
@@ -247,6 +266,7 @@ impl Issuer {
             scope: None,
             email_verified: Some(user.email_verified),
             act: None,
+            status: self.status(status_idx),
         };
         let access = self.sign(&claims, "access")?;
         self.metrics.issued("refresh");

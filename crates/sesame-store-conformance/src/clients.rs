@@ -20,6 +20,7 @@ fn client(id: &str, minutes: i64) -> ClientRecord {
         delegable_roles: Vec::new(),
         created_at: t0() + mins(minutes),
         access_until: None,
+        status_idx: None,
     }
 }
 
@@ -29,7 +30,7 @@ pub async fn clients_create_get_list_delete(store: Arc<dyn Store>) {
     let analytics = client("analytics", 1);
     for c in [&billing, &analytics] {
         store
-            .create_client(c, &[entry("client_created", None)])
+            .create_client(c, t0(), &[entry("client_created", None)])
             .await
             .unwrap();
     }
@@ -53,7 +54,11 @@ pub async fn clients_create_get_list_delete(store: Arc<dyn Store>) {
     assert_eq!(listed, ["billing", "analytics"], "in creation order");
 
     let err = store
-        .create_client(&client("billing", 5), &[entry("client_created", None)])
+        .create_client(
+            &client("billing", 5),
+            t0(),
+            &[entry("client_created", None)],
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Other(_)), "{err:?}");
@@ -88,7 +93,7 @@ pub async fn clients_keep_their_delegable_roles(store: Arc<dyn Store>) {
     let plain = client("plain", 1);
     for c in [&delegating, &plain] {
         store
-            .create_client(c, &[entry("client_created", None)])
+            .create_client(c, t0(), &[entry("client_created", None)])
             .await
             .unwrap();
     }
@@ -128,7 +133,7 @@ pub async fn delete_client_feeds_a_client_revocation(store: Arc<dyn Store>) {
         client("svc_idle", 2),
     ] {
         store
-            .create_client(&c, &[entry("client_created", None)])
+            .create_client(&c, t0(), &[entry("client_created", None)])
             .await
             .unwrap();
     }

@@ -124,6 +124,7 @@ macro_rules! conformance_tests {
                 a_browser_sign_in_ends_the_session_it_replaces,
                 browser_sessions_end_with_the_users_sessions_and_purge,
                 revoke_other_sessions_keeps_exactly_one,
+                status_indices_are_unique_fed_and_reused_only_when_dead,
             }
             keys {
                 init_keys_once,
@@ -236,6 +237,7 @@ pub fn new_session(
         access_until: now + Duration::minutes(15),
         ip: Some("203.0.113.7".into()),
         user_agent: Some("conformance/1".into()),
+        status_reuse_before: now - Duration::hours(1),
     }
 }
 

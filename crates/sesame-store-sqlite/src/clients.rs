@@ -22,6 +22,7 @@ struct ClientRow {
     delegable_roles: Vec<String>,
     created_at: UnixMs,
     access_until: Option<UnixMs>,
+    status_idx: Option<i64>,
 }
 
 impl From<ClientRow> for ClientRecord {
@@ -35,18 +36,24 @@ impl From<ClientRow> for ClientRecord {
             delegable_roles: r.delegable_roles,
             created_at: r.created_at.into(),
             access_until: r.access_until.map(Into::into),
+            status_idx: r.status_idx,
         }
     }
 }
 
-const COLUMNS: &str =
-    "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until";
+const COLUMNS: &str = "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until, status_idx";
 
 #[async_trait]
 impl ClientStore for SqliteStore {
-    async fn create_client(&self, c: &ClientRecord, audit: &[AuditEntry]) -> StoreResult<()> {
+    async fn create_client(
+        &self,
+        c: &ClientRecord,
+        status_reuse_before: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<i64> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO clients (client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        let status_idx = crate::status::take_index(&mut tx, status_reuse_before).await?;
+        sqlx::query("INSERT INTO clients (client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, status_idx) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
             .bind(&c.client_id)
             .bind(&c.name)
             .bind(&c.secret_hash)
@@ -54,11 +61,13 @@ impl ClientStore for SqliteStore {
             .bind(Json(&c.scopes))
             .bind(Json(&c.delegable_roles))
             .bind(UnixMs(c.created_at))
+            .bind(status_idx)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        Ok(status_idx)
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {

@@ -61,7 +61,7 @@ pub mod remote;
 pub mod test_util;
 
 pub use cache::{DEFAULT_CAPACITY as DEFAULT_CACHE_CAPACITY, TokenCache};
-pub use claims::{Audience, Claims};
+pub use claims::{Audience, Claims, StatusListRef, TokenStatus};
 pub use error::VerifyError;
 pub use keyset::{KeySet, PublicJwk};
 pub use verifier::{DEFAULT_LEEWAY_SECS, Verifier};

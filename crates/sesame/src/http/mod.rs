@@ -19,6 +19,7 @@ pub mod query;
 pub mod ratelimit;
 mod redact;
 pub mod sessions;
+pub mod status_lists;
 pub mod wellknown;
 
 use std::sync::Arc;
@@ -106,6 +107,7 @@ pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(oauth::router())
         .merge(forward_auth::router())
+        .merge(status_lists::router())
 }
 
 pub fn router(state: AppState) -> Router {

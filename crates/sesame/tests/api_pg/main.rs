@@ -56,6 +56,9 @@ mod refresh;
 mod security;
 #[path = "../api/sessions.rs"]
 mod sessions;
+// Issue 20: token status lists.
+#[path = "../api/status_lists.rs"]
+mod status_lists;
 // Moving in with existing password hashes.
 #[path = "../api/import.rs"]
 mod import;
