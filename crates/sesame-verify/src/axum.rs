@@ -199,7 +199,9 @@ impl AuthRejection {
                 "token_revoked",
                 "The token has been revoked.",
             ),
-            AuthError::KeysUnavailable | AuthError::IntrospectionUnavailable => (
+            AuthError::KeysUnavailable
+            | AuthError::IntrospectionUnavailable
+            | AuthError::StatusUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "The identity provider cannot be reached; try again shortly.",
