@@ -42,6 +42,7 @@ pub fn verifier(config: &Config) -> anyhow::Result<RemoteVerifier> {
     if let Some((id, secret)) = &config.introspection {
         b = b.introspection(id, secret.clone());
     }
+    b = b.status_lists(config.status_lists);
     b.build().context("cannot configure token verification")
 }
 
