@@ -72,7 +72,7 @@ pub async fn discovery(State(state): State<AppState>) -> Json<Value> {
         "subject_types_supported": ["public"],
         "access_token_signing_alg_values_supported": algs,
         "id_token_signing_alg_values_supported": algs,
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "sid", "roles", "scope", "email_verified"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "sid", "roles", "scope", "email_verified", "status"],
         "audiences_supported": state.sesame.settings().audiences,
         "service_documentation": format!("{iss}/openapi.json"),
     }))
