@@ -352,3 +352,24 @@ async fn a_bit_clears_once_every_token_that_carried_it_has_expired() {
     app.sesame.sync_revocations().await.unwrap();
     assert!(!revoked(&app, &user.tokens.access).await);
 }
+
+#[tokio::test]
+async fn metrics_count_the_entries_set() {
+    let app = spawn_app().await;
+    let gauge = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("sesame_status_list_revoked "))
+            .and_then(|l| l.split(' ').nth(1))
+            .map(str::to_string)
+    };
+    let user = app.new_user().await;
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert_eq!(gauge(&text).as_deref(), Some("0"), "{text}");
+    app.post(
+        "/auth/logout",
+        json!({"refresh_token": user.tokens.refresh}),
+    )
+    .await;
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert_eq!(gauge(&text).as_deref(), Some("1"));
+}
