@@ -50,10 +50,11 @@ const BOUND_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// A list as served: both forms, with their `ETag`s.
 #[derive(Debug)]
 pub struct RenderedList {
-    /// The `statuslist+jwt`.
-    pub jwt: String,
+    /// The `statuslist+jwt` (a `Bytes` each response shares: a list is served thousands of
+    /// times a second, and copying 16 KB per response churns the allocator).
+    pub jwt: bytes::Bytes,
     /// The unsigned JSON form.
-    pub json: String,
+    pub json: bytes::Bytes,
     pub jwt_etag: String,
     pub json_etag: String,
     /// The `ttl` it was rendered with (seconds), for `Cache-Control`.
@@ -313,8 +314,8 @@ impl StatusLists {
         Ok(RenderedList {
             jwt_etag: etag(&jwt),
             json_etag: etag(&json),
-            jwt,
-            json,
+            jwt: jwt.into(),
+            json: json.into(),
             ttl,
             version,
             rendered_at_ms: now.timestamp_millis(),
