@@ -146,6 +146,22 @@ impl KeyRing {
     }
 }
 
+/// The session a user's access token belongs to: its `sid` and status-list index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TokenSession {
+    pub(crate) id: uuid::Uuid,
+    pub(crate) status_idx: Option<i64>,
+}
+
+impl From<&crate::store::SessionRecord> for TokenSession {
+    fn from(s: &crate::store::SessionRecord) -> Self {
+        TokenSession {
+            id: s.id,
+            status_idx: s.status_idx,
+        }
+    }
+}
+
 /// A user's access and refresh token, as a login or a refresh hands them out.
 #[derive(Debug)]
 pub struct TokenPair {
@@ -240,12 +256,11 @@ impl Issuer {
         uuid::Uuid::new_v7(ts).to_string()
     }
 
-    /// A user's access token for session `sid`, paired with `refresh`.
+    /// A user's access token for `session`, paired with `refresh`.
     pub(crate) fn token_pair(
         &self,
         user: &TokenSubject,
-        sid: uuid::Uuid,
-        status_idx: Option<i64>,
+        session: TokenSession,
         audience: &[String],
         refresh: RefreshToken,
         now: DateTime<Utc>,
@@ -261,12 +276,12 @@ impl Issuer {
             nbf: now.timestamp(),
             jti: Self::jti_at(read_at),
             client_id: FIRST_PARTY_CLIENT_ID.into(),
-            sid: Some(sid.to_string()),
+            sid: Some(session.id.to_string()),
             roles: user.roles.clone(),
             scope: None,
             email_verified: Some(user.email_verified),
             act: None,
-            status: self.status(status_idx),
+            status: self.status(session.status_idx),
         };
         let access = self.sign(&claims, "access")?;
         self.metrics.issued("refresh");

@@ -18,7 +18,7 @@ use crate::revocation::Revoker;
 use crate::secret::SecretBytes;
 use crate::settings::{Settings, ttl};
 use crate::store::{NewSession, Rotated, SessionRecord, Store, TokenSubject, UserRecord};
-use crate::tokens::{Issuer, KeyRing, RefreshToken};
+use crate::tokens::{Issuer, KeyRing, RefreshToken, TokenSession};
 
 mod browser;
 mod login;
@@ -133,8 +133,10 @@ impl Sessions {
         let status_idx = self.store.create_session(&session).await?;
         self.issuer.token_pair(
             &TokenSubject::from(user),
-            session.id,
-            Some(status_idx),
+            TokenSession {
+                id: session.id,
+                status_idx: Some(status_idx),
+            },
             &audience,
             refresh,
             now,
@@ -174,8 +176,7 @@ impl Sessions {
             };
             return self.issuer.token_pair(
                 &user,
-                session.id,
-                session.status_idx,
+                TokenSession::from(&session),
                 &session.audience,
                 next,
                 now,
@@ -223,8 +224,7 @@ impl Sessions {
             }
             return self.issuer.token_pair(
                 &user,
-                session.id,
-                session.status_idx,
+                TokenSession::from(&session),
                 &session.audience,
                 next,
                 now,

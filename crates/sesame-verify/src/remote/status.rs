@@ -230,6 +230,13 @@ impl Inner {
         let etag = previous.as_ref().and_then(|h| h.etag.clone());
         let result = match self.fetch_status(uri, etag.as_deref(), now).await {
             Ok(Fetched::Unchanged) => previous.map(|p| (p.list.clone(), p.etag.clone())),
+            // Never backwards: an older list than the one held (a stale cache or replica on
+            // the way) must not unset bits already seen.
+            Ok(Fetched::New(list, _))
+                if previous.as_ref().is_some_and(|p| list.iat < p.list.iat) =>
+            {
+                previous.map(|p| (p.list.clone(), p.etag.clone()))
+            }
             Ok(Fetched::New(list, etag)) => Some((list, etag)),
             Err(e) => {
                 tracing::warn!(list = uri, error = %e, "cannot refresh a status list; keeping the one held");
