@@ -83,6 +83,8 @@ impl Sesame {
         let status_lists = Arc::new(StatusLists::new(&settings.issuer, settings.status_list_ttl));
         let news = revocations.catch_up(store.as_ref(), now).await?;
         crate::revocation::apply_status(&status_lists, &news, now);
+        // Every list another replica has handed out an index in is served here from the start.
+        status_lists.note_bound(store.status_index_bound().await?);
         let mut records = store.list_keys().await?;
         if records.is_empty() {
             let current = generate_key(settings.signing_alg, KeyState::Current, now)?;

@@ -141,6 +141,16 @@ impl StatusLists {
         })
     }
 
+    /// The store's lowest never-handed-out index (`SessionStore::status_index_bound`): every
+    /// list below it exists.
+    pub fn note_bound(&self, bound: i64) {
+        if let Ok(bound) = u64::try_from(bound)
+            && bound > 0
+        {
+            self.note_index(bound - 1);
+        }
+    }
+
     /// An index handed out (here or, read from the feed, elsewhere): its list exists.
     fn note_index(&self, idx: u64) {
         let known = self.bits.read().unwrap_or_else(|e| e.into_inner()).bound;
@@ -375,12 +385,8 @@ impl StatusListService {
         if n > (i64::MAX as u64) / LIST_SIZE || !self.may_check_bound(now) {
             return Err(CoreError::NotFound);
         }
-        let bound = self.store.status_index_bound().await?;
-        if let Ok(bound) = u64::try_from(bound)
-            && bound > 0
-        {
-            self.lists.note_index(bound - 1);
-        }
+        self.lists
+            .note_bound(self.store.status_index_bound().await?);
         self.lists
             .get(n, &self.keys, self.clock.now())?
             .ok_or(CoreError::NotFound)
@@ -433,6 +439,12 @@ mod tests {
         assert!(lists.exists(1));
         assert!(!lists.exists(2));
         assert!(lists.claim(-1).is_none());
+        // The store's bound: every list below it exists.
+        let fresh = StatusLists::new("https://id.example", Duration::from_secs(5));
+        fresh.note_bound(0);
+        assert!(fresh.exists(0) && !fresh.exists(1), "list 0 always, nothing else");
+        fresh.note_bound(2 * LIST_SIZE as i64 + 1);
+        assert!(fresh.exists(2) && !fresh.exists(3));
     }
 
     #[test]
