@@ -442,7 +442,10 @@ mod tests {
         // The store's bound: every list below it exists.
         let fresh = StatusLists::new("https://id.example", Duration::from_secs(5));
         fresh.note_bound(0);
-        assert!(fresh.exists(0) && !fresh.exists(1), "list 0 always, nothing else");
+        assert!(
+            fresh.exists(0) && !fresh.exists(1),
+            "list 0 always, nothing else"
+        );
         fresh.note_bound(2 * LIST_SIZE as i64 + 1);
         assert!(fresh.exists(2) && !fresh.exists(3));
     }
