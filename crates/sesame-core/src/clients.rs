@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::audit::{AuditEvent, Auditor};
 use crate::client_cache::ClientCache;
+use crate::client_metadata::{OAuthFields, dedup};
 use crate::clock::Clock;
 use crate::domain::Role;
 use crate::error::{CoreError, FieldErrors};
@@ -31,13 +32,15 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     /// Roles a token obtained by exchange may carry (each only if the user has it). Empty: none.
     pub delegable_roles: Vec<String>,
+    /// Its OAuth registration (redirect URIs, grant types...); the default is a service.
+    pub oauth: OAuthFields,
 }
 
-/// A client just created: the only time its secret exists in clear.
+/// A client just created: the only time its secret exists in clear. A public client has none.
 #[derive(Debug)]
 pub struct CreatedClient {
     pub client: ClientRecord,
-    pub secret: SecretString,
+    pub secret: Option<SecretString>,
 }
 
 fn valid_name_part(s: &str, max: usize, extra: &[char]) -> bool {
@@ -153,40 +156,43 @@ impl Clients {
                     .push(format!("'{r}': {problem}"));
             }
         }
+        let oauth = input.oauth.check(&mut fields);
         if !fields.is_empty() {
             return Err(CoreError::Validation(fields));
         }
         let mut id = [0u8; 16];
-        let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut id);
-        rand::rngs::OsRng.fill_bytes(&mut secret);
-        let secret = B64.encode(secret);
-        // Order kept: the first audience is the client's default.
-        let dedup = |v: Vec<String>| {
-            let mut out: Vec<String> = Vec::new();
-            for x in v {
-                if !out.contains(&x) {
-                    out.push(x);
-                }
-            }
-            out
-        };
+        // A public client gets no secret, and its stored hash is empty: nothing ever matches it.
+        let secret = (!oauth.public).then(|| {
+            let mut secret = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            B64.encode(secret)
+        });
         let record = ClientRecord {
             client_id: format!("svc_{}", B64.encode(id)),
             name,
-            secret_hash: self.secrets.hash(&secret),
+            secret_hash: secret
+                .as_deref()
+                .map(|s| self.secrets.hash(s))
+                .unwrap_or_default(),
             audiences: dedup(input.audiences),
             scopes: dedup(input.scopes),
             delegable_roles: dedup(input.delegable_roles),
             created_at: self.clock.now(),
             access_until: None,
             status_idx: None,
+            redirect_uris: oauth.redirect_uris,
+            post_logout_redirect_uris: oauth.post_logout_redirect_uris,
+            grant_types: oauth.grant_types.unwrap_or_default(),
+            public: oauth.public,
+            first_party: oauth.first_party,
+            backchannel_logout_uri: oauth.backchannel_logout_uri,
         };
         let entry = self.audit.entry(
             AuditEvent::ClientCreated,
             by,
             client,
-            serde_json::json!({"client_id": record.client_id, "name": record.name, "audiences": record.audiences, "scopes": record.scopes, "delegable_roles": record.delegable_roles, "by": by}),
+            serde_json::json!({"client_id": record.client_id, "name": record.name, "audiences": record.audiences, "scopes": record.scopes, "delegable_roles": record.delegable_roles, "redirect_uris": record.redirect_uris, "grant_types": record.grant_types, "public": record.public, "first_party": record.first_party, "by": by}),
         );
         let now = self.clock.now();
         let reuse_before = self.revoker.status_lists().reuse_before(now);
@@ -199,7 +205,7 @@ impl Clients {
                 status_idx: Some(status_idx),
                 ..record
             },
-            secret: SecretString::from(secret),
+            secret: secret.map(SecretString::from),
         })
     }
 

@@ -31,6 +31,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod client_cache;
+pub mod client_metadata;
 pub mod clients;
 pub mod clock;
 pub mod domain;

@@ -634,8 +634,9 @@ pub trait KeyStore: Send + Sync {
     async fn instance_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
 }
 
-/// A service client (OAuth 2.0 client credentials). `Debug` leaves the secret's hash out.
-#[derive(Clone)]
+/// An OAuth client: a service (client credentials, token exchange) or an app people sign in to
+/// through Sesame (authorization code). `Debug` leaves the secret's hash out.
+#[derive(Clone, Default)]
 pub struct ClientRecord {
     pub client_id: String,
     pub name: String,
@@ -655,6 +656,27 @@ pub struct ClientRecord {
     /// Its index in the token status list, allocated by the store at creation (whatever the
     /// caller puts here is ignored by `create_client`).
     pub status_idx: Option<i64>,
+    /// OAuth (issue #18): where authorization responses may go, each compared exactly (see
+    /// `domain::RedirectUri`).
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The grants it may use (`client_credentials`, `authorization_code`, `refresh_token`,
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`).
+    pub grant_types: Vec<String>,
+    /// No secret (a SPA, a native app): PKCE is its proof; it never authenticates.
+    pub public: bool,
+    /// Skips the consent screen (the operator's own apps).
+    pub first_party: bool,
+    /// OpenID back-channel logout: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+}
+
+impl ClientRecord {
+    /// Whether the client is registered for grant type `grant`.
+    pub fn may_use(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
 }
 
 impl std::fmt::Debug for ClientRecord {
@@ -668,6 +690,13 @@ impl std::fmt::Debug for ClientRecord {
             .field("delegable_roles", &self.delegable_roles)
             .field("created_at", &self.created_at)
             .field("access_until", &self.access_until)
+            .field("status_idx", &self.status_idx)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("post_logout_redirect_uris", &self.post_logout_redirect_uris)
+            .field("grant_types", &self.grant_types)
+            .field("public", &self.public)
+            .field("first_party", &self.first_party)
+            .field("backchannel_logout_uri", &self.backchannel_logout_uri)
             .finish()
     }
 }
@@ -929,6 +958,7 @@ mod tests {
             created_at: Utc::now(),
             access_until: None,
             status_idx: None,
+            ..Default::default()
         };
         let shown = format!("{record:?}");
         // Debug of a Vec<u8> prints its bytes as numbers: look for the first few.

@@ -135,6 +135,7 @@ macro_rules! conformance_tests {
             clients {
                 clients_create_get_list_delete,
                 clients_keep_their_delegable_roles,
+                clients_keep_their_oauth_registration,
                 delete_client_feeds_a_client_revocation,
             }
             email {

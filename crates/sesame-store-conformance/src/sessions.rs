@@ -942,6 +942,7 @@ pub async fn status_indices_are_unique_fed_and_reused_only_when_dead(store: Arc<
         created_at: t0(),
         access_until: None,
         status_idx: Some(99), // ignored: the store hands it out
+        ..Default::default()
     };
     let client_idx = store
         .create_client(&client, t0(), &[entry("client_created", None)])

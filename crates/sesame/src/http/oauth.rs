@@ -97,6 +97,9 @@ impl From<CoreError> for OAuthError {
             CoreError::InvalidGrant(d) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
             }
+            CoreError::UnauthorizedClient(d) => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", d)
+            }
             CoreError::Validation(f) => OAuthError::invalid_request(
                 f.iter()
                     .map(|(k, v)| format!("{k}: {}", v.join(", ")))

@@ -33,6 +33,7 @@ mod lockout;
 mod logout;
 mod logs;
 mod oauth;
+mod oauth_clients;
 mod password;
 mod profile;
 mod refresh;

@@ -46,6 +46,8 @@ mod lockout;
 mod logout;
 #[path = "../api/oauth.rs"]
 mod oauth;
+#[path = "../api/oauth_clients.rs"]
+mod oauth_clients;
 #[path = "../api/password.rs"]
 mod password;
 #[path = "../api/profile.rs"]
