@@ -185,6 +185,7 @@ impl Sesame {
             secrets.clone(),
             client_cache.clone(),
             revoker.clone(),
+            &settings,
         );
         let oauth = OAuth::new(
             store.clone(),

@@ -601,11 +601,12 @@ mod tests {
             "SESAME_TEMPLATES_DIR",
             "SESAME_BRAND_COLOR",
             "SESAME_STATUS_LIST_TTL",
+            "SESAME_DYNAMIC_REGISTRATION",
         ] {
             assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
         }
-        // 47 settings, 3 of them secrets with a _FILE variant; no table is a variable.
-        assert_eq!(names.len(), 50, "{names:?}");
+        // 48 settings, 3 of them secrets with a _FILE variant; no table is a variable.
+        assert_eq!(names.len(), 51, "{names:?}");
         // Two fields never share a variable (`a_b` beside `[a] b` would).
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");

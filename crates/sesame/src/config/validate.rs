@@ -348,6 +348,7 @@ impl TryFrom<RawConfig> for Config {
             browser_session_idle: l.duration(key!(raw.browser_session_idle))?,
             browser_session_ttl: l.duration(key!(raw.browser_session_ttl))?,
             status_list_ttl: l.whole_seconds(key!(raw.status_list_ttl))?,
+            dynamic_registration: on_off(key!(raw.dynamic_registration))?,
             ..Settings::default()
         };
         let pages = PagesSettings {

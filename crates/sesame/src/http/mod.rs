@@ -12,6 +12,7 @@ pub mod forward_auth;
 pub mod metrics;
 pub mod no_store;
 pub mod oauth;
+pub mod oauth_register;
 pub mod openapi;
 pub mod ops;
 pub mod profile;
@@ -106,6 +107,7 @@ pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
         .merge(ops::router())
         .merge(admin::router())
         .merge(oauth::router())
+        .merge(oauth_register::router())
         .merge(forward_auth::router())
         .merge(status_lists::router())
 }

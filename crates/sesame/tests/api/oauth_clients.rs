@@ -199,3 +199,119 @@ async fn registrations_that_break_the_rules_are_refused_field_by_field() {
     let listed = body(app.get("/admin/clients", Some(&admin)).await).await;
     assert_eq!(listed["clients"], json!([]), "nothing was created");
 }
+
+#[tokio::test]
+async fn dynamic_registration_is_404_unless_turned_on() {
+    let app = spawn_app().await;
+    let res = app
+        .post(
+            "/oauth/register",
+            json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}),
+        )
+        .await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let doc = body(app.get("/.well-known/openid-configuration", None).await).await;
+    assert!(doc.get("registration_endpoint").is_none(), "{doc}");
+}
+
+#[tokio::test]
+async fn an_app_registers_itself_as_a_public_code_client() {
+    let app = spawn_app_with(&[("SESAME_DYNAMIC_REGISTRATION", "on")]).await;
+    let doc = body(app.get("/.well-known/openid-configuration", None).await).await;
+    assert_eq!(
+        doc["registration_endpoint"],
+        format!("{}/oauth/register", app.sesame.settings().issuer)
+    );
+    let res = app
+        .post(
+            "/oauth/register",
+            json!({
+                "client_name": "Claude Desktop",
+                "redirect_uris": ["http://127.0.0.1/callback"],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "scope": "openid profile offline_access",
+                "logo_uri": "https://example.com/logo.png",
+            }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let b = body(res).await;
+    assert_eq!(b["client_name"], "Claude Desktop");
+    assert_eq!(b["token_endpoint_auth_method"], "none");
+    assert_eq!(
+        b["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(b["response_types"], json!(["code"]));
+    assert_eq!(b["scope"], "openid profile offline_access");
+    assert!(b["client_id_issued_at"].is_i64());
+    assert!(b.get("client_secret").is_none());
+
+    // It is a client like any other to the admin: public, not first-party, Sesame's audience.
+    let admin = admin_token(&app).await;
+    let listed = body(app.get("/admin/clients", Some(&admin)).await).await;
+    let c = listed["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == b["client_id"])
+        .expect("listed")
+        .clone();
+    assert_eq!(c["public"], true);
+    assert_eq!(c["first_party"], false);
+    assert_eq!(c["audiences"], json!(["api"]));
+}
+
+#[tokio::test]
+async fn dynamic_registrations_that_break_the_rules_are_refused() {
+    let app = spawn_app_with(&[("SESAME_DYNAMIC_REGISTRATION", "on")]).await;
+    for (metadata, error) in [
+        (
+            json!({"redirect_uris": ["https://*.example.com/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["javascript:alert(1)"]}),
+            "invalid_redirect_uri",
+        ),
+        (json!({"redirect_uris": []}), "invalid_redirect_uri"),
+        (json!({}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "client_secret_basic"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["client_credentials"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": ["https://a.example/cb"], "scope": "openid admin"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": "https://a.example/cb"}),
+            "invalid_client_metadata",
+        ),
+    ] {
+        let res = app.post("/oauth/register", metadata.clone()).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{metadata}");
+        let b = body(res).await;
+        assert_eq!(b["error"], error, "{metadata}: {b}");
+        assert!(b["error_description"].is_string());
+    }
+    let res = app
+        .post_bytes("/oauth/register", "application/json", b"{not json".to_vec())
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(body(res).await["error"], "invalid_client_metadata");
+    let admin = admin_token(&app).await;
+    let listed = body(app.get("/admin/clients", Some(&admin)).await).await;
+    assert_eq!(listed["clients"], json!([]), "nothing was registered");
+}
