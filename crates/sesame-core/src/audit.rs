@@ -53,11 +53,19 @@ pub enum AuditEvent {
     ClientCreated,
     /// A service client was deleted.
     ClientDeleted,
+    /// An app exchanged an authorization code for the person's tokens.
+    AppAuthorized,
+    /// A person allowed an app the scopes named.
+    ConsentGranted,
+    /// A person withdrew an app's access; its tokens were revoked.
+    ConsentRevoked,
+    /// An authorization code came back after it was used: what it issued is revoked.
+    CodeReplayed,
 }
 
 impl AuditEvent {
     /// Every event, for tests and documentation.
-    pub const ALL: [AuditEvent; 21] = [
+    pub const ALL: [AuditEvent; 25] = [
         AuditEvent::Register,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -79,6 +87,10 @@ impl AuditEvent {
         AuditEvent::KeyRotated,
         AuditEvent::ClientCreated,
         AuditEvent::ClientDeleted,
+        AuditEvent::AppAuthorized,
+        AuditEvent::ConsentGranted,
+        AuditEvent::ConsentRevoked,
+        AuditEvent::CodeReplayed,
     ];
 
     /// The name stored and shown.
@@ -105,6 +117,10 @@ impl AuditEvent {
             AuditEvent::KeyRotated => "key_rotated",
             AuditEvent::ClientCreated => "client_created",
             AuditEvent::ClientDeleted => "client_deleted",
+            AuditEvent::AppAuthorized => "app_authorized",
+            AuditEvent::ConsentGranted => "consent_granted",
+            AuditEvent::ConsentRevoked => "consent_revoked",
+            AuditEvent::CodeReplayed => "code_replayed",
         }
     }
 }

@@ -47,6 +47,7 @@ pub mod lockout;
 pub mod maintenance;
 pub mod metrics;
 pub mod oauth;
+pub mod oidc;
 pub mod outbox;
 pub mod outbox_signal;
 pub mod profile_cache;

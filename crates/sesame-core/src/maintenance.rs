@@ -51,6 +51,11 @@ impl Maintenance {
         self.store
             .purge_login_attempts(now - ttl(self.lockout_duration))
             .await?;
+        // A used code is kept a while after it expires, so that a late replay still finds it
+        // and revokes what it issued (see `oidc`); after that it is merely unknown.
+        self.store
+            .purge_codes(now - crate::oidc::CODE_KEPT_AFTER_EXPIRY)
+            .await?;
         // Expired email tokens and delivered messages are kept a day, for support questions.
         self.store
             .purge_email(now - chrono::Duration::days(1))

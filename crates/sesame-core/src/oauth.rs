@@ -110,6 +110,16 @@ impl OAuth {
         self.clock.now()
     }
 
+    /// A public client (no secret; PKCE is its proof) presenting only its `client_id`.
+    /// `InvalidClient` for an unknown or confidential one: a confidential client must
+    /// authenticate.
+    pub async fn public_client(&self, client_id: &str) -> Result<Arc<ClientRecord>, CoreError> {
+        match self.store.get_client(client_id).await? {
+            Some(c) if c.public => Ok(Arc::new(c)),
+            _ => Err(CoreError::InvalidClient),
+        }
+    }
+
     /// Checks a client's credentials; the same error whether the id or the secret is wrong.
     ///
     /// From memory when the client authenticated here within the last minute and is not

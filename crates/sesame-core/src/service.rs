@@ -61,6 +61,7 @@ pub struct Sesame {
     outbox: Outbox,
     form_tokens: Arc<FormTokens>,
     status_lists: StatusListService,
+    oidc: crate::oidc::Oidc,
 }
 
 impl Sesame {
@@ -187,6 +188,16 @@ impl Sesame {
             revoker.clone(),
             &settings,
         );
+        let oidc = crate::oidc::Oidc::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            issuer.clone(),
+            ring.clone(),
+            revoker.clone(),
+            sessions.clone(),
+            &settings,
+        );
         let oauth = OAuth::new(
             store.clone(),
             clock.clone(),
@@ -217,6 +228,7 @@ impl Sesame {
             admin,
             clients,
             oauth,
+            oidc,
             keys,
             maintenance,
             outbox,
@@ -258,6 +270,11 @@ impl Sesame {
     /// Client credentials, token exchange, introspection, revocation, forward-auth's check.
     pub fn oauth(&self) -> &OAuth {
         &self.oauth
+    }
+
+    /// Sign in with Sesame: authorization, codes, consent, ID tokens, userinfo, RP logout.
+    pub fn oidc(&self) -> &crate::oidc::Oidc {
+        &self.oidc
     }
 
     /// The signing keys: published set, reload, rotation.

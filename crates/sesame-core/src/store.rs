@@ -342,6 +342,22 @@ pub struct SessionRecord {
     /// Its index in the token status list (see `status_list`); `None` for a browser session,
     /// which issues no access tokens.
     pub status_idx: Option<i64>,
+    /// For an app's session (authorization code flow): the app, scopes and sign-in it holds.
+    pub app: Option<AppLink>,
+}
+
+/// What ties a session to an app a person signed in to through Sesame (issue #18): its refresh
+/// token works for that client only, its tokens carry the scopes granted, and it ends with the
+/// browser session it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppLink {
+    pub client_id: String,
+    /// The browser session that approved it: the `sid` of the app's ID tokens.
+    pub parent_id: Uuid,
+    /// Space-separated scopes granted.
+    pub scope: String,
+    /// When the person last signed in (the ID token's `auth_time`).
+    pub auth_time: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -359,6 +375,8 @@ pub struct NewSession {
     /// A freed status-list index is taken only if every token that carried it expired before
     /// this instant; otherwise a never-used one is.
     pub status_reuse_before: DateTime<Utc>,
+    /// Set for an app's session (an authorization code exchanged).
+    pub app: Option<AppLink>,
 }
 
 /// A session opened by signing in on a page: no refresh token, a cookie known by its hash.
@@ -886,9 +904,106 @@ pub trait EmailStore: Send + Sync {
     async fn purge_email(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// An authorization code as issued: known by its SHA-256 only.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub hash: Vec<u8>,
+    pub client_id: String,
+    pub user_id: Uuid,
+    /// The browser session that approved it.
+    pub parent_id: Uuid,
+    /// As presented in the authorization request: the token request must repeat it exactly.
+    pub redirect_uri: String,
+    pub scope: String,
+    pub audience: Vec<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub auth_time: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored code: as issued, plus whether (and for what session) it was exchanged.
+#[derive(Debug, Clone)]
+pub struct CodeRecord {
+    pub code: NewCode,
+    pub used_at: Option<DateTime<Utc>>,
+    pub session_id: Option<Uuid>,
+}
+
+/// What exchanging a code did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The code was unused: it is spent now, and the session was created with this status index.
+    Issued { status_idx: i64 },
+    /// The code had been exchanged before: the session that exchange created (if any) is
+    /// revoked now, in the same transaction.
+    Replayed,
+    /// No such code.
+    Unknown,
+}
+
+/// Consent a person gave an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub user_id: Uuid,
+    pub client_id: String,
+    /// The app's name, as it is now (lists show it).
+    pub client_name: String,
+    /// Sorted, no duplicates.
+    pub scopes: Vec<String>,
+    pub granted_at: DateTime<Utc>,
+}
+
+/// Authorization codes and consent (issue #18).
+#[async_trait]
+pub trait OidcStore: Send + Sync {
+    async fn create_code(&self, code: &NewCode) -> StoreResult<()>;
+    async fn find_code(&self, hash: &[u8]) -> StoreResult<Option<CodeRecord>>;
+    /// Spends the code and creates `session` (with its refresh token) in one transaction; a
+    /// code spent before instead revokes the session it was exchanged for (with `replay_audit`).
+    async fn redeem_code(
+        &self,
+        hash: &[u8],
+        session: &NewSession,
+        audit: &[AuditEntry],
+        replay_audit: &[AuditEntry],
+    ) -> StoreResult<Redeemed>;
+    async fn get_grant(&self, user_id: Uuid, client_id: &str) -> StoreResult<Option<GrantRecord>>;
+    /// Records consent to `scopes` (replacing what was granted before).
+    async fn save_grant(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+        scopes: &[String],
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    async fn list_grants(&self, user_id: Uuid) -> StoreResult<Vec<GrantRecord>>;
+    /// Deletes the grant and revokes every live session of the user with that app, in one
+    /// transaction. `false` when there was no grant and no such session.
+    async fn delete_grant(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
+    /// Deletes codes that expired before `before`.
+    async fn purge_codes(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + KeyStore + AuditStore + ClientStore + EmailStore + std::fmt::Debug
+    UserStore
+    + SessionStore
+    + KeyStore
+    + AuditStore
+    + ClientStore
+    + EmailStore
+    + OidcStore
+    + std::fmt::Debug
 {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;

@@ -169,6 +169,11 @@ pub struct TokenPair {
     pub refresh: RefreshToken,
     pub expires_in: u64,
     pub refresh_expires_in: u64,
+    pub user_id: uuid::Uuid,
+    /// The session's id (`sid` of the access token).
+    pub session_id: uuid::Uuid,
+    /// Set when the session is an app's (issue #18): the token is the app's.
+    pub app: Option<crate::store::AppLink>,
 }
 
 /// Signs access tokens with the current key and counts each under its kind; shared by sessions
@@ -224,6 +229,21 @@ impl Issuer {
         self.refresh_ttl
     }
 
+    /// Signs an OpenID ID token (`typ: JWT`) and counts it under `id_token`.
+    pub(crate) fn sign_id_token(
+        &self,
+        claims: &impl serde::Serialize,
+    ) -> Result<String, CoreError> {
+        let token = self.keys.current().active.sign_jwt_typed("JWT", claims)?;
+        self.metrics.issued("id_token");
+        Ok(token)
+    }
+
+    /// The algorithm ID tokens are signed with (its hash makes `at_hash`).
+    pub(crate) fn id_token_alg(&self) -> crate::keys::SigningAlg {
+        self.keys.current().active.alg
+    }
+
     /// Signs `claims` and counts the token under `kind` (`access`, `client`, `exchange`).
     pub(crate) fn sign(&self, claims: &Claims, kind: &'static str) -> Result<String, CoreError> {
         let token = self.keys.current().active.sign_jwt(claims)?;
@@ -256,11 +276,14 @@ impl Issuer {
         uuid::Uuid::new_v7(ts).to_string()
     }
 
-    /// A user's access token for `session`, paired with `refresh`.
+    /// A user's access token for `session`, paired with `refresh`. The token of an app's
+    /// session (`app`) names the app as `client_id` and carries the scopes granted to it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn token_pair(
         &self,
         user: &TokenSubject,
         session: TokenSession,
+        app: Option<&crate::store::AppLink>,
         audience: &[String],
         refresh: RefreshToken,
         now: DateTime<Utc>,
@@ -275,10 +298,12 @@ impl Issuer {
             iat: now.timestamp(),
             nbf: now.timestamp(),
             jti: Self::jti_at(read_at),
-            client_id: FIRST_PARTY_CLIENT_ID.into(),
+            client_id: app
+                .map_or(FIRST_PARTY_CLIENT_ID, |a| a.client_id.as_str())
+                .into(),
             sid: Some(session.id.to_string()),
             roles: user.roles.clone(),
-            scope: None,
+            scope: app.map(|a| a.scope.clone()),
             email_verified: Some(user.email_verified),
             act: None,
             status: self.status(session.status_idx),
@@ -290,6 +315,9 @@ impl Issuer {
             refresh,
             expires_in: access_ttl,
             refresh_expires_in: self.refresh_ttl.as_secs(),
+            user_id: user.id,
+            session_id: session.id,
+            app: app.cloned(),
         })
     }
 }

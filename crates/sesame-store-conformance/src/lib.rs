@@ -239,6 +239,7 @@ pub fn new_session(
         ip: Some("203.0.113.7".into()),
         user_agent: Some("conformance/1".into()),
         status_reuse_before: now - Duration::hours(1),
+        app: None,
     }
 }
 

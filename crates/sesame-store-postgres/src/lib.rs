@@ -11,6 +11,7 @@ mod clients;
 mod email;
 mod keys;
 mod lockout;
+mod oidc;
 mod sessions;
 mod status;
 mod users;

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord, Revocation,
-    RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreError, StoreResult,
-    TokenSubject,
+    AppLink, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
+    Revocation, RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreError,
+    StoreResult, TokenSubject,
 };
 use uuid::Uuid;
 
@@ -13,7 +13,7 @@ use crate::audit::insert_audit;
 use crate::{PostgresStore, map_err};
 
 const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
-     browser_hash IS NOT NULL AS browser, status_idx";
+     browser_hash IS NOT NULL AS browser, status_idx, client_id, parent_id, scope, auth_time";
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
@@ -28,6 +28,10 @@ struct SessionRow {
     user_agent: Option<String>,
     browser: bool,
     status_idx: Option<i64>,
+    client_id: Option<String>,
+    parent_id: Option<Uuid>,
+    scope: Option<String>,
+    auth_time: Option<DateTime<Utc>>,
 }
 
 impl From<SessionRow> for SessionRecord {
@@ -48,6 +52,15 @@ impl From<SessionRow> for SessionRecord {
             ip: r.ip,
             user_agent: r.user_agent,
             status_idx: r.status_idx,
+            app: match (r.client_id, r.parent_id, r.auth_time) {
+                (Some(client_id), Some(parent_id), Some(auth_time)) => Some(AppLink {
+                    client_id,
+                    parent_id,
+                    scope: r.scope.unwrap_or_default(),
+                    auth_time,
+                }),
+                _ => None,
+            },
         }
     }
 }
@@ -109,33 +122,7 @@ struct RotatedRow {
 impl SessionStore for PostgresStore {
     async fn create_session(&self, s: &NewSession) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
-        let status_idx = crate::status::take_index(&mut tx, s.status_reuse_before).await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(s.id)
-        .bind(s.user_id)
-        .bind(&s.audience)
-        .bind(s.now)
-        .bind(s.expires_at)
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .bind(s.access_until)
-        .bind(status_idx)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&s.refresh_hash)
-        .bind(s.id)
-        .bind(s.now)
-        .bind(s.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        let status_idx = insert_session(&mut tx, s).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(status_idx)
     }
@@ -239,6 +226,16 @@ impl SessionStore for PostgresStore {
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         if let Some(old) = s.replacing {
+            // A sign-in again by the same person (a re-authentication an app asked for) keeps
+            // the apps signed in: their sessions move to the new browser session before the old
+            // one ends (which would end them).
+            sqlx::query("UPDATE sessions SET parent_id = $1 WHERE parent_id = $2 AND user_id = $3")
+                .bind(s.id)
+                .bind(old)
+                .bind(s.user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
             sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(s.now)
                 .bind(old)
@@ -524,4 +521,44 @@ impl PostgresStore {
         tx.commit().await.map_err(map_err)?;
         Ok(done.rows_affected())
     }
+}
+
+/// Inserts a session and its first refresh token in `tx`; the status-list index it took.
+pub(crate) async fn insert_session(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    s: &NewSession,
+) -> StoreResult<i64> {
+    let status_idx = crate::status::take_index(tx, s.status_reuse_before).await?;
+    let app = s.app.as_ref();
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx, client_id, parent_id, scope, auth_time) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(s.id)
+    .bind(s.user_id)
+    .bind(&s.audience)
+    .bind(s.now)
+    .bind(s.expires_at)
+    .bind(&s.ip)
+    .bind(&s.user_agent)
+    .bind(s.access_until)
+    .bind(status_idx)
+    .bind(app.map(|a| a.client_id.as_str()))
+    .bind(app.map(|a| a.parent_id))
+    .bind(app.map(|a| a.scope.as_str()))
+    .bind(app.map(|a| a.auth_time))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&s.refresh_hash)
+    .bind(s.id)
+    .bind(s.now)
+    .bind(s.expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(status_idx)
 }

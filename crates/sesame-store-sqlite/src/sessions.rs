@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord, Revocation,
-    RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreResult,
+    AppLink, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
+    Revocation, RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreResult,
 };
 
 use sqlx::types::Json;
@@ -15,7 +15,7 @@ use crate::types::{TextUuid, UnixMs};
 use crate::{SqliteStore, map_err};
 
 pub(crate) const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
-     browser_hash IS NOT NULL AS browser, status_idx";
+     browser_hash IS NOT NULL AS browser, status_idx, client_id, parent_id, scope, auth_time";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
@@ -31,6 +31,10 @@ pub(crate) struct SessionRow {
     user_agent: Option<String>,
     browser: bool,
     status_idx: Option<i64>,
+    client_id: Option<String>,
+    parent_id: Option<TextUuid>,
+    scope: Option<String>,
+    auth_time: Option<UnixMs>,
 }
 
 impl From<SessionRow> for SessionRecord {
@@ -51,6 +55,15 @@ impl From<SessionRow> for SessionRecord {
             ip: r.ip,
             user_agent: r.user_agent,
             status_idx: r.status_idx,
+            app: match (r.client_id, r.parent_id, r.auth_time) {
+                (Some(client_id), Some(parent_id), Some(auth_time)) => Some(AppLink {
+                    client_id,
+                    parent_id: parent_id.into(),
+                    scope: r.scope.unwrap_or_default(),
+                    auth_time: auth_time.into(),
+                }),
+                _ => None,
+            },
         }
     }
 }
@@ -78,32 +91,7 @@ struct RevocationRow {
 impl SessionStore for SqliteStore {
     async fn create_session(&self, s: &NewSession) -> StoreResult<i64> {
         let mut tx = self.write_tx().await?;
-        let status_idx = crate::status::take_index(&mut tx, s.status_reuse_before).await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(s.id.to_string())
-        .bind(s.user_id.to_string())
-        .bind(Json(&s.audience))
-        .bind(UnixMs(s.now))
-        .bind(UnixMs(s.now))
-        .bind(UnixMs(s.expires_at))
-        .bind(UnixMs(s.access_until))
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .bind(status_idx)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(&s.refresh_hash)
-            .bind(s.id.to_string())
-            .bind(UnixMs(s.now))
-            .bind(UnixMs(s.expires_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let status_idx = insert_session(&mut tx, s).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(status_idx)
     }
@@ -175,6 +163,16 @@ impl SessionStore for SqliteStore {
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         if let Some(old) = s.replacing {
+            // A sign-in again by the same person (a re-authentication an app asked for) keeps
+            // the apps signed in: their sessions move to the new browser session before the old
+            // one ends (which would end them).
+            sqlx::query("UPDATE sessions SET parent_id = ? WHERE parent_id = ? AND user_id = ?")
+                .bind(s.id.to_string())
+                .bind(old.to_string())
+                .bind(s.user_id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
             sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(UnixMs(s.now))
                 .bind(old.to_string())
@@ -445,4 +443,45 @@ impl SqliteStore {
         tx.commit().await.map_err(map_err)?;
         Ok(done.rows_affected())
     }
+}
+
+/// Inserts a session and its first refresh token in `tx`; the status-list index it took.
+pub(crate) async fn insert_session(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    s: &NewSession,
+) -> StoreResult<i64> {
+    let status_idx = crate::status::take_index(tx, s.status_reuse_before).await?;
+    let app = s.app.as_ref();
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx, client_id, parent_id, scope, auth_time) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(s.id.to_string())
+    .bind(s.user_id.to_string())
+    .bind(Json(&s.audience))
+    .bind(UnixMs(s.now))
+    .bind(UnixMs(s.now))
+    .bind(UnixMs(s.expires_at))
+    .bind(UnixMs(s.access_until))
+    .bind(&s.ip)
+    .bind(&s.user_agent)
+    .bind(status_idx)
+    .bind(app.map(|a| a.client_id.as_str()))
+    .bind(app.map(|a| a.parent_id.to_string()))
+    .bind(app.map(|a| a.scope.as_str()))
+    .bind(app.map(|a| UnixMs(a.auth_time)))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&s.refresh_hash)
+    .bind(s.id.to_string())
+    .bind(UnixMs(s.now))
+    .bind(UnixMs(s.expires_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(status_idx)
 }

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod no_store;
 pub mod oauth;
 pub mod oauth_register;
+mod oidc;
 pub mod openapi;
 pub mod ops;
 pub mod profile;
@@ -108,6 +109,7 @@ pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(oauth::router())
         .merge(oauth_register::router())
+        .merge(oidc::router())
         .merge(forward_auth::router())
         .merge(status_lists::router())
 }
