@@ -34,6 +34,7 @@ mod logout;
 mod logs;
 mod oauth;
 mod oauth_clients;
+mod oidc;
 mod password;
 mod profile;
 mod refresh;

@@ -48,6 +48,8 @@ mod logout;
 mod oauth;
 #[path = "../api/oauth_clients.rs"]
 mod oauth_clients;
+#[path = "../api/oidc.rs"]
+mod oidc;
 #[path = "../api/password.rs"]
 mod password;
 #[path = "../api/profile.rs"]
