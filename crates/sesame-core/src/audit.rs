@@ -1,5 +1,7 @@
 //! The audit trail's entries, stamped by the injected clock. Every use-case that changes
 //! something writes one in the same transaction as the change (the store takes them along).
+//! The webhook events of a change are derived from these entries (`webhooks::events`), so an
+//! entry's `event` and `detail` are read by more than people.
 
 use std::sync::Arc;
 
@@ -53,11 +55,19 @@ pub enum AuditEvent {
     ClientCreated,
     /// A service client was deleted.
     ClientDeleted,
+    /// The user changed their username or display name (detail `fields`).
+    ProfileUpdated,
+    /// An admin added a webhook endpoint.
+    WebhookCreated,
+    /// An admin removed a webhook endpoint.
+    WebhookDeleted,
+    /// A webhook endpoint answered 410 Gone and was disabled.
+    WebhookDisabled,
 }
 
 impl AuditEvent {
     /// Every event, for tests and documentation.
-    pub const ALL: [AuditEvent; 21] = [
+    pub const ALL: [AuditEvent; 25] = [
         AuditEvent::Register,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -79,6 +89,10 @@ impl AuditEvent {
         AuditEvent::KeyRotated,
         AuditEvent::ClientCreated,
         AuditEvent::ClientDeleted,
+        AuditEvent::ProfileUpdated,
+        AuditEvent::WebhookCreated,
+        AuditEvent::WebhookDeleted,
+        AuditEvent::WebhookDisabled,
     ];
 
     /// The name stored and shown.
@@ -105,6 +119,10 @@ impl AuditEvent {
             AuditEvent::KeyRotated => "key_rotated",
             AuditEvent::ClientCreated => "client_created",
             AuditEvent::ClientDeleted => "client_deleted",
+            AuditEvent::ProfileUpdated => "profile_updated",
+            AuditEvent::WebhookCreated => "webhook_created",
+            AuditEvent::WebhookDeleted => "webhook_deleted",
+            AuditEvent::WebhookDisabled => "webhook_disabled",
         }
     }
 }

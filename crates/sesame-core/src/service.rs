@@ -32,6 +32,7 @@ use crate::sessions::Sessions;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::tokens::{Issuer, KeyRing};
+use crate::webhooks::Webhooks;
 
 /// Name of the instance secret that keys refresh-token successors.
 const REFRESH_MAC_SECRET: &str = "refresh_successor_mac";
@@ -59,6 +60,7 @@ pub struct Sesame {
     maintenance: Maintenance,
     outbox: Outbox,
     form_tokens: Arc<FormTokens>,
+    webhooks: Webhooks,
 }
 
 impl Sesame {
@@ -184,6 +186,13 @@ impl Sesame {
             issuer,
             ring.clone(),
         );
+        let webhooks = Webhooks::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            metrics.clone(),
+            &settings,
+        );
         let keys = Keys::new(store.clone(), clock.clone(), audit, ring, &settings);
         let maintenance = Maintenance::new(store.clone(), clock.clone(), &settings);
         let outbox = Outbox::new(store.clone(), clock.clone(), outbox_signal.clone());
@@ -206,6 +215,7 @@ impl Sesame {
             maintenance,
             outbox,
             form_tokens,
+            webhooks,
         })
     }
 
@@ -257,6 +267,11 @@ impl Sesame {
     /// The mail sender's side of the outbox: claiming, outcomes, retries.
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
+    }
+
+    /// Webhook endpoints, and the delivery worker's side of their outbox.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     /// Starts an import of users with their existing password hashes (see `import`).

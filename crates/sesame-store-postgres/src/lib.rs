@@ -13,6 +13,7 @@ mod keys;
 mod lockout;
 mod sessions;
 mod users;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -32,6 +32,7 @@ mod rotation;
 mod sessions;
 mod types;
 mod users;
+mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;
