@@ -24,6 +24,7 @@ pub mod target;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::SubsecRound;
 use secrecy::SecretString;
 use uuid::Uuid;
 
@@ -169,7 +170,8 @@ impl Webhooks {
             url: url.as_str().to_string(),
             events,
             status: WebhookStatus::Active,
-            created_at: self.clock.now(),
+            // Milliseconds, as every store keeps it: the answer shows what a listing will.
+            created_at: self.clock.now().trunc_subsecs(3),
         };
         let entry = self.admin_entry(
             AuditEvent::WebhookCreated,
