@@ -35,8 +35,8 @@ createServer((req, res) => {
     try {
       event = webhook.verify(body, req.headers);
     } catch (e) {
-      res.writeHead(400).end();
       record({ verified: false, error: String(e) });
+      res.writeHead(400).end();
       return;
     }
     const id = req.headers['webhook-id'];
@@ -44,7 +44,8 @@ createServer((req, res) => {
       seen.add(id);
       handle(event);
     }
-    res.writeHead(204).end();
     record({ verified: true, id, event });
+    // 2xx only once the event is handled: anything else and Sesame sends it again.
+    res.writeHead(204).end();
   });
 }).listen(Number(port), '127.0.0.1');

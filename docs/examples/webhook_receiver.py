@@ -34,16 +34,17 @@ class Receiver(BaseHTTPRequestHandler):
             # The raw bytes, exactly as received: the signature covers them.
             event = webhook.verify(body, dict(self.headers))
         except WebhookVerificationError as e:
+            record({"verified": False, "error": str(e)})
             self.send_response(400)
             self.end_headers()
-            record({"verified": False, "error": str(e)})
             return
         if self.headers["webhook-id"] not in seen:
             seen.add(self.headers["webhook-id"])
             handle(event)
+        record({"verified": True, "id": self.headers["webhook-id"], "event": event})
+        # 2xx only once the event is handled: anything else and Sesame sends it again.
         self.send_response(204)
         self.end_headers()
-        record({"verified": True, "id": self.headers["webhook-id"], "event": event})
 
     def log_message(self, *args):
         pass
