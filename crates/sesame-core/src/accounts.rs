@@ -377,7 +377,9 @@ impl Accounts {
             client,
             serde_json::json!({"by": "self"}),
         );
-        self.store.delete_user(user_id, self.now(), &[entry]).await?;
+        self.store
+            .delete_user(user_id, self.now(), &[entry])
+            .await?;
         self.revoker.profile_changed(user_id);
         self.revoker.revoked().await;
         Ok(())

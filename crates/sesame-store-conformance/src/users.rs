@@ -217,7 +217,10 @@ pub async fn update_profile_conflicts_change_nothing(store: Arc<dyn Store>) {
         username: Some(Some(("Alice".into(), "alice".into()))),
         display_name: Some(Some("Bobby".into())),
     };
-    let err = store.update_profile(bob, &change, t1, &[]).await.unwrap_err();
+    let err = store
+        .update_profile(bob, &change, t1, &[])
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::Conflict(Constraint::Username)),
         "{err:?}"
@@ -228,7 +231,10 @@ pub async fn update_profile_conflicts_change_nothing(store: Arc<dyn Store>) {
         username: None,
         display_name: Some(Some("Bobby".into())),
     };
-    let err = store.update_profile(bob, &change, t1, &[]).await.unwrap_err();
+    let err = store
+        .update_profile(bob, &change, t1, &[])
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::Conflict(Constraint::Email)),
         "{err:?}"
@@ -615,7 +621,10 @@ pub async fn profile_changes_are_in_the_feed(store: Arc<dyn Store>) {
         display_name: Some(Some("Alice".into())),
         ..ProfileChange::default()
     };
-    store.update_profile(update, &change, t0(), &[]).await.unwrap();
+    store
+        .update_profile(update, &change, t0(), &[])
+        .await
+        .unwrap();
     store
         .set_roles(roles, &["auditor".into(), "customer".into()], t0(), &[])
         .await

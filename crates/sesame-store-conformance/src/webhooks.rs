@@ -197,7 +197,12 @@ pub async fn changes_fan_out_to_the_subscribed_active_endpoints(store: Arc<dyn S
     assert_eq!(count_events(store.as_ref(), "profile_updated").await, 1);
     assert!(
         store
-            .update_profile(Uuid::now_v7(), &change, t0(), &[entry("profile_updated", None)])
+            .update_profile(
+                Uuid::now_v7(),
+                &change,
+                t0(),
+                &[entry("profile_updated", None)]
+            )
             .await
             .unwrap()
             .is_none()
@@ -210,7 +215,12 @@ pub async fn changes_fan_out_to_the_subscribed_active_endpoints(store: Arc<dyn S
 }
 
 pub async fn every_way_a_store_ends_sessions_reports_them(store: Arc<dyn Store>) {
-    let hook = endpoint(store.as_ref(), "https://a.example/hook", &["session.revoked"]).await;
+    let hook = endpoint(
+        store.as_ref(),
+        "https://a.example/hook",
+        &["session.revoked"],
+    )
+    .await;
     let s = store.as_ref();
     let user = create_user(s, "carol").await;
     let live = t0() + Duration::days(7);
@@ -222,35 +232,80 @@ pub async fn every_way_a_store_ends_sessions_reports_them(store: Arc<dyn Store>)
     let (reused, _) = open().await;
     assert!(
         store
-            .revoke_session(logout, t0(), &[audit("logout", user, serde_json::json!({"session_id": logout}))])
+            .revoke_session(
+                logout,
+                t0(),
+                &[audit(
+                    "logout",
+                    user,
+                    serde_json::json!({"session_id": logout})
+                )]
+            )
             .await
             .unwrap()
     );
     assert!(
         store
-            .revoke_session(reused, t0(), &[audit("refresh_reused", user, serde_json::json!({"session_id": reused}))])
+            .revoke_session(
+                reused,
+                t0(),
+                &[audit(
+                    "refresh_reused",
+                    user,
+                    serde_json::json!({"session_id": reused})
+                )]
+            )
             .await
             .unwrap()
     );
     let (kept, _) = open().await;
     let (other, _) = open().await;
     let n = store
-        .revoke_other_sessions(user, kept, t0(), &[audit("logout", user, serde_json::json!({"all_sessions_but": kept}))])
+        .revoke_other_sessions(
+            user,
+            kept,
+            t0(),
+            &[audit(
+                "logout",
+                user,
+                serde_json::json!({"all_sessions_but": kept}),
+            )],
+        )
         .await
         .unwrap();
     assert_eq!(n, 1);
     let (all, _) = open().await;
     let n = store
-        .revoke_user_sessions(user, t0(), &[audit("logout", user, serde_json::json!({"all_sessions": true}))])
+        .revoke_user_sessions(
+            user,
+            t0(),
+            &[audit(
+                "logout",
+                user,
+                serde_json::json!({"all_sessions": true}),
+            )],
+        )
         .await
         .unwrap();
     assert_eq!(n, 2, "kept and all");
     let (current, _) = open().await;
     let (changed, _) = open().await;
     // An expired session that was never revoked: ending it is no news (it is in no `want`).
-    let (_expired, _) = open_session(s, user, t0() - Duration::days(30), t0() - Duration::days(20)).await;
+    let (_expired, _) = open_session(
+        s,
+        user,
+        t0() - Duration::days(30),
+        t0() - Duration::days(20),
+    )
+    .await;
     store
-        .set_password(user, "$argon2id$new", Some(current), t0(), &[audit("password_changed", user, serde_json::json!({}))])
+        .set_password(
+            user,
+            "$argon2id$new",
+            Some(current),
+            t0(),
+            &[audit("password_changed", user, serde_json::json!({}))],
+        )
         .await
         .unwrap();
     let browser = Uuid::now_v7();
@@ -274,7 +329,11 @@ pub async fn every_way_a_store_ends_sessions_reports_them(store: Arc<dyn Store>)
             &new_browser(replacement, Some(browser)),
             &[
                 audit("login_succeeded", user, serde_json::json!({})),
-                audit("session_revoked", user, serde_json::json!({"reason": "replaced_by_sign_in"})),
+                audit(
+                    "session_revoked",
+                    user,
+                    serde_json::json!({"reason": "replaced_by_sign_in"}),
+                ),
             ],
         )
         .await
@@ -313,9 +372,19 @@ pub async fn every_way_a_store_ends_sessions_reports_them(store: Arc<dyn Store>)
         expires_at: t0() + mins(30),
         attempts: 0,
     };
-    assert!(store.enqueue_email(&reset, &message, None, &[]).await.unwrap());
+    assert!(
+        store
+            .enqueue_email(&reset, &message, None, &[])
+            .await
+            .unwrap()
+    );
     store
-        .reset_password(&reset.hash, "$argon2id$reset", t0(), &[audit("password_reset", user, serde_json::json!({}))])
+        .reset_password(
+            &reset.hash,
+            "$argon2id$reset",
+            t0(),
+            &[audit("password_reset", user, serde_json::json!({}))],
+        )
         .await
         .unwrap()
         .unwrap();
@@ -329,7 +398,15 @@ pub async fn every_way_a_store_ends_sessions_reports_them(store: Arc<dyn Store>)
     let (last, _) = open().await;
     assert!(
         store
-            .delete_user(user, t0(), &[audit("user_deleted", user, serde_json::json!({"by": "self"}))])
+            .delete_user(
+                user,
+                t0(),
+                &[audit(
+                    "user_deleted",
+                    user,
+                    serde_json::json!({"by": "self"})
+                )]
+            )
             .await
             .unwrap()
     );
@@ -390,35 +467,71 @@ pub async fn deliveries_are_claimed_under_a_lease_and_settled(store: Arc<dyn Sto
         error: "HTTP 500".into(),
         next_attempt_at: at + mins(5),
     };
-    store.record_delivery(hook, a.id, at, &retry, &[]).await.unwrap();
     store
-        .record_delivery(hook, b.id, at, &DeliveryOutcome::Delivered { response_status: 204 }, &[])
+        .record_delivery(hook, a.id, at, &retry, &[])
+        .await
+        .unwrap();
+    store
+        .record_delivery(
+            hook,
+            b.id,
+            at,
+            &DeliveryOutcome::Delivered {
+                response_status: 204,
+            },
+            &[],
+        )
         .await
         .unwrap();
     let failed = DeliveryOutcome::Failed {
         response_status: None,
         error: "connection refused".into(),
     };
-    store.record_delivery(hook, c.id, at, &failed, &[]).await.unwrap();
+    store
+        .record_delivery(hook, c.id, at, &failed, &[])
+        .await
+        .unwrap();
     // A late report on a settled delivery changes nothing.
-    store.record_delivery(hook, b.id, at, &retry, &[]).await.unwrap();
+    store
+        .record_delivery(hook, b.id, at, &retry, &[])
+        .await
+        .unwrap();
 
-    let by_id = |list: &[DeliveryRecord], id: Uuid| list.iter().find(|d| d.id == id).cloned().unwrap();
+    let by_id =
+        |list: &[DeliveryRecord], id: Uuid| list.iter().find(|d| d.id == id).cloned().unwrap();
     let listed = deliveries(store.as_ref(), hook).await;
     let da = by_id(&listed, a.id);
-    assert_eq!((da.status, da.attempts, da.response_status), (DeliveryStatus::Pending, 1, Some(500)));
+    assert_eq!(
+        (da.status, da.attempts, da.response_status),
+        (DeliveryStatus::Pending, 1, Some(500))
+    );
     assert_eq!(da.last_error.as_deref(), Some("HTTP 500"));
     assert_eq!(da.last_attempt_at, Some(at));
     let db = by_id(&listed, b.id);
-    assert_eq!((db.status, db.attempts, db.response_status), (DeliveryStatus::Delivered, 1, Some(204)));
+    assert_eq!(
+        (db.status, db.attempts, db.response_status),
+        (DeliveryStatus::Delivered, 1, Some(204))
+    );
     assert_eq!(db.last_error, None);
     let dc = by_id(&listed, c.id);
-    assert_eq!((dc.status, dc.attempts, dc.response_status), (DeliveryStatus::Failed, 1, None));
+    assert_eq!(
+        (dc.status, dc.attempts, dc.response_status),
+        (DeliveryStatus::Failed, 1, None)
+    );
     assert_eq!(store.pending_deliveries().await.unwrap(), 1);
 
     // Only the retried one comes back, and only once due.
-    assert!(store.claim_deliveries(at + mins(4), at + mins(5), 10).await.unwrap().is_empty());
-    let due = store.claim_deliveries(at + mins(5), at + mins(6), 10).await.unwrap();
+    assert!(
+        store
+            .claim_deliveries(at + mins(4), at + mins(5), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due = store
+        .claim_deliveries(at + mins(5), at + mins(6), 10)
+        .await
+        .unwrap();
     assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), [a.id]);
     assert_eq!(due[0].attempts, 1);
 
@@ -426,7 +539,10 @@ pub async fn deliveries_are_claimed_under_a_lease_and_settled(store: Arc<dyn Sto
     let page = store.list_deliveries(hook, 2, None).await.unwrap();
     assert_eq!(page.len(), 2);
     assert!(page[0].id > page[1].id);
-    let next = store.list_deliveries(hook, 2, Some(page[1].id)).await.unwrap();
+    let next = store
+        .list_deliveries(hook, 2, Some(page[1].id))
+        .await
+        .unwrap();
     assert_eq!(next.len(), 1);
     assert!(next[0].id < page[1].id);
 
@@ -434,7 +550,11 @@ pub async fn deliveries_are_claimed_under_a_lease_and_settled(store: Arc<dyn Sto
     assert_eq!(store.purge_deliveries(at).await.unwrap(), 0);
     assert_eq!(store.purge_deliveries(at + mins(1)).await.unwrap(), 2);
     assert_eq!(
-        deliveries(store.as_ref(), hook).await.iter().map(|d| d.id).collect::<Vec<_>>(),
+        deliveries(store.as_ref(), hook)
+            .await
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
         [a.id]
     );
 }
@@ -449,9 +569,14 @@ pub async fn gone_disables_the_endpoint_and_its_pending_deliveries(store: Arc<dy
             .await
             .unwrap();
     }
-    let claimed = store.claim_deliveries(t0(), t0() + mins(1), 10).await.unwrap();
+    let claimed = store
+        .claim_deliveries(t0(), t0() + mins(1), 10)
+        .await
+        .unwrap();
     let first = claimed.iter().find(|d| d.endpoint_id == gone).unwrap();
-    let outcome = DeliveryOutcome::Gone { response_status: 410 };
+    let outcome = DeliveryOutcome::Gone {
+        response_status: 410,
+    };
     let disabled = [entry("webhook_disabled", None)];
     store
         .record_delivery(gone, first.id, t0(), &outcome, &disabled)
@@ -462,7 +587,10 @@ pub async fn gone_disables_the_endpoint_and_its_pending_deliveries(store: Arc<dy
         WebhookStatus::Disabled
     );
     let listed = deliveries(store.as_ref(), gone).await;
-    assert!(listed.iter().all(|d| d.status == DeliveryStatus::Disabled), "{listed:?}");
+    assert!(
+        listed.iter().all(|d| d.status == DeliveryStatus::Disabled),
+        "{listed:?}"
+    );
     let d = listed.iter().find(|d| d.id == first.id).unwrap();
     assert_eq!((d.attempts, d.response_status), (1, Some(410)));
     assert_eq!(count_events(store.as_ref(), "webhook_disabled").await, 1);
@@ -498,7 +626,12 @@ pub async fn concurrent_claims_never_share_a_delivery(store: Arc<dyn Store>) {
     let now: DateTime<Utc> = t0();
     let claims = (0..4).map(|_| {
         let store = store.clone();
-        tokio::spawn(async move { store.claim_deliveries(now, now + mins(1), 15).await.unwrap() })
+        tokio::spawn(async move {
+            store
+                .claim_deliveries(now, now + mins(1), 15)
+                .await
+                .unwrap()
+        })
     });
     let mut seen = BTreeSet::new();
     let mut total = 0;

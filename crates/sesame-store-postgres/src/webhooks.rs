@@ -268,9 +268,12 @@ impl WebhookStore for PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<()> {
         let (status, response_status, error, next) = match outcome {
-            DeliveryOutcome::Delivered { response_status } => {
-                (DeliveryStatus::Delivered, Some(*response_status), None, None)
-            }
+            DeliveryOutcome::Delivered { response_status } => (
+                DeliveryStatus::Delivered,
+                Some(*response_status),
+                None,
+                None,
+            ),
             DeliveryOutcome::Retry {
                 response_status,
                 error,

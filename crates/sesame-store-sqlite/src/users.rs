@@ -12,8 +12,8 @@ use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use crate::audit::{insert_audit, record_changes};
-use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::types::{TextUuid, UnixMs};
+use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{SqliteStore, map_err, other};
 
 /// `failed_logins` and `locked_until` as admins see them: the highest count and the latest lock

@@ -20,7 +20,10 @@ use crate::{SqliteStore, map_err};
 
 /// Writes one delivery row per (event, active endpoint subscribed to its type), in one
 /// statement: nothing is written when no endpoint wants the events.
-pub(crate) async fn fan_out(conn: &mut SqliteConnection, events: &[WebhookEvent]) -> StoreResult<()> {
+pub(crate) async fn fan_out(
+    conn: &mut SqliteConnection,
+    events: &[WebhookEvent],
+) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -276,9 +279,12 @@ impl WebhookStore for SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<()> {
         let (status, response_status, error, next) = match outcome {
-            DeliveryOutcome::Delivered { response_status } => {
-                (DeliveryStatus::Delivered, Some(*response_status), None, None)
-            }
+            DeliveryOutcome::Delivered { response_status } => (
+                DeliveryStatus::Delivered,
+                Some(*response_status),
+                None,
+                None,
+            ),
             DeliveryOutcome::Retry {
                 response_status,
                 error,

@@ -141,7 +141,9 @@ struct CheckedResolver {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("refused: {host} resolves to {ip}, which is not a public address (SESAME_WEBHOOK_ALLOW_PRIVATE is off)")]
+#[error(
+    "refused: {host} resolves to {ip}, which is not a public address (SESAME_WEBHOOK_ALLOW_PRIVATE is off)"
+)]
 struct PrivateTarget {
     host: String,
     ip: std::net::IpAddr,
@@ -196,6 +198,9 @@ mod tests {
             .map_err(|e| e.to_string())
             .unwrap()
             .collect();
-        assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+        assert!(
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()),
+            "{addrs:?}"
+        );
     }
 }

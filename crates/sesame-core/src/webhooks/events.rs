@@ -319,7 +319,11 @@ mod tests {
                 json!({"session_id": 1, "via": "browser"}),
                 "logout",
             ),
-            (AuditEvent::Logout, json!({"all_sessions": true}), "logout_all"),
+            (
+                AuditEvent::Logout,
+                json!({"all_sessions": true}),
+                "logout_all",
+            ),
             (
                 AuditEvent::Logout,
                 json!({"all_sessions_but": 1}),
@@ -350,13 +354,25 @@ mod tests {
                 json!({"reason": "user_disabled_or_deleted"}),
                 "user_disabled",
             ),
-            (AuditEvent::SessionRevoked, json!({"reason": "idle"}), "idle"),
+            (
+                AuditEvent::SessionRevoked,
+                json!({"reason": "idle"}),
+                "idle",
+            ),
             (AuditEvent::PasswordChanged, json!({}), "password_changed"),
             (AuditEvent::PasswordReset, json!({}), "password_reset"),
-            (AuditEvent::UserDeleted, json!({"by": "self"}), "user_deleted"),
+            (
+                AuditEvent::UserDeleted,
+                json!({"by": "self"}),
+                "user_deleted",
+            ),
         ];
         for (event, detail, want) in cases {
-            assert_eq!(end_reason(&[entry(event, detail.clone())]), want, "{detail}");
+            assert_eq!(
+                end_reason(&[entry(event, detail.clone())]),
+                want,
+                "{detail}"
+            );
         }
         // A browser sign-in replacing the browser's old session: the login entry comes first.
         let sign_in = [

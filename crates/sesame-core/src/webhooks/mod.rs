@@ -126,9 +126,8 @@ impl Webhooks {
         actor: &Actor,
     ) -> Result<CreatedWebhook, CoreError> {
         let mut fields = FieldErrors::new();
-        let mut problem = |field: &str, text: String| {
-            fields.entry(field.to_string()).or_default().push(text)
-        };
+        let mut problem =
+            |field: &str, text: String| fields.entry(field.to_string()).or_default().push(text);
         let url = match target::TargetUrl::parse(&input.url) {
             Ok(url) => match target::check_at_creation(&url, self.allow_private).await {
                 Ok(()) => Some(url),
@@ -290,7 +289,9 @@ impl Webhooks {
                 let outcome = DeliveryOutcome::Gone {
                     response_status: 410,
                 };
-                return self.record(delivery, now, outcome, &[entry], "disabled").await;
+                return self
+                    .record(delivery, now, outcome, &[entry], "disabled")
+                    .await;
             }
             Attempt::Answered(status) => (Some(status), format!("HTTP {status}")),
             Attempt::NoAnswer(problem) => (None, problem),

@@ -623,9 +623,15 @@ mod tests {
         let c =
             Config::from_sources(None, &env(&[("SESAME_WEBHOOK_ALLOW_PRIVATE", "on")])).unwrap();
         assert!(c.settings.webhook_allow_private);
-        let e = Config::from_sources(None, &env(&[("SESAME_WEBHOOK_ALLOW_PRIVATE", "yes please")]))
-            .unwrap_err();
-        assert!(e.to_string().contains("SESAME_WEBHOOK_ALLOW_PRIVATE"), "{e}");
+        let e = Config::from_sources(
+            None,
+            &env(&[("SESAME_WEBHOOK_ALLOW_PRIVATE", "yes please")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("SESAME_WEBHOOK_ALLOW_PRIVATE"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -142,7 +142,10 @@ async fn webhooks_show_the_secret_once_and_list_without_it() {
     assert_eq!(key.len(), 32);
     assert_eq!(created["url"], "https://93.184.215.14/hook");
     // Duplicates are dropped, the order kept.
-    assert_eq!(created["events"], json!(["user.created", "session.revoked"]));
+    assert_eq!(
+        created["events"],
+        json!(["user.created", "session.revoked"])
+    );
     assert!(created["created_at"].is_string());
     let id = created["id"].as_str().unwrap();
 
@@ -210,8 +213,14 @@ async fn webhook_urls_and_events_are_validated() {
             json!({"url": ok_url, "events": ["user.created", "user.exploded"]}),
             "events",
         ),
-        (json!({"url": ok_url, "events": ["login_succeeded"]}), "events"),
-        (json!({"url": "not a url", "events": ["user.created"]}), "url"),
+        (
+            json!({"url": ok_url, "events": ["login_succeeded"]}),
+            "events",
+        ),
+        (
+            json!({"url": "not a url", "events": ["user.created"]}),
+            "url",
+        ),
         (
             json!({"url": "ftp://93.184.215.14/hook", "events": ["user.created"]}),
             "url",
@@ -482,7 +491,10 @@ async fn every_way_a_session_ends_is_a_session_revoked_with_its_reason() {
         .post("/auth/password/forgot", json!({"email": user.email}))
         .await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let token = sink.wait_for(&user.email, "Reset", 1).await.token("/reset-password");
+    let token = sink
+        .wait_for(&user.email, "Reset", 1)
+        .await
+        .token("/reset-password");
     let res = app
         .post(
             "/auth/password/reset",
@@ -536,8 +548,13 @@ async fn email_verification_and_self_deletion_are_delivered() {
     let receiver = Receiver::start().await;
     subscribe(&app, &admin, &receiver.url, &ALL_EVENTS).await;
     let user = app.new_user().await;
-    let token = sink.wait_for(&user.email, "Verify", 1).await.token("/verify-email");
-    let res = app.post("/auth/email/verify", json!({"token": token})).await;
+    let token = sink
+        .wait_for(&user.email, "Verify", 1)
+        .await
+        .token("/verify-email");
+    let res = app
+        .post("/auth/email/verify", json!({"token": token}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     app.flush_webhooks().await;
     // The address did not change: verified, not updated.
@@ -555,8 +572,13 @@ async fn email_verification_and_self_deletion_are_delivered() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let token = sink.wait_for(&new_email, "Verify", 1).await.token("/verify-email");
-    let res = app.post("/auth/email/verify", json!({"token": token})).await;
+    let token = sink
+        .wait_for(&new_email, "Verify", 1)
+        .await
+        .token("/verify-email");
+    let res = app
+        .post("/auth/email/verify", json!({"token": token}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     app.flush_webhooks().await;
     assert_eq!(receiver.of("user.email_verified").len(), 2);
@@ -626,7 +648,10 @@ async fn a_failing_endpoint_is_retried_with_backoff_for_24_hours() {
     app.flush_webhooks().await;
     assert_eq!(receiver.received().len(), 3);
     let d = &deliveries(&app, &admin, &hook).await[0];
-    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("pending"), Some(3)));
+    assert_eq!(
+        (d["status"].as_str(), d["attempts"].as_u64()),
+        (Some("pending"), Some(3))
+    );
 
     // A retry after the receiver recovers delivers, with the same webhook-id throughout.
     receiver.answer(200);
@@ -634,7 +659,10 @@ async fn a_failing_endpoint_is_retried_with_backoff_for_24_hours() {
     app.flush_webhooks().await;
     let got = receiver.received();
     assert_eq!(got.len(), 4);
-    assert!(got.iter().all(|r| r.header("webhook-id") == got[0].header("webhook-id")));
+    assert!(
+        got.iter()
+            .all(|r| r.header("webhook-id") == got[0].header("webhook-id"))
+    );
     assert!(got.iter().all(|r| r.body == got[0].body));
     let d = &deliveries(&app, &admin, &hook).await[0];
     assert_eq!(d["status"], "delivered");
@@ -666,7 +694,11 @@ async fn a_failing_endpoint_is_retried_with_backoff_for_24_hours() {
     let sent = receiver.received().len();
     app.advance(3600);
     app.flush_webhooks().await;
-    assert_eq!(receiver.received().len(), sent, "a failed delivery is not retried");
+    assert_eq!(
+        receiver.received().len(),
+        sent,
+        "a failed delivery is not retried"
+    );
     let metrics = app.get("/metrics", None).await.text().await.unwrap();
     assert!(metrics.contains("sesame_webhook_deliveries_total{outcome=\"failed\"} 1"));
     assert!(metrics.contains("sesame_webhook_deliveries_total{outcome=\"retry\"}"));
@@ -709,7 +741,10 @@ async fn deliveries_are_listed_newest_first_a_page_at_a_time() {
         .map(|d| &d["id"])
         .collect();
     assert_eq!(ids, all.iter().map(|d| &d["id"]).collect::<Vec<_>>());
-    assert!(all[0]["id"].as_str() > all[2]["id"].as_str(), "newest first");
+    assert!(
+        all[0]["id"].as_str() > all[2]["id"].as_str(),
+        "newest first"
+    );
     for bad in ["?limit=0", "?limit=201", "?cursor=nope"] {
         let res = app
             .get(&format!("{path}{bad}"), Some(&admin.tokens.access))
@@ -724,13 +759,22 @@ async fn a_410_disables_the_endpoint() {
     let admin = app.new_admin().await;
     let gone = Receiver::answering(410).await;
     let fine = Receiver::start().await;
-    let hook = subscribe(&app, &admin, &gone.url, &["user.created", "session.revoked"]).await;
+    let hook = subscribe(
+        &app,
+        &admin,
+        &gone.url,
+        &["user.created", "session.revoked"],
+    )
+    .await;
     subscribe(&app, &admin, &fine.url, &["user.created"]).await;
     let user = app.new_user().await;
     app.flush_webhooks().await;
     assert_eq!(gone.received().len(), 1);
     let listed = webhooks(&app, &admin).await;
-    let status: Vec<&str> = listed.iter().map(|w| w["status"].as_str().unwrap()).collect();
+    let status: Vec<&str> = listed
+        .iter()
+        .map(|w| w["status"].as_str().unwrap())
+        .collect();
     assert_eq!(status, ["disabled", "active"]);
     let d = &deliveries(&app, &admin, &hook).await[0];
     assert_eq!(d["status"], "disabled");
@@ -817,9 +861,16 @@ async fn a_name_that_resolves_to_loopback_is_refused_at_delivery() {
     let hook = store_endpoint(&app, &url).await;
     app.new_user().await;
     app.flush_webhooks().await;
-    assert_eq!(connections.load(Ordering::SeqCst), 0, "no connection was made");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "no connection was made"
+    );
     let d = &deliveries(&app, &admin, &hook).await[0];
-    assert_eq!(d["status"], "pending", "retried later: names may resolve elsewhere then");
+    assert_eq!(
+        d["status"], "pending",
+        "retried later: names may resolve elsewhere then"
+    );
     assert_eq!(d["attempts"], 1);
     assert!(d["response_status"].is_null());
     let error = d["last_error"].as_str().unwrap();
@@ -835,7 +886,12 @@ async fn a_name_that_resolves_to_loopback_is_refused_at_delivery() {
     assert!(connections.load(Ordering::SeqCst) > 0);
     let d = &deliveries(&app, &admin, &hook).await[0];
     assert_eq!(d["status"], "pending");
-    assert!(!d["last_error"].as_str().unwrap().contains("not a public address"));
+    assert!(
+        !d["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("not a public address")
+    );
 }
 
 #[tokio::test]
@@ -851,7 +907,10 @@ async fn literal_private_addresses_and_plain_http_are_refused_at_delivery() {
     for hook in [literal, http] {
         let d = &deliveries(&app, &admin, &hook).await[0];
         assert_eq!(d["attempts"], 1);
-        assert!(d["last_error"].as_str().unwrap().starts_with("refused"), "{d}");
+        assert!(
+            d["last_error"].as_str().unwrap().starts_with("refused"),
+            "{d}"
+        );
     }
 }
 

@@ -13,9 +13,9 @@
 mod helpers;
 mod interop;
 mod nginx;
-mod tools;
 #[path = "../api/receiver.rs"]
 mod receiver;
+mod tools;
 mod webhooks;
 
 /// The peers talk to Sesame on its embedded default store.

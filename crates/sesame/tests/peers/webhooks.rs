@@ -46,7 +46,10 @@ impl Program {
             .unwrap_or_else(|e| panic!("{name} starts: {e}"));
         let mut program = Program { child, port, log };
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 return program;
             }
             if let Some(status) = program.child.try_wait().unwrap() {
