@@ -56,11 +56,11 @@ pub struct Sesame {
     admin: Admin,
     clients: Clients,
     oauth: OAuth,
+    webhooks: Webhooks,
     keys: Keys,
     maintenance: Maintenance,
     outbox: Outbox,
     form_tokens: Arc<FormTokens>,
-    webhooks: Webhooks,
 }
 
 impl Sesame {
@@ -168,6 +168,13 @@ impl Sesame {
             revoker.clone(),
         );
         let admin = Admin::new(store.clone(), clock.clone(), audit.clone(), revoker.clone());
+        let webhooks = Webhooks::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            metrics.clone(),
+            &settings,
+        );
         let clients = Clients::new(
             store.clone(),
             clock.clone(),
@@ -185,13 +192,6 @@ impl Sesame {
             revoker.clone(),
             issuer,
             ring.clone(),
-        );
-        let webhooks = Webhooks::new(
-            store.clone(),
-            clock.clone(),
-            audit.clone(),
-            metrics.clone(),
-            &settings,
         );
         let keys = Keys::new(store.clone(), clock.clone(), audit, ring, &settings);
         let maintenance = Maintenance::new(store.clone(), clock.clone(), &settings);
@@ -211,11 +211,11 @@ impl Sesame {
             admin,
             clients,
             oauth,
+            webhooks,
             keys,
             maintenance,
             outbox,
             form_tokens,
-            webhooks,
         })
     }
 

@@ -296,6 +296,9 @@ impl UserStore for PostgresStore {
     async fn import_users(&self, batch: &[ImportedUser]) -> StoreResult<Vec<ImportOutcome>> {
         let mut tx = self.begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
+        // The entries of the users inserted, written at the end: one webhook fan-out for the
+        // batch rather than one statement per user.
+        let mut audit = Vec::new();
         for i in batch {
             let u = &i.user;
             // A taken email or username makes this insert nothing (no error, which would abort
@@ -342,9 +345,10 @@ impl UserStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-            insert_audit(&mut tx, std::slice::from_ref(&i.audit)).await?;
+            audit.push(i.audit.clone());
             outcomes.push(ImportOutcome::Imported);
         }
+        insert_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(outcomes)
     }

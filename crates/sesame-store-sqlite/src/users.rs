@@ -286,6 +286,9 @@ impl UserStore for SqliteStore {
     async fn import_users(&self, batch: &[ImportedUser]) -> StoreResult<Vec<ImportOutcome>> {
         let mut tx = self.write_tx().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
+        // The entries of the users inserted, written at the end: one webhook fan-out for the
+        // batch rather than one statement per user.
+        let mut audit = Vec::new();
         for i in batch {
             let u = &i.user;
             let id = u.id.to_string();
@@ -331,9 +334,10 @@ impl UserStore for SqliteStore {
                     .await
                     .map_err(map_err)?;
             }
-            insert_audit(&mut tx, std::slice::from_ref(&i.audit)).await?;
+            audit.push(i.audit.clone());
             outcomes.push(ImportOutcome::Imported);
         }
+        insert_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(outcomes)
     }

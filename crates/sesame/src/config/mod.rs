@@ -596,11 +596,11 @@ mod tests {
             "SESAME_SMTP_URL_FILE",
             "SESAME_BOOTSTRAP_ADMIN_PASSWORD_FILE",
             "SESAME_SIGNUP",
+            "SESAME_WEBHOOK_ALLOW_PRIVATE",
             "SESAME_BROWSER_SESSION_IDLE",
             "SESAME_BROWSER_SESSION_TTL",
             "SESAME_TEMPLATES_DIR",
             "SESAME_BRAND_COLOR",
-            "SESAME_WEBHOOK_ALLOW_PRIVATE",
         ] {
             assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
         }

@@ -20,3 +20,8 @@ mod webhooks;
 
 /// The peers talk to Sesame on its embedded default store.
 const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
+
+// Issue 20: webhooks, verified by the Standard Webhooks libraries.
+#[path = "../api/receiver.rs"]
+mod receiver;
+mod webhooks;
