@@ -13,10 +13,7 @@
 mod helpers;
 mod interop;
 mod nginx;
-#[path = "../api/receiver.rs"]
-mod receiver;
 mod tools;
-mod webhooks;
 
 /// The peers talk to Sesame on its embedded default store.
 const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
