@@ -69,6 +69,7 @@ async fn token(State(issuer): State<Arc<Issuer>>) -> Result<String, StatusCode> 
         scope: None,
         email_verified: Some(false),
         act: None,
+        status: None,
     };
     issuer
         .key

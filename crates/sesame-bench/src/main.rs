@@ -458,6 +458,31 @@ impl Ctx {
                     login_bound: None,
                 })
             }
+            "statuslist" | "statuslist-304" => {
+                let db = self
+                    .mint_db
+                    .as_deref()
+                    .context("the statuslist scenarios need the server's SQLite database (--mint-db with --url)")?;
+                let size = scenario::million_sessions(db, &self.setup).await?;
+                let etag = if name == "statuslist-304" {
+                    Some(scenario::status_etag(&self.setup).await?)
+                } else {
+                    None
+                };
+                let scripts = (0..n)
+                    .map(|_| {
+                        Box::new(scenario::StatusList {
+                            target: t.clone(),
+                            etag: etag.clone(),
+                        }) as Box<dyn Script>
+                    })
+                    .collect();
+                let note = format!(
+                    "{} sessions, a tenth revoked; list 0 (131,072 entries) is {size} B on the wire",
+                    scenario::STATUS_SESSIONS
+                );
+                self.timed(name, n, scripts, note).await
+            }
             other => bail!("unknown scenario {other}"),
         }
     }

@@ -32,13 +32,15 @@ pub const ALL: &[&str] = &[
     "healthz",
     "signin-page",
     "page-signin",
+    "statuslist",
+    "statuslist-304",
 ];
 
 /// A setup client for one Sesame.
 #[derive(Clone, Debug)]
 pub struct Setup {
     pub base: String,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Setup {
@@ -399,4 +401,100 @@ impl Setup {
             .finish();
         Ok((HeaderValue::from_str(&cookie)?, Bytes::from(body)))
     }
+}
+
+/// GET /statuslists/0, unconditionally or with the `ETag` of the list as it is (a 304 each).
+pub struct StatusList {
+    pub target: Target,
+    pub etag: Option<HeaderValue>,
+}
+
+impl Script for StatusList {
+    fn request(&mut self) -> Request<Full<Bytes>> {
+        let mut b = request(&self.target, Method::GET, "/statuslists/0");
+        if let Some(tag) = &self.etag {
+            b = b.header(hyper::header::IF_NONE_MATCH, tag.clone());
+        }
+        b.body(empty()).unwrap_or_default()
+    }
+
+    fn response(&mut self, status: StatusCode, _: &Bytes) -> bool {
+        status == StatusCode::OK || (self.etag.is_some() && status == StatusCode::NOT_MODIFIED)
+    }
+}
+
+/// How many sessions the statuslist scenarios give the server, and how many of them are
+/// revoked (one in ten, at random).
+pub const STATUS_SESSIONS: i64 = 1_000_000;
+
+/// Writes [`STATUS_SESSIONS`] sessions of one user straight into the server's SQLite database
+/// (one transaction; the server, another process, waits for the write lock meanwhile), revokes
+/// a random tenth — the triggers put each in the revocation feed with its status index, as a
+/// logout would — and waits until the server serves the result. Done once per database.
+/// Returns the list's size on the wire (bytes of the 200).
+pub async fn million_sessions(database_url: &str, setup: &Setup) -> anyhow::Result<usize> {
+    use sqlx::Connection;
+    let mut db = sqlx::SqliteConnection::connect(database_url).await?;
+    sqlx::query("PRAGMA busy_timeout = 60000")
+        .execute(&mut db)
+        .await?;
+    let (have,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE id LIKE 'bench-status-%'")
+            .fetch_one(&mut db)
+            .await?;
+    if have == 0 {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut tx = db.begin().await?;
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 - 1) \
+             INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, status_idx) \
+             SELECT 'bench-status-' || i, (SELECT id FROM users ORDER BY created_at LIMIT 1), '[\"api\"]', \
+                    ?2, ?2, ?2 + 86400000, ?2 + 3600000, (SELECT next FROM status_counter) + i FROM n",
+        )
+        .bind(STATUS_SESSIONS)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = ?1 \
+             WHERE id LIKE 'bench-status-%' AND abs(random()) % 10 = 0",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+    // The server reads the feed within a poll (about a second).
+    for _ in 0..100 {
+        let body = setup
+            .http
+            .get(format!("{}/statuslists/0", setup.base))
+            .header("accept", "application/statuslist+jwt")
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        // A tenth of 131,072 bits set does not compress below ~7 KB; an empty list is ~100 B.
+        if body.len() > 4000 {
+            return Ok(body.len());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    bail!("the server did not take the revoked sessions in within 20 s")
+}
+
+/// The list's current `ETag`.
+pub async fn status_etag(setup: &Setup) -> anyhow::Result<HeaderValue> {
+    let res = setup
+        .http
+        .get(format!("{}/statuslists/0", setup.base))
+        .send()
+        .await?;
+    let tag = res
+        .headers()
+        .get("etag")
+        .context("no ETag on /statuslists/0")?
+        .to_str()?
+        .to_string();
+    Ok(HeaderValue::from_str(&tag)?)
 }

@@ -37,6 +37,7 @@ fn claims(now: i64) -> Claims {
         scope: None,
         email_verified: Some(true),
         act: None,
+        status: None,
     }
 }
 

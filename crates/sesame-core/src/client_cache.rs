@@ -159,6 +159,8 @@ mod tests {
             delegable_roles: Vec::new(),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             access_until: None,
+            status_idx: None,
+            ..Default::default()
         })
     }
 

@@ -251,8 +251,16 @@ impl ActiveKey {
 
     /// A JWS compact serialisation of `claims` with `typ: at+jwt`.
     pub fn sign_jwt(&self, claims: &impl serde::Serialize) -> Result<String, CoreError> {
-        let header =
-            serde_json::json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": "at+jwt"});
+        self.sign_jwt_typed("at+jwt", claims)
+    }
+
+    /// A JWS compact serialisation of `claims` with the given `typ`.
+    pub fn sign_jwt_typed(
+        &self,
+        typ: &str,
+        claims: &impl serde::Serialize,
+    ) -> Result<String, CoreError> {
+        let header = serde_json::json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
         let mut out = B64.encode(header.to_string());
         out.push('.');
         out.push_str(&B64.encode(serde_json::to_vec(claims).map_err(CoreError::internal)?));
@@ -368,6 +376,7 @@ mod tests {
             scope: None,
             email_verified: Some(false),
             act: None,
+            status: None,
         }
     }
 

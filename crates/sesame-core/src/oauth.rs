@@ -122,8 +122,9 @@ impl OAuth {
         secret: &SecretString,
     ) -> Result<Arc<ClientRecord>, CoreError> {
         let candidate = self.secrets.hash(secret.expose_secret());
+        // A public client has no secret (PKCE is its proof): it never authenticates.
         let matches = |c: &ClientRecord| {
-            constant_time::verify_slices_are_equal(&c.secret_hash, &candidate).is_ok()
+            !c.public && constant_time::verify_slices_are_equal(&c.secret_hash, &candidate).is_ok()
         };
         // Taken before the database read, so an entry's age counts from before the read.
         let now = self.now();
@@ -202,6 +203,7 @@ impl OAuth {
         audience: Vec<String>,
         scope: Option<&str>,
     ) -> Result<ClientToken, CoreError> {
+        may_use(client, crate::client_metadata::CLIENT_CREDENTIALS)?;
         let (audience, scopes) = Self::grant(client, audience, scope)?;
         self.cover_client_tokens(client).await?;
         let now = self.now().timestamp();
@@ -221,6 +223,8 @@ impl OAuth {
             scope: (!scope.is_empty()).then(|| scope.clone()),
             email_verified: None,
             act: None,
+            // Dies with the client: its deletion sets this bit.
+            status: self.issuer.status(client.status_idx),
         };
         let access_token = self.issuer.sign(&claims, "client")?;
         Ok(ClientToken {
@@ -274,6 +278,7 @@ impl OAuth {
         audience: Vec<String>,
         scope: Option<&str>,
     ) -> Result<ClientToken, CoreError> {
+        may_use(client, crate::client_metadata::TOKEN_EXCHANGE)?;
         // The request's own allowances first: they cost no signature check.
         let (audience, scopes) = Self::grant(client, audience, scope)?;
         let subject = self
@@ -328,6 +333,9 @@ impl OAuth {
             scope: (!scope.is_empty()).then(|| scope.clone()),
             email_verified: subject.email_verified,
             act: Some(act),
+            // The subject's session's entry: it dies with the user's session (logout, reuse,
+            // password change, disable), which is what acting on the user's behalf rests on.
+            status: subject.status,
         };
         let access_token = self.issuer.sign(&claims, "exchange")?;
         Ok(ClientToken {
@@ -444,5 +452,16 @@ impl OAuth {
             }
         }
         Ok(())
+    }
+}
+
+/// RFC 6749 §5.2 `unauthorized_client` unless `client` is registered for `grant`.
+fn may_use(client: &ClientRecord, grant: &str) -> Result<(), CoreError> {
+    if client.may_use(grant) {
+        Ok(())
+    } else {
+        Err(CoreError::UnauthorizedClient(format!(
+            "the client is not registered for the {grant} grant"
+        )))
     }
 }

@@ -33,6 +33,7 @@ use crate::client_cache::ClientCache;
 use crate::clock::Clock;
 use crate::error::{Chain, CoreError};
 use crate::profile_cache::ProfileCache;
+use crate::status_list::StatusLists;
 use crate::store::{RevocationKind, Store, StoreResult};
 use crate::tokens::KeyRing;
 
@@ -63,6 +64,9 @@ pub struct FeedNews {
     pub keys_changed: bool,
     /// Users whose profile changed (or who were deleted): drop them from the profile cache.
     pub changed_profiles: Vec<uuid::Uuid>,
+    /// Status-list indices of revoked or deleted sessions and deleted clients, each with the
+    /// moment its last token expires (read again, for entries read twice).
+    pub status_revoked: Vec<(i64, DateTime<Utc>)>,
 }
 
 #[derive(Debug)]
@@ -160,6 +164,9 @@ impl RevocationCache {
             match r.kind {
                 RevocationKind::Session => {
                     let until = r.until.unwrap_or_else(|| legacy(r.at, self.legacy_horizon));
+                    if let Some(idx) = r.status_idx {
+                        news.status_revoked.push((idx, until));
+                    }
                     keep_longest(&mut s.sessions, r.subject, until);
                 }
                 RevocationKind::Token => {
@@ -171,6 +178,9 @@ impl RevocationCache {
                         .until
                         .unwrap_or_else(|| legacy(r.at, self.legacy_client_horizon));
                     news.deleted_clients.push(r.subject.clone());
+                    if let Some(idx) = r.status_idx {
+                        news.status_revoked.push((idx, until));
+                    }
                     keep_longest(&mut s.clients, r.subject, until);
                 }
                 RevocationKind::Key => news.keys_changed = true,
@@ -236,6 +246,7 @@ pub(crate) struct Revoker {
     clients: Arc<ClientCache>,
     profiles: Arc<ProfileCache>,
     keys: Arc<KeyRing>,
+    status: Arc<StatusLists>,
 }
 
 impl Revoker {
@@ -246,6 +257,7 @@ impl Revoker {
         clients: Arc<ClientCache>,
         profiles: Arc<ProfileCache>,
         keys: Arc<KeyRing>,
+        status: Arc<StatusLists>,
     ) -> Self {
         Revoker {
             store,
@@ -254,11 +266,16 @@ impl Revoker {
             clients,
             profiles,
             keys,
+            status,
         }
     }
 
     pub(crate) fn cache(&self) -> &RevocationCache {
         &self.cache
+    }
+
+    pub(crate) fn status_lists(&self) -> &StatusLists {
+        &self.status
     }
 
     pub(crate) fn profiles(&self) -> &ProfileCache {
@@ -285,9 +302,10 @@ impl Revoker {
         for client_id in &news.deleted_clients {
             self.clients.remove(client_id);
         }
-        for user in news.changed_profiles {
-            self.profiles.forget(user);
+        for user in &news.changed_profiles {
+            self.profiles.forget(*user);
         }
+        apply_status(&self.status, &news, self.clock.now());
         if news.keys_changed {
             self.keys
                 .reload(self.store.as_ref(), self.clock.now())
@@ -324,6 +342,14 @@ impl Revoker {
     }
 }
 
+/// Sets the status-list bits a feed read names and clears those whose tokens all expired.
+pub(crate) fn apply_status(status: &StatusLists, news: &FeedNews, now: DateTime<Utc>) {
+    for (idx, until) in &news.status_revoked {
+        status.revoke(*idx, *until);
+    }
+    status.expire(now);
+}
+
 /// Records `subject` as revoked until `until`, or later if it already was.
 fn keep_longest(map: &mut HashMap<String, i64>, subject: String, until: DateTime<Utc>) {
     let until = until.timestamp_millis();
@@ -356,6 +382,7 @@ mod tests {
             scope: None,
             email_verified: None,
             act: None,
+            status: None,
         }
     }
 

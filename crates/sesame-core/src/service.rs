@@ -30,6 +30,7 @@ use crate::revocation::{RevocationCache, Revoker};
 use crate::secret::secret_bytes;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
+use crate::status_list::{StatusListService, StatusLists};
 use crate::store::Store;
 use crate::tokens::{Issuer, KeyRing};
 use crate::webhooks::Webhooks;
@@ -61,6 +62,7 @@ pub struct Sesame {
     maintenance: Maintenance,
     outbox: Outbox,
     form_tokens: Arc<FormTokens>,
+    status_lists: StatusListService,
 }
 
 impl Sesame {
@@ -80,7 +82,11 @@ impl Sesame {
         // The feed first, the keys after: a key change committed in between is then in the
         // keys loaded below, and one committed later is read by the next poll.
         let revocations = Arc::new(RevocationCache::new(settings.access_ttl));
-        revocations.catch_up(store.as_ref(), now).await?;
+        let status_lists = Arc::new(StatusLists::new(&settings.issuer, settings.status_list_ttl));
+        let news = revocations.catch_up(store.as_ref(), now).await?;
+        crate::revocation::apply_status(&status_lists, &news, now);
+        // Every list another replica has handed out an index in is served here from the start.
+        status_lists.note_bound(store.status_index_bound().await?);
         let mut records = store.list_keys().await?;
         if records.is_empty() {
             let current = generate_key(settings.signing_alg, KeyState::Current, now)?;
@@ -117,8 +123,14 @@ impl Sesame {
             client_cache.clone(),
             profile_cache,
             ring.clone(),
+            status_lists.clone(),
         );
-        let issuer = Issuer::new(ring.clone(), metrics.clone(), &settings);
+        let issuer = Issuer::new(
+            ring.clone(),
+            metrics.clone(),
+            status_lists.clone(),
+            &settings,
+        );
         let passwords = PasswordCheck::new(
             store.clone(),
             clock.clone(),
@@ -182,6 +194,7 @@ impl Sesame {
             secrets.clone(),
             client_cache.clone(),
             revoker.clone(),
+            &settings,
         );
         let oauth = OAuth::new(
             store.clone(),
@@ -193,6 +206,8 @@ impl Sesame {
             issuer,
             ring.clone(),
         );
+        let status_lists =
+            StatusListService::new(status_lists, ring.clone(), store.clone(), clock.clone());
         let keys = Keys::new(store.clone(), clock.clone(), audit, ring, &settings);
         let maintenance = Maintenance::new(store.clone(), clock.clone(), &settings);
         let outbox = Outbox::new(store.clone(), clock.clone(), outbox_signal.clone());
@@ -216,6 +231,7 @@ impl Sesame {
             maintenance,
             outbox,
             form_tokens,
+            status_lists,
         })
     }
 
@@ -257,6 +273,11 @@ impl Sesame {
     /// The signing keys: published set, reload, rotation.
     pub fn keys(&self) -> &Keys {
         &self.keys
+    }
+
+    /// The token status lists (`GET /statuslists/{n}`).
+    pub fn status_lists(&self) -> &StatusListService {
+        &self.status_lists
     }
 
     /// Periodic purges.

@@ -64,6 +64,12 @@ pub struct Settings {
     pub browser_session_ttl: Duration,
     /// Whether people may register themselves (`SESAME_SIGNUP`): `/signup` and `POST /auth/register`.
     pub signup_enabled: bool,
+    /// How long a verifier may use a status list before fetching it again
+    /// (`SESAME_STATUS_LIST_TTL`): the bound on how late an offline verifier learns of a logout.
+    pub status_list_ttl: Duration,
+    /// Whether apps may register themselves as public OAuth clients (RFC 7591,
+    /// `SESAME_DYNAMIC_REGISTRATION`).
+    pub dynamic_registration: bool,
 }
 
 impl Default for Settings {
@@ -95,6 +101,8 @@ impl Default for Settings {
             browser_session_idle: Duration::from_secs(24 * 3600),
             browser_session_ttl: Duration::from_secs(7 * 24 * 3600),
             signup_enabled: true,
+            status_list_ttl: Duration::from_secs(5),
+            dynamic_registration: false,
         }
     }
 }

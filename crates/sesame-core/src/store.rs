@@ -129,6 +129,9 @@ pub struct Revocation {
     /// For a [`RevocationKind::User`] entry: tokens of the user issued before this instant
     /// (Sesame's clock) are refused. `None` for the other kinds.
     pub issued_before: Option<DateTime<Utc>>,
+    /// For a session or client entry: the status-list index its tokens carry (`None` for rows
+    /// from before migration 0011, whose tokens carry none).
+    pub status_idx: Option<i64>,
 }
 
 /// A read of the feed: the entries at or after the cursor given, and the cursor for the next
@@ -345,6 +348,9 @@ pub struct SessionRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Its index in the token status list (see `status_list`); `None` for a browser session,
+    /// which issues no access tokens.
+    pub status_idx: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -359,6 +365,9 @@ pub struct NewSession {
     pub access_until: DateTime<Utc>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// A freed status-list index is taken only if every token that carried it expired before
+    /// this instant; otherwise a never-used one is.
+    pub status_reuse_before: DateTime<Utc>,
 }
 
 /// A session opened by signing in on a page: no refresh token, a cookie known by its hash.
@@ -529,8 +538,11 @@ pub trait UserStore: Send + Sync {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Opens a session with its first refresh token.
-    async fn create_session(&self, session: &NewSession) -> StoreResult<()>;
+    /// Opens a session with its first refresh token; returns the status-list index it was
+    /// given (a freed one only past `session.status_reuse_before`, see migration 0011).
+    async fn create_session(&self, session: &NewSession) -> StoreResult<i64>;
+    /// The lowest status-list index never handed out: lists `0..=(bound - 1) / size` exist.
+    async fn status_index_bound(&self) -> StoreResult<i64>;
     /// Spends the unspent, unexpired refresh token `presented` of an active session and records
     /// its successor `next`, extending the session to `expires_at` and its `access_until` to at
     /// least `access_until` (the access token about to be issued). One winner per token. The
@@ -639,8 +651,9 @@ pub trait KeyStore: Send + Sync {
     async fn instance_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
 }
 
-/// A service client (OAuth 2.0 client credentials). `Debug` leaves the secret's hash out.
-#[derive(Clone)]
+/// An OAuth client: a service (client credentials, token exchange) or an app people sign in to
+/// through Sesame (authorization code). `Debug` leaves the secret's hash out.
+#[derive(Clone, Default)]
 pub struct ClientRecord {
     pub client_id: String,
     pub name: String,
@@ -657,6 +670,30 @@ pub struct ClientRecord {
     /// ahead of issuance, see `Sesame::authenticate_client`); what its deletion's feed entry is
     /// kept until. `None` before its first token.
     pub access_until: Option<DateTime<Utc>>,
+    /// Its index in the token status list, allocated by the store at creation (whatever the
+    /// caller puts here is ignored by `create_client`).
+    pub status_idx: Option<i64>,
+    /// OAuth (issue #18): where authorization responses may go, each compared exactly (see
+    /// `domain::RedirectUri`).
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The grants it may use (`client_credentials`, `authorization_code`, `refresh_token`,
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`).
+    pub grant_types: Vec<String>,
+    /// No secret (a SPA, a native app): PKCE is its proof; it never authenticates.
+    pub public: bool,
+    /// Skips the consent screen (the operator's own apps).
+    pub first_party: bool,
+    /// OpenID back-channel logout: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+}
+
+impl ClientRecord {
+    /// Whether the client is registered for grant type `grant`.
+    pub fn may_use(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
 }
 
 impl std::fmt::Debug for ClientRecord {
@@ -670,13 +707,27 @@ impl std::fmt::Debug for ClientRecord {
             .field("delegable_roles", &self.delegable_roles)
             .field("created_at", &self.created_at)
             .field("access_until", &self.access_until)
+            .field("status_idx", &self.status_idx)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("post_logout_redirect_uris", &self.post_logout_redirect_uris)
+            .field("grant_types", &self.grant_types)
+            .field("public", &self.public)
+            .field("first_party", &self.first_party)
+            .field("backchannel_logout_uri", &self.backchannel_logout_uri)
             .finish()
     }
 }
 
 #[async_trait]
 pub trait ClientStore: Send + Sync {
-    async fn create_client(&self, client: &ClientRecord, audit: &[AuditEntry]) -> StoreResult<()>;
+    /// Creates the client and gives it a status-list index (as `create_session` does); returns
+    /// the index.
+    async fn create_client(
+        &self,
+        client: &ClientRecord,
+        status_reuse_before: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<i64>;
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>>;
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>>;
     /// Deletes the client and, in the same transaction, records it in the revocation feed
@@ -930,6 +981,8 @@ mod tests {
             delegable_roles: vec![],
             created_at: Utc::now(),
             access_until: None,
+            status_idx: None,
+            ..Default::default()
         };
         let shown = format!("{record:?}");
         // Debug of a Vec<u8> prints its bytes as numbers: look for the first few.

@@ -22,6 +22,7 @@ use crate::metrics::CoreMetrics;
 use crate::secret::SecretBytes;
 use crate::sessions::FIRST_PARTY_CLIENT_ID;
 use crate::settings::Settings;
+use crate::status_list::StatusLists;
 use crate::store::{Store, TokenSubject};
 
 /// 32 random bytes, base64url without padding: 43 characters.
@@ -145,6 +146,22 @@ impl KeyRing {
     }
 }
 
+/// The session a user's access token belongs to: its `sid` and status-list index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TokenSession {
+    pub(crate) id: uuid::Uuid,
+    pub(crate) status_idx: Option<i64>,
+}
+
+impl From<&crate::store::SessionRecord> for TokenSession {
+    fn from(s: &crate::store::SessionRecord) -> Self {
+        TokenSession {
+            id: s.id,
+            status_idx: s.status_idx,
+        }
+    }
+}
+
 /// A user's access and refresh token, as a login or a refresh hands them out.
 #[derive(Debug)]
 pub struct TokenPair {
@@ -161,20 +178,37 @@ pub struct TokenPair {
 pub(crate) struct Issuer {
     keys: Arc<KeyRing>,
     metrics: Arc<CoreMetrics>,
+    status: Arc<StatusLists>,
     issuer: String,
     access_ttl: std::time::Duration,
     refresh_ttl: std::time::Duration,
 }
 
 impl Issuer {
-    pub(crate) fn new(keys: Arc<KeyRing>, metrics: Arc<CoreMetrics>, settings: &Settings) -> Self {
+    pub(crate) fn new(
+        keys: Arc<KeyRing>,
+        metrics: Arc<CoreMetrics>,
+        status: Arc<StatusLists>,
+        settings: &Settings,
+    ) -> Self {
         Issuer {
             keys,
             metrics,
+            status,
             issuer: settings.issuer.clone(),
             access_ttl: settings.access_ttl,
             refresh_ttl: settings.refresh_ttl,
         }
+    }
+
+    /// The `status` claim of a token carrying status-list index `idx`.
+    pub(crate) fn status(&self, idx: Option<i64>) -> Option<sesame_verify::TokenStatus> {
+        idx.and_then(|i| self.status.claim(i))
+    }
+
+    /// See [`StatusLists::reuse_before`].
+    pub(crate) fn status_reuse_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.status.reuse_before(now)
     }
 
     /// `iss` of every token.
@@ -222,11 +256,11 @@ impl Issuer {
         uuid::Uuid::new_v7(ts).to_string()
     }
 
-    /// A user's access token for session `sid`, paired with `refresh`.
+    /// A user's access token for `session`, paired with `refresh`.
     pub(crate) fn token_pair(
         &self,
         user: &TokenSubject,
-        sid: uuid::Uuid,
+        session: TokenSession,
         audience: &[String],
         refresh: RefreshToken,
         now: DateTime<Utc>,
@@ -242,11 +276,12 @@ impl Issuer {
             nbf: now.timestamp(),
             jti: Self::jti_at(read_at),
             client_id: FIRST_PARTY_CLIENT_ID.into(),
-            sid: Some(sid.to_string()),
+            sid: Some(session.id.to_string()),
             roles: user.roles.clone(),
             scope: None,
             email_verified: Some(user.email_verified),
             act: None,
+            status: self.status(session.status_idx),
         };
         let access = self.sign(&claims, "access")?;
         self.metrics.issued("refresh");

@@ -125,6 +125,7 @@ macro_rules! conformance_tests {
                 a_browser_sign_in_ends_the_session_it_replaces,
                 browser_sessions_end_with_the_users_sessions_and_purge,
                 revoke_other_sessions_keeps_exactly_one,
+                status_indices_are_unique_fed_and_reused_only_when_dead,
             }
             keys {
                 init_keys_once,
@@ -135,6 +136,7 @@ macro_rules! conformance_tests {
             clients {
                 clients_create_get_list_delete,
                 clients_keep_their_delegable_roles,
+                clients_keep_their_oauth_registration,
                 delete_client_feeds_a_client_revocation,
             }
             email {
@@ -245,6 +247,7 @@ pub fn new_session(
         access_until: now + Duration::minutes(15),
         ip: Some("203.0.113.7".into()),
         user_agent: Some("conformance/1".into()),
+        status_reuse_before: now - Duration::hours(1),
     }
 }
 

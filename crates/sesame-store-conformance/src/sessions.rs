@@ -910,3 +910,132 @@ pub async fn a_rotation_returns_the_user_as_of_its_transaction(store: Arc<dyn St
     assert!(subject.disabled);
     assert!(subject.roles.is_empty(), "{:?}", subject.roles);
 }
+
+/// Status-list indices (migration 0011): unique while their session or client exists, carried by
+/// the feed entry of a revocation or deletion, and handed out again only once every token that
+/// carried them has expired before the caller's `status_reuse_before`.
+pub async fn status_indices_are_unique_fed_and_reused_only_when_dead(store: Arc<dyn Store>) {
+    use sesame_core::store::{ClientRecord, RevocationKind};
+    let user = create_user(&*store, "alice").await;
+    assert_eq!(store.status_index_bound().await.unwrap(), 0);
+    let mut sessions = Vec::new();
+    for i in 0..3 {
+        // The second one (revoked below) expires first, and alone is purged.
+        let end = t0() + mins(if i == 1 { 60 } else { 120 });
+        let s = new_session(user, &token(), t0(), end);
+        let idx = store.create_session(&s).await.unwrap();
+        assert_eq!(
+            store.get_session(s.id).await.unwrap().unwrap().status_idx,
+            Some(idx)
+        );
+        sessions.push((s.id, idx));
+    }
+    let indices: Vec<i64> = sessions.iter().map(|(_, i)| *i).collect();
+    assert_eq!(indices, [0, 1, 2], "never-used indices in order");
+    let client = ClientRecord {
+        client_id: "svc_status".into(),
+        name: "status".into(),
+        secret_hash: vec![1; 32],
+        audiences: vec!["api".into()],
+        scopes: vec![],
+        delegable_roles: vec![],
+        created_at: t0(),
+        access_until: None,
+        status_idx: Some(99), // ignored: the store hands it out
+        ..Default::default()
+    };
+    let client_idx = store
+        .create_client(&client, t0(), &[entry("client_created", None)])
+        .await
+        .unwrap();
+    assert_eq!(client_idx, 3);
+    store
+        .extend_client_access("svc_status", t0() + mins(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_client("svc_status")
+            .await
+            .unwrap()
+            .unwrap()
+            .status_idx,
+        Some(3)
+    );
+    assert_eq!(store.status_index_bound().await.unwrap(), 4);
+    // A browser session issues no access tokens: no index.
+    let browser = NewBrowserSession {
+        id: Uuid::now_v7(),
+        user_id: user,
+        cookie_hash: token(),
+        now: t0(),
+        expires_at: t0() + mins(60),
+        ip: None,
+        user_agent: None,
+        replacing: None,
+    };
+    store.create_browser_session(&browser, &[]).await.unwrap();
+    assert_eq!(
+        store
+            .get_session(browser.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status_idx,
+        None
+    );
+
+    // Revocation and deletion feed the index.
+    let cursor = store.revocations_after(0).await.unwrap().next;
+    let (revoked, revoked_idx) = sessions[1];
+    assert!(
+        store
+            .revoke_session(revoked, t0() + mins(1), &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_client("svc_status", &[entry("client_deleted", None)])
+            .await
+            .unwrap()
+    );
+    let fed: Vec<(RevocationKind, Option<i64>)> = store
+        .revocations_after(cursor)
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter(|e| matches!(e.kind, RevocationKind::Session | RevocationKind::Client))
+        .map(|e| (e.kind, e.status_idx))
+        .collect();
+    assert_eq!(
+        fed,
+        [
+            (RevocationKind::Session, Some(revoked_idx)),
+            (RevocationKind::Client, Some(3))
+        ]
+    );
+
+    // The revoked session is purged once expired; its index is free once its access token's
+    // life (15 minutes) is over, the client's once its last token's (30 minutes) is, and neither
+    // is handed out to a caller whose `status_reuse_before` is earlier than that.
+    store.purge_expired(t0() + mins(61)).await.unwrap();
+    assert!(store.get_session(revoked).await.unwrap().is_none());
+    let open = |reuse_before: chrono::DateTime<chrono::Utc>| {
+        let mut s = new_session(user, &token(), t0() + mins(62), t0() + mins(120));
+        s.status_reuse_before = reuse_before;
+        let store = store.clone();
+        async move { store.create_session(&s).await.unwrap() }
+    };
+    assert_eq!(open(t0() + mins(10)).await, 4, "nothing dead long enough");
+    assert_eq!(open(t0() + mins(20)).await, revoked_idx, "the session's");
+    assert_eq!(
+        open(t0() + mins(20)).await,
+        5,
+        "the client's tokens may live"
+    );
+    assert_eq!(open(t0() + mins(30)).await, 3, "the client's");
+    assert_eq!(open(t0() + mins(61)).await, 6, "none left free");
+    assert_eq!(store.status_index_bound().await.unwrap(), 7);
+}

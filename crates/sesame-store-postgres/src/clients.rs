@@ -7,8 +7,8 @@ use sesame_core::store::{AuditEntry, ClientRecord, ClientStore, StoreResult};
 use crate::audit::insert_audit;
 use crate::{PostgresStore, map_err};
 
-const COLUMNS: &str =
-    "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until";
+const COLUMNS: &str = "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until, status_idx, \
+     redirect_uris, post_logout_redirect_uris, grant_types, public, first_party, backchannel_logout_uri";
 
 #[derive(sqlx::FromRow)]
 struct ClientRow {
@@ -20,6 +20,13 @@ struct ClientRow {
     delegable_roles: Vec<String>,
     created_at: DateTime<Utc>,
     access_until: Option<DateTime<Utc>>,
+    status_idx: Option<i64>,
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
+    grant_types: Vec<String>,
+    public: bool,
+    first_party: bool,
+    backchannel_logout_uri: Option<String>,
 }
 
 impl From<ClientRow> for ClientRecord {
@@ -33,18 +40,32 @@ impl From<ClientRow> for ClientRecord {
             delegable_roles: r.delegable_roles,
             created_at: r.created_at,
             access_until: r.access_until,
+            status_idx: r.status_idx,
+            redirect_uris: r.redirect_uris,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
+            grant_types: r.grant_types,
+            public: r.public,
+            first_party: r.first_party,
+            backchannel_logout_uri: r.backchannel_logout_uri,
         }
     }
 }
 
 #[async_trait]
 impl ClientStore for PostgresStore {
-    async fn create_client(&self, c: &ClientRecord, audit: &[AuditEntry]) -> StoreResult<()> {
+    async fn create_client(
+        &self,
+        c: &ClientRecord,
+        status_reuse_before: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
+        let status_idx = crate::status::take_index(&mut tx, status_reuse_before).await?;
         sqlx::query(
             "INSERT INTO clients \
-             (client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, status_idx, \
+              redirect_uris, post_logout_redirect_uris, grant_types, public, first_party, backchannel_logout_uri) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&c.client_id)
         .bind(&c.name)
@@ -53,11 +74,19 @@ impl ClientStore for PostgresStore {
         .bind(&c.scopes)
         .bind(&c.delegable_roles)
         .bind(c.created_at)
+        .bind(status_idx)
+        .bind(&c.redirect_uris)
+        .bind(&c.post_logout_redirect_uris)
+        .bind(&c.grant_types)
+        .bind(c.public)
+        .bind(c.first_party)
+        .bind(&c.backchannel_logout_uri)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        Ok(status_idx)
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {

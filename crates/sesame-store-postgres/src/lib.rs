@@ -12,6 +12,7 @@ mod email;
 mod keys;
 mod lockout;
 mod sessions;
+mod status;
 mod users;
 mod webhooks;
 

@@ -14,7 +14,7 @@ use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{PostgresStore, map_err};
 
 const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
-     browser_hash IS NOT NULL AS browser";
+     browser_hash IS NOT NULL AS browser, status_idx";
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
@@ -28,6 +28,7 @@ struct SessionRow {
     ip: Option<String>,
     user_agent: Option<String>,
     browser: bool,
+    status_idx: Option<i64>,
 }
 
 impl From<SessionRow> for SessionRecord {
@@ -47,6 +48,7 @@ impl From<SessionRow> for SessionRecord {
             revoked_at: r.revoked_at,
             ip: r.ip,
             user_agent: r.user_agent,
+            status_idx: r.status_idx,
         }
     }
 }
@@ -68,6 +70,7 @@ struct FeedRow {
     until: Option<DateTime<Utc>>,
     at: Option<DateTime<Utc>>,
     issued_before: Option<DateTime<Utc>>,
+    status_idx: Option<i64>,
 }
 
 /// One refresh-token rotation ($1 now, $2 presented hash, $3 new expiry, $4 successor hash,
@@ -105,11 +108,12 @@ struct RotatedRow {
 
 #[async_trait]
 impl SessionStore for PostgresStore {
-    async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
+    async fn create_session(&self, s: &NewSession) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
+        let status_idx = crate::status::take_index(&mut tx, s.status_reuse_before).await?;
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
         )
         .bind(s.id)
         .bind(s.user_id)
@@ -119,6 +123,7 @@ impl SessionStore for PostgresStore {
         .bind(&s.ip)
         .bind(&s.user_agent)
         .bind(s.access_until)
+        .bind(status_idx)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -132,7 +137,19 @@ impl SessionStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        Ok(status_idx)
+    }
+
+    async fn status_index_bound(&self) -> StoreResult<i64> {
+        // `last_value` with `is_called` false is the next value nextval returns.
+        let (bound,): (i64,) = sqlx::query_as(
+            "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM status_idx_seq",
+        )
+        .fetch_one(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(bound)
     }
 
     async fn rotate_refresh(
@@ -376,7 +393,7 @@ impl SessionStore for PostgresStore {
         // the xmin even when there is no entry.
         let rows: Vec<FeedRow> = sqlx::query_as(
             "WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) \
-             SELECT snap.xmin, r.kind, r.subject, r.until, r.at, r.issued_before \
+             SELECT snap.xmin, r.kind, r.subject, r.until, r.at, r.issued_before, r.status_idx \
              FROM snap LEFT JOIN revocations r ON r.xid >= $1::text::xid8 \
              ORDER BY r.xid, r.id",
         )
@@ -408,6 +425,7 @@ impl SessionStore for PostgresStore {
                 until: r.until,
                 at,
                 issued_before: r.issued_before,
+                status_idx: r.status_idx,
             });
         }
         Ok(page)

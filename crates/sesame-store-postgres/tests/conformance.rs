@@ -136,6 +136,7 @@ mod postgres {
             scope: None,
             email_verified: None,
             act: None,
+            status: None,
         };
         let slow_token = claims(Some(slow.to_string()), "slow-session-token");
 

@@ -30,6 +30,7 @@ mod lockout;
 mod private_files;
 mod rotation;
 mod sessions;
+mod status;
 mod types;
 mod users;
 mod webhooks;

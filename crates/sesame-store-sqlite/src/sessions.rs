@@ -16,7 +16,7 @@ use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{SqliteStore, map_err};
 
 pub(crate) const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
-     browser_hash IS NOT NULL AS browser";
+     browser_hash IS NOT NULL AS browser, status_idx";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
@@ -31,6 +31,7 @@ pub(crate) struct SessionRow {
     ip: Option<String>,
     user_agent: Option<String>,
     browser: bool,
+    status_idx: Option<i64>,
 }
 
 impl From<SessionRow> for SessionRecord {
@@ -50,6 +51,7 @@ impl From<SessionRow> for SessionRecord {
             revoked_at: r.revoked_at.map(Into::into),
             ip: r.ip,
             user_agent: r.user_agent,
+            status_idx: r.status_idx,
         }
     }
 }
@@ -70,15 +72,17 @@ struct RevocationRow {
     until: Option<UnixMs>,
     at: UnixMs,
     issued_before: Option<UnixMs>,
+    status_idx: Option<i64>,
 }
 
 #[async_trait]
 impl SessionStore for SqliteStore {
-    async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
+    async fn create_session(&self, s: &NewSession) -> StoreResult<i64> {
         let mut tx = self.write_tx().await?;
+        let status_idx = crate::status::take_index(&mut tx, s.status_reuse_before).await?;
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())
@@ -89,6 +93,7 @@ impl SessionStore for SqliteStore {
         .bind(UnixMs(s.access_until))
         .bind(&s.ip)
         .bind(&s.user_agent)
+        .bind(status_idx)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -100,7 +105,16 @@ impl SessionStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        Ok(status_idx)
+    }
+
+    async fn status_index_bound(&self) -> StoreResult<i64> {
+        let (next,): (i64,) = sqlx::query_as("SELECT next FROM status_counter")
+            .fetch_one(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(next)
     }
 
     async fn rotate_refresh(
@@ -310,7 +324,7 @@ impl SessionStore for SqliteStore {
         // One writer at a time: ids are handed out in commit order, so every entry not read
         // yet has an id at or above the next cursor (see migration 0007).
         let rows: Vec<RevocationRow> = sqlx::query_as(
-            "SELECT id, kind, subject, until, at, issued_before FROM revocations WHERE id >= ? ORDER BY id",
+            "SELECT id, kind, subject, until, at, issued_before, status_idx FROM revocations WHERE id >= ? ORDER BY id",
         )
         .bind(cursor)
         .fetch_all(self.reader())
@@ -337,6 +351,7 @@ impl SessionStore for SqliteStore {
                 until: r.until.map(Into::into),
                 at: r.at.into(),
                 issued_before: r.issued_before.map(Into::into),
+                status_idx: r.status_idx,
             });
         }
         Ok(page)

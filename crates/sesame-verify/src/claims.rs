@@ -59,6 +59,23 @@ pub struct Claims {
     /// RFC 8693 actor: the client that obtained this token on the user's behalf by exchange.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<serde_json::Value>,
+    /// Where the token's revocation is published (IETF Token Status List): absent on tokens
+    /// issued before Sesame published status lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TokenStatus>,
+}
+
+/// The `status` claim of a token (draft-ietf-oauth-status-list §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenStatus {
+    pub status_list: StatusListRef,
+}
+
+/// A token's entry in a status list: bit `idx` of the list at `uri` (1 = revoked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusListRef {
+    pub idx: u64,
+    pub uri: String,
 }
 
 impl Claims {

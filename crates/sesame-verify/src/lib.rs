@@ -57,13 +57,15 @@ mod verifier;
 pub mod axum;
 #[cfg(feature = "remote")]
 pub mod remote;
+pub mod status_list;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
 pub use cache::{DEFAULT_CAPACITY as DEFAULT_CACHE_CAPACITY, TokenCache};
-pub use claims::{Audience, Claims};
+pub use claims::{Audience, Claims, StatusListRef, TokenStatus};
 pub use error::VerifyError;
 pub use keyset::{KeySet, PublicJwk};
+pub use status_list::{StatusList, StatusListError};
 pub use verifier::{DEFAULT_LEEWAY_SECS, Verifier};
 
 #[cfg(feature = "remote")]

@@ -178,6 +178,7 @@ impl TestIssuer {
             scope: None,
             email_verified: None,
             act: None,
+            status: None,
         }
     }
 

@@ -6,11 +6,12 @@
 //! | `GALLERY_ISSUER` | `https://localhost:8443` | Sesame's issuer URL: the `iss` tokens must carry, and where the JWKS is discovered |
 //! | `GALLERY_AUDIENCE` | `gallery` | the `aud` tokens must contain |
 //! | `GALLERY_DATA_DIR` | `./gallery-data` | metadata database and image files |
-//! | `GALLERY_PUBLIC_URL` | `http://<listen address>` | base of every `image_url` (the entry point's URL behind a proxy) |
+//! | `GALLERY_PUBLIC_URL` | `http://<listen address>` | base of every `image_url` (the entry point's URL behind a proxy), and the gallery's RFC 9728 resource identifier |
 //! | `GALLERY_ISSUER_CA` | unset | a PEM file to trust for Sesame's TLS (its self-signed certificate) |
 //! | `GALLERY_ISSUER_BACKCHANNEL` | unset | reach Sesame at this base URL instead of the issuer URL (containers) |
 //! | `GALLERY_JWKS_URL` | discovered | fetch keys here, skipping discovery |
 //! | `GALLERY_INTROSPECTION_CLIENT_ID` / `_SECRET` | unset | introspection mode: every token is also checked with Sesame (instant revocation) |
+//! | `GALLERY_STATUS_LISTS` | `on` | check each token's status list (a logout is refused within the list's `ttl`, no call per request); `off`: revocation only by expiry |
 //! | `GALLERY_LOG` | `info` | tracing filter |
 
 use std::collections::BTreeMap;
@@ -38,6 +39,7 @@ pub struct Config {
     pub issuer_backchannel: Option<String>,
     pub jwks_url: Option<String>,
     pub introspection: Option<(String, SecretString)>,
+    pub status_lists: bool,
     pub log: String,
 }
 
@@ -120,6 +122,16 @@ impl Config {
             issuer_backchannel,
             jwks_url,
             introspection,
+            status_lists: match get("GALLERY_STATUS_LISTS").as_deref() {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => {
+                    return Err(ConfigError {
+                        name: "GALLERY_STATUS_LISTS",
+                        problem: format!("expected on or off, got {other:?}"),
+                    });
+                }
+            },
             log: get("GALLERY_LOG").unwrap_or_else(|| "info".into()),
         })
     }
@@ -144,6 +156,7 @@ mod tests {
         assert_eq!(c.audience, "gallery");
         assert_eq!(c.data_dir, PathBuf::from("./gallery-data"));
         assert!(c.public_url.is_none() && c.issuer_ca.is_none() && c.introspection.is_none());
+        assert!(c.status_lists, "status lists are checked by default");
     }
 
     #[test]
@@ -160,11 +173,14 @@ mod tests {
         assert_eq!(c.public_url.as_deref(), Some("https://example.com"));
         assert_eq!(c.audience, "photos");
         assert!(c.issuer_ca.is_none(), "empty means unset");
+        let off = Config::from_map(&env(&[("GALLERY_STATUS_LISTS", "off")])).unwrap();
+        assert!(!off.status_lists);
         for (k, v) in [
             ("GALLERY_LISTEN", "nowhere"),
             ("GALLERY_ISSUER", "auth.example.com"),
             ("GALLERY_PUBLIC_URL", "ftp://x"),
             ("GALLERY_INTROSPECTION_CLIENT_ID", "svc_x"),
+            ("GALLERY_STATUS_LISTS", "maybe"),
         ] {
             let e = Config::from_map(&env(&[(k, v)])).unwrap_err();
             assert!(e.to_string().starts_with("GALLERY_"), "{e}");

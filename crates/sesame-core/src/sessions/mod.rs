@@ -18,7 +18,7 @@ use crate::revocation::Revoker;
 use crate::secret::SecretBytes;
 use crate::settings::{Settings, ttl};
 use crate::store::{NewSession, Rotated, SessionRecord, Store, TokenSubject, UserRecord};
-use crate::tokens::{Issuer, KeyRing, RefreshToken};
+use crate::tokens::{Issuer, KeyRing, RefreshToken, TokenSession};
 
 mod browser;
 mod login;
@@ -128,11 +128,15 @@ impl Sessions {
             access_until: self.issuer.access_until(now),
             ip: client.ip,
             user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
+            status_reuse_before: self.issuer.status_reuse_before(now),
         };
-        self.store.create_session(&session).await?;
+        let status_idx = self.store.create_session(&session).await?;
         self.issuer.token_pair(
             &TokenSubject::from(user),
-            session.id,
+            TokenSession {
+                id: session.id,
+                status_idx: Some(status_idx),
+            },
             &audience,
             refresh,
             now,
@@ -170,9 +174,14 @@ impl Sessions {
                 Some(u) if !u.disabled => u,
                 _ => return Err(self.end_for_user(&session, now).await),
             };
-            return self
-                .issuer
-                .token_pair(&user, session.id, &session.audience, next, now, now);
+            return self.issuer.token_pair(
+                &user,
+                TokenSession::from(&session),
+                &session.audience,
+                next,
+                now,
+                now,
+            );
         }
         // Not rotated: unknown, expired, spent, or its session is gone.
         let record = self
@@ -213,9 +222,14 @@ impl Sessions {
             {
                 return Err(CoreError::TokenRevoked);
             }
-            return self
-                .issuer
-                .token_pair(&user, session.id, &session.audience, next, now, now);
+            return self.issuer.token_pair(
+                &user,
+                TokenSession::from(&session),
+                &session.audience,
+                next,
+                now,
+                now,
+            );
         }
         // A spent token came back after the grace window: someone holds a stolen copy.
         self.metrics.refresh_reuse.inc();

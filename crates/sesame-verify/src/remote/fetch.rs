@@ -109,7 +109,7 @@ impl Source {
     }
 
     /// A URL under the public issuer, moved onto the backchannel base when there is one.
-    fn rebase(&self, url: &str) -> String {
+    pub(super) fn rebase(&self, url: &str) -> String {
         if self.base != self.issuer
             && let Some(rest) = url.strip_prefix(&self.issuer)
             && (rest.is_empty() || rest.starts_with('/'))

@@ -10,6 +10,7 @@
 
 mod fetch;
 mod introspect;
+mod status;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -22,6 +23,7 @@ use crate::{Claims, DEFAULT_LEEWAY_SECS, Verifier, VerifyError};
 
 pub use fetch::FetchError;
 use introspect::Introspector;
+pub use status::StatusListState;
 
 /// After a fetch (successful or not), the next refetch for an unknown `kid` waits this long.
 pub const DEFAULT_MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
@@ -49,6 +51,10 @@ pub enum AuthError {
     /// Introspection mode is on and the introspection endpoint did not give an answer.
     #[error("the issuer's introspection endpoint did not answer")]
     IntrospectionUnavailable,
+    /// The token names a status list that could not be fetched, or not refreshed for too
+    /// long (see [`RemoteVerifierBuilder::status_list_max_stale`]): refused, failing closed.
+    #[error("the token's status list cannot be fetched")]
+    StatusUnavailable,
 }
 
 /// A configuration the builder refuses.
@@ -82,9 +88,46 @@ pub struct RemoteVerifierBuilder {
     timeout: Duration,
     introspection: Option<(String, SecretString)>,
     token_cache: usize,
+    status_lists: bool,
+    require_status: bool,
+    status_max_stale: Option<Duration>,
+    resource: Option<String>,
 }
 
 impl RemoteVerifierBuilder {
+    /// This service's resource identifier (its public base URL, RFC 9728): the axum feature then
+    /// serves its protected-resource metadata and names it in every 401's `WWW-Authenticate`,
+    /// so OAuth clients (MCP clients among them) discover which authorization server to ask.
+    pub fn resource(mut self, url: impl Into<String>) -> Self {
+        self.resource = Some(url.into());
+        self
+    }
+
+    /// Whether tokens that name a status list (their `status` claim, IETF Token Status List)
+    /// are checked against it (default: yes). The list is fetched once per its `ttl` and kept
+    /// fresh in the background, so a revoked session's tokens are refused within about `ttl`
+    /// without a request per token. Off, revocation reaches this service only by expiry (or by
+    /// introspection).
+    pub fn status_lists(mut self, check: bool) -> Self {
+        self.status_lists = check;
+        self
+    }
+
+    /// Refuse tokens that carry no `status` claim (default: accept them — tokens issued before
+    /// the issuer published status lists have none).
+    pub fn require_status_claim(mut self, require: bool) -> Self {
+        self.require_status = require;
+        self
+    }
+
+    /// How long a status list may go without being confirmed by the issuer before the tokens
+    /// that name it are refused (default: ten times the list's `ttl`). The list's own `exp`
+    /// applies too.
+    pub fn status_list_max_stale(mut self, max: Duration) -> Self {
+        self.status_max_stale = Some(max);
+        self
+    }
+
     /// How many verified tokens to remember, so a token seen again skips the signature check
     /// (default [`crate::DEFAULT_CACHE_CAPACITY`]; 0 turns the cache off). Expiry, issuer and
     /// audience are still checked on every hit; see [`crate::TokenCache`].
@@ -172,6 +215,17 @@ impl RemoteVerifierBuilder {
         if self.audiences.is_empty() {
             return Err(BuildError::NoAudience);
         }
+        let resource = match self.resource {
+            Some(r) => {
+                let url = url::Url::parse(&r)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                    .filter(|u| u.query().is_none() && u.fragment().is_none())
+                    .ok_or(BuildError::InvalidUrl("the resource"))?;
+                Some(url.as_str().trim_end_matches('/').to_string())
+            }
+            None => None,
+        };
         if let Some(u) = &self.jwks_url
             && !is_http_url(u)
         {
@@ -209,6 +263,12 @@ impl RemoteVerifierBuilder {
                 introspector,
                 token_cache: (self.token_cache > 0)
                     .then(|| Arc::new(crate::TokenCache::new(self.token_cache))),
+                resource,
+                status: status::StatusCache::new(status::Settings {
+                    enabled: self.status_lists,
+                    require: self.require_status,
+                    max_stale: self.status_max_stale,
+                }),
             }),
         })
     }
@@ -241,6 +301,10 @@ struct Inner {
     introspector: Option<Introspector>,
     /// Verified tokens, shared by the verifiers of successive key fetches.
     token_cache: Option<Arc<crate::TokenCache>>,
+    /// Status lists fetched so far.
+    status: status::StatusCache,
+    /// This service's resource identifier (RFC 9728), if configured.
+    resource: Option<String>,
 }
 
 #[derive(Default)]
@@ -296,6 +360,10 @@ impl RemoteVerifier {
             timeout: DEFAULT_HTTP_TIMEOUT,
             introspection: None,
             token_cache: crate::DEFAULT_CACHE_CAPACITY,
+            status_lists: true,
+            require_status: false,
+            status_max_stale: None,
+            resource: None,
         }
     }
 
@@ -305,6 +373,23 @@ impl RemoteVerifier {
 
     pub fn audiences(&self) -> &[String] {
         &self.inner.audiences
+    }
+
+    /// This service's resource identifier, if configured (see [`RemoteVerifierBuilder::resource`]).
+    pub fn resource(&self) -> Option<&str> {
+        self.inner.resource.as_deref()
+    }
+
+    /// Where this service's protected-resource metadata is (RFC 9728 §3.1: the well-known path
+    /// goes between the host and the resource's own path).
+    pub fn resource_metadata_url(&self) -> Option<String> {
+        let resource = self.inner.resource.as_deref()?;
+        let url = url::Url::parse(resource).ok()?;
+        let path = url.path().trim_end_matches('/');
+        let mut origin = url.origin().ascii_serialization();
+        origin.push_str("/.well-known/oauth-protected-resource");
+        origin.push_str(path);
+        Some(origin)
     }
 
     /// Whether tokens are also checked by introspection.
@@ -327,13 +412,22 @@ impl RemoteVerifier {
     }
 
     /// Verifies a token at `now` (Unix seconds): every check of [`Verifier::verify`] with the
-    /// issuer's current keys, then introspection when configured.
+    /// issuer's current keys, then introspection when configured, else the token's status list
+    /// (see [`RemoteVerifierBuilder::status_lists`]).
     pub async fn verify_at(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
         let claims = self.verify_locally(token, now).await?;
         if let Some(introspector) = &self.inner.introspector {
             introspector.check(&self.inner.http, token, &claims).await?;
+        } else {
+            self.inner.check_status(&claims, now).await?;
         }
         Ok(claims)
+    }
+
+    /// The status lists held, their age and whether they are too old to be used (for metrics
+    /// and health checks).
+    pub fn status_lists(&self) -> Vec<StatusListState> {
+        self.inner.status.states()
     }
 
     fn current(&self) -> Option<Arc<Verifier>> {

@@ -59,6 +59,8 @@ impl RealSesame {
                 ("SESAME_ARGON2_ITERATIONS", "1".into()),
                 ("SESAME_RATE_LIMIT", "off".into()),
                 ("SESAME_LOG", "warn".into()),
+                // Status lists refreshed every second keep the revocation tests short.
+                ("SESAME_STATUS_LIST_TTL", "1s".into()),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))

@@ -12,3 +12,4 @@ mod helpers;
 mod hostile;
 mod real_sesame;
 mod remote;
+mod status_lists;

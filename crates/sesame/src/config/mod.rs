@@ -601,11 +601,13 @@ mod tests {
             "SESAME_BROWSER_SESSION_TTL",
             "SESAME_TEMPLATES_DIR",
             "SESAME_BRAND_COLOR",
+            "SESAME_STATUS_LIST_TTL",
+            "SESAME_DYNAMIC_REGISTRATION",
         ] {
             assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
         }
-        // 47 settings, 3 of them secrets with a _FILE variant; no table is a variable.
-        assert_eq!(names.len(), 50, "{names:?}");
+        // 49 settings, 3 of them secrets with a _FILE variant; no table is a variable.
+        assert_eq!(names.len(), 52, "{names:?}");
         // Two fields never share a variable (`a_b` beside `[a] b` would).
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
@@ -682,6 +684,22 @@ mod tests {
         ] {
             let e = Config::from_sources(None, &env(&[(var, value)])).unwrap_err();
             assert!(e.to_string().contains(var), "{var}={value}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_status_list_ttl_is_whole_seconds_of_at_least_one() {
+        let c = Config::from_sources(None, &env(&[])).unwrap();
+        assert_eq!(c.settings.status_list_ttl, Duration::from_secs(5));
+        let c = Config::from_sources(None, &env(&[("SESAME_STATUS_LIST_TTL", "1m")])).unwrap();
+        assert_eq!(c.settings.status_list_ttl, Duration::from_secs(60));
+        for value in ["0s", "500ms", "1500ms", "soon"] {
+            let e =
+                Config::from_sources(None, &env(&[("SESAME_STATUS_LIST_TTL", value)])).unwrap_err();
+            assert!(
+                e.to_string().contains("SESAME_STATUS_LIST_TTL"),
+                "{value}: {e}"
+            );
         }
     }
 

@@ -52,6 +52,19 @@ impl Check<'_> {
         })
     }
 
+    /// A duration of at least a second, in whole seconds (it is published as a number of
+    /// seconds: the status list's `ttl`).
+    fn whole_seconds(&self, key: Key) -> Result<Duration, ConfigError> {
+        let d = self.duration(key)?;
+        self.parse(key, |_| {
+            if d.subsec_nanos() != 0 || d < Duration::from_secs(1) {
+                Err("must be a whole number of seconds, at least 1s".into())
+            } else {
+                Ok(d)
+            }
+        })
+    }
+
     fn number<T: std::str::FromStr>(&self, key: Key) -> Result<T, ConfigError> {
         self.parse(key, |s| {
             s.parse::<T>()
@@ -335,6 +348,8 @@ impl TryFrom<RawConfig> for Config {
             signup_enabled: on_off(key!(raw.signup))?,
             browser_session_idle: l.duration(key!(raw.browser_session_idle))?,
             browser_session_ttl: l.duration(key!(raw.browser_session_ttl))?,
+            status_list_ttl: l.whole_seconds(key!(raw.status_list_ttl))?,
+            dynamic_registration: on_off(key!(raw.dynamic_registration))?,
             ..Settings::default()
         };
         let pages = PagesSettings {

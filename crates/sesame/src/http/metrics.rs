@@ -87,6 +87,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     pool: Family<PoolLabels, Gauge>,
+    status_revoked: Gauge,
 }
 
 impl Metrics {
@@ -112,12 +113,19 @@ impl Metrics {
             "Database pool connections by state",
             pool.clone(),
         );
+        let status_revoked = Gauge::default();
+        registry.register(
+            "sesame_status_list_revoked",
+            "Status-list entries set (revoked sessions and clients whose tokens may still be live)",
+            status_revoked.clone(),
+        );
         sesame.metrics().register(&mut registry);
         Metrics {
             registry,
             requests,
             latency,
             pool,
+            status_revoked,
         }
     }
 
@@ -137,6 +145,8 @@ impl Metrics {
                 })
                 .set(i64::from(idle));
         }
+        self.status_revoked
+            .set(i64::try_from(sesame.status_lists().lists().revoked_count()).unwrap_or(i64::MAX));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -12,6 +12,7 @@ pub mod forward_auth;
 pub mod metrics;
 pub mod no_store;
 pub mod oauth;
+pub mod oauth_register;
 pub mod openapi;
 pub mod ops;
 pub mod profile;
@@ -19,6 +20,7 @@ pub mod query;
 pub mod ratelimit;
 mod redact;
 pub mod sessions;
+pub mod status_lists;
 pub mod wellknown;
 
 use std::sync::Arc;
@@ -105,7 +107,9 @@ pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
         .merge(ops::router())
         .merge(admin::router())
         .merge(oauth::router())
+        .merge(oauth_register::router())
         .merge(forward_auth::router())
+        .merge(status_lists::router())
 }
 
 pub fn router(state: AppState) -> Router {

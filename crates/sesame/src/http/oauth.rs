@@ -61,7 +61,11 @@ pub struct OAuthErrorBody {
 }
 
 impl OAuthError {
-    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+    pub(super) fn new(
+        status: StatusCode,
+        error: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
         OAuthError {
             status,
             error,
@@ -96,6 +100,9 @@ impl From<CoreError> for OAuthError {
             }
             CoreError::InvalidGrant(d) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
+            }
+            CoreError::UnauthorizedClient(d) => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", d)
             }
             CoreError::Validation(f) => OAuthError::invalid_request(
                 f.iter()

@@ -58,7 +58,7 @@ pub async fn discovery(State(state): State<AppState>) -> Json<Value> {
         .collect();
     algs.sort();
     algs.dedup();
-    Json(json!({
+    let mut doc = json!({
         "issuer": iss,
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "token_endpoint": format!("{iss}/oauth/token"),
@@ -72,8 +72,12 @@ pub async fn discovery(State(state): State<AppState>) -> Json<Value> {
         "subject_types_supported": ["public"],
         "access_token_signing_alg_values_supported": algs,
         "id_token_signing_alg_values_supported": algs,
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "sid", "roles", "scope", "email_verified"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "sid", "roles", "scope", "email_verified", "status"],
         "audiences_supported": state.sesame.settings().audiences,
         "service_documentation": format!("{iss}/openapi.json"),
-    }))
+    });
+    if state.sesame.clients().dynamic_registration() {
+        doc["registration_endpoint"] = json!(format!("{iss}/oauth/register"));
+    }
+    Json(doc)
 }

@@ -781,3 +781,42 @@ async fn user_unlock_lets_a_locked_out_user_in_again() {
     assert_eq!(events[0]["detail"]["by"], "command_line", "{events}");
     assert_eq!(server.terminate().await.code(), Some(0));
 }
+
+#[test]
+fn client_create_takes_the_oauth_registration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cmd = sesame_in(dir.path());
+    cmd.args(["client", "create", "--name", "spa", "--audience", "api"]);
+    cmd.args(["--public", "--first-party"]);
+    cmd.args(["--redirect-uri", "https://spa.example.com/cb"]);
+    cmd.args(["--redirect-uri", "http://127.0.0.1/cb"]);
+    cmd.args(["--backchannel-logout-uri", "https://spa.example.com/bcl"]);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", explain(&out));
+    let created = stdout_json(&out);
+    assert!(
+        created.get("client_secret").is_none(),
+        "public: no secret: {created}"
+    );
+    assert_eq!(created["public"], true);
+    assert_eq!(created["first_party"], true);
+    assert_eq!(
+        created["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(
+        created["redirect_uris"],
+        json!(["https://spa.example.com/cb", "http://127.0.0.1/cb"])
+    );
+
+    let mut cmd = sesame_in(dir.path());
+    cmd.args(["client", "create", "--name", "bad", "--audience", "api"]);
+    cmd.args(["--redirect-uri", "https://*.example.com/cb"]);
+    let out = run(cmd, None);
+    assert!(!out.status.success(), "{}", explain(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("redirect_uris"),
+        "{}",
+        explain(&out)
+    );
+}

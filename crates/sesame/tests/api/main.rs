@@ -33,11 +33,14 @@ mod lockout;
 mod logout;
 mod logs;
 mod oauth;
+mod oauth_clients;
 mod password;
 mod profile;
 mod refresh;
 mod security;
 mod sessions;
+// Issue 20: token status lists.
+mod status_lists;
 // Moving in with existing password hashes.
 mod import;
 // Issue 16.1: storms of requests cut short, then storms of registrations.

@@ -6,16 +6,16 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-struct ServiceClient {
-    id: String,
-    secret: String,
+pub(crate) struct ServiceClient {
+    pub(crate) id: String,
+    pub(crate) secret: String,
 }
 
-async fn admin_token(app: &TestApp) -> String {
+pub(crate) async fn admin_token(app: &TestApp) -> String {
     app.new_admin().await.tokens.access
 }
 
-async fn create_client(
+pub(crate) async fn create_client(
     app: &TestApp,
     admin: &str,
     audiences: &[&str],
@@ -37,7 +37,7 @@ async fn create_client(
 }
 
 /// A client that may carry `roles` into the tokens it obtains by exchange.
-async fn create_delegating_client(
+pub(crate) async fn create_delegating_client(
     app: &TestApp,
     admin: &str,
     audiences: &[&str],
@@ -59,7 +59,7 @@ async fn create_delegating_client(
     }
 }
 
-async fn form(
+pub(crate) async fn form(
     app: &TestApp,
     path: &str,
     basic: Option<(&str, &str)>,
@@ -73,7 +73,7 @@ async fn form(
 }
 
 /// A client-credentials access token for `client` (its default audience and scopes).
-async fn service_token(app: &TestApp, client: &ServiceClient) -> String {
+pub(crate) async fn service_token(app: &TestApp, client: &ServiceClient) -> String {
     let b = body(
         form(
             app,
@@ -695,7 +695,7 @@ async fn discovery_advertises_the_oauth_endpoints() {
     );
 }
 
-const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub(crate) const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 #[tokio::test]
@@ -792,7 +792,7 @@ async fn login_for(app: &TestApp, user: &TestUser, audience: Value) -> Tokens {
 }
 
 /// A token-exchange request of `c` for `subject`, with `audience` when given.
-async fn exchange(
+pub(crate) async fn exchange(
     app: &TestApp,
     c: &ServiceClient,
     subject: &str,

@@ -46,6 +46,8 @@ mod lockout;
 mod logout;
 #[path = "../api/oauth.rs"]
 mod oauth;
+#[path = "../api/oauth_clients.rs"]
+mod oauth_clients;
 #[path = "../api/password.rs"]
 mod password;
 #[path = "../api/profile.rs"]
@@ -56,6 +58,9 @@ mod refresh;
 mod security;
 #[path = "../api/sessions.rs"]
 mod sessions;
+// Issue 20: token status lists.
+#[path = "../api/status_lists.rs"]
+mod status_lists;
 // Moving in with existing password hashes.
 #[path = "../api/import.rs"]
 mod import;

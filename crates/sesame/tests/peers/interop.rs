@@ -10,7 +10,7 @@ use crate::tools;
 
 /// Runs a program with the test app's certificate trusted, returns stdout (asserting success).
 /// It runs on the blocking pool: the app under test is served by this same runtime.
-async fn run_with_trust(app: &TestApp, mut cmd: Command) -> String {
+pub(crate) async fn run_with_trust(app: &TestApp, mut cmd: Command) -> String {
     let cert = app.data_dir.join("tls/cert.pem");
     cmd.env("SSL_CERT_FILE", &cert)
         .env("REQUESTS_CA_BUNDLE", &cert)

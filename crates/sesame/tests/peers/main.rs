@@ -13,6 +13,7 @@
 mod helpers;
 mod interop;
 mod nginx;
+mod status_lists;
 mod tools;
 
 /// The peers talk to Sesame on its embedded default store.

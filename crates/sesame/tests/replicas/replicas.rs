@@ -553,3 +553,61 @@ async fn a_disabled_user_is_refused_at_once_by_the_replica_that_disabled_them() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The `lst` of `server`'s status list 0 (its JSON form).
+async fn status_lst(server: &Server) -> String {
+    let res = server
+        .client
+        .get(server.url("/statuslists/0"))
+        .header("accept", "application/statuslist+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    body(res).await["lst"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn both_replicas_serve_the_same_status_bits_within_a_poll() {
+    let (a, b) = Server::start_pair(&fresh_database().await, &[]).await;
+    let email = a.new_user().await;
+    let at_a = a.login(&email).await;
+    let at_b = b.login(&email).await;
+    let idx = |token: &str| {
+        sesame_testkit::jwt::part(token, 1)["status"]["status_list"]["idx"]
+            .as_u64()
+            .unwrap()
+    };
+    let (ia, ib) = (idx(&at_a.access), idx(&at_b.access));
+    assert_ne!(ia, ib, "the replicas hand out different indices");
+
+    // A logout at A: A's list has the bit at once, B's within a poll — the same bits.
+    let res = a
+        .post("/auth/logout", None, json!({"refresh_token": at_a.refresh}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let out = Instant::now();
+    let lst = status_lst(&a).await;
+    assert!(sesame_core::status_list::bit_of(&lst, ia).unwrap());
+    assert!(!sesame_core::status_list::bit_of(&lst, ib).unwrap());
+    while status_lst(&b).await != lst {
+        assert!(
+            out.elapsed() < REVOCATION_BOUND,
+            "B's bits still differ {REVOCATION_BOUND:?} after the logout at A"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // And the other way round, for the session B opened.
+    let res = b
+        .post("/auth/logout", None, json!({"refresh_token": at_b.refresh}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let out = Instant::now();
+    let lst = status_lst(&b).await;
+    assert!(sesame_core::status_list::bit_of(&lst, ib).unwrap());
+    while status_lst(&a).await != lst {
+        assert!(out.elapsed() < REVOCATION_BOUND, "A's bits still differ");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
