@@ -405,17 +405,11 @@ impl StatusListService {
     }
 }
 
-/// Reads bit `idx` of a served list's `lst` (tests and the docs' examples do the same).
+/// Reads bit `idx` of a served list's `lst` (the verifier's own reader: tests use it).
 pub fn bit_of(lst: &str, idx: u64) -> Result<bool, CoreError> {
-    use std::io::Read;
-    let z = B64.decode(lst).map_err(CoreError::internal)?;
-    let mut bytes = Vec::new();
-    flate2::read::ZlibDecoder::new(&z[..])
-        .read_to_end(&mut bytes)
-        .map_err(CoreError::internal)?;
-    Ok(bytes
-        .get((idx / 8) as usize)
-        .is_some_and(|b| b >> (idx % 8) & 1 == 1))
+    sesame_verify::StatusList::from_lst(lst)
+        .map(|l| l.is_set(idx))
+        .map_err(CoreError::internal)
 }
 
 #[cfg(test)]
