@@ -19,6 +19,7 @@
 //! | `sesame.keys()` | [`keys`] | the published key ring, reload, rotation |
 //! | `sesame.maintenance()` | [`maintenance`] | periodic purges |
 //! | `sesame.outbox()` | [`outbox`] | the mail sender's lease, outcomes and retry backoff |
+//! | `sesame.webhooks()` | [`webhooks`] | webhook endpoints (create, list, delete, deliveries); the delivery worker's lease, outcomes and retries |
 //! | `sesame.importer(..)` | [`import`] | importing users with their password hashes |
 //!
 //! Shared pieces, used by several capabilities and never handed out: `audit::Auditor` (stamped
@@ -60,6 +61,7 @@ pub mod settings;
 pub mod status_list;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CoreError;

@@ -1,5 +1,6 @@
-//! Periodic housekeeping: expired sessions, refresh-token records and deny-list entries, and
-//! audit entries past retention, so tables stay proportional to live state.
+//! Periodic housekeeping: expired sessions, refresh-token records and deny-list entries, audit
+//! entries past retention and settled webhook deliveries, so tables stay proportional to live
+//! state.
 
 use std::sync::Arc;
 
@@ -59,6 +60,10 @@ impl Maintenance {
         // Expired email tokens and delivered messages are kept a day, for support questions.
         self.store
             .purge_email(now - chrono::Duration::days(1))
+            .await?;
+        // Settled webhook deliveries stay listed for a week (or the audit retention, if shorter).
+        self.store
+            .purge_deliveries(now - ttl(crate::webhooks::KEEP_SETTLED.min(self.audit_retention)))
             .await?;
         Ok((purged, audit))
     }

@@ -1,10 +1,12 @@
-//! Business counters (logins by result, tokens issued, reuse detected, lockouts), registered by
+//! Business counters (logins by result, tokens issued, reuse detected, lockouts, webhook
+//! deliveries and their backlog), registered by
 //! the service into its Prometheus registry. Label values are a closed set, so cardinality is
 //! bounded.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -17,6 +19,11 @@ pub struct KindLabel {
     pub kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
 #[derive(Debug, Default)]
 pub struct CoreMetrics {
     /// result: success | invalid_credentials | locked | disabled | invalid_request | error
@@ -25,6 +32,10 @@ pub struct CoreMetrics {
     pub tokens_issued: Family<KindLabel, Counter>,
     pub refresh_reuse: Counter,
     pub lockouts: Counter,
+    /// Webhook delivery attempts by outcome: delivered | retry | failed | disabled
+    pub webhook_deliveries: Family<OutcomeLabel, Counter>,
+    /// Webhook deliveries waiting to be made (set by the delivery worker).
+    pub webhook_backlog: Gauge,
 }
 
 impl CoreMetrics {
@@ -49,10 +60,26 @@ impl CoreMetrics {
             "Accounts locked after repeated failed logins",
             self.lockouts.clone(),
         );
+        registry.register(
+            "sesame_webhook_deliveries",
+            "Webhook delivery attempts by outcome",
+            self.webhook_deliveries.clone(),
+        );
+        registry.register(
+            "sesame_webhook_backlog",
+            "Webhook deliveries waiting to be made",
+            self.webhook_backlog.clone(),
+        );
     }
 
     pub fn login(&self, result: &'static str) {
         self.logins.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    pub fn webhook_delivery(&self, outcome: &'static str) {
+        self.webhook_deliveries
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
     }
 
     pub fn issued(&self, kind: &'static str) {

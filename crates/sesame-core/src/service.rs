@@ -33,6 +33,7 @@ use crate::settings::Settings;
 use crate::status_list::{StatusListService, StatusLists};
 use crate::store::Store;
 use crate::tokens::{Issuer, KeyRing};
+use crate::webhooks::Webhooks;
 
 /// Name of the instance secret that keys refresh-token successors.
 const REFRESH_MAC_SECRET: &str = "refresh_successor_mac";
@@ -56,6 +57,7 @@ pub struct Sesame {
     admin: Admin,
     clients: Clients,
     oauth: OAuth,
+    webhooks: Webhooks,
     keys: Keys,
     maintenance: Maintenance,
     outbox: Outbox,
@@ -179,6 +181,13 @@ impl Sesame {
             revoker.clone(),
         );
         let admin = Admin::new(store.clone(), clock.clone(), audit.clone(), revoker.clone());
+        let webhooks = Webhooks::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            metrics.clone(),
+            &settings,
+        );
         let clients = Clients::new(
             store.clone(),
             clock.clone(),
@@ -229,6 +238,7 @@ impl Sesame {
             clients,
             oauth,
             oidc,
+            webhooks,
             keys,
             maintenance,
             outbox,
@@ -295,6 +305,11 @@ impl Sesame {
     /// The mail sender's side of the outbox: claiming, outcomes, retries.
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
+    }
+
+    /// Webhook endpoints, and the delivery worker's side of their outbox.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     /// Starts an import of users with their existing password hashes (see `import`).

@@ -41,6 +41,9 @@ pub struct Settings {
     pub hash_queue: usize,
     /// Audit entries older than this are purged.
     pub audit_retention: Duration,
+    /// Webhooks may target loopback and private addresses (`SESAME_WEBHOOK_ALLOW_PRIVATE`):
+    /// development and tests only (see `webhooks::target`).
+    pub webhook_allow_private: bool,
     /// Base of the links in emails (`SESAME_PUBLIC_URL`; the issuer unless set).
     pub public_url: String,
     /// The product name emails speak for.
@@ -87,6 +90,7 @@ impl Default for Settings {
             hash_workers: cores,
             hash_queue: cores * 64,
             audit_retention: Duration::from_secs(90 * 24 * 3600),
+            webhook_allow_private: false,
             public_url: "https://localhost:8443".into(),
             product_name: "Sesame".into(),
             password_reset_ttl: Duration::from_secs(30 * 60),

@@ -6,7 +6,10 @@
 //!   [`StoreError::Conflict`] — never "check, then insert";
 //! - a refresh token is spent by one conditional update, so of two concurrent presentations at
 //!   most one can win;
-//! - multi-row changes (user + roles, password + sessions) are one transaction.
+//! - multi-row changes (user + roles, password + sessions) are one transaction;
+//! - wherever audit entries are written, the webhook deliveries of the change go with them, in
+//!   the same transaction: the events `crate::webhooks::events_for` makes of those entries and of
+//!   the sessions the change ended ([`EndedSession`]), one row per subscribed endpoint.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,6 +17,12 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::keys::KeyRecord;
+
+mod webhooks;
+pub use webhooks::{
+    ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus, EndedSession,
+    NewWebhookEndpoint, WebhookEndpoint, WebhookStatus, WebhookStore,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Constraint {
@@ -419,11 +428,13 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<Option<(UserRecord, Option<String>)>>;
     /// Finds a user by canonical email or canonical username.
     async fn find_user_by_login(&self, login_canonical: &str) -> StoreResult<Option<UserRecord>>;
+    /// Applies the change in one statement, with `audit` (written only when the user exists).
     async fn update_profile(
         &self,
         id: Uuid,
         change: &ProfileChange,
         now: DateTime<Utc>,
+        audit: &[AuditEntry],
     ) -> StoreResult<Option<UserRecord>>;
     /// Sets a new password hash, revokes every session of the user except `keep`, spends every
     /// open reset token of the user (a reset link dies when the password changes) and clears
@@ -452,8 +463,14 @@ pub trait UserStore: Send + Sync {
         new_hash: &str,
         audit: &[AuditEntry],
     ) -> StoreResult<bool>;
-    /// Deletes the user; roles, sessions, refresh tokens and preferences go with it.
-    async fn delete_user(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool>;
+    /// Deletes the user; roles, sessions, refresh tokens and preferences go with it. Sessions
+    /// still in force at `now` are reported as ended (webhooks' `session.revoked`).
+    async fn delete_user(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
     /// Reserves a password attempt of (`id`, `source`) BEFORE the password is hashed — one
     /// conditional write: admitted only while the source is not locked, its failures plus the
     /// attempts in flight stay below `max_failures`, and the account is not locked (or the
@@ -1003,6 +1020,7 @@ pub trait Store:
     + ClientStore
     + EmailStore
     + OidcStore
+    + WebhookStore
     + std::fmt::Debug
 {
     /// Applies pending migrations.

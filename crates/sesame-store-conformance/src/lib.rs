@@ -32,6 +32,7 @@ pub mod keys;
 pub mod lockout;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -159,6 +160,14 @@ macro_rules! conformance_tests {
             }
             cancellation {
                 writes_dropped_at_any_await_leave_the_store_usable,
+            }
+            webhooks {
+                webhook_endpoints_create_list_get_delete,
+                changes_fan_out_to_the_subscribed_active_endpoints,
+                every_way_a_store_ends_sessions_reports_them,
+                deliveries_are_claimed_under_a_lease_and_settled,
+                gone_disables_the_endpoint_and_its_pending_deliveries,
+                concurrent_claims_never_share_a_delivery,
             }
         }
     };

@@ -467,7 +467,7 @@ pub async fn revocation_feed_records_revocations(store: Arc<dyn Store>) {
         .deny_access_token("feed-jti", live_until)
         .await
         .unwrap();
-    assert!(store.delete_user(bob, &[]).await.unwrap());
+    assert!(store.delete_user(bob, t0(), &[]).await.unwrap());
     assert!(
         !store
             .extend_session_access(bobs, t0() + mins(240))

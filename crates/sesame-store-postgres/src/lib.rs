@@ -15,6 +15,7 @@ mod oidc;
 mod sessions;
 mod status;
 mod users;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -9,7 +9,8 @@ use sesame_core::store::{
 };
 use uuid::Uuid;
 
-use crate::audit::insert_audit;
+use crate::audit::record_changes;
+use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{PostgresStore, map_err};
 
 const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
@@ -225,6 +226,7 @@ impl SessionStore for PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
+        let mut replaced: Vec<EndedRow> = Vec::new();
         if let Some(old) = s.replacing {
             // A sign-in again by the same person (a re-authentication an app asked for) keeps
             // the apps signed in: their sessions move to the new browser session before the old
@@ -236,10 +238,13 @@ impl SessionStore for PostgresStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            let sql = format!(
+                "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING {ENDED_COLUMNS}"
+            );
+            replaced = sqlx::query_as(&sql)
                 .bind(s.now)
                 .bind(old)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(map_err)?;
         }
@@ -258,7 +263,7 @@ impl SessionStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
+        record_changes(&mut tx, audit, &ended(replaced, s.now)).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -320,17 +325,19 @@ impl SessionStore for PostgresStore {
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         // Conditional: of two concurrent logouts only one revokes, and only it writes the audit.
-        let done =
-            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        if done.rows_affected() == 0 {
+        let sql = format!(
+            "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING {ENDED_COLUMNS}"
+        );
+        let done: Vec<EndedRow> = sqlx::query_as(&sql)
+            .bind(now)
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.is_empty() {
             return Ok(false);
         }
-        insert_audit(&mut tx, audit).await?;
+        record_changes(&mut tx, audit, &ended(done, now)).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }
@@ -506,20 +513,22 @@ impl PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<u64> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let sql = format!(
             "UPDATE sessions SET revoked_at = $1 \
              WHERE user_id = $2 AND id IS DISTINCT FROM $3 AND revoked_at IS NULL \
-               AND (expires_at > $1 OR access_until > $1)",
-        )
-        .bind(now)
-        .bind(user_id)
-        .bind(keep)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
+               AND (expires_at > $1 OR access_until > $1) RETURNING {ENDED_COLUMNS}"
+        );
+        let done: Vec<EndedRow> = sqlx::query_as(&sql)
+            .bind(now)
+            .bind(user_id)
+            .bind(keep)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let n = done.len() as u64;
+        record_changes(&mut tx, audit, &ended(done, now)).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(done.rows_affected())
+        Ok(n)
     }
 }
 

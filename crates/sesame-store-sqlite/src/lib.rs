@@ -34,6 +34,7 @@ mod sessions;
 mod status;
 mod types;
 mod users;
+mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -10,8 +10,9 @@ use sesame_core::store::{
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::audit::insert_audit;
+use crate::audit::record_changes;
 use crate::types::{TextUuid, UnixMs};
+use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{SqliteStore, map_err};
 
 pub(crate) const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
@@ -162,6 +163,7 @@ impl SessionStore for SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
+        let mut replaced: Vec<EndedRow> = Vec::new();
         if let Some(old) = s.replacing {
             // A sign-in again by the same person (a re-authentication an app asked for) keeps
             // the apps signed in: their sessions move to the new browser session before the old
@@ -173,10 +175,13 @@ impl SessionStore for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            let sql = format!(
+                "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING {ENDED_COLUMNS}"
+            );
+            replaced = sqlx::query_as(&sql)
                 .bind(UnixMs(s.now))
                 .bind(old.to_string())
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(map_err)?;
         }
@@ -197,7 +202,7 @@ impl SessionStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
+        record_changes(&mut tx, audit, &ended(replaced, s.now)).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -256,17 +261,19 @@ impl SessionStore for SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
-        let done =
-            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(UnixMs(now))
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        if done.rows_affected() == 0 {
+        let sql = format!(
+            "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING {ENDED_COLUMNS}"
+        );
+        let done: Vec<EndedRow> = sqlx::query_as(&sql)
+            .bind(UnixMs(now))
+            .bind(id.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.is_empty() {
             return Ok(false);
         }
-        insert_audit(&mut tx, audit).await?;
+        record_changes(&mut tx, audit, &ended(done, now)).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }
@@ -429,19 +436,21 @@ impl SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query(
+        let sql = format!(
             "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND id IS NOT ?3 \
-             AND revoked_at IS NULL AND (expires_at > ?1 OR access_until > ?1)",
-        )
-        .bind(UnixMs(now))
-        .bind(user_id.to_string())
-        .bind(keep.map(|k| k.to_string()))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
+             AND revoked_at IS NULL AND (expires_at > ?1 OR access_until > ?1) RETURNING {ENDED_COLUMNS}"
+        );
+        let done: Vec<EndedRow> = sqlx::query_as(&sql)
+            .bind(UnixMs(now))
+            .bind(user_id.to_string())
+            .bind(keep.map(|k| k.to_string()))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let n = done.len() as u64;
+        record_changes(&mut tx, audit, &ended(done, now)).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(done.rows_affected())
+        Ok(n)
     }
 }
 

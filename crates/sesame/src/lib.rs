@@ -9,6 +9,7 @@ pub mod pages;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;
+pub mod webhooks;
 
 pub use config::Config;
 pub use startup::Application;

@@ -596,6 +596,7 @@ mod tests {
             "SESAME_SMTP_URL_FILE",
             "SESAME_BOOTSTRAP_ADMIN_PASSWORD_FILE",
             "SESAME_SIGNUP",
+            "SESAME_WEBHOOK_ALLOW_PRIVATE",
             "SESAME_BROWSER_SESSION_IDLE",
             "SESAME_BROWSER_SESSION_TTL",
             "SESAME_TEMPLATES_DIR",
@@ -605,8 +606,8 @@ mod tests {
         ] {
             assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
         }
-        // 48 settings, 3 of them secrets with a _FILE variant; no table is a variable.
-        assert_eq!(names.len(), 51, "{names:?}");
+        // 49 settings, 3 of them secrets with a _FILE variant; no table is a variable.
+        assert_eq!(names.len(), 52, "{names:?}");
         // Two fields never share a variable (`a_b` beside `[a] b` would).
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
@@ -614,6 +615,24 @@ mod tests {
             !names
                 .iter()
                 .any(|n| n == "SESAME_LOCKOUT" || n == "SESAME_ORIGINS")
+        );
+    }
+
+    #[test]
+    fn private_webhook_targets_are_off_unless_asked_for() {
+        let c = Config::from_sources(None, &env(&[])).unwrap();
+        assert!(!c.settings.webhook_allow_private);
+        let c =
+            Config::from_sources(None, &env(&[("SESAME_WEBHOOK_ALLOW_PRIVATE", "on")])).unwrap();
+        assert!(c.settings.webhook_allow_private);
+        let e = Config::from_sources(
+            None,
+            &env(&[("SESAME_WEBHOOK_ALLOW_PRIVATE", "yes please")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("SESAME_WEBHOOK_ALLOW_PRIVATE"),
+            "{e}"
         );
     }
 

@@ -344,6 +344,7 @@ impl TryFrom<RawConfig> for Config {
             signing_alg,
             argon2,
             audit_retention: l.duration(key!(raw.audit_retention))?,
+            webhook_allow_private: on_off(key!(raw.webhook_allow_private))?,
             signup_enabled: on_off(key!(raw.signup))?,
             browser_session_idle: l.duration(key!(raw.browser_session_idle))?,
             browser_session_ttl: l.duration(key!(raw.browser_session_ttl))?,

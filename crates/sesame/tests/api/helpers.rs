@@ -276,6 +276,17 @@ impl TestApp {
         .await
         .expect("the outbox sender finished a pass within 15 s");
     }
+
+    /// Waits (bounded) until the app's webhook sender has attempted every delivery due so far
+    /// (`Webhooks::flush`): await it before asserting what a receiver got.
+    pub async fn flush_webhooks(&self) {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            self.sesame.webhooks().flush(),
+        )
+        .await
+        .expect("the webhook sender finished a pass within 30 s");
+    }
 }
 
 // ---- Raw requests, JWKS, tokens signed with the app's own key for the security tests. ----

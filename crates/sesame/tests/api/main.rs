@@ -49,3 +49,6 @@ mod storms;
 // Issue 17: the browser pages, form by form over HTTP, and in a real Chromium.
 mod browser;
 mod pages;
+// Issue 20: webhooks, delivered to a real receiver.
+mod receiver;
+mod webhooks;

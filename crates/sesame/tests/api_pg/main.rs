@@ -73,3 +73,8 @@ mod storms;
 // journeys run once, on SQLite (tests/api).
 #[path = "../api/pages/mod.rs"]
 mod pages;
+// Issue 20: webhooks, delivered to a real receiver.
+#[path = "../api/receiver.rs"]
+mod receiver;
+#[path = "../api/webhooks.rs"]
+mod webhooks;

@@ -1,5 +1,6 @@
 //! Real peers: a real nginx doing forward-auth through Sesame, and other ecosystems' libraries
-//! (Python PyJWT and authlib, Node's jose) verifying Sesame's tokens and speaking its OAuth.
+//! (Python PyJWT and authlib, Node's jose) verifying Sesame's tokens and speaking its OAuth, and
+//! the Standard Webhooks libraries (Python and Node) verifying its webhooks.
 //! Tools come from the package registries at test time: nginx from Debian (`.ci/run` installs it
 //! when missing), Python and Node packages into a cache under the target directory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -17,3 +18,8 @@ mod tools;
 
 /// The peers talk to Sesame on its embedded default store.
 const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
+
+// Issue 20: webhooks, verified by the Standard Webhooks libraries.
+#[path = "../api/receiver.rs"]
+mod receiver;
+mod webhooks;
