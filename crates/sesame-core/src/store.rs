@@ -1009,6 +1009,46 @@ pub trait OidcStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Deletes codes that expired before `before`.
     async fn purge_codes(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Takes up to `limit` due back-channel logouts of apps that still have a
+    /// `backchannel_logout_uri`, pushing their due time to `lease_until` so no other worker
+    /// takes them meanwhile.
+    async fn claim_backchannel(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedLogout>>;
+    /// Records an attempt's outcome (and counts the attempt).
+    async fn settle_backchannel(&self, id: i64, outcome: &LogoutOutcome) -> StoreResult<()>;
+}
+
+/// A back-channel logout to deliver (written by the store's triggers as a session ends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedLogout {
+    pub id: i64,
+    pub client_id: String,
+    /// The app's `backchannel_logout_uri`, as it is now.
+    pub uri: String,
+    pub sub: Uuid,
+    pub sid: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// What became of a back-channel logout attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogoutOutcome {
+    Delivered,
+    /// Try again at `at`.
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    /// Given up.
+    Failed {
+        error: String,
+    },
 }
 
 #[async_trait]

@@ -239,6 +239,20 @@ impl Issuer {
         Ok(token)
     }
 
+    /// Signs an OpenID back-channel logout token (`typ: logout+jwt`) with the ID-token key.
+    pub(crate) fn sign_logout_token(
+        &self,
+        claims: &impl serde::Serialize,
+    ) -> Result<String, CoreError> {
+        let token = self
+            .keys
+            .current()
+            .active
+            .sign_jwt_typed("logout+jwt", claims)?;
+        self.metrics.issued("logout");
+        Ok(token)
+    }
+
     /// The algorithm ID tokens are signed with (its hash makes `at_hash`).
     pub(crate) fn id_token_alg(&self) -> crate::keys::SigningAlg {
         self.keys.current().active.alg

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, CodeRecord, GrantRecord, NewCode, NewSession, OidcStore, Redeemed, StoreResult,
+    AuditEntry, ClaimedLogout, CodeRecord, GrantRecord, LogoutOutcome, NewCode, NewSession,
+    OidcStore, Redeemed, StoreResult,
 };
 use uuid::Uuid;
 
@@ -237,6 +238,19 @@ impl OidcStore for PostgresStore {
         Ok(true)
     }
 
+    async fn claim_backchannel(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedLogout>> {
+        self.claim_backchannel_rows(now, lease_until, limit).await
+    }
+
+    async fn settle_backchannel(&self, id: i64, outcome: &LogoutOutcome) -> StoreResult<()> {
+        self.settle_backchannel_row(id, outcome).await
+    }
+
     async fn purge_codes(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         Ok(sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1")
             .bind(before)
@@ -245,4 +259,103 @@ impl OidcStore for PostgresStore {
             .map_err(map_err)?
             .rows_affected())
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct LogoutRow {
+    id: i64,
+    client_id: String,
+    uri: String,
+    sub: Uuid,
+    sid: Uuid,
+    created_at: DateTime<Utc>,
+    attempts: i32,
+}
+
+impl PostgresStore {
+    pub(crate) async fn claim_backchannel_rows(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedLogout>> {
+        // SKIP LOCKED: replicas claiming at once take different rows; the lease (the due time
+        // pushed ahead) keeps them from a worker until it passes.
+        let rows: Vec<LogoutRow> = sqlx::query_as(
+            "UPDATE backchannel_logouts b SET next_attempt_at = $1 \
+             FROM clients c \
+             WHERE c.client_id = b.client_id AND b.id IN ( \
+                SELECT d.id FROM backchannel_logouts d \
+                JOIN clients k ON k.client_id = d.client_id AND k.backchannel_logout_uri IS NOT NULL \
+                WHERE d.status = 'pending' AND d.next_attempt_at <= $2 \
+                ORDER BY d.next_attempt_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED) \
+             RETURNING b.id, b.client_id, b.sub, b.sid, b.created_at, b.attempts, c.backchannel_logout_uri AS uri",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        let mut out: Vec<ClaimedLogout> = rows
+            .into_iter()
+            .map(|r| ClaimedLogout {
+                id: r.id,
+                client_id: r.client_id,
+                uri: r.uri,
+                sub: r.sub,
+                sid: r.sid,
+                created_at: r.created_at,
+                attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+            })
+            .collect();
+        out.sort_by_key(|l| l.id);
+        Ok(out)
+    }
+
+    pub(crate) async fn settle_backchannel_row(
+        &self,
+        id: i64,
+        outcome: &LogoutOutcome,
+    ) -> StoreResult<()> {
+        let (status, at, error) = match outcome {
+            LogoutOutcome::Delivered => ("delivered", None, None),
+            LogoutOutcome::Retry { at, error } => ("pending", Some(*at), Some(error.as_str())),
+            LogoutOutcome::Failed { error } => ("failed", None, Some(error.as_str())),
+        };
+        sqlx::query(
+            "UPDATE backchannel_logouts SET status = $1, attempts = attempts + 1, \
+             next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3 WHERE id = $4",
+        )
+        .bind(status)
+        .bind(at)
+        .bind(error)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+/// The back-channel logouts of an account about to be deleted: its sessions go by cascade,
+/// unrevoked, so the revocation trigger never sees them (see migration 0017).
+pub(crate) async fn logouts_of_deleted_user(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO backchannel_logouts (client_id, sub, sid, created_at, next_attempt_at) \
+         SELECT s.client_id, s.user_id, s.parent_id, $2, $2 FROM sessions s \
+         JOIN clients c ON c.client_id = s.client_id AND c.backchannel_logout_uri IS NOT NULL \
+         WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.parent_id IS NOT NULL \
+         ON CONFLICT (client_id, sid) WHERE status = 'pending' DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }

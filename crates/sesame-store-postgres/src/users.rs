@@ -414,6 +414,7 @@ impl UserStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        crate::oidc::logouts_of_deleted_user(&mut tx, id, now).await?;
         // Roles, preferences, sessions (and any token issued meanwhile) go by ON DELETE CASCADE.
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)

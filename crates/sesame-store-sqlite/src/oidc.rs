@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, CodeRecord, GrantRecord, NewCode, NewSession, OidcStore, Redeemed, StoreResult,
+    AuditEntry, ClaimedLogout, CodeRecord, GrantRecord, LogoutOutcome, NewCode, NewSession,
+    OidcStore, Redeemed, StoreResult,
 };
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -240,6 +241,19 @@ impl OidcStore for SqliteStore {
         Ok(true)
     }
 
+    async fn claim_backchannel(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedLogout>> {
+        self.claim_backchannel_rows(now, lease_until, limit).await
+    }
+
+    async fn settle_backchannel(&self, id: i64, outcome: &LogoutOutcome) -> StoreResult<()> {
+        self.settle_backchannel_row(id, outcome).await
+    }
+
     async fn purge_codes(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         Ok(sqlx::query("DELETE FROM oauth_codes WHERE expires_at < ?")
             .bind(UnixMs(before))
@@ -248,4 +262,105 @@ impl OidcStore for SqliteStore {
             .map_err(map_err)?
             .rows_affected())
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct LogoutRow {
+    id: i64,
+    client_id: String,
+    uri: String,
+    sub: TextUuid,
+    sid: TextUuid,
+    created_at: UnixMs,
+    attempts: i64,
+}
+
+impl SqliteStore {
+    pub(crate) async fn claim_backchannel_rows(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedLogout>> {
+        let mut tx = self.write_tx().await?;
+        // The lease is the due time pushed ahead: one writer at a time, so no other worker can
+        // take these rows until it passes.
+        let rows: Vec<LogoutRow> = sqlx::query_as(
+            "UPDATE backchannel_logouts SET next_attempt_at = ?1 \
+             WHERE id IN (SELECT b.id FROM backchannel_logouts b \
+                JOIN clients c ON c.client_id = b.client_id AND c.backchannel_logout_uri IS NOT NULL \
+                WHERE b.status = 'pending' AND b.next_attempt_at <= ?2 \
+                ORDER BY b.next_attempt_at, b.id LIMIT ?3) \
+             RETURNING id, client_id, sub, sid, created_at, attempts, \
+               (SELECT c.backchannel_logout_uri FROM clients c WHERE c.client_id = backchannel_logouts.client_id) AS uri",
+        )
+        .bind(UnixMs(lease_until))
+        .bind(UnixMs(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        let mut out: Vec<ClaimedLogout> = rows
+            .into_iter()
+            .map(|r| ClaimedLogout {
+                id: r.id,
+                client_id: r.client_id,
+                uri: r.uri,
+                sub: r.sub.into(),
+                sid: r.sid.into(),
+                created_at: r.created_at.into(),
+                attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+            })
+            .collect();
+        out.sort_by_key(|l| l.id);
+        Ok(out)
+    }
+
+    pub(crate) async fn settle_backchannel_row(
+        &self,
+        id: i64,
+        outcome: &LogoutOutcome,
+    ) -> StoreResult<()> {
+        let (status, at, error) = match outcome {
+            LogoutOutcome::Delivered => ("delivered", None, None),
+            LogoutOutcome::Retry { at, error } => {
+                ("pending", Some(UnixMs(*at)), Some(error.as_str()))
+            }
+            LogoutOutcome::Failed { error } => ("failed", None, Some(error.as_str())),
+        };
+        sqlx::query(
+            "UPDATE backchannel_logouts SET status = ?, attempts = attempts + 1, \
+             next_attempt_at = COALESCE(?, next_attempt_at), last_error = ? WHERE id = ?",
+        )
+        .bind(status)
+        .bind(at)
+        .bind(error)
+        .bind(id)
+        .execute(self.writer())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+/// The back-channel logouts of an account about to be deleted: its sessions go by cascade,
+/// unrevoked, so the revocation trigger never sees them (see migration 0017).
+pub(crate) async fn logouts_of_deleted_user(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO backchannel_logouts (client_id, sub, sid, created_at, next_attempt_at) \
+         SELECT s.client_id, s.user_id, s.parent_id, ?2, ?2 FROM sessions s \
+         JOIN clients c ON c.client_id = s.client_id AND c.backchannel_logout_uri IS NOT NULL \
+         WHERE s.user_id = ?1 AND s.revoked_at IS NULL AND s.parent_id IS NOT NULL",
+    )
+    .bind(user_id.to_string())
+    .bind(UnixMs(now))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }

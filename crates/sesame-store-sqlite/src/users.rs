@@ -383,6 +383,7 @@ impl UserStore for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;
+        crate::oidc::logouts_of_deleted_user(&mut tx, id, now).await?;
         let done = sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id.to_string())
             .execute(&mut *tx)

@@ -1,5 +1,6 @@
 //! The Sesame service: configuration, the command line, start-up and the HTTP API.
 
+pub mod backchannel;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -187,6 +187,7 @@ impl Application {
         let revocations = tokio::spawn(follow_revocations(self.sesame.clone()));
         let mailer = tokio::spawn(crate::mail::run_sender(self.sesame.clone(), self.mail));
         let webhooks = tokio::spawn(crate::webhooks::run_sender(self.sesame.clone()));
+        let logouts = tokio::spawn(crate::backchannel::run_sender(self.sesame.clone()));
         {
             let handle = handle.clone();
             tokio::spawn(async move {
@@ -217,6 +218,7 @@ impl Application {
         revocations.abort();
         mailer.abort();
         webhooks.abort();
+        logouts.abort();
         served.context("server failed")
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! This module holds every rule; the page and JSON handlers only extract and render.
 
+pub mod backchannel;
 mod id_token;
 mod request;
 

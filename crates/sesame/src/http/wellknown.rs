@@ -80,6 +80,8 @@ pub async fn discovery(State(state): State<AppState>) -> Json<Value> {
         "prompt_values_supported": ["none", "login", "consent"],
         "acr_values_supported": ["aal1"],
         "authorization_response_iss_parameter_supported": true,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,

@@ -697,3 +697,151 @@ async fn discovery_lists_the_provider() {
             .contains(&json!("none"))
     );
 }
+
+// ---- back-channel logout --------------------------------------------------------------------
+
+/// The `logout_token` of a back-channel request, its header and claims, signature checked
+/// against the published keys.
+async fn logout_token(app: &TestApp, r: &crate::receiver::Received) -> (Value, Value) {
+    assert_eq!(
+        r.header("content-type"),
+        "application/x-www-form-urlencoded"
+    );
+    let token = url::form_urlencoded::parse(r.body.as_bytes())
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .expect("a logout_token field");
+    let header: Value =
+        serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    let jwks = app.jwks().await;
+    let keys = sesame_verify::KeySet::from_jwks_json(&jwks.to_string()).unwrap();
+    let v = sesame_verify::Verifier::new(app.base.clone(), ["api"], keys);
+    let claims = v
+        .verify_signature_typed::<Value>(&token, "logout+jwt")
+        .expect("a logout token signed by a published key");
+    (header, claims)
+}
+
+async fn app_with_backchannel(app: &TestApp, receiver: &crate::receiver::Receiver) -> App {
+    let admin = admin_token(app).await;
+    register_app(
+        app,
+        &admin,
+        json!({"public": true, "first_party": true, "backchannel_logout_uri": receiver.url}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn rp_logout_tells_the_app_over_the_back_channel() {
+    let receiver = crate::receiver::Receiver::start().await;
+    let app = spawn_app().await;
+    let client = app_with_backchannel(&app, &receiver).await;
+    let (mut browser, user) = signed_in(&app).await;
+    let q = authorize(&mut browser, &client.id, &[]).await;
+    let t = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let id_token = t["id_token"].as_str().unwrap();
+    let sid = id_claims(&app, id_token).await["sid"].clone();
+    assert!(receiver.received().is_empty(), "nothing before the logout");
+
+    let page = browser
+        .get(&format!("/oauth/logout?id_token_hint={id_token}"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "the signed-out page");
+    let got = receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(got.len(), 1, "one logout token");
+    let (header, claims) = logout_token(&app, &got[0]).await;
+    assert_eq!(header["typ"], "logout+jwt");
+    assert_eq!(claims["iss"], issuer(&app));
+    assert_eq!(claims["aud"], client.id);
+    assert_eq!(claims["sub"], user.id);
+    assert_eq!(claims["sid"], sid);
+    assert!(claims["jti"].is_string());
+    assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
+    assert!(claims.get("nonce").is_none());
+    assert_eq!(
+        claims["events"],
+        json!({"http://schemas.openid.net/event/backchannel-logout": {}})
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_and_an_account_deletion_log_the_app_out_too() {
+    let receiver = crate::receiver::Receiver::start().await;
+    let app = spawn_app().await;
+    let client = app_with_backchannel(&app, &receiver).await;
+    let (mut browser, user) = signed_in(&app).await;
+    let q = authorize(&mut browser, &client.id, &[]).await;
+    body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let res = app
+        .post_auth(
+            "/auth/password",
+            &user.tokens.access,
+            json!({"current_password": user.password, "new_password": "another long passphrase 2"}),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let got = receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(logout_token(&app, &got[0]).await.1["sub"], user.id);
+
+    // An account deleted by an admin: its app sessions go with it, and the app is told.
+    let (mut browser, other) = signed_in(&app).await;
+    let q = authorize(&mut browser, &client.id, &[]).await;
+    body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let admin = admin_token(&app).await;
+    let res = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/admin/users/{}", other.id),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let got = receiver
+        .wait_for(2, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(logout_token(&app, &got[1]).await.1["sub"], other.id);
+}
+
+#[tokio::test]
+async fn a_failed_back_channel_logout_is_retried_within_five_seconds() {
+    let receiver = crate::receiver::Receiver::answering(503).await;
+    let app = spawn_app().await;
+    let client = app_with_backchannel(&app, &receiver).await;
+    let (mut browser, user) = signed_in(&app).await;
+    let q = authorize(&mut browser, &client.id, &[]).await;
+    body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let res = app
+        .request(
+            reqwest::Method::POST,
+            "/auth/logout/all",
+            Some(&user.tokens.access),
+            None,
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let got = receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(got.len(), 1, "the first attempt");
+    receiver.answer(204);
+    // Not before its time (the clock is the app's own, stopped here)…
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 1, "no retry before the backoff");
+    // …and once 5 s have passed, again.
+    app.advance(5);
+    let got = receiver
+        .wait_for(2, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(got.len(), 2, "retried");
+    app.advance(60);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 2, "delivered: no more attempts");
+}
