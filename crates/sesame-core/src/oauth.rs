@@ -438,11 +438,15 @@ impl OAuth {
         let now = self.now();
         if let Some(t) = RefreshToken::parse(token.trim()) {
             if let Some(rec) = self.store.find_refresh(&t.hash()).await? {
-                let user_id = self
-                    .store
-                    .get_session(rec.session_id)
-                    .await?
-                    .map(|s| s.user_id);
+                let session = self.store.get_session(rec.session_id).await?;
+                // An app's refresh token is the app's (RFC 7009 §2.1): another client's request
+                // changes nothing, and is answered like any token it may not revoke.
+                if let Some(app) = session.as_ref().and_then(|s| s.app.as_ref())
+                    && app.client_id != by_client
+                {
+                    return Ok(());
+                }
+                let user_id = session.map(|s| s.user_id);
                 let entry = self.audit.entry(AuditEvent::Logout, user_id, client, serde_json::json!({"session_id": rec.session_id, "revoked_by_client": by_client}));
                 self.store
                     .revoke_session(rec.session_id, now, &[entry])

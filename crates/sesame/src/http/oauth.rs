@@ -458,6 +458,21 @@ pub async fn token(
     Ok(res)
 }
 
+/// The calling client: a public one by its `client_id` alone (PKCE, or the token it holds, is
+/// its proof), any other by its credentials.
+async fn client_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Arc<ClientRecord>, OAuthError> {
+    let has_secret =
+        form.get("client_secret").is_some() || headers.contains_key(header::AUTHORIZATION);
+    match (has_secret, form.get("client_id")) {
+        (false, Some(id)) if id.len() <= 200 => Ok(state.sesame.oauth().public_client(id).await?),
+        _ => authenticate(state, headers, form).await,
+    }
+}
+
 /// The grants of apps people sign in to (issue #18): `authorization_code` and `refresh_token`.
 /// A public client names itself with `client_id` and no secret (PKCE is its proof); a
 /// confidential one authenticates as for the other grants.
@@ -569,7 +584,8 @@ pub async fn revoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let form = parse_form(&headers, &read_body(body)?)?;
-    let client = authenticate(&state, &headers, &form).await?;
+    // A public app (no secret) names itself to revoke its own refresh token (RFC 7009 §2.1).
+    let client = client_of(&state, &headers, &form).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;

@@ -845,3 +845,32 @@ async fn a_failed_back_channel_logout_is_retried_within_five_seconds() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(receiver.received().len(), 2, "delivered: no more attempts");
 }
+
+#[tokio::test]
+async fn an_app_revokes_its_own_refresh_token_and_no_other_client_can() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let client = register_app(&app, &admin, json!({"public": true, "first_party": true})).await;
+    let other = register_app(&app, &admin, json!({"first_party": true})).await;
+    let (mut browser, _) = signed_in(&app).await;
+    let q = authorize(&mut browser, &client.id, &[]).await;
+    let t = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let r = t["refresh_token"].as_str().unwrap();
+    // Another client's revocation is answered 200 (RFC 7009) and changes nothing.
+    let res = form(&app, "/oauth/revoke", other.basic(), &[("token", r)]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = refresh(&app, &client, r).await;
+    assert_eq!(res.status(), StatusCode::OK, "still alive");
+    let r = body(res).await["refresh_token"].as_str().unwrap().to_string();
+    // The public app names itself and revokes it.
+    let res = form(
+        &app,
+        "/oauth/revoke",
+        None,
+        &[("token", &r), ("client_id", &client.id)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = refresh(&app, &client, &r).await;
+    assert_eq!(body(res).await["error"], "invalid_grant");
+}
