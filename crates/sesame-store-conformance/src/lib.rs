@@ -30,6 +30,7 @@ pub mod email;
 pub mod import;
 pub mod keys;
 pub mod lockout;
+pub mod oidc;
 pub mod sessions;
 pub mod users;
 pub mod webhooks;
@@ -160,6 +161,13 @@ macro_rules! conformance_tests {
             }
             cancellation {
                 writes_dropped_at_any_await_leave_the_store_usable,
+            }
+            oidc {
+                a_code_is_spent_once_and_a_replay_revokes_its_session,
+                concurrent_redemptions_of_a_code_issue_once,
+                a_browser_session_ends_its_app_sessions_and_a_new_sign_in_keeps_them,
+                grants_are_saved_listed_and_deleting_one_revokes_the_apps_sessions,
+                an_app_sessions_end_queues_one_back_channel_logout_claimed_under_a_lease,
             }
             webhooks {
                 webhook_endpoints_create_list_get_delete,

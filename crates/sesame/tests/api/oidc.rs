@@ -861,7 +861,10 @@ async fn an_app_revokes_its_own_refresh_token_and_no_other_client_can() {
     assert_eq!(res.status(), StatusCode::OK);
     let res = refresh(&app, &client, r).await;
     assert_eq!(res.status(), StatusCode::OK, "still alive");
-    let r = body(res).await["refresh_token"].as_str().unwrap().to_string();
+    let r = body(res).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // The public app names itself and revokes it.
     let res = form(
         &app,
