@@ -191,6 +191,16 @@ async fn a_first_party_public_client_signs_a_person_in_with_pkce() {
     // The app's token does not act on the person's account API.
     let res = app.get("/profile", Some(access)).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // The person sees the app's session among theirs.
+    let sessions = body(app.get("/auth/sessions", Some(&user.tokens.access)).await).await;
+    assert!(
+        sessions["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["client_id"] == client.id.as_str()),
+        "{sessions}"
+    );
 }
 
 #[tokio::test]
