@@ -13,6 +13,7 @@
 pub mod backchannel;
 mod id_token;
 mod request;
+mod web_origins;
 
 use std::sync::Arc;
 
@@ -107,6 +108,7 @@ pub struct Oidc {
     revoker: Revoker,
     sessions: Sessions,
     default_audience: String,
+    web_origins: Arc<web_origins::WebOrigins>,
 }
 
 impl Oidc {
@@ -130,6 +132,7 @@ impl Oidc {
             revoker,
             sessions,
             default_audience: settings.audiences.first().cloned().unwrap_or_default(),
+            web_origins: Arc::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+mod cors;
 pub mod email;
 pub mod error;
 pub mod extract;
@@ -122,7 +123,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::pages::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(state, cors::cors))
         .layer(middleware::from_fn(body::read_body_first))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))

@@ -887,3 +887,81 @@ async fn an_app_revokes_its_own_refresh_token_and_no_other_client_can() {
     let res = refresh(&app, &client, &r).await;
     assert_eq!(body(res).await["error"], "invalid_grant");
 }
+
+#[tokio::test]
+async fn a_browser_app_at_a_registered_origin_may_call_the_token_endpoint_and_no_other_origin() {
+    let app = spawn_app().await;
+    let client = first_party_public(&app).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/oauth/token"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let res = preflight("https://app.example").await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert!(
+        res.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert!(
+        res.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let res = preflight("https://evil.example").await.unwrap();
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "not registered"
+    );
+
+    // The exchange itself, as the SPA's fetch sends it.
+    let (mut browser, _) = signed_in(&app).await;
+    let q = authorize(&mut browser, &client.id, &[]).await;
+    let res = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header("origin", "https://app.example")
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", client.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert!(res.headers()["vary"].to_str().unwrap().contains("Origin"));
+
+    // Public documents: any origin; the account API: none.
+    let res = app
+        .client
+        .get(app.url("/.well-known/openid-configuration"))
+        .header("origin", "https://anyone.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    let res = app
+        .client
+        .get(app.url("/profile"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+}
