@@ -16,10 +16,13 @@ use crate::error::CoreError;
 /// within this).
 const TTL: chrono::Duration = chrono::Duration::seconds(10);
 
+/// The origins, and when they were read.
+type Snapshot = (DateTime<Utc>, Arc<HashSet<String>>);
+
 /// The set, as last read.
 #[derive(Debug, Default)]
 pub(crate) struct WebOrigins {
-    read: RwLock<Option<(DateTime<Utc>, Arc<HashSet<String>>)>>,
+    read: RwLock<Option<Snapshot>>,
 }
 
 /// The origin of an `https://` or `http://` URI (`https://app.example:8443`); none for a
