@@ -30,6 +30,10 @@ pub struct AuthorizeParams {
     pub max_age: Option<String>,
     pub login_hint: Option<String>,
     pub acr_values: Option<String>,
+    pub response_mode: Option<String>,
+    /// Request objects (OpenID Connect Core §6): not supported, refused by name.
+    pub request: Option<String>,
+    pub request_uri: Option<String>,
     /// RFC 8707; may repeat.
     pub resource: Vec<String>,
     /// A parameter that came more than once (RFC 6749 §3.1 forbids it), if any.
@@ -54,6 +58,9 @@ impl AuthorizeParams {
                 "max_age" => &mut p.max_age,
                 "login_hint" => &mut p.login_hint,
                 "acr_values" => &mut p.acr_values,
+                "response_mode" => &mut p.response_mode,
+                "request" => &mut p.request,
+                "request_uri" => &mut p.request_uri,
                 "resource" => {
                     p.resource.push(v.to_string());
                     continue;
@@ -95,6 +102,7 @@ impl AuthorizeParams {
         push("prompt", &prompt.filter(|p| !p.is_empty()));
         push("login_hint", &self.login_hint);
         push("acr_values", &self.acr_values);
+        push("response_mode", &self.response_mode);
         for r in &self.resource {
             out.push(("resource", r.clone()));
         }
@@ -209,6 +217,28 @@ pub(crate) fn check(
         ));
     }
     // 2. What is asked.
+    if params.request.is_some() {
+        return Err(fail(
+            "request_not_supported",
+            "Request objects are not supported.",
+        ));
+    }
+    if params.request_uri.is_some() {
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported.",
+        ));
+    }
+    if params
+        .response_mode
+        .as_deref()
+        .is_some_and(|m| m != "query")
+    {
+        return Err(fail(
+            "invalid_request",
+            "Only response_mode=query is supported.",
+        ));
+    }
     match params.response_type.as_deref() {
         Some("code") => {}
         None => return Err(fail("invalid_request", "response_type is required.")),
@@ -494,6 +524,18 @@ mod tests {
             "invalid_request"
         );
         assert_eq!(redirected(params(&[("max_age", "-1")])), "invalid_request");
+        assert_eq!(
+            redirected(params(&[("response_mode", "form_post")])),
+            "invalid_request"
+        );
+        assert_eq!(
+            redirected(params(&[("request", "eyJ...")])),
+            "request_not_supported"
+        );
+        assert_eq!(
+            redirected(params(&[("request_uri", "urn:x")])),
+            "request_uri_not_supported"
+        );
         assert_eq!(
             redirected(params(&[("resource", "https://other")])),
             "invalid_target"
