@@ -120,6 +120,14 @@ async fn exchange(app: &TestApp, client: &App, code: &str, verifier: &str) -> re
     form(app, "/oauth/token", client.basic(), &fields).await
 }
 
+/// An authorization with the browser's session and its code exchanged: the token response.
+async fn tokens(app: &TestApp, browser: &mut FormClient<'_>, client: &App) -> Value {
+    let q = authorize(browser, &client.id, &[]).await;
+    let res = exchange(app, client, &q["code"], VERIFIER).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    body(res).await
+}
+
 async fn userinfo(app: &TestApp, token: &str) -> reqwest::Response {
     app.get("/oauth/userinfo", Some(token)).await
 }
@@ -346,17 +354,7 @@ async fn a_replayed_code_is_refused_and_revokes_what_it_issued() {
             .unwrap()
             .contains("invalid_token")
     );
-    let res = form(
-        &app,
-        "/oauth/token",
-        None,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", t["refresh_token"].as_str().unwrap()),
-            ("client_id", &client.id),
-        ],
-    )
-    .await;
+    let res = refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await;
     assert_eq!(body(res).await["error"], "invalid_grant");
 }
 
@@ -526,8 +524,7 @@ async fn max_age_zero_asks_for_a_fresh_sign_in_and_moves_auth_time() {
     let app = spawn_app().await;
     let client = first_party_public(&app).await;
     let (mut browser, user) = signed_in(&app).await;
-    let q = authorize(&mut browser, &client.id, &[]).await;
-    let first = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let first = tokens(&app, &mut browser, &client).await;
     let first_auth = id_claims(&app, first["id_token"].as_str().unwrap()).await["auth_time"]
         .as_i64()
         .unwrap();
@@ -589,8 +586,7 @@ async fn an_apps_refresh_token_rotates_detects_reuse_and_stays_with_its_client()
     let client = register_app(&app, &admin, json!({"first_party": true})).await;
     let other = register_app(&app, &admin, json!({"first_party": true})).await;
     let (mut browser, _) = signed_in(&app).await;
-    let q = authorize(&mut browser, &client.id, &[]).await;
-    let t = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let t = tokens(&app, &mut browser, &client).await;
     let r1 = t["refresh_token"].as_str().unwrap().to_string();
     let res = refresh(&app, &client, &r1).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -610,16 +606,14 @@ async fn an_apps_refresh_token_rotates_detects_reuse_and_stays_with_its_client()
     );
 
     // Another client's refresh token is refused, and the session it belongs to ends.
-    let q = authorize(&mut browser, &client.id, &[]).await;
-    let t = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let t = tokens(&app, &mut browser, &client).await;
     let r = t["refresh_token"].as_str().unwrap();
     let res = refresh(&app, &other, r).await;
     assert_eq!(body(res).await["error"], "invalid_grant");
     let res = refresh(&app, &client, r).await;
     assert_eq!(body(res).await["error"], "invalid_grant");
     // An app's refresh token is not one of Sesame's own logins either.
-    let q = authorize(&mut browser, &client.id, &[]).await;
-    let t = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let t = tokens(&app, &mut browser, &client).await;
     let res = app.refresh_raw(t["refresh_token"].as_str().unwrap()).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
@@ -641,8 +635,7 @@ async fn rp_initiated_logout_ends_the_browser_session_and_its_app_sessions() {
     let app = spawn_app().await;
     let client = first_party_public(&app).await;
     let (mut browser, _) = signed_in(&app).await;
-    let q = authorize(&mut browser, &client.id, &[]).await;
-    let t = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let t = tokens(&app, &mut browser, &client).await;
     let id_token = t["id_token"].as_str().unwrap();
 
     let bad = browser
@@ -748,8 +741,7 @@ async fn rp_logout_tells_the_app_over_the_back_channel() {
     let app = spawn_app().await;
     let client = app_with_backchannel(&app, &receiver).await;
     let (mut browser, user) = signed_in(&app).await;
-    let q = authorize(&mut browser, &client.id, &[]).await;
-    let t = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let t = tokens(&app, &mut browser, &client).await;
     let id_token = t["id_token"].as_str().unwrap();
     let sid = id_claims(&app, id_token).await["sid"].clone();
     assert!(receiver.received().is_empty(), "nothing before the logout");
@@ -783,8 +775,7 @@ async fn a_password_change_and_an_account_deletion_log_the_app_out_too() {
     let app = spawn_app().await;
     let client = app_with_backchannel(&app, &receiver).await;
     let (mut browser, user) = signed_in(&app).await;
-    let q = authorize(&mut browser, &client.id, &[]).await;
-    body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    tokens(&app, &mut browser, &client).await;
     let res = app
         .post_auth(
             "/auth/password",
@@ -801,8 +792,7 @@ async fn a_password_change_and_an_account_deletion_log_the_app_out_too() {
 
     // An account deleted by an admin: its app sessions go with it, and the app is told.
     let (mut browser, other) = signed_in(&app).await;
-    let q = authorize(&mut browser, &client.id, &[]).await;
-    body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    tokens(&app, &mut browser, &client).await;
     let admin = admin_token(&app).await;
     let res = app
         .request(
@@ -826,8 +816,7 @@ async fn a_failed_back_channel_logout_is_retried_within_five_seconds() {
     let app = spawn_app().await;
     let client = app_with_backchannel(&app, &receiver).await;
     let (mut browser, user) = signed_in(&app).await;
-    let q = authorize(&mut browser, &client.id, &[]).await;
-    body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    tokens(&app, &mut browser, &client).await;
     let res = app
         .request(
             reqwest::Method::POST,
@@ -863,8 +852,7 @@ async fn an_app_revokes_its_own_refresh_token_and_no_other_client_can() {
     let client = register_app(&app, &admin, json!({"public": true, "first_party": true})).await;
     let other = register_app(&app, &admin, json!({"first_party": true})).await;
     let (mut browser, _) = signed_in(&app).await;
-    let q = authorize(&mut browser, &client.id, &[]).await;
-    let t = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let t = tokens(&app, &mut browser, &client).await;
     let r = t["refresh_token"].as_str().unwrap();
     // Another client's revocation is answered 200 (RFC 7009) and changes nothing.
     let res = form(&app, "/oauth/revoke", other.basic(), &[("token", r)]).await;
