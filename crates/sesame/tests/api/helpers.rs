@@ -95,6 +95,41 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }
+    spawn_app_in(dir, env).await
+}
+
+/// A migrated store of this binary's backend that no app has started on yet: a test puts in it
+/// what an earlier version would have left (say, only access-token keys), then starts an app
+/// on it with [`FreshStore::spawn_app`].
+pub struct FreshStore {
+    pub store: Arc<dyn sesame_core::store::Store>,
+    dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+}
+
+pub async fn fresh_store() -> FreshStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut env = base_env(dir.path());
+    if crate::BACKEND == Backend::Postgres {
+        env.insert("SESAME_DATABASE_URL".to_string(), fresh_pg_database().await);
+    }
+    let config = Config::from_sources(None, &env).expect("test config is valid");
+    let store = sesame::startup::open_store(&config)
+        .await
+        .expect("store opens and migrates");
+    FreshStore { store, dir, env }
+}
+
+impl FreshStore {
+    /// Starts an app on this store, as a restart after an upgrade would.
+    pub async fn spawn_app(self) -> TestApp {
+        drop(self.store);
+        spawn_app_in(self.dir, self.env).await
+    }
+}
+
+/// Starts an app with exactly these settings, its data in `dir`.
+async fn spawn_app_in(dir: tempfile::TempDir, env: BTreeMap<String, String>) -> TestApp {
     let config = Config::from_sources(None, &env).expect("test config is valid");
     assert_eq!(
         config.database_url().starts_with("postgres://"),
@@ -304,6 +339,34 @@ impl TestApp {
         self.jwks().await["keys"]
             .as_array()
             .expect("keys array")
+            .iter()
+            .map(|k| k["kid"].as_str().expect("kid").to_string())
+            .collect()
+    }
+
+    /// The published JWKs of one key family (`access` or `id_token`), in the JWKS's order: the
+    /// JWKS itself does not say which family a key is of, the app's key ring does.
+    pub async fn jwks_of(&self, purpose: &str) -> Vec<Value> {
+        let ring = self.sesame.key_ring().current();
+        let kids: Vec<&str> = ring
+            .published
+            .iter()
+            .filter(|k| k.purpose.as_str() == purpose)
+            .map(|k| k.jwk.kid.as_str())
+            .collect();
+        self.jwks().await["keys"]
+            .as_array()
+            .expect("keys array")
+            .iter()
+            .filter(|k| kids.contains(&k["kid"].as_str().expect("kid")))
+            .cloned()
+            .collect()
+    }
+
+    /// The `kid`s of one key family in the published JWK Set, in order.
+    pub async fn jwks_kids_of(&self, purpose: &str) -> Vec<String> {
+        self.jwks_of(purpose)
+            .await
             .iter()
             .map(|k| k["kid"].as_str().expect("kid").to_string())
             .collect()
