@@ -27,8 +27,8 @@ use crate::secret::{SecretBytes, secret_bytes};
 
 mod lifecycle;
 
-pub(crate) use lifecycle::ensure_keys;
 pub use lifecycle::Keys;
+pub(crate) use lifecycle::ensure_keys;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigningAlg {

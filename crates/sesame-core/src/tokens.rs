@@ -243,9 +243,15 @@ impl Issuer {
     /// under `id_token`. The caller builds the claims (`iss, sub, aud, exp, iat, nonce, ...`).
     #[cfg_attr(
         not(test),
-        expect(dead_code, reason = "the OpenID provider (issue #18) is its first caller")
+        expect(
+            dead_code,
+            reason = "the OpenID provider (issue #18) is its first caller"
+        )
     )]
-    pub(crate) fn sign_id_token(&self, claims: &impl serde::Serialize) -> Result<String, CoreError> {
+    pub(crate) fn sign_id_token(
+        &self,
+        claims: &impl serde::Serialize,
+    ) -> Result<String, CoreError> {
         let token = self.keys.current().id_token.sign_jwt_typed("JWT", claims)?;
         self.metrics.issued("id_token");
         Ok(token)
@@ -431,7 +437,6 @@ mod tests {
             let got = jsonwebtoken::decode::<serde_json::Value>(&token, &key, &v)
                 .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
             assert_eq!(got.claims, claims, "{alg:?}");
-
         }
     }
 
@@ -481,9 +486,8 @@ mod tests {
     #[test]
     fn the_ring_needs_a_current_key_of_each_purpose_and_publishes_access_keys_first() {
         let now = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
-        let make = |purpose, state| {
-            generate_key_for(purpose, SigningAlg::EdDSA, state, now).unwrap()
-        };
+        let make =
+            |purpose, state| generate_key_for(purpose, SigningAlg::EdDSA, state, now).unwrap();
         let only_access = [
             make(KeyPurpose::Access, KeyState::Current),
             make(KeyPurpose::Access, KeyState::Next),

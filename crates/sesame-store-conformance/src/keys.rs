@@ -173,7 +173,10 @@ pub async fn rotate_keys_promotes_retires_and_drops(store: Arc<dyn Store>) {
 pub async fn init_keys_is_per_purpose(store: Arc<dyn Store>) {
     let (a, b) = (key(KeyState::Current, t0()), key(KeyState::Next, t0()));
     assert!(store.init_keys(&a, &b).await.unwrap());
-    let (i, j) = (id_key(KeyState::Current, t0()), id_key(KeyState::Next, t0()));
+    let (i, j) = (
+        id_key(KeyState::Current, t0()),
+        id_key(KeyState::Next, t0()),
+    );
     assert!(
         store.init_keys(&i, &j).await.unwrap(),
         "access keys do not stand in for ID-token keys"
@@ -182,7 +185,10 @@ pub async fn init_keys_is_per_purpose(store: Arc<dyn Store>) {
     assert_eq!(stored, KeyPurpose::IdToken);
     for (current, next) in [
         (key(KeyState::Current, t0()), key(KeyState::Next, t0())),
-        (id_key(KeyState::Current, t0()), id_key(KeyState::Next, t0())),
+        (
+            id_key(KeyState::Current, t0()),
+            id_key(KeyState::Next, t0()),
+        ),
     ] {
         assert!(!store.init_keys(&current, &next).await.unwrap());
     }
@@ -197,10 +203,7 @@ pub async fn init_keys_is_per_purpose(store: Arc<dyn Store>) {
     );
     // A pair must be of one purpose: half a family is never stored.
     let mixed = store
-        .init_keys(
-            &key(KeyState::Current, t0()),
-            &id_key(KeyState::Next, t0()),
-        )
+        .init_keys(&key(KeyState::Current, t0()), &id_key(KeyState::Next, t0()))
         .await;
     assert!(mixed.is_err(), "{mixed:?}");
     assert_eq!(store.list_keys().await.unwrap().len(), 4);
@@ -217,7 +220,10 @@ pub async fn concurrent_init_keys_has_one_winner_per_purpose(store: Arc<dyn Stor
         replicas.push(tokio::spawn(async move {
             let mut pairs = [
                 (key(KeyState::Current, t0()), key(KeyState::Next, t0())),
-                (id_key(KeyState::Current, t0()), id_key(KeyState::Next, t0())),
+                (
+                    id_key(KeyState::Current, t0()),
+                    id_key(KeyState::Next, t0()),
+                ),
             ];
             if n % 2 == 1 {
                 pairs.reverse();
@@ -250,7 +256,10 @@ pub async fn concurrent_init_keys_has_one_winner_per_purpose(store: Arc<dyn Stor
             .filter(|k| k.purpose == purpose)
             .map(|k| k.kid)
             .collect();
-        assert_eq!(stored, won[0].1, "exactly the winner's two {purpose:?} keys");
+        assert_eq!(
+            stored, won[0].1,
+            "exactly the winner's two {purpose:?} keys"
+        );
     }
 }
 
@@ -258,7 +267,10 @@ pub async fn concurrent_init_keys_has_one_winner_per_purpose(store: Arc<dyn Stor
 /// keys' horizon drops the retired keys of both.
 pub async fn rotate_keys_moves_both_families_and_drops_both(store: Arc<dyn Store>) {
     let (a, b) = (key(KeyState::Current, t0()), key(KeyState::Next, t0()));
-    let (i, j) = (id_key(KeyState::Current, t0()), id_key(KeyState::Next, t0()));
+    let (i, j) = (
+        id_key(KeyState::Current, t0()),
+        id_key(KeyState::Next, t0()),
+    );
     assert!(store.init_keys(&a, &b).await.unwrap());
     assert!(store.init_keys(&i, &j).await.unwrap());
 
@@ -319,7 +331,10 @@ pub async fn rotate_keys_moves_both_families_and_drops_both(store: Arc<dyn Store
 /// ID-token keys as they were, though it still drops expired retired keys of every purpose.
 pub async fn rotating_one_family_leaves_the_other(store: Arc<dyn Store>) {
     let (a, b) = (key(KeyState::Current, t0()), key(KeyState::Next, t0()));
-    let (i, j) = (id_key(KeyState::Current, t0()), id_key(KeyState::Next, t0()));
+    let (i, j) = (
+        id_key(KeyState::Current, t0()),
+        id_key(KeyState::Next, t0()),
+    );
     assert!(store.init_keys(&a, &b).await.unwrap());
     assert!(store.init_keys(&i, &j).await.unwrap());
     let t1 = t0() + mins(1);

@@ -477,8 +477,8 @@ mod tests {
         let c = Config::from_sources(Some(&path), &env(&[])).unwrap();
         assert_eq!(c.settings.id_token_alg, SigningAlg::ES256);
         assert_eq!(c.settings.signing_alg, SigningAlg::RS256);
-        let c = Config::from_sources(Some(&path), &env(&[("SESAME_ID_TOKEN_ALG", "EdDSA")]))
-            .unwrap();
+        let c =
+            Config::from_sources(Some(&path), &env(&[("SESAME_ID_TOKEN_ALG", "EdDSA")])).unwrap();
         assert_eq!(c.settings.id_token_alg, SigningAlg::EdDSA);
         let (_dir, path) = toml("id_token_alg = \"none\"\n");
         assert_eq!(

@@ -181,7 +181,10 @@ fn keys_list_shows_the_signing_key_and_the_next_one() {
     let id_current = kid_in_state(&id_keys, "current");
     // Listing again shows the same keys: they live in the database.
     let again = keys_list(dir.path());
-    assert_eq!(kid_in_state(&of_purpose(&again, "access"), "current"), current);
+    assert_eq!(
+        kid_in_state(&of_purpose(&again, "access"), "current"),
+        current
+    );
     assert_eq!(kid_in_state(&of_purpose(&again, "access"), "next"), next);
     assert_eq!(
         kid_in_state(&of_purpose(&again, "id_token"), "current"),

@@ -66,7 +66,10 @@ async fn jwks_publishes_rs256_id_token_keys_beside_the_access_keys() {
     let ring = app.sesame.key_ring().current();
     assert!(keys.iter().any(|k| k["kid"] == ring.id_token.kid.as_str()));
     let access = app.jwks_kids_of("access").await;
-    assert!(!access.contains(&ring.id_token.kid), "families share no key");
+    assert!(
+        !access.contains(&ring.id_token.kid),
+        "families share no key"
+    );
     assert_eq!(ring.id_token.alg.as_str(), "RS256");
 }
 
@@ -80,7 +83,10 @@ async fn id_tokens_verify_with_the_served_jwks_for_each_id_token_alg() {
         (Some("ES256"), jsonwebtoken::Algorithm::ES256, "EC"),
         (Some("EdDSA"), jsonwebtoken::Algorithm::EdDSA, "OKP"),
     ] {
-        let env: Vec<(&str, &str)> = setting.map(|a| ("SESAME_ID_TOKEN_ALG", a)).into_iter().collect();
+        let env: Vec<(&str, &str)> = setting
+            .map(|a| ("SESAME_ID_TOKEN_ALG", a))
+            .into_iter()
+            .collect();
         let app = spawn_app_with(&env).await;
         let keys = app.jwks_of("id_token").await;
         assert_eq!(keys.len(), 2, "{alg:?}");
@@ -123,7 +129,10 @@ async fn discovery_lists_the_algorithms_of_each_key_family() {
     for (extra, access, id_token) in [
         (vec![], "EdDSA", "RS256"),
         (
-            vec![("SESAME_SIGNING_ALG", "RS256"), ("SESAME_ID_TOKEN_ALG", "ES256")],
+            vec![
+                ("SESAME_SIGNING_ALG", "RS256"),
+                ("SESAME_ID_TOKEN_ALG", "ES256"),
+            ],
             "RS256",
             "ES256",
         ),
