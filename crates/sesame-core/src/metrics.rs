@@ -28,7 +28,7 @@ pub struct OutcomeLabel {
 pub struct CoreMetrics {
     /// result: success | invalid_credentials | locked | disabled | invalid_request | error
     pub logins: Family<ResultLabel, Counter>,
-    /// kind: access | refresh | client
+    /// kind: access | refresh | client | exchange | id_token
     pub tokens_issued: Family<KindLabel, Counter>,
     pub refresh_reuse: Counter,
     pub lockouts: Counter,

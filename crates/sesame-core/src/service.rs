@@ -19,7 +19,7 @@ use crate::error::CoreError;
 use crate::form_tokens::FormTokens;
 use crate::hashing::PasswordHasher;
 use crate::import::{ImportOptions, Importer};
-use crate::keys::{KeyState, Keys, generate_key};
+use crate::keys::{Keys, ensure_keys};
 use crate::lockout::{Gates, PasswordCheck};
 use crate::maintenance::Maintenance;
 use crate::metrics::CoreMetrics;
@@ -67,8 +67,9 @@ pub struct Sesame {
 }
 
 impl Sesame {
-    /// Prepares the use-cases over a migrated store: creates the signing keys and instance
-    /// secrets on first start (race-safe between replicas) and loads them.
+    /// Prepares the use-cases over a migrated store: creates the signing keys (each family that
+    /// has none: access and ID-token keys) and instance secrets on first start (race-safe
+    /// between replicas) and loads them.
     pub async fn start(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -88,13 +89,7 @@ impl Sesame {
         crate::revocation::apply_status(&status_lists, &news, now);
         // Every list another replica has handed out an index in is served here from the start.
         status_lists.note_bound(store.status_index_bound().await?);
-        let mut records = store.list_keys().await?;
-        if records.is_empty() {
-            let current = generate_key(settings.signing_alg, KeyState::Current, now)?;
-            let next = generate_key(settings.signing_alg, KeyState::Next, now)?;
-            store.init_keys(&current, &next).await?;
-            records = store.list_keys().await?;
-        }
+        let records = ensure_keys(store.as_ref(), &settings, now).await?;
         let ring = Arc::new(KeyRing::new(
             &records,
             &settings.issuer,

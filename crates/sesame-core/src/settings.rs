@@ -33,7 +33,11 @@ pub struct Settings {
     pub refresh_reuse_grace: Duration,
     pub lockout_max_failures: u32,
     pub lockout_duration: Duration,
+    /// Algorithm of access-token keys made from now on (`SESAME_SIGNING_ALG`).
     pub signing_alg: SigningAlg,
+    /// Algorithm of ID-token keys made from now on (`SESAME_ID_TOKEN_ALG`): RS256 by default,
+    /// the one algorithm every OpenID client must support.
+    pub id_token_alg: SigningAlg,
     pub argon2: Argon2Cost,
     /// Concurrent password hashes (defaults to the number of cores).
     pub hash_workers: usize,
@@ -86,6 +90,7 @@ impl Default for Settings {
             lockout_max_failures: 5,
             lockout_duration: Duration::from_secs(15 * 60),
             signing_alg: SigningAlg::EdDSA,
+            id_token_alg: SigningAlg::RS256,
             argon2: Argon2Cost::default(),
             hash_workers: cores,
             hash_queue: cores * 64,

@@ -649,19 +649,29 @@ pub trait SessionStore: Send + Sync {
     async fn is_access_token_denied(&self, jti: &str) -> StoreResult<bool>;
 }
 
+/// One key family's step in a rotation: its next key signs from now on, its current key is
+/// retired until `retire_until`, and `new_next` (of the same purpose) is published as next.
+#[derive(Debug)]
+pub struct KeyRotation {
+    pub new_next: KeyRecord,
+    pub retire_until: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;
-    /// Stores the first signing key and its successor, unless keys exist already (another
-    /// replica won the race). Returns whether these were stored.
+    /// Stores the first key of `current.purpose` and its successor (`next`, same purpose),
+    /// unless keys of that purpose exist already (another replica won the race). Returns whether
+    /// these were stored.
     async fn init_keys(&self, current: &KeyRecord, next: &KeyRecord) -> StoreResult<bool>;
-    /// Promotes the next key to signing, retires the signing key until `retire_until`, publishes
-    /// `new_next`, and drops retired keys whose tokens have all expired — one transaction.
+    /// For each rotation, in the purpose of its `new_next`: promotes the next key to signing,
+    /// retires the signing key until `retire_until`, publishes `new_next`. Then drops retired
+    /// keys (of every purpose) whose tokens have all expired, and writes `audit` — one
+    /// transaction.
     async fn rotate_keys(
         &self,
-        new_next: &KeyRecord,
+        rotations: &[KeyRotation],
         now: DateTime<Utc>,
-        retire_until: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<()>;
     /// A named instance-wide secret, created with `candidate` if absent; every replica gets the

@@ -132,6 +132,10 @@ macro_rules! conformance_tests {
                 init_keys_once,
                 concurrent_init_keys_has_one_winner,
                 rotate_keys_promotes_retires_and_drops,
+                init_keys_is_per_purpose,
+                concurrent_init_keys_has_one_winner_per_purpose,
+                rotate_keys_moves_both_families_and_drops_both,
+                rotating_one_family_leaves_the_other,
                 instance_secret_keeps_the_first_value,
             }
             clients {

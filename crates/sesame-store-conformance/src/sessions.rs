@@ -628,10 +628,11 @@ pub async fn feed_cursor_never_passes_an_entry(store: Arc<dyn Store>) {
         now,
     )
     .unwrap();
-    store
-        .rotate_keys(&newer, now, now + mins(20), &[])
-        .await
-        .unwrap();
+    let rotation = sesame_core::store::KeyRotation {
+        new_next: newer,
+        retire_until: now + mins(20),
+    };
+    store.rotate_keys(&[rotation], now, &[]).await.unwrap();
     let page = store.revocations_after(cursor).await.unwrap();
     assert!(
         page.entries

@@ -138,9 +138,9 @@ pub enum RoleCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List signing keys and their states.
+    /// List signing keys (access and ID-token keys) and their states.
     List,
-    /// Promote the next key to signing and publish a new next key.
+    /// Rotate both key families: each promotes its next key to signing and publishes a new one.
     Rotate,
 }
 
@@ -314,7 +314,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 .published
                 .iter()
                 .map(|k| {
-                    json!({"kid": k.jwk.kid, "alg": k.jwk.alg, "state": k.state.as_str(), "created_at": k.created_at,
+                    json!({"kid": k.jwk.kid, "purpose": k.purpose.as_str(), "alg": k.jwk.alg, "state": k.state.as_str(), "created_at": k.created_at,
                            "activated_at": k.activated_at, "retire_until": k.retire_until})
                 })
                 .collect();

@@ -156,6 +156,7 @@ mod tests {
         assert_eq!(c.settings.refresh_reuse_grace, Duration::from_secs(10));
         assert_eq!(c.settings.lockout_max_failures, 5);
         assert_eq!(c.settings.signing_alg, SigningAlg::EdDSA);
+        assert_eq!(c.settings.id_token_alg, SigningAlg::RS256);
         assert_eq!(c.settings.argon2.memory_kib, 19456);
         assert!(c.rate_limit);
         assert_eq!(c.limits.login, Rate::parse("20/m").unwrap());
@@ -212,6 +213,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("SESAME_SIGNING_ALG"), "{err}");
+        let err = Config::from_sources(None, &env(&[("SESAME_ID_TOKEN_ALG", "HS256")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SESAME_ID_TOKEN_ALG") && err.contains("expected EdDSA, ES256 or RS256"),
+            "{err}"
+        );
         let err = Config::from_sources(None, &env(&[("SESAME_TLS", "files")]))
             .unwrap_err()
             .to_string();
@@ -461,6 +469,27 @@ mod tests {
             .to_string()
     }
 
+    /// The ID-token algorithm is read like the access-token one: from the file, overridden by
+    /// the environment, and refused by name when it is not one Sesame signs with.
+    #[test]
+    fn id_token_alg_comes_from_the_file_or_the_environment() {
+        let (_dir, path) = toml("id_token_alg = \"ES256\"\nsigning_alg = \"RS256\"\n");
+        let c = Config::from_sources(Some(&path), &env(&[])).unwrap();
+        assert_eq!(c.settings.id_token_alg, SigningAlg::ES256);
+        assert_eq!(c.settings.signing_alg, SigningAlg::RS256);
+        let c =
+            Config::from_sources(Some(&path), &env(&[("SESAME_ID_TOKEN_ALG", "EdDSA")])).unwrap();
+        assert_eq!(c.settings.id_token_alg, SigningAlg::EdDSA);
+        let (_dir, path) = toml("id_token_alg = \"none\"\n");
+        assert_eq!(
+            error(Some(&path), &[]),
+            format!(
+                "invalid id_token_alg (file {}): expected EdDSA, ES256 or RS256",
+                path.display()
+            )
+        );
+    }
+
     /// A value from the file is named by its TOML key and the file; the same setting from the
     /// environment by its variable.
     #[test]
@@ -603,11 +632,12 @@ mod tests {
             "SESAME_BRAND_COLOR",
             "SESAME_STATUS_LIST_TTL",
             "SESAME_DYNAMIC_REGISTRATION",
+            "SESAME_ID_TOKEN_ALG",
         ] {
             assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
         }
-        // 49 settings, 3 of them secrets with a _FILE variant; no table is a variable.
-        assert_eq!(names.len(), 52, "{names:?}");
+        // 50 settings, 3 of them secrets with a _FILE variant; no table is a variable.
+        assert_eq!(names.len(), 53, "{names:?}");
         // Two fields never share a variable (`a_b` beside `[a] b` would).
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
