@@ -104,7 +104,7 @@ def callback():
     report({
         "event": "signed_in",
         "id_token": {"sub": claims["sub"], "aud": claims["aud"], "email": claims.get("email"),
-                     "nonce_checked": True},
+                     "nonce": claims.get("nonce")},
         "scope": token.get("scope"),
     })
 

@@ -78,7 +78,7 @@ async function callback(url, res) {
   signedIn = { tokens, claims };
   report({
     event: 'signed_in',
-    id_token: { sub: claims.sub, aud: claims.aud, email: claims.email, nonce_checked: true },
+    id_token: { sub: claims.sub, aud: claims.aud, email: claims.email, nonce: claims.nonce },
     scope: tokens.scope,
   });
 
