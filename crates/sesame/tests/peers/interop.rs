@@ -8,13 +8,18 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 use crate::tools;
 
-/// Runs a program with the test app's certificate trusted, returns stdout (asserting success).
-/// It runs on the blocking pool: the app under test is served by this same runtime.
-pub(crate) async fn run_with_trust(app: &TestApp, mut cmd: Command) -> String {
+/// Makes Python (ssl, requests) and Node trust the test app's self-signed certificate.
+pub(crate) fn trust_app(app: &TestApp, cmd: &mut Command) {
     let cert = app.data_dir.join("tls/cert.pem");
     cmd.env("SSL_CERT_FILE", &cert)
         .env("REQUESTS_CA_BUNDLE", &cert)
         .env("NODE_EXTRA_CA_CERTS", &cert);
+}
+
+/// Runs a program with the test app's certificate trusted, returns stdout (asserting success).
+/// It runs on the blocking pool: the app under test is served by this same runtime.
+pub(crate) async fn run_with_trust(app: &TestApp, mut cmd: Command) -> String {
+    trust_app(app, &mut cmd);
     let (cmd, out) = tokio::task::spawn_blocking(move || {
         let out = cmd.output();
         (cmd, out)

@@ -1,6 +1,8 @@
 //! Real peers: a real nginx doing forward-auth through Sesame, and other ecosystems' libraries
 //! (Python PyJWT and authlib, Node's jose) verifying Sesame's tokens and speaking its OAuth, and
-//! the Standard Webhooks libraries (Python and Node) verifying its webhooks.
+//! the Standard Webhooks libraries (Python and Node) verifying its webhooks, and relying-party
+//! libraries (Node's openid-client, Python's Authlib) signing a person in through Sesame in a
+//! headless Chromium.
 //! Tools come from the package registries at test time: nginx from Debian (`.ci/run` installs it
 //! when missing), Python and Node packages into a cache under the target directory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -23,3 +25,10 @@ const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
 #[path = "../api/receiver.rs"]
 mod receiver;
 mod webhooks;
+
+// Issue 18: relying-party libraries sign a person in through Sesame in a headless Chromium,
+// driven by the page tests' WebDriver harness (this binary uses part of it).
+#[path = "../api/browser/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+mod relying_parties;

@@ -8,8 +8,8 @@ fn run(cmd: &mut Command) {
     sesame_testkit::tools::run_checked(cmd).unwrap();
 }
 
-/// A Python virtualenv with PyJWT (with cryptography), authlib and standardwebhooks; returns its
-/// python.
+/// A Python virtualenv with PyJWT (with cryptography), authlib (and Flask, for its web client),
+/// requests and standardwebhooks; returns its python.
 pub fn python() -> PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
@@ -18,6 +18,7 @@ pub fn python() -> PathBuf {
             &[
                 "pyjwt[crypto]>=2.8,<3",
                 "authlib>=1.3,<2",
+                "flask>=3,<4",
                 "requests>=2.31,<3",
                 "standardwebhooks>=1.1,<2",
             ],
@@ -27,12 +28,13 @@ pub fn python() -> PathBuf {
     .clone()
 }
 
-/// A node_modules with jose and standardwebhooks; returns the directory to run node scripts in.
+/// A node_modules with jose, openid-client and standardwebhooks; returns the directory to run
+/// node scripts in.
 pub fn node() -> PathBuf {
     static NODE: OnceLock<PathBuf> = OnceLock::new();
     NODE.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("peers-node");
-        let marker = dir.join(".installed-v2");
+        let marker = dir.join(".installed-v3");
         if !marker.exists() {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(
@@ -47,6 +49,7 @@ pub fn node() -> PathBuf {
                     "--no-audit",
                     "--no-fund",
                     "jose@5",
+                    "openid-client@6",
                     "standardwebhooks@1",
                 ])
                 .current_dir(&dir));
