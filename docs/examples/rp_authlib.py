@@ -17,6 +17,10 @@ Register the app first (an admin token in $ADMIN):
 then open http://127.0.0.1:PORT/login. (`http://127.0.0.1/cb` without a port is a loopback
 redirect URI: RFC 8252 lets it match any port. A post-logout URI is matched exactly.)
 
+With BACKCHANNEL=1 the app also takes OpenID back-channel logouts at /backchannel (register
+`"backchannel_logout_uri": "http://127.0.0.1:5000/backchannel"`): it validates each logout token
+with Authlib's own JOSE code against Sesame's JWKS, and exits only once one has arrived.
+
 Each step prints one JSON line on stdout — never a token; Sesame's tests read them. After the
 person signs out (GET /logout, then back at /bye) the app exits.
 """
@@ -27,7 +31,9 @@ import secrets
 import threading
 
 import requests
+from authlib.common.encoding import urlsafe_b64decode, to_bytes
 from authlib.integrations.base_client import OAuthError
+from authlib.jose import JsonWebKey, JsonWebToken
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, request, url_for
 from werkzeug.exceptions import HTTPException
@@ -74,6 +80,20 @@ id_token_claims = {
     "aud": {"essential": True, "value": client_id},
 }
 finished = threading.Event()
+# What must have happened before the app exits: the person back at /bye and, when asked for,
+# Sesame's back-channel logout.
+pending = {"bye"} | ({"backchannel"} if os.environ.get("BACKCHANNEL") == "1" else set())
+pending_lock = threading.Lock()
+# The `sid` of the signed-in person's ID token: what a back-channel logout names.
+session_sid = {}
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+def done(step):
+    with pending_lock:
+        pending.discard(step)
+        if not pending:
+            finished.set()
 
 
 def page(title, body):
@@ -101,6 +121,7 @@ def callback():
         return page("Not signed in", f'Sesame answered {e.error}. <a href="/login">Try again</a>')
     claims = token["userinfo"]  # the validated ID token's claims
     signed_in["id_token"] = token["id_token"]
+    session_sid["sid"] = claims.get("sid")
     report({
         "event": "signed_in",
         "id_token": {"sub": claims["sub"], "aud": claims["aud"], "email": claims.get("email"),
@@ -154,8 +175,37 @@ def bye():
             "userinfo_after_logout": after})
     signed_in.clear()
     response = app.make_response(page("Signed out", "Goodbye."))
-    response.call_on_close(finished.set)  # once this page is sent, the example is over
+    response.call_on_close(lambda: done("bye"))  # once this page is sent
     return response
+
+
+@app.post("/backchannel")
+def backchannel():
+    # OpenID Back-Channel Logout 1.0 §2.6: a signed logout token (typ logout+jwt) from the
+    # issuer, for this client, with the back-channel event, a sid or sub, and never a nonce.
+    token = request.form.get("logout_token", "")
+    try:
+        header = json.loads(urlsafe_b64decode(to_bytes(token.split(".")[0] + "==")))
+        metadata = sesame.load_server_metadata()
+        keys = JsonWebKey.import_key_set(sesame.fetch_jwk_set())
+        claims = JsonWebToken(metadata["id_token_signing_alg_values_supported"]).decode(
+            token, keys, claims_options={
+                "iss": {"essential": True, "value": issuer},
+                "aud": {"essential": True, "value": client_id},
+                "iat": {"essential": True},
+                "jti": {"essential": True},
+            })
+        claims.validate()
+        valid = (header.get("typ") == "logout+jwt" and BACKCHANNEL_EVENT in claims.get("events", {})
+                 and "nonce" not in claims and bool(claims.get("sid")))
+    except Exception as e:  # a forged or broken token: refused, and said so
+        report({"event": "backchannel", "valid": False, "error": repr(e)})
+        return "", 400
+    report({"event": "backchannel", "valid": valid, "sub": claims["sub"],
+            "sid_matches": claims.get("sid") == session_sid.get("sid")})
+    if valid:
+        done("backchannel")
+    return "", 200 if valid else 400
 
 
 @app.errorhandler(Exception)

@@ -33,15 +33,13 @@ fn example(name: &str) -> PathBuf {
 
 /// A Sesame whose issuer is the address the relying parties reach: they fetch the discovery
 /// document from the issuer and check that it names that very issuer, so the app listens on a
-/// port chosen here rather than on port 0. ID tokens are signed with the access-token key until
-/// `SESAME_ID_TOKEN_ALG` lands; RS256 is the one algorithm every OpenID library accepts without
-/// configuration (openid-client checks for `id_token_signed_response_alg`, RS256 by default).
+/// port chosen here rather than on port 0. ID tokens are RS256 (`SESAME_ID_TOKEN_ALG`'s default),
+/// the one algorithm every OpenID library accepts without configuration.
 async fn sesame() -> TestApp {
     let port = free_port().expect("a free port");
     let app = spawn_app_with(&[
         ("SESAME_LISTEN", &format!("127.0.0.1:{port}")),
         ("SESAME_ISSUER", &format!("https://localhost:{port}")),
-        ("SESAME_SIGNING_ALG", "RS256"),
     ])
     .await;
     assert_eq!(app.sesame.settings().issuer, app.base);
@@ -50,7 +48,13 @@ async fn sesame() -> TestApp {
 
 /// A third-party app (so the consent page shows) with a loopback redirect URI for any port and
 /// the exact post-logout URI of the relying party on `rp_port`; its (id, secret).
-async fn register(app: &TestApp, public: bool, rp_port: u16) -> (String, Option<String>) {
+/// With `backchannel`, Sesame also tells the app of logouts at its `/backchannel`.
+async fn register(
+    app: &TestApp,
+    public: bool,
+    rp_port: u16,
+    backchannel: bool,
+) -> (String, Option<String>) {
     let admin = app.new_admin().await.tokens.access;
     let res = app
         .post_auth(
@@ -63,6 +67,7 @@ async fn register(app: &TestApp, public: bool, rp_port: u16) -> (String, Option<
                 "redirect_uris": ["http://127.0.0.1/cb"],
                 "post_logout_redirect_uris": [format!("http://127.0.0.1:{rp_port}/bye")],
                 "grant_types": ["authorization_code", "refresh_token"],
+                "backchannel_logout_uri": backchannel.then(|| format!("http://127.0.0.1:{rp_port}/backchannel")),
             }),
         )
         .await;
@@ -126,6 +131,12 @@ impl RelyingParty {
 
     /// The next line, which must report `event`.
     async fn next(&mut self, event: &str) -> Value {
+        self.next_of(&[event]).await
+    }
+
+    /// The next line, which must report one of `events` (steps whose order is not fixed).
+    async fn next_of(&mut self, events: &[&str]) -> Value {
+        let event = events.join(" or ");
         let line = match tokio::time::timeout(STEP, self.lines.recv()).await {
             Ok(Some(line)) => line,
             Ok(None) => panic!(
@@ -139,7 +150,11 @@ impl RelyingParty {
         };
         let v: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}\n{}", self.stderr()));
-        assert_eq!(v["event"], event, "{v}\n{}", self.stderr());
+        assert!(
+            events.iter().any(|e| v["event"] == *e),
+            "expected {event}: {v}\n{}",
+            self.stderr()
+        );
         v
     }
 
@@ -184,7 +199,14 @@ async fn until_path(b: &Browser, prefix: &str) {
 
 /// The whole journey, the same for every library: the refused authorization, then the one that
 /// signs in, the results the library reports, and the logout.
-async fn sign_in_and_out(name: &str, app: TestApp, mut rp: RelyingParty, client_id: String) {
+/// With `backchannel`, the app must also receive and validate Sesame's back-channel logout.
+async fn sign_in_and_out(
+    name: &str,
+    app: TestApp,
+    mut rp: RelyingParty,
+    client_id: String,
+    backchannel: bool,
+) {
     let issuer = app.base.clone();
     assert_eq!(rp.next("discovered").await["issuer"], issuer);
     let login = rp.next("listening").await["login"]
@@ -258,7 +280,21 @@ async fn sign_in_and_out(name: &str, app: TestApp, mut rp: RelyingParty, client_
             let logout = query(rp.next("logout").await["url"].as_str().unwrap());
             assert!(logout["id_token_hint"].len() > 100, "{logout:?}");
             let state = &logout["state"];
-            let bye = rp.next("bye").await;
+            // The browser back at the app, and (when registered) Sesame's back-channel logout,
+            // in whichever order they come.
+            let mut bye = Value::Null;
+            for _ in 0..if backchannel { 2 } else { 1 } {
+                let got = rp.next_of(&["bye", "backchannel"]).await;
+                if got["event"] == "backchannel" {
+                    assert_eq!(
+                        got,
+                        json!({"event": "backchannel", "valid": true, "sub": user.id, "sid_matches": true}),
+                        "the logout token, validated by the library"
+                    );
+                } else {
+                    bye = got;
+                }
+            }
             until_path(b, "/bye").await;
             assert_eq!(b.path().await, format!("/bye?state={state}"));
             assert_eq!(bye["state"], state.as_str());
@@ -284,7 +320,7 @@ async fn openid_client_signs_a_person_in_and_out_as_a_public_client() {
     let node_dir = tokio::task::spawn_blocking(tools::node).await.unwrap();
     let app = sesame().await;
     let rp_port = free_port().expect("a free port");
-    let (client_id, secret) = register(&app, true, rp_port).await;
+    let (client_id, secret) = register(&app, true, rp_port, false).await;
     assert_eq!(secret, None, "a public client has no secret");
     // Node resolves `openid-client` from the script's own directory.
     let script = node_dir.join("rp_openid_client.mjs");
@@ -296,7 +332,7 @@ async fn openid_client_signs_a_person_in_and_out_as_a_public_client() {
         .env("CLIENT_ID", &client_id)
         .env("PORT", rp_port.to_string());
     let rp = RelyingParty::start(&app, cmd);
-    sign_in_and_out("rp_openid_client", app, rp, client_id).await;
+    sign_in_and_out("rp_openid_client", app, rp, client_id, false).await;
 }
 
 #[tokio::test]
@@ -304,7 +340,7 @@ async fn authlib_signs_a_person_in_and_out_as_a_confidential_client() {
     let py = tokio::task::spawn_blocking(tools::python).await.unwrap();
     let app = sesame().await;
     let rp_port = free_port().expect("a free port");
-    let (client_id, secret) = register(&app, false, rp_port).await;
+    let (client_id, secret) = register(&app, false, rp_port, true).await;
     let mut cmd = Command::new(py);
     cmd.arg(example("rp_authlib.py"))
         .env("SESAME_ISSUER", &app.base)
@@ -313,7 +349,8 @@ async fn authlib_signs_a_person_in_and_out_as_a_confidential_client() {
             "CLIENT_SECRET",
             secret.expect("a confidential client's secret"),
         )
-        .env("PORT", rp_port.to_string());
+        .env("PORT", rp_port.to_string())
+        .env("BACKCHANNEL", "1");
     let rp = RelyingParty::start(&app, cmd);
-    sign_in_and_out("rp_authlib", app, rp, client_id).await;
+    sign_in_and_out("rp_authlib", app, rp, client_id, true).await;
 }
