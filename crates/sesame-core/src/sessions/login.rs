@@ -79,6 +79,7 @@ impl Sessions {
             None => None,
         };
         let Some(user) = user else {
+            let started = std::time::Instant::now();
             // Same cost as a wrong password: a check against a dummy hash.
             self.hasher.check(password, None).await?;
             // The typed name may be a password typed in the wrong field: only a keyed hash of
@@ -93,8 +94,14 @@ impl Sessions {
                 }),
             );
             self.store.append_audit(&[entry]).await?;
+            // A wrong password also reserves an attempt and records the failure (two writes the
+            // unknown account has no row for): answering without them would tell, by a few
+            // milliseconds on a database that syncs each commit, which accounts exist. The
+            // answer waits until a wrong password's usual time has passed.
+            self.wrong_password_time.pad(started.elapsed()).await;
             return Err(CoreError::InvalidCredentials);
         };
+        let started = std::time::Instant::now();
         // Reserved before hashing: a locked source is refused without a check.
         let attempt = self
             .passwords
@@ -105,6 +112,7 @@ impl Sessions {
             .check_in_attempt(&attempt, &user, password, client)
             .await?
         else {
+            self.wrong_password_time.note(started.elapsed());
             return Err(CoreError::InvalidCredentials);
         };
         if user.disabled {
@@ -239,5 +247,74 @@ fn canonical_login(login: &str) -> Option<String> {
         Email::parse(login).ok().map(|e| e.canonical())
     } else {
         Username::parse(login).ok().map(|u| u.canonical())
+    }
+}
+
+/// How long a wrong password for a known account takes to answer (hash and lockout writes), as a
+/// moving average: what an unknown account's answer is padded to, so the two cannot be told
+/// apart by their timing. Starts at zero (no padding until a wrong password has been seen).
+#[derive(Debug, Default)]
+pub(crate) struct WrongPasswordTime {
+    nanos: std::sync::atomic::AtomicU64,
+}
+
+impl WrongPasswordTime {
+    /// Adds one wrong password's time (weight 1/8: a few recent ones dominate).
+    pub(crate) fn note(&self, took: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self.nanos.fetch_update(Relaxed, Relaxed, |avg| {
+            Some(if avg == 0 {
+                took
+            } else {
+                avg - avg / 8 + took / 8
+            })
+        });
+    }
+
+    /// Waits until the average has passed since the answer started (`spent` ago).
+    pub(crate) async fn pad(&self, spent: std::time::Duration) {
+        let avg =
+            std::time::Duration::from_nanos(self.nanos.load(std::sync::atomic::Ordering::Relaxed));
+        if let Some(rest) = avg.checked_sub(spent) {
+            tokio::time::sleep(rest).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod wrong_password_time_tests {
+    use super::WrongPasswordTime;
+    use std::time::Duration;
+
+    #[test]
+    fn the_average_follows_wrong_passwords() {
+        let t = WrongPasswordTime::default();
+        t.note(Duration::from_millis(40));
+        assert_eq!(
+            t.nanos.load(std::sync::atomic::Ordering::Relaxed),
+            40_000_000
+        );
+        for _ in 0..40 {
+            t.note(Duration::from_millis(8));
+        }
+        let avg = t.nanos.load(std::sync::atomic::Ordering::Relaxed);
+        assert!((8_000_000..9_000_000).contains(&avg), "{avg}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unknown_account_waits_out_the_rest_of_the_average() {
+        let t = WrongPasswordTime::default();
+        t.note(Duration::from_millis(30));
+        let started = tokio::time::Instant::now();
+        t.pad(Duration::from_millis(10)).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(20));
+        let started = tokio::time::Instant::now();
+        t.pad(Duration::from_millis(50)).await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "never longer than needed"
+        );
     }
 }

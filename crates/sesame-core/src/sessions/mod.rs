@@ -57,6 +57,8 @@ pub struct Sessions {
     require_verified_email: bool,
     browser_session_idle: std::time::Duration,
     browser_session_ttl: std::time::Duration,
+    /// See `login::WrongPasswordTime`.
+    wrong_password_time: Arc<login::WrongPasswordTime>,
 }
 
 /// How a logout was asked for.
@@ -99,6 +101,7 @@ impl Sessions {
             require_verified_email: settings.require_verified_email,
             browser_session_idle: settings.browser_session_idle,
             browser_session_ttl: settings.browser_session_ttl,
+            wrong_password_time: Arc::default(),
         }
     }
 
