@@ -17,7 +17,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, StatusCode};
+use hyper::{HeaderMap, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -115,9 +115,15 @@ fn tls_connector(cacert: Option<&std::path::Path>) -> anyhow::Result<tokio_rustl
 pub trait Script: Send + 'static {
     fn request(&mut self) -> Request<Full<Bytes>>;
     /// Whether the answer counts as a success (it may also carry state to the next request,
-    /// as a refresh chain does).
-    fn response(&mut self, status: StatusCode, _body: &Bytes) -> bool {
+    /// as a refresh chain does, or a code flow from its authorization to its token request).
+    fn response(&mut self, status: StatusCode, _headers: &HeaderMap, _body: &Bytes) -> bool {
         status.is_success()
+    }
+    /// Whether the unit being measured has steps left after a successful answer (a code flow
+    /// is two requests). The run counts one success, and one latency from its first request,
+    /// per completed unit; a failed step counts one error and the script starts over.
+    fn pending(&self) -> bool {
+        false
     }
 }
 
@@ -200,9 +206,11 @@ async fn drive(
     // gunicorn's sync workers): the next request opens a new connection first, and its
     // latency includes the connect, as a real client's would. Sesame never says it.
     let mut closed = false;
+    // When the current unit's first request went out (a multi-step unit keeps it).
+    let mut started: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         let req = script.request();
-        let t = Instant::now();
+        let t = *started.get_or_insert_with(Instant::now);
         if closed {
             match target.connect().await {
                 Ok(s) => {
@@ -219,27 +227,30 @@ async fn drive(
         let answer = async {
             sender.ready().await?;
             let res = sender.send_request(req).await?;
-            let status = res.status();
-            let close = res
-                .headers()
+            let (parts, body) = res.into_parts();
+            let close = parts
+                .headers
                 .get(hyper::header::CONNECTION)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-            let body = res.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, body, close))
+            let body = body.collect().await?.to_bytes();
+            Ok::<_, hyper::Error>((parts, body, close))
         }
         .await;
         match answer {
-            Ok((status, body, close)) => {
+            Ok((parts, body, close)) => {
                 closed = close;
-                if script.response(status, &body) {
+                if !script.response(parts.status, &parts.headers, &body) {
+                    errors += 1;
+                    started = None;
+                } else if !script.pending() {
                     ok += 1;
                     let _ = hist.record((t.elapsed().as_micros() as u64).max(1));
-                } else {
-                    errors += 1;
+                    started = None;
                 }
             }
             Err(_) => {
                 errors += 1;
+                started = None;
                 // The connection is gone (the server closed it): open another.
                 match target.connect().await {
                     Ok(s) => sender = s,

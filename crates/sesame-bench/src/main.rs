@@ -21,7 +21,16 @@
 //! Scenarios: `verify` (GET /auth/verify, one token reused), `verify-distinct` (every request a
 //! token the server has not seen), `profile` (GET /profile), `refresh` (every refresh token
 //! presented exactly once), `login`, `register`, `client-token` (client credentials),
-//! `introspect`, `login-storm` (verify latency while logins saturate the hash workers).
+//! `introspect`, `login-storm` (verify latency while logins saturate the hash workers),
+//! `code-flow` (authorization with a browser session, token request, ID token checked).
+//!
+//! `code-flow`, `client-token` and `introspect` find their endpoints in the discovery document,
+//! so they run against other OpenID providers too (scripts/bench-oidc.sh):
+//!
+//! ```text
+//! sesame-bench --url http://127.0.0.1:3000 --scenario code-flow --user bench@bench.example.com \
+//!   --client-id bench --client-secret S --redirect-uri https://app.example/cb
+//! ```
 #![allow(
     clippy::disallowed_methods,
     reason = "a load generator measures, and mints tokens, in real time"
@@ -29,6 +38,7 @@
 
 mod ceiling;
 mod load;
+mod oidc;
 mod scenario;
 mod server;
 
@@ -118,6 +128,16 @@ struct Args {
     client_id: Option<String>,
     #[arg(long)]
     client_secret: Option<String>,
+    /// The client's redirect URI: it is an app people sign in to. Needed by `code-flow`; with
+    /// it, `introspect` introspects an access token from the app's code flow (without it, the
+    /// account token of a login).
+    #[arg(long)]
+    redirect_uri: Option<String>,
+    /// Sign in as this existing account (with the bench's password) instead of registering a
+    /// fresh one through Sesame's account API: for servers without that API. Scenarios that
+    /// need an account token (verify, profile, ...) then refuse to run.
+    #[arg(long)]
+    user: Option<String>,
     /// Write the markdown report here as well.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -215,8 +235,11 @@ struct Ctx {
     duration: Duration,
     run_id: String,
     user_email: String,
-    access: String,
+    /// An account token from a login (none with `--user`).
+    access: Option<String>,
+    client_id: Option<String>,
     client: Option<HeaderValue>,
+    redirect_uri: Option<String>,
     /// SQLite URL to mint distinct tokens with the server's key.
     mint_db: Option<String>,
     distinct: usize,
@@ -234,9 +257,16 @@ impl Ctx {
         let target = Target::from_url(url, cacert)?;
         let setup = Setup::new(url, cacert)?;
         let run_id = format!("{}x{}", std::process::id(), rand_suffix());
-        let user_email = format!("bench-{run_id}@bench.example.com");
-        setup.register(&user_email).await?;
-        let (access, _) = setup.login(&user_email).await?;
+        let (user_email, access) = match &args.user {
+            Some(u) => (u.clone(), None),
+            None => {
+                let email = format!("bench-{run_id}@bench.example.com");
+                setup.register(&email).await?;
+                let (access, _) = setup.login(&email).await?;
+                (email, Some(access))
+            }
+        };
+        let client_id = client.as_ref().map(|(id, _)| id.clone());
         let client = client
             .map(|(id, secret)| scenario::basic(&id, &secret))
             .transpose()?;
@@ -249,7 +279,9 @@ impl Ctx {
             run_id,
             user_email,
             access,
+            client_id,
             client,
+            redirect_uri: args.redirect_uri.clone(),
             mint_db,
             distinct: args.distinct,
         })
@@ -259,6 +291,54 @@ impl Ctx {
         self.client
             .as_ref()
             .context("this scenario needs a client (--client-id/--client-secret)")
+    }
+
+    fn access(&self) -> anyhow::Result<&str> {
+        self.access.as_deref().context(
+            "this scenario needs an account token from Sesame's login (run without --user)",
+        )
+    }
+
+    /// The client as an app with a redirect URI, and the provider's endpoints and keys.
+    async fn flow(&self) -> anyhow::Result<oidc::Flow> {
+        let redirect_uri = self
+            .redirect_uri
+            .clone()
+            .context("this scenario needs an app (--redirect-uri)")?;
+        let client_id = self
+            .client_id
+            .clone()
+            .context("this scenario needs a client (--client-id/--client-secret)")?;
+        let discovery = oidc::Discovery::fetch(&self.setup).await?;
+        let id_tokens = oidc::IdTokens::fetch(&self.setup, &discovery, &client_id).await?;
+        Ok(oidc::Flow {
+            discovery,
+            app: oidc::App {
+                client_id,
+                basic: self.client()?.clone(),
+                redirect_uri,
+            },
+            id_tokens,
+        })
+    }
+
+    /// A browser session of the user in which the app is authorized (signed in and consent
+    /// given, each if asked): its `Cookie` header, and the code of that first authorization
+    /// with its verifier.
+    async fn browser_session(
+        &self,
+        flow: &oidc::Flow,
+    ) -> anyhow::Result<(HeaderValue, (String, String))> {
+        let mut browser = oidc::Browser::new(&self.setup);
+        let (verifier, code) = browser
+            .authorize(
+                &flow.discovery,
+                &flow.app,
+                &self.user_email,
+                scenario::PASSWORD,
+            )
+            .await?;
+        Ok((HeaderValue::from_str(&browser.cookie())?, (verifier, code)))
     }
 
     async fn timed(
@@ -294,14 +374,14 @@ impl Ctx {
                     "/profile"
                 };
                 let scripts = (0..n)
-                    .map(|_| scenario::Get::boxed(t, path, Some(&self.access)))
+                    .map(|_| scenario::Get::boxed(t, path, Some(self.access()?)))
                     .collect::<anyhow::Result<_>>()?;
                 self.timed(name, n, scripts, String::new()).await
             }
             "verify-distinct" => {
                 let (tokens, how) = match &self.mint_db {
                     Some(db) => (
-                        scenario::mint(db, &self.access, self.distinct).await?,
+                        scenario::mint(db, self.access()?, self.distinct).await?,
                         "minted",
                     ),
                     None => {
@@ -381,17 +461,56 @@ impl Ctx {
             }
             "client-token" => {
                 let auth = self.client()?.clone();
+                let path = oidc::Discovery::fetch(&self.setup).await?.token;
                 let scripts = (0..n)
-                    .map(|_| scenario::client_token_script(t, &auth))
+                    .map(|_| scenario::client_token_script(t, &path, &auth))
                     .collect();
                 self.timed(name, n, scripts, String::new()).await
             }
             "introspect" => {
                 let auth = self.client()?.clone();
+                let (path, token, note) = if self.redirect_uri.is_some() {
+                    let flow = self.flow().await?;
+                    let (_, (verifier, code)) = self.browser_session(&flow).await?;
+                    let t =
+                        oidc::exchange(&self.setup, &flow.discovery, &flow.app, &code, &verifier)
+                            .await?;
+                    let token = t["access_token"]
+                        .as_str()
+                        .context("a token response without access_token")?
+                        .to_string();
+                    let path = flow
+                        .discovery
+                        .introspection
+                        .context("the provider has no introspection endpoint")?;
+                    (path, token, "the app's access token from its code flow")
+                } else {
+                    let path = oidc::Discovery::fetch(&self.setup)
+                        .await?
+                        .introspection
+                        .unwrap_or_else(|| "/oauth/introspect".into());
+                    (path, self.access()?.to_string(), "an account token")
+                };
                 let scripts = (0..n)
-                    .map(|_| scenario::introspect_script(t, &auth, &self.access))
+                    .map(|_| scenario::introspect_script(t, &path, &auth, &token))
                     .collect();
-                self.timed(name, n, scripts, String::new()).await
+                self.timed(name, n, scripts, note.into()).await
+            }
+            "code-flow" => {
+                let flow = Arc::new(self.flow().await?);
+                // One browser session per connection, as many people signing in to the app
+                // would have (made one after the other: each is a sign-in and perhaps a
+                // consent, not measured).
+                let mut scripts: Vec<Box<dyn Script>> = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let (cookie, _) = self.browser_session(&flow).await?;
+                    scripts.push(Box::new(oidc::CodeFlow::new(t, flow.clone(), cookie)));
+                }
+                let note = format!(
+                    "a flow = authorize + token + ID token verified; scope {}",
+                    oidc::SCOPE
+                );
+                self.timed(name, n, scripts, note).await
             }
             "healthz" | "signin-page" => {
                 // The sign-in page as a first visit: rendered, a fresh anti-forgery binding
@@ -434,7 +553,7 @@ impl Ctx {
                     .map(|_| scenario::login_script(t, &self.user_email))
                     .collect();
                 let verifies = (0..half)
-                    .map(|_| scenario::Get::boxed(t, "/auth/verify", Some(&self.access)))
+                    .map(|_| scenario::Get::boxed(t, "/auth/verify", Some(self.access()?)))
                     .collect::<anyhow::Result<_>>()?;
                 if let Some(pid) = self.pid {
                     server::reset_peak(pid);

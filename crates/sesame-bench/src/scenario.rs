@@ -11,7 +11,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use hyper::{Method, Request, StatusCode};
+use hyper::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
 
 use crate::load::{Script, Target, request};
@@ -41,20 +41,29 @@ pub const ALL: &[&str] = &[
 pub struct Setup {
     pub base: String,
     pub(crate) http: reqwest::Client,
+    /// The same client, following no redirect (a browser's steps, one at a time).
+    pub(crate) nofollow: reqwest::Client,
 }
 
 impl Setup {
     pub fn new(base: &str, cacert: Option<&std::path::Path>) -> anyhow::Result<Self> {
-        let mut b = reqwest::Client::builder()
-            .http1_only()
-            .timeout(std::time::Duration::from_secs(60));
-        if let Some(p) = cacert {
-            let pem = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
-        }
+        let builder = || -> anyhow::Result<reqwest::ClientBuilder> {
+            let mut b = reqwest::Client::builder()
+                .http1_only()
+                .timeout(std::time::Duration::from_secs(60));
+            if let Some(p) = cacert {
+                let pem =
+                    std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+                b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+            }
+            Ok(b)
+        };
         Ok(Setup {
             base: base.trim_end_matches('/').to_string(),
-            http: b.build()?,
+            http: builder()?.build()?,
+            nofollow: builder()?
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
         })
     }
 
@@ -239,7 +248,7 @@ pub fn distinct_pool(tokens: &[String]) -> anyhow::Result<Arc<Vec<HeaderValue>>>
 /// The same POST every time.
 pub struct Post {
     pub target: Target,
-    pub path: &'static str,
+    pub path: String,
     pub content_type: &'static str,
     pub body: Bytes,
     pub auth: Option<HeaderValue>,
@@ -248,7 +257,7 @@ pub struct Post {
 impl Script for Post {
     fn request(&mut self) -> Request<Full<Bytes>> {
         let mut b =
-            request(&self.target, Method::POST, self.path).header(CONTENT_TYPE, self.content_type);
+            request(&self.target, Method::POST, &self.path).header(CONTENT_TYPE, self.content_type);
         if let Some(a) = &self.auth {
             b = b.header(AUTHORIZATION, a.clone());
         }
@@ -259,7 +268,7 @@ impl Script for Post {
 pub fn login_script(target: &Target, email: &str) -> Box<dyn Script> {
     Box::new(Post {
         target: target.clone(),
-        path: "/auth/login",
+        path: "/auth/login".into(),
         content_type: "application/json",
         body: Bytes::from(json!({"email": email, "password": PASSWORD}).to_string()),
         auth: None,
@@ -273,24 +282,50 @@ pub fn basic(client_id: &str, secret: &str) -> anyhow::Result<HeaderValue> {
     ))?)
 }
 
-pub fn client_token_script(target: &Target, auth: &HeaderValue) -> Box<dyn Script> {
+/// `path`: the provider's token endpoint (from its discovery document).
+pub fn client_token_script(target: &Target, path: &str, auth: &HeaderValue) -> Box<dyn Script> {
     Box::new(Post {
         target: target.clone(),
-        path: "/oauth/token",
+        path: path.to_string(),
         content_type: "application/x-www-form-urlencoded",
         body: Bytes::from_static(b"grant_type=client_credentials"),
         auth: Some(auth.clone()),
     })
 }
 
-pub fn introspect_script(target: &Target, auth: &HeaderValue, token: &str) -> Box<dyn Script> {
-    Box::new(Post {
+/// `path`: the provider's introspection endpoint. Only an answer that says the token is
+/// active counts: `{"active": false}` is a 200 too.
+pub fn introspect_script(
+    target: &Target,
+    path: &str,
+    auth: &HeaderValue,
+    token: &str,
+) -> Box<dyn Script> {
+    Box::new(Introspect(Post {
         target: target.clone(),
-        path: "/oauth/introspect",
+        path: path.to_string(),
         content_type: "application/x-www-form-urlencoded",
         body: Bytes::from(format!("token={token}")),
         auth: Some(auth.clone()),
-    })
+    }))
+}
+
+struct Introspect(Post);
+
+impl Script for Introspect {
+    fn request(&mut self) -> Request<Full<Bytes>> {
+        self.0.request()
+    }
+
+    fn response(&mut self, status: StatusCode, _: &HeaderMap, body: &Bytes) -> bool {
+        status == StatusCode::OK && says_active(body)
+    }
+}
+
+/// Whether a compact JSON answer holds `"active":true` (a byte search: the generator shares
+/// the cores with the server, so it parses nothing it need not).
+fn says_active(body: &[u8]) -> bool {
+    body.windows(13).any(|w| w == b"\"active\":true")
 }
 
 /// One session's refresh chain: each answer's refresh token is the next request's, so every
@@ -311,7 +346,7 @@ impl Script for Refresh {
             .unwrap_or_default()
     }
 
-    fn response(&mut self, status: StatusCode, body: &Bytes) -> bool {
+    fn response(&mut self, status: StatusCode, _: &HeaderMap, body: &Bytes) -> bool {
         if !status.is_success() {
             return false;
         }
@@ -366,7 +401,7 @@ impl Script for PageSignIn {
             .unwrap_or_default()
     }
 
-    fn response(&mut self, status: StatusCode, _: &Bytes) -> bool {
+    fn response(&mut self, status: StatusCode, _: &HeaderMap, _: &Bytes) -> bool {
         status == StatusCode::SEE_OTHER
     }
 }
@@ -421,7 +456,7 @@ impl Script for StatusList {
         b.body(empty()).unwrap_or_default()
     }
 
-    fn response(&mut self, status: StatusCode, _: &Bytes) -> bool {
+    fn response(&mut self, status: StatusCode, _: &HeaderMap, _: &Bytes) -> bool {
         status == StatusCode::OK || (self.etag.is_some() && status == StatusCode::NOT_MODIFIED)
     }
 }
