@@ -20,7 +20,8 @@
 # (default "code-flow client-token introspect"), BENCH_PEERS_DIR (node_modules, default
 # target/bench-peers), OUT (a directory to keep each run's JSON rows in), RS256_ENV and
 # EDDSA_ENV (the environment that makes Sesame sign ID tokens with each algorithm; default
-# SESAME_SIGNING_ALG=RS256 / EdDSA, which signs access tokens with it too). Needs node (20.19+),
+# SESAME_ID_TOKEN_ALG=RS256 / EdDSA, access tokens at their default, EdDSA; set
+# RS256_ENV=SESAME_SIGNING_ALG=RS256 to RSA-sign access tokens too). Needs node (20.19+),
 # npm, curl, python3, cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +30,8 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 read -r -a SCENARIOS <<<"${SCENARIOS:-code-flow client-token introspect}"
 PEERS_DIR=${BENCH_PEERS_DIR:-$ROOT/target/bench-peers}
-RS256_ENV=${RS256_ENV:-SESAME_SIGNING_ALG=RS256}
-EDDSA_ENV=${EDDSA_ENV:-SESAME_SIGNING_ALG=EdDSA}
+RS256_ENV=${RS256_ENV:-SESAME_ID_TOKEN_ALG=RS256}
+EDDSA_ENV=${EDDSA_ENV:-SESAME_ID_TOKEN_ALG=EdDSA}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target-bench}
 
 # The account both providers know, with sesame-bench's password (scenario::PASSWORD), and the
