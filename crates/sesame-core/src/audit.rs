@@ -53,11 +53,21 @@ pub enum AuditEvent {
     ClientCreated,
     /// A service client was deleted.
     ClientDeleted,
+    /// A second factor was enrolled (confirmed by its first code).
+    MfaEnrolled,
+    /// Second factors were removed (by the user, or every one by an admin: detail `by`).
+    MfaRemoved,
+    /// A wrong or replayed second-factor code at sign-in (counted toward the lockout).
+    MfaFailed,
+    /// A recovery code finished a sign-in.
+    RecoveryCodeUsed,
+    /// The user replaced their recovery codes by a new set.
+    RecoveryCodesRegenerated,
 }
 
 impl AuditEvent {
     /// Every event, for tests and documentation.
-    pub const ALL: [AuditEvent; 21] = [
+    pub const ALL: [AuditEvent; 26] = [
         AuditEvent::Register,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -79,6 +89,11 @@ impl AuditEvent {
         AuditEvent::KeyRotated,
         AuditEvent::ClientCreated,
         AuditEvent::ClientDeleted,
+        AuditEvent::MfaEnrolled,
+        AuditEvent::MfaRemoved,
+        AuditEvent::MfaFailed,
+        AuditEvent::RecoveryCodeUsed,
+        AuditEvent::RecoveryCodesRegenerated,
     ];
 
     /// The name stored and shown.
@@ -105,6 +120,11 @@ impl AuditEvent {
             AuditEvent::KeyRotated => "key_rotated",
             AuditEvent::ClientCreated => "client_created",
             AuditEvent::ClientDeleted => "client_deleted",
+            AuditEvent::MfaEnrolled => "mfa_enrolled",
+            AuditEvent::MfaRemoved => "mfa_removed",
+            AuditEvent::MfaFailed => "mfa_failed",
+            AuditEvent::RecoveryCodeUsed => "recovery_code_used",
+            AuditEvent::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 }

@@ -55,6 +55,8 @@ impl Maintenance {
         self.store
             .purge_email(now - chrono::Duration::days(1))
             .await?;
+        // A sign-in's second step lives five minutes; an expired one is of no use to anyone.
+        self.store.purge_mfa_challenges(now).await?;
         Ok((purged, audit))
     }
 }

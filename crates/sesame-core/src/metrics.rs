@@ -19,12 +19,20 @@ pub struct KindLabel {
 
 #[derive(Debug, Default)]
 pub struct CoreMetrics {
-    /// result: success | invalid_credentials | locked | disabled | invalid_request | error
+    /// result: success | mfa_required | invalid_credentials | invalid_mfa_code | locked |
+    /// disabled | email_not_verified | invalid_request | error
     pub logins: Family<ResultLabel, Counter>,
     /// kind: access | refresh | client
     pub tokens_issued: Family<KindLabel, Counter>,
     pub refresh_reuse: Counter,
     pub lockouts: Counter,
+    /// event: enrolled | removed | verified | failed | recovery_code_used
+    pub mfa: Family<EventLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabel {
+    pub event: &'static str,
 }
 
 impl CoreMetrics {
@@ -49,6 +57,15 @@ impl CoreMetrics {
             "Accounts locked after repeated failed logins",
             self.lockouts.clone(),
         );
+        registry.register(
+            "sesame_mfa_events",
+            "Second factors enrolled and removed, second steps of sign-ins verified and failed, recovery codes used",
+            self.mfa.clone(),
+        );
+    }
+
+    pub fn mfa(&self, event: &'static str) {
+        self.mfa.get_or_create(&EventLabel { event }).inc();
     }
 
     pub fn login(&self, result: &'static str) {

@@ -23,7 +23,7 @@ use crate::secret::SecretBytes;
 use crate::sessions::FIRST_PARTY_CLIENT_ID;
 use crate::settings::Settings;
 use crate::status_list::StatusLists;
-use crate::store::{Store, TokenSubject};
+use crate::store::{Assurance, Store, TokenSubject};
 
 /// 32 random bytes, base64url without padding: 43 characters.
 const REFRESH_LEN: usize = 43;
@@ -241,11 +241,13 @@ impl Issuer {
     }
 
     /// A user's access token for session `sid`, paired with `refresh`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn token_pair(
         &self,
         user: &TokenSubject,
         sid: uuid::Uuid,
         status_idx: Option<i64>,
+        assurance: &Assurance,
         audience: &[String],
         refresh: RefreshToken,
         now: DateTime<Utc>,
@@ -267,6 +269,8 @@ impl Issuer {
             email_verified: Some(user.email_verified),
             act: None,
             status: self.status(status_idx),
+            amr: Some(assurance.amr.clone()),
+            acr: Some(assurance.acr.clone()),
         };
         let access = self.sign(&claims, "access")?;
         self.metrics.issued("refresh");

@@ -11,6 +11,7 @@ mod clients;
 mod email;
 mod keys;
 mod lockout;
+mod mfa;
 mod sessions;
 mod status;
 mod users;

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord, Revocation,
-    RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreError, StoreResult,
-    TokenSubject,
+    Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
+    Revocation, RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreError,
+    StoreResult, TokenSubject,
 };
 use uuid::Uuid;
 
@@ -13,7 +13,7 @@ use crate::audit::insert_audit;
 use crate::{PostgresStore, map_err};
 
 const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
-     browser_hash IS NOT NULL AS browser, status_idx";
+     browser_hash IS NOT NULL AS browser, status_idx, amr, acr";
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
@@ -28,6 +28,8 @@ struct SessionRow {
     user_agent: Option<String>,
     browser: bool,
     status_idx: Option<i64>,
+    amr: Vec<String>,
+    acr: String,
 }
 
 impl From<SessionRow> for SessionRecord {
@@ -48,6 +50,10 @@ impl From<SessionRow> for SessionRecord {
             ip: r.ip,
             user_agent: r.user_agent,
             status_idx: r.status_idx,
+            assurance: Assurance {
+                amr: r.amr,
+                acr: r.acr,
+            },
         }
     }
 }
@@ -111,8 +117,8 @@ impl SessionStore for PostgresStore {
         let mut tx = self.begin().await?;
         let status_idx = crate::status::take_index(&mut tx, s.status_reuse_before).await?;
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx, amr, acr) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(s.id)
         .bind(s.user_id)
@@ -123,6 +129,8 @@ impl SessionStore for PostgresStore {
         .bind(&s.user_agent)
         .bind(s.access_until)
         .bind(status_idx)
+        .bind(&s.assurance.amr)
+        .bind(&s.assurance.acr)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -248,8 +256,8 @@ impl SessionStore for PostgresStore {
         }
         // No access token is ever issued in a browser session: `access_until` is its start.
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, browser_hash) \
-             VALUES ($1, $2, '{}', $3, $3, $4, $5, $6, $3, $7)",
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, browser_hash, amr, acr) \
+             VALUES ($1, $2, '{}', $3, $3, $4, $5, $6, $3, $7, $8, $9)",
         )
         .bind(s.id)
         .bind(s.user_id)
@@ -258,6 +266,8 @@ impl SessionStore for PostgresStore {
         .bind(&s.ip)
         .bind(&s.user_agent)
         .bind(&s.cookie_hash)
+        .bind(&s.assurance.amr)
+        .bind(&s.assurance.acr)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

@@ -27,6 +27,7 @@ mod clients;
 mod email;
 mod keys;
 mod lockout;
+mod mfa;
 mod private_files;
 mod rotation;
 mod sessions;

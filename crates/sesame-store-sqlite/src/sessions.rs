@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord, Revocation,
-    RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreResult,
+    Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
+    Revocation, RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreResult,
 };
 
 use sqlx::types::Json;
@@ -15,7 +15,7 @@ use crate::types::{TextUuid, UnixMs};
 use crate::{SqliteStore, map_err};
 
 pub(crate) const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
-     browser_hash IS NOT NULL AS browser, status_idx";
+     browser_hash IS NOT NULL AS browser, status_idx, amr, acr";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
@@ -31,6 +31,9 @@ pub(crate) struct SessionRow {
     user_agent: Option<String>,
     browser: bool,
     status_idx: Option<i64>,
+    #[sqlx(json)]
+    amr: Vec<String>,
+    acr: String,
 }
 
 impl From<SessionRow> for SessionRecord {
@@ -51,6 +54,10 @@ impl From<SessionRow> for SessionRecord {
             ip: r.ip,
             user_agent: r.user_agent,
             status_idx: r.status_idx,
+            assurance: Assurance {
+                amr: r.amr,
+                acr: r.acr,
+            },
         }
     }
 }
@@ -80,8 +87,8 @@ impl SessionStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         let status_idx = crate::status::take_index(&mut tx, s.status_reuse_before).await?;
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx, amr, acr) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())
@@ -93,6 +100,8 @@ impl SessionStore for SqliteStore {
         .bind(&s.ip)
         .bind(&s.user_agent)
         .bind(status_idx)
+        .bind(Json(&s.assurance.amr))
+        .bind(&s.assurance.acr)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -184,8 +193,8 @@ impl SessionStore for SqliteStore {
         }
         // No access token is ever issued in a browser session: `access_until` is its start.
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, browser_hash) \
-             VALUES (?, ?, '[]', ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, browser_hash, amr, acr) \
+             VALUES (?, ?, '[]', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())
@@ -196,6 +205,8 @@ impl SessionStore for SqliteStore {
         .bind(&s.ip)
         .bind(&s.user_agent)
         .bind(&s.cookie_hash)
+        .bind(Json(&s.assurance.amr))
+        .bind(&s.assurance.acr)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

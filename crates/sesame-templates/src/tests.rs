@@ -183,6 +183,7 @@ fn both_catalogues_have_the_same_messages_and_every_template_message_exists() {
         "signin-locked",
         "signin-disabled",
         "signin-email-not-verified",
+        "signin-mfa-unsupported",
         "signup-email-taken",
         "signup-username-taken",
         "account-wrong-password",

@@ -22,6 +22,7 @@ signin-locked = { $minutes ->
 }
 signin-disabled = This account is disabled. Contact the administrator.
 signin-email-not-verified = Confirm your email address first: follow the link in the message we sent.
+signin-mfa-unsupported = This account has a second factor, which these pages cannot ask for yet. Sign in with an app that supports it.
 
 signup-title = Create your account
 signup-email = Email

@@ -85,6 +85,11 @@ pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
             StatusCode::FORBIDDEN,
             &page(Some(ctx.message("signin-email-not-verified", &[])), None),
         )),
+        // The password alone must not open a browser session of a user with a second factor.
+        Err(CoreError::MfaRequired(_)) => Ok(ctx.render(
+            StatusCode::FORBIDDEN,
+            &page(Some(ctx.message("signin-mfa-unsupported", &[])), None),
+        )),
         Err(e) => Err(ctx.core_error(e)),
     }
 }
