@@ -1,5 +1,6 @@
 //! Real peers: a real nginx doing forward-auth through Sesame, and other ecosystems' libraries
-//! (Python PyJWT and authlib, Node's jose) verifying Sesame's tokens and speaking its OAuth.
+//! (Python PyJWT and authlib, Node's jose) verifying Sesame's tokens and speaking its OAuth, and
+//! Python's pyotp reading Sesame's otpauth URIs as an authenticator app does.
 //! Tools come from the package registries at test time: nginx from Debian (`.ci/run` installs it
 //! when missing), Python and Node packages into a cache under the target directory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,6 +12,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod interop;
+mod mfa;
 mod nginx;
 mod status_lists;
 mod tools;

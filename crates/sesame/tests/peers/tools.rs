@@ -8,7 +8,8 @@ fn run(cmd: &mut Command) {
     sesame_testkit::tools::run_checked(cmd).unwrap();
 }
 
-/// A Python virtualenv with PyJWT (with cryptography) and authlib; returns its python.
+/// A Python virtualenv with PyJWT (with cryptography), authlib, requests and pyotp; returns its
+/// python.
 pub fn python() -> PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
@@ -18,6 +19,7 @@ pub fn python() -> PathBuf {
                 "pyjwt[crypto]>=2.8,<3",
                 "authlib>=1.3,<2",
                 "requests>=2.31,<3",
+                "pyotp>=2.9,<3",
             ],
         )
         .unwrap()
