@@ -13,7 +13,7 @@ use crate::helpers::*;
 use sesame_core::Clock as _;
 
 /// The 6-digit code of base32 `secret` at `at` (RFC 6238: SHA-1, 30 s).
-fn code_at(secret: &str, at: DateTime<Utc>) -> String {
+pub(crate) fn code_at(secret: &str, at: DateTime<Utc>) -> String {
     let bytes = totp_rs::Secret::Encoded(secret.to_string())
         .to_bytes()
         .expect("a base32 secret");
@@ -22,7 +22,7 @@ fn code_at(secret: &str, at: DateTime<Utc>) -> String {
 }
 
 /// A code that is none of the three Sesame accepts at `at`.
-fn wrong_code(secret: &str, at: DateTime<Utc>) -> String {
+pub(crate) fn wrong_code(secret: &str, at: DateTime<Utc>) -> String {
     let valid: Vec<String> = [-30, 0, 30]
         .iter()
         .map(|d| code_at(secret, at + chrono::Duration::seconds(*d)))
@@ -34,16 +34,16 @@ fn wrong_code(secret: &str, at: DateTime<Utc>) -> String {
 }
 
 /// A user with a confirmed authenticator app.
-struct Enrolled {
-    user: TestUser,
-    secret: String,
+pub(crate) struct Enrolled {
+    pub(crate) user: TestUser,
+    pub(crate) secret: String,
     otpauth_uri: String,
-    recovery_codes: Vec<String>,
+    pub(crate) recovery_codes: Vec<String>,
 }
 
 impl Enrolled {
     /// The code of the app now (by the app's clock).
-    fn code(&self, app: &TestApp) -> String {
+    pub(crate) fn code(&self, app: &TestApp) -> String {
         code_at(&self.secret, app.clock.now())
     }
 }
@@ -66,7 +66,7 @@ async fn begin(app: &TestApp, user: &TestUser) -> Value {
 }
 
 /// Enrolls `user` and moves the clock to the next step, so the confirming code is in the past.
-async fn enroll(app: &TestApp, user: TestUser) -> Enrolled {
+pub(crate) async fn enroll(app: &TestApp, user: TestUser) -> Enrolled {
     let started = begin(app, &user).await;
     let secret = started["secret"].as_str().unwrap().to_string();
     let res = app
