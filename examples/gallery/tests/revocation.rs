@@ -175,7 +175,9 @@ async fn the_gallery_refuses_a_logged_out_token_within_the_ttl_plus_one_second()
     let mut took = Vec::new();
     for wave in users.chunks(WAVE) {
         let mut runs = tokio::task::JoinSet::new();
-        for (access, refresh) in wave.iter().cloned() {
+        for pair in wave {
+            // Owned: each trial runs on a task of its own.
+            let (access, refresh) = pair.clone();
             let sys = sys.clone();
             runs.spawn(async move { sys.trial(&access, &refresh).await });
         }

@@ -299,7 +299,7 @@ async fn the_json_form_on_request() {
     .await;
     let res = app
         .client
-        .get(&uri.replace(&app.sesame.settings().issuer, &app.base))
+        .get(uri.replace(&app.sesame.settings().issuer, &app.base))
         .header(ACCEPT, "application/statuslist+json")
         .send()
         .await
