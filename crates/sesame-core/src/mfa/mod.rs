@@ -36,6 +36,9 @@ pub use totp::{SecretCipher, TotpSecret};
 
 /// How long the second step of a sign-in may take.
 pub const CHALLENGE_TTL_SECS: i64 = 5 * 60;
+/// How long a started enrollment waits for its first code. Bounded so that a pending secret does
+/// not stay open for guessing (with a stolen access token) for ever; starting again is cheap.
+pub const ENROLLMENT_TTL_SECS: i64 = 15 * 60;
 /// 32 random bytes, base64url without padding.
 const TOKEN_LEN: usize = 43;
 
@@ -298,7 +301,10 @@ impl Mfa {
 
     /// Confirms the pending authenticator app with a code from it; returns the recovery codes,
     /// to be shown this once (only their hashes are kept). The code's step is recorded as used,
-    /// so the same code cannot sign in afterwards.
+    /// so the same code cannot sign in afterwards. A wrong code counts toward the lockout like a
+    /// wrong password (whoever holds a stolen token must not get unlimited guesses at a pending
+    /// secret, whose confirmation would hand them recovery codes); an enrollment not confirmed
+    /// within [`ENROLLMENT_TTL_SECS`] must be started again (`MfaNotEnrolled`).
     #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn confirm_totp(
         &self,
@@ -315,10 +321,26 @@ impl Mfa {
                 CoreError::MfaNotEnrolled
             });
         };
+        if now - pending.created_at > chrono::Duration::seconds(ENROLLMENT_TTL_SECS) {
+            return Err(CoreError::MfaNotEnrolled);
+        }
+        let attempt = self
+            .passwords
+            .begin_attempt(user_id, client, Purpose::SecondFactorChange)
+            .await?;
         let secret = self.factors.cipher().open(user_id, &pending.secret)?;
         let Some(step) = secret.matching_step(code, now) else {
+            let failed = self.audit.entry(
+                AuditEvent::MfaFailed,
+                Some(user_id),
+                client,
+                serde_json::json!({"method": "totp", "reason": "wrong_code", "via": "enrollment"}),
+            );
+            self.passwords.code_failed(&attempt, failed, client).await?;
             return Err(CoreError::EnrollmentCodeInvalid);
         };
+        // A right code proves the app, not the person: the counts stay as they are.
+        self.passwords.release_attempt(attempt).await?;
         let (codes, hashes) = self.factors.new_recovery_codes();
         let entry = self.audit.entry(
             AuditEvent::MfaEnrolled,

@@ -884,3 +884,63 @@ async fn the_secret_and_the_codes_never_come_back() {
     assert!(!sealed.0.windows(raw.len()).any(|w| w == raw.as_slice()));
     assert!(!format!("{sealed:?}").contains(&e.secret));
 }
+
+#[tokio::test]
+async fn a_pending_enrollment_expires_and_wrong_confirmations_count_toward_the_lockout() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let access = user.tokens.access.clone();
+    let started = begin(&app, &user).await;
+    let secret = started["secret"].as_str().unwrap().to_string();
+    // Fifteen minutes to confirm; then it must be started again.
+    app.advance(15 * 60 + 1);
+    assert_error(
+        app.post_auth(
+            "/auth/mfa/totp/confirm",
+            &access,
+            json!({"code": code_at(&secret, app.clock.now())}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "mfa_not_enrolled",
+    )
+    .await;
+
+    // Whoever holds a stolen token gets the password's five guesses, not a million.
+    let started = begin(&app, &user).await;
+    let secret = started["secret"].as_str().unwrap().to_string();
+    for _ in 0..5 {
+        assert_error(
+            app.post_auth(
+                "/auth/mfa/totp/confirm",
+                &access,
+                json!({"code": wrong_code(&secret, app.clock.now())}),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_mfa_code",
+        )
+        .await;
+    }
+    assert_error(
+        app.post_auth(
+            "/auth/mfa/totp/confirm",
+            &access,
+            json!({"code": code_at(&secret, app.clock.now())}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "account_locked",
+    )
+    .await;
+    assert_error(
+        app.login_raw(&user.username, &user.password).await,
+        StatusCode::FORBIDDEN,
+        "account_locked",
+    )
+    .await;
+    let failed = audit(&app, &user.id, "mfa_failed").await;
+    assert_eq!(failed.len(), 5);
+    assert!(failed.iter().all(|f| f["via"] == "enrollment"));
+    assert_eq!(status(&app, &access).await["totp"], false);
+}
