@@ -2,7 +2,8 @@
 # Token status lists (issue #20), measured on this machine in one run:
 #   1. GET /statuslists/0 of a Sesame holding a million sessions, a tenth of them revoked:
 #      requests/s with a 200 each time and with If-None-Match (a 304 each), and the size on the
-#      wire (sesame-bench's statuslist and statuslist-304 scenarios);
+#      wire (sesame-bench's statuslist and statuslist-304 scenarios), beside /healthz on the same
+#      server before and after (the ceiling of a GET there, in this run);
 #   2. the gallery (examples/gallery, verifying Sesame's tokens offline) with the status-list
 #      check on and off: GET /images with one user's token, wrk -t2 -c32, alternating on, off,
 #      on, off so that drift on a shared machine hits both; the ratio of the medians.
@@ -55,7 +56,8 @@ wait_http "$ISSUER/healthz"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "## Status lists, $(date -u +%F), $(nproc) cores, load before $LOAD_BEFORE"
 echo
-for s in statuslist statuslist-304; do
+# /healthz first: the ceiling of a GET on this server in this run (the box may be shared).
+for s in healthz statuslist statuslist-304 healthz; do
   "$BIN/sesame-bench" --url "$ISSUER" --scenario "$s" --mint-db "$DB" --pid "$SESAME_PID" \
     --connections 32 --duration "$DURATION" | tail -n 1
   sleep 1

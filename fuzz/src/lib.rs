@@ -311,6 +311,7 @@ impl App {
                     audiences: vec!["gallery".into()],
                     scopes: vec!["read".into(), "write".into()],
                     delegable_roles: vec![],
+                    oauth: Default::default(),
                 },
                 None,
                 &Default::default(),
@@ -322,7 +323,12 @@ impl App {
             router,
             sesame,
             client_id: created.client.client_id.clone(),
-            client_secret: created.secret.expose_secret().to_string(),
+            client_secret: created
+                .secret
+                .as_ref()
+                .expect("a confidential client")
+                .expose_secret()
+                .to_string(),
             live: Default::default(),
             accounts_made: Default::default(),
             _dir: dir,

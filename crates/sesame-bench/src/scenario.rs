@@ -134,9 +134,12 @@ pub async fn mint(database_url: &str, access: &str, n: usize) -> anyhow::Result<
         .map_err(|e| anyhow::anyhow!("cannot read keys: {e}"))?;
     let current = records
         .iter()
-        .filter(|r| r.state == sesame_core::keys::KeyState::Current)
+        .filter(|r| {
+            r.purpose == sesame_core::keys::KeyPurpose::Access
+                && r.state == sesame_core::keys::KeyState::Current
+        })
         .max_by_key(|r| r.activated_at)
-        .context("no current key")?;
+        .context("no current access key")?;
     let key = Arc::new(
         sesame_core::keys::ActiveKey::from_record(current).map_err(|e| anyhow::anyhow!("{e}"))?,
     );

@@ -284,9 +284,37 @@ impl Accounts {
                 return Err(CoreError::EmailTaken);
             }
         }
+        // Audited (and so a `user.updated` webhook) only when something the user shows changes;
+        // an email change waits for its link (`recovery::verify_email`).
+        let mut changed = Vec::new();
+        if change
+            .username
+            .as_ref()
+            .is_some_and(|u| u.as_ref().map(|(shown, _)| shown) != user.username.as_ref())
+        {
+            changed.push("username");
+        }
+        if change
+            .display_name
+            .as_ref()
+            .is_some_and(|d| *d != user.display_name)
+        {
+            changed.push("display_name");
+        }
+        let audit: Vec<_> = (!changed.is_empty())
+            .then(|| {
+                self.audit.entry(
+                    AuditEvent::ProfileUpdated,
+                    Some(user_id),
+                    client,
+                    serde_json::json!({"fields": changed}),
+                )
+            })
+            .into_iter()
+            .collect();
         let updated = self
             .store
-            .update_profile(user_id, &change, self.now())
+            .update_profile(user_id, &change, self.now(), &audit)
             .await?
             .ok_or(CoreError::TokenRevoked)?;
         self.revoker.profile_changed(user_id);
@@ -349,7 +377,9 @@ impl Accounts {
             client,
             serde_json::json!({"by": "self"}),
         );
-        self.store.delete_user(user_id, &[entry]).await?;
+        self.store
+            .delete_user(user_id, self.now(), &[entry])
+            .await?;
         self.revoker.profile_changed(user_id);
         self.revoker.revoked().await;
         Ok(())

@@ -44,7 +44,7 @@ pub struct Page<T> {
 }
 
 /// Cursors are the id of the last item of a page (ids are time-ordered UUIDv7).
-fn parse_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, CoreError> {
+pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, CoreError> {
     cursor
         .filter(|c| !c.is_empty())
         .map(|c| {
@@ -317,7 +317,7 @@ impl Admin {
 
     pub async fn delete_user(&self, id: Uuid, actor: &Actor) -> Result<(), CoreError> {
         let entry = self.actor_audit(AuditEvent::UserDeleted, id, actor, serde_json::json!({}));
-        if self.store.delete_user(id, &[entry]).await? {
+        if self.store.delete_user(id, self.now(), &[entry]).await? {
             self.revoker.profile_changed(id);
             self.revoker.revoked().await;
             Ok(())

@@ -1,5 +1,7 @@
 //! The audit trail's entries, stamped by the injected clock. Every use-case that changes
 //! something writes one in the same transaction as the change (the store takes them along).
+//! The webhook events of a change are derived from these entries (`webhooks::events`), so an
+//! entry's `event` and `detail` are read by more than people.
 
 use std::sync::Arc;
 
@@ -63,11 +65,27 @@ pub enum AuditEvent {
     RecoveryCodeUsed,
     /// The user replaced their recovery codes by a new set.
     RecoveryCodesRegenerated,
+    /// An app exchanged an authorization code for the person's tokens.
+    AppAuthorized,
+    /// A person allowed an app the scopes named.
+    ConsentGranted,
+    /// A person withdrew an app's access; its tokens were revoked.
+    ConsentRevoked,
+    /// An authorization code came back after it was used: what it issued is revoked.
+    CodeReplayed,
+    /// The user changed their username or display name (detail `fields`).
+    ProfileUpdated,
+    /// An admin added a webhook endpoint.
+    WebhookCreated,
+    /// An admin removed a webhook endpoint.
+    WebhookDeleted,
+    /// A webhook endpoint answered 410 Gone and was disabled.
+    WebhookDisabled,
 }
 
 impl AuditEvent {
     /// Every event, for tests and documentation.
-    pub const ALL: [AuditEvent; 26] = [
+    pub const ALL: [AuditEvent; 34] = [
         AuditEvent::Register,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -94,6 +112,14 @@ impl AuditEvent {
         AuditEvent::MfaFailed,
         AuditEvent::RecoveryCodeUsed,
         AuditEvent::RecoveryCodesRegenerated,
+        AuditEvent::AppAuthorized,
+        AuditEvent::ConsentGranted,
+        AuditEvent::ConsentRevoked,
+        AuditEvent::CodeReplayed,
+        AuditEvent::ProfileUpdated,
+        AuditEvent::WebhookCreated,
+        AuditEvent::WebhookDeleted,
+        AuditEvent::WebhookDisabled,
     ];
 
     /// The name stored and shown.
@@ -125,6 +151,14 @@ impl AuditEvent {
             AuditEvent::MfaFailed => "mfa_failed",
             AuditEvent::RecoveryCodeUsed => "recovery_code_used",
             AuditEvent::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            AuditEvent::AppAuthorized => "app_authorized",
+            AuditEvent::ConsentGranted => "consent_granted",
+            AuditEvent::ConsentRevoked => "consent_revoked",
+            AuditEvent::CodeReplayed => "code_replayed",
+            AuditEvent::ProfileUpdated => "profile_updated",
+            AuditEvent::WebhookCreated => "webhook_created",
+            AuditEvent::WebhookDeleted => "webhook_deleted",
+            AuditEvent::WebhookDisabled => "webhook_disabled",
         }
     }
 }

@@ -160,6 +160,7 @@ mod tests {
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             access_until: None,
             status_idx: None,
+            ..Default::default()
         })
     }
 

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::audit::{AuditEvent, Auditor};
 use crate::client_cache::ClientCache;
+use crate::client_metadata::{OAuthFields, dedup};
 use crate::clock::Clock;
 use crate::domain::Role;
 use crate::error::{CoreError, FieldErrors};
@@ -31,13 +32,15 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     /// Roles a token obtained by exchange may carry (each only if the user has it). Empty: none.
     pub delegable_roles: Vec<String>,
+    /// Its OAuth registration (redirect URIs, grant types...); the default is a service.
+    pub oauth: OAuthFields,
 }
 
-/// A client just created: the only time its secret exists in clear.
+/// A client just created: the only time its secret exists in clear. A public client has none.
 #[derive(Debug)]
 pub struct CreatedClient {
     pub client: ClientRecord,
-    pub secret: SecretString,
+    pub secret: Option<SecretString>,
 }
 
 fn valid_name_part(s: &str, max: usize, extra: &[char]) -> bool {
@@ -82,7 +85,8 @@ impl ClientSecrets {
     }
 }
 
-/// Client administration (the admin API's `/admin/clients` and `sesame client`).
+/// Client administration (the admin API's `/admin/clients` and `sesame client`), and apps
+/// registering themselves (RFC 7591) when that is allowed.
 #[derive(Debug, Clone)]
 pub struct Clients {
     store: Arc<dyn Store>,
@@ -91,7 +95,28 @@ pub struct Clients {
     secrets: ClientSecrets,
     cache: Arc<ClientCache>,
     revoker: Revoker,
+    /// `SESAME_DYNAMIC_REGISTRATION`.
+    dynamic_registration: bool,
+    /// The audience of a self-registered app's tokens: Sesame's own (the first configured).
+    default_audience: String,
 }
+
+/// What an app sends to register itself (RFC 7591 §2), as far as Sesame uses it.
+#[derive(Debug, Clone, Default)]
+pub struct DynamicRegistration {
+    pub client_name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    /// RFC 7591's default is `client_secret_basic`; Sesame registers only public clients.
+    pub token_endpoint_auth_method: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub response_types: Option<Vec<String>>,
+    /// Space-separated.
+    pub scope: Option<String>,
+}
+
+/// The scopes a self-registered app may ask for: OpenID Connect's, none of an API's — those
+/// an operator grants by registering the client.
+pub const DYNAMIC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 impl Clients {
     pub(crate) fn new(
@@ -101,6 +126,7 @@ impl Clients {
         secrets: ClientSecrets,
         cache: Arc<ClientCache>,
         revoker: Revoker,
+        settings: &crate::settings::Settings,
     ) -> Self {
         Clients {
             store,
@@ -109,7 +135,92 @@ impl Clients {
             secrets,
             cache,
             revoker,
+            dynamic_registration: settings.dynamic_registration,
+            default_audience: settings.audiences.first().cloned().unwrap_or_default(),
         }
+    }
+
+    /// Whether apps may register themselves (`SESAME_DYNAMIC_REGISTRATION`).
+    pub fn dynamic_registration(&self) -> bool {
+        self.dynamic_registration
+    }
+
+    /// An app registers itself (RFC 7591): always a public client of the code flow, for the
+    /// OpenID scopes, with Sesame's own audience, never first-party. `NotFound` when dynamic
+    /// registration is off; `Validation` names the fields at fault.
+    pub async fn register_dynamic(
+        &self,
+        input: DynamicRegistration,
+        client: &ClientInfo,
+    ) -> Result<CreatedClient, CoreError> {
+        if !self.dynamic_registration {
+            return Err(CoreError::NotFound);
+        }
+        let mut fields = FieldErrors::new();
+        let mut problem = |field: &str, text: &str| {
+            fields.entry(field.into()).or_default().push(text.into());
+        };
+        if input
+            .token_endpoint_auth_method
+            .as_deref()
+            .is_some_and(|m| m != "none")
+        {
+            problem(
+                "token_endpoint_auth_method",
+                "only public clients (none) may register themselves",
+            );
+        }
+        if input
+            .response_types
+            .as_ref()
+            .is_some_and(|r| r.iter().any(|t| t != "code"))
+        {
+            problem("response_types", "only code is supported");
+        }
+        if input.redirect_uris.is_empty() {
+            problem("redirect_uris", "at least one redirect URI is required");
+        }
+        let scopes: Vec<String> = input
+            .scope
+            .as_deref()
+            .unwrap_or("openid")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if scopes.iter().any(|s| !DYNAMIC_SCOPES.contains(&s.as_str())) {
+            problem(
+                "scope",
+                "a self-registered app may ask for openid, profile, email and offline_access only",
+            );
+        }
+        if !fields.is_empty() {
+            return Err(CoreError::Validation(fields));
+        }
+        let name = input
+            .client_name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "Unnamed app".into());
+        self.create(
+            NewClient {
+                name,
+                audiences: vec![self.default_audience.clone()],
+                scopes,
+                delegable_roles: Vec::new(),
+                oauth: OAuthFields {
+                    redirect_uris: input.redirect_uris,
+                    grant_types: Some(input.grant_types.unwrap_or_else(|| {
+                        vec![crate::client_metadata::AUTHORIZATION_CODE.into()]
+                    })),
+                    public: true,
+                    ..Default::default()
+                },
+            },
+            None,
+            client,
+        )
+        .await
     }
 
     /// Creates a service client. The secret is returned once and stored only as a keyed hash.
@@ -153,40 +264,43 @@ impl Clients {
                     .push(format!("'{r}': {problem}"));
             }
         }
+        let oauth = input.oauth.check(&mut fields);
         if !fields.is_empty() {
             return Err(CoreError::Validation(fields));
         }
         let mut id = [0u8; 16];
-        let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut id);
-        rand::rngs::OsRng.fill_bytes(&mut secret);
-        let secret = B64.encode(secret);
-        // Order kept: the first audience is the client's default.
-        let dedup = |v: Vec<String>| {
-            let mut out: Vec<String> = Vec::new();
-            for x in v {
-                if !out.contains(&x) {
-                    out.push(x);
-                }
-            }
-            out
-        };
+        // A public client gets no secret, and its stored hash is empty: nothing ever matches it.
+        let secret = (!oauth.public).then(|| {
+            let mut secret = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            B64.encode(secret)
+        });
         let record = ClientRecord {
             client_id: format!("svc_{}", B64.encode(id)),
             name,
-            secret_hash: self.secrets.hash(&secret),
+            secret_hash: secret
+                .as_deref()
+                .map(|s| self.secrets.hash(s))
+                .unwrap_or_default(),
             audiences: dedup(input.audiences),
             scopes: dedup(input.scopes),
             delegable_roles: dedup(input.delegable_roles),
             created_at: self.clock.now(),
             access_until: None,
             status_idx: None,
+            redirect_uris: oauth.redirect_uris,
+            post_logout_redirect_uris: oauth.post_logout_redirect_uris,
+            grant_types: oauth.grant_types.unwrap_or_default(),
+            public: oauth.public,
+            first_party: oauth.first_party,
+            backchannel_logout_uri: oauth.backchannel_logout_uri,
         };
         let entry = self.audit.entry(
             AuditEvent::ClientCreated,
             by,
             client,
-            serde_json::json!({"client_id": record.client_id, "name": record.name, "audiences": record.audiences, "scopes": record.scopes, "delegable_roles": record.delegable_roles, "by": by}),
+            serde_json::json!({"client_id": record.client_id, "name": record.name, "audiences": record.audiences, "scopes": record.scopes, "delegable_roles": record.delegable_roles, "redirect_uris": record.redirect_uris, "grant_types": record.grant_types, "public": record.public, "first_party": record.first_party, "by": by}),
         );
         let now = self.clock.now();
         let reuse_before = self.revoker.status_lists().reuse_before(now);
@@ -199,7 +313,7 @@ impl Clients {
                 status_idx: Some(status_idx),
                 ..record
             },
-            secret: SecretString::from(secret),
+            secret: secret.map(SecretString::from),
         })
     }
 

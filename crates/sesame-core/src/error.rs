@@ -83,6 +83,9 @@ pub enum CoreError {
     /// revoked or not the requesting client's to use.
     #[error("invalid grant: {0}")]
     InvalidGrant(String),
+    /// OAuth: the client is not registered for this grant type (RFC 6749 §5.2).
+    #[error("unauthorized client: {0}")]
+    UnauthorizedClient(String),
     /// The password-hashing queue is full: shed load rather than queue without bound.
     #[error("the service is busy")]
     Busy { retry_after_secs: u64 },

@@ -1,5 +1,10 @@
 //! Signing keys: generated here, stored (private part as PKCS#8) by the store, published as JWKs.
 //!
+//! Two families live side by side, each with its own next/current/retired life: access-token
+//! keys (`SESAME_SIGNING_ALG`) and ID-token keys (`SESAME_ID_TOKEN_ALG`, RS256 by default because
+//! every OpenID client supports it, while access tokens default to EdDSA). A rotation moves both
+//! at once, so an operator has one key schedule to think about.
+//!
 //! Tokens are signed with aws-lc-rs key pairs parsed once at load, not per token: re-parsing an
 //! RSA or P-256 key on every signature would dominate the cost of issuing tokens.
 
@@ -17,16 +22,13 @@ use secrecy::ExposeSecret;
 use sesame_verify::PublicJwk;
 use sha2::{Digest, Sha256};
 
-use std::sync::Arc;
-
-use crate::audit::{AuditEvent, Auditor};
-use crate::clock::Clock;
 use crate::error::CoreError;
 use crate::secret::{SecretBytes, secret_bytes};
-use crate::sessions::ClientInfo;
-use crate::settings::{Settings, ttl};
-use crate::store::Store;
-use crate::tokens::KeyRing;
+
+mod lifecycle;
+
+pub use lifecycle::Keys;
+pub(crate) use lifecycle::ensure_keys;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigningAlg {
@@ -49,6 +51,35 @@ impl SigningAlg {
             "EdDSA" => Some(SigningAlg::EdDSA),
             "ES256" => Some(SigningAlg::ES256),
             "RS256" => Some(SigningAlg::RS256),
+            _ => None,
+        }
+    }
+}
+
+/// What a key signs. Each purpose has its own current and next key; the JWKS publishes both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyPurpose {
+    /// RFC 9068 access tokens (`typ: at+jwt`), status lists: `SESAME_SIGNING_ALG`.
+    Access,
+    /// OpenID Connect ID tokens (`typ: JWT`): `SESAME_ID_TOKEN_ALG`.
+    IdToken,
+}
+
+impl KeyPurpose {
+    /// Every purpose, access first (the order keys are published and rotated in).
+    pub const ALL: [KeyPurpose; 2] = [KeyPurpose::Access, KeyPurpose::IdToken];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::Access => "access",
+            KeyPurpose::IdToken => "id_token",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "access" => Some(KeyPurpose::Access),
+            "id_token" => Some(KeyPurpose::IdToken),
             _ => None,
         }
     }
@@ -86,6 +117,7 @@ impl KeyState {
 #[derive(Debug)]
 pub struct KeyRecord {
     pub kid: String,
+    pub purpose: KeyPurpose,
     pub alg: SigningAlg,
     pub state: KeyState,
     /// PKCS#8 DER of the private key.
@@ -191,8 +223,19 @@ impl Signer {
     }
 }
 
-/// Makes a new key pair of `alg`.
+/// Makes a new access-token key pair of `alg` (see [`generate_key_for`]).
 pub fn generate_key(
+    alg: SigningAlg,
+    state: KeyState,
+    now: DateTime<Utc>,
+) -> Result<KeyRecord, CoreError> {
+    generate_key_for(KeyPurpose::Access, alg, state, now)
+}
+
+/// Makes a new key pair of `alg` for `purpose`. An RSA key takes 0.1–0.5 s of CPU: async code
+/// calls [`generate_key_blocking`] instead.
+pub fn generate_key_for(
+    purpose: KeyPurpose,
     alg: SigningAlg,
     state: KeyState,
     now: DateTime<Utc>,
@@ -222,6 +265,7 @@ pub fn generate_key(
     let public_jwk = signer.public_jwk(alg)?;
     Ok(KeyRecord {
         kid: public_jwk.kid.clone(),
+        purpose,
         alg,
         state,
         private_der: secret_bytes(der),
@@ -271,85 +315,17 @@ impl ActiveKey {
     }
 }
 
-/// Extra time a retired key stays published: covers replicas that have not reloaded keys yet
-/// (the feed tells them within a poll; the periodic reload is the fallback).
-const RETIRE_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
-
-/// The signing keys as a capability: what is published, reloading, and rotation.
-#[derive(Debug, Clone)]
-pub struct Keys {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    audit: Auditor,
-    ring: Arc<KeyRing>,
-    signing_alg: SigningAlg,
-    access_ttl: std::time::Duration,
-}
-
-impl Keys {
-    pub(crate) fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        audit: Auditor,
-        ring: Arc<KeyRing>,
-        settings: &Settings,
-    ) -> Self {
-        Keys {
-            store,
-            clock,
-            audit,
-            ring,
-            signing_alg: settings.signing_alg,
-            access_ttl: settings.access_ttl,
-        }
-    }
-
-    /// The keys this instance signs with and publishes.
-    pub fn ring(&self) -> &KeyRing {
-        &self.ring
-    }
-
-    /// Rereads keys from the store (another replica or the CLI may have rotated them).
-    pub async fn reload(&self) -> Result<(), CoreError> {
-        self.ring
-            .reload(self.store.as_ref(), self.clock.now())
-            .await
-    }
-
-    /// Promotes the published next key to signing and publishes a fresh next key. The retired
-    /// key stays published until every token it signed has expired (plus the leeway).
-    pub async fn rotate(
-        &self,
-        by: Option<uuid::Uuid>,
-        client: &ClientInfo,
-    ) -> Result<(), CoreError> {
-        let now = self.clock.now();
-        let next = generate_key(self.signing_alg, KeyState::Next, now)?;
-        // Retired keys stay published for the tokens they signed: an access-token lifetime plus
-        // the leeway, plus RETIRE_MARGIN for replicas that sign with it until they reload the
-        // keys (within a feed poll, about 1 s; at worst the 30 s periodic reload).
-        let retire_until = now
-            + ttl(self.access_ttl)
-            + chrono::Duration::seconds(sesame_verify::DEFAULT_LEEWAY_SECS)
-            + RETIRE_MARGIN;
-        let promoted = self
-            .ring
-            .current()
-            .published
-            .iter()
-            .find(|k| k.state == KeyState::Next)
-            .map(|k| k.jwk.kid.clone());
-        let audit = self.audit.entry(
-            AuditEvent::KeyRotated,
-            by,
-            client,
-            serde_json::json!({"signing_kid": promoted, "next_kid": next.kid, "by": by}),
-        );
-        self.store
-            .rotate_keys(&next, now, retire_until, &[audit])
-            .await?;
-        self.reload().await
-    }
+/// [`generate_key_for`] on the blocking pool: RSA key generation would otherwise hold an async
+/// worker (and every request queued on it) for up to half a second (STYLE.md §11).
+pub async fn generate_key_blocking(
+    purpose: KeyPurpose,
+    alg: SigningAlg,
+    state: KeyState,
+    now: DateTime<Utc>,
+) -> Result<KeyRecord, CoreError> {
+    tokio::task::spawn_blocking(move || generate_key_for(purpose, alg, state, now))
+        .await
+        .map_err(|e| CoreError::internal_because("key generation did not finish", e))?
 }
 
 #[cfg(test)]

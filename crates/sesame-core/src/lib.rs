@@ -20,6 +20,7 @@
 //! | `sesame.keys()` | [`keys`] | the published key ring, reload, rotation |
 //! | `sesame.maintenance()` | [`maintenance`] | periodic purges |
 //! | `sesame.outbox()` | [`outbox`] | the mail sender's lease, outcomes and retry backoff |
+//! | `sesame.webhooks()` | [`webhooks`] | webhook endpoints (create, list, delete, deliveries); the delivery worker's lease, outcomes and retries |
 //! | `sesame.importer(..)` | [`import`] | importing users with their password hashes |
 //!
 //! Shared pieces, used by several capabilities and never handed out: `audit::Auditor` (stamped
@@ -32,6 +33,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod client_cache;
+pub mod client_metadata;
 pub mod clients;
 pub mod clock;
 pub mod domain;
@@ -48,6 +50,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod mfa;
 pub mod oauth;
+pub mod oidc;
 pub mod outbox;
 pub mod outbox_signal;
 pub mod profile_cache;
@@ -60,6 +63,7 @@ pub mod settings;
 pub mod status_list;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CoreError;

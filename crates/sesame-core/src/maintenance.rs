@@ -1,5 +1,6 @@
-//! Periodic housekeeping: expired sessions, refresh-token records and deny-list entries, and
-//! audit entries past retention, so tables stay proportional to live state.
+//! Periodic housekeeping: expired sessions, refresh-token records and deny-list entries, audit
+//! entries past retention and settled webhook deliveries, so tables stay proportional to live
+//! state.
 
 use std::sync::Arc;
 
@@ -51,12 +52,21 @@ impl Maintenance {
         self.store
             .purge_login_attempts(now - ttl(self.lockout_duration))
             .await?;
+        // A used code is kept a while after it expires, so that a late replay still finds it
+        // and revokes what it issued (see `oidc`); after that it is merely unknown.
+        self.store
+            .purge_codes(now - crate::oidc::CODE_KEPT_AFTER_EXPIRY)
+            .await?;
         // Expired email tokens and delivered messages are kept a day, for support questions.
         self.store
             .purge_email(now - chrono::Duration::days(1))
             .await?;
         // A sign-in's second step lives five minutes; an expired one is of no use to anyone.
         self.store.purge_mfa_challenges(now).await?;
+        // Settled webhook deliveries stay listed for a week (or the audit retention, if shorter).
+        self.store
+            .purge_deliveries(now - ttl(crate::webhooks::KEEP_SETTLED.min(self.audit_retention)))
+            .await?;
         Ok((purged, audit))
     }
 }

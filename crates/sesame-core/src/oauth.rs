@@ -110,6 +110,16 @@ impl OAuth {
         self.clock.now()
     }
 
+    /// A public client (no secret; PKCE is its proof) presenting only its `client_id`.
+    /// `InvalidClient` for an unknown or confidential one: a confidential client must
+    /// authenticate.
+    pub async fn public_client(&self, client_id: &str) -> Result<Arc<ClientRecord>, CoreError> {
+        match self.store.get_client(client_id).await? {
+            Some(c) if c.public => Ok(Arc::new(c)),
+            _ => Err(CoreError::InvalidClient),
+        }
+    }
+
     /// Checks a client's credentials; the same error whether the id or the secret is wrong.
     ///
     /// From memory when the client authenticated here within the last minute and is not
@@ -122,8 +132,9 @@ impl OAuth {
         secret: &SecretString,
     ) -> Result<Arc<ClientRecord>, CoreError> {
         let candidate = self.secrets.hash(secret.expose_secret());
+        // A public client has no secret (PKCE is its proof): it never authenticates.
         let matches = |c: &ClientRecord| {
-            constant_time::verify_slices_are_equal(&c.secret_hash, &candidate).is_ok()
+            !c.public && constant_time::verify_slices_are_equal(&c.secret_hash, &candidate).is_ok()
         };
         // Taken before the database read, so an entry's age counts from before the read.
         let now = self.now();
@@ -202,6 +213,7 @@ impl OAuth {
         audience: Vec<String>,
         scope: Option<&str>,
     ) -> Result<ClientToken, CoreError> {
+        may_use(client, crate::client_metadata::CLIENT_CREDENTIALS)?;
         let (audience, scopes) = Self::grant(client, audience, scope)?;
         self.cover_client_tokens(client).await?;
         let now = self.now().timestamp();
@@ -279,6 +291,7 @@ impl OAuth {
         audience: Vec<String>,
         scope: Option<&str>,
     ) -> Result<ClientToken, CoreError> {
+        may_use(client, crate::client_metadata::TOKEN_EXCHANGE)?;
         // The request's own allowances first: they cost no signature check.
         let (audience, scopes) = Self::grant(client, audience, scope)?;
         let subject = self
@@ -431,11 +444,15 @@ impl OAuth {
         let now = self.now();
         if let Some(t) = RefreshToken::parse(token.trim()) {
             if let Some(rec) = self.store.find_refresh(&t.hash()).await? {
-                let user_id = self
-                    .store
-                    .get_session(rec.session_id)
-                    .await?
-                    .map(|s| s.user_id);
+                let session = self.store.get_session(rec.session_id).await?;
+                // An app's refresh token is the app's (RFC 7009 §2.1): another client's request
+                // changes nothing, and is answered like any token it may not revoke.
+                if let Some(app) = session.as_ref().and_then(|s| s.app.as_ref())
+                    && app.client_id != by_client
+                {
+                    return Ok(());
+                }
+                let user_id = session.map(|s| s.user_id);
                 let entry = self.audit.entry(AuditEvent::Logout, user_id, client, serde_json::json!({"session_id": rec.session_id, "revoked_by_client": by_client}));
                 self.store
                     .revoke_session(rec.session_id, now, &[entry])
@@ -455,5 +472,16 @@ impl OAuth {
             }
         }
         Ok(())
+    }
+}
+
+/// RFC 6749 §5.2 `unauthorized_client` unless `client` is registered for `grant`.
+fn may_use(client: &ClientRecord, grant: &str) -> Result<(), CoreError> {
+    if client.may_use(grant) {
+        Ok(())
+    } else {
+        Err(CoreError::UnauthorizedClient(format!(
+            "the client is not registered for the {grant} grant"
+        )))
     }
 }

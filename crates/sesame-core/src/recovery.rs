@@ -94,11 +94,18 @@ impl Recovery {
             .find_email_token(&token.hash(), EmailPurpose::Verify, self.now())
             .await?
             .ok_or(CoreError::EmailTokenInvalid)?;
+        // Whether the address changes (an email change proven), for the `user.updated` webhook.
+        // The store decides the change itself; this read only labels it.
+        let email_changed = self
+            .store
+            .get_user(record.user_id)
+            .await?
+            .is_some_and(|u| u.email.to_lowercase() != record.email_canonical);
         let entry = self.audit.entry(
             AuditEvent::EmailVerified,
             Some(record.user_id),
             client,
-            serde_json::json!({"email": record.email}),
+            serde_json::json!({"email": record.email, "email_changed": email_changed}),
         );
         let user_id = self
             .store

@@ -20,7 +20,7 @@ use crate::error::CoreError;
 use crate::form_tokens::FormTokens;
 use crate::hashing::PasswordHasher;
 use crate::import::{ImportOptions, Importer};
-use crate::keys::{KeyState, Keys, generate_key};
+use crate::keys::{Keys, ensure_keys};
 use crate::lockout::{Gates, PasswordCheck};
 use crate::maintenance::Maintenance;
 use crate::metrics::CoreMetrics;
@@ -35,6 +35,7 @@ use crate::settings::Settings;
 use crate::status_list::{StatusListService, StatusLists};
 use crate::store::Store;
 use crate::tokens::{Issuer, KeyRing};
+use crate::webhooks::Webhooks;
 
 /// Name of the instance secret that keys refresh-token successors.
 const REFRESH_MAC_SECRET: &str = "refresh_successor_mac";
@@ -63,16 +64,19 @@ pub struct Sesame {
     admin: Admin,
     clients: Clients,
     oauth: OAuth,
+    webhooks: Webhooks,
     keys: Keys,
     maintenance: Maintenance,
     outbox: Outbox,
     form_tokens: Arc<FormTokens>,
     status_lists: StatusListService,
+    oidc: crate::oidc::Oidc,
 }
 
 impl Sesame {
-    /// Prepares the use-cases over a migrated store: creates the signing keys and instance
-    /// secrets on first start (race-safe between replicas) and loads them.
+    /// Prepares the use-cases over a migrated store: creates the signing keys (each family that
+    /// has none: access and ID-token keys) and instance secrets on first start (race-safe
+    /// between replicas) and loads them.
     pub async fn start(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -90,13 +94,9 @@ impl Sesame {
         let status_lists = Arc::new(StatusLists::new(&settings.issuer, settings.status_list_ttl));
         let news = revocations.catch_up(store.as_ref(), now).await?;
         crate::revocation::apply_status(&status_lists, &news, now);
-        let mut records = store.list_keys().await?;
-        if records.is_empty() {
-            let current = generate_key(settings.signing_alg, KeyState::Current, now)?;
-            let next = generate_key(settings.signing_alg, KeyState::Next, now)?;
-            store.init_keys(&current, &next).await?;
-            records = store.list_keys().await?;
-        }
+        // Every list another replica has handed out an index in is served here from the start.
+        status_lists.note_bound(store.status_index_bound().await?);
+        let records = ensure_keys(store.as_ref(), &settings, now).await?;
         let ring = Arc::new(KeyRing::new(
             &records,
             &settings.issuer,
@@ -210,6 +210,13 @@ impl Sesame {
             revoker.clone(),
             &settings,
         );
+        let webhooks = Webhooks::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            metrics.clone(),
+            &settings,
+        );
         let clients = Clients::new(
             store.clone(),
             clock.clone(),
@@ -217,6 +224,17 @@ impl Sesame {
             secrets.clone(),
             client_cache.clone(),
             revoker.clone(),
+            &settings,
+        );
+        let oidc = crate::oidc::Oidc::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            issuer.clone(),
+            ring.clone(),
+            revoker.clone(),
+            sessions.clone(),
+            &settings,
         );
         let oauth = OAuth::new(
             store.clone(),
@@ -249,6 +267,8 @@ impl Sesame {
             admin,
             clients,
             oauth,
+            oidc,
+            webhooks,
             keys,
             maintenance,
             outbox,
@@ -297,6 +317,11 @@ impl Sesame {
         &self.oauth
     }
 
+    /// Sign in with Sesame: authorization, codes, consent, ID tokens, userinfo, RP logout.
+    pub fn oidc(&self) -> &crate::oidc::Oidc {
+        &self.oidc
+    }
+
     /// The signing keys: published set, reload, rotation.
     pub fn keys(&self) -> &Keys {
         &self.keys
@@ -315,6 +340,11 @@ impl Sesame {
     /// The mail sender's side of the outbox: claiming, outcomes, retries.
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
+    }
+
+    /// Webhook endpoints, and the delivery worker's side of their outbox.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
     }
 
     /// Starts an import of users with their existing password hashes (see `import`).

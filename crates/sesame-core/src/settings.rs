@@ -33,7 +33,11 @@ pub struct Settings {
     pub refresh_reuse_grace: Duration,
     pub lockout_max_failures: u32,
     pub lockout_duration: Duration,
+    /// Algorithm of access-token keys made from now on (`SESAME_SIGNING_ALG`).
     pub signing_alg: SigningAlg,
+    /// Algorithm of ID-token keys made from now on (`SESAME_ID_TOKEN_ALG`): RS256 by default,
+    /// the one algorithm every OpenID client must support.
+    pub id_token_alg: SigningAlg,
     pub argon2: Argon2Cost,
     /// Concurrent password hashes (defaults to the number of cores).
     pub hash_workers: usize,
@@ -41,6 +45,9 @@ pub struct Settings {
     pub hash_queue: usize,
     /// Audit entries older than this are purged.
     pub audit_retention: Duration,
+    /// Webhooks may target loopback and private addresses (`SESAME_WEBHOOK_ALLOW_PRIVATE`):
+    /// development and tests only (see `webhooks::target`).
+    pub webhook_allow_private: bool,
     /// Base of the links in emails (`SESAME_PUBLIC_URL`; the issuer unless set).
     pub public_url: String,
     /// The product name emails speak for.
@@ -67,6 +74,9 @@ pub struct Settings {
     /// Users holding any of these roles must have signed in with a second factor (`acr`
     /// `aal2`) to use `/admin` (`SESAME_MFA_REQUIRED_ROLES`).
     pub mfa_required_roles: Vec<String>,
+    /// Whether apps may register themselves as public OAuth clients (RFC 7591,
+    /// `SESAME_DYNAMIC_REGISTRATION`).
+    pub dynamic_registration: bool,
 }
 
 impl Default for Settings {
@@ -83,10 +93,12 @@ impl Default for Settings {
             lockout_max_failures: 5,
             lockout_duration: Duration::from_secs(15 * 60),
             signing_alg: SigningAlg::EdDSA,
+            id_token_alg: SigningAlg::RS256,
             argon2: Argon2Cost::default(),
             hash_workers: cores,
             hash_queue: cores * 64,
             audit_retention: Duration::from_secs(90 * 24 * 3600),
+            webhook_allow_private: false,
             public_url: "https://localhost:8443".into(),
             product_name: "Sesame".into(),
             password_reset_ttl: Duration::from_secs(30 * 60),
@@ -99,6 +111,7 @@ impl Default for Settings {
             signup_enabled: true,
             status_list_ttl: Duration::from_secs(5),
             mfa_required_roles: Vec::new(),
+            dynamic_registration: false,
         }
     }
 }

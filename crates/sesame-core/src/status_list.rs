@@ -50,10 +50,11 @@ const BOUND_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// A list as served: both forms, with their `ETag`s.
 #[derive(Debug)]
 pub struct RenderedList {
-    /// The `statuslist+jwt`.
-    pub jwt: String,
+    /// The `statuslist+jwt` (a `Bytes` each response shares: a list is served thousands of
+    /// times a second, and copying 16 KB per response churns the allocator).
+    pub jwt: bytes::Bytes,
     /// The unsigned JSON form.
-    pub json: String,
+    pub json: bytes::Bytes,
     pub jwt_etag: String,
     pub json_etag: String,
     /// The `ttl` it was rendered with (seconds), for `Cache-Control`.
@@ -138,6 +139,16 @@ impl StatusLists {
                 uri: self.uri(idx / LIST_SIZE),
             },
         })
+    }
+
+    /// The store's lowest never-handed-out index (`SessionStore::status_index_bound`): every
+    /// list below it exists.
+    pub fn note_bound(&self, bound: i64) {
+        if let Ok(bound) = u64::try_from(bound)
+            && bound > 0
+        {
+            self.note_index(bound - 1);
+        }
     }
 
     /// An index handed out (here or, read from the feed, elsewhere): its list exists.
@@ -313,8 +324,8 @@ impl StatusLists {
         Ok(RenderedList {
             jwt_etag: etag(&jwt),
             json_etag: etag(&json),
-            jwt,
-            json,
+            jwt: jwt.into(),
+            json: json.into(),
             ttl,
             version,
             rendered_at_ms: now.timestamp_millis(),
@@ -374,12 +385,8 @@ impl StatusListService {
         if n > (i64::MAX as u64) / LIST_SIZE || !self.may_check_bound(now) {
             return Err(CoreError::NotFound);
         }
-        let bound = self.store.status_index_bound().await?;
-        if let Ok(bound) = u64::try_from(bound)
-            && bound > 0
-        {
-            self.lists.note_index(bound - 1);
-        }
+        self.lists
+            .note_bound(self.store.status_index_bound().await?);
         self.lists
             .get(n, &self.keys, self.clock.now())?
             .ok_or(CoreError::NotFound)
@@ -398,17 +405,11 @@ impl StatusListService {
     }
 }
 
-/// Reads bit `idx` of a served list's `lst` (tests and the docs' examples do the same).
+/// Reads bit `idx` of a served list's `lst` (the verifier's own reader: tests use it).
 pub fn bit_of(lst: &str, idx: u64) -> Result<bool, CoreError> {
-    use std::io::Read;
-    let z = B64.decode(lst).map_err(CoreError::internal)?;
-    let mut bytes = Vec::new();
-    flate2::read::ZlibDecoder::new(&z[..])
-        .read_to_end(&mut bytes)
-        .map_err(CoreError::internal)?;
-    Ok(bytes
-        .get((idx / 8) as usize)
-        .is_some_and(|b| b >> (idx % 8) & 1 == 1))
+    sesame_verify::StatusList::from_lst(lst)
+        .map(|l| l.is_set(idx))
+        .map_err(CoreError::internal)
 }
 
 #[cfg(test)]
@@ -432,6 +433,15 @@ mod tests {
         assert!(lists.exists(1));
         assert!(!lists.exists(2));
         assert!(lists.claim(-1).is_none());
+        // The store's bound: every list below it exists.
+        let fresh = StatusLists::new("https://id.example", Duration::from_secs(5));
+        fresh.note_bound(0);
+        assert!(
+            fresh.exists(0) && !fresh.exists(1),
+            "list 0 always, nothing else"
+        );
+        fresh.note_bound(2 * LIST_SIZE as i64 + 1);
+        assert!(fresh.exists(2) && !fresh.exists(3));
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //!   [`StoreError::Conflict`] — never "check, then insert";
 //! - a refresh token is spent by one conditional update, so of two concurrent presentations at
 //!   most one can win;
-//! - multi-row changes (user + roles, password + sessions) are one transaction.
+//! - multi-row changes (user + roles, password + sessions) are one transaction;
+//! - wherever audit entries are written, the webhook deliveries of the change go with them, in
+//!   the same transaction: the events `crate::webhooks::events_for` makes of those entries and of
+//!   the sessions the change ended ([`EndedSession`]), one row per subscribed endpoint.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,6 +17,12 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::keys::KeyRecord;
+
+mod webhooks;
+pub use webhooks::{
+    ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus, EndedSession,
+    NewWebhookEndpoint, WebhookEndpoint, WebhookStatus, WebhookStore,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Constraint {
@@ -391,6 +400,22 @@ pub struct SessionRecord {
     pub status_idx: Option<i64>,
     /// How its user signed in.
     pub assurance: Assurance,
+    /// For an app's session (authorization code flow): the app, scopes and sign-in it holds.
+    pub app: Option<AppLink>,
+}
+
+/// What ties a session to an app a person signed in to through Sesame (issue #18): its refresh
+/// token works for that client only, its tokens carry the scopes granted, and it ends with the
+/// browser session it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppLink {
+    pub client_id: String,
+    /// The browser session that approved it: the `sid` of the app's ID tokens.
+    pub parent_id: Uuid,
+    /// Space-separated scopes granted.
+    pub scope: String,
+    /// When the person last signed in (the ID token's `auth_time`).
+    pub auth_time: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -410,6 +435,8 @@ pub struct NewSession {
     pub status_reuse_before: DateTime<Utc>,
     /// How the user signed in.
     pub assurance: Assurance,
+    /// Set for an app's session (an authorization code exchanged).
+    pub app: Option<AppLink>,
 }
 
 /// A session opened by signing in on a page: no refresh token, a cookie known by its hash.
@@ -454,11 +481,13 @@ pub trait UserStore: Send + Sync {
     ) -> StoreResult<Option<(UserRecord, Option<String>)>>;
     /// Finds a user by canonical email or canonical username.
     async fn find_user_by_login(&self, login_canonical: &str) -> StoreResult<Option<UserRecord>>;
+    /// Applies the change in one statement, with `audit` (written only when the user exists).
     async fn update_profile(
         &self,
         id: Uuid,
         change: &ProfileChange,
         now: DateTime<Utc>,
+        audit: &[AuditEntry],
     ) -> StoreResult<Option<UserRecord>>;
     /// Sets a new password hash, revokes every session of the user except `keep`, spends every
     /// open reset token of the user (a reset link dies when the password changes) and clears
@@ -487,8 +516,14 @@ pub trait UserStore: Send + Sync {
         new_hash: &str,
         audit: &[AuditEntry],
     ) -> StoreResult<bool>;
-    /// Deletes the user; roles, sessions, refresh tokens and preferences go with it.
-    async fn delete_user(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool>;
+    /// Deletes the user; roles, sessions, refresh tokens and preferences go with it. Sessions
+    /// still in force at `now` are reported as ended (webhooks' `session.revoked`).
+    async fn delete_user(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
     /// Reserves a password attempt of (`id`, `source`) BEFORE the password is hashed — one
     /// conditional write: admitted only while the source is not locked, its failures plus the
     /// attempts in flight stay below `max_failures`, and the account is not locked (or the
@@ -667,19 +702,29 @@ pub trait SessionStore: Send + Sync {
     async fn is_access_token_denied(&self, jti: &str) -> StoreResult<bool>;
 }
 
+/// One key family's step in a rotation: its next key signs from now on, its current key is
+/// retired until `retire_until`, and `new_next` (of the same purpose) is published as next.
+#[derive(Debug)]
+pub struct KeyRotation {
+    pub new_next: KeyRecord,
+    pub retire_until: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>>;
-    /// Stores the first signing key and its successor, unless keys exist already (another
-    /// replica won the race). Returns whether these were stored.
+    /// Stores the first key of `current.purpose` and its successor (`next`, same purpose),
+    /// unless keys of that purpose exist already (another replica won the race). Returns whether
+    /// these were stored.
     async fn init_keys(&self, current: &KeyRecord, next: &KeyRecord) -> StoreResult<bool>;
-    /// Promotes the next key to signing, retires the signing key until `retire_until`, publishes
-    /// `new_next`, and drops retired keys whose tokens have all expired — one transaction.
+    /// For each rotation, in the purpose of its `new_next`: promotes the next key to signing,
+    /// retires the signing key until `retire_until`, publishes `new_next`. Then drops retired
+    /// keys (of every purpose) whose tokens have all expired, and writes `audit` — one
+    /// transaction.
     async fn rotate_keys(
         &self,
-        new_next: &KeyRecord,
+        rotations: &[KeyRotation],
         now: DateTime<Utc>,
-        retire_until: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<()>;
     /// A named instance-wide secret, created with `candidate` if absent; every replica gets the
@@ -687,8 +732,9 @@ pub trait KeyStore: Send + Sync {
     async fn instance_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
 }
 
-/// A service client (OAuth 2.0 client credentials). `Debug` leaves the secret's hash out.
-#[derive(Clone)]
+/// An OAuth client: a service (client credentials, token exchange) or an app people sign in to
+/// through Sesame (authorization code). `Debug` leaves the secret's hash out.
+#[derive(Clone, Default)]
 pub struct ClientRecord {
     pub client_id: String,
     pub name: String,
@@ -708,6 +754,27 @@ pub struct ClientRecord {
     /// Its index in the token status list, allocated by the store at creation (whatever the
     /// caller puts here is ignored by `create_client`).
     pub status_idx: Option<i64>,
+    /// OAuth (issue #18): where authorization responses may go, each compared exactly (see
+    /// `domain::RedirectUri`).
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The grants it may use (`client_credentials`, `authorization_code`, `refresh_token`,
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`).
+    pub grant_types: Vec<String>,
+    /// No secret (a SPA, a native app): PKCE is its proof; it never authenticates.
+    pub public: bool,
+    /// Skips the consent screen (the operator's own apps).
+    pub first_party: bool,
+    /// OpenID back-channel logout: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+}
+
+impl ClientRecord {
+    /// Whether the client is registered for grant type `grant`.
+    pub fn may_use(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
 }
 
 impl std::fmt::Debug for ClientRecord {
@@ -721,6 +788,13 @@ impl std::fmt::Debug for ClientRecord {
             .field("delegable_roles", &self.delegable_roles)
             .field("created_at", &self.created_at)
             .field("access_until", &self.access_until)
+            .field("status_idx", &self.status_idx)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("post_logout_redirect_uris", &self.post_logout_redirect_uris)
+            .field("grant_types", &self.grant_types)
+            .field("public", &self.public)
+            .field("first_party", &self.first_party)
+            .field("backchannel_logout_uri", &self.backchannel_logout_uri)
             .finish()
     }
 }
@@ -1084,6 +1158,136 @@ pub trait MfaStore: Send + Sync {
     async fn purge_mfa_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// An authorization code as issued: known by its SHA-256 only.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub hash: Vec<u8>,
+    pub client_id: String,
+    pub user_id: Uuid,
+    /// The browser session that approved it.
+    pub parent_id: Uuid,
+    /// As presented in the authorization request: the token request must repeat it exactly.
+    pub redirect_uri: String,
+    pub scope: String,
+    pub audience: Vec<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub auth_time: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored code: as issued, plus whether (and for what session) it was exchanged.
+#[derive(Debug, Clone)]
+pub struct CodeRecord {
+    pub code: NewCode,
+    pub used_at: Option<DateTime<Utc>>,
+    pub session_id: Option<Uuid>,
+}
+
+/// What exchanging a code did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The code was unused: it is spent now, and the session was created with this status index.
+    Issued { status_idx: i64 },
+    /// The code had been exchanged before: the session that exchange created (if any) is
+    /// revoked now, in the same transaction.
+    Replayed,
+    /// No such code.
+    Unknown,
+}
+
+/// Consent a person gave an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub user_id: Uuid,
+    pub client_id: String,
+    /// The app's name, as it is now (lists show it).
+    pub client_name: String,
+    /// Sorted, no duplicates.
+    pub scopes: Vec<String>,
+    pub granted_at: DateTime<Utc>,
+}
+
+/// Authorization codes and consent (issue #18).
+#[async_trait]
+pub trait OidcStore: Send + Sync {
+    async fn create_code(&self, code: &NewCode) -> StoreResult<()>;
+    async fn find_code(&self, hash: &[u8]) -> StoreResult<Option<CodeRecord>>;
+    /// Spends the code and creates `session` (with its refresh token) in one transaction; a
+    /// code spent before instead revokes the session it was exchanged for (with `replay_audit`).
+    async fn redeem_code(
+        &self,
+        hash: &[u8],
+        session: &NewSession,
+        audit: &[AuditEntry],
+        replay_audit: &[AuditEntry],
+    ) -> StoreResult<Redeemed>;
+    async fn get_grant(&self, user_id: Uuid, client_id: &str) -> StoreResult<Option<GrantRecord>>;
+    /// Records consent to `scopes` (replacing what was granted before).
+    async fn save_grant(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+        scopes: &[String],
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()>;
+    async fn list_grants(&self, user_id: Uuid) -> StoreResult<Vec<GrantRecord>>;
+    /// Deletes the grant and revokes every live session of the user with that app, in one
+    /// transaction. `false` when there was no grant and no such session.
+    async fn delete_grant(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
+    /// Deletes codes that expired before `before`.
+    async fn purge_codes(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Takes up to `limit` due back-channel logouts of apps that still have a
+    /// `backchannel_logout_uri`, pushing their due time to `lease_until` so no other worker
+    /// takes them meanwhile.
+    async fn claim_backchannel(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedLogout>>;
+    /// Records an attempt's outcome (and counts the attempt).
+    async fn settle_backchannel(&self, id: i64, outcome: &LogoutOutcome) -> StoreResult<()>;
+}
+
+/// A back-channel logout to deliver (written by the store's triggers as a session ends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedLogout {
+    pub id: i64,
+    pub client_id: String,
+    /// The app's `backchannel_logout_uri`, as it is now.
+    pub uri: String,
+    pub sub: Uuid,
+    pub sid: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// What became of a back-channel logout attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogoutOutcome {
+    Delivered,
+    /// Try again at `at`.
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    /// Given up.
+    Failed {
+        error: String,
+    },
+}
+
 #[async_trait]
 pub trait Store:
     UserStore
@@ -1093,6 +1297,8 @@ pub trait Store:
     + ClientStore
     + EmailStore
     + MfaStore
+    + OidcStore
+    + WebhookStore
     + std::fmt::Debug
 {
     /// Applies pending migrations.
@@ -1163,6 +1369,7 @@ mod tests {
             created_at: Utc::now(),
             access_until: None,
             status_idx: None,
+            ..Default::default()
         };
         let shown = format!("{record:?}");
         // Debug of a Vec<u8> prints its bytes as numbers: look for the first few.

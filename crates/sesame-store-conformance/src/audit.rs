@@ -37,7 +37,7 @@ pub async fn audit_only_when_the_change_happened(store: Arc<dyn Store>) {
     let t1 = t0() + mins(1);
     assert!(
         !store
-            .delete_user(nobody, &[entry("no_delete", Some(nobody))])
+            .delete_user(nobody, t0(), &[entry("no_delete", Some(nobody))])
             .await
             .unwrap()
     );

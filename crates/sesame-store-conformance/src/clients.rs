@@ -21,6 +21,7 @@ fn client(id: &str, minutes: i64) -> ClientRecord {
         created_at: t0() + mins(minutes),
         access_until: None,
         status_idx: None,
+        ..Default::default()
     }
 }
 
@@ -219,4 +220,52 @@ pub async fn delete_client_feeds_a_client_revocation(store: Arc<dyn Store>) {
         1
     );
     assert_eq!(store.purge_revocations(t0(), later).await.unwrap(), 1);
+}
+
+/// A client's OAuth registration (migration 0014) comes back as written, by id and in the list.
+pub async fn clients_keep_their_oauth_registration(store: Arc<dyn Store>) {
+    let app = ClientRecord {
+        redirect_uris: vec![
+            "https://app.example.com/cb".into(),
+            "http://127.0.0.1/cb".into(),
+        ],
+        post_logout_redirect_uris: vec!["https://app.example.com/bye".into()],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        public: true,
+        first_party: true,
+        backchannel_logout_uri: Some("https://app.example.com/backchannel".into()),
+        secret_hash: Vec::new(),
+        ..client("app", 0)
+    };
+    let service = ClientRecord {
+        grant_types: vec!["client_credentials".into()],
+        ..client("service", 1)
+    };
+    for c in [&app, &service] {
+        store
+            .create_client(c, t0(), &[entry("client_created", None)])
+            .await
+            .unwrap();
+    }
+    let got = store.get_client("app").await.unwrap().unwrap();
+    assert_eq!(got.redirect_uris, app.redirect_uris);
+    assert_eq!(
+        got.post_logout_redirect_uris,
+        ["https://app.example.com/bye"]
+    );
+    assert_eq!(got.grant_types, ["authorization_code", "refresh_token"]);
+    assert!(got.public && got.first_party);
+    assert_eq!(
+        got.backchannel_logout_uri.as_deref(),
+        Some("https://app.example.com/backchannel")
+    );
+    assert!(got.secret_hash.is_empty());
+    let got = store.get_client("service").await.unwrap().unwrap();
+    assert!(got.redirect_uris.is_empty() && got.post_logout_redirect_uris.is_empty());
+    assert_eq!(got.grant_types, ["client_credentials"]);
+    assert!(!got.public && !got.first_party && got.backchannel_logout_uri.is_none());
+    let listed = store.list_clients().await.unwrap();
+    assert_eq!(listed[0].redirect_uris, app.redirect_uris);
+    assert!(listed[0].may_use("authorization_code") && !listed[0].may_use("client_credentials"));
+    assert_eq!(listed[1].grant_types, ["client_credentials"]);
 }

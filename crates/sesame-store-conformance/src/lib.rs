@@ -31,8 +31,10 @@ pub mod import;
 pub mod keys;
 pub mod lockout;
 pub mod mfa;
+pub mod oidc;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -140,11 +142,16 @@ macro_rules! conformance_tests {
                 init_keys_once,
                 concurrent_init_keys_has_one_winner,
                 rotate_keys_promotes_retires_and_drops,
+                init_keys_is_per_purpose,
+                concurrent_init_keys_has_one_winner_per_purpose,
+                rotate_keys_moves_both_families_and_drops_both,
+                rotating_one_family_leaves_the_other,
                 instance_secret_keeps_the_first_value,
             }
             clients {
                 clients_create_get_list_delete,
                 clients_keep_their_delegable_roles,
+                clients_keep_their_oauth_registration,
                 delete_client_feeds_a_client_revocation,
             }
             email {
@@ -168,6 +175,21 @@ macro_rules! conformance_tests {
             }
             cancellation {
                 writes_dropped_at_any_await_leave_the_store_usable,
+            }
+            oidc {
+                a_code_is_spent_once_and_a_replay_revokes_its_session,
+                concurrent_redemptions_of_a_code_issue_once,
+                a_browser_session_ends_its_app_sessions_and_a_new_sign_in_keeps_them,
+                grants_are_saved_listed_and_deleting_one_revokes_the_apps_sessions,
+                an_app_sessions_end_queues_one_back_channel_logout_claimed_under_a_lease,
+            }
+            webhooks {
+                webhook_endpoints_create_list_get_delete,
+                changes_fan_out_to_the_subscribed_active_endpoints,
+                every_way_a_store_ends_sessions_reports_them,
+                deliveries_are_claimed_under_a_lease_and_settled,
+                gone_disables_the_endpoint_and_its_pending_deliveries,
+                concurrent_claims_never_share_a_delivery,
             }
         }
     };
@@ -249,6 +271,7 @@ pub fn new_session(
         user_agent: Some("conformance/1".into()),
         status_reuse_before: now - Duration::hours(1),
         assurance: sesame_core::store::Assurance::password(),
+        app: None,
     }
 }
 

@@ -475,7 +475,7 @@ pub async fn attempts_of_deleted_users_and_purge(store: Arc<dyn Store>) {
         Admission::Locked(_)
     ));
     // A user's rows go with the user.
-    assert!(store.delete_user(id, &[]).await.unwrap());
+    assert!(store.delete_user(id, t0(), &[]).await.unwrap());
     assert_eq!(
         store.purge_login_attempts(t0() + mins(60)).await.unwrap(),
         0
@@ -510,7 +510,7 @@ pub async fn the_last_active_admin_stays(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert!(last_admin(e));
-    let e = store.delete_user(root, &audit).await.unwrap_err();
+    let e = store.delete_user(root, t0(), &audit).await.unwrap_err();
     assert!(last_admin(e));
     let user = store.get_user(root).await.unwrap().unwrap();
     assert_eq!(user.roles, ["admin", "customer"]);
@@ -518,7 +518,7 @@ pub async fn the_last_active_admin_stays(store: Arc<dyn Store>) {
     assert_eq!(count_events(&*store, "role_changed").await, 0);
     // Other users are unaffected by the rule.
     assert!(store.set_disabled(plain, true, t1, &[]).await.unwrap());
-    assert!(store.delete_user(plain, &[]).await.unwrap());
+    assert!(store.delete_user(plain, t0(), &[]).await.unwrap());
 
     // With a second admin, one may go; then the other is the last. A disabled admin does not
     // count as one.
@@ -536,7 +536,7 @@ pub async fn the_last_active_admin_stays(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     assert!(last_admin(
-        store.delete_user(second, &[]).await.unwrap_err()
+        store.delete_user(second, t0(), &[]).await.unwrap_err()
     ));
 
     // Two admins demoting each other at once: exactly one succeeds.

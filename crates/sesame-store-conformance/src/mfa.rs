@@ -513,7 +513,7 @@ pub async fn removing_factors_takes_codes_and_challenges_along(store: Arc<dyn St
     // Deleting the user takes the factors along.
     let carol = enrolled(&*store, "carol", 1).await;
     challenge(&*store, carol, ChallengeKind::Api).await;
-    assert!(store.delete_user(carol, &[]).await.unwrap());
+    assert!(store.delete_user(carol, t0(), &[]).await.unwrap());
     let gone = store.mfa_factors(carol).await.unwrap();
     assert!(gone.totp.is_none() && gone.recovery_codes_left == 0);
 }

@@ -469,7 +469,7 @@ pub async fn revocation_feed_records_revocations(store: Arc<dyn Store>) {
         .deny_access_token("feed-jti", live_until)
         .await
         .unwrap();
-    assert!(store.delete_user(bob, &[]).await.unwrap());
+    assert!(store.delete_user(bob, t0(), &[]).await.unwrap());
     assert!(
         !store
             .extend_session_access(bobs, t0() + mins(240))
@@ -630,10 +630,11 @@ pub async fn feed_cursor_never_passes_an_entry(store: Arc<dyn Store>) {
         now,
     )
     .unwrap();
-    store
-        .rotate_keys(&newer, now, now + mins(20), &[])
-        .await
-        .unwrap();
+    let rotation = sesame_core::store::KeyRotation {
+        new_next: newer,
+        retire_until: now + mins(20),
+    };
+    store.rotate_keys(&[rotation], now, &[]).await.unwrap();
     let page = store.revocations_after(cursor).await.unwrap();
     assert!(
         page.entries
@@ -945,6 +946,7 @@ pub async fn status_indices_are_unique_fed_and_reused_only_when_dead(store: Arc<
         created_at: t0(),
         access_until: None,
         status_idx: Some(99), // ignored: the store hands it out
+        ..Default::default()
     };
     let client_idx = store
         .create_client(&client, t0(), &[entry("client_created", None)])

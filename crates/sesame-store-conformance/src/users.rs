@@ -132,7 +132,7 @@ pub async fn update_profile_sets_and_clears_fields(store: Arc<dyn Store>) {
         display_name: Some(Some("Alice A.".into())),
     };
     let updated = store
-        .update_profile(id, &change, t1)
+        .update_profile(id, &change, t1, &[])
         .await
         .unwrap()
         .unwrap();
@@ -153,7 +153,7 @@ pub async fn update_profile_sets_and_clears_fields(store: Arc<dyn Store>) {
         ..ProfileChange::default()
     };
     let updated = store
-        .update_profile(id, &change, t2)
+        .update_profile(id, &change, t2, &[])
         .await
         .unwrap()
         .unwrap();
@@ -183,7 +183,7 @@ pub async fn update_profile_sets_and_clears_fields(store: Arc<dyn Store>) {
         display_name: Some(None),
     };
     let cleared = store
-        .update_profile(id, &change, t3)
+        .update_profile(id, &change, t3, &[])
         .await
         .unwrap()
         .unwrap();
@@ -201,7 +201,7 @@ pub async fn update_profile_sets_and_clears_fields(store: Arc<dyn Store>) {
     store.create_user(&other, &[]).await.unwrap();
 
     let unknown = store
-        .update_profile(Uuid::now_v7(), &ProfileChange::default(), t3)
+        .update_profile(Uuid::now_v7(), &ProfileChange::default(), t3, &[])
         .await
         .unwrap();
     assert!(unknown.is_none());
@@ -217,7 +217,10 @@ pub async fn update_profile_conflicts_change_nothing(store: Arc<dyn Store>) {
         username: Some(Some(("Alice".into(), "alice".into()))),
         display_name: Some(Some("Bobby".into())),
     };
-    let err = store.update_profile(bob, &change, t1).await.unwrap_err();
+    let err = store
+        .update_profile(bob, &change, t1, &[])
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::Conflict(Constraint::Username)),
         "{err:?}"
@@ -228,7 +231,10 @@ pub async fn update_profile_conflicts_change_nothing(store: Arc<dyn Store>) {
         username: None,
         display_name: Some(Some("Bobby".into())),
     };
-    let err = store.update_profile(bob, &change, t1).await.unwrap_err();
+    let err = store
+        .update_profile(bob, &change, t1, &[])
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::Conflict(Constraint::Email)),
         "{err:?}"
@@ -327,7 +333,7 @@ pub async fn delete_user_cascades(store: Arc<dyn Store>) {
 
     assert!(
         store
-            .delete_user(id, &[entry("user_deleted", Some(id))])
+            .delete_user(id, t0(), &[entry("user_deleted", Some(id))])
             .await
             .unwrap()
     );
@@ -354,7 +360,7 @@ pub async fn delete_user_cascades(store: Arc<dyn Store>) {
 
     assert!(
         !store
-            .delete_user(id, &[entry("user_deleted", Some(id))])
+            .delete_user(id, t0(), &[entry("user_deleted", Some(id))])
             .await
             .unwrap()
     );
@@ -621,7 +627,10 @@ pub async fn profile_changes_are_in_the_feed(store: Arc<dyn Store>) {
         display_name: Some(Some("Alice".into())),
         ..ProfileChange::default()
     };
-    store.update_profile(update, &change, t0()).await.unwrap();
+    store
+        .update_profile(update, &change, t0(), &[])
+        .await
+        .unwrap();
     store
         .set_roles(roles, &["auditor".into(), "customer".into()], t0(), &[])
         .await
@@ -663,7 +672,7 @@ pub async fn profile_changes_are_in_the_feed(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    store.delete_user(deleted, &[]).await.unwrap();
+    store.delete_user(deleted, t0(), &[]).await.unwrap();
     let seen = changed().await;
     assert!(
         seen.contains(&email.to_string()),

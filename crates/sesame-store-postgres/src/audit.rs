@@ -2,17 +2,28 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sesame_core::store::{AuditEntry, AuditFilter, AuditStore, StoreResult};
+use sesame_core::store::{AuditEntry, AuditFilter, AuditStore, EndedSession, StoreResult};
+use sesame_core::webhooks::events_for;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::{PostgresStore, map_err};
 
 /// Writes audit entries on the connection of the transaction making the change, so an entry
-/// commits or rolls back with it.
+/// commits or rolls back with it; and the webhook deliveries of the events they stand for.
 pub(crate) async fn insert_audit(
     conn: &mut PgConnection,
     entries: &[AuditEntry],
+) -> StoreResult<()> {
+    record_changes(conn, entries, &[]).await
+}
+
+/// [`insert_audit`] for a change that also ended sessions: each one's `session.revoked` event
+/// is written with the entries.
+pub(crate) async fn record_changes(
+    conn: &mut PgConnection,
+    entries: &[AuditEntry],
+    ended: &[EndedSession],
 ) -> StoreResult<()> {
     for e in entries {
         sqlx::query(
@@ -30,7 +41,7 @@ pub(crate) async fn insert_audit(
         .await
         .map_err(map_err)?;
     }
-    Ok(())
+    crate::webhooks::fan_out(conn, &events_for(entries, ended)).await
 }
 
 #[derive(sqlx::FromRow)]

@@ -7,7 +7,8 @@ use sesame_core::store::{AuditEntry, ClientRecord, ClientStore, StoreResult};
 use crate::audit::insert_audit;
 use crate::{PostgresStore, map_err};
 
-const COLUMNS: &str = "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until, status_idx";
+const COLUMNS: &str = "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until, status_idx, \
+     redirect_uris, post_logout_redirect_uris, grant_types, public, first_party, backchannel_logout_uri";
 
 #[derive(sqlx::FromRow)]
 struct ClientRow {
@@ -20,6 +21,12 @@ struct ClientRow {
     created_at: DateTime<Utc>,
     access_until: Option<DateTime<Utc>>,
     status_idx: Option<i64>,
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
+    grant_types: Vec<String>,
+    public: bool,
+    first_party: bool,
+    backchannel_logout_uri: Option<String>,
 }
 
 impl From<ClientRow> for ClientRecord {
@@ -34,6 +41,12 @@ impl From<ClientRow> for ClientRecord {
             created_at: r.created_at,
             access_until: r.access_until,
             status_idx: r.status_idx,
+            redirect_uris: r.redirect_uris,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
+            grant_types: r.grant_types,
+            public: r.public,
+            first_party: r.first_party,
+            backchannel_logout_uri: r.backchannel_logout_uri,
         }
     }
 }
@@ -50,8 +63,9 @@ impl ClientStore for PostgresStore {
         let status_idx = crate::status::take_index(&mut tx, status_reuse_before).await?;
         sqlx::query(
             "INSERT INTO clients \
-             (client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, status_idx) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             (client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, status_idx, \
+              redirect_uris, post_logout_redirect_uris, grant_types, public, first_party, backchannel_logout_uri) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&c.client_id)
         .bind(&c.name)
@@ -61,6 +75,12 @@ impl ClientStore for PostgresStore {
         .bind(&c.delegable_roles)
         .bind(c.created_at)
         .bind(status_idx)
+        .bind(&c.redirect_uris)
+        .bind(&c.post_logout_redirect_uris)
+        .bind(&c.grant_types)
+        .bind(c.public)
+        .bind(c.first_party)
+        .bind(&c.backchannel_logout_uri)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;

@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sesame_core::keys::{KeyRecord, KeyState, SigningAlg};
+use sesame_core::keys::{KeyPurpose, KeyRecord, KeyState, SigningAlg};
 use sesame_core::secret::{ExposeSecret, secret_bytes};
-use sesame_core::store::{AuditEntry, KeyStore, StoreError, StoreResult};
+use sesame_core::store::{AuditEntry, KeyRotation, KeyStore, StoreError, StoreResult};
 use sesame_verify::PublicJwk;
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -15,10 +15,11 @@ use crate::{PostgresStore, map_err};
 async fn insert_key(conn: &mut PgConnection, k: &KeyRecord) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO signing_keys \
-           (kid, alg, state, private_der, public_jwk, created_at, activated_at, retire_until) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+           (kid, purpose, alg, state, private_der, public_jwk, created_at, activated_at, retire_until) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&k.kid)
+    .bind(k.purpose.as_str())
     .bind(k.alg.as_str())
     .bind(k.state.as_str())
     .bind(k.private_der.expose_secret().as_slice())
@@ -50,6 +51,7 @@ fn bad_row(what: &str) -> StoreError {
 #[derive(sqlx::FromRow)]
 struct KeyRow {
     kid: String,
+    purpose: String,
     alg: String,
     state: String,
     private_der: Vec<u8>,
@@ -66,6 +68,7 @@ impl TryFrom<KeyRow> for KeyRecord {
     fn try_from(r: KeyRow) -> StoreResult<Self> {
         Ok(KeyRecord {
             kid: r.kid,
+            purpose: KeyPurpose::parse(&r.purpose).ok_or_else(|| bad_row("purpose"))?,
             alg: SigningAlg::parse(&r.alg).ok_or_else(|| bad_row("alg"))?,
             state: KeyState::parse(&r.state).ok_or_else(|| bad_row("state"))?,
             private_der: secret_bytes(r.private_der),
@@ -81,7 +84,7 @@ impl TryFrom<KeyRow> for KeyRecord {
 impl KeyStore for PostgresStore {
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         let keys: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, alg, state, private_der, public_jwk, created_at, activated_at, retire_until \
+            "SELECT kid, purpose, alg, state, private_der, public_jwk, created_at, activated_at, retire_until \
              FROM signing_keys ORDER BY created_at, kid",
         )
         .fetch_all(self.pool())
@@ -91,14 +94,21 @@ impl KeyStore for PostgresStore {
     }
 
     async fn init_keys(&self, current: &KeyRecord, next: &KeyRecord) -> StoreResult<bool> {
+        if current.purpose != next.purpose {
+            return Err(StoreError::Other(
+                "init_keys: the current and the next key differ in purpose".into(),
+            ));
+        }
         let mut tx = self.begin().await?;
         // Replicas starting together queue on the lock; under READ COMMITTED the check below
         // takes its snapshot after the lock is granted, so it sees the winner's committed keys.
         lock_keys(&mut tx).await?;
-        let (exists,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM signing_keys)")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let (exists,): (bool,) =
+            sqlx::query_as("SELECT EXISTS (SELECT 1 FROM signing_keys WHERE purpose = $1)")
+                .bind(current.purpose.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
         if exists {
             return Ok(false);
         }
@@ -110,32 +120,38 @@ impl KeyStore for PostgresStore {
 
     async fn rotate_keys(
         &self,
-        new_next: &KeyRecord,
+        rotations: &[KeyRotation],
         now: DateTime<Utc>,
-        retire_until: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         // Two replicas rotating at once would otherwise both promote and insert; queued, the
         // second rotates the key set the first left.
         lock_keys(&mut tx).await?;
-        // Retire before promoting: at most one `current` key at any statement's end (the
-        // signing_keys_one_current index checks it).
-        sqlx::query(
-            "UPDATE signing_keys SET state = 'retired', retire_until = $1 WHERE state = 'current'",
-        )
-        .bind(retire_until)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query(
-            "UPDATE signing_keys SET state = 'current', activated_at = $1 WHERE state = 'next'",
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_key(&mut tx, new_next).await?;
+        for r in rotations {
+            let purpose = r.new_next.purpose.as_str();
+            // Retire before promoting: at most one `current` key per purpose at any statement's
+            // end (the signing_keys_one_current index checks it).
+            sqlx::query(
+                "UPDATE signing_keys SET state = 'retired', retire_until = $1 \
+                 WHERE state = 'current' AND purpose = $2",
+            )
+            .bind(r.retire_until)
+            .bind(purpose)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            sqlx::query(
+                "UPDATE signing_keys SET state = 'current', activated_at = $1 \
+                 WHERE state = 'next' AND purpose = $2",
+            )
+            .bind(now)
+            .bind(purpose)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            insert_key(&mut tx, &r.new_next).await?;
+        }
         sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= $1")
             .bind(now)
             .execute(&mut *tx)

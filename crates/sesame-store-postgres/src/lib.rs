@@ -12,9 +12,11 @@ mod email;
 mod keys;
 mod lockout;
 mod mfa;
+mod oidc;
 mod sessions;
 mod status;
 mod users;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -3,17 +3,18 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
+    AppLink, Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
     Revocation, RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreError,
     StoreResult, TokenSubject,
 };
 use uuid::Uuid;
 
-use crate::audit::insert_audit;
+use crate::audit::record_changes;
+use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{PostgresStore, map_err};
 
 const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
-     browser_hash IS NOT NULL AS browser, status_idx, amr, acr";
+     browser_hash IS NOT NULL AS browser, status_idx, amr, acr, client_id, parent_id, scope, auth_time";
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
@@ -30,6 +31,10 @@ struct SessionRow {
     status_idx: Option<i64>,
     amr: Vec<String>,
     acr: String,
+    client_id: Option<String>,
+    parent_id: Option<Uuid>,
+    scope: Option<String>,
+    auth_time: Option<DateTime<Utc>>,
 }
 
 impl From<SessionRow> for SessionRecord {
@@ -53,6 +58,15 @@ impl From<SessionRow> for SessionRecord {
             assurance: Assurance {
                 amr: r.amr,
                 acr: r.acr,
+            },
+            app: match (r.client_id, r.parent_id, r.auth_time) {
+                (Some(client_id), Some(parent_id), Some(auth_time)) => Some(AppLink {
+                    client_id,
+                    parent_id,
+                    scope: r.scope.unwrap_or_default(),
+                    auth_time,
+                }),
+                _ => None,
             },
         }
     }
@@ -115,35 +129,7 @@ struct RotatedRow {
 impl SessionStore for PostgresStore {
     async fn create_session(&self, s: &NewSession) -> StoreResult<i64> {
         let mut tx = self.begin().await?;
-        let status_idx = crate::status::take_index(&mut tx, s.status_reuse_before).await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx, amr, acr) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(s.id)
-        .bind(s.user_id)
-        .bind(&s.audience)
-        .bind(s.now)
-        .bind(s.expires_at)
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .bind(s.access_until)
-        .bind(status_idx)
-        .bind(&s.assurance.amr)
-        .bind(&s.assurance.acr)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&s.refresh_hash)
-        .bind(s.id)
-        .bind(s.now)
-        .bind(s.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        let status_idx = insert_session(&mut tx, s).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(status_idx)
     }
@@ -246,11 +232,25 @@ impl SessionStore for PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
+        let mut replaced: Vec<EndedRow> = Vec::new();
         if let Some(old) = s.replacing {
-            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            // A sign-in again by the same person (a re-authentication an app asked for) keeps
+            // the apps signed in: their sessions move to the new browser session before the old
+            // one ends (which would end them).
+            sqlx::query("UPDATE sessions SET parent_id = $1 WHERE parent_id = $2 AND user_id = $3")
+                .bind(s.id)
+                .bind(old)
+                .bind(s.user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let sql = format!(
+                "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING {ENDED_COLUMNS}"
+            );
+            replaced = sqlx::query_as(&sql)
                 .bind(s.now)
                 .bind(old)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(map_err)?;
         }
@@ -271,7 +271,7 @@ impl SessionStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
+        record_changes(&mut tx, audit, &ended(replaced, s.now)).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -333,17 +333,19 @@ impl SessionStore for PostgresStore {
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         // Conditional: of two concurrent logouts only one revokes, and only it writes the audit.
-        let done =
-            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        if done.rows_affected() == 0 {
+        let sql = format!(
+            "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING {ENDED_COLUMNS}"
+        );
+        let done: Vec<EndedRow> = sqlx::query_as(&sql)
+            .bind(now)
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.is_empty() {
             return Ok(false);
         }
-        insert_audit(&mut tx, audit).await?;
+        record_changes(&mut tx, audit, &ended(done, now)).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }
@@ -519,19 +521,63 @@ impl PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<u64> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let sql = format!(
             "UPDATE sessions SET revoked_at = $1 \
              WHERE user_id = $2 AND id IS DISTINCT FROM $3 AND revoked_at IS NULL \
-               AND (expires_at > $1 OR access_until > $1)",
-        )
-        .bind(now)
-        .bind(user_id)
-        .bind(keep)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
+               AND (expires_at > $1 OR access_until > $1) RETURNING {ENDED_COLUMNS}"
+        );
+        let done: Vec<EndedRow> = sqlx::query_as(&sql)
+            .bind(now)
+            .bind(user_id)
+            .bind(keep)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let n = done.len() as u64;
+        record_changes(&mut tx, audit, &ended(done, now)).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(done.rows_affected())
+        Ok(n)
     }
+}
+
+/// Inserts a session and its first refresh token in `tx`; the status-list index it took.
+pub(crate) async fn insert_session(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    s: &NewSession,
+) -> StoreResult<i64> {
+    let status_idx = crate::status::take_index(tx, s.status_reuse_before).await?;
+    let app = s.app.as_ref();
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx, amr, acr, client_id, parent_id, scope, auth_time) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(s.id)
+    .bind(s.user_id)
+    .bind(&s.audience)
+    .bind(s.now)
+    .bind(s.expires_at)
+    .bind(&s.ip)
+    .bind(&s.user_agent)
+    .bind(s.access_until)
+    .bind(status_idx)
+    .bind(&s.assurance.amr)
+    .bind(&s.assurance.acr)
+    .bind(app.map(|a| a.client_id.as_str()))
+    .bind(app.map(|a| a.parent_id))
+    .bind(app.map(|a| a.scope.as_str()))
+    .bind(app.map(|a| a.auth_time))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&s.refresh_hash)
+    .bind(s.id)
+    .bind(s.now)
+    .bind(s.expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(status_idx)
 }

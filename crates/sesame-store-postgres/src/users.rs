@@ -9,7 +9,8 @@ use sesame_core::store::{
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::audit::insert_audit;
+use crate::audit::{insert_audit, record_changes};
+use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{PostgresStore, map_err};
 
 /// Roles come back sorted in byte order (COLLATE "C"), the order Rust's `sort` gives and SQLite
@@ -213,9 +214,10 @@ impl UserStore for PostgresStore {
         id: Uuid,
         c: &ProfileChange,
         now: DateTime<Utc>,
+        audit: &[AuditEntry],
     ) -> StoreResult<Option<UserRecord>> {
-        // One UPDATE setting only the fields that change: atomic without a transaction, and a
-        // taken email or username fails it with the constraint's name.
+        // One UPDATE setting only the fields that change, in a transaction with its audit entry:
+        // a taken email or username fails it with the constraint's name.
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new("UPDATE users SET updated_at = ");
         q.push_bind(now);
         if let Some((email, canonical)) = &c.email {
@@ -237,11 +239,16 @@ impl UserStore for PostgresStore {
         }
         q.push(" WHERE id = ").push_bind(id);
         q.push(format!(" RETURNING {USER_COLUMNS}"));
+        let mut tx = self.begin().await?;
         let user: Option<UserRow> = q
             .build_query_as()
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *tx)
             .await
             .map_err(map_err)?;
+        if user.is_some() {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
         Ok(user.map(Into::into))
     }
 
@@ -267,26 +274,31 @@ impl UserStore for PostgresStore {
         .await
         .map_err(map_err)?;
         // IS DISTINCT FROM: with no session to keep ($3 NULL) every session ends.
-        let ended = sqlx::query(
+        let sql = format!(
             "UPDATE sessions SET revoked_at = $1 \
-             WHERE user_id = $2 AND revoked_at IS NULL AND id IS DISTINCT FROM $3",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(keep)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+             WHERE user_id = $2 AND revoked_at IS NULL AND id IS DISTINCT FROM $3 RETURNING {ENDED_COLUMNS}"
+        );
+        let revoked: Vec<EndedRow> = sqlx::query_as(&sql)
+            .bind(now)
+            .bind(id)
+            .bind(keep)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let n = revoked.len() as u64;
         // A new password: every reset link of the user dies.
         crate::email::spend_reset_tokens(&mut tx, id, now).await?;
-        insert_audit(&mut tx, audit).await?;
+        record_changes(&mut tx, audit, &ended(revoked, now)).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(ended.rows_affected())
+        Ok(n)
     }
 
     async fn import_users(&self, batch: &[ImportedUser]) -> StoreResult<Vec<ImportOutcome>> {
         let mut tx = self.begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
+        // The entries of the users inserted, written at the end: one webhook fan-out for the
+        // batch rather than one statement per user.
+        let mut audit = Vec::new();
         for i in batch {
             let u = &i.user;
             // A taken email or username makes this insert nothing (no error, which would abort
@@ -333,9 +345,10 @@ impl UserStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-            insert_audit(&mut tx, std::slice::from_ref(&i.audit)).await?;
+            audit.push(i.audit.clone());
             outcomes.push(ImportOutcome::Imported);
         }
+        insert_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(outcomes)
     }
@@ -365,9 +378,31 @@ impl UserStore for PostgresStore {
         Ok(true)
     }
 
-    async fn delete_user(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool> {
+    async fn delete_user(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
         let admins = active_admins(&mut tx).await?;
+        // The user's row first: no session can be opened for it from here on (a new session's
+        // foreign key check waits for this lock), so the live sessions read next are all that
+        // the cascade below ends, reported as ended. (Users, then their sessions: the order a
+        // password change locks them in.)
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let sql = format!(
+            "SELECT {ENDED_COLUMNS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL"
+        );
+        let live: Vec<EndedRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
         // Refresh tokens first, explicitly: the cascade below would lock sessions and then their
         // tokens, the reverse of a rotation (token, then session), so a refresh of this user's
         // session at the same moment could deadlock with it.
@@ -379,6 +414,7 @@ impl UserStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+        crate::oidc::logouts_of_deleted_user(&mut tx, id, now).await?;
         // Roles, preferences, sessions (and any token issued meanwhile) go by ON DELETE CASCADE.
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
@@ -389,7 +425,7 @@ impl UserStore for PostgresStore {
             return Ok(false);
         }
         keeps_an_admin(&mut tx, admins).await?;
-        insert_audit(&mut tx, audit).await?;
+        record_changes(&mut tx, audit, &ended(live, now)).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }

@@ -2,17 +2,29 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sesame_core::store::{AuditEntry, AuditFilter, AuditStore, StoreResult};
+use sesame_core::store::{AuditEntry, AuditFilter, AuditStore, EndedSession, StoreResult};
+use sesame_core::webhooks::events_for;
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::types::{TextUuid, UnixMs};
 use crate::{SqliteStore, map_err};
 
-/// Writes audit entries on the connection of the transaction making the change.
+/// Writes audit entries on the connection of the transaction making the change, with the
+/// webhook deliveries of the events they stand for.
 pub(crate) async fn insert_audit(
     conn: &mut SqliteConnection,
     entries: &[AuditEntry],
+) -> StoreResult<()> {
+    record_changes(conn, entries, &[]).await
+}
+
+/// [`insert_audit`] for a change that also ended sessions: each one's `session.revoked` event
+/// is written with the entries.
+pub(crate) async fn record_changes(
+    conn: &mut SqliteConnection,
+    entries: &[AuditEntry],
+    ended: &[EndedSession],
 ) -> StoreResult<()> {
     for e in entries {
         sqlx::query("INSERT INTO audit_log (id, at, event, user_id, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
@@ -27,7 +39,7 @@ pub(crate) async fn insert_audit(
             .await
             .map_err(map_err)?;
     }
-    Ok(())
+    crate::webhooks::fan_out(conn, &events_for(entries, ended)).await
 }
 
 #[derive(sqlx::FromRow)]

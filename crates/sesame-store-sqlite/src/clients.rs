@@ -23,6 +23,15 @@ struct ClientRow {
     created_at: UnixMs,
     access_until: Option<UnixMs>,
     status_idx: Option<i64>,
+    #[sqlx(json)]
+    redirect_uris: Vec<String>,
+    #[sqlx(json)]
+    post_logout_redirect_uris: Vec<String>,
+    #[sqlx(json)]
+    grant_types: Vec<String>,
+    public: bool,
+    first_party: bool,
+    backchannel_logout_uri: Option<String>,
 }
 
 impl From<ClientRow> for ClientRecord {
@@ -37,11 +46,18 @@ impl From<ClientRow> for ClientRecord {
             created_at: r.created_at.into(),
             access_until: r.access_until.map(Into::into),
             status_idx: r.status_idx,
+            redirect_uris: r.redirect_uris,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
+            grant_types: r.grant_types,
+            public: r.public,
+            first_party: r.first_party,
+            backchannel_logout_uri: r.backchannel_logout_uri,
         }
     }
 }
 
-const COLUMNS: &str = "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until, status_idx";
+const COLUMNS: &str = "client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, access_until, status_idx, \
+     redirect_uris, post_logout_redirect_uris, grant_types, public, first_party, backchannel_logout_uri";
 
 #[async_trait]
 impl ClientStore for SqliteStore {
@@ -53,7 +69,11 @@ impl ClientStore for SqliteStore {
     ) -> StoreResult<i64> {
         let mut tx = self.write_tx().await?;
         let status_idx = crate::status::take_index(&mut tx, status_reuse_before).await?;
-        sqlx::query("INSERT INTO clients (client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, status_idx) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query(
+            "INSERT INTO clients (client_id, name, secret_hash, audiences, scopes, delegable_roles, created_at, status_idx, \
+             redirect_uris, post_logout_redirect_uris, grant_types, public, first_party, backchannel_logout_uri) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
             .bind(&c.client_id)
             .bind(&c.name)
             .bind(&c.secret_hash)
@@ -62,6 +82,12 @@ impl ClientStore for SqliteStore {
             .bind(Json(&c.delegable_roles))
             .bind(UnixMs(c.created_at))
             .bind(status_idx)
+            .bind(Json(&c.redirect_uris))
+            .bind(Json(&c.post_logout_redirect_uris))
+            .bind(Json(&c.grant_types))
+            .bind(c.public)
+            .bind(c.first_party)
+            .bind(&c.backchannel_logout_uri)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;

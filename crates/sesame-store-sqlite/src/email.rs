@@ -229,17 +229,20 @@ impl EmailStore for SqliteStore {
             .map_err(map_err)?;
         // The user's other reset links die with this one.
         spend_reset_tokens(&mut tx, &user, now).await?;
-        let ended = sqlx::query(
-            "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-        )
-        .bind(UnixMs(now))
-        .bind(&user)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
+        let sql = format!(
+            "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING {}",
+            crate::webhooks::ENDED_COLUMNS
+        );
+        let revoked: Vec<crate::webhooks::EndedRow> = sqlx::query_as(&sql)
+            .bind(UnixMs(now))
+            .bind(&user)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let n = revoked.len() as u64;
+        crate::audit::record_changes(&mut tx, audit, &crate::webhooks::ended(revoked, now)).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(Some((user_id.into(), ended.rows_affected())))
+        Ok(Some((user_id.into(), n)))
     }
 
     async fn verify_email(

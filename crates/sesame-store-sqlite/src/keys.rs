@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sesame_core::keys::{KeyRecord, KeyState, SigningAlg};
+use sesame_core::keys::{KeyPurpose, KeyRecord, KeyState, SigningAlg};
 use sesame_core::secret::{ExposeSecret, secret_bytes};
-use sesame_core::store::{AuditEntry, KeyStore, StoreError, StoreResult};
+use sesame_core::store::{AuditEntry, KeyRotation, KeyStore, StoreError, StoreResult};
 use sesame_verify::PublicJwk;
 
 use sqlx::types::Json;
@@ -16,10 +16,11 @@ use crate::{SqliteStore, map_err};
 
 async fn insert_key(tx: &mut Transaction<'static, Sqlite>, k: &KeyRecord) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO signing_keys (kid, alg, state, private_der, public_jwk, created_at, activated_at, retire_until) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO signing_keys (kid, purpose, alg, state, private_der, public_jwk, created_at, activated_at, retire_until) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&k.kid)
+    .bind(k.purpose.as_str())
     .bind(k.alg.as_str())
     .bind(k.state.as_str())
     .bind(k.private_der.expose_secret().as_slice())
@@ -40,6 +41,7 @@ fn bad_row(what: &str) -> StoreError {
 #[derive(sqlx::FromRow)]
 struct KeyRow {
     kid: String,
+    purpose: String,
     alg: String,
     state: String,
     private_der: Vec<u8>,
@@ -56,6 +58,7 @@ impl TryFrom<KeyRow> for KeyRecord {
     fn try_from(r: KeyRow) -> StoreResult<Self> {
         Ok(KeyRecord {
             kid: r.kid,
+            purpose: KeyPurpose::parse(&r.purpose).ok_or_else(|| bad_row("purpose"))?,
             alg: SigningAlg::parse(&r.alg).ok_or_else(|| bad_row("alg"))?,
             state: KeyState::parse(&r.state).ok_or_else(|| bad_row("state"))?,
             private_der: secret_bytes(r.private_der),
@@ -71,7 +74,7 @@ impl TryFrom<KeyRow> for KeyRecord {
 impl KeyStore for SqliteStore {
     async fn list_keys(&self) -> StoreResult<Vec<KeyRecord>> {
         let keys: Vec<KeyRow> = sqlx::query_as(
-            "SELECT kid, alg, state, private_der, public_jwk, created_at, activated_at, retire_until \
+            "SELECT kid, purpose, alg, state, private_der, public_jwk, created_at, activated_at, retire_until \
              FROM signing_keys ORDER BY created_at",
         )
         .fetch_all(self.reader())
@@ -81,9 +84,16 @@ impl KeyStore for SqliteStore {
     }
 
     async fn init_keys(&self, current: &KeyRecord, next: &KeyRecord) -> StoreResult<bool> {
-        // BEGIN IMMEDIATE holds the write lock across the check and the inserts.
+        if current.purpose != next.purpose {
+            return Err(StoreError::Other(
+                "init_keys: the current and the next key differ in purpose".into(),
+            ));
+        }
+        // BEGIN IMMEDIATE holds the write lock across the check and the inserts, so of replicas
+        // starting together exactly one stores this purpose's pair.
         let mut tx = self.write_tx().await?;
-        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM signing_keys")
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM signing_keys WHERE purpose = ?")
+            .bind(current.purpose.as_str())
             .fetch_one(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -98,27 +108,35 @@ impl KeyStore for SqliteStore {
 
     async fn rotate_keys(
         &self,
-        new_next: &KeyRecord,
+        rotations: &[KeyRotation],
         now: DateTime<Utc>,
-        retire_until: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "UPDATE signing_keys SET state = 'retired', retire_until = ? WHERE state = 'current'",
-        )
-        .bind(UnixMs(retire_until))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query(
-            "UPDATE signing_keys SET state = 'current', activated_at = ? WHERE state = 'next'",
-        )
-        .bind(UnixMs(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_key(&mut tx, new_next).await?;
+        for r in rotations {
+            let purpose = r.new_next.purpose.as_str();
+            // Retire before promoting: at most one `current` key per purpose at any statement's
+            // end (the signing_keys_one_current index checks it).
+            sqlx::query(
+                "UPDATE signing_keys SET state = 'retired', retire_until = ? \
+                 WHERE state = 'current' AND purpose = ?",
+            )
+            .bind(UnixMs(r.retire_until))
+            .bind(purpose)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            sqlx::query(
+                "UPDATE signing_keys SET state = 'current', activated_at = ? \
+                 WHERE state = 'next' AND purpose = ?",
+            )
+            .bind(UnixMs(now))
+            .bind(purpose)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            insert_key(&mut tx, &r.new_next).await?;
+        }
         sqlx::query("DELETE FROM signing_keys WHERE state = 'retired' AND retire_until <= ?")
             .bind(UnixMs(now))
             .execute(&mut *tx)

@@ -28,12 +28,14 @@ mod email;
 mod keys;
 mod lockout;
 mod mfa;
+mod oidc;
 mod private_files;
 mod rotation;
 mod sessions;
 mod status;
 mod types;
 mod users;
+mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -3,19 +3,20 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
+    AppLink, Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
     Revocation, RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreResult,
 };
 
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::audit::insert_audit;
+use crate::audit::record_changes;
 use crate::types::{TextUuid, UnixMs};
+use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{SqliteStore, map_err};
 
 pub(crate) const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
-     browser_hash IS NOT NULL AS browser, status_idx, amr, acr";
+     browser_hash IS NOT NULL AS browser, status_idx, amr, acr, client_id, parent_id, scope, auth_time";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
@@ -34,6 +35,10 @@ pub(crate) struct SessionRow {
     #[sqlx(json)]
     amr: Vec<String>,
     acr: String,
+    client_id: Option<String>,
+    parent_id: Option<TextUuid>,
+    scope: Option<String>,
+    auth_time: Option<UnixMs>,
 }
 
 impl From<SessionRow> for SessionRecord {
@@ -57,6 +62,15 @@ impl From<SessionRow> for SessionRecord {
             assurance: Assurance {
                 amr: r.amr,
                 acr: r.acr,
+            },
+            app: match (r.client_id, r.parent_id, r.auth_time) {
+                (Some(client_id), Some(parent_id), Some(auth_time)) => Some(AppLink {
+                    client_id,
+                    parent_id: parent_id.into(),
+                    scope: r.scope.unwrap_or_default(),
+                    auth_time: auth_time.into(),
+                }),
+                _ => None,
             },
         }
     }
@@ -85,34 +99,7 @@ struct RevocationRow {
 impl SessionStore for SqliteStore {
     async fn create_session(&self, s: &NewSession) -> StoreResult<i64> {
         let mut tx = self.write_tx().await?;
-        let status_idx = crate::status::take_index(&mut tx, s.status_reuse_before).await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx, amr, acr) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(s.id.to_string())
-        .bind(s.user_id.to_string())
-        .bind(Json(&s.audience))
-        .bind(UnixMs(s.now))
-        .bind(UnixMs(s.now))
-        .bind(UnixMs(s.expires_at))
-        .bind(UnixMs(s.access_until))
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .bind(status_idx)
-        .bind(Json(&s.assurance.amr))
-        .bind(&s.assurance.acr)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(&s.refresh_hash)
-            .bind(s.id.to_string())
-            .bind(UnixMs(s.now))
-            .bind(UnixMs(s.expires_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let status_idx = insert_session(&mut tx, s).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(status_idx)
     }
@@ -183,11 +170,25 @@ impl SessionStore for SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
+        let mut replaced: Vec<EndedRow> = Vec::new();
         if let Some(old) = s.replacing {
-            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            // A sign-in again by the same person (a re-authentication an app asked for) keeps
+            // the apps signed in: their sessions move to the new browser session before the old
+            // one ends (which would end them).
+            sqlx::query("UPDATE sessions SET parent_id = ? WHERE parent_id = ? AND user_id = ?")
+                .bind(s.id.to_string())
+                .bind(old.to_string())
+                .bind(s.user_id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            let sql = format!(
+                "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING {ENDED_COLUMNS}"
+            );
+            replaced = sqlx::query_as(&sql)
                 .bind(UnixMs(s.now))
                 .bind(old.to_string())
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(map_err)?;
         }
@@ -210,7 +211,7 @@ impl SessionStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
+        record_changes(&mut tx, audit, &ended(replaced, s.now)).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -269,17 +270,19 @@ impl SessionStore for SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
-        let done =
-            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(UnixMs(now))
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        if done.rows_affected() == 0 {
+        let sql = format!(
+            "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING {ENDED_COLUMNS}"
+        );
+        let done: Vec<EndedRow> = sqlx::query_as(&sql)
+            .bind(UnixMs(now))
+            .bind(id.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.is_empty() {
             return Ok(false);
         }
-        insert_audit(&mut tx, audit).await?;
+        record_changes(&mut tx, audit, &ended(done, now)).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }
@@ -442,18 +445,63 @@ impl SqliteStore {
         audit: &[AuditEntry],
     ) -> StoreResult<u64> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query(
+        let sql = format!(
             "UPDATE sessions SET revoked_at = ?1 WHERE user_id = ?2 AND id IS NOT ?3 \
-             AND revoked_at IS NULL AND (expires_at > ?1 OR access_until > ?1)",
-        )
-        .bind(UnixMs(now))
-        .bind(user_id.to_string())
-        .bind(keep.map(|k| k.to_string()))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
+             AND revoked_at IS NULL AND (expires_at > ?1 OR access_until > ?1) RETURNING {ENDED_COLUMNS}"
+        );
+        let done: Vec<EndedRow> = sqlx::query_as(&sql)
+            .bind(UnixMs(now))
+            .bind(user_id.to_string())
+            .bind(keep.map(|k| k.to_string()))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let n = done.len() as u64;
+        record_changes(&mut tx, audit, &ended(done, now)).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(done.rows_affected())
+        Ok(n)
     }
+}
+
+/// Inserts a session and its first refresh token in `tx`; the status-list index it took.
+pub(crate) async fn insert_session(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    s: &NewSession,
+) -> StoreResult<i64> {
+    let status_idx = crate::status::take_index(tx, s.status_reuse_before).await?;
+    let app = s.app.as_ref();
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx, amr, acr, client_id, parent_id, scope, auth_time) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(s.id.to_string())
+    .bind(s.user_id.to_string())
+    .bind(Json(&s.audience))
+    .bind(UnixMs(s.now))
+    .bind(UnixMs(s.now))
+    .bind(UnixMs(s.expires_at))
+    .bind(UnixMs(s.access_until))
+    .bind(&s.ip)
+    .bind(&s.user_agent)
+    .bind(status_idx)
+    .bind(Json(&s.assurance.amr))
+    .bind(&s.assurance.acr)
+    .bind(app.map(|a| a.client_id.as_str()))
+    .bind(app.map(|a| a.parent_id.to_string()))
+    .bind(app.map(|a| a.scope.as_str()))
+    .bind(app.map(|a| UnixMs(a.auth_time)))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&s.refresh_hash)
+    .bind(s.id.to_string())
+    .bind(UnixMs(s.now))
+    .bind(UnixMs(s.expires_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(status_idx)
 }

@@ -11,8 +11,9 @@ use sqlx::{QueryBuilder, Sqlite};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
-use crate::audit::insert_audit;
+use crate::audit::{insert_audit, record_changes};
 use crate::types::{TextUuid, UnixMs};
+use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{SqliteStore, map_err, other};
 
 /// `failed_logins` and `locked_until` as admins see them: the highest count and the latest lock
@@ -207,9 +208,10 @@ impl UserStore for SqliteStore {
         id: Uuid,
         c: &ProfileChange,
         now: DateTime<Utc>,
+        audit: &[AuditEntry],
     ) -> StoreResult<Option<UserRecord>> {
-        // One UPDATE setting only the fields that change: atomic without a transaction, and a
-        // taken email or username fails it on the unique index.
+        // One UPDATE setting only the fields that change, in a transaction with its audit entry:
+        // a taken email or username fails it on the unique index.
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE users SET updated_at = ");
         q.push_bind(UnixMs(now));
         if let Some((email, canonical)) = &c.email {
@@ -231,11 +233,16 @@ impl UserStore for SqliteStore {
         }
         q.push(" WHERE id = ").push_bind(id.to_string());
         q.push(format!(" RETURNING {USER_COLUMNS}"));
+        let mut tx = self.write_tx().await?;
         let user: Option<UserRow> = q
             .build_query_as()
-            .fetch_optional(self.writer())
+            .fetch_optional(&mut *tx)
             .await
             .map_err(map_err)?;
+        if user.is_some() {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
         Ok(user.map(Into::into))
     }
 
@@ -257,25 +264,31 @@ impl UserStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let ended = sqlx::query(
-            "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?",
-        )
-        .bind(UnixMs(now))
-        .bind(id.to_string())
-        .bind(keep.map(|k| k.to_string()))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        let sql = format!(
+            "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ? \
+             RETURNING {ENDED_COLUMNS}"
+        );
+        let revoked: Vec<EndedRow> = sqlx::query_as(&sql)
+            .bind(UnixMs(now))
+            .bind(id.to_string())
+            .bind(keep.map(|k| k.to_string()))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let n = revoked.len() as u64;
         // A new password: every reset link of the user dies.
         crate::email::spend_reset_tokens(&mut tx, &id.to_string(), now).await?;
-        insert_audit(&mut tx, audit).await?;
+        record_changes(&mut tx, audit, &ended(revoked, now)).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(ended.rows_affected())
+        Ok(n)
     }
 
     async fn import_users(&self, batch: &[ImportedUser]) -> StoreResult<Vec<ImportOutcome>> {
         let mut tx = self.write_tx().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
+        // The entries of the users inserted, written at the end: one webhook fan-out for the
+        // batch rather than one statement per user.
+        let mut audit = Vec::new();
         for i in batch {
             let u = &i.user;
             let id = u.id.to_string();
@@ -321,9 +334,10 @@ impl UserStore for SqliteStore {
                     .await
                     .map_err(map_err)?;
             }
-            insert_audit(&mut tx, std::slice::from_ref(&i.audit)).await?;
+            audit.push(i.audit.clone());
             outcomes.push(ImportOutcome::Imported);
         }
+        insert_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(outcomes)
     }
@@ -352,9 +366,24 @@ impl UserStore for SqliteStore {
         Ok(true)
     }
 
-    async fn delete_user(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool> {
+    async fn delete_user(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
         let admins = active_admins(&mut tx).await?;
+        // The sessions go with the user (ON DELETE CASCADE): the live ones end here.
+        let sql = format!(
+            "SELECT {ENDED_COLUMNS} FROM sessions WHERE user_id = ? AND revoked_at IS NULL"
+        );
+        let live: Vec<EndedRow> = sqlx::query_as(&sql)
+            .bind(id.to_string())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        crate::oidc::logouts_of_deleted_user(&mut tx, id, now).await?;
         let done = sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -364,7 +393,7 @@ impl UserStore for SqliteStore {
             return Ok(false);
         }
         keeps_an_admin(&mut tx, admins).await?;
-        insert_audit(&mut tx, audit).await?;
+        record_changes(&mut tx, audit, &ended(live, now)).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }

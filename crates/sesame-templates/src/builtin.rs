@@ -41,6 +41,18 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/signout.html"),
     ),
     (
+        "pages/consent.html",
+        include_str!("../templates/pages/consent.html"),
+    ),
+    (
+        "pages/signed_out.html",
+        include_str!("../templates/pages/signed_out.html"),
+    ),
+    (
+        "pages/account/apps.html",
+        include_str!("../templates/pages/account/apps.html"),
+    ),
+    (
         "pages/error.html",
         include_str!("../templates/pages/error.html"),
     ),

@@ -243,6 +243,106 @@ impl Page for SignOut {
     }
 }
 
+/// One scope on the consent page: OpenID's own are described by the catalogue
+/// (`scope-<name>`), an API's are shown by name.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScopeLine {
+    pub name: String,
+    pub known: bool,
+}
+
+/// A request parameter the consent form carries back.
+#[derive(Debug, Clone, Serialize)]
+pub struct HiddenField {
+    pub name: String,
+    pub value: String,
+}
+
+/// `pages/consent.html`: an app asks for the person's permission.
+#[derive(Debug, Clone, Serialize)]
+pub struct Consent {
+    pub client_name: String,
+    pub scopes: Vec<ScopeLine>,
+    /// The authorization request, posted back with the decision.
+    pub params: Vec<HiddenField>,
+}
+
+impl Page for Consent {
+    const TEMPLATE: &'static str = "pages/consent.html";
+    fn samples() -> Vec<Self> {
+        vec![Consent {
+            client_name: "Photo Book".into(),
+            scopes: vec![
+                ScopeLine {
+                    name: "openid".into(),
+                    known: true,
+                },
+                ScopeLine {
+                    name: "profile".into(),
+                    known: true,
+                },
+                ScopeLine {
+                    name: "email".into(),
+                    known: true,
+                },
+                ScopeLine {
+                    name: "offline_access".into(),
+                    known: true,
+                },
+                ScopeLine {
+                    name: "images:read".into(),
+                    known: false,
+                },
+            ],
+            params: vec![HiddenField {
+                name: "client_id".into(),
+                value: "photo-book".into(),
+            }],
+        }]
+    }
+}
+
+/// `pages/signed_out.html`: after RP-initiated logout without a way back to the app.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedOut {}
+
+impl Page for SignedOut {
+    const TEMPLATE: &'static str = "pages/signed_out.html";
+    fn samples() -> Vec<Self> {
+        vec![SignedOut {}]
+    }
+}
+
+/// One app on `/account/apps`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppGrant {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+}
+
+/// `pages/account/apps.html`: the apps the person allowed.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountApps {
+    pub apps: Vec<AppGrant>,
+}
+
+impl Page for AccountApps {
+    const TEMPLATE: &'static str = "pages/account/apps.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            AccountApps { apps: vec![] },
+            AccountApps {
+                apps: vec![AppGrant {
+                    client_id: "photo-book".into(),
+                    client_name: "Photo Book".into(),
+                    scopes: vec!["email".into(), "openid".into()],
+                }],
+            },
+        ]
+    }
+}
+
 /// `pages/error.html`
 #[derive(Debug, Clone, Serialize)]
 pub struct ErrorPage {
@@ -380,5 +480,8 @@ pub(crate) fn check_all(t: &Templates) -> Result<(), TemplateError> {
     t.check::<AccountProfile>()?;
     t.check::<AccountSecurity>()?;
     t.check::<AccountSessions>()?;
+    t.check::<Consent>()?;
+    t.check::<SignedOut>()?;
+    t.check::<AccountApps>()?;
     Ok(())
 }

@@ -38,6 +38,9 @@ fn pages() -> Vec<(&'static str, BTreeSet<String>)> {
         keys::<AccountProfile>(),
         keys::<AccountSecurity>(),
         keys::<AccountSessions>(),
+        keys::<Consent>(),
+        keys::<SignedOut>(),
+        keys::<AccountApps>(),
     ]
 }
 
@@ -206,8 +209,14 @@ fn both_catalogues_have_the_same_messages_and_every_template_message_exists() {
         "notice-session-ended",
         "notice-sessions-ended",
         "notice-signed-out",
+        "notice-app-removed",
         "sessions-kind-api",
         "sessions-kind-browser",
+        "error-unknown-client-title",
+        "error-unknown-client",
+        "error-invalid-redirect-uri",
+        "error-logout-redirect",
+        "error-bad-id-token-hint",
     ] {
         assert!(en.contains(id), "{id}");
     }

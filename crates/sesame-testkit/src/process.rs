@@ -56,11 +56,13 @@ pub async fn ready_over_tls(
                     .context("cannot build an HTTPS client")?,
             );
         }
-        if let Some(c) = &client
-            && let Ok(res) = c.get(format!("{base}/healthz")).send().await
-            && res.status() == reqwest::StatusCode::OK
-        {
-            return Ok(c.clone());
+        if let Some(c) = &client {
+            match c.get(format!("{base}/healthz")).send().await {
+                Ok(res) if res.status() == reqwest::StatusCode::OK => return Ok(c.clone()),
+                // Not trusted (a certificate read before it was whole, or replaced): read it again.
+                Err(e) if e.is_connect() => client = None,
+                _ => {}
+            }
         }
         if Instant::now() >= deadline {
             bail!(

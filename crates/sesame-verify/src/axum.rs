@@ -68,20 +68,24 @@ where
             .first()
             .cloned()
             .unwrap_or_else(|| "api".into());
+        let metadata = verifier.resource_metadata_url();
         let token = match bearer_token(&parts.headers) {
-            Bearer::Missing => return Err(AuthRejection::not_authenticated(&realm)),
+            Bearer::Missing => {
+                return Err(AuthRejection::not_authenticated(&realm)
+                    .with_resource_metadata(metadata.as_deref()));
+            }
             Bearer::Malformed => {
                 return Err(AuthRejection::from_error(
                     &AuthError::Invalid(VerifyError::Malformed),
                     &realm,
-                ));
+                )
+                .with_resource_metadata(metadata.as_deref()));
             }
             Bearer::Token(t) => t,
         };
-        let claims = verifier
-            .verify(token)
-            .await
-            .map_err(|e| AuthRejection::from_error(&e, &realm))?;
+        let claims = verifier.verify(token).await.map_err(|e| {
+            AuthRejection::from_error(&e, &realm).with_resource_metadata(metadata.as_deref())
+        })?;
         let done = Authenticated(claims);
         parts.extensions.insert(done.clone());
         Ok(done)
@@ -222,6 +226,14 @@ impl AuthRejection {
         }
     }
 
+    /// Names this service's protected-resource metadata (RFC 9728 §5.1) in the challenge.
+    pub fn with_resource_metadata(mut self, url: Option<&str>) -> Self {
+        if let (Some(challenge), Some(url)) = (self.challenge.as_mut(), url) {
+            challenge.push_str(&format!(", resource_metadata=\"{}\"", quote_safe(url)));
+        }
+        self
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -238,6 +250,36 @@ impl AuthRejection {
     pub fn challenge(&self) -> Option<&str> {
         self.challenge.as_deref()
     }
+}
+
+/// The route of this service's protected-resource metadata (RFC 9728), for the verifier's
+/// resource (none when it has none): `authorization_servers` names the issuer, bearer tokens go
+/// in the `Authorization` header. Merge it into the service's router.
+pub fn protected_resource<S>(verifier: &RemoteVerifier) -> ::axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let (Some(resource), Some(url)) = (
+        verifier.resource().map(str::to_string),
+        verifier.resource_metadata_url(),
+    ) else {
+        return ::axum::Router::new();
+    };
+    let path = url::Url::parse(&url)
+        .map(|u| u.path().to_string())
+        .unwrap_or_else(|_| "/.well-known/oauth-protected-resource".into());
+    let document = serde_json::json!({
+        "resource": resource,
+        "authorization_servers": [verifier.issuer()],
+        "bearer_methods_supported": ["header"],
+    });
+    ::axum::Router::new().route(
+        &path,
+        ::axum::routing::get(move || {
+            let document = document.clone();
+            async move { Json(document) }
+        }),
+    )
 }
 
 /// A realm is configuration, but it ends up inside a quoted header parameter: keep it plain.

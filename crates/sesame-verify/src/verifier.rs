@@ -118,8 +118,30 @@ impl Verifier {
         self.authentic(token).map(|(claims, _)| claims)
     }
 
+    /// Signature and algorithm of a JWT of another type signed by the same keys (an OpenID ID
+    /// token, `typ: JWT`): the claims as `T`, whatever its times say — for an issuer reading an
+    /// `id_token_hint` it issued, which may have expired. Never accepts an access token.
+    pub fn verify_signature_typed<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+    ) -> Result<T, VerifyError> {
+        self.authentic_as(token, |t| t.eq_ignore_ascii_case(typ))
+            .map(|(claims, _)| claims)
+    }
+
     /// The full signature check; also names the key that vouched for the token.
     fn authentic(&self, token: &str) -> Result<(Claims, (String, [u8; 32])), VerifyError> {
+        self.authentic_as(token, |t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        })
+    }
+
+    fn authentic_as<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        typ_ok: impl Fn(&str) -> bool,
+    ) -> Result<(T, (String, [u8; 32])), VerifyError> {
         // A JWS compact token is exactly three dot-separated parts; refuse anything else early
         // (this also refuses JWE and unsecured tokens with an empty signature part).
         // (Counted without allocating: this runs for every request.)
@@ -147,10 +169,7 @@ impl Verifier {
         if key.alg != header.alg {
             return Err(VerifyError::AlgorithmNotAllowed);
         }
-        let typ_ok = header.typ.as_deref().is_some_and(|t| {
-            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-        });
-        if !typ_ok {
+        if !header.typ.as_deref().is_some_and(typ_ok) {
             return Err(VerifyError::WrongType);
         }
         let mut validation = Validation::new(key.alg);
@@ -158,7 +177,7 @@ impl Verifier {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        let data = decode::<Claims>(token, &key.key, &validation).map_err(|e| match e.kind() {
+        let data = decode::<T>(token, &key.key, &validation).map_err(|e| match e.kind() {
             ErrorKind::InvalidSignature => VerifyError::BadSignature,
             ErrorKind::InvalidAlgorithm => VerifyError::AlgorithmNotAllowed,
             _ => VerifyError::Malformed,

@@ -38,14 +38,15 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Manage service clients (OAuth 2.0 client credentials).
+    /// Manage OAuth clients: services (client credentials) and apps people sign in to.
     #[command(subcommand)]
     Client(ClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Create a client; prints {client_id, client_secret} as JSON (the secret is shown once).
+    /// Create a client; prints it as JSON with its `client_secret` (shown once; none for a
+    /// public client).
     Create {
         #[arg(long)]
         name: String,
@@ -59,6 +60,26 @@ pub enum ClientCommand {
         /// default: none).
         #[arg(long = "delegable-role")]
         delegable_roles: Vec<String>,
+        /// A redirect URI for the authorization code flow (repeatable; compared exactly).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Where RP-initiated logout may send the browser afterwards (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A grant type (repeatable): client_credentials, authorization_code, refresh_token,
+        /// urn:ietf:params:oauth:grant-type:token-exchange. Default: authorization_code and
+        /// refresh_token with a redirect URI or --public, else the two service grants.
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// No secret: a SPA or native app, proven by PKCE.
+        #[arg(long)]
+        public: bool,
+        /// The operator's own app: no consent screen.
+        #[arg(long)]
+        first_party: bool,
+        /// Where OpenID back-channel logout tokens are POSTed.
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
     },
 }
 
@@ -117,9 +138,9 @@ pub enum RoleCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List signing keys and their states.
+    /// List signing keys (access and ID-token keys) and their states.
     List,
-    /// Promote the next key to signing and publish a new next key.
+    /// Rotate both key families: each promotes its next key to signing and publishes a new one.
     Rotate,
 }
 
@@ -235,6 +256,12 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             audiences,
             scopes,
             delegable_roles,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types,
+            public,
+            first_party,
+            backchannel_logout_uri,
         }) => {
             let sesame = start_core(&config, Arc::new(SystemClock)).await?;
             let created = sesame
@@ -245,6 +272,14 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                         audiences,
                         scopes,
                         delegable_roles,
+                        oauth: sesame_core::client_metadata::OAuthFields {
+                            redirect_uris,
+                            post_logout_redirect_uris,
+                            grant_types: (!grant_types.is_empty()).then_some(grant_types),
+                            public,
+                            first_party,
+                            backchannel_logout_uri,
+                        },
                     },
                     None,
                     &Default::default(),
@@ -252,12 +287,17 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot create the client: {}", describe(&e)))?;
             use secrecy::ExposeSecret;
-            println!(
-                "{}",
-                json!({"client_id": created.client.client_id, "client_secret": created.secret.expose_secret(),
-                       "name": created.client.name, "audiences": created.client.audiences, "scopes": created.client.scopes,
-                       "delegable_roles": created.client.delegable_roles})
-            );
+            let c = &created.client;
+            let mut out = json!({"client_id": c.client_id,
+                       "name": c.name, "audiences": c.audiences, "scopes": c.scopes,
+                       "delegable_roles": c.delegable_roles, "redirect_uris": c.redirect_uris,
+                       "post_logout_redirect_uris": c.post_logout_redirect_uris,
+                       "grant_types": c.grant_types, "public": c.public, "first_party": c.first_party,
+                       "backchannel_logout_uri": c.backchannel_logout_uri});
+            if let Some(secret) = &created.secret {
+                out["client_secret"] = json!(secret.expose_secret());
+            }
+            println!("{out}");
             Ok(())
         }
         Command::Keys(cmd) => {
@@ -274,7 +314,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 .published
                 .iter()
                 .map(|k| {
-                    json!({"kid": k.jwk.kid, "alg": k.jwk.alg, "state": k.state.as_str(), "created_at": k.created_at,
+                    json!({"kid": k.jwk.kid, "purpose": k.purpose.as_str(), "alg": k.jwk.alg, "state": k.state.as_str(), "created_at": k.created_at,
                            "activated_at": k.activated_at, "retire_until": k.retire_until})
                 })
                 .collect();

@@ -1,5 +1,6 @@
 //! The Sesame service: configuration, the command line, start-up and the HTTP API.
 
+pub mod backchannel;
 pub mod cli;
 pub mod config;
 pub mod http;
@@ -9,6 +10,7 @@ pub mod pages;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;
+pub mod webhooks;
 
 pub use config::Config;
 pub use startup::Application;

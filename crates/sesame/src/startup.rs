@@ -186,6 +186,8 @@ impl Application {
         let housekeeping = tokio::spawn(housekeeping(self.sesame.clone(), limits));
         let revocations = tokio::spawn(follow_revocations(self.sesame.clone()));
         let mailer = tokio::spawn(crate::mail::run_sender(self.sesame.clone(), self.mail));
+        let webhooks = tokio::spawn(crate::webhooks::run_sender(self.sesame.clone()));
+        let logouts = tokio::spawn(crate::backchannel::run_sender(self.sesame.clone()));
         {
             let handle = handle.clone();
             tokio::spawn(async move {
@@ -215,6 +217,8 @@ impl Application {
         housekeeping.abort();
         revocations.abort();
         mailer.abort();
+        webhooks.abort();
+        logouts.abort();
         served.context("server failed")
     }
 }
@@ -244,8 +248,8 @@ async fn follow_revocations(sesame: Arc<Sesame>) {
     }
 }
 
-/// How often expired sessions, refresh-token records, deny-list entries and old audit entries
-/// are purged, and idle rate-limit buckets dropped.
+/// How often expired sessions, refresh-token records, deny-list entries, old audit entries and
+/// settled webhook deliveries are purged, and idle rate-limit buckets dropped.
 pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 
 async fn housekeeping(sesame: Arc<Sesame>, limits: Arc<crate::http::ratelimit::RateLimits>) {

@@ -69,7 +69,11 @@ fn make_self_signed(config: &Config, cert_path: &Path, key_path: &Path) -> anyho
         .context("certificate path has no directory")?;
     create_private_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     write_private(key_path, certified.signing_key.serialize_pem().as_bytes())?;
-    std::fs::write(cert_path, certified.cert.pem())
+    // Written beside and renamed into place: whoever reads the certificate (a client that is to
+    // trust it, a second replica) sees the whole file or none, never a half-written one.
+    let partial = cert_path.with_extension("pem.partial");
+    std::fs::write(&partial, certified.cert.pem())
+        .and_then(|()| std::fs::rename(&partial, cert_path))
         .with_context(|| format!("cannot write {}", cert_path.display()))?;
     tracing::info!(cert = %cert_path.display(), "made a self-signed TLS certificate");
     Ok(())

@@ -6,7 +6,7 @@
 //! | `GALLERY_ISSUER` | `https://localhost:8443` | Sesame's issuer URL: the `iss` tokens must carry, and where the JWKS is discovered |
 //! | `GALLERY_AUDIENCE` | `gallery` | the `aud` tokens must contain |
 //! | `GALLERY_DATA_DIR` | `./gallery-data` | metadata database and image files |
-//! | `GALLERY_PUBLIC_URL` | `http://<listen address>` | base of every `image_url` (the entry point's URL behind a proxy) |
+//! | `GALLERY_PUBLIC_URL` | `http://<listen address>` | base of every `image_url` (the entry point's URL behind a proxy), and the gallery's RFC 9728 resource identifier |
 //! | `GALLERY_ISSUER_CA` | unset | a PEM file to trust for Sesame's TLS (its self-signed certificate) |
 //! | `GALLERY_ISSUER_BACKCHANNEL` | unset | reach Sesame at this base URL instead of the issuer URL (containers) |
 //! | `GALLERY_JWKS_URL` | discovered | fetch keys here, skipping discovery |

@@ -25,9 +25,12 @@ pub struct Application {
     state: AppState,
 }
 
-/// The token verifier the configuration describes. Nothing is fetched yet.
-pub fn verifier(config: &Config) -> anyhow::Result<RemoteVerifier> {
-    let mut b = RemoteVerifier::builder(&config.issuer).audience(&config.audience);
+/// The token verifier the configuration describes, for the gallery at `public_url` (its
+/// resource identifier, RFC 9728). Nothing is fetched yet.
+pub fn verifier(config: &Config, public_url: &str) -> anyhow::Result<RemoteVerifier> {
+    let mut b = RemoteVerifier::builder(&config.issuer)
+        .audience(&config.audience)
+        .resource(public_url);
     if let Some(path) = &config.issuer_ca {
         let pem = std::fs::read(path)
             .with_context(|| format!("GALLERY_ISSUER_CA: cannot read {}", path.display()))?;
@@ -55,7 +58,6 @@ impl Application {
             .context("cannot open the metadata database")?;
         let blobs = BlobStore::open(config.data_dir.join("images"))
             .context("cannot create the image directory")?;
-        let verifier = verifier(&config)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -64,6 +66,7 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
+        let verifier = verifier(&config, &public_url)?;
         Ok(Application {
             listener,
             addr,

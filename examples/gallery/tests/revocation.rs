@@ -175,10 +175,8 @@ async fn the_gallery_refuses_a_logged_out_token_within_the_ttl_plus_one_second()
     let mut took = Vec::new();
     for wave in users.chunks(WAVE) {
         let mut runs = tokio::task::JoinSet::new();
-        for pair in wave {
-            // Owned: each trial runs on a task of its own.
-            let (access, refresh) = pair.clone();
-            let sys = sys.clone();
+        for (access, refresh) in wave {
+            let (sys, access, refresh) = (sys.clone(), access.clone(), refresh.clone());
             runs.spawn(async move { sys.trial(&access, &refresh).await });
         }
         took.extend(runs.join_all().await);

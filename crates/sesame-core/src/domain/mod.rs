@@ -2,10 +2,12 @@
 
 mod email;
 mod password;
+mod redirect_uri;
 mod role;
 mod username;
 
 pub use email::Email;
 pub use password::{Password, PasswordProblem};
+pub use redirect_uri::{RedirectUri, RedirectUriError};
 pub use role::Role;
 pub use username::Username;

@@ -21,7 +21,7 @@ use crate::settings::{Settings, ttl};
 use crate::store::{
     Assurance, NewSession, Rotated, SessionRecord, Store, TokenSubject, UserRecord,
 };
-use crate::tokens::{Issuer, KeyRing, RefreshToken};
+use crate::tokens::{Issuer, KeyRing, RefreshToken, TokenSession};
 
 mod browser;
 mod login;
@@ -141,13 +141,17 @@ impl Sessions {
             user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
             status_reuse_before: self.issuer.status_reuse_before(now),
             assurance,
+            app: None,
         };
         let status_idx = self.store.create_session(&session).await?;
         self.issuer.token_pair(
             &TokenSubject::from(user),
-            session.id,
-            Some(status_idx),
-            &session.assurance,
+            TokenSession {
+                id: session.id,
+                status_idx: Some(status_idx),
+                assurance: session.assurance.clone(),
+            },
+            None,
             &audience,
             refresh,
             now,
@@ -159,10 +163,15 @@ impl Sessions {
     ///
     /// Within the grace window, the just-spent token returns the *same* successor (racing tabs);
     /// after it, presenting a spent token revokes the whole session (RFC 9700 §4.14.2).
+    ///
+    /// `for_client`: the app presenting it (`/oauth/token`), `None` for Sesame's own refresh. A
+    /// token of another client's session (or an app's token at Sesame's own endpoint) is taken
+    /// as stolen: its session ends, as on reuse.
     #[tracing::instrument(skip_all)]
     pub async fn refresh(
         &self,
         presented: &str,
+        for_client: Option<&str>,
         client: &ClientInfo,
     ) -> Result<TokenPair, CoreError> {
         let token = RefreshToken::parse(presented.trim()).ok_or(CoreError::TokenInvalid)?;
@@ -185,11 +194,12 @@ impl Sessions {
                 Some(u) if !u.disabled => u,
                 _ => return Err(self.end_for_user(&session, now).await),
             };
+            self.check_bound_to(&session, for_client, client, now)
+                .await?;
             return self.issuer.token_pair(
                 &user,
-                session.id,
-                session.status_idx,
-                &session.assurance,
+                TokenSession::from(&session),
+                session.app.as_ref(),
                 &session.audience,
                 next,
                 now,
@@ -225,6 +235,8 @@ impl Sessions {
             && successor.spent_at.is_none()
             && successor.expires_at > now
         {
+            self.check_bound_to(&session, for_client, client, now)
+                .await?;
             let user = TokenSubject::from(&self.live_user(&session, now).await?);
             // No rotation records this token's expiry: record it before issuing, under the
             // session's row lock, so a revocation that wins the race refuses it instead.
@@ -237,9 +249,8 @@ impl Sessions {
             }
             return self.issuer.token_pair(
                 &user,
-                session.id,
-                session.status_idx,
-                &session.assurance,
+                TokenSession::from(&session),
+                session.app.as_ref(),
                 &session.audience,
                 next,
                 now,
@@ -258,6 +269,29 @@ impl Sessions {
         self.revoker.revoked().await;
         tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
         Err(CoreError::TokenRevoked)
+    }
+
+    /// Refuses (and ends) a session whose refresh token came from a client it is not bound to.
+    async fn check_bound_to(
+        &self,
+        session: &SessionRecord,
+        for_client: Option<&str>,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<(), CoreError> {
+        if session.app.as_ref().map(|a| a.client_id.as_str()) == for_client {
+            return Ok(());
+        }
+        let entry = self.audit.entry(
+            AuditEvent::SessionRevoked,
+            Some(session.user_id),
+            client,
+            serde_json::json!({"session_id": session.id, "reason": "refresh_token_of_another_client", "presented_by": for_client}),
+        );
+        self.store.revoke_session(session.id, now, &[entry]).await?;
+        self.revoker.revoked().await;
+        tracing::warn!(session_id = %session.id, "refresh token presented by a client it is not bound to; session revoked");
+        Err(CoreError::TokenInvalid)
     }
 
     /// The session's user, re-read so role changes and disabling take effect at refresh.

@@ -52,13 +52,17 @@ async fn new_client(on: &Sesame) -> (String, SecretString) {
                 audiences: vec!["cart_service".into()],
                 scopes: Vec::new(),
                 delegable_roles: Vec::new(),
+                oauth: Default::default(),
             },
             None,
             &ClientInfo::default(),
         )
         .await
         .unwrap();
-    (created.client.client_id, created.secret)
+    (
+        created.client.client_id,
+        created.secret.expect("a confidential client"),
+    )
 }
 
 #[tokio::test]

@@ -83,6 +83,7 @@ async fn revocations_outlive_a_restart_with_a_shorter_access_lifetime() {
                 audiences: vec!["api".into()],
                 scopes: vec![],
                 delegable_roles: vec![],
+                oauth: Default::default(),
             },
             None,
             &ClientInfo::default(),
@@ -91,7 +92,10 @@ async fn revocations_outlive_a_restart_with_a_shorter_access_lifetime() {
         .unwrap();
     let client = long
         .oauth()
-        .authenticate_client(&created.client.client_id, &created.secret)
+        .authenticate_client(
+            &created.client.client_id,
+            created.secret.as_ref().expect("a confidential client"),
+        )
         .await
         .unwrap();
     let service = long

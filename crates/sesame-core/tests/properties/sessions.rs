@@ -365,7 +365,7 @@ async fn refresh_step(sys: &System, model: &mut Model, t: usize) {
     let result = sys
         .sesame
         .sessions()
-        .refresh(&value, &ClientInfo::default())
+        .refresh(&value, None, &ClientInfo::default())
         .await;
     match (expect, result) {
         (Expect::Rotate, Ok(pair)) => {

@@ -91,9 +91,18 @@ pub struct RemoteVerifierBuilder {
     status_lists: bool,
     require_status: bool,
     status_max_stale: Option<Duration>,
+    resource: Option<String>,
 }
 
 impl RemoteVerifierBuilder {
+    /// This service's resource identifier (its public base URL, RFC 9728): the axum feature then
+    /// serves its protected-resource metadata and names it in every 401's `WWW-Authenticate`,
+    /// so OAuth clients (MCP clients among them) discover which authorization server to ask.
+    pub fn resource(mut self, url: impl Into<String>) -> Self {
+        self.resource = Some(url.into());
+        self
+    }
+
     /// Whether tokens that name a status list (their `status` claim, IETF Token Status List)
     /// are checked against it (default: yes). The list is fetched once per its `ttl` and kept
     /// fresh in the background, so a revoked session's tokens are refused within about `ttl`
@@ -206,6 +215,17 @@ impl RemoteVerifierBuilder {
         if self.audiences.is_empty() {
             return Err(BuildError::NoAudience);
         }
+        let resource = match self.resource {
+            Some(r) => {
+                let url = url::Url::parse(&r)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                    .filter(|u| u.query().is_none() && u.fragment().is_none())
+                    .ok_or(BuildError::InvalidUrl("the resource"))?;
+                Some(url.as_str().trim_end_matches('/').to_string())
+            }
+            None => None,
+        };
         if let Some(u) = &self.jwks_url
             && !is_http_url(u)
         {
@@ -243,6 +263,7 @@ impl RemoteVerifierBuilder {
                 introspector,
                 token_cache: (self.token_cache > 0)
                     .then(|| Arc::new(crate::TokenCache::new(self.token_cache))),
+                resource,
                 status: status::StatusCache::new(status::Settings {
                     enabled: self.status_lists,
                     require: self.require_status,
@@ -282,6 +303,8 @@ struct Inner {
     token_cache: Option<Arc<crate::TokenCache>>,
     /// Status lists fetched so far.
     status: status::StatusCache,
+    /// This service's resource identifier (RFC 9728), if configured.
+    resource: Option<String>,
 }
 
 #[derive(Default)]
@@ -340,6 +363,7 @@ impl RemoteVerifier {
             status_lists: true,
             require_status: false,
             status_max_stale: None,
+            resource: None,
         }
     }
 
@@ -349,6 +373,23 @@ impl RemoteVerifier {
 
     pub fn audiences(&self) -> &[String] {
         &self.inner.audiences
+    }
+
+    /// This service's resource identifier, if configured (see [`RemoteVerifierBuilder::resource`]).
+    pub fn resource(&self) -> Option<&str> {
+        self.inner.resource.as_deref()
+    }
+
+    /// Where this service's protected-resource metadata is (RFC 9728 §3.1: the well-known path
+    /// goes between the host and the resource's own path).
+    pub fn resource_metadata_url(&self) -> Option<String> {
+        let resource = self.inner.resource.as_deref()?;
+        let url = url::Url::parse(resource).ok()?;
+        let path = url.path().trim_end_matches('/');
+        let mut origin = url.origin().ascii_serialization();
+        origin.push_str("/.well-known/oauth-protected-resource");
+        origin.push_str(path);
+        Some(origin)
     }
 
     /// Whether tokens are also checked by introspection.

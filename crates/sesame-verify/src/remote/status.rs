@@ -23,6 +23,8 @@ use crate::{Claims, VerifyError};
 const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// After a failed fetch, the next one made while a request waits is at least this much later.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest a request waits for a list to be fetched before the check.
+const SYNC_FETCH_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(super) struct Settings {
@@ -174,25 +176,41 @@ impl Inner {
     }
 
     /// Fetches the list now (one fetch at a time; a fetch that failed less than a second ago
-    /// is not repeated), or keeps using the one held when the fetch fails.
+    /// is not repeated), or keeps using the one held when the fetch fails. A request waits at
+    /// most [`SYNC_FETCH_WAIT`] for it: an issuer that hangs must not hang the service — the
+    /// fetch then goes on in the background, and the list held (or nothing: fail closed)
+    /// decides.
     async fn fetch_status_now(
         self: &Arc<Self>,
         uri: &str,
         held: Option<Arc<Held>>,
         now: i64,
     ) -> Result<Arc<Held>, AuthError> {
-        let _one = self.status.fetching.lock().await;
-        if let Some(h) = self.status.held(uri)
-            && h.confirmed_at.elapsed() < h.ttl
+        if let Some(h) = &held
+            && self.status.failed_recently(uri)
         {
-            return Ok(h); // fetched while we waited
+            return Ok(h.clone());
         }
-        if !self.status.failed_recently(uri)
-            && let Some(h) = self.refresh_status(uri, now).await
-        {
-            return Ok(h);
+        let attempt = async {
+            let _one = self.status.fetching.lock().await;
+            if let Some(h) = self.status.held(uri)
+                && h.confirmed_at.elapsed() < h.ttl
+            {
+                return Some(h); // fetched while we waited
+            }
+            if self.status.failed_recently(uri) {
+                return None;
+            }
+            self.refresh_status(uri, now).await
+        };
+        match tokio::time::timeout(SYNC_FETCH_WAIT, attempt).await {
+            Ok(Some(h)) => Ok(h),
+            Ok(None) => held.ok_or(AuthError::StatusUnavailable),
+            Err(_) => {
+                self.refresh_status_in_background(uri);
+                held.ok_or(AuthError::StatusUnavailable)
+            }
         }
-        held.ok_or(AuthError::StatusUnavailable)
     }
 
     fn refresh_status_in_background(self: &Arc<Self>, uri: &str) {
@@ -230,6 +248,13 @@ impl Inner {
         let etag = previous.as_ref().and_then(|h| h.etag.clone());
         let result = match self.fetch_status(uri, etag.as_deref(), now).await {
             Ok(Fetched::Unchanged) => previous.map(|p| (p.list.clone(), p.etag.clone())),
+            // Never backwards: an older list than the one held (a stale cache or replica on
+            // the way) must not unset bits already seen.
+            Ok(Fetched::New(list, _))
+                if previous.as_ref().is_some_and(|p| list.iat < p.list.iat) =>
+            {
+                previous.map(|p| (p.list.clone(), p.etag.clone()))
+            }
             Ok(Fetched::New(list, etag)) => Some((list, etag)),
             Err(e) => {
                 tracing::warn!(list = uri, error = %e, "cannot refresh a status list; keeping the one held");

@@ -143,3 +143,61 @@ async fn an_unreachable_issuer_is_a_503_not_a_401() {
     let a = call(&app, "/me", Some(&format!("Bearer {token}"))).await;
     assert_error(&a, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
 }
+
+#[tokio::test]
+async fn a_service_with_a_resource_publishes_its_metadata_and_names_it_in_challenges() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let v = issuer
+        .verifier()
+        .audience("gallery")
+        .resource("https://photos.example.com/api/")
+        .build()
+        .unwrap();
+    assert_eq!(
+        v.resource_metadata_url().as_deref(),
+        Some("https://photos.example.com/.well-known/oauth-protected-resource/api"),
+        "RFC 9728 §3.1: the well-known path goes before the resource's path"
+    );
+    let router = app(v.clone()).merge(
+        Router::new()
+            .merge(sesame_verify::axum::protected_resource(&v))
+            .with_state(v.clone()),
+    );
+    let doc = call(&router, "/.well-known/oauth-protected-resource/api", None).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert_eq!(doc.body["resource"], "https://photos.example.com/api");
+    assert_eq!(
+        doc.body["authorization_servers"],
+        serde_json::json!([issuer.issuer()])
+    );
+    assert_eq!(
+        doc.body["bearer_methods_supported"],
+        serde_json::json!(["header"])
+    );
+
+    for auth in [None, Some("Bearer not-a-token")] {
+        let refused = call(&router, "/me", auth).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+        let challenge = refused.challenge.unwrap();
+        assert!(
+            challenge.ends_with(
+                ", resource_metadata=\"https://photos.example.com/.well-known/oauth-protected-resource/api\""
+            ),
+            "{challenge}"
+        );
+    }
+
+    // Without a resource: no metadata route, and challenges as before.
+    let plain = issuer.verifier().audience("gallery").build().unwrap();
+    assert!(plain.resource_metadata_url().is_none());
+    let refused = call(&app(plain), "/me", None).await;
+    assert!(!refused.challenge.unwrap().contains("resource_metadata"));
+    assert!(
+        issuer
+            .verifier()
+            .audience("gallery")
+            .resource("not a url")
+            .build()
+            .is_err()
+    );
+}

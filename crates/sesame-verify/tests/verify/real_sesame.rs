@@ -157,6 +157,7 @@ async fn introspection_sees_a_logout_that_offline_verification_cannot() {
                 audiences: vec!["gallery".into()],
                 scopes: vec![],
                 delegable_roles: vec![],
+                oauth: Default::default(),
             },
             None,
             &ClientInfo::default(),
@@ -167,7 +168,10 @@ async fn introspection_sees_a_logout_that_offline_verification_cannot() {
     let online = RemoteVerifier::builder(&s.issuer)
         .audience("gallery")
         .trust_ca_pem(s.cert_pem.clone())
-        .introspection(created.client.client_id.clone(), created.secret)
+        .introspection(
+            created.client.client_id.clone(),
+            created.secret.expect("a confidential client"),
+        )
         .build()
         .unwrap();
     let (_, username) = s.register().await;

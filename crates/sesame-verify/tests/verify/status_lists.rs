@@ -184,3 +184,81 @@ async fn forged_and_misdirected_lists_are_refused() {
         StatusListError::Expired
     );
 }
+
+/// A plain-HTTP stand-in in front of a real Sesame: forwards GETs, except that status lists
+/// hang while `hang` is set (an issuer that accepts connections and never answers).
+async fn hanging_proxy(
+    s: &RealSesame,
+    hang: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> String {
+    use axum::extract::Request;
+    use axum::response::IntoResponse;
+    use std::sync::atomic::Ordering;
+    let upstream = s.issuer.clone();
+    let client = s.client.clone();
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let (upstream, client, hang) = (upstream.clone(), client.clone(), hang.clone());
+        async move {
+            let path = req.uri().path().to_string();
+            if path.starts_with("/statuslists/") && hang.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+            let mut fwd = client.get(format!("{upstream}{path}"));
+            for name in ["accept", "if-none-match"] {
+                if let Some(v) = req.headers().get(name) {
+                    fwd = fwd.header(name, v.clone());
+                }
+            }
+            let res = fwd.send().await.unwrap();
+            let status = res.status();
+            let mut headers = axum::http::HeaderMap::new();
+            for name in ["content-type", "etag"] {
+                if let Some(v) = res.headers().get(name) {
+                    headers.insert(name, v.clone());
+                }
+            }
+            (status, headers, res.bytes().await.unwrap()).into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn an_issuer_that_hangs_does_not_hang_the_service() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = RealSesame::start().await;
+    let hang = std::sync::Arc::new(AtomicBool::new(false));
+    let proxy = hanging_proxy(&s, hang.clone()).await;
+    let v = RemoteVerifier::builder(&s.issuer)
+        .audience("gallery")
+        .backchannel(&proxy)
+        .status_list_max_stale(Duration::from_secs(4))
+        .build()
+        .unwrap();
+    let (_, username) = s.register().await;
+    let login = s.login(&username, Some("gallery")).await;
+    v.verify(&login.access).await.unwrap();
+
+    hang.store(true, Ordering::SeqCst);
+    // Past the ttl the list is fetched before the check; the fetch hangs, the request does not:
+    // the list held decides.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let started = Instant::now();
+    v.verify(&login.access).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "waited {:?}",
+        started.elapsed()
+    );
+    // Past max_stale: refused (fail closed), and still without hanging.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let started = Instant::now();
+    assert_eq!(
+        v.verify(&login.access).await,
+        Err(AuthError::StatusUnavailable)
+    );
+    assert!(started.elapsed() < Duration::from_millis(1800));
+}

@@ -156,6 +156,7 @@ mod tests {
         assert_eq!(c.settings.refresh_reuse_grace, Duration::from_secs(10));
         assert_eq!(c.settings.lockout_max_failures, 5);
         assert_eq!(c.settings.signing_alg, SigningAlg::EdDSA);
+        assert_eq!(c.settings.id_token_alg, SigningAlg::RS256);
         assert_eq!(c.settings.argon2.memory_kib, 19456);
         assert!(c.rate_limit);
         assert_eq!(c.limits.login, Rate::parse("20/m").unwrap());
@@ -212,6 +213,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("SESAME_SIGNING_ALG"), "{err}");
+        let err = Config::from_sources(None, &env(&[("SESAME_ID_TOKEN_ALG", "HS256")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SESAME_ID_TOKEN_ALG") && err.contains("expected EdDSA, ES256 or RS256"),
+            "{err}"
+        );
         let err = Config::from_sources(None, &env(&[("SESAME_TLS", "files")]))
             .unwrap_err()
             .to_string();
@@ -461,6 +469,27 @@ mod tests {
             .to_string()
     }
 
+    /// The ID-token algorithm is read like the access-token one: from the file, overridden by
+    /// the environment, and refused by name when it is not one Sesame signs with.
+    #[test]
+    fn id_token_alg_comes_from_the_file_or_the_environment() {
+        let (_dir, path) = toml("id_token_alg = \"ES256\"\nsigning_alg = \"RS256\"\n");
+        let c = Config::from_sources(Some(&path), &env(&[])).unwrap();
+        assert_eq!(c.settings.id_token_alg, SigningAlg::ES256);
+        assert_eq!(c.settings.signing_alg, SigningAlg::RS256);
+        let c =
+            Config::from_sources(Some(&path), &env(&[("SESAME_ID_TOKEN_ALG", "EdDSA")])).unwrap();
+        assert_eq!(c.settings.id_token_alg, SigningAlg::EdDSA);
+        let (_dir, path) = toml("id_token_alg = \"none\"\n");
+        assert_eq!(
+            error(Some(&path), &[]),
+            format!(
+                "invalid id_token_alg (file {}): expected EdDSA, ES256 or RS256",
+                path.display()
+            )
+        );
+    }
+
     /// A value from the file is named by its TOML key and the file; the same setting from the
     /// environment by its variable.
     #[test]
@@ -596,17 +625,20 @@ mod tests {
             "SESAME_SMTP_URL_FILE",
             "SESAME_BOOTSTRAP_ADMIN_PASSWORD_FILE",
             "SESAME_SIGNUP",
+            "SESAME_WEBHOOK_ALLOW_PRIVATE",
             "SESAME_BROWSER_SESSION_IDLE",
             "SESAME_BROWSER_SESSION_TTL",
             "SESAME_TEMPLATES_DIR",
             "SESAME_BRAND_COLOR",
             "SESAME_STATUS_LIST_TTL",
+            "SESAME_DYNAMIC_REGISTRATION",
+            "SESAME_ID_TOKEN_ALG",
             "SESAME_MFA_REQUIRED_ROLES",
         ] {
             assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
         }
-        // 48 settings, 3 of them secrets with a _FILE variant; no table is a variable.
-        assert_eq!(names.len(), 51, "{names:?}");
+        // 51 settings, 3 of them secrets with a _FILE variant; no table is a variable.
+        assert_eq!(names.len(), 54, "{names:?}");
         // Two fields never share a variable (`a_b` beside `[a] b` would).
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
@@ -614,6 +646,24 @@ mod tests {
             !names
                 .iter()
                 .any(|n| n == "SESAME_LOCKOUT" || n == "SESAME_ORIGINS")
+        );
+    }
+
+    #[test]
+    fn private_webhook_targets_are_off_unless_asked_for() {
+        let c = Config::from_sources(None, &env(&[])).unwrap();
+        assert!(!c.settings.webhook_allow_private);
+        let c =
+            Config::from_sources(None, &env(&[("SESAME_WEBHOOK_ALLOW_PRIVATE", "on")])).unwrap();
+        assert!(c.settings.webhook_allow_private);
+        let e = Config::from_sources(
+            None,
+            &env(&[("SESAME_WEBHOOK_ALLOW_PRIVATE", "yes please")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("SESAME_WEBHOOK_ALLOW_PRIVATE"),
+            "{e}"
         );
     }
 
@@ -665,6 +715,22 @@ mod tests {
         ] {
             let e = Config::from_sources(None, &env(&[(var, value)])).unwrap_err();
             assert!(e.to_string().contains(var), "{var}={value}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_status_list_ttl_is_whole_seconds_of_at_least_one() {
+        let c = Config::from_sources(None, &env(&[])).unwrap();
+        assert_eq!(c.settings.status_list_ttl, Duration::from_secs(5));
+        let c = Config::from_sources(None, &env(&[("SESAME_STATUS_LIST_TTL", "1m")])).unwrap();
+        assert_eq!(c.settings.status_list_ttl, Duration::from_secs(60));
+        for value in ["0s", "500ms", "1500ms", "soon"] {
+            let e =
+                Config::from_sources(None, &env(&[("SESAME_STATUS_LIST_TTL", value)])).unwrap_err();
+            assert!(
+                e.to_string().contains("SESAME_STATUS_LIST_TTL"),
+                "{value}: {e}"
+            );
         }
     }
 

@@ -202,9 +202,11 @@ impl TryFrom<RawConfig> for Config {
                 })
                 .collect::<Result<Vec<_>, _>>()
         })?;
-        let signing_alg = l.parse(key!(raw.signing_alg), |s| {
+        let alg = |s: &str| {
             SigningAlg::parse(s).ok_or_else(|| "expected EdDSA, ES256 or RS256".to_string())
-        })?;
+        };
+        let signing_alg = l.parse(key!(raw.signing_alg), alg)?;
+        let id_token_alg = l.parse(key!(raw.id_token_alg), alg)?;
         let argon2 = Argon2Cost {
             memory_kib: l.number(key!(raw.argon2.memory_kib))?,
             iterations: l.number(key!(raw.argon2.iterations))?,
@@ -342,8 +344,10 @@ impl TryFrom<RawConfig> for Config {
             lockout_max_failures,
             lockout_duration: l.duration(key!(raw.lockout.duration))?,
             signing_alg,
+            id_token_alg,
             argon2,
             audit_retention: l.duration(key!(raw.audit_retention))?,
+            webhook_allow_private: on_off(key!(raw.webhook_allow_private))?,
             signup_enabled: on_off(key!(raw.signup))?,
             browser_session_idle: l.duration(key!(raw.browser_session_idle))?,
             browser_session_ttl: l.duration(key!(raw.browser_session_ttl))?,
@@ -359,6 +363,7 @@ impl TryFrom<RawConfig> for Config {
                     })
                     .collect::<Result<Vec<_>, _>>()
             })?,
+            dynamic_registration: on_off(key!(raw.dynamic_registration))?,
             ..Settings::default()
         };
         let pages = PagesSettings {

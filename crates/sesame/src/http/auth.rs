@@ -292,7 +292,7 @@ pub async fn refresh(
         state
             .sesame
             .sessions()
-            .refresh(&token, &client)
+            .refresh(&token, None, &client)
             .await?
             .into(),
     ))

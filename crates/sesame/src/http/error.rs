@@ -372,6 +372,9 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidGrant(d) => {
                 ApiError::new(S::BAD_REQUEST, "invalid_grant", capitalise(&d))
             }
+            CoreError::UnauthorizedClient(d) => {
+                ApiError::new(S::BAD_REQUEST, "unauthorized_client", capitalise(&d))
+            }
             // The whole error, so the log reads `internal error: <what>: <its causes>`.
             CoreError::Internal(_) => ApiError::internal(e),
         }

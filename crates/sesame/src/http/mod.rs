@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+mod cors;
 pub mod email;
 pub mod error;
 pub mod extract;
@@ -13,6 +14,8 @@ pub mod metrics;
 pub mod mfa;
 pub mod no_store;
 pub mod oauth;
+pub mod oauth_register;
+mod oidc;
 pub mod openapi;
 pub mod ops;
 pub mod profile;
@@ -108,6 +111,8 @@ pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
         .merge(ops::router())
         .merge(admin::router())
         .merge(oauth::router())
+        .merge(oauth_register::router())
+        .merge(oidc::router())
         .merge(forward_auth::router())
         .merge(status_lists::router())
 }
@@ -120,7 +125,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::pages::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(state, cors::cors))
         .layer(middleware::from_fn(body::read_body_first))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))

@@ -61,7 +61,11 @@ pub struct OAuthErrorBody {
 }
 
 impl OAuthError {
-    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+    pub(super) fn new(
+        status: StatusCode,
+        error: &'static str,
+        description: impl Into<String>,
+    ) -> Self {
         OAuthError {
             status,
             error,
@@ -96,6 +100,9 @@ impl From<CoreError> for OAuthError {
             }
             CoreError::InvalidGrant(d) => {
                 OAuthError::new(StatusCode::BAD_REQUEST, "invalid_grant", d)
+            }
+            CoreError::UnauthorizedClient(d) => {
+                OAuthError::new(StatusCode::BAD_REQUEST, "unauthorized_client", d)
             }
             CoreError::Validation(f) => OAuthError::invalid_request(
                 f.iter()
@@ -386,9 +393,11 @@ pub struct TokenHintForm {
 pub async fn token(
     _limit: Limited<TOKEN>,
     State(state): State<AppState>,
+    caller: Client,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
+    let caller = caller.0;
     let form = parse_form(&headers, &read_body(body)?)?;
     let grant = form
         .get("grant_type")
@@ -396,6 +405,9 @@ pub async fn token(
     let exchange = match grant {
         "client_credentials" => false,
         TOKEN_EXCHANGE => true,
+        "authorization_code" | "refresh_token" => {
+            return app_grant(&state, &headers, &form, grant, &caller).await;
+        }
         other => {
             return Err(OAuthError::new(
                 StatusCode::BAD_REQUEST,
@@ -446,6 +458,88 @@ pub async fn token(
     Ok(res)
 }
 
+/// The calling client: a public one by its `client_id` alone (PKCE, or the token it holds, is
+/// its proof), any other by its credentials.
+async fn client_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Arc<ClientRecord>, OAuthError> {
+    let has_secret =
+        form.get("client_secret").is_some() || headers.contains_key(header::AUTHORIZATION);
+    match (has_secret, form.get("client_id")) {
+        (false, Some(id)) if id.len() <= 200 => Ok(state.sesame.oauth().public_client(id).await?),
+        _ => authenticate(state, headers, form).await,
+    }
+}
+
+/// The grants of apps people sign in to (issue #18): `authorization_code` and `refresh_token`.
+/// A public client names itself with `client_id` and no secret (PKCE is its proof); a
+/// confidential one authenticates as for the other grants.
+async fn app_grant(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+    grant: &str,
+    caller: &sesame_core::sessions::ClientInfo,
+) -> Result<Response, OAuthError> {
+    let has_secret =
+        form.get("client_secret").is_some() || headers.contains_key(header::AUTHORIZATION);
+    let client = match (has_secret, form.get("client_id")) {
+        (false, Some(id)) if id.len() <= 200 => state.sesame.oauth().public_client(id).await?,
+        _ => authenticate(state, headers, form).await?,
+    };
+    let oidc = state.sesame.oidc();
+    let tokens = if grant == "authorization_code" {
+        let code = form
+            .get("code")
+            .ok_or_else(|| OAuthError::invalid_request("code is required."))?;
+        oidc.exchange_code(
+            &client,
+            sesame_core::oidc::CodeExchange {
+                code,
+                redirect_uri: form.get("redirect_uri"),
+                code_verifier: form.get("code_verifier"),
+                resource: &form.audiences,
+            },
+            caller,
+        )
+        .await?
+    } else {
+        let refresh = form
+            .get("refresh_token")
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?;
+        oidc.refresh(&client, refresh, caller).await?
+    };
+    let mut res = Json(AppTokenBody {
+        access_token: tokens.access_token,
+        token_type: "Bearer",
+        expires_in: tokens.expires_in,
+        scope: tokens.scope,
+        id_token: tokens.id_token,
+        refresh_token: tokens.refresh_token,
+    })
+    .into_response();
+    no_store(res.headers_mut());
+    Ok(res)
+}
+
+/// The token response of the code and refresh grants.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppTokenBody {
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+    /// With scope `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// With scope `offline_access`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
 /// RFC 7662 introspection: whether an access token is active now (not expired, not revoked, and
 /// not issued before its user lost a role). Client authentication required. `{active: false}`
 /// also for a token the caller has no business with (RFC 7662 §2.2): a refresh token, or an
@@ -490,7 +584,8 @@ pub async fn revoke(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let form = parse_form(&headers, &read_body(body)?)?;
-    let client = authenticate(&state, &headers, &form).await?;
+    // A public app (no secret) names itself to revoke its own refresh token (RFC 7009 §2.1).
+    let client = client_of(&state, &headers, &form).await?;
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;

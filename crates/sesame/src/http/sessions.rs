@@ -39,6 +39,9 @@ pub struct SessionView {
     /// `__Host-sesame` cookie of Sesame's own pages).
     #[schema(example = "api")]
     pub kind: &'static str,
+    /// For an app's session (Sign in with Sesame): the app's client id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,6 +70,7 @@ pub async fn list(
         .map(|s| SessionView {
             current: Some(s.id) == current,
             kind: s.kind.as_str(),
+            client_id: s.app.map(|a| a.client_id),
             id: s.id,
             created_at: s.created_at,
             last_used_at: s.last_used_at,

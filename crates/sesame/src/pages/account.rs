@@ -302,6 +302,43 @@ pub async fn sessions_end_others(ctx: PageCtx, form: PageForm) -> Result<Respons
     Ok(ctx.redirect("/account/sessions?notice=sessions-ended"))
 }
 
+/// `GET /account/apps`: the apps the person allowed (API.md "Consent").
+pub async fn apps_show(ctx: PageCtx) -> Result<Response, Response> {
+    let session = ctx.signed_in()?;
+    let grants = ctx
+        .state
+        .sesame
+        .oidc()
+        .grants(session.user.id)
+        .await
+        .map_err(|e| ctx.core_error(e))?;
+    let apps = grants
+        .into_iter()
+        .map(|g| sesame_templates::AppGrant {
+            client_id: g.client_id,
+            client_name: g.client_name,
+            scopes: g.scopes,
+        })
+        .collect();
+    Ok(ctx.render(StatusCode::OK, &sesame_templates::AccountApps { apps }))
+}
+
+/// `POST /account/apps/revoke`: withdraws an app's access and revokes its tokens.
+pub async fn apps_revoke(ctx: PageCtx, form: PageForm) -> Result<Response, Response> {
+    let session = ctx.signed_in()?;
+    let form = ctx.checked(form)?;
+    match ctx
+        .state
+        .sesame
+        .oidc()
+        .revoke_grant(session.user.id, form.text("client_id"), &ctx.client)
+        .await
+    {
+        Ok(()) | Err(CoreError::NotFound) => Ok(ctx.redirect("/account/apps?notice=app-removed")),
+        Err(e) => Err(ctx.core_error(e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::device;

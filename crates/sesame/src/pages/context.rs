@@ -36,6 +36,7 @@ const NOTICES: &[&str] = &[
     "session-ended",
     "sessions-ended",
     "signed-out",
+    "app-removed",
 ];
 
 pub struct PageCtx {
@@ -127,6 +128,11 @@ impl PageCtx {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every query parameter, in order, repeated ones included.
+    pub fn query_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.query.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The `return_to` of the query, if it is a same-origin path.
@@ -253,6 +259,13 @@ impl PageCtx {
         if let Ok(v) = HeaderValue::from_str(location) {
             res.headers_mut().insert(header::LOCATION, v);
         }
+        self.add_cookies(&mut res);
+        res
+    }
+
+    /// `res` with the cookies this request must set (a fresh anti-forgery binding, a chosen
+    /// language): for answers built outside `render` and `redirect`.
+    pub fn with_cookies(&self, mut res: Response) -> Response {
         self.add_cookies(&mut res);
         res
     }

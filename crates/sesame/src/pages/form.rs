@@ -32,7 +32,7 @@ pub struct PageForm(pub(super) Result<Fields, Refused>);
 
 /// Form fields by name (the first value of each); `Debug` shows names only, never values
 /// (passwords are among them).
-pub struct Fields(HashMap<String, String>);
+pub struct Fields(HashMap<String, String>, Vec<(String, String)>);
 
 impl std::fmt::Debug for Fields {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,6 +55,12 @@ impl Fields {
     /// A text field that may be absent (`None`) or empty (`Some("")`).
     pub fn optional(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(|v| v.trim())
+    }
+
+    /// Every field as posted, in order, repeated ones included (a consent form carries an
+    /// authorization request back, and `resource` may repeat).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.1.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// A password field, untrimmed (spaces are part of a password).
@@ -94,7 +100,9 @@ impl FromRequest<AppState> for PageForm {
             return Ok(PageForm(Err(Refused::NotAForm)));
         };
         let mut fields = HashMap::new();
+        let mut pairs = Vec::new();
         for (k, v) in url::form_urlencoded::parse(&bytes) {
+            pairs.push((k.to_string(), v.to_string()));
             fields
                 .entry(k.into_owned())
                 .or_insert_with(|| v.into_owned());
@@ -103,7 +111,7 @@ impl FromRequest<AppState> for PageForm {
         if !state.sesame.form_tokens().check(&binding, token) {
             return Ok(PageForm(Err(Refused::BadToken)));
         }
-        Ok(PageForm(Ok(Fields(fields))))
+        Ok(PageForm(Ok(Fields(fields, pairs))))
     }
 }
 

@@ -15,6 +15,7 @@
 
 mod account;
 mod assets;
+mod authorize;
 mod context;
 mod cookies;
 mod form;
@@ -113,6 +114,13 @@ pub fn router() -> Router<AppState> {
             post(account::sessions_end_others),
         )
         .route("/account/sessions/{id}/end", post(account::session_end))
+        .route("/account/apps", get(account::apps_show))
+        .route("/account/apps/revoke", post(account::apps_revoke))
+        .route(
+            "/oauth/authorize",
+            get(authorize::authorize).post(authorize::decide),
+        )
+        .route("/oauth/logout", get(authorize::logout))
         .route("/static/sesame.css", get(assets::css))
         .layer(middleware::from_fn(headers::page_headers))
 }

@@ -20,20 +20,55 @@ use super::return_to::ReturnTo;
 use crate::http::ratelimit::Class;
 
 pub async fn show(ctx: PageCtx) -> Response {
-    if ctx.session.is_some() {
+    // `reauth=1`: an app asked for a fresh sign-in (`prompt=login`, `max_age`): the form even
+    // for a signed-in browser.
+    let reauth = ctx.query("reauth") == Some("1");
+    if ctx.session.is_some() && !reauth {
         let to = ctx.return_to().unwrap_or_else(ReturnTo::account);
         return ctx.redirect(to.as_str());
     }
-    ctx.render(
+    let identifier = match (&ctx.session, ctx.query("login_hint")) {
+        (Some(s), _) => s
+            .user
+            .username
+            .clone()
+            .unwrap_or_else(|| s.user.email.clone()),
+        (None, Some(hint)) => hint.chars().take(254).collect(),
+        (None, None) => String::new(),
+    };
+    let return_to = ctx.return_to();
+    let mut res = ctx.render(
         StatusCode::OK,
         &SignIn {
-            identifier: String::new(),
-            return_to: ctx.return_to().map(|r| r.as_str().to_string()),
+            identifier,
+            return_to: return_to.as_ref().map(|r| r.as_str().to_string()),
             form_error: None,
             locked_seconds: None,
             providers: Vec::new(),
         },
-    )
+    );
+    allow_app_redirect(&ctx, return_to.as_ref(), &mut res).await;
+    res
+}
+
+/// On the way back to an app (`return_to` is an authorization request), the sign-in form's
+/// answer ends in a redirect to the app's registered redirect URI: let `form-action` allow it.
+async fn allow_app_redirect(ctx: &PageCtx, return_to: Option<&ReturnTo>, res: &mut Response) {
+    let Some(query) = return_to.and_then(|r| r.as_str().strip_prefix("/oauth/authorize?")) else {
+        return;
+    };
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let params = sesame_core::oidc::AuthorizeParams::from_pairs(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    if let Ok(req) = ctx.state.sesame.oidc().check(params).await
+        && let Some(csp) = super::headers::csp_allowing_form_action(&req.redirect_uri)
+    {
+        res.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
 }
 
 pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> {
@@ -66,6 +101,7 @@ pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
                 StatusCode::UNAUTHORIZED,
                 &page(Some(ctx.message("signin-invalid", &[])), None),
             );
+            allow_app_redirect(&ctx, return_to.as_ref(), &mut res).await;
             // HTTP requires a challenge on every 401; a page's is the form itself.
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Form"));

@@ -2,7 +2,7 @@
 //! metrics and the client IP behind trusted proxies.
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -441,14 +441,26 @@ async fn keys_are_listed_without_private_material_and_rotate() {
     let boss = admin(&app).await;
     let before =
         body(call(&app, Method::GET, "/admin/keys", &boss.tokens.access, None).await).await;
-    let keys = before["keys"].as_array().unwrap();
+    let all = before["keys"].as_array().unwrap();
+    assert_eq!(all.len(), 4, "two families: {before}");
+    let of = |keys: &[Value], purpose: &str| -> Vec<Value> {
+        keys.iter()
+            .filter(|k| k["purpose"] == purpose)
+            .cloned()
+            .collect()
+    };
+    let keys = of(all, "access");
     assert_eq!(keys.len(), 2);
+    assert_eq!(of(all, "id_token").len(), 2, "{before}");
     let text = before.to_string();
     assert!(
         !text.contains("private") && !text.contains("\"d\""),
         "{text}"
     );
     let next_kid = keys.iter().find(|k| k["state"] == "next").unwrap()["kid"].clone();
+    let id_keys = of(all, "id_token");
+    let id_current = id_keys.iter().find(|k| k["state"] == "current").unwrap()["kid"].clone();
+    let id_next = id_keys.iter().find(|k| k["state"] == "next").unwrap()["kid"].clone();
     let after = body(
         call(
             &app,
@@ -460,12 +472,45 @@ async fn keys_are_listed_without_private_material_and_rotate() {
         .await,
     )
     .await;
-    let keys = after["keys"].as_array().unwrap();
+    let all = after["keys"].as_array().unwrap();
+    let keys = of(all, "access");
     assert_eq!(keys.len(), 3);
     assert_eq!(
         keys.iter().find(|k| k["state"] == "current").unwrap()["kid"],
         next_kid
     );
+    // The ID-token family rotated with it.
+    let id_keys = of(all, "id_token");
+    assert_eq!(id_keys.len(), 3, "{after}");
+    let id_in = |state: &str| id_keys.iter().find(|k| k["state"] == state).unwrap()["kid"].clone();
+    assert_eq!(id_in("current"), id_next);
+    assert_eq!(id_in("retired"), id_current);
+    // One audit entry names both families' promoted and fresh keys.
+    let events = body(
+        call(
+            &app,
+            Method::GET,
+            "/admin/audit?event=key_rotated",
+            &boss.tokens.access,
+            None,
+        )
+        .await,
+    )
+    .await;
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let detail = &events[0]["detail"];
+    assert_eq!(detail["signing_kid"], next_kid, "{detail}");
+    assert_eq!(detail["id_token_signing_kid"], id_next, "{detail}");
+    let fresh = |purpose: &str| {
+        of(all, purpose)
+            .iter()
+            .find(|k| k["state"] == "next")
+            .unwrap()["kid"]
+            .clone()
+    };
+    assert_eq!(detail["next_kid"], fresh("access"), "{detail}");
+    assert_eq!(detail["id_token_next_kid"], fresh("id_token"), "{detail}");
     // The admin's token, signed by the now-retired key, still works.
     assert_eq!(
         call(&app, Method::GET, "/admin/keys", &boss.tokens.access, None)

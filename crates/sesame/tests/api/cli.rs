@@ -82,6 +82,14 @@ fn keys_list(dir: &Path) -> Vec<Value> {
         .clone()
 }
 
+/// The keys of one family (`access` or `id_token`) in a keys list.
+fn of_purpose(keys: &[Value], purpose: &str) -> Vec<Value> {
+    keys.iter()
+        .filter(|k| k["purpose"] == purpose)
+        .cloned()
+        .collect()
+}
+
 fn kid_in_state(keys: &[Value], state: &str) -> String {
     let found: Vec<&Value> = keys.iter().filter(|k| k["state"] == state).collect();
     assert_eq!(found.len(), 1, "one {state} key in {keys:?}");
@@ -155,7 +163,9 @@ fn user_create_refuses_a_weak_password_and_creates_nobody() {
 #[test]
 fn keys_list_shows_the_signing_key_and_the_next_one() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let keys = keys_list(dir.path());
+    let all = keys_list(dir.path());
+    assert_eq!(all.len(), 4, "access and ID-token keys: {all:?}");
+    let keys = of_purpose(&all, "access");
     assert_eq!(keys.len(), 2, "{keys:?}");
     let current = kid_in_state(&keys, "current");
     let next = kid_in_state(&keys, "next");
@@ -163,27 +173,46 @@ fn keys_list_shows_the_signing_key_and_the_next_one() {
     for k in &keys {
         assert_eq!(k["alg"], "EdDSA", "{k}");
     }
+    let id_keys = of_purpose(&all, "id_token");
+    assert_eq!(id_keys.len(), 2, "{all:?}");
+    for k in &id_keys {
+        assert_eq!(k["alg"], "RS256", "{k}");
+    }
+    let id_current = kid_in_state(&id_keys, "current");
     // Listing again shows the same keys: they live in the database.
     let again = keys_list(dir.path());
-    assert_eq!(kid_in_state(&again, "current"), current);
-    assert_eq!(kid_in_state(&again, "next"), next);
+    assert_eq!(
+        kid_in_state(&of_purpose(&again, "access"), "current"),
+        current
+    );
+    assert_eq!(kid_in_state(&of_purpose(&again, "access"), "next"), next);
+    assert_eq!(
+        kid_in_state(&of_purpose(&again, "id_token"), "current"),
+        id_current
+    );
 }
 
 #[test]
 fn keys_rotate_promotes_the_next_key() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let before = keys_list(dir.path());
+    let all_before = keys_list(dir.path());
+    let before = of_purpose(&all_before, "access");
     let old_current = kid_in_state(&before, "current");
     let old_next = kid_in_state(&before, "next");
+    let id_before = of_purpose(&all_before, "id_token");
+    let old_id_current = kid_in_state(&id_before, "current");
+    let old_id_next = kid_in_state(&id_before, "next");
 
     let mut cmd = sesame_in(dir.path());
     cmd.args(["keys", "rotate"]);
     let out = run(cmd, None);
     assert!(out.status.success(), "{}", explain(&out));
-    let after = stdout_json(&out)["keys"]
+    let all_after = stdout_json(&out)["keys"]
         .as_array()
         .expect("a keys list")
         .clone();
+    assert_eq!(all_after.len(), 6, "{all_after:?}");
+    let after = of_purpose(&all_after, "access");
     assert_eq!(after.len(), 3, "{after:?}");
     assert_eq!(
         kid_in_state(&after, "current"),
@@ -193,10 +222,23 @@ fn keys_rotate_promotes_the_next_key() {
     assert_eq!(kid_in_state(&after, "retired"), old_current);
     let new_next = kid_in_state(&after, "next");
     assert!(new_next != old_current && new_next != old_next);
+    // The ID-token family rotated in the same command.
+    let id_after = of_purpose(&all_after, "id_token");
+    assert_eq!(kid_in_state(&id_after, "current"), old_id_next);
+    assert_eq!(kid_in_state(&id_after, "retired"), old_id_current);
+    let new_id_next = kid_in_state(&id_after, "next");
+    assert!(new_id_next != old_id_current && new_id_next != old_id_next);
 
     // The rotation was stored.
     let listed = keys_list(dir.path());
-    assert_eq!(kid_in_state(&listed, "current"), old_next);
+    assert_eq!(
+        kid_in_state(&of_purpose(&listed, "access"), "current"),
+        old_next
+    );
+    assert_eq!(
+        kid_in_state(&of_purpose(&listed, "id_token"), "current"),
+        old_id_next
+    );
 }
 
 #[test]
@@ -780,4 +822,43 @@ async fn user_unlock_lets_a_locked_out_user_in_again() {
     assert_eq!(events.as_array().map(Vec::len), Some(1), "{events}");
     assert_eq!(events[0]["detail"]["by"], "command_line", "{events}");
     assert_eq!(server.terminate().await.code(), Some(0));
+}
+
+#[test]
+fn client_create_takes_the_oauth_registration() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cmd = sesame_in(dir.path());
+    cmd.args(["client", "create", "--name", "spa", "--audience", "api"]);
+    cmd.args(["--public", "--first-party"]);
+    cmd.args(["--redirect-uri", "https://spa.example.com/cb"]);
+    cmd.args(["--redirect-uri", "http://127.0.0.1/cb"]);
+    cmd.args(["--backchannel-logout-uri", "https://spa.example.com/bcl"]);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", explain(&out));
+    let created = stdout_json(&out);
+    assert!(
+        created.get("client_secret").is_none(),
+        "public: no secret: {created}"
+    );
+    assert_eq!(created["public"], true);
+    assert_eq!(created["first_party"], true);
+    assert_eq!(
+        created["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(
+        created["redirect_uris"],
+        json!(["https://spa.example.com/cb", "http://127.0.0.1/cb"])
+    );
+
+    let mut cmd = sesame_in(dir.path());
+    cmd.args(["client", "create", "--name", "bad", "--audience", "api"]);
+    cmd.args(["--redirect-uri", "https://*.example.com/cb"]);
+    let out = run(cmd, None);
+    assert!(!out.status.success(), "{}", explain(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("redirect_uris"),
+        "{}",
+        explain(&out)
+    );
 }

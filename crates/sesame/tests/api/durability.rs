@@ -113,3 +113,79 @@ async fn acknowledged_registrations_survive_kill_9() {
         &missing[..missing.len().min(5)]
     );
 }
+
+/// A change and its webhook deliveries commit together: users registered while the receiver is
+/// down, the server killed with SIGKILL right after the last 201, then restarted — every
+/// acknowledged registration reaches the receiver as `user.created`.
+#[tokio::test]
+async fn committed_webhooks_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver_port = free_port().expect("a free port for the receiver");
+    let hook_url = format!("http://127.0.0.1:{receiver_port}/hook");
+    let admin_email = "root@example.com";
+    let start = |port: u16| {
+        process::sesame_command(env!("CARGO_BIN_EXE_sesame"), dir.path())
+            .env("SESAME_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SESAME_RATE_LIMIT", "off")
+            .env("SESAME_LOG", "warn")
+            .env("SESAME_WEBHOOK_ALLOW_PRIVATE", "on")
+            .env("SESAME_BOOTSTRAP_ADMIN_EMAIL", admin_email)
+            .env("SESAME_BOOTSTRAP_ADMIN_PASSWORD", PASSWORD)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let port = free_port().expect("a free port");
+    let mut child = start(port);
+    let client = wait_ready(dir.path(), port, &mut child).await;
+    let base = format!("https://localhost:{port}");
+    let login = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": admin_email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let admin = tokens(&body(login).await);
+    let res = client
+        .post(format!("{base}/admin/webhooks"))
+        .bearer_auth(&admin.access)
+        .json(&json!({"url": hook_url, "events": ["user.created"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // Nobody listens on the receiver's port yet: every delivery waits in the outbox.
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        let res = client
+            .post(format!("{base}/auth/register"))
+            .json(&json!({"email": format!("hooked{i}@example.com"), "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        acknowledged.push(body(res).await["id"].as_str().unwrap().to_string());
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let receiver = crate::receiver::Receiver::on_port(receiver_port, 204).await;
+    let port = free_port().expect("a free port");
+    let mut child = start(port);
+    wait_ready(dir.path(), port, &mut child).await;
+    // Due within the first retry's 5 s — or, for a delivery that was being attempted at the
+    // kill, once its lease (60 s) runs out.
+    let got = receiver.wait_for(20, Duration::from_secs(90)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut delivered: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["data"]["user_id"].as_str().unwrap().to_string())
+        .collect();
+    delivered.sort();
+    delivered.dedup();
+    acknowledged.sort();
+    assert_eq!(delivered, acknowledged);
+}

@@ -14,7 +14,7 @@ use chrono::Utc;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sesame::{Application, Config};
-use sesame_core::{ManualClock, Sesame};
+use sesame_core::{Clock, ManualClock, Sesame};
 use sesame_testkit::PgCluster;
 // The helpers every test binary of the workspace shares.
 pub use sesame_testkit::http::{Tokens, assert_error, body, tokens};
@@ -95,6 +95,92 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }
+    // An app left at the default ID-token algorithm, on the store laid out here, starts on a
+    // store that holds the ID-token pair already (see `pooled_id_token_keys`); one given
+    // SESAME_ID_TOKEN_ALG or a data location of its own makes its keys itself.
+    let seed = !extra.iter().any(|(k, _)| {
+        matches!(
+            *k,
+            "SESAME_ID_TOKEN_ALG" | "SESAME_DATA_DIR" | "SESAME_DATABASE_URL"
+        )
+    });
+    spawn_app_in(dir, env, seed).await
+}
+
+/// A current and a next RS256 ID-token key, generated once per test process by the same code
+/// a start runs, and stored by each app that [`spawn_app_with`] starts at the default algorithm
+/// before that app starts — as a restarted app finds the keys its first start made.
+///
+/// Why: an RSA key costs 0.1–0.5 s of CPU to make, so two per app made the API suite about
+/// half as slow again (349 tests: 103 s of CPU before, 30 s without RSA keys; 2 cores). The keys
+/// stay real RS256 keys — published, loaded, signing and rotated like any — and making them at
+/// start is still tested: with SESAME_ID_TOKEN_ALG set, by [`fresh_store`], by the CLI tests
+/// (a process of their own) and by every rotation (it makes fresh next keys).
+fn pooled_id_token_keys(
+    now: chrono::DateTime<Utc>,
+) -> (sesame_core::keys::KeyRecord, sesame_core::keys::KeyRecord) {
+    use sesame_core::keys::{KeyPurpose, KeyRecord, KeyState, SigningAlg, generate_key_for};
+    use sesame_core::secret::{ExposeSecret, secret_bytes};
+    static POOL: std::sync::OnceLock<[KeyRecord; 2]> = std::sync::OnceLock::new();
+    let [current, next] = POOL.get_or_init(|| {
+        [KeyState::Current, KeyState::Next].map(|state| {
+            generate_key_for(KeyPurpose::IdToken, SigningAlg::RS256, state, now)
+                .expect("RS256 key made")
+        })
+    });
+    // As `keys::ensure_keys` stores a first pair: made now, the current one without
+    // `activated_at`.
+    let copy = |k: &KeyRecord| KeyRecord {
+        kid: k.kid.clone(),
+        purpose: k.purpose,
+        alg: k.alg,
+        state: k.state,
+        private_der: secret_bytes(k.private_der.expose_secret().clone()),
+        public_jwk: k.public_jwk.clone(),
+        created_at: now,
+        activated_at: None,
+        retire_until: None,
+    };
+    (copy(current), copy(next))
+}
+
+/// A migrated store of this binary's backend that no app has started on yet: a test puts in it
+/// what an earlier version would have left (say, only access-token keys), then starts an app
+/// on it with [`FreshStore::spawn_app`].
+pub struct FreshStore {
+    pub store: Arc<dyn sesame_core::store::Store>,
+    dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+}
+
+pub async fn fresh_store() -> FreshStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut env = base_env(dir.path());
+    if crate::BACKEND == Backend::Postgres {
+        env.insert("SESAME_DATABASE_URL".to_string(), fresh_pg_database().await);
+    }
+    let config = Config::from_sources(None, &env).expect("test config is valid");
+    let store = sesame::startup::open_store(&config)
+        .await
+        .expect("store opens and migrates");
+    FreshStore { store, dir, env }
+}
+
+impl FreshStore {
+    /// Starts an app on this store, as a restart after an upgrade would.
+    pub async fn spawn_app(self) -> TestApp {
+        drop(self.store);
+        spawn_app_in(self.dir, self.env, false).await
+    }
+}
+
+/// Starts an app with exactly these settings, its data in `dir`; with `seed_id_token_keys`, on
+/// a store holding [`pooled_id_token_keys`].
+async fn spawn_app_in(
+    dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+    seed_id_token_keys: bool,
+) -> TestApp {
     let config = Config::from_sources(None, &env).expect("test config is valid");
     assert_eq!(
         config.database_url().starts_with("postgres://"),
@@ -104,6 +190,16 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     );
     let database_url = config.database_url().to_string();
     let clock = ManualClock::new(Utc::now());
+    if seed_id_token_keys {
+        let store = sesame::startup::open_store(&config)
+            .await
+            .expect("store opens and migrates");
+        let (current, next) = pooled_id_token_keys(clock.now());
+        assert!(
+            store.init_keys(&current, &next).await.expect("keys stored"),
+            "a new store has no ID-token keys"
+        );
+    }
     let app = Application::build_with_clock(config, Arc::new(clock.clone()))
         .await
         .expect("app builds");
@@ -276,6 +372,17 @@ impl TestApp {
         .await
         .expect("the outbox sender finished a pass within 15 s");
     }
+
+    /// Waits (bounded) until the app's webhook sender has attempted every delivery due so far
+    /// (`Webhooks::flush`): await it before asserting what a receiver got.
+    pub async fn flush_webhooks(&self) {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            self.sesame.webhooks().flush(),
+        )
+        .await
+        .expect("the webhook sender finished a pass within 30 s");
+    }
 }
 
 // ---- Raw requests, JWKS, tokens signed with the app's own key for the security tests. ----
@@ -304,6 +411,34 @@ impl TestApp {
         self.jwks().await["keys"]
             .as_array()
             .expect("keys array")
+            .iter()
+            .map(|k| k["kid"].as_str().expect("kid").to_string())
+            .collect()
+    }
+
+    /// The published JWKs of one key family (`access` or `id_token`), in the JWKS's order: the
+    /// JWKS itself does not say which family a key is of, the app's key ring does.
+    pub async fn jwks_of(&self, purpose: &str) -> Vec<Value> {
+        let ring = self.sesame.key_ring().current();
+        let kids: Vec<&str> = ring
+            .published
+            .iter()
+            .filter(|k| k.purpose.as_str() == purpose)
+            .map(|k| k.jwk.kid.as_str())
+            .collect();
+        self.jwks().await["keys"]
+            .as_array()
+            .expect("keys array")
+            .iter()
+            .filter(|k| kids.contains(&k["kid"].as_str().expect("kid")))
+            .cloned()
+            .collect()
+    }
+
+    /// The `kid`s of one key family in the published JWK Set, in order.
+    pub async fn jwks_kids_of(&self, purpose: &str) -> Vec<String> {
+        self.jwks_of(purpose)
+            .await
             .iter()
             .map(|k| k["kid"].as_str().expect("kid").to_string())
             .collect()

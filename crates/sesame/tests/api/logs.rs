@@ -1,5 +1,6 @@
 //! Logs: every line of a request carries its request id, JSON format works, and no password,
-//! refresh token or access token ever reaches the log — checked on the real binary's output.
+//! refresh token, access token or webhook secret ever reaches the log — checked on the real
+//! binary's output.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -9,6 +10,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 use sesame_testkit::process;
+
+const ADMIN_EMAIL: &str = "root@example.com";
+const ADMIN_PASSWORD: &str = "Admin-Orbit-Lantern-8812";
 
 /// The real binary, on SQLite in `dir` (its default `./data`), logging JSON to a file.
 struct Running {
@@ -27,6 +31,10 @@ async fn start(dir: &std::path::Path, level: &str) -> Running {
         .env("SESAME_LOG", level)
         .env("SESAME_LOG_FORMAT", "json")
         .env("SESAME_RATE_LIMIT", "off")
+        // An admin to add a webhook with, and a receiver on loopback for it.
+        .env("SESAME_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("SESAME_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("SESAME_WEBHOOK_ALLOW_PRIVATE", "on")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -73,6 +81,29 @@ async fn run_flow_and_capture(level: &str) -> (String, Vec<String>) {
         }
         r.send()
     };
+    // A webhook: its secret is shown once, then only ever used to sign.
+    let admin = tokens(
+        &body(
+            post(
+                "/auth/login",
+                json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+                None,
+            )
+            .await
+            .unwrap(),
+        )
+        .await,
+    );
+    let receiver = crate::receiver::Receiver::start().await;
+    let res = post(
+        "/admin/webhooks",
+        json!({"url": receiver.url, "events": ["user.created", "session.revoked"]}),
+        Some(admin.access.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let webhook_secret = body(res).await["secret"].as_str().unwrap().to_string();
     let res = post(
         "/auth/register",
         json!({"email": "logs@example.com", "username": "logsuser", "password": password}),
@@ -125,8 +156,14 @@ async fn run_flow_and_capture(level: &str) -> (String, Vec<String>) {
     .await
     .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    // Both deliveries made (user.created, the logout's session.revoked) before the log is read.
+    let delivered = receiver.wait_for(2, Duration::from_secs(20)).await;
+    assert_eq!(delivered.len(), 2, "the webhooks were delivered");
     let text = running.stop().await;
     let secrets = vec![
+        webhook_secret.clone(),
+        webhook_secret.trim_start_matches("whsec_").to_string(),
+        ADMIN_PASSWORD.to_string(),
         password.to_string(),
         "Wrong-Password-9931".to_string(),
         t.access.clone(),

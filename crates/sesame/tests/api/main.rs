@@ -33,6 +33,8 @@ mod lockout;
 mod logout;
 mod logs;
 mod oauth;
+mod oauth_clients;
+mod oidc;
 mod password;
 mod profile;
 mod refresh;
@@ -49,3 +51,6 @@ mod storms;
 // Issue 17: the browser pages, form by form over HTTP, and in a real Chromium.
 mod browser;
 mod pages;
+// Issue 20: webhooks, delivered to a real receiver.
+mod receiver;
+mod webhooks;

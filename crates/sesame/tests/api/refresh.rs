@@ -428,7 +428,7 @@ async fn deleted_user_cannot_refresh() {
     let id = Uuid::parse_str(&user.id).unwrap();
     app.sesame
         .store()
-        .delete_user(id, &[])
+        .delete_user(id, Utc::now(), &[])
         .await
         .expect("user deleted");
 

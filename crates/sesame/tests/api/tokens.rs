@@ -376,15 +376,18 @@ async fn signs_with(alg: &str, kty: &str) {
     let header = jwt::part(&user.tokens.access, 0);
     assert_eq!(header["alg"], alg);
     assert_eq!(header["typ"], "at+jwt");
-    let jwks = app.jwks().await;
-    let keys = jwks["keys"].as_array().unwrap();
+    let keys = app.jwks_of("access").await;
     assert_eq!(keys.len(), 2);
-    for k in keys {
+    for k in &keys {
         assert_eq!(k["kty"], kty, "{k}");
         assert_eq!(k["alg"], alg, "{k}");
         assert_eq!(k["use"], "sig", "{k}");
     }
     assert!(keys.iter().any(|k| k["kid"] == header["kid"]));
+    // SESAME_SIGNING_ALG is the access keys' alone: ID-token keys keep their own (RS256).
+    let id_keys = app.jwks_of("id_token").await;
+    assert_eq!(id_keys.len(), 2);
+    assert!(id_keys.iter().all(|k| k["alg"] == "RS256"), "{id_keys:?}");
     assert_accepted(&app, &user.tokens.access).await;
 }
 

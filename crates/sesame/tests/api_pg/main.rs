@@ -46,6 +46,10 @@ mod lockout;
 mod logout;
 #[path = "../api/oauth.rs"]
 mod oauth;
+#[path = "../api/oauth_clients.rs"]
+mod oauth_clients;
+#[path = "../api/oidc.rs"]
+mod oidc;
 #[path = "../api/password.rs"]
 mod password;
 #[path = "../api/profile.rs"]
@@ -72,3 +76,8 @@ mod storms;
 // journeys run once, on SQLite (tests/api).
 #[path = "../api/pages/mod.rs"]
 mod pages;
+// Issue 20: webhooks, delivered to a real receiver.
+#[path = "../api/receiver.rs"]
+mod receiver;
+#[path = "../api/webhooks.rs"]
+mod webhooks;

@@ -100,6 +100,39 @@ async fn pyjwt_and_jose_verify_tokens_for_every_algorithm() {
     }
 }
 
+const PYJWT_ID_TOKEN: &str = r#"
+import json, sys, jwt
+base, token = sys.argv[1], sys.argv[2]
+client = jwt.PyJWKClient(base + "/.well-known/jwks.json")
+key = client.get_signing_key_from_jwt(token)
+claims = jwt.decode(token, key.key, algorithms=["RS256"], audience="app-1",
+                    issuer="https://localhost:8443", options={"require": ["exp", "iat", "sub", "aud", "iss"]})
+print(json.dumps({"claims": claims, "kty": key.key_type, "typ": jwt.get_unverified_header(token)["typ"]}))
+"#;
+
+/// An OpenID client library loads the RS256 ID-token key from the JWKS it shares with the
+/// EdDSA access keys, and verifies an ID token signed by Sesame's ID-token key with it.
+#[tokio::test]
+async fn pyjwt_verifies_an_id_token_with_the_published_rs256_key() {
+    let py = tokio::task::spawn_blocking(tools::python).await.unwrap();
+    let app = spawn_app().await;
+    let now = app.sesame.now().timestamp();
+    let claims = json!({"iss": "https://localhost:8443", "sub": "user-1", "aud": "app-1",
+                        "iat": now, "exp": now + 300, "nonce": "n-0S6"});
+    let token = app
+        .sesame
+        .key_ring()
+        .current()
+        .id_token
+        .sign_jwt_typed("JWT", &claims)
+        .expect("signs");
+    let mut cmd = Command::new(&py);
+    cmd.args(["-c", PYJWT_ID_TOKEN, &app.base, &token]);
+    let out = run_with_trust(&app, cmd).await;
+    let got: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(got, json!({"claims": claims, "kty": "RSA", "typ": "JWT"}));
+}
+
 const AUTHLIB: &str = r#"
 import json, sys
 from authlib.integrations.requests_client import OAuth2Session

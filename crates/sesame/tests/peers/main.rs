@@ -1,6 +1,7 @@
 //! Real peers: a real nginx doing forward-auth through Sesame, and other ecosystems' libraries
-//! (Python PyJWT and authlib, Node's jose) verifying Sesame's tokens and speaking its OAuth, and
-//! Python's pyotp reading Sesame's otpauth URIs as an authenticator app does.
+//! (Python PyJWT and authlib, Node's jose) verifying Sesame's tokens and speaking its OAuth, the
+//! Standard Webhooks libraries (Python and Node) verifying its webhooks, and Python's pyotp
+//! reading Sesame's otpauth URIs as an authenticator app does.
 //! Tools come from the package registries at test time: nginx from Debian (`.ci/run` installs it
 //! when missing), Python and Node packages into a cache under the target directory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -19,3 +20,8 @@ mod tools;
 
 /// The peers talk to Sesame on its embedded default store.
 const BACKEND: helpers::Backend = helpers::Backend::Sqlite;
+
+// Issue 20: webhooks, verified by the Standard Webhooks libraries.
+#[path = "../api/receiver.rs"]
+mod receiver;
+mod webhooks;

@@ -8,8 +8,8 @@ fn run(cmd: &mut Command) {
     sesame_testkit::tools::run_checked(cmd).unwrap();
 }
 
-/// A Python virtualenv with PyJWT (with cryptography), authlib, requests and pyotp; returns its
-/// python.
+/// A Python virtualenv with PyJWT (with cryptography), authlib, requests, pyotp and
+/// standardwebhooks; returns its python.
 pub fn python() -> PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
@@ -20,6 +20,7 @@ pub fn python() -> PathBuf {
                 "authlib>=1.3,<2",
                 "requests>=2.31,<3",
                 "pyotp>=2.9,<3",
+                "standardwebhooks>=1.1,<2",
             ],
         )
         .unwrap()
@@ -27,12 +28,12 @@ pub fn python() -> PathBuf {
     .clone()
 }
 
-/// A node_modules with jose; returns the directory to run node scripts in.
+/// A node_modules with jose and standardwebhooks; returns the directory to run node scripts in.
 pub fn node() -> PathBuf {
     static NODE: OnceLock<PathBuf> = OnceLock::new();
     NODE.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("peers-node");
-        let marker = dir.join(".installed-v1");
+        let marker = dir.join(".installed-v2");
         if !marker.exists() {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(
@@ -41,7 +42,14 @@ pub fn node() -> PathBuf {
             )
             .unwrap();
             run(Command::new("npm")
-                .args(["install", "--silent", "--no-audit", "--no-fund", "jose@5"])
+                .args([
+                    "install",
+                    "--silent",
+                    "--no-audit",
+                    "--no-fund",
+                    "jose@5",
+                    "standardwebhooks@1",
+                ])
                 .current_dir(&dir));
             std::fs::write(&marker, "").unwrap();
         }

@@ -52,8 +52,8 @@ async fn replicas_publish_the_same_jwks() {
     let jwks = a.jwks().await;
     assert_eq!(
         jwks.as_array().unwrap().len(),
-        2,
-        "the signing key and the next one: {jwks}"
+        4,
+        "the signing key and the next one, of access and ID-token keys: {jwks}"
     );
     assert_eq!(b.jwks().await, jwks);
     // Both sign with the same key.
@@ -84,7 +84,8 @@ async fn a_key_rotated_through_one_replica_is_published_and_used_by_the_other() 
     assert_eq!(res.status(), StatusCode::OK, "{}", body(res).await);
     let rotated_at = Instant::now();
     let published = a.jwks().await;
-    assert_eq!(published.as_array().unwrap().len(), 3, "{published}");
+    // Both families: retired, current, next.
+    assert_eq!(published.as_array().unwrap().len(), 6, "{published}");
     let email = a.new_user().await;
     let from_a = a.login(&email).await;
     let new_kid = kid(&from_a.access);
@@ -154,7 +155,7 @@ async fn a_key_rotated_from_the_cli_reaches_both_replicas_within_a_poll() {
             let jwks = server.jwks().await;
             let signed = kid(&server.login(&email).await.access);
             if jwks != before && signed != old_kid {
-                assert_eq!(jwks.as_array().unwrap().len(), 3, "{jwks}");
+                assert_eq!(jwks.as_array().unwrap().len(), 6, "two families: {jwks}");
                 assert!(before.to_string().contains(&signed), "promoted next key");
                 break;
             }

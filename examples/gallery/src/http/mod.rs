@@ -41,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .merge(files::router())
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
+        // RFC 9728: where OAuth clients learn which authorization server this gallery trusts.
+        .merge(sesame_verify::axum::protected_resource(&state.verifier))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state)

@@ -34,12 +34,27 @@ async fn every_images_route_refuses_a_missing_token_with_a_challenge() {
             .get("www-authenticate")
             .map(|v| v.to_str().unwrap().to_string());
         assert_error(res, StatusCode::UNAUTHORIZED, "not_authenticated").await;
+        // RFC 9728: the challenge names where the gallery's protected-resource metadata is.
         assert_eq!(
-            challenge.as_deref(),
-            Some("Bearer realm=\"gallery\""),
+            challenge,
+            Some(format!(
+                "Bearer realm=\"gallery\", resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
+                g.base
+            )),
             "{method} {path}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_gallery_publishes_its_protected_resource_metadata() {
+    let g = spawn_gallery().await;
+    let res = g.get("/.well-known/oauth-protected-resource", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let doc: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(doc["resource"], g.base.as_str());
+    assert_eq!(doc["authorization_servers"], json!([g.issuer.issuer()]));
+    assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
 }
 
 #[tokio::test]

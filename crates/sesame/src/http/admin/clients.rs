@@ -1,4 +1,5 @@
-//! Service clients (client credentials, token exchange): create, list, delete.
+//! OAuth clients — services (client credentials, token exchange) and apps people sign in to
+//! (authorization code): create, list, delete.
 //!
 //! Routes: POST/GET /admin/clients, DELETE /admin/clients/{client_id}
 
@@ -25,6 +26,22 @@ pub struct NewClientRequest {
     /// User roles a token the client obtains by token exchange may carry (each only if the user
     /// has it); roles are `[a-z0-9_:-]{1,50}`. Default: none — exchanged tokens carry no roles.
     pub delegable_roles: Option<Vec<String>>,
+    /// Redirect URIs for the authorization code flow, each compared exactly: `https://`, a
+    /// loopback `http://127.0.0.1/…` or `http://[::1]/…` (any port when registered without
+    /// one), or a native app's reverse-domain scheme (`com.example.app:/cb`).
+    pub redirect_uris: Option<Vec<String>>,
+    /// Where RP-initiated logout may send the browser afterwards.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `client_credentials`, `authorization_code`, `refresh_token`,
+    /// `urn:ietf:params:oauth:grant-type:token-exchange`. Default: `authorization_code` and
+    /// `refresh_token` with redirect URIs or `public`, else the two service grants.
+    pub grant_types: Option<Vec<String>>,
+    /// No secret (a SPA or native app): PKCE is its proof.
+    pub public: Option<bool>,
+    /// The operator's own app: no consent screen.
+    pub first_party: Option<bool>,
+    /// Where OpenID back-channel logout tokens are POSTed (`https://`, or loopback `http://`).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,6 +52,12 @@ pub struct ClientView {
     pub scopes: Vec<String>,
     /// User roles a token obtained by token exchange may carry (empty: none).
     pub delegable_roles: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub public: bool,
+    pub first_party: bool,
+    pub backchannel_logout_uri: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -42,8 +65,9 @@ pub struct ClientView {
 pub struct CreatedClientView {
     #[serde(flatten)]
     pub client: ClientView,
-    /// Shown this once; only a keyed hash is stored.
-    pub client_secret: String,
+    /// Shown this once; only a keyed hash is stored. Absent for a public client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,6 +82,12 @@ fn client_view(c: sesame_core::store::ClientRecord) -> ClientView {
         audiences: c.audiences,
         scopes: c.scopes,
         delegable_roles: c.delegable_roles,
+        redirect_uris: c.redirect_uris,
+        post_logout_redirect_uris: c.post_logout_redirect_uris,
+        grant_types: c.grant_types,
+        public: c.public,
+        first_party: c.first_party,
+        backchannel_logout_uri: c.backchannel_logout_uri,
         created_at: c.created_at,
     }
 }
@@ -81,6 +111,14 @@ pub async fn create_client(
         audiences: body.audiences.unwrap_or_default(),
         scopes: body.scopes.unwrap_or_default(),
         delegable_roles: body.delegable_roles.unwrap_or_default(),
+        oauth: sesame_core::client_metadata::OAuthFields {
+            redirect_uris: body.redirect_uris.unwrap_or_default(),
+            post_logout_redirect_uris: body.post_logout_redirect_uris.unwrap_or_default(),
+            grant_types: body.grant_types,
+            public: body.public.unwrap_or(false),
+            first_party: body.first_party.unwrap_or(false),
+            backchannel_logout_uri: body.backchannel_logout_uri,
+        },
     };
     let created = state
         .sesame
@@ -88,7 +126,7 @@ pub async fn create_client(
         .create(input, Some(actor.admin_id), &actor.client)
         .await?;
     use secrecy::ExposeSecret;
-    let client_secret = created.secret.expose_secret().to_string();
+    let client_secret = created.secret.map(|s| s.expose_secret().to_string());
     Ok((
         StatusCode::CREATED,
         Json(CreatedClientView {

@@ -15,10 +15,14 @@ use crate::http::error::{ApiError, ErrorBody};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyView {
     pub kid: String,
+    /// access (access tokens, status lists) | id_token (OpenID Connect ID tokens)
+    pub purpose: String,
     pub alg: String,
     /// next | current | retired
     pub state: String,
     pub created_at: DateTime<Utc>,
+    /// When it started signing (none yet for a next key, nor for the first ID-token key: see
+    /// docs/decisions.md).
     pub activated_at: Option<DateTime<Utc>>,
     /// For a retired key: when it leaves the JWKS.
     pub retire_until: Option<DateTime<Utc>>,
@@ -37,6 +41,7 @@ fn key_list(state: &AppState) -> KeyList {
             .iter()
             .map(|k| KeyView {
                 kid: k.jwk.kid.clone(),
+                purpose: k.purpose.as_str().to_string(),
                 alg: k.jwk.alg.clone(),
                 state: k.state.as_str().to_string(),
                 created_at: k.created_at,
@@ -47,7 +52,7 @@ fn key_list(state: &AppState) -> KeyList {
     }
 }
 
-/// Published signing keys and their states (never private material).
+/// Published signing keys of both families and their states (never private material).
 #[utoipa::path(get, path = "/admin/keys", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "Keys", body = KeyList),
@@ -58,7 +63,8 @@ pub async fn list_keys(State(state): State<AppState>, _admin: AdminUser) -> Json
     Json(key_list(&state))
 }
 
-/// Promote the published next key to signing and publish a fresh next key.
+/// Rotate both key families (access and ID-token): each promotes its published next key to
+/// signing and publishes a fresh next key.
 #[utoipa::path(post, path = "/admin/keys/rotate", tag = "admin", security(("bearer" = [])),
     responses(
         (status = 200, description = "Keys after the rotation", body = KeyList),

@@ -8,15 +8,17 @@
 //! - GET /admin/keys, POST /admin/keys/rotate
 //! - GET /admin/audit?user_id=&event=&limit=&cursor=
 //! - POST/GET /admin/clients, DELETE /admin/clients/{client_id}
+//! - POST/GET /admin/webhooks, DELETE /admin/webhooks/{id}, GET /admin/webhooks/{id}/deliveries
 //!
 
-//! One module per resource: [`users`], [`keys`], [`audit`], [`clients`]; the routes of all four
-//! are listed here, and the [`AdminUser`] extractor every handler declares.
+//! One module per resource: [`users`], [`keys`], [`audit`], [`clients`], [`webhooks`]; the
+//! routes of all of them are listed here, and the [`AdminUser`] extractor every handler declares.
 
 pub mod audit;
 pub mod clients;
 pub mod keys;
 pub mod users;
+pub mod webhooks;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -45,6 +47,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::audit))
         .routes(routes!(clients::create_client, clients::list_clients))
         .routes(routes!(clients::delete_client))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::delete_webhook))
+        .routes(routes!(webhooks::list_deliveries))
 }
 
 /// An authenticated caller who currently holds `admin`: 401 without a valid token, 403

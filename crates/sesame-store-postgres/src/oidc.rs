@@ -1,0 +1,361 @@
+//! oauth_codes, oauth_grants (issue #18).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sesame_core::store::{
+    AuditEntry, ClaimedLogout, CodeRecord, GrantRecord, LogoutOutcome, NewCode, NewSession,
+    OidcStore, Redeemed, StoreResult,
+};
+use uuid::Uuid;
+
+use crate::audit::insert_audit;
+use crate::sessions::insert_session;
+use crate::{PostgresStore, map_err};
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    hash: Vec<u8>,
+    client_id: String,
+    user_id: Uuid,
+    parent_id: Uuid,
+    redirect_uri: String,
+    scope: String,
+    audience: Vec<String>,
+    code_challenge: String,
+    nonce: Option<String>,
+    auth_time: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    session_id: Option<Uuid>,
+}
+
+impl From<CodeRow> for CodeRecord {
+    fn from(r: CodeRow) -> Self {
+        CodeRecord {
+            code: NewCode {
+                hash: r.hash,
+                client_id: r.client_id,
+                user_id: r.user_id,
+                parent_id: r.parent_id,
+                redirect_uri: r.redirect_uri,
+                scope: r.scope,
+                audience: r.audience,
+                code_challenge: r.code_challenge,
+                nonce: r.nonce,
+                auth_time: r.auth_time,
+                created_at: r.created_at,
+                expires_at: r.expires_at,
+            },
+            used_at: r.used_at,
+            session_id: r.session_id,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    user_id: Uuid,
+    client_id: String,
+    client_name: String,
+    scope: String,
+    granted_at: DateTime<Utc>,
+}
+
+impl From<GrantRow> for GrantRecord {
+    fn from(r: GrantRow) -> Self {
+        GrantRecord {
+            user_id: r.user_id,
+            client_id: r.client_id,
+            client_name: r.client_name,
+            scopes: r.scope.split_whitespace().map(str::to_string).collect(),
+            granted_at: r.granted_at,
+        }
+    }
+}
+
+const GRANT_SELECT: &str = "SELECT g.user_id, g.client_id, c.name AS client_name, g.scope, g.granted_at \
+     FROM oauth_grants g JOIN clients c ON c.client_id = g.client_id";
+
+#[async_trait]
+impl OidcStore for PostgresStore {
+    async fn create_code(&self, c: &NewCode) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oauth_codes (hash, client_id, user_id, parent_id, redirect_uri, scope, audience, code_challenge, nonce, auth_time, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&c.hash)
+        .bind(&c.client_id)
+        .bind(c.user_id)
+        .bind(c.parent_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.scope)
+        .bind(&c.audience)
+        .bind(&c.code_challenge)
+        .bind(&c.nonce)
+        .bind(c.auth_time)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn find_code(&self, hash: &[u8]) -> StoreResult<Option<CodeRecord>> {
+        let row: Option<CodeRow> = sqlx::query_as(
+            "SELECT hash, client_id, user_id, parent_id, redirect_uri, scope, audience, code_challenge, nonce, auth_time, created_at, expires_at, used_at, session_id \
+             FROM oauth_codes WHERE hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &[u8],
+        session: &NewSession,
+        audit: &[AuditEntry],
+        replay_audit: &[AuditEntry],
+    ) -> StoreResult<Redeemed> {
+        let mut tx = self.begin().await?;
+        let spent = sqlx::query(
+            "UPDATE oauth_codes SET used_at = $1, session_id = $2 WHERE hash = $3 AND used_at IS NULL",
+        )
+        .bind(session.now)
+        .bind(session.id)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+        if spent == 1 {
+            let status_idx = insert_session(&mut tx, session).await?;
+            insert_audit(&mut tx, audit).await?;
+            tx.commit().await.map_err(map_err)?;
+            return Ok(Redeemed::Issued { status_idx });
+        }
+        let first: Option<(Option<Uuid>,)> =
+            sqlx::query_as("SELECT session_id FROM oauth_codes WHERE hash = $1")
+                .bind(hash)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        let Some((first,)) = first else {
+            return Ok(Redeemed::Unknown);
+        };
+        if let Some(id) = first {
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(session.now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        insert_audit(&mut tx, replay_audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Redeemed::Replayed)
+    }
+
+    async fn get_grant(&self, user_id: Uuid, client_id: &str) -> StoreResult<Option<GrantRecord>> {
+        let sql = format!("{GRANT_SELECT} WHERE g.user_id = $1 AND g.client_id = $2");
+        let row: Option<GrantRow> = sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn save_grant(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+        scopes: &[String],
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO oauth_grants (user_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scopes.join(" "))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn list_grants(&self, user_id: Uuid) -> StoreResult<Vec<GrantRecord>> {
+        let sql = format!("{GRANT_SELECT} WHERE g.user_id = $1 ORDER BY g.granted_at DESC");
+        let rows: Vec<GrantRow> = sqlx::query_as(&sql)
+            .bind(user_id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn delete_grant(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let grants = sqlx::query("DELETE FROM oauth_grants WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        let sessions = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND client_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+        if grants + sessions == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn claim_backchannel(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedLogout>> {
+        self.claim_backchannel_rows(now, lease_until, limit).await
+    }
+
+    async fn settle_backchannel(&self, id: i64, outcome: &LogoutOutcome) -> StoreResult<()> {
+        self.settle_backchannel_row(id, outcome).await
+    }
+
+    async fn purge_codes(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await
+            .map_err(map_err)?
+            .rows_affected())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LogoutRow {
+    id: i64,
+    client_id: String,
+    uri: String,
+    sub: Uuid,
+    sid: Uuid,
+    created_at: DateTime<Utc>,
+    attempts: i32,
+}
+
+impl PostgresStore {
+    pub(crate) async fn claim_backchannel_rows(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedLogout>> {
+        // SKIP LOCKED: replicas claiming at once take different rows; the lease (the due time
+        // pushed ahead) keeps them from a worker until it passes.
+        let rows: Vec<LogoutRow> = sqlx::query_as(
+            "UPDATE backchannel_logouts b SET next_attempt_at = $1 \
+             FROM clients c \
+             WHERE c.client_id = b.client_id AND b.id IN ( \
+                SELECT d.id FROM backchannel_logouts d \
+                JOIN clients k ON k.client_id = d.client_id AND k.backchannel_logout_uri IS NOT NULL \
+                WHERE d.status = 'pending' AND d.next_attempt_at <= $2 \
+                ORDER BY d.next_attempt_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED) \
+             RETURNING b.id, b.client_id, b.sub, b.sid, b.created_at, b.attempts, c.backchannel_logout_uri AS uri",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        let mut out: Vec<ClaimedLogout> = rows
+            .into_iter()
+            .map(|r| ClaimedLogout {
+                id: r.id,
+                client_id: r.client_id,
+                uri: r.uri,
+                sub: r.sub,
+                sid: r.sid,
+                created_at: r.created_at,
+                attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+            })
+            .collect();
+        out.sort_by_key(|l| l.id);
+        Ok(out)
+    }
+
+    pub(crate) async fn settle_backchannel_row(
+        &self,
+        id: i64,
+        outcome: &LogoutOutcome,
+    ) -> StoreResult<()> {
+        let (status, at, error) = match outcome {
+            LogoutOutcome::Delivered => ("delivered", None, None),
+            LogoutOutcome::Retry { at, error } => ("pending", Some(*at), Some(error.as_str())),
+            LogoutOutcome::Failed { error } => ("failed", None, Some(error.as_str())),
+        };
+        sqlx::query(
+            "UPDATE backchannel_logouts SET status = $1, attempts = attempts + 1, \
+             next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3 WHERE id = $4",
+        )
+        .bind(status)
+        .bind(at)
+        .bind(error)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+/// The back-channel logouts of an account about to be deleted: its sessions go by cascade,
+/// unrevoked, so the revocation trigger never sees them (see migration 0017).
+pub(crate) async fn logouts_of_deleted_user(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO backchannel_logouts (client_id, sub, sid, created_at, next_attempt_at) \
+         SELECT s.client_id, s.user_id, s.parent_id, $2, $2 FROM sessions s \
+         JOIN clients c ON c.client_id = s.client_id AND c.backchannel_logout_uri IS NOT NULL \
+         WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.parent_id IS NOT NULL \
+         ON CONFLICT (client_id, sid) WHERE status = 'pending' DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}

@@ -1,0 +1,367 @@
+//! webhook_endpoints, webhook_deliveries (migration 0012); and the fan-out of a change's events
+//! to the endpoints subscribed to them, written on the connection of the change's transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sesame_core::secret::ExposeSecret;
+use sesame_core::secret::secret_bytes;
+use sesame_core::store::{
+    AuditEntry, ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus, EndedSession,
+    NewWebhookEndpoint, StoreResult, WebhookEndpoint, WebhookStatus, WebhookStore,
+};
+use sesame_core::webhooks::WebhookEvent;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::audit::insert_audit;
+use crate::{PostgresStore, map_err};
+
+/// Writes one delivery row per (event, active endpoint subscribed to its type), in one
+/// statement: nothing is written when no endpoint wants the events. The endpoints are read
+/// as this transaction sees them; one deleted meanwhile leaves an orphan row, which nothing
+/// claims and the purge removes (no foreign key: the change must not wait for, or fail with,
+/// an endpoint's deletion).
+pub(crate) async fn fan_out(conn: &mut PgConnection, events: &[WebhookEvent]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let bodies: Vec<&str> = events.iter().map(|e| e.body.as_str()).collect();
+    let ats: Vec<DateTime<Utc>> = events.iter().map(|e| e.at).collect();
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (endpoint_id, id, event, body, created_at, next_attempt_at) \
+         SELECT e.id, ev.id, ev.kind, ev.body, ev.at, ev.at \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS ev(id, kind, body, at) \
+         JOIN webhook_endpoints e ON e.status = 'active' AND ev.kind = ANY(e.events)",
+    )
+    .bind(&ids)
+    .bind(&kinds)
+    .bind(&bodies)
+    .bind(&ats)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// A session a statement ended (`RETURNING` [`ENDED_COLUMNS`]).
+#[derive(sqlx::FromRow)]
+pub(crate) struct EndedRow {
+    id: Uuid,
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+    access_until: Option<DateTime<Utc>>,
+}
+
+/// What a statement that ends sessions returns, for [`ended`].
+pub(crate) const ENDED_COLUMNS: &str = "id, user_id, expires_at, access_until";
+
+/// The sessions among `rows` that were in force at `now` — a refresh token or the newest access
+/// token still alive — as ended at `now`. Ending one that had already run out is no news.
+pub(crate) fn ended(rows: Vec<EndedRow>, now: DateTime<Utc>) -> Vec<EndedSession> {
+    rows.into_iter()
+        .filter(|r| r.expires_at > now || r.access_until.is_some_and(|a| a > now))
+        .map(|r| EndedSession {
+            sid: r.id,
+            user_id: r.user_id,
+            at: now,
+        })
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct EndpointRow {
+    id: Uuid,
+    url: String,
+    events: Vec<String>,
+    status: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<EndpointRow> for WebhookEndpoint {
+    fn from(r: EndpointRow) -> Self {
+        WebhookEndpoint {
+            id: r.id,
+            url: r.url,
+            events: r.events,
+            status: WebhookStatus::from_stored(&r.status),
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: Uuid,
+    event: String,
+    attempts: i32,
+    status: String,
+    created_at: DateTime<Utc>,
+    last_attempt_at: Option<DateTime<Utc>>,
+    response_status: Option<i32>,
+    last_error: Option<String>,
+}
+
+impl From<DeliveryRow> for DeliveryRecord {
+    fn from(r: DeliveryRow) -> Self {
+        DeliveryRecord {
+            id: r.id,
+            event: r.event,
+            attempts: u32::try_from(r.attempts).unwrap_or(0),
+            status: DeliveryStatus::from_stored(&r.status),
+            created_at: r.created_at,
+            last_attempt_at: r.last_attempt_at,
+            response_status: r.response_status.and_then(|s| u16::try_from(s).ok()),
+            last_error: r.last_error,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    endpoint_id: Uuid,
+    id: Uuid,
+    event: String,
+    body: String,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+    url: String,
+    secret: Vec<u8>,
+}
+
+const ENDPOINT_COLUMNS: &str = "id, url, events, status, created_at";
+const DELIVERY_COLUMNS: &str =
+    "id, event, attempts, status, created_at, last_attempt_at, response_status, last_error";
+
+#[async_trait]
+impl WebhookStore for PostgresStore {
+    async fn create_webhook(
+        &self,
+        new: &NewWebhookEndpoint,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
+        let e = &new.endpoint;
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, url, events, secret, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(e.id)
+        .bind(&e.url)
+        .bind(&e.events)
+        .bind(new.secret.expose_secret().as_slice())
+        .bind(e.status.as_str())
+        .bind(e.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY id");
+        let rows: Vec<EndpointRow> = sqlx::query_as(&sql)
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn get_webhook(&self, id: Uuid) -> StoreResult<Option<WebhookEndpoint>> {
+        let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1");
+        let row: Option<EndpointRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn delete_webhook(&self, id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn list_deliveries(
+        &self,
+        endpoint_id: Uuid,
+        limit: u32,
+        before: Option<Uuid>,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
+             WHERE endpoint_id = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+        );
+        let rows: Vec<DeliveryRow> = sqlx::query_as(&sql)
+            .bind(endpoint_id)
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        // The lease is the due time pushed ahead (as the mail outbox does); SKIP LOCKED:
+        // replicas polling together each take different rows.
+        let rows: Vec<ClaimedRow> = sqlx::query_as(
+            "UPDATE webhook_deliveries d SET next_attempt_at = $1 FROM webhook_endpoints e \
+             WHERE e.id = d.endpoint_id AND (d.endpoint_id, d.id) IN \
+               (SELECT p.endpoint_id, p.id FROM webhook_deliveries p \
+                JOIN webhook_endpoints pe ON pe.id = p.endpoint_id AND pe.status = 'active' \
+                WHERE p.status = 'pending' AND p.next_attempt_at <= $2 \
+                ORDER BY p.next_attempt_at, p.id LIMIT $3 FOR UPDATE OF p SKIP LOCKED) \
+             RETURNING d.endpoint_id, d.id, d.event, d.body, d.attempts, d.created_at, e.url, e.secret",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        let mut out: Vec<ClaimedDelivery> = rows
+            .into_iter()
+            .map(|r| ClaimedDelivery {
+                endpoint_id: r.endpoint_id,
+                id: r.id,
+                event: r.event,
+                body: r.body,
+                attempts: u32::try_from(r.attempts).unwrap_or(0),
+                created_at: r.created_at,
+                url: r.url,
+                secret: secret_bytes(r.secret),
+            })
+            .collect();
+        out.sort_by_key(|d| d.id);
+        Ok(out)
+    }
+
+    async fn record_delivery(
+        &self,
+        endpoint_id: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+        outcome: &DeliveryOutcome,
+        audit: &[AuditEntry],
+    ) -> StoreResult<()> {
+        let (status, response_status, error, next) = match outcome {
+            DeliveryOutcome::Delivered { response_status } => (
+                DeliveryStatus::Delivered,
+                Some(*response_status),
+                None,
+                None,
+            ),
+            DeliveryOutcome::Retry {
+                response_status,
+                error,
+                next_attempt_at,
+            } => (
+                DeliveryStatus::Pending,
+                *response_status,
+                Some(error.as_str()),
+                Some(*next_attempt_at),
+            ),
+            DeliveryOutcome::Failed {
+                response_status,
+                error,
+            } => (
+                DeliveryStatus::Failed,
+                *response_status,
+                Some(error.as_str()),
+                None,
+            ),
+            DeliveryOutcome::Gone { response_status } => (
+                DeliveryStatus::Disabled,
+                Some(*response_status),
+                Some("410 Gone: the endpoint is disabled"),
+                None,
+            ),
+        };
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, last_attempt_at = $2, \
+             response_status = $3, last_error = $4, next_attempt_at = COALESCE($5, next_attempt_at), \
+             settled_at = CASE WHEN $1 = 'pending' THEN NULL ELSE $2 END \
+             WHERE endpoint_id = $6 AND id = $7 AND status = 'pending'",
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(response_status.map(i32::from))
+        .bind(error)
+        .bind(next)
+        .bind(endpoint_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 1 && matches!(outcome, DeliveryOutcome::Gone { .. }) {
+            let gone = sqlx::query(
+                "UPDATE webhook_endpoints SET status = 'disabled' WHERE id = $1 AND status = 'active'",
+            )
+            .bind(endpoint_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = 'disabled', settled_at = $1 \
+                 WHERE endpoint_id = $2 AND status = 'pending'",
+            )
+            .bind(now)
+            .bind(endpoint_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if gone.rows_affected() == 1 {
+                insert_audit(&mut tx, audit).await?;
+            }
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn pending_deliveries(&self) -> StoreResult<u64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             WHERE d.status = 'pending' AND e.status = 'active'",
+        )
+        .fetch_one(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn purge_deliveries(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries d \
+             WHERE (d.status <> 'pending' AND d.settled_at < $1) \
+                OR NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id)",
+        )
+        .bind(before)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,31 @@
+-- OpenID Back-Channel Logout 1.0 (issue #18): when an app's session ends, its
+-- `backchannel_logout_uri` is told so. The row is written by triggers in the very transaction that
+-- ends the session, whatever ended it (sign-out, RP-initiated logout, logout-all, a password
+-- change or reset, an admin disabling or deleting the account, refresh-token reuse, a revoked
+-- grant; an account's deletion writes them itself), so no code path can forget it and a crash can delay it but never drop it.
+CREATE TABLE backchannel_logouts (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_id       TEXT NOT NULL REFERENCES clients(client_id) ON DELETE CASCADE,
+    sub             TEXT NOT NULL,      -- the user's id (the user may be gone by delivery)
+    sid             TEXT NOT NULL,      -- the browser session the app's ID tokens named
+    created_at      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,   -- also the lease of a claimed row
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    status          TEXT NOT NULL DEFAULT 'pending',  -- pending | delivered | failed
+    last_error      TEXT
+);
+CREATE INDEX backchannel_logouts_due ON backchannel_logouts(next_attempt_at) WHERE status = 'pending';
+-- One pending logout per app and browser session is enough (several app sessions may share it).
+CREATE UNIQUE INDEX backchannel_logouts_pending ON backchannel_logouts(client_id, sid) WHERE status = 'pending';
+
+CREATE TRIGGER sessions_backchannel_on_revoke AFTER UPDATE OF revoked_at ON sessions
+WHEN NEW.revoked_at IS NOT NULL AND OLD.revoked_at IS NULL AND NEW.client_id IS NOT NULL AND NEW.parent_id IS NOT NULL
+BEGIN
+    INSERT OR IGNORE INTO backchannel_logouts (client_id, sub, sid, created_at, next_attempt_at)
+    SELECT c.client_id, NEW.user_id, NEW.parent_id, NEW.revoked_at, NEW.revoked_at
+    FROM clients c WHERE c.client_id = NEW.client_id AND c.backchannel_logout_uri IS NOT NULL;
+END;
+
+-- An account deleted takes its sessions with it (cascade) without revoking them: the store's
+-- delete_user writes their logouts itself, in the same transaction (a trigger cannot tell that
+-- deletion from the purge of expired sessions).
