@@ -185,6 +185,9 @@ pub struct TokenPair {
     pub session_id: uuid::Uuid,
     /// Set when the session is an app's (issue #18): the token is the app's.
     pub app: Option<crate::store::AppLink>,
+    /// How the person signed in to the session (the access token's `amr`/`acr`; an app's ID
+    /// token says the same).
+    pub assurance: Assurance,
 }
 
 /// Signs access tokens with the current key and counts each under its kind; shared by sessions
@@ -333,8 +336,8 @@ impl Issuer {
             email_verified: Some(user.email_verified),
             act: None,
             status: self.status(session.status_idx),
-            amr: Some(session.assurance.amr),
-            acr: Some(session.assurance.acr),
+            amr: Some(session.assurance.amr.clone()),
+            acr: Some(session.assurance.acr.clone()),
         };
         let access = self.sign(&claims, "access")?;
         self.metrics.issued("refresh");
@@ -346,6 +349,7 @@ impl Issuer {
             user_id: user.id,
             session_id: session.id,
             app: app.cloned(),
+            assurance: session.assurance,
         })
     }
 }

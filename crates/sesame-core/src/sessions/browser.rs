@@ -52,6 +52,8 @@ pub struct BrowserSession {
     pub user: UserRecord,
     pub created_at: DateTime<Utc>,
     pub last_used_at: DateTime<Utc>,
+    /// How the person signed in: what the app sessions it starts say in `amr`/`acr`.
+    pub assurance: Assurance,
 }
 
 fn cookie_hash(value: &str) -> Vec<u8> {
@@ -247,6 +249,7 @@ impl Sessions {
             user,
             created_at: session.created_at,
             last_used_at: session.last_used_at,
+            assurance: session.assurance,
         }))
     }
 

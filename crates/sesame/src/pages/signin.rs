@@ -52,7 +52,8 @@ pub async fn show(ctx: PageCtx) -> Response {
 }
 
 /// On the way back to an app (`return_to` is an authorization request), the sign-in form's
-/// answer ends in a redirect to the app's registered redirect URI: let `form-action` allow it.
+/// answer (and the second step's) ends in a redirect to the app's registered redirect URI: let
+/// `form-action` allow it.
 async fn allow_app_redirect(ctx: &PageCtx, return_to: Option<&ReturnTo>, res: &mut Response) {
     let Some(query) = return_to.and_then(|r| r.as_str().strip_prefix("/oauth/authorize?")) else {
         return;
@@ -148,14 +149,17 @@ pub async fn mfa_show(ctx: PageCtx) -> Response {
     if ctx.mfa_token.is_none() {
         return ctx.redirect("/signin");
     }
-    ctx.render(
+    let return_to = ctx.return_to();
+    let mut res = ctx.render(
         StatusCode::OK,
         &SignInMfa {
-            return_to: ctx.return_to().map(|r| r.as_str().to_string()),
+            return_to: return_to.as_ref().map(|r| r.as_str().to_string()),
             form_error: None,
             locked_seconds: None,
         },
-    )
+    );
+    allow_app_redirect(&ctx, return_to.as_ref(), &mut res).await;
+    res
 }
 
 pub async fn mfa_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> {
@@ -196,6 +200,7 @@ pub async fn mfa_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Respon
                 StatusCode::UNAUTHORIZED,
                 &page(Some(ctx.message("signin-mfa-invalid", &[])), None),
             );
+            allow_app_redirect(&ctx, return_to.as_ref(), &mut res).await;
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Form"));
             Ok(res)
