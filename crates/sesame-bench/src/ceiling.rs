@@ -70,6 +70,8 @@ async fn token(State(issuer): State<Arc<Issuer>>) -> Result<String, StatusCode> 
         email_verified: Some(false),
         act: None,
         status: None,
+        amr: None,
+        acr: None,
     };
     issuer
         .key

@@ -38,6 +38,8 @@ fn claims(now: i64) -> Claims {
         email_verified: Some(true),
         act: None,
         status: None,
+        amr: None,
+        acr: None,
     }
 }
 

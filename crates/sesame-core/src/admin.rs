@@ -11,7 +11,8 @@ use crate::clock::Clock;
 use crate::domain::{Email, Role};
 use crate::error::{CoreError, FieldErrors};
 use crate::revocation::Revoker;
-use crate::sessions::ClientInfo;
+use crate::sessions::{ClientInfo, user_id_of};
+use crate::settings::Settings;
 use crate::store::{AuditEntry, AuditFilter, Store, UserRecord};
 
 pub const DEFAULT_PAGE: u32 = 50;
@@ -68,6 +69,8 @@ pub struct Admin {
     clock: Arc<dyn Clock>,
     audit: Auditor,
     revoker: Revoker,
+    /// Holders of these roles act as admins only after a sign-in with a second factor.
+    mfa_required_roles: Vec<String>,
 }
 
 impl Admin {
@@ -76,12 +79,14 @@ impl Admin {
         clock: Arc<dyn Clock>,
         audit: Auditor,
         revoker: Revoker,
+        settings: &Settings,
     ) -> Self {
         Admin {
             store,
             clock,
             audit,
             revoker,
+            mfa_required_roles: settings.mfa_required_roles.clone(),
         }
     }
 
@@ -89,14 +94,30 @@ impl Admin {
         self.clock.now()
     }
 
-    /// Whether the user currently holds `admin` (read from the store, not from a token that may
-    /// predate a role change).
-    pub async fn is_admin(&self, user_id: Uuid) -> Result<bool, CoreError> {
-        Ok(self
-            .store
-            .get_user(user_id)
-            .await?
-            .is_some_and(|u| !u.disabled && u.roles.iter().any(|r| r == Role::ADMIN)))
+    /// The admin a bearer token speaks for: `Forbidden` unless the user currently holds
+    /// `admin` (read from the store, not from a token that may predate a role change) and is
+    /// not disabled; `StepUpRequired` when the user holds a role of `SESAME_MFA_REQUIRED_ROLES`
+    /// and the token's sign-in was not `aal2`.
+    pub async fn authorize(
+        &self,
+        claims: &sesame_verify::Claims,
+        client: ClientInfo,
+    ) -> Result<Actor, CoreError> {
+        let admin_id = user_id_of(claims)?;
+        let user = self.store.get_user(admin_id).await?;
+        let Some(user) = user.filter(|u| !u.disabled && u.roles.iter().any(|r| r == Role::ADMIN))
+        else {
+            return Err(CoreError::Forbidden);
+        };
+        if user
+            .roles
+            .iter()
+            .any(|r| self.mfa_required_roles.contains(r))
+            && !claims.meets_acr(crate::store::Assurance::AAL2)
+        {
+            return Err(CoreError::StepUpRequired);
+        }
+        Ok(Actor { admin_id, client })
     }
 
     /// Users in creation order; stable while users are added and removed because the cursor is

@@ -55,6 +55,16 @@ pub enum AuditEvent {
     ClientCreated,
     /// A service client was deleted.
     ClientDeleted,
+    /// A second factor was enrolled (confirmed by its first code).
+    MfaEnrolled,
+    /// Second factors were removed (by the user, or every one by an admin: detail `by`).
+    MfaRemoved,
+    /// A wrong or replayed second-factor code at sign-in (counted toward the lockout).
+    MfaFailed,
+    /// A recovery code finished a sign-in.
+    RecoveryCodeUsed,
+    /// The user replaced their recovery codes by a new set.
+    RecoveryCodesRegenerated,
     /// An app exchanged an authorization code for the person's tokens.
     AppAuthorized,
     /// A person allowed an app the scopes named.
@@ -75,7 +85,7 @@ pub enum AuditEvent {
 
 impl AuditEvent {
     /// Every event, for tests and documentation.
-    pub const ALL: [AuditEvent; 29] = [
+    pub const ALL: [AuditEvent; 34] = [
         AuditEvent::Register,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -97,6 +107,11 @@ impl AuditEvent {
         AuditEvent::KeyRotated,
         AuditEvent::ClientCreated,
         AuditEvent::ClientDeleted,
+        AuditEvent::MfaEnrolled,
+        AuditEvent::MfaRemoved,
+        AuditEvent::MfaFailed,
+        AuditEvent::RecoveryCodeUsed,
+        AuditEvent::RecoveryCodesRegenerated,
         AuditEvent::AppAuthorized,
         AuditEvent::ConsentGranted,
         AuditEvent::ConsentRevoked,
@@ -131,6 +146,11 @@ impl AuditEvent {
             AuditEvent::KeyRotated => "key_rotated",
             AuditEvent::ClientCreated => "client_created",
             AuditEvent::ClientDeleted => "client_deleted",
+            AuditEvent::MfaEnrolled => "mfa_enrolled",
+            AuditEvent::MfaRemoved => "mfa_removed",
+            AuditEvent::MfaFailed => "mfa_failed",
+            AuditEvent::RecoveryCodeUsed => "recovery_code_used",
+            AuditEvent::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             AuditEvent::AppAuthorized => "app_authorized",
             AuditEvent::ConsentGranted => "consent_granted",
             AuditEvent::ConsentRevoked => "consent_revoked",

@@ -230,6 +230,36 @@ pub fn render_with(
     }
 }
 
+/// The notice that an admin removed every second factor of the account at `email`.
+pub fn render_mfa_removed(product: &str, email: &str, public_url: &str) -> Rendered {
+    let subject = format!("Your {product} sign-in no longer asks for a second factor");
+    let intro = format!(
+        "An administrator removed every second factor (authenticator app, recovery codes) of \
+         the {product} account for {email}. Signing in now takes the password alone."
+    );
+    let outro = "If you asked for this, set up a new authenticator app once you are signed in. \
+                 If you did not, change your password now and tell your administrator.";
+    let link = format!("{}/account/security", public_url.trim_end_matches('/'));
+    let text = format!(
+        "{intro}\n\n{outro}\n\nYour account's security settings:\n{link}\n\n-- {product}\n"
+    );
+    let html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{s}</title></head>\n\
+         <body style=\"font-family: sans-serif\">\n<p>{i}</p>\n<p>{o}</p>\n\
+         <p><a href=\"{l}\">Your account's security settings</a></p>\n<p>&mdash; {p}</p>\n</body></html>\n",
+        s = html_escape(&subject),
+        i = html_escape(&intro),
+        o = html_escape(outro),
+        l = html_escape(&link),
+        p = html_escape(product),
+    );
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
 /// Queues the messages that carry emailed tokens; shared by accounts (registration, email
 /// change) and recovery (resend, password reset).
 #[derive(Debug, Clone)]
@@ -342,6 +372,28 @@ impl Mailer {
             tracing::info!(user_id = %user.id, purpose = purpose.as_str(), "email not sent: hourly limit per account reached");
         }
         Ok(())
+    }
+
+    /// The message telling a user that an admin removed their second factors (no link in it:
+    /// it asks them to act if it was not at their request). Kept a week if undelivered.
+    pub(crate) fn mfa_removed_notice(&self, user: &UserRecord) -> OutboxMessage {
+        let now = self.clock.now();
+        let rendered = render_mfa_removed(&self.product_name, &user.email, &self.public_url);
+        OutboxMessage {
+            id: Uuid::now_v7(),
+            recipient: user.email.clone(),
+            subject: rendered.subject,
+            text_body: rendered.text,
+            html_body: rendered.html,
+            created_at: now,
+            expires_at: now + Duration::days(7),
+            attempts: 0,
+        }
+    }
+
+    /// A message was queued outside [`Mailer::queue_email`]: wakes the sender.
+    pub(crate) fn queued(&self) {
+        self.outbox.queued();
     }
 
     /// Sends a verification link to `email` (the user's address, or the new address of an

@@ -52,6 +52,26 @@ pub enum CoreError {
     LastAdmin,
     #[error("forbidden")]
     Forbidden,
+    /// The password was right and the user has a second factor: the sign-in goes on with the
+    /// challenge's token (`POST /auth/mfa/verify`). No token was issued.
+    #[error("a second factor is required")]
+    MfaRequired(Box<crate::mfa::MfaChallenge>),
+    /// A second-factor code at sign-in was wrong, already used, or for another user (counted
+    /// toward the lockout).
+    #[error("the second-factor code is invalid")]
+    MfaCodeInvalid,
+    /// The code confirming an enrollment was wrong.
+    #[error("the code does not match the authenticator being enrolled")]
+    EnrollmentCodeInvalid,
+    #[error("a second factor is enrolled already")]
+    MfaAlreadyEnrolled,
+    /// No second factor (or no pending enrollment) to act on.
+    #[error("no second factor is enrolled")]
+    MfaNotEnrolled,
+    /// The policy asks for a sign-in with a second factor (`acr` `aal2`) and the token's was
+    /// not (`SESAME_MFA_REQUIRED_ROLES`, `/auth/verify?acr=aal2`).
+    #[error("a sign-in with a second factor is required")]
+    StepUpRequired,
     /// OAuth client authentication failed (unknown client or wrong secret: not told apart).
     #[error("client authentication failed")]
     InvalidClient,

@@ -353,6 +353,8 @@ mod tests {
             email_verified: Some(false),
             act: None,
             status: None,
+            amr: None,
+            acr: None,
         }
     }
 

@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | `sesame.accounts()` | [`accounts`] | register, create a user (CLI, bootstrap admin), profile, update profile (an email change sends a link), change password, delete own account, preferences |
 //! | `sesame.sessions()` | [`sessions`] (`login.rs`) | login, refresh, logout, logout-all, list and end own sessions, authenticate a bearer token on Sesame's own API |
+//! | `sesame.mfa()` | [`mfa`] | second factors: status, TOTP enrollment and removal, recovery codes, an admin's removal of every factor (the sign-in's second step is `sessions`) |
 //! | `sesame.recovery()` | [`recovery`] | email verification (verify, resend, pending address), forgot password, reset password |
 //! | `sesame.admin()` | [`admin`] | list/find/get users, disable, unlock, roles, end a user's sessions, delete, audit trail |
 //! | `sesame.clients()` | [`clients`] | create, list, delete service clients |
@@ -47,6 +48,7 @@ pub mod keys;
 pub mod lockout;
 pub mod maintenance;
 pub mod metrics;
+pub mod mfa;
 pub mod oauth;
 pub mod oidc;
 pub mod outbox;

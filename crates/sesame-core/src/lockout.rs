@@ -20,7 +20,12 @@
 //! a client that logs in many times at once with the right password is served, not locked out.
 //!
 //! The same rules guard every place a password is typed: login, and the current password of a
-//! password change, an email change and an account deletion (finding 7).
+//! password change, an email change, an account deletion and a change of second factors
+//! (finding 7). Second-factor codes at sign-in count toward the very same limits (issue #19:
+//! no second, weaker counter): a wrong code is a failure of its (account, source) like a wrong
+//! password, and for a user with a second factor a right password alone restarts no count
+//! (`AttemptSuccess::FirstFactor`) — else each right password would buy a guesser of codes a
+//! fresh budget.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -39,7 +44,7 @@ use crate::hashing::{Checked, PasswordHasher};
 use crate::metrics::CoreMetrics;
 use crate::sessions::ClientInfo;
 use crate::settings::{Settings, ttl};
-use crate::store::{Admission, AttemptPolicy, AuditEntry, Store, UserRecord};
+use crate::store::{Admission, AttemptPolicy, AttemptSuccess, AuditEntry, Store, UserRecord};
 
 /// The account-wide lock comes at this many times `max_failures`, from any sources.
 pub const ACCOUNT_FACTOR: u32 = 4;
@@ -58,6 +63,10 @@ pub(crate) enum Purpose {
     PasswordChange,
     EmailChange,
     AccountDeletion,
+    /// The password of an enrollment, a removal or new recovery codes.
+    SecondFactorChange,
+    /// A second-factor code at sign-in.
+    SecondFactor,
 }
 
 impl Purpose {
@@ -67,6 +76,8 @@ impl Purpose {
             Purpose::PasswordChange => "password_change",
             Purpose::EmailChange => "email_change",
             Purpose::AccountDeletion => "account_deletion",
+            Purpose::SecondFactorChange => "second_factor_change",
+            Purpose::SecondFactor => "second_factor",
         }
     }
 }
@@ -329,15 +340,45 @@ impl PasswordCheck {
         if checked.ok {
             return Ok(Some(checked));
         }
-        let policy = self.attempt_policy();
-        let entry = |event: AuditEvent, detail: serde_json::Value| -> AuditEntry {
-            self.audit.entry(event, Some(user.id), client, detail)
-        };
         let mut failed_detail = serde_json::json!({"reason": "wrong_password"});
         if attempt.purpose != Purpose::Login {
             failed_detail["via"] = serde_json::json!(attempt.purpose.as_str());
         }
-        let failed = entry(AuditEvent::LoginFailed, failed_detail);
+        let failed = self.audit.entry(
+            AuditEvent::LoginFailed,
+            Some(user.id),
+            client,
+            failed_detail,
+        );
+        self.count_failure(attempt, failed, client).await?;
+        Ok(None)
+    }
+
+    /// A wrong second-factor code inside a reserved attempt: counted exactly as a wrong
+    /// password is (the same per-source and account-wide counts and locks), recorded with
+    /// `failed` (an `mfa_failed` entry).
+    pub(crate) async fn code_failed(
+        &self,
+        attempt: &Attempt,
+        failed: AuditEntry,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        attempt.judge();
+        self.count_failure(attempt, failed, client).await
+    }
+
+    /// Records a failure of the attempt (the lock it may set is audited and counted).
+    async fn count_failure(
+        &self,
+        attempt: &Attempt,
+        failed: AuditEntry,
+        client: &ClientInfo,
+    ) -> Result<(), CoreError> {
+        let policy = self.attempt_policy();
+        let user_id = attempt.user_id;
+        let entry = |event: AuditEvent, detail: serde_json::Value| -> AuditEntry {
+            self.audit.entry(event, Some(user_id), client, detail)
+        };
         let source_locked = entry(
             AuditEvent::AccountLocked,
             serde_json::json!({"until": policy.lock_until, "scope": "source", "source": attempt.source}),
@@ -360,21 +401,22 @@ impl PasswordCheck {
         if outcome.source_locked || outcome.account_locked {
             self.metrics.lockouts.inc();
             tracing::warn!(
-                user_id = %user.id,
+                user_id = %user_id,
                 source = %attempt.source,
                 account_wide = outcome.account_locked,
-                "lockout after repeated wrong passwords"
+                "lockout after repeated wrong passwords or codes"
             );
         }
-        Ok(None)
+        Ok(())
     }
 
-    /// Accepts a right password only if the source and the account are not locked now (a lock
-    /// set while it was being hashed holds); the counts restart. For a login the source becomes
-    /// a known one and `audit` (the success) is written.
+    /// Accepts a right password (or code) only if the source and the account are not locked
+    /// now (a lock set while it was being hashed holds); what follows is `success`'s (see
+    /// [`AttemptSuccess`]), and `audit` is written with it.
     pub(crate) async fn accept_attempt(
         &self,
         attempt: Attempt,
+        success: AttemptSuccess,
         audit: &[AuditEntry],
     ) -> Result<(), CoreError> {
         attempt.judge();
@@ -383,11 +425,10 @@ impl PasswordCheck {
         // database (its client went away) still ends the reservation; cut short, it would count
         // as a failure-to-be for a minute.
         let (store, audit) = (self.store.clone(), audit.to_vec());
-        let login = attempt.purpose == Purpose::Login;
         let (user_id, source) = (attempt.user_id, attempt.source.clone());
         let admission = tokio::spawn(async move {
             store
-                .attempt_succeeded(user_id, &source, &policy, login, &audit)
+                .attempt_succeeded(user_id, &source, &policy, success, &audit)
                 .await
         })
         .await
@@ -432,7 +473,10 @@ impl PasswordCheck {
             .check_in_attempt(&attempt, user, password, client)
             .await?
         {
-            Some(_) => self.accept_attempt(attempt, &[]).await,
+            Some(_) => {
+                self.accept_attempt(attempt, AttemptSuccess::CurrentPassword, &[])
+                    .await
+            }
             None => Err(CoreError::InvalidCurrentPassword),
         }
     }

@@ -61,6 +61,8 @@ impl Maintenance {
         self.store
             .purge_email(now - chrono::Duration::days(1))
             .await?;
+        // A sign-in's second step lives five minutes; an expired one is of no use to anyone.
+        self.store.purge_mfa_challenges(now).await?;
         // Settled webhook deliveries stay listed for a week (or the audit retention, if shorter).
         self.store
             .purge_deliveries(now - ttl(crate::webhooks::KEEP_SETTLED.min(self.audit_retention)))

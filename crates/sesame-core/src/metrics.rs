@@ -26,7 +26,8 @@ pub struct OutcomeLabel {
 
 #[derive(Debug, Default)]
 pub struct CoreMetrics {
-    /// result: success | invalid_credentials | locked | disabled | invalid_request | error
+    /// result: success | mfa_required | invalid_credentials | invalid_mfa_code | locked |
+    /// disabled | email_not_verified | invalid_request | error
     pub logins: Family<ResultLabel, Counter>,
     /// kind: access | refresh | client | exchange | id_token
     pub tokens_issued: Family<KindLabel, Counter>,
@@ -36,6 +37,13 @@ pub struct CoreMetrics {
     pub webhook_deliveries: Family<OutcomeLabel, Counter>,
     /// Webhook deliveries waiting to be made (set by the delivery worker).
     pub webhook_backlog: Gauge,
+    /// event: enrolled | removed | verified | failed | recovery_code_used
+    pub mfa: Family<EventLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabel {
+    pub event: &'static str,
 }
 
 impl CoreMetrics {
@@ -70,6 +78,15 @@ impl CoreMetrics {
             "Webhook deliveries waiting to be made",
             self.webhook_backlog.clone(),
         );
+        registry.register(
+            "sesame_mfa_events",
+            "Second factors enrolled and removed, second steps of sign-ins verified and failed, recovery codes used",
+            self.mfa.clone(),
+        );
+    }
+
+    pub fn mfa(&self, event: &'static str) {
+        self.mfa.get_or_create(&EventLabel { event }).inc();
     }
 
     pub fn login(&self, result: &'static str) {

@@ -235,6 +235,9 @@ impl OAuth {
             act: None,
             // Dies with the client: its deletion sets this bit.
             status: self.issuer.status(client.status_idx),
+            // No person signed in.
+            amr: None,
+            acr: None,
         };
         let access_token = self.issuer.sign(&claims, "client")?;
         Ok(ClientToken {
@@ -346,6 +349,9 @@ impl OAuth {
             // The subject's session's entry: it dies with the user's session (logout, reuse,
             // password change, disable), which is what acting on the user's behalf rests on.
             status: subject.status,
+            // The same sign-in: how the user got in does not change by delegation.
+            amr: subject.amr,
+            acr: subject.acr,
         };
         let access_token = self.issuer.sign(&claims, "exchange")?;
         Ok(ClientToken {

@@ -383,6 +383,8 @@ mod tests {
             email_verified: None,
             act: None,
             status: None,
+            amr: None,
+            acr: None,
         }
     }
 

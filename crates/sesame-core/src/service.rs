@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
+use secrecy::ExposeSecret;
 
 use crate::accounts::Accounts;
 use crate::admin::Admin;
@@ -23,6 +24,7 @@ use crate::keys::{Keys, ensure_keys};
 use crate::lockout::{Gates, PasswordCheck};
 use crate::maintenance::Maintenance;
 use crate::metrics::CoreMetrics;
+use crate::mfa::{Mfa, SecondFactors, SecretCipher};
 use crate::oauth::OAuth;
 use crate::outbox::Outbox;
 use crate::recovery::Recovery;
@@ -39,6 +41,10 @@ use crate::webhooks::Webhooks;
 const REFRESH_MAC_SECRET: &str = "refresh_successor_mac";
 /// Name of the instance secret that keys client-secret hashes.
 const CLIENT_MAC_SECRET: &str = "client_secret_mac";
+/// Name of the instance secret that seals TOTP secrets (AES-256-GCM).
+const TOTP_KEY_SECRET: &str = "mfa_totp_key";
+/// Name of the instance secret that keys recovery-code hashes.
+const RECOVERY_MAC_SECRET: &str = "mfa_recovery_mac";
 
 #[derive(Debug)]
 pub struct Sesame {
@@ -54,6 +60,7 @@ pub struct Sesame {
     accounts: Accounts,
     sessions: Sessions,
     recovery: Recovery,
+    mfa: Mfa,
     admin: Admin,
     clients: Clients,
     oauth: OAuth,
@@ -105,6 +112,16 @@ impl Sesame {
         let form_tokens = Arc::new(FormTokens::new(&mac));
         rand::rngs::OsRng.fill_bytes(&mut candidate);
         let client_mac = store.instance_secret(CLIENT_MAC_SECRET, &candidate).await?;
+        rand::rngs::OsRng.fill_bytes(&mut candidate);
+        let totp_key = secret_bytes(store.instance_secret(TOTP_KEY_SECRET, &candidate).await?);
+        rand::rngs::OsRng.fill_bytes(&mut candidate);
+        let recovery_mac = store
+            .instance_secret(RECOVERY_MAC_SECRET, &candidate)
+            .await?;
+        let factors = SecondFactors::new(
+            SecretCipher::new(totp_key.expose_secret())?,
+            secret_bytes(recovery_mac),
+        );
 
         let metrics = Arc::new(CoreMetrics::default());
         let client_cache = Arc::new(ClientCache::default());
@@ -159,13 +176,24 @@ impl Sesame {
             clock.clone(),
             hasher.clone(),
             audit.clone(),
-            passwords,
+            passwords.clone(),
             issuer.clone(),
             ring.clone(),
             revoker.clone(),
             metrics.clone(),
+            factors.clone(),
             Arc::new(mac),
             &settings,
+        );
+        let mfa = Mfa::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            passwords,
+            factors,
+            mailer.clone(),
+            metrics.clone(),
+            settings.product_name.clone(),
         );
         let recovery = Recovery::new(
             store.clone(),
@@ -175,7 +203,13 @@ impl Sesame {
             mailer,
             revoker.clone(),
         );
-        let admin = Admin::new(store.clone(), clock.clone(), audit.clone(), revoker.clone());
+        let admin = Admin::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            revoker.clone(),
+            &settings,
+        );
         let webhooks = Webhooks::new(
             store.clone(),
             clock.clone(),
@@ -229,6 +263,7 @@ impl Sesame {
             accounts,
             sessions,
             recovery,
+            mfa,
             admin,
             clients,
             oauth,
@@ -260,6 +295,11 @@ impl Sesame {
     /// Email verification and password reset.
     pub fn recovery(&self) -> &Recovery {
         &self.recovery
+    }
+
+    /// Second factors: status, enrollment, removal, recovery codes.
+    pub fn mfa(&self) -> &Mfa {
+        &self.mfa
     }
 
     /// The operator's user administration and audit trail.

@@ -71,6 +71,9 @@ pub struct Settings {
     /// How long a verifier may use a status list before fetching it again
     /// (`SESAME_STATUS_LIST_TTL`): the bound on how late an offline verifier learns of a logout.
     pub status_list_ttl: Duration,
+    /// Users holding any of these roles must have signed in with a second factor (`acr`
+    /// `aal2`) to use `/admin` (`SESAME_MFA_REQUIRED_ROLES`).
+    pub mfa_required_roles: Vec<String>,
     /// Whether apps may register themselves as public OAuth clients (RFC 7591,
     /// `SESAME_DYNAMIC_REGISTRATION`).
     pub dynamic_registration: bool,
@@ -107,6 +110,7 @@ impl Default for Settings {
             browser_session_ttl: Duration::from_secs(7 * 24 * 3600),
             signup_enabled: true,
             status_list_ttl: Duration::from_secs(5),
+            mfa_required_roles: Vec::new(),
             dynamic_registration: false,
         }
     }

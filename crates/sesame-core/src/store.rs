@@ -307,6 +307,20 @@ pub enum Admission {
     Full,
 }
 
+/// What a right password (or code) of a reserved attempt leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptSuccess {
+    /// A sign-in is complete: the counts restart, the time is recorded as the last login and
+    /// the source becomes a known one.
+    Login,
+    /// The current password of a signed-in user (a change, a deletion): the counts restart.
+    CurrentPassword,
+    /// The password of a user with a second factor: the sign-in is not complete, so the counts
+    /// stay (else every right password would give a guesser of codes a fresh budget) and the
+    /// source does not become known. Only the lock is checked and the reservation released.
+    FirstFactor,
+}
+
 /// What a wrong password did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FailedAttempt {
@@ -336,6 +350,39 @@ impl SessionKind {
     }
 }
 
+/// How a session's user signed in, carried by every access token of the session (`amr`,
+/// `acr`) and kept across refreshes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assurance {
+    /// RFC 8176 authentication method references: `pwd`, `otp`, `mfa`, ...
+    pub amr: Vec<String>,
+    /// `aal1` (one factor) or `aal2` (two factors).
+    pub acr: String,
+}
+
+impl Assurance {
+    pub const AAL1: &'static str = "aal1";
+    pub const AAL2: &'static str = "aal2";
+
+    /// A password alone.
+    pub fn password() -> Self {
+        Assurance {
+            amr: vec!["pwd".into()],
+            acr: Self::AAL1.into(),
+        }
+    }
+
+    /// A password, then a one-time code (TOTP, or a recovery code: both are one-time
+    /// passwords in RFC 8176's sense, and NIST SP 800-63B counts a look-up secret with a
+    /// password as AAL2).
+    pub fn password_and_otp() -> Self {
+        Assurance {
+            amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
+            acr: Self::AAL2.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
     pub id: Uuid,
@@ -351,6 +398,8 @@ pub struct SessionRecord {
     /// Its index in the token status list (see `status_list`); `None` for a browser session,
     /// which issues no access tokens.
     pub status_idx: Option<i64>,
+    /// How its user signed in.
+    pub assurance: Assurance,
     /// For an app's session (authorization code flow): the app, scopes and sign-in it holds.
     pub app: Option<AppLink>,
 }
@@ -384,6 +433,8 @@ pub struct NewSession {
     /// A freed status-list index is taken only if every token that carried it expired before
     /// this instant; otherwise a never-used one is.
     pub status_reuse_before: DateTime<Utc>,
+    /// How the user signed in.
+    pub assurance: Assurance,
     /// Set for an app's session (an authorization code exchanged).
     pub app: Option<AppLink>,
 }
@@ -403,6 +454,8 @@ pub struct NewBrowserSession {
     /// The browser's previous session, revoked in the same transaction (a new id at every
     /// sign-in, and no orphan left behind).
     pub replacing: Option<Uuid>,
+    /// How the user signed in.
+    pub assurance: Assurance,
 }
 
 /// One refresh token as the store remembers it (by hash only).
@@ -500,18 +553,18 @@ pub trait UserStore: Send + Sync {
         source_locked: &AuditEntry,
         account_locked: &AuditEntry,
     ) -> StoreResult<FailedAttempt>;
-    /// A reserved attempt had the right password: accepted only if, now, the source is not
-    /// locked and the account is not (or the source is known) — one transaction with the
+    /// A reserved attempt had the right password (or code): accepted only if, now, the source
+    /// is not locked and the account is not (or the source is known) — one transaction with the
     /// reservation's release, so a lock set while the password was being hashed holds. When
-    /// accepted: the source's and the account's counts restart, and for a `login` the time is
-    /// recorded and the source becomes known (keeping the `known_sources` most recent); `audit`
-    /// is written only then.
+    /// accepted, what follows depends on `success` ([`AttemptSuccess`]): the counts restart
+    /// (not for a first factor), and for a `Login` the time is recorded and the source becomes
+    /// known (keeping the `known_sources` most recent); `audit` is written only when accepted.
     async fn attempt_succeeded(
         &self,
         id: Uuid,
         source: &str,
         policy: &AttemptPolicy,
-        login: bool,
+        success: AttemptSuccess,
         audit: &[AuditEntry],
     ) -> StoreResult<Admission>;
     /// Ends a reservation without an outcome (the account is disabled, hashing failed, ...).
@@ -931,6 +984,180 @@ pub trait EmailStore: Send + Sync {
     async fn purge_email(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// A TOTP secret as stored: encrypted (see `mfa::totp::SecretCipher`). `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret(pub Vec<u8>);
+
+impl std::fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedSecret([REDACTED])")
+    }
+}
+
+/// A user's authenticator app as stored.
+#[derive(Debug, Clone)]
+pub struct TotpRecord {
+    pub secret: SealedSecret,
+    pub created_at: DateTime<Utc>,
+    /// `None` while the enrollment waits for its first code.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The newest time step whose code was accepted.
+    pub last_step: Option<i64>,
+}
+
+/// A user's second factors, as one read.
+#[derive(Debug, Clone, Default)]
+pub struct MfaFactors {
+    /// Confirmed or pending.
+    pub totp: Option<TotpRecord>,
+    /// Recovery codes not used yet.
+    pub recovery_codes_left: u32,
+}
+
+impl MfaFactors {
+    /// A confirmed TOTP (later: or a passkey): the sign-in needs a second step.
+    pub fn has_second_factor(&self) -> bool {
+        self.totp.as_ref().is_some_and(|t| t.confirmed_at.is_some())
+    }
+}
+
+/// Where the second step of a sign-in is finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeKind {
+    /// `POST /auth/mfa/verify`: tokens.
+    Api,
+    /// The sign-in page: a browser session.
+    Browser,
+}
+
+impl ChallengeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengeKind::Api => "api",
+            ChallengeKind::Browser => "browser",
+        }
+    }
+}
+
+/// The second step of a sign-in, waiting for a code: stored by the `mfa_token`'s hash.
+#[derive(Debug, Clone)]
+pub struct NewMfaChallenge {
+    /// SHA-256 of the `mfa_token`.
+    pub hash: Vec<u8>,
+    pub user_id: Uuid,
+    pub kind: ChallengeKind,
+    /// The audiences the login asked for.
+    pub audience: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An open challenge (unused, unexpired).
+#[derive(Debug, Clone)]
+pub struct MfaChallengeRecord {
+    pub user_id: Uuid,
+    pub kind: ChallengeKind,
+    pub audience: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What finishes a challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MfaProof {
+    /// A TOTP code matched this time step; it is accepted only if the step is newer than the
+    /// last one accepted.
+    TotpStep(i64),
+    /// The keyed hash of a presented recovery code; accepted only if it names an unused code
+    /// of the user.
+    RecoveryCode(Vec<u8>),
+}
+
+/// How finishing a challenge went. Nothing was changed unless `Completed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaCompletion {
+    /// The challenge and the factor are spent.
+    Completed,
+    /// The challenge is unknown, used, expired, or another user's.
+    ChallengeGone,
+    /// The step was not newer than the last accepted one (a replay), the code is not an
+    /// unused one of the user, or the user has no confirmed TOTP.
+    FactorRefused,
+}
+
+/// Second factors: TOTP, recovery codes, and the second step of a sign-in. Every decision
+/// that two replicas could race for (a time step, a recovery code, a challenge) is one
+/// conditional write.
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    /// The user's TOTP (if any) and how many recovery codes are left.
+    async fn mfa_factors(&self, user_id: Uuid) -> StoreResult<MfaFactors>;
+    /// Stores a pending TOTP secret, replacing a pending one. False (nothing written) when the
+    /// user has a confirmed TOTP already — decided by the database, not a prior read.
+    async fn begin_totp(
+        &self,
+        user_id: Uuid,
+        secret: &SealedSecret,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Confirms the pending TOTP whose code matched `step` (recorded as the last step used, so
+    /// that code cannot sign in afterwards) and replaces the user's recovery codes by
+    /// `recovery_codes` (keyed hashes) — one transaction with `audit`. False (nothing written)
+    /// when no TOTP is pending.
+    async fn confirm_totp(
+        &self,
+        user_id: Uuid,
+        step: i64,
+        recovery_codes: &[Vec<u8>],
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
+    /// Deletes the user's TOTP (confirmed or pending); when no second factor remains, the
+    /// recovery codes and open challenges go too. `audit` is written only when a TOTP was
+    /// deleted. Returns whether one was.
+    async fn remove_totp(&self, user_id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool>;
+    /// Replaces the user's recovery codes by a new set, the old set dying in the same
+    /// transaction. False (nothing written) when the user has no confirmed second factor.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        recovery_codes: &[Vec<u8>],
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
+    /// Deletes every factor of the user (TOTP, recovery codes, open challenges) and, when there
+    /// was one, queues `notice` to the outbox and writes `audit` — one transaction. Returns
+    /// whether anything was removed.
+    async fn remove_mfa(
+        &self,
+        user_id: Uuid,
+        notice: &OutboxMessage,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
+    async fn create_mfa_challenge(&self, challenge: &NewMfaChallenge) -> StoreResult<()>;
+    /// The unused, unexpired challenge with this hash.
+    async fn find_mfa_challenge(
+        &self,
+        hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<MfaChallengeRecord>>;
+    /// Finishes a challenge of `user_id` with `proof`: spends the challenge (unused, unexpired)
+    /// and the factor (the TOTP step becomes the last one used, or the recovery code is
+    /// marked used), and writes `audit` — one transaction; when either cannot be spent nothing
+    /// is written. Of two concurrent completions of one challenge, or two uses of one step or
+    /// code, one wins.
+    async fn complete_mfa_challenge(
+        &self,
+        hash: &[u8],
+        user_id: Uuid,
+        proof: &MfaProof,
+        now: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> StoreResult<MfaCompletion>;
+    /// Deletes challenges that expired before `before`.
+    async fn purge_mfa_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 /// An authorization code as issued: known by its SHA-256 only.
 #[derive(Debug, Clone)]
 pub struct NewCode {
@@ -1069,6 +1296,7 @@ pub trait Store:
     + AuditStore
     + ClientStore
     + EmailStore
+    + MfaStore
     + OidcStore
     + WebhookStore
     + std::fmt::Debug

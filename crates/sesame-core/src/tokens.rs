@@ -23,7 +23,7 @@ use crate::secret::SecretBytes;
 use crate::sessions::FIRST_PARTY_CLIENT_ID;
 use crate::settings::Settings;
 use crate::status_list::StatusLists;
-use crate::store::{Store, TokenSubject};
+use crate::store::{Assurance, Store, TokenSubject};
 
 /// 32 random bytes, base64url without padding: 43 characters.
 const REFRESH_LEN: usize = 43;
@@ -154,11 +154,13 @@ impl KeyRing {
     }
 }
 
-/// The session a user's access token belongs to: its `sid` and status-list index.
-#[derive(Debug, Clone, Copy)]
+/// The session a user's access token belongs to: its `sid`, status-list index and assurance.
+#[derive(Debug, Clone)]
 pub(crate) struct TokenSession {
     pub(crate) id: uuid::Uuid,
     pub(crate) status_idx: Option<i64>,
+    /// How the person signed in to the session: its tokens' `amr` and `acr`.
+    pub(crate) assurance: Assurance,
 }
 
 impl From<&crate::store::SessionRecord> for TokenSession {
@@ -166,6 +168,7 @@ impl From<&crate::store::SessionRecord> for TokenSession {
         TokenSession {
             id: s.id,
             status_idx: s.status_idx,
+            assurance: s.assurance.clone(),
         }
     }
 }
@@ -182,6 +185,9 @@ pub struct TokenPair {
     pub session_id: uuid::Uuid,
     /// Set when the session is an app's (issue #18): the token is the app's.
     pub app: Option<crate::store::AppLink>,
+    /// How the person signed in to the session (the access token's `amr`/`acr`; an app's ID
+    /// token says the same).
+    pub assurance: Assurance,
 }
 
 /// Signs access tokens with the current key and counts each under its kind; shared by sessions
@@ -330,6 +336,8 @@ impl Issuer {
             email_verified: Some(user.email_verified),
             act: None,
             status: self.status(session.status_idx),
+            amr: Some(session.assurance.amr.clone()),
+            acr: Some(session.assurance.acr.clone()),
         };
         let access = self.sign(&claims, "access")?;
         self.metrics.issued("refresh");
@@ -341,6 +349,7 @@ impl Issuer {
             user_id: user.id,
             session_id: session.id,
             app: app.cloned(),
+            assurance: session.assurance,
         })
     }
 }
@@ -487,6 +496,8 @@ mod tests {
             email_verified: None,
             act: None,
             status: None,
+            amr: None,
+            acr: None,
         };
         let id_token = issuer.sign_id_token(&claims).unwrap();
         let state = ring.current();

@@ -30,6 +30,7 @@ pub mod email;
 pub mod import;
 pub mod keys;
 pub mod lockout;
+pub mod mfa;
 pub mod oidc;
 pub mod sessions;
 pub mod users;
@@ -100,6 +101,7 @@ macro_rules! conformance_tests {
                 a_source_locks_at_max_failures_and_others_stay_open,
                 attempts_in_flight_count_against_the_limit,
                 a_right_password_checked_after_the_lock_is_refused,
+                a_first_factor_keeps_the_counts_and_makes_no_source_known,
                 the_account_wide_lock_spares_known_sources,
                 a_password_reset_and_a_password_change_end_every_lock,
                 known_sources_are_bounded_most_recent_first,
@@ -127,6 +129,14 @@ macro_rules! conformance_tests {
                 browser_sessions_end_with_the_users_sessions_and_purge,
                 revoke_other_sessions_keeps_exactly_one,
                 status_indices_are_unique_fed_and_reused_only_when_dead,
+            }
+            mfa {
+                totp_enrollment_is_pending_until_confirmed_then_refused_again,
+                a_time_step_and_a_recovery_code_work_once,
+                challenges_are_bound_to_their_user_and_expire,
+                concurrent_completions_have_one_winner,
+                removing_factors_takes_codes_and_challenges_along,
+                sessions_keep_how_their_user_signed_in,
             }
             keys {
                 init_keys_once,
@@ -260,6 +270,7 @@ pub fn new_session(
         ip: Some("203.0.113.7".into()),
         user_agent: Some("conformance/1".into()),
         status_reuse_before: now - Duration::hours(1),
+        assurance: sesame_core::store::Assurance::password(),
         app: None,
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use sesame_core::store::{Admission, AttemptPolicy, Constraint, Store, StoreError};
+use sesame_core::store::{Admission, AttemptPolicy, AttemptSuccess, Constraint, Store, StoreError};
 use uuid::Uuid;
 
 use crate::{assert_close, count_events, create_user, entry, mins, new_user, t0};
@@ -64,14 +64,14 @@ async fn succeeded(
     id: Uuid,
     source: &str,
     now: DateTime<Utc>,
-    login: bool,
+    success: AttemptSuccess,
 ) -> Admission {
     store
         .attempt_succeeded(
             id,
             source,
             &policy(now),
-            login,
+            success,
             &[entry("login_succeeded", Some(id))],
         )
         .await
@@ -106,7 +106,7 @@ pub async fn a_source_locks_at_max_failures_and_others_stay_open(store: Arc<dyn 
     // Another source of the same account is not locked, and its right password is accepted.
     assert_eq!(reserve(&*store, id, B, t0()).await, Admission::Admitted);
     assert_eq!(
-        succeeded(&*store, id, B, t0(), true).await,
+        succeeded(&*store, id, B, t0(), AttemptSuccess::Login).await,
         Admission::Admitted
     );
     assert_eq!(count_events(&*store, "login_succeeded").await, 1);
@@ -123,7 +123,7 @@ pub async fn a_source_locks_at_max_failures_and_others_stay_open(store: Arc<dyn 
     }
     assert_eq!(reserve(&*store, id, A, later).await, Admission::Admitted);
     assert_eq!(
-        succeeded(&*store, id, A, later, true).await,
+        succeeded(&*store, id, A, later, AttemptSuccess::Login).await,
         Admission::Admitted
     );
 }
@@ -152,7 +152,7 @@ pub async fn attempts_in_flight_count_against_the_limit(store: Arc<dyn Store>) {
         failed(&*store, id, A, t0()).await;
     }
     assert_eq!(
-        succeeded(&*store, id, A, t0(), true).await,
+        succeeded(&*store, id, A, t0(), AttemptSuccess::Login).await,
         Admission::Admitted
     );
     assert_eq!(reserve(&*store, id, A, t0()).await, Admission::Admitted);
@@ -185,7 +185,7 @@ pub async fn a_right_password_checked_after_the_lock_is_refused(store: Arc<dyn S
     // Wrong passwords of another replica (no reservation seen here) may still arrive: the
     // store counts them and locks.
     assert!(failed(&*store, id, A, t0()).await.source_locked);
-    match succeeded(&*store, id, A, t0(), true).await {
+    match succeeded(&*store, id, A, t0(), AttemptSuccess::Login).await {
         Admission::Locked(until) => assert_close(Some(until), policy(t0()).lock_until),
         other => panic!("a lock set while the right password was hashed must hold: {other:?}"),
     }
@@ -198,13 +198,100 @@ pub async fn a_right_password_checked_after_the_lock_is_refused(store: Arc<dyn S
     ));
 }
 
+/// A right password of a user with a second factor (issue #19) is checked against the locks
+/// like any other, but restarts no count and makes no source known: only the completed
+/// sign-in does. Else every right password would give a guesser of codes a fresh budget.
+pub async fn a_first_factor_keeps_the_counts_and_makes_no_source_known(store: Arc<dyn Store>) {
+    let id = create_user(&*store, "alice").await;
+    for _ in 0..3 {
+        fail(&*store, id, A, t0()).await;
+    }
+    assert_eq!(reserve(&*store, id, A, t0()).await, Admission::Admitted);
+    assert_eq!(
+        store
+            .attempt_succeeded(
+                id,
+                A,
+                &policy(t0()),
+                AttemptSuccess::FirstFactor,
+                &[entry("first_factor", Some(id))],
+            )
+            .await
+            .unwrap(),
+        Admission::Admitted
+    );
+    let user = store.get_user(id).await.unwrap().unwrap();
+    assert_eq!(user.last_login_at, None, "not a completed sign-in");
+    assert_eq!(count_events(&*store, "first_factor").await, 1);
+    // The three failures still count: two more lock the source, the reservation released.
+    for _ in 0..2 {
+        fail(&*store, id, A, t0()).await;
+    }
+    assert!(matches!(
+        reserve(&*store, id, A, t0()).await,
+        Admission::Locked(_)
+    ));
+    // A first factor checked after the lock was set is refused, and writes nothing.
+    assert_eq!(reserve(&*store, id, B, t0()).await, Admission::Admitted);
+    for _ in 0..4 {
+        failed(&*store, id, B, t0()).await;
+    }
+    assert!(failed(&*store, id, B, t0()).await.source_locked);
+    assert!(matches!(
+        store
+            .attempt_succeeded(
+                id,
+                B,
+                &policy(t0()),
+                AttemptSuccess::FirstFactor,
+                &[entry("first_factor", Some(id))]
+            )
+            .await
+            .unwrap(),
+        Admission::Locked(_)
+    ));
+    assert_eq!(count_events(&*store, "first_factor").await, 1);
+
+    // No source became known: once the account-wide lock holds (20 failures from any
+    // sources: 10 above, 10 below), the source of a first factor is not spared.
+    let c = "198.51.100.9";
+    assert_eq!(reserve(&*store, id, c, t0()).await, Admission::Admitted);
+    assert_eq!(
+        store
+            .attempt_succeeded(id, c, &policy(t0()), AttemptSuccess::FirstFactor, &[])
+            .await
+            .unwrap(),
+        Admission::Admitted
+    );
+    for n in 0..10 {
+        let source = format!("192.0.2.{n}");
+        fail(&*store, id, &source, t0() + mins(1)).await;
+    }
+    assert!(
+        store
+            .get_user(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_until
+            .is_some()
+    );
+    assert!(
+        matches!(
+            reserve(&*store, id, c, t0() + mins(1)).await,
+            Admission::Locked(_)
+        ),
+        "a source with only a first factor is not a known one"
+    );
+}
+
 pub async fn the_account_wide_lock_spares_known_sources(store: Arc<dyn Store>) {
     let id = create_user(&*store, "alice").await;
     // The owner signed in from the known source before.
     let home = "198.51.100.1";
     assert_eq!(reserve(&*store, id, home, t0()).await, Admission::Admitted);
     assert_eq!(
-        succeeded(&*store, id, home, t0(), true).await,
+        succeeded(&*store, id, home, t0(), AttemptSuccess::Login).await,
         Admission::Admitted
     );
 
@@ -235,7 +322,7 @@ pub async fn the_account_wide_lock_spares_known_sources(store: Arc<dyn Store>) {
     // ... the owner's known source gets in.
     assert_eq!(reserve(&*store, id, home, t0()).await, Admission::Admitted);
     assert_eq!(
-        succeeded(&*store, id, home, t0(), true).await,
+        succeeded(&*store, id, home, t0(), AttemptSuccess::Login).await,
         Admission::Admitted
     );
     // A right password from an unknown source is refused too.
@@ -325,7 +412,7 @@ pub async fn known_sources_are_bounded_most_recent_first(store: Arc<dyn Store>) 
         let at = t0() + mins(n as i64);
         assert_eq!(reserve(&*store, id, source, at).await, Admission::Admitted);
         assert_eq!(
-            succeeded(&*store, id, source, at, true).await,
+            succeeded(&*store, id, source, at, AttemptSuccess::Login).await,
             Admission::Admitted
         );
     }
@@ -335,7 +422,14 @@ pub async fn known_sources_are_bounded_most_recent_first(store: Arc<dyn Store>) 
         Admission::Admitted
     );
     assert_eq!(
-        succeeded(&*store, id, "10.0.0.5", t0() + mins(5), false).await,
+        succeeded(
+            &*store,
+            id,
+            "10.0.0.5",
+            t0() + mins(5),
+            AttemptSuccess::CurrentPassword
+        )
+        .await,
         Admission::Admitted
     );
     let user = store.get_user(id).await.unwrap().unwrap();

@@ -34,6 +34,7 @@ async fn browser(store: &dyn Store, user: Uuid, replacing: Option<Uuid>) -> Uuid
         ip: None,
         user_agent: None,
         replacing,
+        assurance: sesame_core::store::Assurance::password(),
     };
     store.create_browser_session(&s, &[]).await.unwrap();
     s.id

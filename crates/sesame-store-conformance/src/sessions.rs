@@ -7,7 +7,9 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use sesame_core::store::{NewBrowserSession, Purged, Rotated, SessionKind, Store, TokenSubject};
+use sesame_core::store::{
+    Assurance, NewBrowserSession, Purged, Rotated, SessionKind, Store, TokenSubject,
+};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
@@ -715,6 +717,7 @@ fn browser_session(
         ip: Some("198.51.100.4".into()),
         user_agent: Some("Firefox".into()),
         replacing,
+        assurance: Assurance::password(),
     }
 }
 
@@ -974,6 +977,7 @@ pub async fn status_indices_are_unique_fed_and_reused_only_when_dead(store: Arc<
         ip: None,
         user_agent: None,
         replacing: None,
+        assurance: Assurance::password(),
     };
     store.create_browser_session(&browser, &[]).await.unwrap();
     assert_eq!(

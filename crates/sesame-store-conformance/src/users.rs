@@ -613,7 +613,13 @@ pub async fn profile_changes_are_in_the_feed(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .attempt_succeeded(login, "198.51.100.7", &policy, true, &[])
+        .attempt_succeeded(
+            login,
+            "198.51.100.7",
+            &policy,
+            sesame_core::store::AttemptSuccess::Login,
+            &[],
+        )
         .await
         .unwrap();
 

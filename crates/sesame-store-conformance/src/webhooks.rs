@@ -318,6 +318,7 @@ pub async fn every_way_a_store_ends_sessions_reports_them(store: Arc<dyn Store>)
         ip: None,
         user_agent: None,
         replacing,
+        assurance: sesame_core::store::Assurance::password(),
     };
     store
         .create_browser_session(&new_browser(browser, None), &[])

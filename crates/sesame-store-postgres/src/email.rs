@@ -89,6 +89,26 @@ impl From<MessageRow> for OutboxMessage {
     }
 }
 
+/// Queues a message in the caller's transaction (the change it tells of commits with it).
+pub(crate) async fn insert_outbox(conn: &mut PgConnection, m: &OutboxMessage) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO email_outbox (id, recipient, subject, text_body, html_body, created_at, attempts, next_attempt_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8)",
+    )
+    .bind(m.id)
+    .bind(&m.recipient)
+    .bind(&m.subject)
+    .bind(&m.text_body)
+    .bind(&m.html_body)
+    .bind(m.created_at)
+    .bind(i32::try_from(m.attempts).unwrap_or(i32::MAX))
+    .bind(m.expires_at)
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl EmailStore for PostgresStore {
     async fn enqueue_email(
@@ -134,21 +154,7 @@ impl EmailStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO email_outbox (id, recipient, subject, text_body, html_body, created_at, attempts, next_attempt_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8)",
-        )
-        .bind(m.id)
-        .bind(&m.recipient)
-        .bind(&m.subject)
-        .bind(&m.text_body)
-        .bind(&m.html_body)
-        .bind(m.created_at)
-        .bind(i32::try_from(m.attempts).unwrap_or(i32::MAX))
-        .bind(m.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        insert_outbox(&mut tx, m).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)

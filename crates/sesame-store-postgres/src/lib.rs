@@ -11,6 +11,7 @@ mod clients;
 mod email;
 mod keys;
 mod lockout;
+mod mfa;
 mod oidc;
 mod sessions;
 mod status;

@@ -6,7 +6,9 @@
 //! `ON CONFLICT DO UPDATE` whose WHERE is false still locks the row).
 
 use chrono::{DateTime, Utc};
-use sesame_core::store::{Admission, AttemptPolicy, AuditEntry, FailedAttempt, StoreResult};
+use sesame_core::store::{
+    Admission, AttemptPolicy, AttemptSuccess, AuditEntry, FailedAttempt, StoreResult,
+};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -179,20 +181,24 @@ pub(crate) async fn succeeded(
     id: Uuid,
     source: &str,
     p: &AttemptPolicy,
-    login: bool,
+    success: AttemptSuccess,
     audit: &[AuditEntry],
 ) -> StoreResult<Admission> {
     let mut tx = store.begin().await?;
-    // Release the reservation; the count restarts only if no lock holds now. The row lock
-    // taken here orders this decision after any failure of the same source committed before.
+    let restart = success != AttemptSuccess::FirstFactor;
+    let login = success == AttemptSuccess::Login;
+    // Release the reservation; the count restarts only if no lock holds now (and never for a
+    // first factor: the sign-in is not complete). The row lock taken here orders this decision
+    // after any failure of the same source committed before.
     let source_lock: Option<DateTime<Utc>> = sqlx::query_scalar(
         "UPDATE login_attempts SET pending = GREATEST(pending - 1, 0), \
-           failures = CASE WHEN locked_until > $1 THEN failures ELSE 0 END, updated_at = $1 \
+           failures = CASE WHEN locked_until > $1 OR NOT $4 THEN failures ELSE 0 END, updated_at = $1 \
          WHERE user_id = $2 AND source = $3 RETURNING locked_until",
     )
     .bind(p.now)
     .bind(id)
     .bind(source)
+    .bind(restart)
     .fetch_optional(&mut *tx)
     .await
     .map_err(map_err)?
@@ -205,16 +211,18 @@ pub(crate) async fn succeeded(
         tx.commit().await.map_err(map_err)?;
         return Ok(Admission::Locked(until));
     }
-    sqlx::query(
-        "UPDATE users SET failed_logins = 0, \
-           last_login_at = CASE WHEN $1 THEN $2 ELSE last_login_at END WHERE id = $3",
-    )
-    .bind(login)
-    .bind(p.now)
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .map_err(map_err)?;
+    if restart {
+        sqlx::query(
+            "UPDATE users SET failed_logins = 0, \
+               last_login_at = CASE WHEN $1 THEN $2 ELSE last_login_at END WHERE id = $3",
+        )
+        .bind(login)
+        .bind(p.now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    }
     if login {
         sqlx::query(
             "INSERT INTO known_sources (user_id, source, last_seen) \

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AppLink, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
+    AppLink, Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
     Revocation, RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreError,
     StoreResult, TokenSubject,
 };
@@ -14,7 +14,7 @@ use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{PostgresStore, map_err};
 
 const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
-     browser_hash IS NOT NULL AS browser, status_idx, client_id, parent_id, scope, auth_time";
+     browser_hash IS NOT NULL AS browser, status_idx, amr, acr, client_id, parent_id, scope, auth_time";
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
@@ -29,6 +29,8 @@ struct SessionRow {
     user_agent: Option<String>,
     browser: bool,
     status_idx: Option<i64>,
+    amr: Vec<String>,
+    acr: String,
     client_id: Option<String>,
     parent_id: Option<Uuid>,
     scope: Option<String>,
@@ -53,6 +55,10 @@ impl From<SessionRow> for SessionRecord {
             ip: r.ip,
             user_agent: r.user_agent,
             status_idx: r.status_idx,
+            assurance: Assurance {
+                amr: r.amr,
+                acr: r.acr,
+            },
             app: match (r.client_id, r.parent_id, r.auth_time) {
                 (Some(client_id), Some(parent_id), Some(auth_time)) => Some(AppLink {
                     client_id,
@@ -250,8 +256,8 @@ impl SessionStore for PostgresStore {
         }
         // No access token is ever issued in a browser session: `access_until` is its start.
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, browser_hash) \
-             VALUES ($1, $2, '{}', $3, $3, $4, $5, $6, $3, $7)",
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, browser_hash, amr, acr) \
+             VALUES ($1, $2, '{}', $3, $3, $4, $5, $6, $3, $7, $8, $9)",
         )
         .bind(s.id)
         .bind(s.user_id)
@@ -260,6 +266,8 @@ impl SessionStore for PostgresStore {
         .bind(&s.ip)
         .bind(&s.user_agent)
         .bind(&s.cookie_hash)
+        .bind(&s.assurance.amr)
+        .bind(&s.assurance.acr)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -540,8 +548,8 @@ pub(crate) async fn insert_session(
     let status_idx = crate::status::take_index(tx, s.status_reuse_before).await?;
     let app = s.app.as_ref();
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx, client_id, parent_id, scope, auth_time) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx, amr, acr, client_id, parent_id, scope, auth_time) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(s.id)
     .bind(s.user_id)
@@ -552,6 +560,8 @@ pub(crate) async fn insert_session(
     .bind(&s.user_agent)
     .bind(s.access_until)
     .bind(status_idx)
+    .bind(&s.assurance.amr)
+    .bind(&s.assurance.acr)
     .bind(app.map(|a| a.client_id.as_str()))
     .bind(app.map(|a| a.parent_id))
     .bind(app.map(|a| a.scope.as_str()))

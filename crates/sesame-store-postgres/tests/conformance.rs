@@ -137,6 +137,8 @@ mod postgres {
             email_verified: None,
             act: None,
             status: None,
+            amr: None,
+            acr: None,
         };
         let slow_token = claims(Some(slow.to_string()), "slow-session-token");
 

@@ -63,6 +63,30 @@ pub(crate) async fn spend_reset_tokens(
     Ok(spent.rows_affected())
 }
 
+/// Queues a message in the caller's transaction (the change it tells of commits with it).
+pub(crate) async fn insert_outbox(
+    conn: &mut SqliteConnection,
+    m: &OutboxMessage,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO email_outbox (id, recipient, subject, text_body, html_body, created_at, attempts, next_attempt_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(m.id.to_string())
+    .bind(&m.recipient)
+    .bind(&m.subject)
+    .bind(&m.text_body)
+    .bind(&m.html_body)
+    .bind(UnixMs(m.created_at))
+    .bind(i64::from(m.attempts))
+    .bind(UnixMs(m.created_at))
+    .bind(UnixMs(m.expires_at))
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 #[derive(sqlx::FromRow)]
 struct MessageRow {
     id: TextUuid,
@@ -130,22 +154,7 @@ impl EmailStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO email_outbox (id, recipient, subject, text_body, html_body, created_at, attempts, next_attempt_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(m.id.to_string())
-        .bind(&m.recipient)
-        .bind(&m.subject)
-        .bind(&m.text_body)
-        .bind(&m.html_body)
-        .bind(UnixMs(m.created_at))
-        .bind(i64::from(m.attempts))
-        .bind(UnixMs(m.created_at))
-        .bind(UnixMs(m.expires_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        insert_outbox(&mut tx, m).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)

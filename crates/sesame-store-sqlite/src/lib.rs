@@ -27,6 +27,7 @@ mod clients;
 mod email;
 mod keys;
 mod lockout;
+mod mfa;
 mod oidc;
 mod private_files;
 mod rotation;

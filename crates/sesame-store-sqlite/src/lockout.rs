@@ -4,7 +4,9 @@
 //! other and every decision is taken on the state the previous one left.
 
 use chrono::{DateTime, Utc};
-use sesame_core::store::{Admission, AttemptPolicy, AuditEntry, FailedAttempt, StoreResult};
+use sesame_core::store::{
+    Admission, AttemptPolicy, AttemptSuccess, AuditEntry, FailedAttempt, StoreResult,
+};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
@@ -176,21 +178,25 @@ pub(crate) async fn succeeded(
     id: Uuid,
     source: &str,
     p: &AttemptPolicy,
-    login: bool,
+    success: AttemptSuccess,
     audit: &[AuditEntry],
 ) -> StoreResult<Admission> {
     let mut tx = store.write_tx().await?;
     let id = id.to_string();
     let now = UnixMs(p.now);
-    // Release the reservation; the count restarts only if no lock holds now.
+    let restart = success != AttemptSuccess::FirstFactor;
+    let login = success == AttemptSuccess::Login;
+    // Release the reservation; the count restarts only if no lock holds now (and never for a
+    // first factor: the sign-in is not complete).
     let source_lock: Option<UnixMs> = sqlx::query_scalar(
         "UPDATE login_attempts SET pending = MAX(pending - 1, 0), \
-           failures = CASE WHEN locked_until > ?1 THEN failures ELSE 0 END, updated_at = ?1 \
+           failures = CASE WHEN locked_until > ?1 OR NOT ?4 THEN failures ELSE 0 END, updated_at = ?1 \
          WHERE user_id = ?2 AND source = ?3 RETURNING locked_until",
     )
     .bind(now)
     .bind(&id)
     .bind(source)
+    .bind(restart)
     .fetch_optional(&mut *tx)
     .await
     .map_err(map_err)?
@@ -203,16 +209,18 @@ pub(crate) async fn succeeded(
         tx.commit().await.map_err(map_err)?;
         return Ok(Admission::Locked(until));
     }
-    sqlx::query(
-        "UPDATE users SET failed_logins = 0, \
-           last_login_at = CASE WHEN ?1 THEN ?2 ELSE last_login_at END WHERE id = ?3",
-    )
-    .bind(login)
-    .bind(now)
-    .bind(&id)
-    .execute(&mut *tx)
-    .await
-    .map_err(map_err)?;
+    if restart {
+        sqlx::query(
+            "UPDATE users SET failed_logins = 0, \
+               last_login_at = CASE WHEN ?1 THEN ?2 ELSE last_login_at END WHERE id = ?3",
+        )
+        .bind(login)
+        .bind(now)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    }
     if login {
         sqlx::query(
             "INSERT INTO known_sources (user_id, source, last_seen) \

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AppLink, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
+    AppLink, Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
     Revocation, RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreResult,
 };
 
@@ -16,7 +16,7 @@ use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{SqliteStore, map_err};
 
 pub(crate) const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
-     browser_hash IS NOT NULL AS browser, status_idx, client_id, parent_id, scope, auth_time";
+     browser_hash IS NOT NULL AS browser, status_idx, amr, acr, client_id, parent_id, scope, auth_time";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
@@ -32,6 +32,9 @@ pub(crate) struct SessionRow {
     user_agent: Option<String>,
     browser: bool,
     status_idx: Option<i64>,
+    #[sqlx(json)]
+    amr: Vec<String>,
+    acr: String,
     client_id: Option<String>,
     parent_id: Option<TextUuid>,
     scope: Option<String>,
@@ -56,6 +59,10 @@ impl From<SessionRow> for SessionRecord {
             ip: r.ip,
             user_agent: r.user_agent,
             status_idx: r.status_idx,
+            assurance: Assurance {
+                amr: r.amr,
+                acr: r.acr,
+            },
             app: match (r.client_id, r.parent_id, r.auth_time) {
                 (Some(client_id), Some(parent_id), Some(auth_time)) => Some(AppLink {
                     client_id,
@@ -187,8 +194,8 @@ impl SessionStore for SqliteStore {
         }
         // No access token is ever issued in a browser session: `access_until` is its start.
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, browser_hash) \
-             VALUES (?, ?, '[]', ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, browser_hash, amr, acr) \
+             VALUES (?, ?, '[]', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())
@@ -199,6 +206,8 @@ impl SessionStore for SqliteStore {
         .bind(&s.ip)
         .bind(&s.user_agent)
         .bind(&s.cookie_hash)
+        .bind(Json(&s.assurance.amr))
+        .bind(&s.assurance.acr)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -462,8 +471,8 @@ pub(crate) async fn insert_session(
     let status_idx = crate::status::take_index(tx, s.status_reuse_before).await?;
     let app = s.app.as_ref();
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx, client_id, parent_id, scope, auth_time) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx, amr, acr, client_id, parent_id, scope, auth_time) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(s.id.to_string())
     .bind(s.user_id.to_string())
@@ -475,6 +484,8 @@ pub(crate) async fn insert_session(
     .bind(&s.ip)
     .bind(&s.user_agent)
     .bind(status_idx)
+    .bind(Json(&s.assurance.amr))
+    .bind(&s.assurance.acr)
     .bind(app.map(|a| a.client_id.as_str()))
     .bind(app.map(|a| a.parent_id.to_string()))
     .bind(app.map(|a| a.scope.as_str()))

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    Admission, AttemptPolicy, AuditEntry, Constraint, FailedAttempt, ImportOutcome, ImportedUser,
-    NewUser, ProfileChange, StoreError, StoreResult, UserRecord, UserStore,
+    Admission, AttemptPolicy, AttemptSuccess, AuditEntry, Constraint, FailedAttempt, ImportOutcome,
+    ImportedUser, NewUser, ProfileChange, StoreError, StoreResult, UserRecord, UserStore,
 };
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -425,10 +425,10 @@ impl UserStore for SqliteStore {
         id: Uuid,
         source: &str,
         policy: &AttemptPolicy,
-        login: bool,
+        success: AttemptSuccess,
         audit: &[AuditEntry],
     ) -> StoreResult<Admission> {
-        crate::lockout::succeeded(self, id, source, policy, login, audit).await
+        crate::lockout::succeeded(self, id, source, policy, success, audit).await
     }
 
     async fn release_attempt(&self, id: Uuid, source: &str, now: DateTime<Utc>) -> StoreResult<()> {

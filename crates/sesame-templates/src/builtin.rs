@@ -13,6 +13,10 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/signin.html"),
     ),
     (
+        "pages/signin_mfa.html",
+        include_str!("../templates/pages/signin_mfa.html"),
+    ),
+    (
         "pages/signup.html",
         include_str!("../templates/pages/signup.html"),
     ),

@@ -65,6 +65,30 @@ impl Page for SignIn {
     }
 }
 
+/// `pages/signin_mfa.html`: the second step of a sign-in with a second factor.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SignInMfa {
+    /// A same-origin path to continue to after signing in.
+    pub return_to: Option<String>,
+    pub form_error: Option<String>,
+    /// Seconds until a lockout ends, when the code was refused for it.
+    pub locked_seconds: Option<u64>,
+}
+
+impl Page for SignInMfa {
+    const TEMPLATE: &'static str = "pages/signin_mfa.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            SignInMfa::default(),
+            SignInMfa {
+                return_to: Some("/account/security".into()),
+                form_error: Some("Wrong.".into()),
+                locked_seconds: Some(600),
+            },
+        ]
+    }
+}
+
 /// `pages/signup.html`
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct SignUp {
@@ -445,6 +469,7 @@ impl Page for AccountSessions {
 /// check that every page template is covered).
 pub(crate) fn check_all(t: &Templates) -> Result<(), TemplateError> {
     t.check::<SignIn>()?;
+    t.check::<SignInMfa>()?;
     t.check::<SignUp>()?;
     t.check::<CheckEmail>()?;
     t.check::<ForgotPassword>()?;

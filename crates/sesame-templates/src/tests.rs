@@ -27,6 +27,7 @@ fn pages() -> Vec<(&'static str, BTreeSet<String>)> {
     }
     vec![
         keys::<SignIn>(),
+        keys::<SignInMfa>(),
         keys::<SignUp>(),
         keys::<CheckEmail>(),
         keys::<ForgotPassword>(),
@@ -186,6 +187,7 @@ fn both_catalogues_have_the_same_messages_and_every_template_message_exists() {
         "signin-locked",
         "signin-disabled",
         "signin-email-not-verified",
+        "signin-mfa-invalid",
         "signup-email-taken",
         "signup-username-taken",
         "account-wrong-password",

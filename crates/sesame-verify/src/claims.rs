@@ -63,6 +63,13 @@ pub struct Claims {
     /// issued before Sesame published status lists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<TokenStatus>,
+    /// How the user signed in (RFC 8176 values: `pwd`, `otp`, `mfa`, ...): absent on service
+    /// tokens and on tokens issued before Sesame recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// The assurance level of that sign-in: `aal1` (one factor) or `aal2` (two factors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 /// The `status` claim of a token (draft-ietf-oauth-status-list §6.1).
@@ -81,5 +88,26 @@ pub struct StatusListRef {
 impl Claims {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the sign-in behind this token reached at least `acr` (`aal1` < `aal2` < `aal3`).
+    /// A token without `acr` counts as `aal1` when it is a user's (`sid`), and as nothing when
+    /// it is a service's.
+    pub fn meets_acr(&self, acr: &str) -> bool {
+        let level = |a: &str| match a {
+            "aal1" => Some(1),
+            "aal2" => Some(2),
+            "aal3" => Some(3),
+            _ => None,
+        };
+        let Some(wanted) = level(acr) else {
+            return false;
+        };
+        let have = match self.acr.as_deref() {
+            Some(a) => level(a).unwrap_or(0),
+            None if self.sid.is_some() => 1,
+            None => 0,
+        };
+        have >= wanted
     }
 }

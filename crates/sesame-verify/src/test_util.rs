@@ -179,6 +179,8 @@ impl TestIssuer {
             email_verified: None,
             act: None,
             status: None,
+            amr: None,
+            acr: None,
         }
     }
 

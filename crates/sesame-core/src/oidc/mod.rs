@@ -6,10 +6,13 @@
 //! a one-time code (≤ 60 s, bound to the client, redirect URI, PKCE challenge, nonce and
 //! browser session). The app exchanges it for an access token, an ID token and — with
 //! `offline_access` — a refresh token in a session of its own, which rotates and detects reuse
-//! exactly as Sesame's own refresh does, and ends with the browser session it came from.
+//! exactly as Sesame's own refresh does, and ends with the browser session it came from. The
+//! app's session says how the person signed in (`amr`/`acr`, in its access and ID tokens) as
+//! that browser session does; `acr_values=aal2` asks for a second factor first (`assurance`).
 //!
 //! This module holds every rule; the page and JSON handlers only extract and render.
 
+mod assurance;
 pub mod backchannel;
 mod id_token;
 mod request;
@@ -30,12 +33,13 @@ pub use request::{AuthorizeError, AuthorizeParams, AuthorizeRequest, OPENID_SCOP
 use crate::audit::{AuditEvent, Auditor};
 use crate::clock::Clock;
 use crate::error::CoreError;
+use crate::mfa::MfaToken;
 use crate::revocation::Revoker;
 use crate::sessions::{BrowserSession, ClientInfo, Sessions};
 use crate::settings::{Settings, ttl};
 use crate::store::{
-    AppLink, ClientRecord, GrantRecord, NewCode, NewSession, Redeemed, Store, TokenSubject,
-    UserRecord,
+    AppLink, Assurance, ClientRecord, GrantRecord, NewCode, NewSession, Redeemed, Store,
+    TokenSubject, UserRecord,
 };
 use crate::tokens::{Issuer, KeyRing, RefreshToken, TokenPair, TokenSession};
 
@@ -44,15 +48,14 @@ pub const CODE_TTL: chrono::Duration = chrono::Duration::seconds(60);
 /// A used code is kept this long past its expiry, so a late replay still revokes.
 pub const CODE_KEPT_AFTER_EXPIRY: chrono::Duration = chrono::Duration::minutes(10);
 
-/// Authentication method and level of a password sign-in (RFC 8176, NIST SP 800-63B).
-const AMR_PASSWORD: &str = "pwd";
-const ACR_PASSWORD: &str = "aal1";
-
 /// What the authorization endpoint does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Show the sign-in page (again, when `force`), then come back.
     SignIn { force: bool },
+    /// The app asked for a second factor (`acr_values=aal2`) that the browser session lacks:
+    /// the second step of a sign-in, with this challenge (`/signin/mfa`), then come back.
+    SecondFactor { token: MfaToken },
     /// Ask the person to allow the app these scopes.
     Consent {
         client_name: String,
@@ -230,6 +233,19 @@ impl Oidc {
                 Step::SignIn { force: true }
             });
         }
+        // Authentication before consent (OpenID Connect Core §3.1.2.3-4). Under prompt=none
+        // no page may be shown, so the challenge is not even opened.
+        if req.prompt.none {
+            if self.step_up_needed(req, session).await? {
+                return Ok(self.error_redirect(
+                    req,
+                    "login_required",
+                    "A sign-in with a second factor is required.",
+                ));
+            }
+        } else if let Some(token) = self.step_up(req, session).await? {
+            return Ok(Step::SecondFactor { token });
+        }
         if self.needs_consent(req, session.user.id).await? {
             return Ok(if req.prompt.none {
                 self.error_redirect(
@@ -355,6 +371,9 @@ impl Oidc {
             .await?
             .ok_or_else(|| bad("The code is invalid."))?;
         let code = &record.code;
+        // The browser session that approved the code: the app's session signs in as it did
+        // (`amr`/`acr`), and only while it lives (checked below, in the order of the checks).
+        let parent = self.store.get_session(code.parent_id).await?;
         let session_id = Uuid::now_v7();
         let refresh = RefreshToken::generate();
         let offline = code.scope.split_whitespace().any(|s| s == "offline_access");
@@ -385,6 +404,10 @@ impl Oidc {
                 .as_ref()
                 .map(|ua| ua.chars().take(512).collect()),
             status_reuse_before: self.issuer.status_reuse_before(now),
+            // A parent that is gone fails the check below: no session is made with this.
+            assurance: parent
+                .as_ref()
+                .map_or_else(Assurance::password, |p| p.assurance.clone()),
             app: Some(app.clone()),
         };
         if record.used_at.is_some() {
@@ -423,11 +446,7 @@ impl Oidc {
             ));
         }
         // Bound to the browser session that approved it: signed out since, no tokens.
-        let parent_live = self
-            .store
-            .get_session(code.parent_id)
-            .await?
-            .is_some_and(|s| s.revoked_at.is_none() && s.expires_at > now);
+        let parent_live = parent.is_some_and(|s| s.revoked_at.is_none() && s.expires_at > now);
         if !parent_live {
             return Err(bad("The sign-in that approved the code has ended."));
         }
@@ -459,6 +478,7 @@ impl Oidc {
             TokenSession {
                 id: session_id,
                 status_idx: Some(status_idx),
+                assurance: new_session.assurance.clone(),
             },
             Some(&app),
             &code.audience,
@@ -543,8 +563,8 @@ impl Oidc {
                 auth_time: app.auth_time.timestamp(),
                 nonce,
                 sid: app.parent_id.to_string(),
-                amr: vec![AMR_PASSWORD.into()],
-                acr: ACR_PASSWORD.into(),
+                amr: pair.assurance.amr.clone(),
+                acr: pair.assurance.acr.clone(),
                 azp: app.client_id.clone(),
                 at_hash: at_hash(&pair.access, self.issuer.id_token_alg()),
                 email: user.filter(|_| has("email")).map(|u| u.email.clone()),

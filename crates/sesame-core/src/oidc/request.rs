@@ -133,6 +133,8 @@ pub struct AuthorizeRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// `acr_values`, in the app's order of preference (OpenID Connect Core §3.1.2.1).
+    pub acr_values: Vec<String>,
     /// The `aud` of the access tokens: the resources asked for, or the client's first audience.
     pub audience: Vec<String>,
 }
@@ -362,6 +364,13 @@ pub(crate) fn check(
         prompt,
         max_age,
         login_hint: params.login_hint.clone().filter(|h| h.len() <= 254),
+        acr_values: params
+            .acr_values
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
         audience,
         params,
     })

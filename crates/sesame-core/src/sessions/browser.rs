@@ -17,9 +17,11 @@ use uuid::Uuid;
 
 use crate::audit::AuditEvent;
 use crate::error::CoreError;
+use crate::mfa::SecondFactorCode;
+use crate::sessions::login::Credentials;
 use crate::sessions::{ClientInfo, Sessions};
 use crate::settings::ttl;
-use crate::store::{NewBrowserSession, SessionKind, UserRecord};
+use crate::store::{Assurance, ChallengeKind, NewBrowserSession, SessionKind, UserRecord};
 
 /// Last-use times are written at most this often: a page view is a read, not a write.
 const TOUCH_EVERY_SECS: i64 = 60;
@@ -50,6 +52,8 @@ pub struct BrowserSession {
     pub user: UserRecord,
     pub created_at: DateTime<Utc>,
     pub last_used_at: DateTime<Utc>,
+    /// How the person signed in: what the app sessions it starts say in `amr`/`acr`.
+    pub assurance: Assurance,
 }
 
 fn cookie_hash(value: &str) -> Vec<u8> {
@@ -66,20 +70,64 @@ fn is_cookie_value(value: &str) -> bool {
 
 impl Sessions {
     /// Signs in on a page: the same rules as [`Sessions::login`] (lockout, dummy hash, audit,
-    /// metrics), then a browser session instead of tokens.
+    /// metrics), then a browser session instead of tokens. A user with a second factor gets
+    /// no session from the password alone: `MfaRequired`, with a challenge the second page
+    /// finishes ([`Sessions::finish_browser_sign_in`]).
     #[tracing::instrument(skip_all)]
     pub async fn sign_in_browser(&self, input: BrowserLogin) -> Result<BrowserSignIn, CoreError> {
         let result = async {
-            let (user, _) = self
+            match self
                 .check_credentials(
                     &input.login,
                     &input.password,
                     &input.client,
                     serde_json::json!({"via": "browser"}),
                 )
+                .await?
+            {
+                Credentials::SignedIn(user, _) => {
+                    self.open_browser_session(
+                        &user,
+                        &input.client,
+                        input.replacing,
+                        None,
+                        Assurance::password(),
+                    )
+                    .await
+                }
+                Credentials::SecondFactorNeeded(user) => Err(CoreError::MfaRequired(Box::new(
+                    self.challenge(&user, ChallengeKind::Browser, Vec::new())
+                        .await?,
+                ))),
+            }
+        }
+        .await;
+        self.count_login(result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// The second page of a sign-in with a second factor: the same rules as
+    /// [`Sessions::verify_mfa`] (lockout, single use, audit), then a browser session.
+    #[tracing::instrument(skip_all)]
+    pub async fn finish_browser_sign_in(
+        &self,
+        token: &str,
+        code: &SecondFactorCode,
+        client: &ClientInfo,
+        replacing: Option<Uuid>,
+    ) -> Result<BrowserSignIn, CoreError> {
+        let result = async {
+            let step = self
+                .second_step(token, ChallengeKind::Browser, code, client)
                 .await?;
-            self.open_browser_session(&user, &input.client, input.replacing, None)
-                .await
+            self.open_browser_session(
+                &step.user,
+                client,
+                replacing,
+                None,
+                Assurance::password_and_otp(),
+            )
+            .await
         }
         .await;
         self.count_login(result.as_ref().map(|_| ()));
@@ -105,7 +153,7 @@ impl Sessions {
             serde_json::json!({"via": "signup"}),
         );
         let result = self
-            .open_browser_session(user, client, replacing, Some(entry))
+            .open_browser_session(user, client, replacing, Some(entry), Assurance::password())
             .await;
         self.count_login(result.as_ref().map(|_| ()));
         result
@@ -117,6 +165,7 @@ impl Sessions {
         client: &ClientInfo,
         replacing: Option<Uuid>,
         audit: Option<crate::store::AuditEntry>,
+        assurance: Assurance,
     ) -> Result<BrowserSignIn, CoreError> {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -134,6 +183,7 @@ impl Sessions {
                 .as_ref()
                 .map(|ua| ua.chars().take(512).collect()),
             replacing,
+            assurance,
         };
         let mut audit: Vec<_> = audit.into_iter().collect();
         if let Some(old) = replacing {
@@ -199,6 +249,7 @@ impl Sessions {
             user,
             created_at: session.created_at,
             last_used_at: session.last_used_at,
+            assurance: session.assurance,
         }))
     }
 

@@ -1,5 +1,6 @@
 //! Signing in: the password check under the lockout rules, the audit of every outcome, and a
-//! new session for the right password.
+//! new session for the right password — or, for a user with a second factor, a challenge that
+//! the second step (`second_factor.rs`) finishes.
 
 use secrecy::SecretString;
 
@@ -9,7 +10,17 @@ use crate::error::{Chain, CoreError};
 use crate::hashing::Upgrade;
 use crate::lockout::Purpose;
 use crate::sessions::{ClientInfo, Sessions, TokenPair};
-use crate::store::UserRecord;
+use crate::store::{Assurance, AttemptSuccess, ChallengeKind, UserRecord};
+
+/// What a right password leads to.
+#[derive(Debug)]
+pub(crate) enum Credentials {
+    /// Signed in: the user, and when it was read (for the roles' freshness).
+    SignedIn(UserRecord, chrono::DateTime<chrono::Utc>),
+    /// The user has a second factor: the sign-in is not complete (no count restarted, no
+    /// success audited); a challenge follows.
+    SecondFactorNeeded(UserRecord),
+}
 
 #[derive(Debug)]
 pub struct Login {
@@ -37,6 +48,8 @@ impl Sessions {
         self.metrics.login(match result {
             Ok(()) => "success",
             Err(CoreError::InvalidCredentials) => "invalid_credentials",
+            Err(CoreError::MfaRequired(_)) => "mfa_required",
+            Err(CoreError::MfaCodeInvalid) => "invalid_mfa_code",
             Err(CoreError::AccountLocked { .. }) => "locked",
             Err(CoreError::AccountDisabled) => "disabled",
             Err(CoreError::EmailNotVerified) => "email_not_verified",
@@ -47,30 +60,44 @@ impl Sessions {
 
     async fn login_inner(&self, input: Login) -> Result<TokenPair, CoreError> {
         let audience = self.resolve_audience(input.audience)?;
-        let (user, read_at) = self
+        match self
             .check_credentials(
                 &input.login,
                 &input.password,
                 &input.client,
                 serde_json::json!({"audience": audience}),
             )
-            .await?;
-        self.open_session(&user, audience, input.client, read_at)
-            .await
+            .await?
+        {
+            Credentials::SignedIn(user, read_at) => {
+                self.open_session(
+                    &user,
+                    audience,
+                    input.client,
+                    read_at,
+                    Assurance::password(),
+                )
+                .await
+            }
+            Credentials::SecondFactorNeeded(user) => Err(CoreError::MfaRequired(Box::new(
+                self.challenge(&user, ChallengeKind::Api, audience).await?,
+            ))),
+        }
     }
 
     /// The password check of every sign-in, JSON or page: the same 401 for an unknown account
     /// and a wrong password (the unknown account is checked against a dummy hash, so it costs
     /// the same time), wrong passwords counted per source under the lockout rules of
     /// [`crate::lockout`], every outcome audited (`succeeded` is the detail of the success
-    /// entry). Returns the user and when it was read (for the roles' freshness).
+    /// entry). A user with a second factor is not signed in by the password alone: the counts
+    /// stay and the caller opens a challenge ([`Credentials::SecondFactorNeeded`]).
     pub(crate) async fn check_credentials(
         &self,
         login: &str,
         password: &SecretString,
         client: &ClientInfo,
         succeeded: serde_json::Value,
-    ) -> Result<(UserRecord, chrono::DateTime<chrono::Utc>), CoreError> {
+    ) -> Result<Credentials, CoreError> {
         let canonical = canonical_login(login);
         // Before the read: the token's roles are no fresher than this (see `Issuer::jti_at`).
         let read_at = self.now();
@@ -137,15 +164,35 @@ impl Sessions {
             self.store.append_audit(&[entry]).await?;
             return Err(CoreError::EmailNotVerified);
         }
-        let entry = self
-            .audit
-            .entry(AuditEvent::LoginSucceeded, Some(user.id), client, succeeded);
-        // Accepted only if no lock was set while the password was being hashed.
-        self.passwords.accept_attempt(attempt, &[entry]).await?;
+        // Read after the password proved right: an unknown or wrong login costs no extra read.
+        let second_factor = match self.store.mfa_factors(user.id).await {
+            Ok(factors) => factors.has_second_factor(),
+            Err(e) => {
+                self.passwords.release_attempt(attempt).await?;
+                return Err(e.into());
+            }
+        };
+        let outcome = if second_factor {
+            // Accepted only if no lock was set while the password was being hashed; the
+            // counts stay until the second factor is right too.
+            self.passwords
+                .accept_attempt(attempt, AttemptSuccess::FirstFactor, &[])
+                .await?;
+            Credentials::SecondFactorNeeded(user.clone())
+        } else {
+            let entry =
+                self.audit
+                    .entry(AuditEvent::LoginSucceeded, Some(user.id), client, succeeded);
+            // Accepted only if no lock was set while the password was being hashed.
+            self.passwords
+                .accept_attempt(attempt, AttemptSuccess::Login, &[entry])
+                .await?;
+            Credentials::SignedIn(user.clone(), read_at)
+        };
         if let Some(upgrade) = checked.upgrade {
             self.upgrade_hash(&user, password, upgrade, client).await;
         }
-        Ok((user, read_at))
+        Ok(outcome)
     }
 
     /// A keyed hash (HMAC-SHA-256 under an instance secret, truncated to 128 bits, hex) of a

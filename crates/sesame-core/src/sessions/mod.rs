@@ -14,14 +14,18 @@ use crate::error::CoreError;
 use crate::hashing::PasswordHasher;
 use crate::lockout::PasswordCheck;
 use crate::metrics::CoreMetrics;
+use crate::mfa::SecondFactors;
 use crate::revocation::Revoker;
 use crate::secret::SecretBytes;
 use crate::settings::{Settings, ttl};
-use crate::store::{NewSession, Rotated, SessionRecord, Store, TokenSubject, UserRecord};
+use crate::store::{
+    Assurance, NewSession, Rotated, SessionRecord, Store, TokenSubject, UserRecord,
+};
 use crate::tokens::{Issuer, KeyRing, RefreshToken, TokenSession};
 
 mod browser;
 mod login;
+mod second_factor;
 
 /// The `client_id` of tokens issued to users through Sesame's own login (RFC 9068 requires one).
 pub const FIRST_PARTY_CLIENT_ID: &str = "sesame";
@@ -36,6 +40,7 @@ pub struct ClientInfo {
 pub use crate::tokens::TokenPair;
 pub use browser::{BrowserLogin, BrowserSession, BrowserSignIn};
 pub use login::Login;
+pub use second_factor::MfaVerification;
 
 /// Signing in, refreshing, signing out, and the bearer tokens of Sesame's own API.
 #[derive(Debug, Clone)]
@@ -49,6 +54,8 @@ pub struct Sessions {
     keys: Arc<KeyRing>,
     revoker: Revoker,
     metrics: Arc<CoreMetrics>,
+    /// Second factors: the second step of a sign-in checks them.
+    factors: SecondFactors,
     /// Keys refresh-token successors (and, derived, the audit's login-name hashes).
     refresh_mac_key: Arc<SecretBytes>,
     /// Audiences a login may ask for; the first is the default and Sesame's own.
@@ -82,6 +89,7 @@ impl Sessions {
         keys: Arc<KeyRing>,
         revoker: Revoker,
         metrics: Arc<CoreMetrics>,
+        factors: SecondFactors,
         refresh_mac_key: Arc<SecretBytes>,
         settings: &Settings,
     ) -> Self {
@@ -95,6 +103,7 @@ impl Sessions {
             keys,
             revoker,
             metrics,
+            factors,
             refresh_mac_key,
             audiences: settings.audiences.clone(),
             refresh_reuse_grace: settings.refresh_reuse_grace,
@@ -110,13 +119,15 @@ impl Sessions {
     }
 
     /// `read_at`: when `user` was read (before it, by this process's clock) — the access
-    /// token's issue time as far as its roles go (see `Issuer::jti_at`).
+    /// token's issue time as far as its roles go (see `Issuer::jti_at`). `assurance`: how the
+    /// user signed in, kept on the session for every token of it.
     pub(crate) async fn open_session(
         &self,
         user: &UserRecord,
         audience: Vec<String>,
         client: ClientInfo,
         read_at: DateTime<Utc>,
+        assurance: Assurance,
     ) -> Result<TokenPair, CoreError> {
         let now = self.now();
         let refresh = RefreshToken::generate();
@@ -132,6 +143,7 @@ impl Sessions {
             ip: client.ip,
             user_agent: client.user_agent.map(|ua| ua.chars().take(512).collect()),
             status_reuse_before: self.issuer.status_reuse_before(now),
+            assurance,
             app: None,
         };
         let status_idx = self.store.create_session(&session).await?;
@@ -140,6 +152,7 @@ impl Sessions {
             TokenSession {
                 id: session.id,
                 status_idx: Some(status_idx),
+                assurance: session.assurance.clone(),
             },
             None,
             &audience,

@@ -21,7 +21,8 @@ pub enum EventType {
     UserRolesChanged,
     UserPasswordChanged,
     UserEmailVerified,
-    /// Accepted in subscriptions; nothing emits it until second factors exist.
+    /// The user's second factors changed: an app enrolled or removed (by them or an admin), or
+    /// a new set of recovery codes.
     UserMfaChanged,
     SessionRevoked,
 }
@@ -135,6 +136,13 @@ fn user_events(entry: &AuditEntry) -> Vec<EventType> {
         vec![EventType::UserRolesChanged]
     } else if is(AuditEvent::PasswordChanged) || is(AuditEvent::PasswordReset) {
         vec![EventType::UserPasswordChanged]
+    } else if is(AuditEvent::MfaEnrolled)
+        || is(AuditEvent::MfaRemoved)
+        || is(AuditEvent::RecoveryCodesRegenerated)
+    {
+        // Sign-ins that use a factor (`mfa_failed`, `recovery_code_used`) are attempts, like
+        // logins: the events say what the user's account now is, not how it was used.
+        vec![EventType::UserMfaChanged]
     } else if is(AuditEvent::EmailVerified) {
         // A verified change of address is also an update of the user.
         if entry.detail["email_changed"] == serde_json::json!(true) {
@@ -254,6 +262,14 @@ mod tests {
             (AuditEvent::PasswordChanged, vec!["user.password_changed"]),
             (AuditEvent::PasswordReset, vec!["user.password_changed"]),
             (AuditEvent::EmailVerified, vec!["user.email_verified"]),
+            (AuditEvent::MfaEnrolled, vec!["user.mfa_changed"]),
+            (AuditEvent::MfaRemoved, vec!["user.mfa_changed"]),
+            (
+                AuditEvent::RecoveryCodesRegenerated,
+                vec!["user.mfa_changed"],
+            ),
+            (AuditEvent::MfaFailed, vec![]),
+            (AuditEvent::RecoveryCodeUsed, vec![]),
             (AuditEvent::LoginSucceeded, vec![]),
             (AuditEvent::LoginFailed, vec![]),
             (AuditEvent::PasswordRehashed, vec![]),

@@ -22,6 +22,16 @@ signin-locked = { $minutes ->
 }
 signin-disabled = This account is disabled. Contact the administrator.
 signin-email-not-verified = Confirm your email address first: follow the link in the message we sent.
+signin-mfa-title = Second factor
+signin-mfa-intro = Enter the 6-digit code your authenticator app shows for this account.
+signin-mfa-code = Code
+signin-mfa-submit = Continue
+signin-mfa-recovery-title = Lost your phone?
+signin-mfa-recovery-intro = Use one of your recovery codes instead. Each works once.
+signin-mfa-recovery-code = Recovery code
+signin-mfa-recovery-submit = Use the recovery code
+signin-mfa-invalid = The code is not correct, or was used already.
+signin-mfa-restart = Start again
 
 signup-title = Create your account
 signup-email = Email

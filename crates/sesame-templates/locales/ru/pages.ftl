@@ -21,6 +21,16 @@ signin-locked = { $minutes ->
    *[other] Слишком много неудачных попыток. Попробуйте снова через { $minutes } минут.
 }
 signin-disabled = Учётная запись отключена. Обратитесь к администратору.
+signin-mfa-title = Второй фактор
+signin-mfa-intro = Введите 6-значный код, который показывает приложение-аутентификатор для этой учётной записи.
+signin-mfa-code = Код
+signin-mfa-submit = Продолжить
+signin-mfa-recovery-title = Потеряли телефон?
+signin-mfa-recovery-intro = Введите вместо кода один из кодов восстановления. Каждый действует один раз.
+signin-mfa-recovery-code = Код восстановления
+signin-mfa-recovery-submit = Войти с кодом восстановления
+signin-mfa-invalid = Код неверен или уже использован.
+signin-mfa-restart = Начать заново
 signin-email-not-verified = Сначала подтвердите адрес почты: перейдите по ссылке из нашего письма.
 
 signup-title = Создание учётной записи

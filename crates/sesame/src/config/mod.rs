@@ -633,11 +633,12 @@ mod tests {
             "SESAME_STATUS_LIST_TTL",
             "SESAME_DYNAMIC_REGISTRATION",
             "SESAME_ID_TOKEN_ALG",
+            "SESAME_MFA_REQUIRED_ROLES",
         ] {
             assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
         }
-        // 50 settings, 3 of them secrets with a _FILE variant; no table is a variable.
-        assert_eq!(names.len(), 53, "{names:?}");
+        // 51 settings, 3 of them secrets with a _FILE variant; no table is a variable.
+        assert_eq!(names.len(), 54, "{names:?}");
         // Two fields never share a variable (`a_b` beside `[a] b` would).
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
@@ -840,6 +841,32 @@ mod tests {
         assert!(
             err.starts_with(&format!("invalid SESAME_SMTP_URL_FILE (file {bad}): "))
                 && !err.contains("t0psecret"),
+            "{err}"
+        );
+    }
+
+    /// `SESAME_MFA_REQUIRED_ROLES`: empty by default, a comma-separated list of roles (from the
+    /// environment or a TOML list), each checked as a role name.
+    #[test]
+    fn mfa_required_roles_are_a_list_of_valid_roles() {
+        let c = Config::from_sources(None, &env(&[])).unwrap();
+        assert!(c.settings.mfa_required_roles.is_empty());
+        let c = Config::from_sources(
+            None,
+            &env(&[("SESAME_MFA_REQUIRED_ROLES", " admin, support:l2 ,")]),
+        )
+        .unwrap();
+        assert_eq!(c.settings.mfa_required_roles, ["admin", "support:l2"]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sesame.toml");
+        std::fs::write(&path, "mfa_required_roles = [\"admin\"]\n").unwrap();
+        let c = Config::from_sources(Some(&path), &env(&[])).unwrap();
+        assert_eq!(c.settings.mfa_required_roles, ["admin"]);
+        let err = Config::from_sources(None, &env(&[("SESAME_MFA_REQUIRED_ROLES", "Admin!")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("SESAME_MFA_REQUIRED_ROLES") && err.contains("Admin!"),
             "{err}"
         );
     }

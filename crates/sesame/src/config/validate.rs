@@ -352,6 +352,17 @@ impl TryFrom<RawConfig> for Config {
             browser_session_idle: l.duration(key!(raw.browser_session_idle))?,
             browser_session_ttl: l.duration(key!(raw.browser_session_ttl))?,
             status_list_ttl: l.whole_seconds(key!(raw.status_list_ttl))?,
+            mfa_required_roles: l.parse(key!(raw.mfa_required_roles), |s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(|r| {
+                        sesame_core::domain::Role::parse(r)
+                            .map(|role| role.as_str().to_string())
+                            .map_err(|m| format!("'{r}': {m}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })?,
             dynamic_registration: on_off(key!(raw.dynamic_registration))?,
             ..Settings::default()
         };

@@ -298,6 +298,51 @@ impl From<CoreError> for ApiError {
                 "forbidden",
                 "You do not have permission to perform this action.",
             ),
+            CoreError::MfaRequired(challenge) => {
+                let mut e = ApiError::new(
+                    S::UNAUTHORIZED,
+                    "mfa_required",
+                    "The password is right; a second factor is required. Send a code with the \
+                     mfa_token to /auth/mfa/verify.",
+                )
+                .header(header::WWW_AUTHENTICATE, BEARER_REALM.to_string())
+                // It carries the mfa_token: as a token response, not to be stored by any cache.
+                .header(header::CACHE_CONTROL, "no-store".to_string());
+                let methods: Vec<&str> = challenge.methods.iter().map(|m| m.as_str()).collect();
+                e.0.extra = Some(json!({
+                    "mfa_token": challenge.token.as_str(),
+                    "methods": methods,
+                }));
+                e
+            }
+            CoreError::MfaCodeInvalid => ApiError::new(
+                S::UNAUTHORIZED,
+                "invalid_mfa_code",
+                "The code is wrong or was used already.",
+            )
+            .header(header::WWW_AUTHENTICATE, BEARER_REALM.to_string()),
+            CoreError::EnrollmentCodeInvalid => ApiError::new(
+                S::BAD_REQUEST,
+                "invalid_mfa_code",
+                "The code does not match the authenticator app being set up. Check the app's \
+                 clock, or start again.",
+            ),
+            CoreError::MfaAlreadyEnrolled => ApiError::new(
+                S::CONFLICT,
+                "mfa_already_enrolled",
+                "An authenticator app is set up already. Remove it first to set up another.",
+            ),
+            CoreError::MfaNotEnrolled => ApiError::new(
+                S::BAD_REQUEST,
+                "mfa_not_enrolled",
+                "No authenticator app is set up (or waiting for its first code).",
+            ),
+            CoreError::StepUpRequired => ApiError::new(
+                S::FORBIDDEN,
+                "mfa_required",
+                "This needs a sign-in with a second factor (acr aal2). Sign in again with your \
+                 authenticator app.",
+            ),
             CoreError::Busy { retry_after_secs } => ApiError::new(
                 S::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -2,14 +2,15 @@
 //! `ext_authz` (HTTP mode) ask here whether to let a request through.
 //!
 //! Route: any method on /auth/verify (and /auth/verify/{*rest}, since Envoy appends the original
-//! path to its path prefix). Query `audience=` / `role=` and headers `X-Sesame-Audience` /
-//! `X-Sesame-Role` narrow the check; when several are given, ALL must hold, so a client that
+//! path to its path prefix). Query `audience=` / `role=` / `acr=` and headers
+//! `X-Sesame-Audience` / `X-Sesame-Role` / `X-Sesame-Acr` narrow the check; when several are given, ALL must hold, so a client that
 //! manages to add one can only narrow the check, never widen it. On `/auth/verify/{*rest}` the
 //! query is ignored: there it is the client's own query string (Envoy appends it). 200 carries
 //! `X-Auth-Subject`, `X-Auth-Roles`, `X-Auth-Session`, `X-Auth-Scope`, `X-Auth-Client` for the
 //! upstream; 401 for a missing, invalid, expired or revoked token (revoked includes a token
 //! issued before its user lost a role: its `roles` are stale); 403 for the wrong audience or a
-//! missing role.
+//! missing role, and 403 `mfa_required` for a sign-in weaker than `acr=` asks (`aal2`: with a
+//! second factor) — step-up at the gateway.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -41,6 +42,8 @@ pub struct GateQuery {
     audience: Vec<String>,
     #[serde(default)]
     role: Vec<String>,
+    #[serde(default)]
+    acr: Vec<String>,
 }
 
 /// Every value of a constraint: from the query (when trusted) and from the header.
@@ -70,11 +73,12 @@ fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
     params(
         ("audience" = Option<String>, Query, description = "The token's aud must contain this"),
         ("role" = Option<String>, Query, description = "The token must carry this role"),
+        ("acr" = Option<String>, Query, description = "The token's sign-in must reach this level: aal1, or aal2 (with a second factor)"),
     ),
     responses(
         (status = 200, description = "Allowed; X-Auth-Subject, X-Auth-Roles, X-Auth-Session, X-Auth-Scope, X-Auth-Client headers"),
         (status = 401, description = "not_authenticated, token_invalid, token_expired or token_revoked", body = ErrorBody),
-        (status = 403, description = "forbidden: wrong audience or missing role", body = ErrorBody),
+        (status = 403, description = "forbidden (wrong audience or missing role), or mfa_required (a sign-in weaker than `acr` asks)", body = ErrorBody),
     ))]
 pub async fn verify(
     State(state): State<AppState>,
@@ -104,6 +108,7 @@ async fn decide(
     let token = token.ok_or_else(ApiError::not_authenticated)?;
     let audiences = constraint(&query.audience, headers, "x-sesame-audience");
     let roles = constraint(&query.role, headers, "x-sesame-role");
+    let acrs = constraint(&query.acr, headers, "x-sesame-acr");
     let claims = state
         .sesame
         .oauth()
@@ -129,6 +134,9 @@ async fn decide(
             "forbidden",
             "The token does not carry the required role.",
         ));
+    }
+    if !acrs.iter().all(|a| claims.meets_acr(a)) {
+        return Err(sesame_core::CoreError::StepUpRequired.into());
     }
     // Sized for the five headers here and the request id added on the way out: growing a
     // header map rehashes it, which showed in profiles of this, the busiest route.

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod forward_auth;
 pub mod metrics;
+pub mod mfa;
 pub mod no_store;
 pub mod oauth;
 pub mod oauth_register;
@@ -102,6 +103,7 @@ pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
         api = api.routes(routes!(metrics::render));
     }
     api.merge(auth::router())
+        .merge(mfa::router())
         .merge(sessions::router())
         .merge(email::router())
         .merge(profile::router())

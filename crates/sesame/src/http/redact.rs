@@ -109,6 +109,36 @@ mod tests {
                 parse::<DeleteProfileRequest>(json!({"password": "S3CRET-delete"}))
             ),
             format!("{form:?}"),
+            // Issue #19: second factors.
+            format!(
+                "{:?}",
+                parse::<super::super::mfa::PasswordRequest>(json!({"password": "S3CRET-mfa-pw"}))
+            ),
+            format!(
+                "{:?}",
+                parse::<super::super::mfa::ConfirmRequest>(json!({"code": "S3CRET-code"}))
+            ),
+            format!(
+                "{:?}",
+                parse::<super::super::mfa::VerifyRequest>(json!({
+                    "mfa_token": "S3CRET-mfa-token",
+                    "code": "S3CRET-totp",
+                    "recovery_code": "S3CRET-recovery",
+                }))
+            ),
+            format!(
+                "{:?}",
+                super::super::mfa::TotpEnrollmentView {
+                    secret: "S3CRET-base32".into(),
+                    otpauth_uri: "otpauth://totp/x?secret=S3CRET".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                super::super::mfa::RecoveryCodesView {
+                    recovery_codes: vec!["S3CRET-1".into(), "S3CRET-2".into()],
+                }
+            ),
         ];
         for s in &shown {
             assert!(!s.contains("S3CRET"), "a credential in Debug output: {s}");

@@ -84,7 +84,7 @@ pub async fn discovery(State(state): State<AppState>) -> Json<Value> {
         "scopes_supported": sesame_core::oidc::OPENID_SCOPES,
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "client_id", "sid", "roles", "scope", "email", "email_verified", "preferred_username", "name", "updated_at", "status"],
         "prompt_values_supported": ["none", "login", "consent"],
-        "acr_values_supported": ["aal1"],
+        "acr_values_supported": ["aal1", "aal2"],
         "authorization_response_iss_parameter_supported": true,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,

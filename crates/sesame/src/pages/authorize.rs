@@ -115,6 +115,18 @@ fn respond(ctx: &PageCtx, req: &AuthorizeRequest, step: Step) -> Response {
             }
             ctx.redirect(&to)
         }
+        Step::SecondFactor { token } => {
+            // The sign-in page's second step, as after a right password: the challenge rides in
+            // its cookie, never the URL; finishing it replaces this browser session by one at
+            // aal2, and the request is asked again.
+            let back = after_sign_in(req);
+            let mut res = ctx.redirect(&format!(
+                "/signin/mfa?return_to={}",
+                url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+            ));
+            PageCtx::set_mfa(&mut res, token.as_str());
+            res
+        }
         Step::Consent {
             client_name,
             scopes,

@@ -53,6 +53,8 @@ pub struct PageCtx {
     query: Vec<(String, String)>,
     /// The path and query of this request (where to come back to after signing in).
     pub here: String,
+    /// The `mfa_token` of a sign-in waiting for its second factor (its cookie).
+    pub mfa_token: Option<secrecy::SecretString>,
 }
 
 /// Never the binding, the query or the path: the query carries the tokens of reset and
@@ -106,6 +108,8 @@ impl FromRequestParts<AppState> for PageCtx {
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_string(),
+            mfa_token: cookies::get(&parts.headers, cookies::MFA)
+                .map(|t| secrecy::SecretString::from(t.to_string())),
         };
         if let Some(cookie) = cookies::get(&parts.headers, cookies::SESSION) {
             match state.sesame.sessions().browser_session(cookie).await {
@@ -363,6 +367,19 @@ impl PageCtx {
         if let Some(v) = cookies::set_private(cookies::SESSION, cookie) {
             res.headers_mut().append(header::SET_COOKIE, v);
         }
+    }
+
+    /// Sets the cookie of a sign-in waiting for its second factor.
+    pub fn set_mfa(res: &mut Response, token: &str) {
+        if let Some(v) = cookies::set_private(cookies::MFA, token) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+
+    /// Deletes the cookie of a second step (finished, or expired).
+    pub fn clear_mfa(res: &mut Response) {
+        res.headers_mut()
+            .append(header::SET_COOKIE, cookies::clear(cookies::MFA));
     }
 
     /// Deletes the session cookie.

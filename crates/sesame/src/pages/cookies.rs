@@ -11,6 +11,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 pub const SESSION: &str = "__Host-sesame";
 /// The anti-forgery binding (see `sesame_core::form_tokens`).
 pub const CSRF: &str = "__Host-sesame-csrf";
+/// The second step of a sign-in: the `mfa_token` of a right password, until a code finishes
+/// it (kept out of the URL: it is a credential for five minutes).
+pub const MFA: &str = "__Host-sesame-mfa";
 /// The language chosen with `?lang=`.
 pub const LANG: &str = "__Host-sesame-lang";
 

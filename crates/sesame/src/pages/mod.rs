@@ -81,6 +81,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/signin", get(signin::show).post(signin::submit))
         .route(
+            "/signin/mfa",
+            get(signin::mfa_show).post(signin::mfa_submit),
+        )
+        .route(
             "/signout",
             get(signin::signout_show).post(signin::signout_submit),
         )

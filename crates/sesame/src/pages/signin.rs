@@ -1,14 +1,18 @@
-//! `/signin` and `/signout`: the browser session begins and ends here.
+//! `/signin`, `/signin/mfa` and `/signout`: the browser session begins and ends here.
 //!
 //! The sign-in goes through the same use-case as `POST /auth/login` (lockout per source, the
 //! dummy hash for unknown accounts, audit, metrics) and the same per-address rate limit; it
-//! differs only in what it hands out: a browser session cookie instead of tokens.
+//! differs only in what it hands out: a browser session cookie instead of tokens. A user with a
+//! second factor gets no session from the password: the challenge's token goes into a cookie of
+//! its own (never the URL) and `/signin/mfa` finishes it like `POST /auth/mfa/verify` does.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use secrecy::ExposeSecret;
 use sesame_core::CoreError;
+use sesame_core::mfa::SecondFactorCode;
 use sesame_core::sessions::BrowserLogin;
-use sesame_templates::{SignIn, SignOut};
+use sesame_templates::{SignIn, SignInMfa, SignOut};
 
 use super::context::{PageCtx, retry_after};
 use super::form::PageForm;
@@ -48,7 +52,8 @@ pub async fn show(ctx: PageCtx) -> Response {
 }
 
 /// On the way back to an app (`return_to` is an authorization request), the sign-in form's
-/// answer ends in a redirect to the app's registered redirect URI: let `form-action` allow it.
+/// answer (and the second step's) ends in a redirect to the app's registered redirect URI: let
+/// `form-action` allow it.
 async fn allow_app_redirect(ctx: &PageCtx, return_to: Option<&ReturnTo>, res: &mut Response) {
     let Some(query) = return_to.and_then(|r| r.as_str().strip_prefix("/oauth/authorize?")) else {
         return;
@@ -87,7 +92,6 @@ pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
     };
     match ctx.state.sesame.sessions().sign_in_browser(input).await {
         Ok(signed_in) => {
-            use secrecy::ExposeSecret;
             let to = return_to.unwrap_or_else(ReturnTo::account);
             let mut res = ctx.redirect(to.as_str());
             PageCtx::set_session(&mut res, signed_in.cookie.expose_secret());
@@ -121,6 +125,105 @@ pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
             StatusCode::FORBIDDEN,
             &page(Some(ctx.message("signin-email-not-verified", &[])), None),
         )),
+        // The password alone opens no browser session of a user with a second factor.
+        Err(CoreError::MfaRequired(challenge)) => {
+            let to = match &return_to {
+                Some(r) => {
+                    let back: String =
+                        url::form_urlencoded::byte_serialize(r.as_str().as_bytes()).collect();
+                    format!("/signin/mfa?return_to={back}")
+                }
+                None => "/signin/mfa".to_string(),
+            };
+            let mut res = ctx.redirect(&to);
+            PageCtx::set_mfa(&mut res, challenge.token.as_str());
+            Ok(res)
+        }
+        Err(e) => Err(ctx.core_error(e)),
+    }
+}
+
+/// The second step's page: a code of the app, or a recovery code. Without a pending sign-in,
+/// back to `/signin`.
+pub async fn mfa_show(ctx: PageCtx) -> Response {
+    if ctx.mfa_token.is_none() {
+        return ctx.redirect("/signin");
+    }
+    let return_to = ctx.return_to();
+    let mut res = ctx.render(
+        StatusCode::OK,
+        &SignInMfa {
+            return_to: return_to.as_ref().map(|r| r.as_str().to_string()),
+            form_error: None,
+            locked_seconds: None,
+        },
+    );
+    allow_app_redirect(&ctx, return_to.as_ref(), &mut res).await;
+    res
+}
+
+pub async fn mfa_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> {
+    let form = ctx.checked(form)?;
+    let return_to = ReturnTo::parse(form.text("return_to"));
+    let Some(token) = ctx.mfa_token.clone() else {
+        return Ok(ctx.redirect("/signin"));
+    };
+    let page = |form_error: Option<String>, locked_seconds: Option<u64>| SignInMfa {
+        return_to: return_to.as_ref().map(|r| r.as_str().to_string()),
+        form_error,
+        locked_seconds,
+    };
+    ctx.limit(Class::Login)?;
+    let recovery = form.text("recovery_code").trim();
+    let code = if recovery.is_empty() {
+        SecondFactorCode::Totp(form.text("code").to_string())
+    } else {
+        SecondFactorCode::Recovery(recovery.to_string())
+    };
+    let replacing = ctx.session.as_ref().map(|s| s.session_id);
+    match ctx
+        .state
+        .sesame
+        .sessions()
+        .finish_browser_sign_in(token.expose_secret(), &code, &ctx.client, replacing)
+        .await
+    {
+        Ok(signed_in) => {
+            let to = return_to.unwrap_or_else(ReturnTo::account);
+            let mut res = ctx.redirect(to.as_str());
+            PageCtx::set_session(&mut res, signed_in.cookie.expose_secret());
+            PageCtx::clear_mfa(&mut res);
+            Ok(res)
+        }
+        Err(CoreError::MfaCodeInvalid) => {
+            let mut res = ctx.render(
+                StatusCode::UNAUTHORIZED,
+                &page(Some(ctx.message("signin-mfa-invalid", &[])), None),
+            );
+            allow_app_redirect(&ctx, return_to.as_ref(), &mut res).await;
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Form"));
+            Ok(res)
+        }
+        Err(CoreError::AccountLocked { retry_after_secs }) => {
+            let message = ctx.locked_message(retry_after_secs);
+            let mut res = ctx.render(
+                StatusCode::FORBIDDEN,
+                &page(Some(message), Some(retry_after_secs)),
+            );
+            retry_after(&mut res, retry_after_secs);
+            Ok(res)
+        }
+        Err(CoreError::AccountDisabled) => Ok(ctx.render(
+            StatusCode::FORBIDDEN,
+            &page(Some(ctx.message("signin-disabled", &[])), None),
+        )),
+        // Used, expired (five minutes) or unknown: the sign-in starts again.
+        Err(CoreError::TokenInvalid) => {
+            let mut res = ctx.redirect("/signin");
+            PageCtx::clear_mfa(&mut res);
+            Ok(res)
+        }
         Err(e) => Err(ctx.core_error(e)),
     }
 }

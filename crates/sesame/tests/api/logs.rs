@@ -260,3 +260,88 @@ async fn a_500s_log_line_carries_the_drivers_cause() {
         "{line}"
     );
 }
+
+// Issue #19: a second factor's secret, its URI, the confirming code, the recovery codes and the
+// mfa_token never reach the log, even at trace level.
+#[tokio::test]
+async fn second_factor_secrets_never_reach_the_trace_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "trace").await;
+    let (c, base) = (running.client.clone(), running.base.clone());
+    let password = "Zebra-Quartz-Nimbus-4471";
+    let post = |path: &str, body: Value, bearer: Option<&str>| {
+        let mut r = c.post(format!("{base}{path}")).json(&body);
+        if let Some(b) = bearer {
+            r = r.bearer_auth(b);
+        }
+        r.send()
+    };
+    let res = post(
+        "/auth/register",
+        json!({"email": "otp@example.com", "username": "otpuser", "password": password}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let login = json!({"username": "otpuser", "password": password});
+    let t = tokens(&body(post("/auth/login", login.clone(), None).await.unwrap()).await);
+    let started = body(
+        post(
+            "/auth/mfa/totp",
+            json!({"password": password}),
+            Some(&t.access),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let secret = started["secret"].as_str().unwrap().to_string();
+    let uri = started["otpauth_uri"].as_str().unwrap().to_string();
+    let bytes = totp_rs::Secret::Encoded(secret.clone()).to_bytes().unwrap();
+    let code = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes)
+        .generate(chrono::Utc::now().timestamp() as u64);
+    let res = post(
+        "/auth/mfa/totp/confirm",
+        json!({"code": code}),
+        Some(&t.access),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let recovery: Vec<String> = body(res).await["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let challenge = body(post("/auth/login", login, None).await.unwrap()).await;
+    let mfa_token = challenge["mfa_token"].as_str().unwrap().to_string();
+    let res = post(
+        "/auth/mfa/verify",
+        json!({"mfa_token": mfa_token, "recovery_code": recovery[0]}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let strong = tokens(&body(res).await);
+    let text = running.stop().await;
+    assert!(text.contains("/auth/mfa/verify"), "the requests are logged");
+    let mut secrets = vec![
+        secret,
+        uri,
+        mfa_token,
+        strong.access,
+        strong.refresh,
+        format!("\"{code}\""),
+    ];
+    secrets.extend(recovery);
+    for s in &secrets {
+        assert!(
+            !text.contains(s.as_str()),
+            "a secret reached the trace log: {}…",
+            &s[..8.min(s.len())]
+        );
+    }
+}

@@ -42,6 +42,8 @@ mod security;
 mod sessions;
 // Issue 20: token status lists.
 mod status_lists;
+// Issue 19: second factors.
+mod mfa;
 // Moving in with existing password hashes.
 mod import;
 // Issue 16.1: storms of requests cut short, then storms of registrations.

@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sesame_core::Clock as _;
 use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
@@ -952,4 +953,194 @@ async fn a_browser_app_at_a_registered_origin_may_call_the_token_endpoint_and_no
         .await
         .unwrap();
     assert!(res.headers().get("access-control-allow-origin").is_none());
+}
+
+// Issue #19: an app's sign-in says how the person signed in, as their browser session does.
+
+/// The claims of a token's payload (no signature check: the token came straight from Sesame).
+fn payload(token: &str) -> Value {
+    serde_json::from_slice(&B64.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
+}
+
+/// The second step's page on the way to the app: it lets its form's answer go on to the app.
+async fn mfa_page(browser: &mut FormClient<'_>, location: &str) -> String {
+    assert!(
+        location.starts_with("/signin/mfa?return_to=%2Foauth%2Fauthorize"),
+        "{location}"
+    );
+    let page = browser.get(location).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let csp = page.header("content-security-policy");
+    assert!(
+        csp.contains("form-action 'self' https://app.example"),
+        "{csp}"
+    );
+    input_value(&page.body, "return_to").unwrap()
+}
+
+#[tokio::test]
+async fn a_totp_sign_in_gives_the_app_pwd_otp_at_aal2_in_id_access_and_refreshed_tokens() {
+    let app = spawn_app().await;
+    let client = first_party_public(&app).await;
+    let e = crate::mfa::enroll(&app, app.new_user().await).await;
+    let mut browser = FormClient::new(&app);
+    let page = browser.get(&authorize_url(&client.id, &[])).await;
+    let signin = browser.get(page.location()).await;
+    let return_to = input_value(&signin.body, "return_to").unwrap();
+    let page = browser
+        .post(
+            "/signin",
+            &[
+                ("identifier", &e.user.username),
+                ("password", &e.user.password),
+                ("return_to", &return_to),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let return_to = mfa_page(&mut browser, page.location()).await;
+    let code = e.code(&app);
+    let page = browser
+        .post("/signin/mfa", &[("code", &code), ("return_to", &return_to)])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let back = browser.get(page.location()).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    let q = query(back.location());
+    let res = exchange(&app, &client, &q["code"], VERIFIER).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let t = body(res).await;
+
+    let two_factors = json!(["pwd", "otp", "mfa"]);
+    let id = id_claims(&app, t["id_token"].as_str().unwrap()).await;
+    assert_eq!(id["sub"], e.user.id);
+    assert_eq!(id["amr"], two_factors);
+    assert_eq!(id["acr"], "aal2");
+    let access = payload(t["access_token"].as_str().unwrap());
+    assert_eq!(access["client_id"], client.id);
+    assert_eq!(access["amr"], two_factors);
+    assert_eq!(access["acr"], "aal2");
+
+    // The app's session keeps them: a refresh's tokens say the same.
+    let res = refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let t2 = body(res).await;
+    let id2 = id_claims(&app, t2["id_token"].as_str().unwrap()).await;
+    assert_eq!(id2["amr"], two_factors);
+    assert_eq!(id2["acr"], "aal2");
+    assert_eq!(payload(t2["access_token"].as_str().unwrap())["acr"], "aal2");
+}
+
+#[tokio::test]
+async fn a_password_sign_in_gives_the_app_pwd_at_aal1() {
+    let app = spawn_app().await;
+    let client = first_party_public(&app).await;
+    let (mut browser, _) = signed_in(&app).await;
+    let t = tokens(&app, &mut browser, &client).await;
+    let id = id_claims(&app, t["id_token"].as_str().unwrap()).await;
+    assert_eq!(id["amr"], json!(["pwd"]));
+    assert_eq!(id["acr"], "aal1");
+    let access = payload(t["access_token"].as_str().unwrap());
+    assert_eq!(access["amr"], json!(["pwd"]));
+    assert_eq!(access["acr"], "aal1");
+}
+
+#[tokio::test]
+async fn acr_values_aal2_asks_an_enrolled_person_signed_in_with_a_password_for_the_code_first() {
+    let app = spawn_app().await;
+    let client = first_party_public(&app).await;
+    // Signed in with the password before enrolling: the browser session is aal1.
+    let (mut browser, user) = signed_in(&app).await;
+    let e = crate::mfa::enroll(&app, user).await;
+    let aal1_session = browser.session_cookie().unwrap().clone();
+
+    // prompt=none may show no page: the app hears that a sign-in is needed.
+    let q = authorize(
+        &mut browser,
+        &client.id,
+        &[("acr_values", "aal2"), ("prompt", "none")],
+    )
+    .await;
+    assert_eq!(q["error"], "login_required");
+    assert!(!q.contains_key("code"));
+
+    let page = browser
+        .get(&authorize_url(&client.id, &[("acr_values", "aal2")]))
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(
+        !page.location().starts_with(REDIRECT),
+        "no code before the second factor: {}",
+        page.location()
+    );
+    let challenge = page
+        .set_cookie("__Host-sesame-mfa")
+        .expect("the challenge rides in its cookie");
+    assert!(challenge.contains("HttpOnly"), "{challenge}");
+    assert!(
+        !page
+            .location()
+            .contains(browser.jar["__Host-sesame-mfa"].as_str()),
+        "never in the URL"
+    );
+    let return_to = mfa_page(&mut browser, page.location()).await;
+    assert!(return_to.contains("acr_values=aal2"), "{return_to}");
+
+    // A wrong code: still no code for the app, and counted like any wrong code.
+    let wrong = crate::mfa::wrong_code(&e.secret, app.clock.now());
+    let refused = browser
+        .post(
+            "/signin/mfa",
+            &[("code", &wrong), ("return_to", &return_to)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let failed = app
+        .sesame
+        .admin()
+        .audit_trail(
+            Some(uuid::Uuid::parse_str(&e.user.id).unwrap()),
+            Some("mfa_failed".into()),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.items.len(), 1);
+
+    let code = e.code(&app);
+    let page = browser
+        .post("/signin/mfa", &[("code", &code), ("return_to", &return_to)])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_ne!(
+        browser.session_cookie().unwrap(),
+        &aal1_session,
+        "a new browser session at aal2 replaces the password's"
+    );
+    let back = browser.get(page.location()).await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+    let q = query(back.location());
+    assert_eq!(q["state"], "st-1");
+    let t = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let id = id_claims(&app, t["id_token"].as_str().unwrap()).await;
+    assert_eq!(id["acr"], "aal2");
+    assert_eq!(id["amr"], json!(["pwd", "otp", "mfa"]));
+
+    // At aal2 the same request goes straight to the app.
+    let q = authorize(&mut browser, &client.id, &[("acr_values", "aal2")]).await;
+    assert!(q.contains_key("code"), "{q:?}");
+}
+
+#[tokio::test]
+async fn acr_values_aal2_for_a_person_without_a_second_factor_goes_on_at_aal1() {
+    let app = spawn_app().await;
+    let client = first_party_public(&app).await;
+    let (mut browser, _) = signed_in(&app).await;
+    // Voluntary (OpenID Connect Core §3.1.2.1): the ID token says what the app got.
+    let q = authorize(&mut browser, &client.id, &[("acr_values", "aal2")]).await;
+    let t = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let id = id_claims(&app, t["id_token"].as_str().unwrap()).await;
+    assert_eq!(id["acr"], "aal1");
+    assert_eq!(id["amr"], json!(["pwd"]));
 }

@@ -601,6 +601,73 @@ async fn email_verification_and_self_deletion_are_delivered() {
     );
 }
 
+// Issue #19: changes to a user's second factors are `user.mfa_changed`; sign-ins that use one
+// (a code, a recovery code, a wrong code) are attempts and send nothing.
+#[tokio::test]
+async fn second_factor_changes_are_delivered_as_user_mfa_changed_and_their_use_is_not() {
+    let app = app_allowing_private(&[]).await;
+    let admin = app.new_admin().await;
+    let receiver = Receiver::start().await;
+    subscribe(&app, &admin, &receiver.url, &ALL_EVENTS).await;
+    let e = crate::mfa::enroll(&app, app.new_user().await).await;
+    app.flush_webhooks().await;
+    let changes = |r: &Receiver| {
+        r.of("user.mfa_changed")
+            .iter()
+            .map(|d| d.json()["data"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        changes(&receiver),
+        [json!({"user_id": e.user.id})],
+        "enrolled"
+    );
+
+    let res = app
+        .post_auth(
+            "/auth/mfa/recovery-codes",
+            &e.user.tokens.access,
+            json!({"password": e.user.password}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    app.flush_webhooks().await;
+    assert_eq!(changes(&receiver).len(), 2, "a new set of recovery codes");
+
+    // Signing in with the factor, wrongly then rightly, changes nothing about it.
+    let mfa_token = |b: Value| b["mfa_token"].as_str().expect("mfa_token").to_string();
+    let token = mfa_token(body(app.login_raw(&e.user.username, &e.user.password).await).await);
+    let wrong = crate::mfa::wrong_code(&e.secret, app.clock.now());
+    let res = app
+        .post(
+            "/auth/mfa/verify",
+            json!({"mfa_token": token, "code": wrong}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = app
+        .post(
+            "/auth/mfa/verify",
+            json!({"mfa_token": token, "code": e.code(&app)}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    app.flush_webhooks().await;
+    assert_eq!(changes(&receiver).len(), 2, "a sign-in is no change");
+
+    let res = app
+        .request(
+            Method::DELETE,
+            &format!("/admin/users/{}/mfa", e.user.id),
+            Some(&admin.tokens.access),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.flush_webhooks().await;
+    assert_eq!(changes(&receiver).len(), 3, "an admin's removal");
+}
+
 #[tokio::test]
 async fn an_endpoint_gets_only_the_events_it_subscribed_to() {
     let app = app_allowing_private(&[]).await;

@@ -63,6 +63,9 @@ mod sessions;
 // Issue 20: token status lists.
 #[path = "../api/status_lists.rs"]
 mod status_lists;
+// Issue 19: second factors (the admin's removal mails through the email module's SMTP sink).
+#[path = "../api/mfa.rs"]
+mod mfa;
 // Moving in with existing password hashes.
 #[path = "../api/import.rs"]
 mod import;

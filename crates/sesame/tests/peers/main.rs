@@ -1,8 +1,8 @@
 //! Real peers: a real nginx doing forward-auth through Sesame, and other ecosystems' libraries
-//! (Python PyJWT and authlib, Node's jose) verifying Sesame's tokens and speaking its OAuth, and
-//! the Standard Webhooks libraries (Python and Node) verifying its webhooks, and relying-party
-//! libraries (Node's openid-client, Python's Authlib) signing a person in through Sesame in a
-//! headless Chromium.
+//! (Python PyJWT and authlib, Node's jose) verifying Sesame's tokens and speaking its OAuth, the
+//! Standard Webhooks libraries (Python and Node) verifying its webhooks, Python's pyotp reading
+//! Sesame's otpauth URIs as an authenticator app does, and relying-party libraries (Node's
+//! openid-client, Python's Authlib) signing a person in through Sesame in a headless Chromium.
 //! Tools come from the package registries at test time: nginx from Debian (`.ci/run` installs it
 //! when missing), Python and Node packages into a cache under the target directory.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -14,6 +14,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 mod interop;
+mod mfa;
 mod nginx;
 mod status_lists;
 mod tools;

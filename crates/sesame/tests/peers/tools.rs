@@ -9,7 +9,7 @@ fn run(cmd: &mut Command) {
 }
 
 /// A Python virtualenv with PyJWT (with cryptography), authlib (and Flask, for its web client),
-/// requests and standardwebhooks; returns its python.
+/// requests, pyotp and standardwebhooks; returns its python.
 pub fn python() -> PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
@@ -20,6 +20,7 @@ pub fn python() -> PathBuf {
                 "authlib>=1.3,<2",
                 "flask>=3,<4",
                 "requests>=2.31,<3",
+                "pyotp>=2.9,<3",
                 "standardwebhooks>=1.1,<2",
             ],
         )

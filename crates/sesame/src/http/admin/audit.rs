@@ -70,7 +70,7 @@ fn user_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
         (status = 200, description = "A page of events", body = AuditPage),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
     ))]
 pub async fn audit(
     State(state): State<AppState>,

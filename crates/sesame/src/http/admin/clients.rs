@@ -98,7 +98,7 @@ fn client_view(c: sesame_core::store::ClientRecord) -> ClientView {
         (status = 201, description = "Created", body = CreatedClientView),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
     ))]
 pub async fn create_client(
     State(state): State<AppState>,
@@ -141,7 +141,7 @@ pub async fn create_client(
     responses(
         (status = 200, description = "Clients", body = ClientList),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
     ))]
 pub async fn list_clients(
     State(state): State<AppState>,
@@ -164,7 +164,7 @@ pub async fn list_clients(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
     ))]
 pub async fn delete_client(

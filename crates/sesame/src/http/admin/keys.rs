@@ -57,7 +57,7 @@ fn key_list(state: &AppState) -> KeyList {
     responses(
         (status = 200, description = "Keys", body = KeyList),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
     ))]
 pub async fn list_keys(State(state): State<AppState>, _admin: AdminUser) -> Json<KeyList> {
     Json(key_list(&state))
@@ -69,7 +69,7 @@ pub async fn list_keys(State(state): State<AppState>, _admin: AdminUser) -> Json
     responses(
         (status = 200, description = "Keys after the rotation", body = KeyList),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
     ))]
 pub async fn rotate_keys(
     State(state): State<AppState>,

@@ -4,6 +4,7 @@
 //! Routes:
 //! - GET /admin/users?q=&limit=&cursor=, GET/PATCH/DELETE /admin/users/{id}
 //! - POST /admin/users/{id}/unlock, PUT /admin/users/{id}/roles, DELETE /admin/users/{id}/sessions
+//! - DELETE /admin/users/{id}/mfa
 //! - GET /admin/keys, POST /admin/keys/rotate
 //! - GET /admin/audit?user_id=&event=&limit=&cursor=
 //! - POST/GET /admin/clients, DELETE /admin/clients/{client_id}
@@ -22,7 +23,6 @@ pub mod webhooks;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use sesame_core::admin::Actor;
-use sesame_core::sessions::user_id_of;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -41,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::unlock))
         .routes(routes!(users::set_roles))
         .routes(routes!(users::revoke_sessions))
+        .routes(routes!(users::remove_mfa))
         .routes(routes!(keys::list_keys))
         .routes(routes!(keys::rotate_keys))
         .routes(routes!(audit::audit))
@@ -52,7 +53,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// An authenticated caller who currently holds `admin`: 401 without a valid token, 403
-/// `forbidden` without the role.
+/// `forbidden` without the role, 403 `mfa_required` when the admin holds a role of
+/// `SESAME_MFA_REQUIRED_ROLES` and the token's sign-in had no second factor (`acr` `aal1`).
 #[derive(Debug)]
 pub struct AdminUser(pub Actor);
 
@@ -65,11 +67,8 @@ impl FromRequestParts<AppState> for AdminUser {
     ) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         let Client(client) = Client::from_request_parts(parts, state).await?;
-        let admin_id = user_id_of(&user.claims)?;
-        if !state.sesame.admin().is_admin(admin_id).await? {
-            return Err(sesame_core::CoreError::Forbidden.into());
-        }
-        Ok(AdminUser(Actor { admin_id, client }))
+        let actor = state.sesame.admin().authorize(&user.claims, client).await?;
+        Ok(AdminUser(actor))
     }
 }
 

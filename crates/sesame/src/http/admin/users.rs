@@ -94,7 +94,7 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
         (status = 200, description = "A page of users", body = UserPage),
         (status = 400, description = "invalid_request (limit or cursor)", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden: not an admin", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
     ))]
 pub async fn list_users(
     State(state): State<AppState>,
@@ -118,7 +118,7 @@ pub async fn list_users(
     responses(
         (status = 200, description = "The user", body = UserDetail),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
     ))]
 pub async fn get_user(
@@ -144,7 +144,7 @@ pub struct PatchUserRequest {
         (status = 200, description = "The user", body = UserDetail),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
         (status = 409, description = "last_admin: disabling the last active admin is refused", body = ErrorBody),
     ))]
@@ -168,7 +168,7 @@ pub async fn patch_user(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
         (status = 409, description = "last_admin: deleting the last active admin is refused", body = ErrorBody),
     ))]
@@ -191,7 +191,7 @@ pub async fn delete_user(
     responses(
         (status = 200, description = "The user", body = UserDetail),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
     ))]
 pub async fn unlock(
@@ -218,7 +218,7 @@ pub struct RolesBody {
         (status = 200, description = "The roles now held", body = RolesBody),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
         (status = 409, description = "last_admin: taking `admin` from the last active admin (yourself included) is refused", body = ErrorBody),
     ))]
@@ -248,7 +248,7 @@ pub struct RevokedBody {
     responses(
         (status = 200, description = "How many sessions ended", body = RevokedBody),
         (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody),
     ))]
 pub async fn revoke_sessions(
@@ -262,4 +262,23 @@ pub async fn revoke_sessions(
         .revoke_sessions(user_id(&id)?, &actor)
         .await?;
     Ok(Json(RevokedBody { revoked }))
+}
+
+/// Remove every second factor of a user (a lost phone): the authenticator app and the recovery
+/// codes. Audited under the acting admin; the user is emailed that it happened.
+#[utoipa::path(delete, path = "/admin/users/{id}/mfa", tag = "admin", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 204, description = "Removed (or there was none: then nothing is sent)"),
+        (status = 401, description = "not_authenticated or a token error", body = ErrorBody),
+        (status = 403, description = "forbidden (not an admin), or mfa_required (SESAME_MFA_REQUIRED_ROLES: sign in with a second factor)", body = ErrorBody),
+        (status = 404, description = "not_found", body = ErrorBody),
+    ))]
+pub async fn remove_mfa(
+    State(state): State<AppState>,
+    AdminUser(actor): AdminUser,
+    AppPath(id): AppPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.sesame.mfa().remove_all(user_id(&id)?, &actor).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::FormClient;
 use crate::helpers::*;
+use sesame_core::Clock as _;
 
 #[tokio::test]
 async fn the_right_password_opens_a_browser_session_listed_by_the_api() {
@@ -380,4 +381,115 @@ async fn ending_the_other_sessions_also_ends_one_whose_access_token_outlives_its
         StatusCode::OK,
         "this browser stays"
     );
+}
+
+// Issue #19: a user with a second factor gets no browser session from the password alone; the
+// second page finishes the sign-in with a code, under the same lockout as the API.
+#[tokio::test]
+async fn a_second_factor_is_asked_on_its_own_page_before_any_session() {
+    let app = spawn_app().await;
+    let e = crate::mfa::enroll(&app, app.new_user().await).await;
+    let mut b = FormClient::new(&app);
+    b.get("/signin?return_to=/account/sessions").await;
+    let page = b
+        .post(
+            "/signin",
+            &[
+                ("identifier", &e.user.email),
+                ("password", PASSWORD),
+                ("return_to", "/account/sessions"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(
+        page.location(),
+        "/signin/mfa?return_to=%2Faccount%2Fsessions"
+    );
+    assert!(b.session_cookie().is_none(), "no session from the password");
+    let challenge = page
+        .set_cookie("__Host-sesame-mfa")
+        .expect("the challenge's cookie");
+    assert!(challenge.contains("HttpOnly") && challenge.contains("Secure"));
+    assert!(
+        !page
+            .location()
+            .contains(b.jar["__Host-sesame-mfa"].as_str())
+    );
+    // Not signed in meanwhile.
+    let account = b.get("/account").await;
+    assert_eq!(account.status, StatusCode::SEE_OTHER);
+
+    let form = b.get("/signin/mfa?return_to=/account/sessions").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("autocomplete=\"one-time-code\""));
+    let wrong = crate::mfa::wrong_code(&e.secret, app.clock.now());
+    let refused = b
+        .post(
+            "/signin/mfa",
+            &[("code", &wrong), ("return_to", "/account/sessions")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.header("www-authenticate"), "Form");
+    assert!(b.session_cookie().is_none());
+    let failed = app
+        .sesame
+        .admin()
+        .audit_trail(
+            Some(uuid::Uuid::parse_str(&e.user.id).unwrap()),
+            Some("mfa_failed".into()),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.items.len(), 1, "counted like the API's");
+
+    let code = e.code(&app);
+    let done = b
+        .post(
+            "/signin/mfa",
+            &[("code", &code), ("return_to", "/account/sessions")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(done.location(), "/account/sessions");
+    assert!(b.session_cookie().is_some());
+    assert!(
+        !b.jar.contains_key("__Host-sesame-mfa"),
+        "the challenge cookie is cleared"
+    );
+    assert_eq!(b.get("/account").await.status, StatusCode::OK);
+
+    // The challenge is spent: the page sends a second attempt back to /signin.
+    b.jar
+        .insert("__Host-sesame-mfa".into(), challenge_value(&challenge));
+    b.get("/signin/mfa").await;
+    let again = b.post("/signin/mfa", &[("code", &code)]).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    assert_eq!(again.location(), "/signin");
+
+    // A recovery code works there too.
+    let mut other = FormClient::new(&app);
+    other.get("/signin").await;
+    other
+        .post(
+            "/signin",
+            &[("identifier", &e.user.username), ("password", PASSWORD)],
+        )
+        .await;
+    other.get("/signin/mfa").await;
+    let page = other
+        .post("/signin/mfa", &[("recovery_code", &e.recovery_codes[0])])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/account");
+    assert!(other.session_cookie().is_some());
+}
+
+/// The value of a `Set-Cookie` line.
+fn challenge_value(set_cookie: &str) -> String {
+    let pair = set_cookie.split(';').next().unwrap();
+    pair.split_once('=').unwrap().1.to_string()
 }
