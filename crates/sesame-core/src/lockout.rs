@@ -334,12 +334,15 @@ impl PasswordCheck {
                 return Err(e);
             }
         };
-        // Judged: from here on the outcome is written (a wrong password) or left to the caller
-        // (a right one, which ends it with `accept_attempt` or `release_attempt`).
-        attempt.judge();
+        // A right password is left to the caller, which ends it with `accept_attempt` or
+        // `release_attempt` — possibly after reads of its own (the second factors): unjudged
+        // until then, so a caller dropped in between (its client went away) still releases the
+        // reservation instead of leaving a failure-to-be that locks the account for a minute.
         if checked.ok {
             return Ok(Some(checked));
         }
+        // Judged: from here on the outcome (a wrong password) is written.
+        attempt.judge();
         let mut failed_detail = serde_json::json!({"reason": "wrong_password"});
         if attempt.purpose != Purpose::Login {
             failed_detail["via"] = serde_json::json!(attempt.purpose.as_str());
