@@ -877,3 +877,81 @@ async fn an_app_revokes_its_own_refresh_token_and_no_other_client_can() {
     let res = refresh(&app, &client, &r).await;
     assert_eq!(body(res).await["error"], "invalid_grant");
 }
+
+/// The claims of a JWT, unchecked (the tests above check signatures where it matters).
+fn jwt_claims(token: &str) -> Value {
+    serde_json::from_slice(&B64.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
+}
+
+/// An app only signs the person in: its access tokens carry none of their roles unless the app
+/// may delegate them (`delegable_roles`, as for token exchange). A self-registered app gets
+/// Sesame's own audience; with an admin's roles in its token it passed every
+/// `/auth/verify?role=admin` gate and every service that trusts `roles`.
+#[tokio::test]
+async fn an_apps_access_token_carries_only_the_roles_the_app_may_delegate() {
+    let app = spawn_app_with(&[("SESAME_DYNAMIC_REGISTRATION", "on")]).await;
+    let res = app
+        .post(
+            "/oauth/register",
+            json!({
+                "client_name": "Anyone's app",
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "scope": "openid offline_access",
+            }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let anyone = App {
+        id: body(res).await["client_id"].as_str().unwrap().to_string(),
+        secret: None,
+    };
+    let admin = app.new_admin().await;
+    let mut browser = FormClient::new(&app);
+    browser.sign_in(&admin.username, &admin.password).await;
+    let scope = [("scope", "openid offline_access")];
+    let page = browser.get(&authorize_url(&anyone.id, &scope)).await;
+    assert_eq!(page.status, StatusCode::OK, "the consent page");
+    let allow = decide(&mut browser, &hidden_fields(&page), "allow").await;
+    let t = body(exchange(&app, &anyone, &query(allow.location())["code"], VERIFIER).await).await;
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(access)["aud"], "api", "Sesame's own audience");
+    assert_eq!(jwt_claims(access)["roles"], json!([]));
+    assert_eq!(
+        app.get("/auth/verify?role=admin", Some(access))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let t = body(refresh(&app, &anyone, t["refresh_token"].as_str().unwrap()).await).await;
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(
+        jwt_claims(access)["roles"],
+        json!([]),
+        "nor after a refresh"
+    );
+    assert_eq!(
+        app.get("/auth/verify?role=admin", Some(access))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // An app the operator lets delegate a role gets that role, and only it.
+    let trusted = register_app(
+        &app,
+        &admin.tokens.access,
+        json!({"first_party": true, "delegable_roles": ["admin"]}),
+    )
+    .await;
+    let q = authorize(&mut browser, &trusted.id, &[]).await;
+    let t = body(exchange(&app, &trusted, &q["code"], VERIFIER).await).await;
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(access)["roles"], json!(["admin"]));
+    let t = body(refresh(&app, &trusted, t["refresh_token"].as_str().unwrap()).await).await;
+    assert_eq!(
+        jwt_claims(t["access_token"].as_str().unwrap())["roles"],
+        json!(["admin"])
+    );
+}
