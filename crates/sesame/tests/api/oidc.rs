@@ -955,3 +955,50 @@ async fn an_apps_access_token_carries_only_the_roles_the_app_may_delegate() {
         json!(["admin"])
     );
 }
+
+/// `state` and `nonce` may each be 1024 characters; the request they ride on must survive the
+/// sign-in detour, or the person lands on /account and the app never hears back.
+#[tokio::test]
+async fn the_longest_accepted_state_and_nonce_come_back_through_the_sign_in() {
+    let app = spawn_app().await;
+    let client = first_party_public(&app).await;
+    let user = app.new_user().await;
+    let mut browser = FormClient::new(&app);
+    // An app's state is often an encoded return URL: every `/` and `:` is three characters in
+    // the query.
+    let state = "https://app.example/a/".repeat(60)[..1024].to_string();
+    let nonce = "n/".repeat(512);
+    let page = browser
+        .get(&authorize_url(
+            &client.id,
+            &[("state", &state), ("nonce", &nonce)],
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let signin = browser.get(page.location()).await;
+    let return_to = input_value(&signin.body, "return_to").unwrap_or_default();
+    assert!(return_to.starts_with("/oauth/authorize?"), "{return_to:?}");
+    let page = browser
+        .post(
+            "/signin",
+            &[
+                ("identifier", &user.username),
+                ("password", &user.password),
+                ("return_to", &return_to),
+            ],
+        )
+        .await;
+    assert!(
+        page.location().starts_with("/oauth/authorize?"),
+        "{}",
+        page.location()
+    );
+    let back = browser.get(page.location()).await;
+    let q = query(back.location());
+    assert_eq!(q["state"], state);
+    let t = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    assert_eq!(
+        id_claims(&app, t["id_token"].as_str().unwrap()).await["nonce"],
+        nonce
+    );
+}
