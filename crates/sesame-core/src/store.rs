@@ -1194,6 +1194,10 @@ pub enum Redeemed {
     /// The code had been exchanged before: the session that exchange created (if any) is
     /// revoked now, in the same transaction.
     Replayed,
+    /// The browser session that approved the code has ended (or is gone): nothing was spent
+    /// or created. Checked in the redeeming transaction, so a sign-out racing the exchange
+    /// either ends the new app session with it or keeps it from being created.
+    SignInEnded,
     /// No such code.
     Unknown,
 }

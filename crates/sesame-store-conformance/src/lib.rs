@@ -179,6 +179,7 @@ macro_rules! conformance_tests {
             oidc {
                 a_code_is_spent_once_and_a_replay_revokes_its_session,
                 concurrent_redemptions_of_a_code_issue_once,
+                a_code_whose_sign_in_ended_opens_no_session,
                 a_browser_session_ends_its_app_sessions_and_a_new_sign_in_keeps_them,
                 grants_are_saved_listed_and_deleting_one_revokes_the_apps_sessions,
                 an_app_sessions_end_queues_one_back_channel_logout_claimed_under_a_lease,

@@ -163,6 +163,32 @@ pub async fn concurrent_redemptions_of_a_code_issue_once(store: Arc<dyn Store>) 
     assert_eq!(issued, 1, "one exchange wins");
 }
 
+/// The exchange checks that the sign-in behind a code is live before it redeems; a sign-out
+/// committed in between must still win, or the app session it opens outlives the sign-out that
+/// should have ended it (the cascade ran before it existed). The store decides it in the
+/// redeeming transaction.
+pub async fn a_code_whose_sign_in_ended_opens_no_session(store: Arc<dyn Store>) {
+    let user = create_user(&*store, "alice").await;
+    store
+        .create_client(&app_client("photos", true), t0(), &[])
+        .await
+        .unwrap();
+    let parent = browser(&*store, user, None).await;
+    let c = code(user, "photos", parent);
+    store.create_code(&c).await.unwrap();
+    assert!(store.revoke_session(parent, t0(), &[]).await.unwrap());
+    let mut s = new_session(user, &token(), t0(), t0() + Duration::days(1));
+    s.app = Some(link("photos", parent));
+    assert_eq!(
+        store.redeem_code(&c.hash, &s, &[], &[]).await.unwrap(),
+        Redeemed::SignInEnded
+    );
+    assert!(
+        store.get_session(s.id).await.unwrap().is_none(),
+        "no app session outlives the sign-out"
+    );
+}
+
 pub async fn a_browser_session_ends_its_app_sessions_and_a_new_sign_in_keeps_them(
     store: Arc<dyn Store>,
 ) {

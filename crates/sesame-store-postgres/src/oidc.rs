@@ -133,6 +133,23 @@ impl OidcStore for PostgresStore {
         .map_err(map_err)?
         .rows_affected();
         if spent == 1 {
+            // The sign-in that approved the code must still be live: the exchange checked it
+            // before, but a sign-out committed since ran its cascade before this session
+            // existed. The share lock makes a sign-out racing this wait for the commit, so its
+            // cascade sees the new session (or, if it came first, this finds it ended).
+            if let Some(app) = &session.app {
+                let live = sqlx::query("SELECT id FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2 FOR SHARE")
+                    .bind(app.parent_id)
+                    .bind(session.now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .is_some();
+                if !live {
+                    // Rolled back when `tx` drops: the code stays unspent, nothing is created.
+                    return Ok(Redeemed::SignInEnded);
+                }
+            }
             let status_idx = insert_session(&mut tx, session).await?;
             insert_audit(&mut tx, audit).await?;
             tx.commit().await.map_err(map_err)?;

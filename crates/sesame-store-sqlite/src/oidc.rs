@@ -136,6 +136,22 @@ impl OidcStore for SqliteStore {
         .map_err(map_err)?
         .rows_affected();
         if spent == 1 {
+            // The sign-in that approved the code must still be live: the exchange checked it
+            // before, but a sign-out committed since ran its cascade before this session
+            // existed. One writer at a time: nothing can end it between here and the commit.
+            if let Some(app) = &session.app {
+                let live = sqlx::query("SELECT id FROM sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?")
+                    .bind(app.parent_id.to_string())
+                    .bind(UnixMs(session.now))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .is_some();
+                if !live {
+                    // Rolled back when `tx` drops: the code stays unspent, nothing is created.
+                    return Ok(Redeemed::SignInEnded);
+                }
+            }
             let status_idx = insert_session(&mut tx, session).await?;
             insert_audit(&mut tx, audit).await?;
             tx.commit().await.map_err(map_err)?;

@@ -44,6 +44,14 @@ impl RedirectUri {
                 "must not contain spaces or control characters",
             ));
         }
+        // A `Location` header is ASCII: a code for `https://bücher.example/cb` was issued and
+        // then answered with a 303 that had no `Location` at all. IDN hosts go in punycode,
+        // other characters percent-encoded — the form browsers send anyway.
+        if !raw.is_ascii() {
+            return Err(RedirectUriError(
+                "must be ASCII (a host in punycode, other characters percent-encoded)",
+            ));
+        }
         if raw.contains('*') {
             return Err(RedirectUriError("must not contain a wildcard"));
         }
@@ -147,6 +155,7 @@ mod tests {
             "http://[::1]/cb",
             "com.example.app:/cb",
             "com.example.app:/oauth2redirect/example-provider",
+            "https://xn--bcher-kva.example/caf%C3%A9",
         ] {
             assert!(RedirectUri::parse(ok).is_ok(), "{ok}");
         }
@@ -169,6 +178,9 @@ mod tests {
             "myapp:/cb",
             "https://app.example.com/c b",
             "https://app.example.com/cb\n",
+            "https://bücher.example/cb",
+            "https://app.example.com/café",
+            "com.example.app:/ünïcode",
         ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad:?}");
         }

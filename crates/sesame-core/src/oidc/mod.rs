@@ -471,10 +471,13 @@ impl Oidc {
                 self.revoker.revoked().await;
                 return Err(bad("The code was used before."));
             }
+            Redeemed::SignInEnded => {
+                return Err(bad("The sign-in that approved the code has ended."));
+            }
             Redeemed::Unknown => return Err(bad("The code is invalid.")),
         };
         let pair = self.issuer.token_pair(
-            &TokenSubject::from(&user),
+            &crate::sessions::app_subject(TokenSubject::from(&user), Some(client)),
             TokenSession {
                 id: session_id,
                 status_idx: Some(status_idx),
@@ -525,7 +528,7 @@ impl Oidc {
         }
         let pair = self
             .sessions
-            .refresh(refresh_token, Some(&client.client_id), caller)
+            .refresh(refresh_token, Some(client), caller)
             .await
             .map_err(|e| match e {
                 CoreError::TokenInvalid | CoreError::TokenExpired | CoreError::TokenRevoked => {

@@ -350,8 +350,12 @@ pub(crate) fn check(
                 ));
             }
         }
-        let mut list = params.resource.clone();
-        list.dedup();
+        let mut list: Vec<String> = Vec::new();
+        for r in &params.resource {
+            if !list.contains(r) {
+                list.push(r.clone());
+            }
+        }
         list
     };
     Ok(AuthorizeRequest {
@@ -556,6 +560,26 @@ mod tests {
             ("state", "b"),
         ]);
         assert_eq!(redirected(twice), "invalid_request");
+    }
+
+    #[test]
+    fn a_resource_named_again_is_one_audience() {
+        // Alternating repeats once slipped past a `dedup` of neighbours only: every token of
+        // the session carried the list as sent, as long as the URL allowed.
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", "app"),
+            ("redirect_uri", "https://app.example/cb"),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ];
+        for _ in 0..50 {
+            pairs.push(("resource", "gallery"));
+            pairs.push(("resource", "api"));
+        }
+        let r = check(AuthorizeParams::from_pairs(pairs), Some(client()), "sesame").unwrap();
+        assert_eq!(r.audience, ["gallery", "api"], "in the order first named");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::revocation::Revoker;
 use crate::secret::SecretBytes;
 use crate::settings::{Settings, ttl};
 use crate::store::{
-    Assurance, NewSession, Rotated, SessionRecord, Store, TokenSubject, UserRecord,
+    Assurance, ClientRecord, NewSession, Rotated, SessionRecord, Store, TokenSubject, UserRecord,
 };
 use crate::tokens::{Issuer, KeyRing, RefreshToken, TokenSession};
 
@@ -169,12 +169,13 @@ impl Sessions {
     ///
     /// `for_client`: the app presenting it (`/oauth/token`), `None` for Sesame's own refresh. A
     /// token of another client's session (or an app's token at Sesame's own endpoint) is taken
-    /// as stolen: its session ends, as on reuse.
+    /// as stolen: its session ends, as on reuse. An app's tokens carry only the roles it may
+    /// delegate (see [`app_subject`]).
     #[tracing::instrument(skip_all)]
     pub async fn refresh(
         &self,
         presented: &str,
-        for_client: Option<&str>,
+        for_client: Option<&ClientRecord>,
         client: &ClientInfo,
     ) -> Result<TokenPair, CoreError> {
         let token = RefreshToken::parse(presented.trim()).ok_or(CoreError::TokenInvalid)?;
@@ -200,7 +201,7 @@ impl Sessions {
             self.check_bound_to(&session, for_client, client, now)
                 .await?;
             return self.issuer.token_pair(
-                &user,
+                &app_subject(user, for_client),
                 TokenSession::from(&session),
                 session.app.as_ref(),
                 &session.audience,
@@ -240,7 +241,10 @@ impl Sessions {
         {
             self.check_bound_to(&session, for_client, client, now)
                 .await?;
-            let user = TokenSubject::from(&self.live_user(&session, now).await?);
+            let user = app_subject(
+                TokenSubject::from(&self.live_user(&session, now).await?),
+                for_client,
+            );
             // No rotation records this token's expiry: record it before issuing, under the
             // session's row lock, so a revocation that wins the race refuses it instead.
             if !self
@@ -278,10 +282,11 @@ impl Sessions {
     async fn check_bound_to(
         &self,
         session: &SessionRecord,
-        for_client: Option<&str>,
+        for_client: Option<&ClientRecord>,
         client: &ClientInfo,
         now: DateTime<Utc>,
     ) -> Result<(), CoreError> {
+        let for_client = for_client.map(|c| c.client_id.as_str());
         if session.app.as_ref().map(|a| a.client_id.as_str()) == for_client {
             return Ok(());
         }
@@ -455,6 +460,18 @@ impl Sessions {
             .map(String::as_str)
             .unwrap_or_default()
     }
+}
+
+/// The subject of an app's tokens (`app`: its client; `None` for Sesame's own login): only the
+/// user's roles the app may delegate (`delegable_roles`, empty by default), as for token
+/// exchange. An app the person merely signed in to must not hold their roles: a self-registered
+/// app gets Sesame's own audience, and an admin's token in its hands would pass every
+/// `/auth/verify?role=admin` gate and every service that trusts `roles`.
+pub(crate) fn app_subject(mut user: TokenSubject, app: Option<&ClientRecord>) -> TokenSubject {
+    if let Some(client) = app {
+        user.roles.retain(|r| client.delegable_roles.contains(r));
+    }
+    user
 }
 
 /// The user id in `sub`; tokens of service clients have none and are refused here.

@@ -10,8 +10,10 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReturnTo(String);
 
-/// Long enough for any of our paths with a query; a longer one is not ours.
-const MAX_LEN: usize = 2048;
+/// Long enough for any of our paths with a query; a longer one is not ours. The longest is an
+/// authorization request on its way back from sign-in: `state` and `nonce` of up to 1024
+/// characters and a redirect URI of up to 2000, each up to three times as long encoded.
+const MAX_LEN: usize = 16 * 1024;
 
 impl ReturnTo {
     pub fn parse(raw: &str) -> Option<Self> {

@@ -1144,3 +1144,128 @@ async fn acr_values_aal2_for_a_person_without_a_second_factor_goes_on_at_aal1() 
     assert_eq!(id["acr"], "aal1");
     assert_eq!(id["amr"], json!(["pwd"]));
 }
+
+/// The claims of a JWT, unchecked (the tests above check signatures where it matters).
+fn jwt_claims(token: &str) -> Value {
+    serde_json::from_slice(&B64.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
+}
+
+/// An app only signs the person in: its access tokens carry none of their roles unless the app
+/// may delegate them (`delegable_roles`, as for token exchange). A self-registered app gets
+/// Sesame's own audience; with an admin's roles in its token it passed every
+/// `/auth/verify?role=admin` gate and every service that trusts `roles`.
+#[tokio::test]
+async fn an_apps_access_token_carries_only_the_roles_the_app_may_delegate() {
+    let app = spawn_app_with(&[("SESAME_DYNAMIC_REGISTRATION", "on")]).await;
+    let res = app
+        .post(
+            "/oauth/register",
+            json!({
+                "client_name": "Anyone's app",
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "scope": "openid offline_access",
+            }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let anyone = App {
+        id: body(res).await["client_id"].as_str().unwrap().to_string(),
+        secret: None,
+    };
+    let admin = app.new_admin().await;
+    let mut browser = FormClient::new(&app);
+    browser.sign_in(&admin.username, &admin.password).await;
+    let scope = [("scope", "openid offline_access")];
+    let page = browser.get(&authorize_url(&anyone.id, &scope)).await;
+    assert_eq!(page.status, StatusCode::OK, "the consent page");
+    let allow = decide(&mut browser, &hidden_fields(&page), "allow").await;
+    let t = body(exchange(&app, &anyone, &query(allow.location())["code"], VERIFIER).await).await;
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(access)["aud"], "api", "Sesame's own audience");
+    assert_eq!(jwt_claims(access)["roles"], json!([]));
+    assert_eq!(
+        app.get("/auth/verify?role=admin", Some(access))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let t = body(refresh(&app, &anyone, t["refresh_token"].as_str().unwrap()).await).await;
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(
+        jwt_claims(access)["roles"],
+        json!([]),
+        "nor after a refresh"
+    );
+    assert_eq!(
+        app.get("/auth/verify?role=admin", Some(access))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // An app the operator lets delegate a role gets that role, and only it.
+    let trusted = register_app(
+        &app,
+        &admin.tokens.access,
+        json!({"first_party": true, "delegable_roles": ["admin"]}),
+    )
+    .await;
+    let q = authorize(&mut browser, &trusted.id, &[]).await;
+    let t = body(exchange(&app, &trusted, &q["code"], VERIFIER).await).await;
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(jwt_claims(access)["roles"], json!(["admin"]));
+    let t = body(refresh(&app, &trusted, t["refresh_token"].as_str().unwrap()).await).await;
+    assert_eq!(
+        jwt_claims(t["access_token"].as_str().unwrap())["roles"],
+        json!(["admin"])
+    );
+}
+
+/// `state` and `nonce` may each be 1024 characters; the request they ride on must survive the
+/// sign-in detour, or the person lands on /account and the app never hears back.
+#[tokio::test]
+async fn the_longest_accepted_state_and_nonce_come_back_through_the_sign_in() {
+    let app = spawn_app().await;
+    let client = first_party_public(&app).await;
+    let user = app.new_user().await;
+    let mut browser = FormClient::new(&app);
+    // An app's state is often an encoded return URL: every `/` and `:` is three characters in
+    // the query.
+    let state = "https://app.example/a/".repeat(60)[..1024].to_string();
+    let nonce = "n/".repeat(512);
+    let page = browser
+        .get(&authorize_url(
+            &client.id,
+            &[("state", &state), ("nonce", &nonce)],
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let signin = browser.get(page.location()).await;
+    let return_to = input_value(&signin.body, "return_to").unwrap_or_default();
+    assert!(return_to.starts_with("/oauth/authorize?"), "{return_to:?}");
+    let page = browser
+        .post(
+            "/signin",
+            &[
+                ("identifier", &user.username),
+                ("password", &user.password),
+                ("return_to", &return_to),
+            ],
+        )
+        .await;
+    assert!(
+        page.location().starts_with("/oauth/authorize?"),
+        "{}",
+        page.location()
+    );
+    let back = browser.get(page.location()).await;
+    let q = query(back.location());
+    assert_eq!(q["state"], state);
+    let t = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    assert_eq!(
+        id_claims(&app, t["id_token"].as_str().unwrap()).await["nonce"],
+        nonce
+    );
+}
