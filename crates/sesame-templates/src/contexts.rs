@@ -262,6 +262,9 @@ pub struct HiddenField {
 #[derive(Debug, Clone, Serialize)]
 pub struct Consent {
     pub client_name: String,
+    /// Where the app's redirect URI points (its host, or a native app's scheme): the name alone
+    /// is the app's own choice, the address is what the registration vouches for.
+    pub redirect_host: String,
     pub scopes: Vec<ScopeLine>,
     /// The authorization request, posted back with the decision.
     pub params: Vec<HiddenField>,
@@ -272,6 +275,7 @@ impl Page for Consent {
     fn samples() -> Vec<Self> {
         vec![Consent {
             client_name: "Photo Book".into(),
+            redirect_host: "photos.example.com".into(),
             scopes: vec![
                 ScopeLine {
                     name: "openid".into(),

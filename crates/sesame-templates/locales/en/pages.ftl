@@ -147,6 +147,7 @@ nav-apps = Apps
 consent-title = Allow { $app }?
 consent-intro = { $app } asks to sign you in with your account and to:
 consent-allow = Allow
+consent-redirect = Afterwards you will be sent to { $host }.
 consent-deny = Deny
 consent-revoke-later = You can withdraw this at any time under Account → Apps.
 scope-openid = know who you are (your account id)

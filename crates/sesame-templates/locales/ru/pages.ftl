@@ -147,6 +147,7 @@ nav-apps = Приложения
 consent-title = Разрешить { $app }?
 consent-intro = { $app } просит войти с вашей учётной записью и:
 consent-allow = Разрешить
+consent-redirect = После этого вы будете направлены на { $host }.
 consent-deny = Отказать
 consent-revoke-later = Разрешение можно отозвать в любой момент: Учётная запись → Приложения.
 scope-openid = знать, кто вы (идентификатор учётной записи)

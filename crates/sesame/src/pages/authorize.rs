@@ -131,8 +131,16 @@ fn respond(ctx: &PageCtx, req: &AuthorizeRequest, step: Step) -> Response {
             client_name,
             scopes,
         } => {
+            let redirect_host = url::Url::parse(&req.redirect_uri)
+                .ok()
+                .map(|u| match u.host_str() {
+                    Some(host) => host.to_string(),
+                    None => format!("{}:", u.scheme()),
+                })
+                .unwrap_or_default();
             let page = Consent {
                 client_name,
+                redirect_host,
                 scopes: scopes
                     .into_iter()
                     .map(|name| ScopeLine {

@@ -421,6 +421,10 @@ async fn a_third_party_app_asks_consent_once_and_a_refusal_is_access_denied() {
     assert_eq!(page.status, StatusCode::OK, "the consent page");
     assert!(page.body.contains("Photo Book"));
     assert!(
+        page.body.contains("sent to app.example"),
+        "the consent page names where the browser goes back to"
+    );
+    assert!(
         page.header("content-security-policy")
             .contains("form-action 'self' https://app.example")
     );
