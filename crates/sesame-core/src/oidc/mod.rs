@@ -661,16 +661,17 @@ impl Oidc {
         Ok(())
     }
 
-    /// RP-initiated logout 1.0: where to send the browser once its session has ended. A
+    /// RP-initiated logout 1.0: where to send the browser once its session has ended, and whom
+    /// a genuine `id_token_hint` names (the hint is checked once, here). A
     /// `post_logout_redirect_uri` must be registered, exactly, by the app that `client_id` or a
-    /// genuine `id_token_hint` names; otherwise `Err(())` (a 400 page, never a redirect).
+    /// genuine `id_token_hint` names; otherwise an error (a 400 page, never a redirect).
     pub async fn after_logout(
         &self,
         id_token_hint: Option<&str>,
         client_id: Option<&str>,
         post_logout_redirect_uri: Option<&str>,
         state: Option<&str>,
-    ) -> Result<AfterLogout, LogoutError> {
+    ) -> Result<LogoutPlan, LogoutError> {
         let hint = match id_token_hint {
             Some(t) => Some(
                 self.keys
@@ -683,6 +684,7 @@ impl Oidc {
             ),
             None => None,
         };
+        let hinted = hint.as_ref().and_then(|h| Uuid::parse_str(&h.sub).ok());
         let client_id = match (client_id, hint.as_ref()) {
             (Some(c), Some(h)) if c != h.aud => return Err(LogoutError::BadHint),
             (Some(c), _) => Some(c.to_string()),
@@ -690,7 +692,10 @@ impl Oidc {
             (None, None) => None,
         };
         let Some(uri) = post_logout_redirect_uri else {
-            return Ok(AfterLogout::SignedOut);
+            return Ok(LogoutPlan {
+                after: AfterLogout::SignedOut,
+                hinted,
+            });
         };
         let client = match client_id {
             Some(id) => self
@@ -709,17 +714,20 @@ impl Oidc {
         if let Some(s) = state {
             to.query_pairs_mut().append_pair("state", s);
         }
-        Ok(AfterLogout::Redirect(to.to_string()))
+        Ok(LogoutPlan {
+            after: AfterLogout::Redirect(to.to_string()),
+            hinted,
+        })
     }
+}
 
-    /// Whether an `id_token_hint`'s person is the one signed in (so logout needs no confirmation).
-    pub fn hint_names(&self, id_token_hint: &str, user_id: Uuid) -> bool {
-        self.keys
-            .current()
-            .verifier
-            .verify_signature_typed::<IdTokenHint>(id_token_hint, "JWT")
-            .is_ok_and(|h| h.iss == self.issuer.issuer() && h.sub == user_id.to_string())
-    }
+/// What RP-initiated logout does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutPlan {
+    pub after: AfterLogout,
+    /// The person a genuine `id_token_hint` names: when it is the one signed in, the logout
+    /// needs no confirmation.
+    pub hinted: Option<Uuid>,
 }
 
 /// Why RP-initiated logout refused.

@@ -8,7 +8,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -21,7 +20,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{AppPath, AuthUser, Client, bearer_token};
+use super::extract::{AppPath, AuthUser, Client, OptionalBearer};
 use super::no_store::no_store;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -31,18 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_grant))
 }
 
-/// The bearer token of a userinfo request, whatever its audience.
-pub struct UserinfoBearer(Option<String>);
-
-impl axum::extract::FromRequestParts<AppState> for UserinfoBearer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(UserinfoBearer(bearer_token(parts).map(str::to_string)))
-    }
-}
-
-async fn userinfo(state: &AppState, bearer: UserinfoBearer) -> Response {
+async fn userinfo(state: &AppState, bearer: OptionalBearer) -> Response {
     let challenge = |error: &str, description: &str| {
         let mut res = ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -91,7 +79,7 @@ async fn userinfo(state: &AppState, bearer: UserinfoBearer) -> Response {
         (status = 200, description = "The person's claims the token's scopes allow", body = Object),
         (status = 401, description = "No token, or not a live access token with scope openid (WWW-Authenticate: Bearer error=…)", body = ErrorBody),
     ))]
-pub async fn userinfo_get(State(state): State<AppState>, bearer: UserinfoBearer) -> Response {
+pub async fn userinfo_get(State(state): State<AppState>, bearer: OptionalBearer) -> Response {
     userinfo(&state, bearer).await
 }
 
@@ -101,7 +89,7 @@ pub async fn userinfo_get(State(state): State<AppState>, bearer: UserinfoBearer)
         (status = 200, description = "The person's claims the token's scopes allow", body = Object),
         (status = 401, description = "No token, or not a live access token with scope openid", body = ErrorBody),
     ))]
-pub async fn userinfo_post(State(state): State<AppState>, bearer: UserinfoBearer) -> Response {
+pub async fn userinfo_post(State(state): State<AppState>, bearer: OptionalBearer) -> Response {
     userinfo(&state, bearer).await
 }
 

@@ -6,8 +6,8 @@
 //! answer here), and never sent to a redirect URI the client did not register — such a request
 //! gets a 400 page instead.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
 use sesame_core::oidc::{
     AfterLogout, AuthorizeError, AuthorizeParams, AuthorizeRequest, LogoutError, OPENID_SCOPES,
     Step,
@@ -67,7 +67,7 @@ pub async fn decide(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
         .decide(&req, session, allow, &ctx.client)
         .await
     {
-        Ok(location) => Ok(redirect_to_app(&ctx, &location)),
+        Ok(location) => Ok(ctx.redirect(&location)),
         Err(e) => Err(ctx.core_error(e)),
     }
 }
@@ -75,7 +75,7 @@ pub async fn decide(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
 /// A request refused before its redirect URI is trusted: a page; after: back to the app.
 fn refused(ctx: &PageCtx, e: &AuthorizeError) -> Response {
     match ctx.state.sesame.oidc().error_location(e) {
-        Some(location) => redirect_to_app(ctx, &location),
+        Some(location) => ctx.redirect(&location),
         None => {
             let message = match e {
                 AuthorizeError::Page("unknown-client") => "error-unknown-client",
@@ -99,7 +99,7 @@ fn refused(ctx: &PageCtx, e: &AuthorizeError) -> Response {
 
 fn respond(ctx: &PageCtx, req: &AuthorizeRequest, step: Step) -> Response {
     match step {
-        Step::Redirect(location) => redirect_to_app(ctx, &location),
+        Step::Redirect(location) => ctx.redirect(&location),
         Step::SignIn { force } => {
             let back = after_sign_in(req);
             let mut to = format!(
@@ -179,16 +179,6 @@ pub(super) fn after_sign_in(req: &AuthorizeRequest) -> String {
     format!("/oauth/authorize?{}", q.finish())
 }
 
-/// A 303 to the app (a URL it registered).
-fn redirect_to_app(ctx: &PageCtx, location: &str) -> Response {
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    // Answered to a browser that may have a fresh anti-forgery binding: keep its cookies.
-    ctx.with_cookies(res)
-}
-
 /// `GET /oauth/logout` (RP-initiated logout 1.0): ends the browser session and the app
 /// sessions it started, then back to the app's registered `post_logout_redirect_uri` or the
 /// signed-out page. Nothing changes when the redirect is not registered or the hint is forged.
@@ -202,8 +192,8 @@ pub async fn logout(ctx: PageCtx) -> Response {
             ctx.query("state"),
         )
         .await;
-    let after = match after {
-        Ok(a) => a,
+    let plan = match after {
+        Ok(p) => p,
         Err(LogoutError::UnregisteredRedirect) => {
             return ctx.error_page(
                 StatusCode::BAD_REQUEST,
@@ -229,10 +219,7 @@ pub async fn logout(ctx: PageCtx) -> Response {
     if let Some(session) = &ctx.session {
         // Without a genuine hint naming this person, a link on any site could sign them out:
         // ask first (the sign-out page's form), as the specification recommends.
-        let confirmed = ctx
-            .query("id_token_hint")
-            .is_some_and(|h| oidc.hint_names(h, session.user.id));
-        if !confirmed {
+        if plan.hinted != Some(session.user.id) {
             return ctx.redirect("/signout");
         }
         if let Err(e) = ctx
@@ -245,8 +232,8 @@ pub async fn logout(ctx: PageCtx) -> Response {
             return ctx.core_error(e);
         }
     }
-    let mut res = match after {
-        AfterLogout::Redirect(to) => redirect_to_app(&ctx, &to),
+    let mut res = match plan.after {
+        AfterLogout::Redirect(to) => ctx.redirect(&to),
         AfterLogout::SignedOut => ctx.render(StatusCode::OK, &SignedOut {}),
     };
     PageCtx::clear_session(&mut res);

@@ -253,19 +253,13 @@ impl PageCtx {
         }
     }
 
-    /// A 303 to a same-origin `location`.
+    /// A 303 to `location`: a same-origin path, or an app's registered redirect URI as the
+    /// authorization endpoint and RP logout checked it.
     pub fn redirect(&self, location: &str) -> Response {
         let mut res = StatusCode::SEE_OTHER.into_response();
         if let Ok(v) = HeaderValue::from_str(location) {
             res.headers_mut().insert(header::LOCATION, v);
         }
-        self.add_cookies(&mut res);
-        res
-    }
-
-    /// `res` with the cookies this request must set (a fresh anti-forgery binding, a chosen
-    /// language): for answers built outside `render` and `redirect`.
-    pub fn with_cookies(&self, mut res: Response) -> Response {
         self.add_cookies(&mut res);
         res
     }
