@@ -1273,3 +1273,41 @@ async fn the_longest_accepted_state_and_nonce_come_back_through_the_sign_in() {
         nonce
     );
 }
+
+#[tokio::test]
+async fn the_apps_page_lists_an_app_and_removes_it_only_with_the_forms_token() {
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let client = register_app(&app, &admin, json!({})).await;
+    let (mut browser, user) = signed_in(&app).await;
+    let page = browser.get(&authorize_url(&client.id, &[])).await;
+    let allow = decide(&mut browser, &hidden_fields(&page), "allow").await;
+    assert_eq!(allow.status, StatusCode::SEE_OTHER);
+
+    let page = browser.get("/account/apps").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Photo Book"), "{}", page.body);
+    // A forged removal (another site's form has no valid token) changes nothing.
+    let forged = browser
+        .post(
+            "/account/apps/revoke",
+            &[("client_id", client.id.as_str()), ("csrf_token", "forged")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let grants = body(app.get("/auth/grants", Some(&user.tokens.access)).await).await;
+    assert_eq!(
+        grants["grants"].as_array().unwrap().len(),
+        1,
+        "still granted"
+    );
+
+    browser.get("/account/apps").await;
+    let removed = browser
+        .post("/account/apps/revoke", &[("client_id", client.id.as_str())])
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert_eq!(removed.location(), "/account/apps?notice=app-removed");
+    let grants = body(app.get("/auth/grants", Some(&user.tokens.access)).await).await;
+    assert!(grants["grants"].as_array().unwrap().is_empty(), "removed");
+}
