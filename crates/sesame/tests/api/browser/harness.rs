@@ -185,13 +185,14 @@ impl Browser {
     pub async fn follow(&self, css: &str) {
         let before = self.client.current_url().await.unwrap();
         self.find(css).await.click().await.unwrap();
-        for _ in 0..100 {
+        // Generous: CI runs the whole suite beside the browser on two cores.
+        for _ in 0..600 {
             if self.client.current_url().await.unwrap() != before {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("following {css} did not leave {before}");
+        panic!("following {css} did not leave {before} in 30 s");
     }
 
     /// Clicks the button that says `text` (every button here submits a form) and waits until
@@ -207,13 +208,14 @@ impl Browser {
             .click()
             .await
             .unwrap();
-        for _ in 0..200 {
+        // Generous: a password check on a CI box shared with the whole suite can take seconds.
+        for _ in 0..600 {
             if old.tag_name().await.is_err() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("pressing {text:?} did not load another page");
+        panic!("pressing {text:?} did not load another page in 30 s");
     }
 
     /// The text of the page, as a person reads it (retried while the page is being replaced).
@@ -333,9 +335,15 @@ where
         .await;
     if let Err(panic) = outcome {
         let saved = browser.save_artifacts("failure").await;
+        // The page's words too: CI keeps the log, not the files.
+        let words: String = match browser.client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let words: String = words.chars().take(800).collect();
         let _ = writeln!(
             std::io::stderr(),
-            "browser test failed at {}; saved: {saved:?}",
+            "browser test failed at {}; saved: {saved:?}; the page says: {words:?}",
             browser.path().await
         );
         let _ = browser.client.close().await;

@@ -202,18 +202,20 @@ async fn the_pages_in_russian() {
     with_browser("russian", opts, move |b| {
         Box::pin(async move {
             b.goto(&format!("{base}/signin")).await;
-            assert!(b.html().await.contains("<html lang=\"ru\""));
+            let html = b.html().await;
+            assert!(html.contains("<html lang=\"ru\""), "{html}");
             b.fill("Имя пользователя или email", &user.email).await;
             b.fill("Пароль", "wrong-password").await;
             b.press("Войти").await;
+            let text = b.text().await;
             assert!(
-                b.text()
-                    .await
-                    .contains("Неверное имя пользователя, email или пароль.")
+                text.contains("Неверное имя пользователя, email или пароль."),
+                "{text}"
             );
             // The language switch is remembered.
             b.follow("a[hreflang='en']").await;
-            assert!(b.text().await.contains("Username or email"));
+            let text = b.text().await;
+            assert!(text.contains("Username or email"), "{text}");
             b.goto(&format!("{base}/signup")).await;
             assert!(
                 b.text().await.contains("Create your account"),
