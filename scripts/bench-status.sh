@@ -10,7 +10,8 @@
 #
 #   scripts/bench-status.sh
 #
-# Environment: DURATION (per run, default 10s), ROUNDS (on/off pairs, default 3).
+# Environment: DURATION (per run, default 10s), ROUNDS (on/off pairs, default 3), NO_BUILD=1 to
+# run the release binaries already in target-bench (say which commit they are when you report).
 # Needs wrk, curl, python3. Release builds go to target-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +22,10 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target-bench}
 for tool in wrk curl python3 cargo; do
   command -v "$tool" >/dev/null || { echo "bench-status: $tool is needed" >&2; exit 1; }
 done
-echo "bench-status: building sesame, sesame-bench and the gallery (release)" >&2
-cargo build --release -q -p sesame -p sesame-bench -p gallery
+if [ -z "${NO_BUILD:-}" ]; then
+  echo "bench-status: building sesame, sesame-bench and the gallery (release)" >&2
+  cargo build --release -q -p sesame -p sesame-bench -p gallery
+fi
 BIN=$CARGO_TARGET_DIR/release
 
 WORK=$(mktemp -d /tmp/sesame-bench-status.XXXXXX)
