@@ -62,6 +62,13 @@ fn valid_audience(s: &str) -> bool {
     valid_name_part(s, 200, &['_', '-', '.', ':', '/'])
 }
 
+/// A new client's id: 128 random bits.
+fn new_client_id() -> String {
+    let mut id = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    format!("svc_{}", B64.encode(id))
+}
+
 /// Hashes client secrets under the instance key; shared by client administration (a new
 /// secret's hash) and OAuth (checking a presented secret).
 #[derive(Debug, Clone)]
@@ -97,8 +104,11 @@ pub struct Clients {
     revoker: Revoker,
     /// `SESAME_DYNAMIC_REGISTRATION`.
     dynamic_registration: bool,
-    /// The audience of a self-registered app's tokens: Sesame's own (the first configured).
-    default_audience: String,
+    /// The resources a self-registered app may ask tokens for (RFC 8707) besides itself: every
+    /// configured audience except Sesame's own (the first). Not Sesame's own: a gateway that
+    /// names no audience guards Sesame's, and anyone's self-registered app, once a person
+    /// consents, must not pass it as that person (issue #18 review).
+    dynamic_audiences: Vec<String>,
 }
 
 /// What an app sends to register itself (RFC 7591 §2), as far as Sesame uses it.
@@ -136,7 +146,7 @@ impl Clients {
             cache,
             revoker,
             dynamic_registration: settings.dynamic_registration,
-            default_audience: settings.audiences.first().cloned().unwrap_or_default(),
+            dynamic_audiences: settings.audiences.iter().skip(1).cloned().collect(),
         }
     }
 
@@ -202,10 +212,16 @@ impl Clients {
             .map(|n| n.trim().to_string())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "Unnamed app".into());
-        self.create(
+        let client_id = new_client_id();
+        // Its tokens are for itself unless it names one of the other services (`resource`).
+        let audiences = std::iter::once(client_id.clone())
+            .chain(self.dynamic_audiences.iter().cloned())
+            .collect();
+        self.insert(
+            client_id,
             NewClient {
                 name,
-                audiences: vec![self.default_audience.clone()],
+                audiences,
                 scopes,
                 delegable_roles: Vec::new(),
                 oauth: OAuthFields {
@@ -226,6 +242,16 @@ impl Clients {
     /// Creates a service client. The secret is returned once and stored only as a keyed hash.
     pub async fn create(
         &self,
+        input: NewClient,
+        by: Option<Uuid>,
+        client: &ClientInfo,
+    ) -> Result<CreatedClient, CoreError> {
+        self.insert(new_client_id(), input, by, client).await
+    }
+
+    async fn insert(
+        &self,
+        client_id: String,
         input: NewClient,
         by: Option<Uuid>,
         client: &ClientInfo,
@@ -268,8 +294,6 @@ impl Clients {
         if !fields.is_empty() {
             return Err(CoreError::Validation(fields));
         }
-        let mut id = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut id);
         // A public client gets no secret, and its stored hash is empty: nothing ever matches it.
         let secret = (!oauth.public).then(|| {
             let mut secret = [0u8; 32];
@@ -277,7 +301,7 @@ impl Clients {
             B64.encode(secret)
         });
         let record = ClientRecord {
-            client_id: format!("svc_{}", B64.encode(id)),
+            client_id,
             name,
             secret_hash: secret
                 .as_deref()

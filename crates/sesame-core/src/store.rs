@@ -410,8 +410,12 @@ pub struct SessionRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppLink {
     pub client_id: String,
-    /// The browser session that approved it: the `sid` of the app's ID tokens.
+    /// The browser session it now hangs from: ending that ends this one. A sign-in again by the
+    /// same person moves the app under the new browser session (see `create_browser_session`).
     pub parent_id: Uuid,
+    /// The `sid` of the app's ID tokens and logout tokens: the browser session that approved it,
+    /// kept when `parent_id` moves, so that the app can still match a logout to its session.
+    pub sid: Uuid,
     /// Space-separated scopes granted.
     pub scope: String,
     /// When the person last signed in (the ID token's `auth_time`).

@@ -44,6 +44,7 @@ fn link(client: &str, parent: Uuid) -> AppLink {
     AppLink {
         client_id: client.into(),
         parent_id: parent,
+        sid: parent,
         scope: "openid offline_access".into(),
         auth_time: t0(),
     }
@@ -207,7 +208,9 @@ pub async fn a_browser_session_ends_its_app_sessions_and_a_new_sign_in_keeps_the
         s.revoked_at, None,
         "a re-authentication keeps the app signed in"
     );
-    assert_eq!(s.app.unwrap().parent_id, second);
+    let link = s.app.unwrap();
+    assert_eq!(link.parent_id, second);
+    assert_eq!(link.sid, first, "its ID tokens' sid does not move with it");
     // Someone else signing in on that browser does not inherit it: it ends with the session.
     let third = browser(&*store, bob, Some(second)).await;
     let s = store.get_session(kept).await.unwrap().unwrap();

@@ -364,9 +364,9 @@ pub(crate) async fn logouts_of_deleted_user(
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO backchannel_logouts (client_id, sub, sid, created_at, next_attempt_at) \
-         SELECT s.client_id, s.user_id, s.parent_id, $2, $2 FROM sessions s \
+         SELECT s.client_id, s.user_id, s.sid, $2, $2 FROM sessions s \
          JOIN clients c ON c.client_id = s.client_id AND c.backchannel_logout_uri IS NOT NULL \
-         WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.parent_id IS NOT NULL \
+         WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.sid IS NOT NULL \
          ON CONFLICT (client_id, sid) WHERE status = 'pending' DO NOTHING",
     )
     .bind(user_id)

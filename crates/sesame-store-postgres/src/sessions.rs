@@ -14,7 +14,7 @@ use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{PostgresStore, map_err};
 
 const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
-     browser_hash IS NOT NULL AS browser, status_idx, amr, acr, client_id, parent_id, scope, auth_time";
+     browser_hash IS NOT NULL AS browser, status_idx, amr, acr, client_id, parent_id, sid, scope, auth_time";
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
@@ -33,6 +33,7 @@ struct SessionRow {
     acr: String,
     client_id: Option<String>,
     parent_id: Option<Uuid>,
+    sid: Option<Uuid>,
     scope: Option<String>,
     auth_time: Option<DateTime<Utc>>,
 }
@@ -59,10 +60,11 @@ impl From<SessionRow> for SessionRecord {
                 amr: r.amr,
                 acr: r.acr,
             },
-            app: match (r.client_id, r.parent_id, r.auth_time) {
-                (Some(client_id), Some(parent_id), Some(auth_time)) => Some(AppLink {
+            app: match (r.client_id, r.parent_id, r.sid, r.auth_time) {
+                (Some(client_id), Some(parent_id), Some(sid), Some(auth_time)) => Some(AppLink {
                     client_id,
                     parent_id,
+                    sid,
                     scope: r.scope.unwrap_or_default(),
                     auth_time,
                 }),
@@ -548,8 +550,8 @@ pub(crate) async fn insert_session(
     let status_idx = crate::status::take_index(tx, s.status_reuse_before).await?;
     let app = s.app.as_ref();
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx, amr, acr, client_id, parent_id, scope, auth_time) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx, amr, acr, client_id, parent_id, sid, scope, auth_time) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(s.id)
     .bind(s.user_id)
@@ -564,6 +566,7 @@ pub(crate) async fn insert_session(
     .bind(&s.assurance.acr)
     .bind(app.map(|a| a.client_id.as_str()))
     .bind(app.map(|a| a.parent_id))
+    .bind(app.map(|a| a.sid))
     .bind(app.map(|a| a.scope.as_str()))
     .bind(app.map(|a| a.auth_time))
     .execute(&mut **tx)

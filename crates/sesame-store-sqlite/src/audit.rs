@@ -39,7 +39,19 @@ pub(crate) async fn record_changes(
             .await
             .map_err(map_err)?;
     }
-    crate::webhooks::fan_out(conn, &events_for(entries, ended)).await
+    let noted = crate::webhooks::take_noted_app_ends(conn).await?;
+    if noted.is_empty() {
+        return crate::webhooks::fan_out(conn, &events_for(entries, ended)).await;
+    }
+    // App sessions a trigger ended with their browser session (or that a statement here ended
+    // and also returned: counted once).
+    let mut all = ended.to_vec();
+    all.extend(
+        noted
+            .into_iter()
+            .filter(|n| !ended.iter().any(|e| e.sid == n.sid)),
+    );
+    crate::webhooks::fan_out(conn, &events_for(entries, &all)).await
 }
 
 #[derive(sqlx::FromRow)]

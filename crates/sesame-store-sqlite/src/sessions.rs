@@ -16,7 +16,7 @@ use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{SqliteStore, map_err};
 
 pub(crate) const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
-     browser_hash IS NOT NULL AS browser, status_idx, amr, acr, client_id, parent_id, scope, auth_time";
+     browser_hash IS NOT NULL AS browser, status_idx, amr, acr, client_id, parent_id, sid, scope, auth_time";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
@@ -37,6 +37,7 @@ pub(crate) struct SessionRow {
     acr: String,
     client_id: Option<String>,
     parent_id: Option<TextUuid>,
+    sid: Option<TextUuid>,
     scope: Option<String>,
     auth_time: Option<UnixMs>,
 }
@@ -63,10 +64,11 @@ impl From<SessionRow> for SessionRecord {
                 amr: r.amr,
                 acr: r.acr,
             },
-            app: match (r.client_id, r.parent_id, r.auth_time) {
-                (Some(client_id), Some(parent_id), Some(auth_time)) => Some(AppLink {
+            app: match (r.client_id, r.parent_id, r.sid, r.auth_time) {
+                (Some(client_id), Some(parent_id), Some(sid), Some(auth_time)) => Some(AppLink {
                     client_id,
                     parent_id: parent_id.into(),
+                    sid: sid.into(),
                     scope: r.scope.unwrap_or_default(),
                     auth_time: auth_time.into(),
                 }),
@@ -471,8 +473,8 @@ pub(crate) async fn insert_session(
     let status_idx = crate::status::take_index(tx, s.status_reuse_before).await?;
     let app = s.app.as_ref();
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx, amr, acr, client_id, parent_id, scope, auth_time) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx, amr, acr, client_id, parent_id, sid, scope, auth_time) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(s.id.to_string())
     .bind(s.user_id.to_string())
@@ -488,6 +490,7 @@ pub(crate) async fn insert_session(
     .bind(&s.assurance.acr)
     .bind(app.map(|a| a.client_id.as_str()))
     .bind(app.map(|a| a.parent_id.to_string()))
+    .bind(app.map(|a| a.sid.to_string()))
     .bind(app.map(|a| a.scope.as_str()))
     .bind(app.map(|a| UnixMs(a.auth_time)))
     .execute(&mut **tx)

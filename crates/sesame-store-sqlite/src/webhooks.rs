@@ -77,6 +77,31 @@ pub(crate) fn ended(rows: Vec<EndedRow>, now: DateTime<Utc>) -> Vec<EndedSession
         .collect()
 }
 
+/// An app session's end noted by migration 0018's trigger.
+#[derive(sqlx::FromRow)]
+struct NotedEnd {
+    #[sqlx(flatten)]
+    row: EndedRow,
+    revoked_at: UnixMs,
+}
+
+/// The app sessions ended in this transaction that migration 0018's trigger noted, the notes
+/// deleted: those in force when they ended, as [`ended`] counts them.
+pub(crate) async fn take_noted_app_ends(
+    conn: &mut SqliteConnection,
+) -> StoreResult<Vec<EndedSession>> {
+    let noted: Vec<NotedEnd> = sqlx::query_as(
+        "DELETE FROM ended_app_sessions RETURNING id, user_id, expires_at, access_until, revoked_at",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(noted
+        .into_iter()
+        .flat_map(|n| ended(vec![n.row], n.revoked_at.into()))
+        .collect())
+}
+
 #[derive(sqlx::FromRow)]
 struct EndpointRow {
     id: TextUuid,

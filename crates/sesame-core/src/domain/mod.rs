@@ -8,6 +8,6 @@ mod username;
 
 pub use email::Email;
 pub use password::{Password, PasswordProblem};
-pub use redirect_uri::{RedirectUri, RedirectUriError};
+pub use redirect_uri::{RedirectUri, RedirectUriError, identifies_the_app};
 pub use role::Role;
 pub use username::Username;

@@ -131,6 +131,14 @@ impl RedirectUri {
     }
 }
 
+/// Whether a registered URI that matched `presented` vouches for the app behind it: an
+/// `https` address reaches only its host's owner, but any app on a device may listen on a
+/// loopback port or claim a private-use scheme (RFC 8252 §8.6), so there the client's identity
+/// cannot be assured.
+pub fn identifies_the_app(presented: &str) -> bool {
+    presented.starts_with("https://")
+}
+
 /// `127.0.0.1` or `[::1]`, written as such (not a name that resolves to one).
 fn is_loopback_literal(url: &url::Url) -> bool {
     match url.host() {

@@ -32,6 +32,7 @@ pub use request::{AuthorizeError, AuthorizeParams, AuthorizeRequest, OPENID_SCOP
 
 use crate::audit::{AuditEvent, Auditor};
 use crate::clock::Clock;
+use crate::domain::identifies_the_app;
 use crate::error::CoreError;
 use crate::mfa::MfaToken;
 use crate::revocation::Revoker;
@@ -307,6 +308,12 @@ impl Oidc {
         req: &AuthorizeRequest,
         user_id: Uuid,
     ) -> Result<bool, CoreError> {
+        // RFC 8252 §8.6: a public client answering at a loopback port or a private-use scheme
+        // may be any app on the device using its client id, so the person is asked every time,
+        // even by a first-party app and after an earlier approval.
+        if req.client.public && !identifies_the_app(&req.redirect_uri) {
+            return Ok(true);
+        }
         if req.client.first_party {
             return Ok(false);
         }
@@ -387,6 +394,7 @@ impl Oidc {
         let app = AppLink {
             client_id: code.client_id.clone(),
             parent_id: code.parent_id,
+            sid: code.parent_id,
             scope: code.scope.clone(),
             auth_time: code.auth_time,
         };
@@ -565,7 +573,7 @@ impl Oidc {
                 iat: now.timestamp(),
                 auth_time: app.auth_time.timestamp(),
                 nonce,
-                sid: app.parent_id.to_string(),
+                sid: app.sid.to_string(),
                 amr: pair.assurance.amr.clone(),
                 acr: pair.assurance.acr.clone(),
                 azp: app.client_id.clone(),

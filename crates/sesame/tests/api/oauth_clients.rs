@@ -216,7 +216,11 @@ async fn dynamic_registration_is_404_unless_turned_on() {
 
 #[tokio::test]
 async fn an_app_registers_itself_as_a_public_code_client() {
-    let app = spawn_app_with(&[("SESAME_DYNAMIC_REGISTRATION", "on")]).await;
+    let app = spawn_app_with(&[
+        ("SESAME_DYNAMIC_REGISTRATION", "on"),
+        ("SESAME_AUDIENCES", "api,mcp"),
+    ])
+    .await;
     let doc = body(app.get("/.well-known/openid-configuration", None).await).await;
     assert_eq!(
         doc["registration_endpoint"],
@@ -250,7 +254,9 @@ async fn an_app_registers_itself_as_a_public_code_client() {
     assert!(b["client_id_issued_at"].is_i64());
     assert!(b.get("client_secret").is_none());
 
-    // It is a client like any other to the admin: public, not first-party, Sesame's audience.
+    // It is a client like any other to the admin: public, not first-party, and its tokens are
+    // for itself or the other services (`resource=mcp`), never Sesame's own audience (see
+    // `oidc::an_apps_access_token_carries_only_the_roles_the_app_may_delegate`).
     let admin = admin_token(&app).await;
     let listed = body(app.get("/admin/clients", Some(&admin)).await).await;
     let c = listed["clients"]
@@ -262,7 +268,7 @@ async fn an_app_registers_itself_as_a_public_code_client() {
         .clone();
     assert_eq!(c["public"], true);
     assert_eq!(c["first_party"], false);
-    assert_eq!(c["audiences"], json!(["api"]));
+    assert_eq!(c["audiences"], json!([b["client_id"], "mcp"]));
 }
 
 #[tokio::test]

@@ -285,18 +285,56 @@ async fn an_unknown_client_or_an_unregistered_redirect_uri_gets_a_page_never_a_r
         );
         assert_eq!(page.location(), "", "never a redirect");
     }
-    // A native app's loopback URI registered without a port matches any port.
+    // A native app's loopback URI registered without a port matches any port (after the
+    // person's approval: see the next test).
     let page = browser
         .get(&authorize_url(
             &client.id,
             &[("redirect_uri", "http://127.0.0.1:5000/cb")],
         ))
         .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.status, StatusCode::OK, "the consent page");
+    let allow = decide(&mut browser, &hidden_fields(&page), "allow").await;
     assert!(
-        page.location()
-            .starts_with("http://127.0.0.1:5000/cb?code=")
+        allow
+            .location()
+            .starts_with("http://127.0.0.1:5000/cb?code="),
+        "{}",
+        allow.location()
     );
+}
+
+#[tokio::test]
+async fn a_public_app_at_a_loopback_uri_is_approved_by_the_person_every_time() {
+    // RFC 8252 §8.6: any program on the device may listen on a loopback port with a public
+    // client's id, so not even a first-party app or an earlier approval skips the question.
+    let app = spawn_app().await;
+    let client = first_party_public(&app).await;
+    let (mut browser, _) = signed_in(&app).await;
+    let loopback = [("redirect_uri", "http://127.0.0.1:5000/cb")];
+    for round in ["first", "second"] {
+        let page = browser.get(&authorize_url(&client.id, &loopback)).await;
+        assert_eq!(page.status, StatusCode::OK, "{round}: asked");
+        let allow = decide(&mut browser, &hidden_fields(&page), "allow").await;
+        assert!(
+            allow
+                .location()
+                .starts_with("http://127.0.0.1:5000/cb?code=")
+        );
+    }
+    let page = browser
+        .get(&authorize_url(
+            &client.id,
+            &[("prompt", "none"), loopback[0]],
+        ))
+        .await;
+    assert!(
+        page.location().contains("error=consent_required"),
+        "{}",
+        page.location()
+    );
+    // At its https address only the app itself can answer: first party, no question.
+    authorize(&mut browser, &client.id, &[]).await;
 }
 
 #[tokio::test]
@@ -524,16 +562,14 @@ async fn decide(browser: &mut FormClient<'_>, fields: &[(String, String)], decis
     browser.post("/oauth/authorize", &f).await
 }
 
-#[tokio::test]
-async fn max_age_zero_asks_for_a_fresh_sign_in_and_moves_auth_time() {
-    let app = spawn_app().await;
-    let client = first_party_public(&app).await;
-    let (mut browser, user) = signed_in(&app).await;
-    let first = tokens(&app, &mut browser, &client).await;
-    let first_auth = id_claims(&app, first["id_token"].as_str().unwrap()).await["auth_time"]
-        .as_i64()
-        .unwrap();
-    app.advance(30);
+/// Asks for a fresh sign-in (`max_age=0`: let the clock move first), types the password again and exchanges the code:
+/// the new browser session replaces the old one. The second token response.
+async fn sign_in_again(
+    app: &TestApp,
+    browser: &mut FormClient<'_>,
+    user: &TestUser,
+    client: &App,
+) -> Value {
     let page = browser
         .get(&authorize_url(&client.id, &[("max_age", "0")]))
         .await;
@@ -559,7 +595,20 @@ async fn max_age_zero_asks_for_a_fresh_sign_in_and_moves_auth_time() {
         .await;
     let back = browser.get(page.location()).await;
     let q = query(back.location());
-    let second = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    body(exchange(app, client, &q["code"], VERIFIER).await).await
+}
+
+#[tokio::test]
+async fn max_age_zero_asks_for_a_fresh_sign_in_and_moves_auth_time() {
+    let app = spawn_app().await;
+    let client = first_party_public(&app).await;
+    let (mut browser, user) = signed_in(&app).await;
+    let first = tokens(&app, &mut browser, &client).await;
+    let first_auth = id_claims(&app, first["id_token"].as_str().unwrap()).await["auth_time"]
+        .as_i64()
+        .unwrap();
+    app.advance(30);
+    let second = sign_in_again(&app, &mut browser, &user, &client).await;
     let second_auth = id_claims(&app, second["id_token"].as_str().unwrap()).await["auth_time"]
         .as_i64()
         .unwrap();
@@ -771,6 +820,95 @@ async fn rp_logout_tells_the_app_over_the_back_channel() {
     assert_eq!(
         claims["events"],
         json!({"http://schemas.openid.net/event/backchannel-logout": {}})
+    );
+}
+
+#[tokio::test]
+async fn an_apps_sid_stays_the_same_after_the_person_signs_in_again() {
+    // The app keys its session by the `sid` of its ID token; a sign-in again moves the app's
+    // session under the new browser session, and neither its refreshed ID tokens nor its
+    // logout token may then name a `sid` the app has never seen.
+    let receiver = crate::receiver::Receiver::start().await;
+    let app = spawn_app().await;
+    let client = app_with_backchannel(&app, &receiver).await;
+    let (mut browser, user) = signed_in(&app).await;
+    let first = tokens(&app, &mut browser, &client).await;
+    let sid = id_claims(&app, first["id_token"].as_str().unwrap()).await["sid"].clone();
+    app.advance(30);
+    let second = sign_in_again(&app, &mut browser, &user, &client).await;
+    let second_id = second["id_token"].as_str().unwrap();
+    let new_sid = id_claims(&app, second_id).await["sid"].clone();
+    assert_ne!(new_sid, sid, "the new sign-in is a new browser session");
+
+    let res = refresh(&app, &client, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let refreshed = body(res).await;
+    let claims = id_claims(&app, refreshed["id_token"].as_str().unwrap()).await;
+    assert_eq!(claims["sid"], sid, "the first app session keeps its sid");
+
+    let page = browser
+        .get(&format!("/oauth/logout?id_token_hint={second_id}"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "the signed-out page");
+    let got = receiver
+        .wait_for(2, std::time::Duration::from_secs(10))
+        .await;
+    let mut sids = Vec::new();
+    for r in &got {
+        sids.push(logout_token(&app, r).await.1["sid"].clone());
+    }
+    sids.sort_by_key(|v| v.to_string());
+    let mut want = vec![sid, new_sid];
+    want.sort_by_key(|v| v.to_string());
+    assert_eq!(sids, want, "one logout per sid the app was given");
+}
+
+#[tokio::test]
+async fn an_apps_session_ended_by_a_replayed_code_or_with_its_browser_session_is_a_webhook() {
+    // Neither end is a statement naming the app's session (a trigger ends it with the browser
+    // session), and each must still reach `session.revoked` subscribers, once.
+    let app = spawn_app_with(&[("SESAME_WEBHOOK_ALLOW_PRIVATE", "on")]).await;
+    let admin = app.new_admin().await;
+    let receiver = crate::receiver::Receiver::start().await;
+    let res = app
+        .post_auth(
+            "/admin/webhooks",
+            &admin.tokens.access,
+            json!({"url": receiver.url, "events": ["session.revoked"]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let client = first_party_public(&app).await;
+    let (mut browser, _) = signed_in(&app).await;
+    let q = authorize(&mut browser, &client.id, &[]).await;
+    let first = body(exchange(&app, &client, &q["code"], VERIFIER).await).await;
+    let replayed = jwt_claims(first["access_token"].as_str().unwrap())["sid"].clone();
+    let res = exchange(&app, &client, &q["code"], VERIFIER).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "the replay");
+    let t = tokens(&app, &mut browser, &client).await;
+    let cascaded = jwt_claims(t["access_token"].as_str().unwrap())["sid"].clone();
+    let page = browser
+        .get(&format!(
+            "/oauth/logout?id_token_hint={}",
+            t["id_token"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "signed out");
+    app.flush_webhooks().await;
+    let ended: Vec<Value> = receiver
+        .of("session.revoked")
+        .iter()
+        .map(|r| r.json()["data"]["sid"].clone())
+        .collect();
+    assert_eq!(
+        ended.iter().filter(|s| **s == replayed).count(),
+        1,
+        "the replayed code's session: {ended:?}"
+    );
+    assert_eq!(
+        ended.iter().filter(|s| **s == cascaded).count(),
+        1,
+        "the app session that ended with the browser session: {ended:?}"
     );
 }
 
@@ -1187,13 +1325,23 @@ async fn an_apps_access_token_carries_only_the_roles_the_app_may_delegate() {
     let allow = decide(&mut browser, &hidden_fields(&page), "allow").await;
     let t = body(exchange(&app, &anyone, &query(allow.location())["code"], VERIFIER).await).await;
     let access = t["access_token"].as_str().unwrap();
-    assert_eq!(jwt_claims(access)["aud"], "api", "Sesame's own audience");
+    assert_eq!(jwt_claims(access)["aud"], anyone.id.as_str(), "for itself");
     assert_eq!(jwt_claims(access)["roles"], json!([]));
     assert_eq!(
         app.get("/auth/verify?role=admin", Some(access))
             .await
             .status(),
         StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/auth/verify", Some(access)).await.status(),
+        StatusCode::FORBIDDEN,
+        "a gate that names no audience guards Sesame's: anyone's app does not pass it as the person"
+    );
+    assert_eq!(
+        userinfo(&app, access).await.status(),
+        StatusCode::OK,
+        "the person's claims, as consented"
     );
     let t = body(refresh(&app, &anyone, t["refresh_token"].as_str().unwrap()).await).await;
     let access = t["access_token"].as_str().unwrap();
