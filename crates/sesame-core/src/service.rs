@@ -194,6 +194,7 @@ impl Sesame {
             mailer.clone(),
             metrics.clone(),
             settings.product_name.clone(),
+            settings.mfa_required_roles.clone(),
         );
         let recovery = Recovery::new(
             store.clone(),

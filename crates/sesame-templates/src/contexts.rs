@@ -408,6 +408,32 @@ impl Page for AccountProfile {
 pub struct AccountSecurity {
     pub errors: BTreeMap<String, String>,
     pub form_error: Option<String>,
+    /// The second-factor section.
+    pub mfa: MfaSection,
+}
+
+/// The second-factor part of `pages/account/security.html`.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct MfaSection {
+    /// A confirmed authenticator app.
+    pub totp: bool,
+    pub recovery_codes_left: u32,
+    /// A role of the person's requires a second factor (`SESAME_MFA_REQUIRED_ROLES`) and they
+    /// have none yet.
+    pub required: bool,
+    /// An authenticator app being set up, waiting for its first code.
+    pub enrolling: Option<TotpSetup>,
+    /// Recovery codes made by this very request: shown this once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// What a person needs to add Sesame to an authenticator app.
+#[derive(Debug, Clone, Serialize)]
+pub struct TotpSetup {
+    /// The `otpauth://` URI as a QR code: an inline `<svg>` Sesame drew (trusted markup).
+    pub qr_svg: String,
+    /// The secret in base32, in groups of four, for typing instead of scanning.
+    pub secret: String,
 }
 
 impl Page for AccountSecurity {
@@ -418,6 +444,38 @@ impl Page for AccountSecurity {
             AccountSecurity {
                 errors: map(&[("current_password", "wrong"), ("new_password", "weak")]),
                 form_error: Some("Locked.".into()),
+                mfa: MfaSection {
+                    required: true,
+                    ..MfaSection::default()
+                },
+            },
+            AccountSecurity {
+                errors: map(&[("totp_code", "wrong")]),
+                mfa: MfaSection {
+                    enrolling: Some(TotpSetup {
+                        qr_svg: "<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>".into(),
+                        secret: "JBSW Y3DP EHPK 3PXP".into(),
+                    }),
+                    ..MfaSection::default()
+                },
+                ..AccountSecurity::default()
+            },
+            AccountSecurity {
+                mfa: MfaSection {
+                    totp: true,
+                    recovery_codes_left: 10,
+                    recovery_codes: vec!["abcd-efgh-ijkl".into(); 10],
+                    ..MfaSection::default()
+                },
+                ..AccountSecurity::default()
+            },
+            AccountSecurity {
+                mfa: MfaSection {
+                    totp: true,
+                    recovery_codes_left: 2,
+                    ..MfaSection::default()
+                },
+                ..AccountSecurity::default()
             },
         ]
     }

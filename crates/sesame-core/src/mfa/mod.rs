@@ -227,6 +227,8 @@ pub struct Mfa {
     metrics: Arc<CoreMetrics>,
     /// The issuer an authenticator app shows beside the code.
     product_name: String,
+    /// `SESAME_MFA_REQUIRED_ROLES`: people with one of these are asked to enroll at sign-in.
+    required_roles: Vec<String>,
 }
 
 impl Mfa {
@@ -240,6 +242,7 @@ impl Mfa {
         mailer: Mailer,
         metrics: Arc<CoreMetrics>,
         product_name: String,
+        required_roles: Vec<String>,
     ) -> Self {
         Mfa {
             store,
@@ -250,6 +253,7 @@ impl Mfa {
             mailer,
             metrics,
             product_name,
+            required_roles,
         }
     }
 
@@ -272,6 +276,35 @@ impl Mfa {
                 0
             },
         })
+    }
+
+    /// Whether the person must set up a second factor before going on: a role of theirs is in
+    /// `SESAME_MFA_REQUIRED_ROLES` and they have none (the sign-in page sends them to enroll).
+    pub async fn must_enroll(&self, user_id: Uuid) -> Result<bool, CoreError> {
+        let user = self.user(user_id).await?;
+        if !user.roles.iter().any(|r| self.required_roles.contains(r)) {
+            return Ok(false);
+        }
+        Ok(!self.store.mfa_factors(user.id).await?.has_second_factor())
+    }
+
+    /// The enrollment started by [`Mfa::begin_totp`] and not yet confirmed, shown again to the
+    /// same signed-in person (the page asks again after a mistyped code); `None` when there is
+    /// none or it ran out ([`ENROLLMENT_TTL_SECS`]). A confirmed secret is never shown again.
+    pub async fn pending_totp(&self, user_id: Uuid) -> Result<Option<TotpEnrollment>, CoreError> {
+        let factors = self.store.mfa_factors(user_id).await?;
+        let Some(pending) = factors.totp.as_ref().filter(|t| t.confirmed_at.is_none()) else {
+            return Ok(None);
+        };
+        if self.now() - pending.created_at > chrono::Duration::seconds(ENROLLMENT_TTL_SECS) {
+            return Ok(None);
+        }
+        let user = self.user(user_id).await?;
+        let secret = self.factors.cipher().open(user_id, &pending.secret)?;
+        Ok(Some(TotpEnrollment {
+            otpauth_uri: totp::otpauth_uri(&secret, &self.product_name, &user.email),
+            secret: secret.base32(),
+        }))
     }
 
     /// Starts enrolling an authenticator app, after the password (checked under the lockout

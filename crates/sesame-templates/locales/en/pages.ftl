@@ -107,6 +107,34 @@ security-title = Security
 security-password-heading = Change password
 security-others-end = Your other sessions will be signed out.
 security-submit = Change password
+security-mfa-heading = Two-step sign-in
+security-mfa-required = Your role requires a second factor. Set up an authenticator app to go on.
+security-totp-off = Add a code from an authenticator app (Google Authenticator, 1Password, Aegis…) to your password, so that a stolen password alone cannot open your account.
+security-totp-start = Set up an authenticator app
+security-totp-scan = Scan this QR code with your authenticator app.
+security-totp-manual = Or type this key into it:
+security-totp-code = The 6-digit code the app now shows
+security-totp-confirm = Turn on
+security-totp-code-wrong = That code is not correct. Check the app's clock and try the newest code.
+security-totp-expired = The setup took too long. Start it again.
+security-totp-on = Two-step sign-in is on: signing in asks for a code from your authenticator app.
+security-codes-left = { $count ->
+    [one] You have { $count } unused recovery code.
+   *[other] You have { $count } unused recovery codes.
+}
+security-codes-few = { $count ->
+    [0] You have no recovery codes left. Make new ones, or you may lose your account with your phone.
+    [one] Only { $count } recovery code is left. Make new ones.
+   *[other] Only { $count } recovery codes are left. Make new ones.
+}
+security-codes-new = Make new recovery codes
+security-codes-heading = Your recovery codes
+security-codes-intro = Keep these somewhere safe, away from your phone. Each one signs you in once if you lose the app. They are shown only now; making new ones voids these.
+security-codes-done = I have saved them
+security-totp-remove = Turn off two-step sign-in
+security-totp-remove-warning = This removes the app and your recovery codes.
+notice-mfa-removed = Two-step sign-in is off.
+notice-mfa-enroll-required = Your role requires a second factor: set up an authenticator app.
 
 sessions-title = Sessions
 sessions-intro = Where your account is signed in. End any session you do not recognise.

@@ -97,16 +97,16 @@ pub async fn profile_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Re
 }
 
 /// Why an account form was refused, as the form shows it.
-struct Refusal {
-    status: StatusCode,
-    errors: BTreeMap<String, String>,
-    form_error: Option<String>,
+pub(super) struct Refusal {
+    pub status: StatusCode,
+    pub errors: BTreeMap<String, String>,
+    pub form_error: Option<String>,
     /// Seconds until a lockout ends (`Retry-After`).
-    wait: Option<u64>,
+    pub wait: Option<u64>,
 }
 
 impl Refusal {
-    fn field(status: StatusCode, field: &str, message: String) -> Self {
+    pub(super) fn field(status: StatusCode, field: &str, message: String) -> Self {
         Refusal {
             status,
             errors: BTreeMap::from([(field.to_string(), message)]),
@@ -117,7 +117,7 @@ impl Refusal {
 }
 
 /// The outcomes an account form shows on itself; anything else is the error page.
-fn refusal(ctx: &PageCtx, e: CoreError) -> Result<Refusal, Response> {
+pub(super) fn refusal(ctx: &PageCtx, e: CoreError) -> Result<Refusal, Response> {
     Ok(match e {
         CoreError::Validation(f) | CoreError::WeakPassword(f) => Refusal {
             status: StatusCode::BAD_REQUEST,
@@ -151,8 +151,12 @@ fn refusal(ctx: &PageCtx, e: CoreError) -> Result<Refusal, Response> {
 }
 
 pub async fn security_show(ctx: PageCtx) -> Result<Response, Response> {
-    ctx.signed_in()?;
-    Ok(ctx.render(StatusCode::OK, &AccountSecurity::default()))
+    let session = ctx.signed_in()?;
+    let page = AccountSecurity {
+        mfa: super::second_factor::section(&ctx, session.user.id).await?,
+        ..AccountSecurity::default()
+    };
+    Ok(ctx.render(StatusCode::OK, &page))
 }
 
 pub async fn password_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> {
@@ -179,6 +183,7 @@ pub async fn password_submit(ctx: PageCtx, form: PageForm) -> Result<Response, R
     let page = AccountSecurity {
         errors: refused.errors,
         form_error: refused.form_error,
+        mfa: super::second_factor::section(&ctx, session.user.id).await?,
     };
     let mut res = ctx.render(refused.status, &page);
     if let Some(wait) = refused.wait {

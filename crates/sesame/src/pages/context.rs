@@ -37,6 +37,8 @@ const NOTICES: &[&str] = &[
     "sessions-ended",
     "signed-out",
     "app-removed",
+    "mfa-removed",
+    "mfa-enroll-required",
 ];
 
 pub struct PageCtx {

@@ -23,6 +23,7 @@ mod headers;
 mod lang;
 mod recovery;
 pub mod return_to;
+mod second_factor;
 mod signin;
 mod signup;
 
@@ -108,6 +109,19 @@ pub fn router() -> Router<AppState> {
         )
         .route("/account/security", get(account::security_show))
         .route("/account/security/password", post(account::password_submit))
+        .route("/account/security/totp", post(second_factor::totp_begin))
+        .route(
+            "/account/security/totp/confirm",
+            post(second_factor::totp_confirm),
+        )
+        .route(
+            "/account/security/totp/remove",
+            post(second_factor::totp_remove),
+        )
+        .route(
+            "/account/security/recovery-codes",
+            post(second_factor::recovery_codes),
+        )
         .route("/account/sessions", get(account::sessions_show))
         .route(
             "/account/sessions/end-others",

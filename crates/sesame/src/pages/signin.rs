@@ -92,8 +92,21 @@ pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
     };
     match ctx.state.sesame.sessions().sign_in_browser(input).await {
         Ok(signed_in) => {
-            let to = return_to.unwrap_or_else(ReturnTo::account);
-            let mut res = ctx.redirect(to.as_str());
+            // A role that requires a second factor, and none yet: enrolling comes first
+            // (`SESAME_MFA_REQUIRED_ROLES`); the way back to an app starts again afterwards.
+            let must_enroll = ctx
+                .state
+                .sesame
+                .mfa()
+                .must_enroll(signed_in.user_id)
+                .await
+                .map_err(|e| ctx.core_error(e))?;
+            let to = match return_to {
+                _ if must_enroll => "/account/security?notice=mfa-enroll-required".to_string(),
+                Some(to) => to.as_str().to_string(),
+                None => ReturnTo::account().as_str().to_string(),
+            };
+            let mut res = ctx.redirect(&to);
             PageCtx::set_session(&mut res, signed_in.cookie.expose_secret());
             Ok(res)
         }
@@ -189,8 +202,21 @@ pub async fn mfa_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Respon
         .await
     {
         Ok(signed_in) => {
-            let to = return_to.unwrap_or_else(ReturnTo::account);
-            let mut res = ctx.redirect(to.as_str());
+            // A role that requires a second factor, and none yet: enrolling comes first
+            // (`SESAME_MFA_REQUIRED_ROLES`); the way back to an app starts again afterwards.
+            let must_enroll = ctx
+                .state
+                .sesame
+                .mfa()
+                .must_enroll(signed_in.user_id)
+                .await
+                .map_err(|e| ctx.core_error(e))?;
+            let to = match return_to {
+                _ if must_enroll => "/account/security?notice=mfa-enroll-required".to_string(),
+                Some(to) => to.as_str().to_string(),
+                None => ReturnTo::account().as_str().to_string(),
+            };
+            let mut res = ctx.redirect(&to);
             PageCtx::set_session(&mut res, signed_in.cookie.expose_secret());
             PageCtx::clear_mfa(&mut res);
             Ok(res)

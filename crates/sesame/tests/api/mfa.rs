@@ -93,7 +93,7 @@ pub(crate) async fn enroll(app: &TestApp, user: TestUser) -> Enrolled {
 }
 
 /// Logs in with the right password: 401 `mfa_required`; the `mfa_token`.
-async fn mfa_token(app: &TestApp, user: &TestUser) -> String {
+pub(crate) async fn mfa_token(app: &TestApp, user: &TestUser) -> String {
     let res = app.login_raw(&user.username, &user.password).await;
     assert_eq!(res.headers()["cache-control"], "no-store");
     let b = assert_error(res, StatusCode::UNAUTHORIZED, "mfa_required").await;
@@ -112,7 +112,7 @@ async fn verify(app: &TestApp, token: &str, code: &str) -> Response {
     .await
 }
 
-async fn verify_recovery(app: &TestApp, token: &str, code: &str) -> Response {
+pub(crate) async fn verify_recovery(app: &TestApp, token: &str, code: &str) -> Response {
     app.post(
         "/auth/mfa/verify",
         json!({"mfa_token": token, "recovery_code": code}),

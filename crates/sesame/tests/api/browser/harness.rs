@@ -162,11 +162,23 @@ impl Browser {
     /// Retried while the page is being replaced (a form just posted, a link just followed):
     /// WebDriver may hand out an element of the page that is going away.
     pub async fn fill(&self, label: &str, text: &str) {
-        let xpath = format!("//label[normalize-space(.)={label:?}]");
+        self.fill_label(&format!("//label[normalize-space(.)={label:?}]"), text)
+            .await
+    }
+
+    /// [`Browser::fill`] inside the form posting to `action`, for a page with several forms
+    /// whose fields share a label ("Current password").
+    pub async fn fill_in_form(&self, action: &str, label: &str, text: &str) {
+        let xpath = format!("//form[@action={action:?}]//label[normalize-space(.)={label:?}]");
+        self.fill_label(&xpath, text).await
+    }
+
+    async fn fill_label(&self, xpath: &str, text: &str) {
+        let label = xpath;
         let mut last = None;
         for _ in 0..50 {
             let attempt = async {
-                let l = self.client.find(Locator::XPath(&xpath)).await?;
+                let l = self.client.find(Locator::XPath(xpath)).await?;
                 let id = l.attr("for").await?.unwrap_or_default();
                 let input = self.client.find(Locator::Id(&id)).await?;
                 input.clear().await?;

@@ -406,3 +406,133 @@ async fn a_failing_browser_test_leaves_a_screenshot_and_the_page() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn set_up_an_authenticator_app_on_the_page_then_an_app_signs_in_with_it() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let admin = app.new_admin().await;
+    let base = app.base.clone();
+    // An app of one's own at an https address (Sesame itself answers it, with a 404 page: the
+    // browser only has to arrive there with the code).
+    let redirect = format!("{base}/cb");
+    let res = app
+        .post_auth(
+            "/admin/clients",
+            &admin.tokens.access,
+            serde_json::json!({"name": "Notes", "audiences": ["api"], "redirect_uris": [redirect],
+                "grant_types": ["authorization_code"], "public": true, "first_party": true}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let client_id = body(res).await["client_id"].as_str().unwrap().to_string();
+    let verifier = "a-verifier-of-forty-three-characters-or-more-0123";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let authorize = format!(
+        "{base}/oauth/authorize?response_type=code&client_id={client_id}&scope=openid&state=s1\
+         &redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256",
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    let clock = app.clock.clone();
+    let code = with_browser_returning(&user, &base, &authorize, &redirect, clock).await;
+    let res = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect.as_str()),
+            ("code_verifier", verifier),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let t = body(res).await;
+    let claims = sesame_testkit::jwt::part(t["id_token"].as_str().unwrap(), 1);
+    assert_eq!(claims["acr"], "aal2", "{claims}");
+    assert!(
+        claims["amr"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("otp")),
+        "{claims}"
+    );
+}
+
+/// The browser half of the test above: sign in, set up the app on the security page (with an
+/// accessibility check of each step), sign out, then sign in to the app with the second factor.
+/// The code the app got.
+async fn with_browser_returning(
+    user: &TestUser,
+    base: &str,
+    authorize: &str,
+    redirect: &str,
+    clock: sesame_core::ManualClock,
+) -> String {
+    use sesame_core::Clock as _;
+    let (username, base, authorize, redirect) = (
+        user.username.clone(),
+        base.to_string(),
+        authorize.to_string(),
+        redirect.to_string(),
+    );
+    let got = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let out = got.clone();
+    with_browser("second_factor", Options::default(), move |b| {
+        Box::pin(async move {
+            b.goto(&format!("{base}/signin")).await;
+            b.fill("Username or email", &username).await;
+            b.fill("Password", PASSWORD).await;
+            b.press("Sign in").await;
+            b.goto(&format!("{base}/account/security")).await;
+            b.fill_in_form("/account/security/totp", "Current password", PASSWORD)
+                .await;
+            b.press("Set up an authenticator app").await;
+            assert!(b.find(".qr svg").await.is_displayed().await.unwrap());
+            assert!(b.axe_serious().await.is_empty(), "the QR code step");
+            let key = b
+                .find("code.secret")
+                .await
+                .text()
+                .await
+                .unwrap()
+                .replace(' ', "");
+            let code = crate::mfa::code_at(&key, clock.now());
+            b.fill("The 6-digit code the app now shows", &code).await;
+            b.press("Turn on").await;
+            let text = b.text().await;
+            assert!(text.contains("Your recovery codes"), "{text}");
+            assert!(b.axe_serious().await.is_empty(), "the recovery codes");
+
+            b.goto(&format!("{base}/signout")).await;
+            b.press("Sign out").await;
+            // The code above is spent: the app's next one.
+            clock.advance(chrono::Duration::seconds(30));
+            b.goto(&authorize).await;
+            b.fill("Username or email", &username).await;
+            b.fill("Password", PASSWORD).await;
+            b.press("Sign in").await;
+            assert_eq!(b.path().await.split('?').next().unwrap(), "/signin/mfa");
+            b.fill("Code", &crate::mfa::code_at(&key, clock.now()))
+                .await;
+            b.press("Continue").await;
+            let url = b.client.current_url().await.unwrap();
+            assert!(url.as_str().starts_with(&redirect), "{url}");
+            let code = url
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+                .expect("a code");
+            *out.lock().unwrap() = code;
+        })
+    })
+    .await;
+    got.lock().unwrap().clone()
+}

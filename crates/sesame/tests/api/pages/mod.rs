@@ -5,6 +5,7 @@
 
 mod account;
 mod recovery;
+mod second_factor;
 mod security;
 mod signin;
 mod signup;
