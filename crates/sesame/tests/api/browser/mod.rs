@@ -321,7 +321,12 @@ async fn the_whole_sign_in_works_with_the_keyboard_alone() {
 async fn no_page_has_a_serious_accessibility_violation() {
     let app = spawn_app().await;
     let user = app.new_user().await;
+    let admin = app.new_admin().await;
     let base = app.base.clone();
+    // A third party's app: its consent page, then the person's list of apps.
+    let redirect = format!("{base}/cb");
+    let third_party = register_client(&app, &admin, &redirect, false).await;
+    let authorize = authorize_url(&base, &third_party, &redirect);
     with_browser("axe", Options::default(), move |b| {
         Box::pin(async move {
             let mut found = Vec::new();
@@ -348,10 +353,17 @@ async fn no_page_has_a_serious_accessibility_violation() {
             b.fill("Username or email", &user.email).await;
             b.fill("Password", PASSWORD).await;
             b.press("Sign in").await;
+            b.goto(&authorize).await;
+            assert!(b.text().await.contains("Allow Notes?"), "the consent page");
+            for v in b.axe_serious().await {
+                found.push(("/oauth/authorize (consent)".to_string(), v));
+            }
+            b.press("Allow").await;
             for path in [
                 "/account",
                 "/account/security",
                 "/account/sessions",
+                "/account/apps",
                 "/signout",
             ] {
                 b.goto(&format!("{base}{path}")).await;
@@ -359,6 +371,8 @@ async fn no_page_has_a_serious_accessibility_violation() {
                     found.push((path.to_string(), v));
                 }
             }
+            b.goto(&format!("{base}/account/apps")).await;
+            assert!(b.text().await.contains("Notes"), "the app is listed");
             assert!(found.is_empty(), "axe-core: {found:#?}");
         })
     })
@@ -407,10 +421,42 @@ async fn a_failing_browser_test_leaves_a_screenshot_and_the_page() {
     .await;
 }
 
-#[tokio::test]
-async fn set_up_an_authenticator_app_on_the_page_then_an_app_signs_in_with_it() {
+const VERIFIER: &str = "a-verifier-of-forty-three-characters-or-more-0123";
+
+/// An app for the code flow, public, at `redirect`; its client id.
+async fn register_client(
+    app: &TestApp,
+    admin: &TestUser,
+    redirect: &str,
+    first_party: bool,
+) -> String {
+    let res = app
+        .post_auth(
+            "/admin/clients",
+            &admin.tokens.access,
+            serde_json::json!({"name": "Notes", "audiences": ["api"], "redirect_uris": [redirect],
+                "grant_types": ["authorization_code"], "public": true, "first_party": first_party}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    body(res).await["client_id"].as_str().unwrap().to_string()
+}
+
+/// The authorization request of that app, with [`VERIFIER`]'s challenge.
+fn authorize_url(base: &str, client_id: &str, redirect: &str) -> String {
     use base64::Engine as _;
     use sha2::Digest as _;
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(VERIFIER.as_bytes()));
+    format!(
+        "{base}/oauth/authorize?response_type=code&client_id={client_id}&scope=openid&state=s1\
+         &redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256",
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    )
+}
+
+#[tokio::test]
+async fn set_up_an_authenticator_app_on_the_page_then_an_app_signs_in_with_it() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let admin = app.new_admin().await;
@@ -418,24 +464,8 @@ async fn set_up_an_authenticator_app_on_the_page_then_an_app_signs_in_with_it() 
     // An app of one's own at an https address (Sesame itself answers it, with a 404 page: the
     // browser only has to arrive there with the code).
     let redirect = format!("{base}/cb");
-    let res = app
-        .post_auth(
-            "/admin/clients",
-            &admin.tokens.access,
-            serde_json::json!({"name": "Notes", "audiences": ["api"], "redirect_uris": [redirect],
-                "grant_types": ["authorization_code"], "public": true, "first_party": true}),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let client_id = body(res).await["client_id"].as_str().unwrap().to_string();
-    let verifier = "a-verifier-of-forty-three-characters-or-more-0123";
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let authorize = format!(
-        "{base}/oauth/authorize?response_type=code&client_id={client_id}&scope=openid&state=s1\
-         &redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256",
-        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
-    );
+    let client_id = register_client(&app, &admin, &redirect, true).await;
+    let authorize = authorize_url(&base, &client_id, &redirect);
     let clock = app.clock.clone();
     let code = with_browser_returning(&user, &base, &authorize, &redirect, clock).await;
     let res = reqwest::Client::builder()
@@ -447,7 +477,7 @@ async fn set_up_an_authenticator_app_on_the_page_then_an_app_signs_in_with_it() 
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", redirect.as_str()),
-            ("code_verifier", verifier),
+            ("code_verifier", VERIFIER),
             ("client_id", client_id.as_str()),
         ])
         .send()
