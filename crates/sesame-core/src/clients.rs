@@ -104,10 +104,10 @@ pub struct Clients {
     revoker: Revoker,
     /// `SESAME_DYNAMIC_REGISTRATION`.
     dynamic_registration: bool,
-    /// The resources a self-registered app may ask tokens for (RFC 8707) besides itself: every
-    /// configured audience except Sesame's own (the first). Not Sesame's own: a gateway that
-    /// names no audience guards Sesame's, and anyone's self-registered app, once a person
-    /// consents, must not pass it as that person (issue #18 review).
+    /// The resources a self-registered app may ask tokens for (RFC 8707) besides itself:
+    /// `SESAME_DYNAMIC_AUDIENCES`, which the operator names (never Sesame's own audience: a
+    /// gateway that names none guards it, and anyone's app, once a person consents, must not
+    /// pass it as that person — issue #18 review).
     dynamic_audiences: Vec<String>,
 }
 
@@ -146,7 +146,7 @@ impl Clients {
             cache,
             revoker,
             dynamic_registration: settings.dynamic_registration,
-            dynamic_audiences: settings.audiences.iter().skip(1).cloned().collect(),
+            dynamic_audiences: settings.dynamic_audiences.clone(),
         }
     }
 

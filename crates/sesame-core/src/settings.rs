@@ -77,6 +77,9 @@ pub struct Settings {
     /// Whether apps may register themselves as public OAuth clients (RFC 7591,
     /// `SESAME_DYNAMIC_REGISTRATION`).
     pub dynamic_registration: bool,
+    /// The configured audiences a self-registered app may ask tokens for with `resource=`
+    /// (`SESAME_DYNAMIC_AUDIENCES`, default none: its tokens are for itself only).
+    pub dynamic_audiences: Vec<String>,
 }
 
 impl Default for Settings {
@@ -112,6 +115,7 @@ impl Default for Settings {
             status_list_ttl: Duration::from_secs(5),
             mfa_required_roles: Vec::new(),
             dynamic_registration: false,
+            dynamic_audiences: Vec::new(),
         }
     }
 }

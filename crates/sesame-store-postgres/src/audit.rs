@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{AuditEntry, AuditFilter, AuditStore, EndedSession, StoreResult};
-use sesame_core::webhooks::events_for;
+use sesame_core::webhooks::{events_for, with_noted};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -42,18 +42,8 @@ pub(crate) async fn record_changes(
         .map_err(map_err)?;
     }
     let noted = crate::webhooks::take_noted_app_ends(conn).await?;
-    if noted.is_empty() {
-        return crate::webhooks::fan_out(conn, &events_for(entries, ended)).await;
-    }
-    // App sessions a trigger ended with their browser session (or that a statement here ended
-    // and also returned: counted once).
-    let mut all = ended.to_vec();
-    all.extend(
-        noted
-            .into_iter()
-            .filter(|n| !ended.iter().any(|e| e.sid == n.sid)),
-    );
-    crate::webhooks::fan_out(conn, &events_for(entries, &all)).await
+    let ended = with_noted(ended, noted);
+    crate::webhooks::fan_out(conn, &events_for(entries, &ended)).await
 }
 
 #[derive(sqlx::FromRow)]

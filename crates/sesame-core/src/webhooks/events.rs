@@ -4,6 +4,8 @@
 //! row and the change share a transaction — and a new use-case that audits a change emits its
 //! event without another line.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
@@ -116,6 +118,21 @@ pub fn events_for(audit: &[AuditEntry], ended: &[EndedSession]) -> Vec<WebhookEv
         }
     }
     events
+}
+
+/// The sessions a change ended: those its statements returned, and the app sessions a trigger
+/// ended with them and noted (migration 0018) — one returned and noted counts once.
+pub fn with_noted(ended: &[EndedSession], noted: Vec<EndedSession>) -> Cow<'_, [EndedSession]> {
+    if noted.is_empty() {
+        return Cow::Borrowed(ended);
+    }
+    let mut all = ended.to_vec();
+    all.extend(
+        noted
+            .into_iter()
+            .filter(|n| !ended.iter().any(|e| e.sid == n.sid)),
+    );
+    Cow::Owned(all)
 }
 
 /// The user events an audit entry stands for. Entries about an attempt (logins, lockout), a
@@ -400,5 +417,21 @@ mod tests {
         ];
         assert_eq!(end_reason(&sign_in), "replaced_by_sign_in");
         assert_eq!(end_reason(&[]), "revoked");
+    }
+
+    #[test]
+    fn a_session_returned_and_noted_counts_once() {
+        let returned = ended();
+        let other = EndedSession {
+            sid: Uuid::now_v7(),
+            ..returned
+        };
+        assert!(matches!(
+            with_noted(&[returned], Vec::new()),
+            Cow::Borrowed(_)
+        ));
+        let statements = [returned];
+        let all = with_noted(&statements, vec![returned, other]);
+        assert_eq!(all.as_ref(), [returned, other]);
     }
 }

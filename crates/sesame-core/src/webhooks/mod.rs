@@ -40,7 +40,7 @@ use crate::store::{
     WebhookStatus,
 };
 
-pub use events::{EventType, WebhookEvent, end_reason, events_for};
+pub use events::{EventType, WebhookEvent, end_reason, events_for, with_noted};
 
 /// The wait before the first retry; each later one doubles it (capped, see `outbox::backoff`).
 pub const FIRST_RETRY: Duration = Duration::from_secs(5);

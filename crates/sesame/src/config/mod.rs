@@ -637,8 +637,8 @@ mod tests {
         ] {
             assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
         }
-        // 51 settings, 3 of them secrets with a _FILE variant; no table is a variable.
-        assert_eq!(names.len(), 54, "{names:?}");
+        // 52 settings, 3 of them secrets with a _FILE variant; no table is a variable.
+        assert_eq!(names.len(), 55, "{names:?}");
         // Two fields never share a variable (`a_b` beside `[a] b` would).
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
@@ -843,6 +843,38 @@ mod tests {
                 && !err.contains("t0psecret"),
             "{err}"
         );
+    }
+
+    /// `SESAME_DYNAMIC_AUDIENCES`: none by default; only configured audiences other than
+    /// Sesame's own.
+    #[test]
+    fn dynamic_audiences_are_other_configured_audiences() {
+        let c = Config::from_sources(None, &env(&[])).unwrap();
+        assert!(c.settings.dynamic_audiences.is_empty());
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("SESAME_AUDIENCES", "api,mcp,gallery"),
+                ("SESAME_DYNAMIC_AUDIENCES", " mcp ,"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.settings.dynamic_audiences, ["mcp"]);
+        for (value, says) in [("api", "own audience"), ("elsewhere", "not one of")] {
+            let err = Config::from_sources(
+                None,
+                &env(&[
+                    ("SESAME_AUDIENCES", "api,mcp"),
+                    ("SESAME_DYNAMIC_AUDIENCES", value),
+                ]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("SESAME_DYNAMIC_AUDIENCES") && err.contains(says),
+                "{err}"
+            );
+        }
     }
 
     /// `SESAME_MFA_REQUIRED_ROLES`: empty by default, a comma-separated list of roles (from the

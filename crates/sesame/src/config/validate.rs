@@ -176,6 +176,23 @@ impl TryFrom<RawConfig> for Config {
                 Ok(list)
             }
         })?;
+        // Only services already configured, and never Sesame's own (the first): a bare
+        // forward-auth gate guards that one (docs/decisions.md).
+        let dynamic_audiences = l.parse(key!(raw.dynamic_audiences), |s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(|a| {
+                    if audiences.first().is_some_and(|own| own == a) {
+                        Err(format!("'{a}' is Sesame's own audience"))
+                    } else if !audiences.iter().any(|c| c == a) {
+                        Err(format!("'{a}' is not one of SESAME_AUDIENCES"))
+                    } else {
+                        Ok(a.to_string())
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         let on_off = |key: Key| {
             l.parse(key, |s| match s.to_ascii_lowercase().as_str() {
                 "on" | "true" | "1" | "yes" => Ok(true),
@@ -364,6 +381,7 @@ impl TryFrom<RawConfig> for Config {
                     .collect::<Result<Vec<_>, _>>()
             })?,
             dynamic_registration: on_off(key!(raw.dynamic_registration))?,
+            dynamic_audiences,
             ..Settings::default()
         };
         let pages = PagesSettings {

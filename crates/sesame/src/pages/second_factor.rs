@@ -8,7 +8,7 @@ use axum::response::Response;
 use qrcode::QrCode;
 use qrcode::render::svg;
 use sesame_core::CoreError;
-use sesame_core::mfa::TotpEnrollment;
+use sesame_core::mfa::{RecoveryCode, TotpEnrollment};
 use sesame_core::secret::ExposeSecret;
 use sesame_templates::{AccountSecurity, MfaSection, TotpSetup};
 use uuid::Uuid;
@@ -69,11 +69,7 @@ pub async fn totp_confirm(ctx: PageCtx, form: PageForm) -> Result<Response, Resp
     let mfa = ctx.state.sesame.mfa();
     let code = form.text("totp_code").trim().to_string();
     match mfa.confirm_totp(user_id, &code, &ctx.client).await {
-        Ok(codes) => {
-            let mut section = section(&ctx, user_id).await?;
-            section.recovery_codes = codes.iter().map(|c| c.as_str().to_string()).collect();
-            Ok(page(&ctx, StatusCode::OK, section, None))
-        }
+        Ok(codes) => codes_page(&ctx, user_id, &codes).await,
         Err(CoreError::EnrollmentCodeInvalid) => {
             let pending = mfa
                 .pending_totp(user_id)
@@ -111,11 +107,7 @@ pub async fn recovery_codes(ctx: PageCtx, form: PageForm) -> Result<Response, Re
         .new_recovery_codes(user_id, &form.secret("codes_password"), &ctx.client)
         .await;
     match result {
-        Ok(codes) => {
-            let mut section = section(&ctx, user_id).await?;
-            section.recovery_codes = codes.iter().map(|c| c.as_str().to_string()).collect();
-            Ok(page(&ctx, StatusCode::OK, section, None))
-        }
+        Ok(codes) => codes_page(&ctx, user_id, &codes).await,
         Err(CoreError::MfaNotEnrolled) => Ok(ctx.redirect("/account/security")),
         Err(e) => refused(&ctx, user_id, e, "codes_password").await,
     }
@@ -137,6 +129,17 @@ pub async fn totp_remove(ctx: PageCtx, form: PageForm) -> Result<Response, Respo
         Ok(()) => Ok(ctx.redirect("/account/security?notice=mfa-removed")),
         Err(e) => refused(&ctx, user_id, e, "remove_password").await,
     }
+}
+
+/// The page with recovery codes made just now: the only time they are shown.
+async fn codes_page(
+    ctx: &PageCtx,
+    user_id: Uuid,
+    codes: &[RecoveryCode],
+) -> Result<Response, Response> {
+    let mut section = section(ctx, user_id).await?;
+    section.recovery_codes = codes.iter().map(|c| c.as_str().to_string()).collect();
+    Ok(page(ctx, StatusCode::OK, section, None))
 }
 
 /// The enrollment as the page shows it: the URI drawn as a QR code, the key in groups of four.

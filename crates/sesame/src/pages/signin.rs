@@ -92,20 +92,7 @@ pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
     };
     match ctx.state.sesame.sessions().sign_in_browser(input).await {
         Ok(signed_in) => {
-            // A role that requires a second factor, and none yet: enrolling comes first
-            // (`SESAME_MFA_REQUIRED_ROLES`); the way back to an app starts again afterwards.
-            let must_enroll = ctx
-                .state
-                .sesame
-                .mfa()
-                .must_enroll(signed_in.user_id)
-                .await
-                .map_err(|e| ctx.core_error(e))?;
-            let to = match return_to {
-                _ if must_enroll => "/account/security?notice=mfa-enroll-required".to_string(),
-                Some(to) => to.as_str().to_string(),
-                None => ReturnTo::account().as_str().to_string(),
-            };
+            let to = after_password(&ctx, signed_in.user_id, return_to).await?;
             let mut res = ctx.redirect(&to);
             PageCtx::set_session(&mut res, signed_in.cookie.expose_secret());
             Ok(res)
@@ -156,6 +143,28 @@ pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
     }
 }
 
+/// Where a sign-in with the password alone goes: where it was going, unless a role of the
+/// person's requires a second factor and they have none — then setting one up comes first
+/// (`SESAME_MFA_REQUIRED_ROLES`; the way back to an app starts again afterwards).
+async fn after_password(
+    ctx: &PageCtx,
+    user_id: uuid::Uuid,
+    return_to: Option<ReturnTo>,
+) -> Result<String, Response> {
+    let must_enroll = ctx
+        .state
+        .sesame
+        .mfa()
+        .must_enroll(user_id)
+        .await
+        .map_err(|e| ctx.core_error(e))?;
+    Ok(match return_to {
+        _ if must_enroll => "/account/security?notice=mfa-enroll-required".to_string(),
+        Some(to) => to.as_str().to_string(),
+        None => ReturnTo::account().as_str().to_string(),
+    })
+}
+
 /// The second step's page: a code of the app, or a recovery code. Without a pending sign-in,
 /// back to `/signin`.
 pub async fn mfa_show(ctx: PageCtx) -> Response {
@@ -202,21 +211,9 @@ pub async fn mfa_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Respon
         .await
     {
         Ok(signed_in) => {
-            // A role that requires a second factor, and none yet: enrolling comes first
-            // (`SESAME_MFA_REQUIRED_ROLES`); the way back to an app starts again afterwards.
-            let must_enroll = ctx
-                .state
-                .sesame
-                .mfa()
-                .must_enroll(signed_in.user_id)
-                .await
-                .map_err(|e| ctx.core_error(e))?;
-            let to = match return_to {
-                _ if must_enroll => "/account/security?notice=mfa-enroll-required".to_string(),
-                Some(to) => to.as_str().to_string(),
-                None => ReturnTo::account().as_str().to_string(),
-            };
-            let mut res = ctx.redirect(&to);
+            // Signed in with a second factor: nothing to set up.
+            let to = return_to.unwrap_or_else(ReturnTo::account);
+            let mut res = ctx.redirect(to.as_str());
             PageCtx::set_session(&mut res, signed_in.cookie.expose_secret());
             PageCtx::clear_mfa(&mut res);
             Ok(res)

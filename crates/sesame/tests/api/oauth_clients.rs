@@ -218,7 +218,8 @@ async fn dynamic_registration_is_404_unless_turned_on() {
 async fn an_app_registers_itself_as_a_public_code_client() {
     let app = spawn_app_with(&[
         ("SESAME_DYNAMIC_REGISTRATION", "on"),
-        ("SESAME_AUDIENCES", "api,mcp"),
+        ("SESAME_AUDIENCES", "api,mcp,gallery"),
+        ("SESAME_DYNAMIC_AUDIENCES", "mcp"),
     ])
     .await;
     let doc = body(app.get("/.well-known/openid-configuration", None).await).await;
@@ -255,7 +256,8 @@ async fn an_app_registers_itself_as_a_public_code_client() {
     assert!(b.get("client_secret").is_none());
 
     // It is a client like any other to the admin: public, not first-party, and its tokens are
-    // for itself or the other services (`resource=mcp`), never Sesame's own audience (see
+    // for itself or the services the operator named (`resource=mcp`; not `gallery`), never
+    // Sesame's own audience (see
     // `oidc::an_apps_access_token_carries_only_the_roles_the_app_may_delegate`).
     let admin = admin_token(&app).await;
     let listed = body(app.get("/admin/clients", Some(&admin)).await).await;

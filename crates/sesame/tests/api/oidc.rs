@@ -1375,6 +1375,56 @@ async fn an_apps_access_token_carries_only_the_roles_the_app_may_delegate() {
     );
 }
 
+#[tokio::test]
+async fn a_self_registered_app_reaches_only_the_services_the_operator_named() {
+    let app = spawn_app_with(&[
+        ("SESAME_DYNAMIC_REGISTRATION", "on"),
+        ("SESAME_AUDIENCES", "api,mcp,gallery"),
+        ("SESAME_DYNAMIC_AUDIENCES", "mcp"),
+    ])
+    .await;
+    let res = app
+        .post(
+            "/oauth/register",
+            json!({"client_name": "An MCP client", "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "none", "scope": "openid"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let anyone = App {
+        id: body(res).await["client_id"].as_str().unwrap().to_string(),
+        secret: None,
+    };
+    let (mut browser, _) = signed_in(&app).await;
+    let page = browser
+        .get(&authorize_url(
+            &anyone.id,
+            &[("scope", "openid"), ("resource", "mcp")],
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "the consent page");
+    let allow = decide(&mut browser, &hidden_fields(&page), "allow").await;
+    let t = body(exchange(&app, &anyone, &query(allow.location())["code"], VERIFIER).await).await;
+    assert_eq!(
+        jwt_claims(t["access_token"].as_str().unwrap())["aud"],
+        "mcp"
+    );
+    for other in ["gallery", "api"] {
+        let page = browser
+            .get(&authorize_url(
+                &anyone.id,
+                &[("scope", "openid"), ("resource", other)],
+            ))
+            .await;
+        assert_eq!(
+            query(page.location())["error"],
+            "invalid_target",
+            "{other}: {}",
+            page.location()
+        );
+    }
+}
+
 /// `state` and `nonce` may each be 1024 characters; the request they ride on must survive the
 /// sign-in detour, or the person lands on /account and the app never hears back.
 #[tokio::test]
