@@ -105,19 +105,47 @@ impl Admin {
     ) -> Result<Actor, CoreError> {
         let admin_id = user_id_of(claims)?;
         let user = self.store.get_user(admin_id).await?;
+        self.admit(
+            user,
+            claims.meets_acr(crate::store::Assurance::AAL2),
+            client,
+        )
+    }
+
+    /// The admin a browser session speaks for (the console): the same rule as [`Admin::authorize`],
+    /// with the user as the session read them on this request and the session's own sign-in level.
+    pub fn authorize_browser(
+        &self,
+        session: &crate::sessions::BrowserSession,
+        client: ClientInfo,
+    ) -> Result<Actor, CoreError> {
+        let aal2 = session.assurance.acr == crate::store::Assurance::AAL2;
+        self.admit(Some(session.user.clone()), aal2, client)
+    }
+
+    /// One rule for every way in: a live admin, at `aal2` when a role of theirs requires it.
+    fn admit(
+        &self,
+        user: Option<UserRecord>,
+        aal2: bool,
+        client: ClientInfo,
+    ) -> Result<Actor, CoreError> {
         let Some(user) = user.filter(|u| !u.disabled && u.roles.iter().any(|r| r == Role::ADMIN))
         else {
             return Err(CoreError::Forbidden);
         };
-        if user
-            .roles
-            .iter()
-            .any(|r| self.mfa_required_roles.contains(r))
-            && !claims.meets_acr(crate::store::Assurance::AAL2)
+        if !aal2
+            && user
+                .roles
+                .iter()
+                .any(|r| self.mfa_required_roles.contains(r))
         {
             return Err(CoreError::StepUpRequired);
         }
-        Ok(Actor { admin_id, client })
+        Ok(Actor {
+            admin_id: user.id,
+            client,
+        })
     }
 
     /// Users in creation order; stable while users are added and removed because the cursor is

@@ -9,6 +9,22 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/_account_nav.html"),
     ),
     (
+        "_console_nav.html",
+        include_str!("../templates/_console_nav.html"),
+    ),
+    (
+        "pages/console/home.html",
+        include_str!("../templates/pages/console/home.html"),
+    ),
+    (
+        "pages/console/users.html",
+        include_str!("../templates/pages/console/users.html"),
+    ),
+    (
+        "pages/console/user.html",
+        include_str!("../templates/pages/console/user.html"),
+    ),
+    (
         "pages/signin.html",
         include_str!("../templates/pages/signin.html"),
     ),

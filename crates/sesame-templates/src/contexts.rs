@@ -545,5 +545,146 @@ pub(crate) fn check_all(t: &Templates) -> Result<(), TemplateError> {
     t.check::<Consent>()?;
     t.check::<SignedOut>()?;
     t.check::<AccountApps>()?;
+    t.check::<ConsoleHome>()?;
+    t.check::<ConsoleUsers>()?;
+    t.check::<ConsoleUser>()?;
     Ok(())
+}
+
+/// One user in the console's lists and on their page.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleUserRow {
+    pub id: String,
+    pub email: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+    pub email_verified: bool,
+    pub disabled: bool,
+    /// An account-wide lock is in force (`locked_until` in the future).
+    pub locked: bool,
+    /// RFC 3339, UTC; `locked_until` only while locked.
+    pub locked_until: Option<String>,
+    pub failed_logins: u32,
+    pub created_at: String,
+    pub last_login_at: Option<String>,
+}
+
+/// `pages/console/home.html`: where an operator starts.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleHome {}
+
+impl Page for ConsoleHome {
+    const TEMPLATE: &'static str = "pages/console/home.html";
+    fn samples() -> Vec<Self> {
+        vec![ConsoleHome {}]
+    }
+}
+
+/// `pages/console/users.html`: search and a page of users.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleUsers {
+    /// What was searched for (email or username, as typed).
+    pub query: String,
+    pub users: Vec<ConsoleUserRow>,
+    /// The address of the next page (search and cursor), when there is one.
+    pub next_page: Option<String>,
+}
+
+impl Page for ConsoleUsers {
+    const TEMPLATE: &'static str = "pages/console/users.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            ConsoleUsers::default(),
+            ConsoleUsers {
+                query: "ada".into(),
+                users: vec![ConsoleUserRow {
+                    id: "0190c0de-0000-7000-8000-000000000001".into(),
+                    email: "ada@example.com".into(),
+                    username: Some("ada".into()),
+                    roles: vec!["customer".into(), "admin".into()],
+                    locked: true,
+                    created_at: "2026-12-04T13:05:09.123+00:00".into(),
+                    ..ConsoleUserRow::default()
+                }],
+                next_page: Some("/console/users?q=ada&cursor=0190c0de".into()),
+            },
+        ]
+    }
+}
+
+/// One audit event on a user's console page.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsoleEvent {
+    pub at: String,
+    pub event: String,
+    pub ip: Option<String>,
+}
+
+/// `pages/console/user.html`: one user, and what an operator may do to them.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleUser {
+    pub user: ConsoleUserRow,
+    pub sessions: Vec<SessionRow>,
+    /// The newest audit events about the user.
+    pub events: Vec<ConsoleEvent>,
+    /// A confirmed authenticator app, and recovery codes left.
+    pub totp: bool,
+    pub recovery_codes_left: u32,
+    /// A destructive action waiting to be confirmed: `disable` or `end-sessions`.
+    pub confirm: Option<String>,
+    pub form_error: Option<String>,
+}
+
+impl Page for ConsoleUser {
+    const TEMPLATE: &'static str = "pages/console/user.html";
+    fn samples() -> Vec<Self> {
+        let user = ConsoleUserRow {
+            id: "0190c0de-0000-7000-8000-000000000001".into(),
+            email: "ada@example.com".into(),
+            username: Some("ada".into()),
+            display_name: Some("Ada".into()),
+            roles: vec!["customer".into()],
+            email_verified: true,
+            locked: true,
+            locked_until: Some("2026-12-04T13:20:09.123+00:00".into()),
+            failed_logins: 5,
+            created_at: "2026-12-04T13:05:09.123+00:00".into(),
+            last_login_at: Some("2026-12-04T13:05:09.123+00:00".into()),
+            ..ConsoleUserRow::default()
+        };
+        vec![
+            ConsoleUser::default(),
+            ConsoleUser {
+                user: user.clone(),
+                sessions: vec![SessionRow {
+                    id: "0190c0de-0000-7000-8000-000000000002".into(),
+                    kind: "browser".into(),
+                    device: "Firefox · Linux".into(),
+                    ip: Some("192.0.2.1".into()),
+                    created_at: "2026-12-04T13:05:09.123+00:00".into(),
+                    last_used_at: "2026-12-04T14:05:09.123+00:00".into(),
+                    current: false,
+                }],
+                events: vec![ConsoleEvent {
+                    at: "2026-12-04T13:05:09.123+00:00".into(),
+                    event: "login_failed".into(),
+                    ip: Some("192.0.2.1".into()),
+                }],
+                totp: true,
+                recovery_codes_left: 9,
+                confirm: Some("disable".into()),
+                form_error: Some("Refused.".into()),
+            },
+            ConsoleUser {
+                user: ConsoleUserRow {
+                    disabled: true,
+                    locked: false,
+                    ..user
+                },
+                confirm: Some("end-sessions".into()),
+                ..ConsoleUser::default()
+            },
+        ]
+    }
 }

@@ -41,6 +41,9 @@ fn pages() -> Vec<(&'static str, BTreeSet<String>)> {
         keys::<Consent>(),
         keys::<SignedOut>(),
         keys::<AccountApps>(),
+        keys::<ConsoleHome>(),
+        keys::<ConsoleUsers>(),
+        keys::<ConsoleUser>(),
     ]
 }
 

@@ -209,7 +209,7 @@ pub async fn sessions_show(ctx: PageCtx) -> Result<Response, Response> {
     Ok(ctx.render(StatusCode::OK, &AccountSessions { sessions }))
 }
 
-fn row(s: SessionRecord, current: Uuid, unknown: &str) -> SessionRow {
+pub(super) fn row(s: SessionRecord, current: Uuid, unknown: &str) -> SessionRow {
     SessionRow {
         id: s.id.to_string(),
         kind: match s.kind {

@@ -39,6 +39,10 @@ const NOTICES: &[&str] = &[
     "app-removed",
     "mfa-removed",
     "mfa-enroll-required",
+    "user-unlocked",
+    "user-enabled",
+    "user-disabled",
+    "user-signed-out",
 ];
 
 pub struct PageCtx {
@@ -285,6 +289,16 @@ impl PageCtx {
             CoreError::TokenRevoked | CoreError::TokenInvalid | CoreError::TokenExpired => {
                 self.redirect("/signin")
             }
+            CoreError::Forbidden => self.error_page(
+                StatusCode::FORBIDDEN,
+                "error-forbidden-title",
+                "error-forbidden",
+            ),
+            CoreError::StepUpRequired => self.error_page(
+                StatusCode::FORBIDDEN,
+                "error-step-up-title",
+                "error-step-up",
+            ),
             CoreError::NotFound => self.error_page(
                 StatusCode::NOT_FOUND,
                 "error-not-found-title",

@@ -16,6 +16,7 @@
 mod account;
 mod assets;
 mod authorize;
+mod console;
 mod context;
 mod cookies;
 mod form;
@@ -128,6 +129,10 @@ pub fn router() -> Router<AppState> {
             post(account::sessions_end_others),
         )
         .route("/account/sessions/{id}/end", post(account::session_end))
+        .route("/console", get(console::home))
+        .route("/console/users", get(console::users))
+        .route("/console/users/{id}", get(console::user))
+        .route("/console/users/{id}/{action}", post(console::act))
         .route("/account/apps", get(account::apps_show))
         .route("/account/apps/revoke", post(account::apps_revoke))
         .route(

@@ -566,3 +566,49 @@ async fn with_browser_returning(
     .await;
     got.lock().unwrap().clone()
 }
+
+#[tokio::test]
+async fn an_admin_unlocks_a_locked_person_from_the_console_who_then_signs_in() {
+    let app = spawn_app().await;
+    let admin = app.new_admin().await;
+    let user = app.new_user().await;
+    for _ in 0..5 {
+        app.login_raw(&user.username, "wrong password here").await;
+    }
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::FORBIDDEN,
+        "locked"
+    );
+    let base = app.base.clone();
+    let (admin_name, username) = (admin.username.clone(), user.username.clone());
+    with_browser("console_unlock", Options::default(), move |b| {
+        Box::pin(async move {
+            b.goto(&format!("{base}/console")).await;
+            b.fill("Username or email", &admin_name).await;
+            b.fill("Password", PASSWORD).await;
+            b.press("Sign in").await;
+            assert_eq!(b.path().await, "/console", "back where the admin was going");
+            let mut found = Vec::new();
+            found.extend(b.axe_serious().await);
+            b.follow("a[href='/console/users']").await;
+            b.fill("Email or username", &username).await;
+            b.press("Search").await;
+            found.extend(b.axe_serious().await);
+            b.follow("table a").await;
+            found.extend(b.axe_serious().await);
+            b.press("Unlock").await;
+            assert!(b.text().await.contains("The account is unlocked."));
+            b.press("Disable…").await;
+            found.extend(b.axe_serious().await);
+            assert!(b.text().await.contains("Yes, do it"), "asks first");
+            assert!(found.is_empty(), "axe-core: {found:#?}");
+        })
+    })
+    .await;
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::OK,
+        "unlocked, and the confirmation alone disabled nothing"
+    );
+}

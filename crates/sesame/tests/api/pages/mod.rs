@@ -4,6 +4,7 @@
 //! cookies, follows nothing by itself, and posts each form with the token of the page it came from.
 
 mod account;
+mod console;
 mod recovery;
 mod second_factor;
 mod security;

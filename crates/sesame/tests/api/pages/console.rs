@@ -1,0 +1,203 @@
+//! The admin console over HTTP: who may open it, the actions it takes (the same use-cases as
+//! `/admin`, audited under the acting admin), confirmation of destructive ones, and forged forms.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::FormClient;
+use crate::helpers::*;
+
+/// Locks `user` the way a guesser does: wrong passwords until the account refuses.
+async fn lock(app: &TestApp, user: &TestUser) {
+    for _ in 0..5 {
+        app.login_raw(&user.username, "wrong password here").await;
+    }
+    let res = app.login_raw(&user.username, PASSWORD).await;
+    assert_error(res, StatusCode::FORBIDDEN, "account_locked").await;
+}
+
+async fn admin_browser(app: &TestApp) -> (FormClient<'_>, TestUser) {
+    let admin = app.new_admin().await;
+    let mut b = FormClient::new(app);
+    b.sign_in(&admin.username, &admin.password).await;
+    (b, admin)
+}
+
+#[tokio::test]
+async fn only_admins_open_the_console_and_the_rest_get_403() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let paths = [
+        "/console".to_string(),
+        "/console/users".to_string(),
+        format!("/console/users/{}", user.id),
+    ];
+    // Not signed in: the sign-in page, coming back here.
+    let mut anonymous = FormClient::new(&app);
+    for path in &paths {
+        let page = anonymous.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(page.location().starts_with("/signin"), "{path}");
+    }
+    let mut customer = FormClient::new(&app);
+    customer.sign_in(&user.username, &user.password).await;
+    for path in &paths {
+        let page = customer.get(path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}");
+        assert!(page.body.contains("for administrators"), "{path}");
+    }
+    customer.get("/account").await;
+    let page = customer
+        .post(
+            &format!("/console/users/{}/disable", user.id),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+
+    let (mut admin, _) = admin_browser(&app).await;
+    for path in &paths {
+        let page = admin.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert_eq!(page.header("cache-control"), "no-store", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_finds_a_locked_user_and_unlocks_them_audited_under_the_admin() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    lock(&app, &user).await;
+    let (mut b, admin) = admin_browser(&app).await;
+    let page = b.get(&format!("/console/users?q={}", user.username)).await;
+    assert!(page.body.contains(&format!("/console/users/{}", user.id)));
+    let page = b.get(&format!("/console/users/{}", user.id)).await;
+    assert!(page.body.contains("login_failed"), "recent events");
+    assert!(!page.body.contains("$argon2"), "never the hash");
+    let page = b
+        .post(&format!("/console/users/{}/unlock", user.id), &[])
+        .await;
+    assert_eq!(
+        page.location(),
+        format!("/console/users/{}?notice=user-unlocked", user.id)
+    );
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let trail = body(
+        app.get(
+            &format!("/admin/audit?user_id={}&event=account_unlocked", user.id),
+            Some(&admin.tokens.access),
+        )
+        .await,
+    )
+    .await;
+    let by: Vec<&Value> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["detail"]["by"])
+        .collect();
+    assert_eq!(by, [&Value::from(admin.id.clone())], "{trail}");
+}
+
+#[tokio::test]
+async fn disabling_asks_first_and_the_last_admin_cannot_be_disabled() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let (mut b, admin) = admin_browser(&app).await;
+    b.get(&format!("/console/users/{}", user.id)).await;
+    let path = format!("/console/users/{}/disable", user.id);
+    let page = b.post(&path, &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "the confirmation");
+    assert!(page.body.contains("name=\"confirm\" value=\"yes\""));
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::OK,
+        "nothing done before confirming"
+    );
+    let page = b.post(&path, &[("confirm", "yes")]).await;
+    assert_eq!(
+        page.location(),
+        format!("/console/users/{}?notice=user-disabled", user.id)
+    );
+    assert_error(
+        app.login_raw(&user.username, PASSWORD).await,
+        StatusCode::FORBIDDEN,
+        "account_disabled",
+    )
+    .await;
+    b.get(&format!("/console/users/{}", user.id)).await;
+    let page = b
+        .post(&format!("/console/users/{}/enable", user.id), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+
+    // The only admin disabling themselves: refused by the same rule as /admin.
+    b.get(&format!("/console/users/{}", admin.id)).await;
+    let page = b
+        .post(
+            &format!("/console/users/{}/disable", admin.id),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    assert!(page.body.contains("last active admin"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn signing_a_person_out_everywhere_ends_their_sessions() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let (mut b, _) = admin_browser(&app).await;
+    b.get(&format!("/console/users/{}", user.id)).await;
+    let path = format!("/console/users/{}/end-sessions", user.id);
+    let page = b.post(&path, &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "the confirmation");
+    let page = b.post(&path, &[("confirm", "yes")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let res = app.get("/profile", Some(&user.tokens.access)).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "the token is revoked"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_console_form_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let (mut b, _) = admin_browser(&app).await;
+    let path = format!("/console/users/{}/disable", user.id);
+    for token in ["", "forged"] {
+        let page = b
+            .post(&path, &[("confirm", "yes"), ("csrf_token", token)])
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{token:?}");
+    }
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn an_admin_whose_role_requires_a_second_factor_needs_it_for_the_console() {
+    let app = spawn_app_with(&[("SESAME_MFA_REQUIRED_ROLES", "admin")]).await;
+    let admin = app.new_admin().await;
+    let mut b = FormClient::new(&app);
+    b.sign_in(&admin.username, &admin.password).await;
+    let page = b.get("/console").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("second factor"), "{}", page.body);
+}
