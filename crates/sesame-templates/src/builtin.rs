@@ -25,6 +25,18 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/console/user.html"),
     ),
     (
+        "pages/console/clients.html",
+        include_str!("../templates/pages/console/clients.html"),
+    ),
+    (
+        "pages/console/keys.html",
+        include_str!("../templates/pages/console/keys.html"),
+    ),
+    (
+        "pages/console/audit.html",
+        include_str!("../templates/pages/console/audit.html"),
+    ),
+    (
         "pages/signin.html",
         include_str!("../templates/pages/signin.html"),
     ),

@@ -548,6 +548,9 @@ pub(crate) fn check_all(t: &Templates) -> Result<(), TemplateError> {
     t.check::<ConsoleHome>()?;
     t.check::<ConsoleUsers>()?;
     t.check::<ConsoleUser>()?;
+    t.check::<ConsoleClients>()?;
+    t.check::<ConsoleKeys>()?;
+    t.check::<ConsoleAudit>()?;
     Ok(())
 }
 
@@ -684,6 +687,158 @@ impl Page for ConsoleUser {
                 },
                 confirm: Some("end-sessions".into()),
                 ..ConsoleUser::default()
+            },
+        ]
+    }
+}
+
+/// One client in the console's list.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleClientRow {
+    pub client_id: String,
+    pub name: String,
+    pub audiences: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub public: bool,
+    pub first_party: bool,
+    pub created_at: String,
+}
+
+/// A client just created: the only page that ever shows its secret.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleCreatedClient {
+    pub client_id: String,
+    /// `none` for a public client.
+    pub secret: Option<String>,
+}
+
+/// `pages/console/clients.html`: the clients, the form that creates one, and a deletion waiting
+/// for its confirmation.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleClients {
+    pub clients: Vec<ConsoleClientRow>,
+    /// What was typed into the creation form, to put back after an error.
+    pub values: BTreeMap<String, String>,
+    /// The grant types ticked in the form.
+    pub grant_types: Vec<String>,
+    pub errors: BTreeMap<String, String>,
+    pub created: Option<ConsoleCreatedClient>,
+    /// The client id whose deletion waits for a confirmation.
+    pub confirm_delete: Option<String>,
+}
+
+impl Page for ConsoleClients {
+    const TEMPLATE: &'static str = "pages/console/clients.html";
+    fn samples() -> Vec<Self> {
+        let row = ConsoleClientRow {
+            client_id: "svc_abc".into(),
+            name: "Photos".into(),
+            audiences: vec!["api".into()],
+            grant_types: vec!["authorization_code".into()],
+            redirect_uris: vec!["https://app.example/cb".into()],
+            public: true,
+            first_party: false,
+            created_at: "2026-12-04T13:05:09.123+00:00".into(),
+        };
+        vec![
+            ConsoleClients::default(),
+            ConsoleClients {
+                clients: vec![row],
+                values: map(&[("name", "x"), ("redirect_uris", "https://a.example/cb")]),
+                grant_types: vec!["authorization_code".into()],
+                errors: map(&[("name", "required"), ("redirect_uris", "bad")]),
+                created: Some(ConsoleCreatedClient {
+                    client_id: "svc_abc".into(),
+                    secret: Some("s3cret".into()),
+                }),
+                confirm_delete: Some("svc_abc".into()),
+            },
+        ]
+    }
+}
+
+/// One published signing key.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsoleKeyRow {
+    pub kid: String,
+    /// `access` or `id_token`.
+    pub purpose: String,
+    pub alg: String,
+    /// `next`, `active` or `retired`.
+    pub state: String,
+    pub created_at: String,
+    /// Whole days since it was made.
+    pub age_days: i64,
+}
+
+/// `pages/console/keys.html`.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleKeys {
+    pub keys: Vec<ConsoleKeyRow>,
+    /// The rotation waits for its confirmation.
+    pub confirm: bool,
+}
+
+impl Page for ConsoleKeys {
+    const TEMPLATE: &'static str = "pages/console/keys.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            ConsoleKeys::default(),
+            ConsoleKeys {
+                keys: vec![ConsoleKeyRow {
+                    kid: "k1".into(),
+                    purpose: "access".into(),
+                    alg: "EdDSA".into(),
+                    state: "active".into(),
+                    created_at: "2026-12-04T13:05:09.123+00:00".into(),
+                    age_days: 3,
+                }],
+                confirm: true,
+            },
+        ]
+    }
+}
+
+/// One entry of the audit trail in the console.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsoleAuditRow {
+    pub at: String,
+    pub event: String,
+    pub user_id: Option<String>,
+    pub ip: Option<String>,
+    /// The entry's detail as compact JSON (ids and reasons; never a secret).
+    pub detail: String,
+}
+
+/// `pages/console/audit.html`.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleAudit {
+    /// The filters, as typed.
+    pub user_id: String,
+    pub event: String,
+    pub events: Vec<ConsoleAuditRow>,
+    pub next_page: Option<String>,
+    pub errors: BTreeMap<String, String>,
+}
+
+impl Page for ConsoleAudit {
+    const TEMPLATE: &'static str = "pages/console/audit.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            ConsoleAudit::default(),
+            ConsoleAudit {
+                user_id: "0190c0de".into(),
+                event: "login_failed".into(),
+                events: vec![ConsoleAuditRow {
+                    at: "2026-12-04T13:05:09.123+00:00".into(),
+                    event: "login_failed".into(),
+                    user_id: Some("0190c0de-0000-7000-8000-000000000001".into()),
+                    ip: Some("192.0.2.1".into()),
+                    detail: "{\"reason\":\"wrong_password\"}".into(),
+                }],
+                next_page: Some("/console/audit?cursor=x".into()),
+                errors: map(&[("user_id", "not a user id")]),
             },
         ]
     }

@@ -44,6 +44,9 @@ fn pages() -> Vec<(&'static str, BTreeSet<String>)> {
         keys::<ConsoleHome>(),
         keys::<ConsoleUsers>(),
         keys::<ConsoleUser>(),
+        keys::<ConsoleClients>(),
+        keys::<ConsoleKeys>(),
+        keys::<ConsoleAudit>(),
     ]
 }
 

@@ -252,3 +252,55 @@ notice-user-unlocked = Учётная запись разблокирована.
 notice-user-enabled = Учётная запись включена.
 notice-user-disabled = Учётная запись отключена, все сеансы завершены.
 notice-user-signed-out = Все сеансы пользователя завершены.
+console-clients = Клиенты
+console-clients-intro = сервисы и приложения, получающие токены; создание (секрет показывается один раз) и удаление.
+console-keys = Ключи
+console-keys-intro = ключи подписи и их возраст; ротация.
+console-audit = Журнал аудита
+console-audit-intro = все входы, изменения и действия администраторов, с фильтром по пользователю и событию.
+console-no-clients = Клиентов пока нет.
+console-client-created = Клиент создан
+console-client-secret-once = Скопируйте секрет сейчас: он показан один раз, хранится только его хеш.
+console-confirm-delete-client = Удалить клиента { $client }? Он больше не сможет получать токены, а выданные перестанут работать.
+console-client-kind = Тип
+console-client-grants = Типы грантов
+console-client-grants-hint = Если ничего не отмечено: приложение с адресами перенаправления (или публичное) получает code flow и refresh, иначе сервис получает client credentials.
+console-client-public = Публичный
+console-client-confidential = Конфиденциальный
+console-client-first-party = собственный
+console-delete = Удалить
+console-delete-client-label = Удалить { $name }
+console-new-client = Новый клиент
+console-client-audiences = Аудитории
+console-client-scopes = Области (scopes)
+console-client-delegable-roles = Роли, с которыми он может действовать
+console-client-redirect-uris = Адреса перенаправления
+console-client-logout-uris = Адреса после выхода
+console-client-backchannel = Адрес back-channel logout
+console-list-hint = Через пробел или запятую.
+console-client-public-label = Публичный (без секрета: SPA, мобильное или консольное приложение; доказательство — PKCE)
+console-client-first-party-label = Собственный (без страницы согласия)
+console-create-client = Создать клиента
+console-keys-about = Токены доступа и ID-токены подписываются своими ключами. Ротация делает опубликованный следующий ключ каждого семейства подписывающим и публикует новый следующий; подписанные раньше токены действуют до истечения срока.
+console-key-purpose = Подписывает
+console-key-purpose-access = токены доступа
+console-key-purpose-id_token = ID-токены
+console-key-state-next = следующий
+console-key-state-active = подписывает
+console-key-state-retired = выведен
+console-key-age = Возраст
+console-key-days = { $count ->
+    [0] сегодня
+    [one] { $count } день
+    [few] { $count } дня
+   *[other] { $count } дней
+}
+console-rotate = Ротация ключей…
+console-confirm-rotate = Выполнить ротацию обоих семейств ключей сейчас?
+console-audit-user = Id пользователя
+console-audit-event-hint = Например, login_failed, account_locked, refresh_reused.
+console-audit-detail = Подробности
+console-filter = Применить
+notice-client-deleted = Клиент удалён.
+notice-keys-rotated = Ключи обновлены.
+console-audit-bad-user = Это не id пользователя (UUID, как на странице пользователя).

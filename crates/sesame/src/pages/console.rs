@@ -20,7 +20,7 @@ use super::context::PageCtx;
 use super::form::PageForm;
 
 /// The signed-in admin, or the page that refuses (sign-in, 403).
-fn admin(ctx: &PageCtx) -> Result<Actor, Response> {
+pub(super) fn admin(ctx: &PageCtx) -> Result<Actor, Response> {
     let session = ctx.signed_in()?;
     ctx.state
         .sesame

@@ -43,6 +43,8 @@ const NOTICES: &[&str] = &[
     "user-enabled",
     "user-disabled",
     "user-signed-out",
+    "client-deleted",
+    "keys-rotated",
 ];
 
 pub struct PageCtx {

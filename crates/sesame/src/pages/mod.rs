@@ -17,6 +17,7 @@ mod account;
 mod assets;
 mod authorize;
 mod console;
+mod console_more;
 mod context;
 mod cookies;
 mod form;
@@ -133,6 +134,17 @@ pub fn router() -> Router<AppState> {
         .route("/console/users", get(console::users))
         .route("/console/users/{id}", get(console::user))
         .route("/console/users/{id}/{action}", post(console::act))
+        .route(
+            "/console/clients",
+            get(console_more::clients).post(console_more::client_create),
+        )
+        .route(
+            "/console/clients/{id}/delete",
+            post(console_more::client_delete),
+        )
+        .route("/console/keys", get(console_more::keys))
+        .route("/console/keys/rotate", post(console_more::keys_rotate))
+        .route("/console/audit", get(console_more::audit))
         .route("/account/apps", get(account::apps_show))
         .route("/account/apps/revoke", post(account::apps_revoke))
         .route(

@@ -602,6 +602,17 @@ async fn an_admin_unlocks_a_locked_person_from_the_console_who_then_signs_in() {
             b.press("Disable…").await;
             found.extend(b.axe_serious().await);
             assert!(b.text().await.contains("Yes, do it"), "asks first");
+            for path in ["/console/clients", "/console/keys", "/console/audit"] {
+                b.goto(&format!("{base}{path}")).await;
+                found.extend(b.axe_serious().await);
+            }
+            // A client created on the page: its secret shown once.
+            b.goto(&format!("{base}/console/clients")).await;
+            b.fill("Name", "Reports").await;
+            b.fill("Audiences", "api").await;
+            b.press("Create client").await;
+            assert!(b.text().await.contains("Client created"));
+            found.extend(b.axe_serious().await);
             assert!(found.is_empty(), "axe-core: {found:#?}");
         })
     })

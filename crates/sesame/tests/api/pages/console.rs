@@ -31,6 +31,9 @@ async fn only_admins_open_the_console_and_the_rest_get_403() {
         "/console".to_string(),
         "/console/users".to_string(),
         format!("/console/users/{}", user.id),
+        "/console/clients".to_string(),
+        "/console/keys".to_string(),
+        "/console/audit".to_string(),
     ];
     // Not signed in: the sign-in page, coming back here.
     let mut anonymous = FormClient::new(&app);
@@ -200,4 +203,136 @@ async fn an_admin_whose_role_requires_a_second_factor_needs_it_for_the_console()
     let page = b.get("/console").await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert!(page.body.contains("second factor"), "{}", page.body);
+}
+
+/// The text of `<code class="secret">` on a page.
+fn shown_secret(body: &str) -> Option<String> {
+    let open = "<code class=\"secret\">";
+    let start = body.find(open)? + open.len();
+    let end = start + body[start..].find("</code>")?;
+    Some(body[start..end].to_string())
+}
+
+#[tokio::test]
+async fn a_client_created_in_the_console_shows_its_secret_once_and_works() {
+    let app = spawn_app().await;
+    let (mut b, _) = admin_browser(&app).await;
+    b.get("/console/clients").await;
+    let page = b
+        .post(
+            "/console/clients",
+            &[
+                ("name", "Reports"),
+                ("audiences", "api"),
+                ("redirect_uris", "javascript:alert(1)"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "a bad redirect URI");
+    assert!(
+        page.body.contains("id=\"redirect_uris-error\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("value=\"Reports\""),
+        "what was typed comes back"
+    );
+
+    let page = b
+        .post(
+            "/console/clients",
+            &[
+                ("name", "Reports"),
+                ("audiences", "api"),
+                ("grant_types", "client_credentials"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CREATED);
+    let secret = shown_secret(&page.body).expect("the secret, this once");
+    let client_id = page
+        .body
+        .split("<dt>client_id</dt><dd><code>")
+        .nth(1)
+        .and_then(|r| r.split("</code>").next())
+        .expect("the client id")
+        .to_string();
+    let res = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .post(app.url("/oauth/token"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the new client gets tokens");
+    let page = b.get("/console/clients").await;
+    assert!(page.body.contains(&client_id));
+    assert!(!page.body.contains(&secret), "never again");
+
+    // Deleting asks first.
+    let path = format!("/console/clients/{client_id}/delete");
+    let page = b.post(&path, &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("name=\"confirm\" value=\"yes\""));
+    let page = b.post(&path, &[("confirm", "yes")]).await;
+    assert_eq!(page.location(), "/console/clients?notice=client-deleted");
+    let page = b.get("/console/clients").await;
+    assert!(!page.body.contains(&client_id));
+    let page = b.post(&path, &[]).await;
+    assert_eq!(
+        page.status,
+        StatusCode::NOT_FOUND,
+        "no such client any more"
+    );
+}
+
+#[tokio::test]
+async fn rotating_keys_from_the_console_asks_first_and_publishes_a_new_key() {
+    let app = spawn_app().await;
+    let (mut b, _) = admin_browser(&app).await;
+    let before = app.jwks_kids().await;
+    let page = b.get("/console/keys").await;
+    assert!(page.body.contains(&before[0]));
+    assert!(!page.body.contains("PRIVATE"), "never private material");
+    let page = b.post("/console/keys/rotate", &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "the confirmation");
+    assert_eq!(app.jwks_kids().await, before, "nothing yet");
+    let page = b.post("/console/keys/rotate", &[("confirm", "yes")]).await;
+    assert_eq!(page.location(), "/console/keys?notice=keys-rotated");
+    let after = app.jwks_kids().await;
+    assert!(
+        after.iter().any(|k| !before.contains(k)),
+        "{before:?} → {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_audit_trail_filters_by_person_and_event() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    app.login_raw(&user.username, "wrong password here").await;
+    let (mut b, _) = admin_browser(&app).await;
+    let page = b
+        .get(&format!(
+            "/console/audit?user_id={}&event=login_failed",
+            user.id
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("<code>login_failed</code>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("<code>register</code>"),
+        "only that event"
+    );
+    let page = b.get("/console/audit?user_id=not-a-uuid").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("id=\"user_id-error\""));
 }
