@@ -634,9 +634,12 @@ pub struct ConsoleUser {
     /// A confirmed authenticator app, and recovery codes left.
     pub totp: bool,
     pub recovery_codes_left: u32,
-    /// A destructive action waiting to be confirmed: `disable` or `end-sessions`.
+    /// A destructive action waiting to be confirmed: `disable`, `end-sessions`,
+    /// `remove-factors` or `delete` (which asks for the email to be typed).
     pub confirm: Option<String>,
     pub form_error: Option<String>,
+    /// Field errors of the roles form (`roles`) and of the deletion (`confirm_email`).
+    pub errors: BTreeMap<String, String>,
 }
 
 impl Page for ConsoleUser {
@@ -678,6 +681,13 @@ impl Page for ConsoleUser {
                 recovery_codes_left: 9,
                 confirm: Some("disable".into()),
                 form_error: Some("Refused.".into()),
+                errors: map(&[("roles", "bad")]),
+            },
+            ConsoleUser {
+                user: user.clone(),
+                confirm: Some("delete".into()),
+                errors: map(&[("confirm_email", "does not match")]),
+                ..ConsoleUser::default()
             },
             ConsoleUser {
                 user: ConsoleUserRow {

@@ -88,6 +88,9 @@ enum Action {
     Enable,
     Disable,
     EndSessions,
+    Roles,
+    RemoveFactors,
+    Delete,
 }
 
 impl Action {
@@ -97,6 +100,9 @@ impl Action {
             "enable" => Some(Action::Enable),
             "disable" => Some(Action::Disable),
             "end-sessions" => Some(Action::EndSessions),
+            "roles" => Some(Action::Roles),
+            "remove-factors" => Some(Action::RemoveFactors),
+            "delete" => Some(Action::Delete),
             _ => None,
         }
     }
@@ -108,12 +114,18 @@ impl Action {
             Action::Enable => "enable",
             Action::Disable => "disable",
             Action::EndSessions => "end-sessions",
+            Action::Roles => "roles",
+            Action::RemoveFactors => "remove-factors",
+            Action::Delete => "delete",
         }
     }
 
-    /// Actions that take something away ask first.
+    /// Actions that take something away ask first (deletion: by the typed email).
     fn needs_confirmation(self) -> bool {
-        matches!(self, Action::Disable | Action::EndSessions)
+        matches!(
+            self,
+            Action::Disable | Action::EndSessions | Action::RemoveFactors
+        )
     }
 }
 
@@ -148,12 +160,71 @@ pub async fn act(
             .revoke_sessions(id, &actor)
             .await
             .map(|_| "user-signed-out"),
+        Action::Roles => {
+            let roles: Vec<String> = form
+                .text("roles")
+                .split([',', ' '])
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+                .collect();
+            admin
+                .set_roles(id, &roles, &actor)
+                .await
+                .map(|_| "roles-saved")
+        }
+        Action::RemoveFactors => ctx
+            .state
+            .sesame
+            .mfa()
+            .remove_all(id, &actor)
+            .await
+            .map(|_| "factors-removed"),
+        // It answers differently (it asks for the typed email): its own function.
+        Action::Delete => return delete(&ctx, id, form.optional("confirm_email"), &actor).await,
     };
     match done {
         Ok(notice) => Ok(ctx.redirect(&format!("/console/users/{id}?notice={notice}"))),
         Err(CoreError::LastAdmin) => {
             let message = ctx.message("console-last-admin", &[]);
             let page = user_page(&ctx, id, None, Some(message)).await?;
+            Ok(ctx.render(StatusCode::CONFLICT, &page))
+        }
+        Err(CoreError::Validation(fields)) => {
+            let mut page = user_page(&ctx, id, None, None).await?;
+            page.errors = ctx.field_errors(&fields);
+            Ok(ctx.render(StatusCode::BAD_REQUEST, &page))
+        }
+        Err(e) => Err(ctx.core_error(e)),
+    }
+}
+
+/// `POST /console/users/{id}/delete`: only with the account's email typed in `confirm_email`
+/// (case aside); without it the page asks for it, with a wrong one it says so (400).
+async fn delete(
+    ctx: &PageCtx,
+    id: Uuid,
+    typed: Option<&str>,
+    actor: &Actor,
+) -> Result<Response, Response> {
+    let admin = ctx.state.sesame.admin();
+    let user = admin.get_user(id).await.map_err(|e| ctx.core_error(e))?;
+    let Some(typed) = typed else {
+        let page = user_page(ctx, id, Some(Action::Delete), None).await?;
+        return Ok(ctx.render(StatusCode::OK, &page));
+    };
+    if !typed.trim().eq_ignore_ascii_case(&user.email) {
+        let mut page = user_page(ctx, id, Some(Action::Delete), None).await?;
+        page.errors.insert(
+            "confirm_email".into(),
+            ctx.message("console-email-mismatch", &[]),
+        );
+        return Ok(ctx.render(StatusCode::BAD_REQUEST, &page));
+    }
+    match admin.delete_user(id, actor).await {
+        Ok(()) => Ok(ctx.redirect("/console/users?notice=user-deleted")),
+        Err(CoreError::LastAdmin) => {
+            let message = ctx.message("console-last-admin", &[]);
+            let page = user_page(ctx, id, None, Some(message)).await?;
             Ok(ctx.render(StatusCode::CONFLICT, &page))
         }
         Err(e) => Err(ctx.core_error(e)),
@@ -201,6 +272,7 @@ async fn user_page(
         recovery_codes_left: mfa.recovery_codes_left,
         confirm: confirm.map(|a| a.as_str().to_string()),
         form_error,
+        errors: Default::default(),
     })
 }
 

@@ -44,6 +44,9 @@ const NOTICES: &[&str] = &[
     "user-disabled",
     "user-signed-out",
     "client-deleted",
+    "user-deleted",
+    "roles-saved",
+    "factors-removed",
     "keys-rotated",
 ];
 

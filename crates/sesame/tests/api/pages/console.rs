@@ -336,3 +336,79 @@ async fn the_audit_trail_filters_by_person_and_event() {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.body.contains("id=\"user_id-error\""));
 }
+
+#[tokio::test]
+async fn roles_second_factors_and_deletion_from_a_users_page() {
+    let app = spawn_app().await;
+    let enrolled = crate::mfa::enroll(&app, app.new_user().await).await;
+    let user = &enrolled.user;
+    let (mut b, admin) = admin_browser(&app).await;
+    let page_path = format!("/console/users/{}", user.id);
+    let page = b.get(&page_path).await;
+    assert!(page.body.contains("remove-factors"), "a factor to remove");
+
+    // Roles: a bad one is refused on the form; a good set is saved.
+    let roles = format!("{page_path}/roles");
+    let page = b.post(&roles, &[("roles", "customer Bad!Role")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("id=\"roles-error\""));
+    let page = b.post(&roles, &[("roles", "customer, support")]).await;
+    assert_eq!(page.location(), format!("{page_path}?notice=roles-saved"));
+    let shown = body(
+        app.get(
+            &format!("/admin/users/{}", user.id),
+            Some(&admin.tokens.access),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(shown["roles"], serde_json::json!(["customer", "support"]));
+    // The last admin cannot drop their own admin role here either.
+    b.get(&format!("/console/users/{}", admin.id)).await;
+    let page = b
+        .post(
+            &format!("/console/users/{}/roles", admin.id),
+            &[("roles", "customer")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+
+    // Second factors: asked first, then removed (the password alone signs in again).
+    b.get(&page_path).await;
+    let remove = format!("{page_path}/remove-factors");
+    assert_eq!(b.post(&remove, &[]).await.status, StatusCode::OK);
+    let page = b.post(&remove, &[("confirm", "yes")]).await;
+    assert_eq!(
+        page.location(),
+        format!("{page_path}?notice=factors-removed")
+    );
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+
+    // Deletion: only with the email typed.
+    b.get(&page_path).await;
+    let delete = format!("{page_path}/delete");
+    let page = b.post(&delete, &[]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("name=\"confirm_email\""));
+    let page = b
+        .post(&delete, &[("confirm_email", "someone@else.example")])
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("id=\"confirm_email-error\""));
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let page = b
+        .post(&delete, &[("confirm_email", &user.email.to_uppercase())])
+        .await;
+    assert_eq!(page.location(), "/console/users?notice=user-deleted");
+    assert_eq!(b.get(&page_path).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.login_raw(&user.username, PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
