@@ -37,6 +37,14 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/pages/console/audit.html"),
     ),
     (
+        "pages/console/webhooks.html",
+        include_str!("../templates/pages/console/webhooks.html"),
+    ),
+    (
+        "pages/console/webhook.html",
+        include_str!("../templates/pages/console/webhook.html"),
+    ),
+    (
         "pages/signin.html",
         include_str!("../templates/pages/signin.html"),
     ),

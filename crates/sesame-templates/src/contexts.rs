@@ -551,6 +551,8 @@ pub(crate) fn check_all(t: &Templates) -> Result<(), TemplateError> {
     t.check::<ConsoleClients>()?;
     t.check::<ConsoleKeys>()?;
     t.check::<ConsoleAudit>()?;
+    t.check::<ConsoleWebhooks>()?;
+    t.check::<ConsoleWebhook>()?;
     Ok(())
 }
 
@@ -849,6 +851,115 @@ impl Page for ConsoleAudit {
                 }],
                 next_page: Some("/console/audit?cursor=x".into()),
                 errors: map(&[("user_id", "not a user id")]),
+            },
+        ]
+    }
+}
+
+/// One webhook endpoint in the console.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleWebhookRow {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub created_at: String,
+}
+
+/// `pages/console/webhooks.html`: the endpoints, the form that adds one, a removal waiting for
+/// its confirmation.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleWebhooks {
+    pub webhooks: Vec<ConsoleWebhookRow>,
+    /// Every event type, for the form's checkboxes.
+    pub event_types: Vec<String>,
+    /// The URL typed and the events ticked, after a refused addition.
+    pub url: String,
+    pub events: Vec<String>,
+    pub errors: BTreeMap<String, String>,
+    /// An endpoint just added, with its signing secret: shown this once.
+    pub created: Option<ConsoleCreatedWebhook>,
+    /// The endpoint id whose removal waits for a confirmation.
+    pub confirm_delete: Option<String>,
+}
+
+/// A webhook endpoint just added.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleCreatedWebhook {
+    pub id: String,
+    pub secret: String,
+}
+
+impl Page for ConsoleWebhooks {
+    const TEMPLATE: &'static str = "pages/console/webhooks.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            ConsoleWebhooks::default(),
+            ConsoleWebhooks {
+                webhooks: vec![ConsoleWebhookRow {
+                    id: "0190c0de-0000-7000-8000-000000000001".into(),
+                    url: "https://hooks.example/sesame".into(),
+                    events: vec!["user.created".into()],
+                    status: "active".into(),
+                    created_at: "2026-12-04T13:05:09.123+00:00".into(),
+                }],
+                event_types: vec!["user.created".into(), "session.revoked".into()],
+                url: "http://10.0.0.1/x".into(),
+                events: vec!["user.created".into()],
+                errors: map(&[("url", "private")]),
+                created: Some(ConsoleCreatedWebhook {
+                    id: "0190c0de-0000-7000-8000-000000000001".into(),
+                    secret: "whsec_abc".into(),
+                }),
+                confirm_delete: Some("0190c0de-0000-7000-8000-000000000001".into()),
+            },
+        ]
+    }
+}
+
+/// One delivery of a webhook endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsoleDeliveryRow {
+    pub id: String,
+    pub event: String,
+    pub attempts: u32,
+    /// `pending`, `delivered`, `failed` or `disabled`.
+    pub status: String,
+    pub last_attempt_at: Option<String>,
+    pub response_status: Option<u16>,
+}
+
+/// `pages/console/webhook.html`: one endpoint's deliveries, newest first.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleWebhook {
+    pub webhook: ConsoleWebhookRow,
+    pub deliveries: Vec<ConsoleDeliveryRow>,
+    pub next_page: Option<String>,
+}
+
+impl Page for ConsoleWebhook {
+    const TEMPLATE: &'static str = "pages/console/webhook.html";
+    fn samples() -> Vec<Self> {
+        vec![
+            ConsoleWebhook::default(),
+            ConsoleWebhook {
+                webhook: ConsoleWebhookRow {
+                    id: "0190c0de-0000-7000-8000-000000000001".into(),
+                    url: "https://hooks.example/sesame".into(),
+                    events: vec!["user.created".into()],
+                    status: "active".into(),
+                    created_at: "2026-12-04T13:05:09.123+00:00".into(),
+                },
+                deliveries: vec![ConsoleDeliveryRow {
+                    id: "0190c0de-0000-7000-8000-000000000002".into(),
+                    event: "user.created".into(),
+                    attempts: 2,
+                    status: "delivered".into(),
+                    last_attempt_at: Some("2026-12-04T13:05:09.123+00:00".into()),
+                    response_status: Some(204),
+                }],
+                next_page: Some("/console/webhooks/x?cursor=y".into()),
             },
         ]
     }

@@ -47,6 +47,8 @@ fn pages() -> Vec<(&'static str, BTreeSet<String>)> {
         keys::<ConsoleClients>(),
         keys::<ConsoleKeys>(),
         keys::<ConsoleAudit>(),
+        keys::<ConsoleWebhooks>(),
+        keys::<ConsoleWebhook>(),
     ]
 }
 

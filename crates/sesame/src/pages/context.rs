@@ -44,6 +44,7 @@ const NOTICES: &[&str] = &[
     "user-disabled",
     "user-signed-out",
     "client-deleted",
+    "webhook-deleted",
     "user-deleted",
     "roles-saved",
     "factors-removed",

@@ -18,6 +18,7 @@ mod assets;
 mod authorize;
 mod console;
 mod console_more;
+mod console_webhooks;
 mod context;
 mod cookies;
 mod form;
@@ -145,6 +146,15 @@ pub fn router() -> Router<AppState> {
         .route("/console/keys", get(console_more::keys))
         .route("/console/keys/rotate", post(console_more::keys_rotate))
         .route("/console/audit", get(console_more::audit))
+        .route(
+            "/console/webhooks",
+            get(console_webhooks::list).post(console_webhooks::create),
+        )
+        .route("/console/webhooks/{id}", get(console_webhooks::deliveries))
+        .route(
+            "/console/webhooks/{id}/delete",
+            post(console_webhooks::delete),
+        )
         .route("/account/apps", get(account::apps_show))
         .route("/account/apps/revoke", post(account::apps_revoke))
         .route(

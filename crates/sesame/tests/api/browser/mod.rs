@@ -602,7 +602,12 @@ async fn an_admin_unlocks_a_locked_person_from_the_console_who_then_signs_in() {
             b.press("Disable…").await;
             found.extend(b.axe_serious().await);
             assert!(b.text().await.contains("Yes, do it"), "asks first");
-            for path in ["/console/clients", "/console/keys", "/console/audit"] {
+            for path in [
+                "/console/clients",
+                "/console/keys",
+                "/console/audit",
+                "/console/webhooks",
+            ] {
                 b.goto(&format!("{base}{path}")).await;
                 found.extend(b.axe_serious().await);
             }

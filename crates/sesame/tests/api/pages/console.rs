@@ -34,6 +34,7 @@ async fn only_admins_open_the_console_and_the_rest_get_403() {
         "/console/clients".to_string(),
         "/console/keys".to_string(),
         "/console/audit".to_string(),
+        "/console/webhooks".to_string(),
     ];
     // Not signed in: the sign-in page, coming back here.
     let mut anonymous = FormClient::new(&app);
@@ -410,5 +411,62 @@ async fn roles_second_factors_and_deletion_from_a_users_page() {
     assert_eq!(
         app.login_raw(&user.username, PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn webhooks_are_added_with_the_secret_shown_once_and_removed_after_asking() {
+    let app = spawn_app_with(&[("SESAME_WEBHOOK_ALLOW_PRIVATE", "on")]).await;
+    let receiver = crate::receiver::Receiver::start().await;
+    let (mut b, _) = admin_browser(&app).await;
+    b.get("/console/webhooks").await;
+    let page = b
+        .post(
+            "/console/webhooks",
+            &[("url", "ftp://nowhere"), ("events", "user.created")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("id=\"url-error\""), "{}", page.body);
+    let page = b
+        .post(
+            "/console/webhooks",
+            &[("url", &receiver.url), ("events", "user.created")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CREATED);
+    let secret = shown_secret(&page.body).expect("the secret, this once");
+    assert!(secret.starts_with("whsec_"));
+    let page = b.get("/console/webhooks").await;
+    assert!(!page.body.contains(&secret), "never again");
+    let id = page
+        .body
+        .split("href=\"/console/webhooks/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a link to its deliveries")
+        .to_string();
+
+    // An event is delivered and listed.
+    app.new_user().await;
+    app.flush_webhooks().await;
+    let page = b.get(&format!("/console/webhooks/{id}")).await;
+    assert!(
+        page.body.contains("<code>user.created</code>"),
+        "{}",
+        page.body
+    );
+
+    let path = format!("/console/webhooks/{id}/delete");
+    assert_eq!(
+        b.post(&path, &[]).await.status,
+        StatusCode::OK,
+        "asks first"
+    );
+    let page = b.post(&path, &[("confirm", "yes")]).await;
+    assert_eq!(page.location(), "/console/webhooks?notice=webhook-deleted");
+    assert_eq!(
+        b.get(&format!("/console/webhooks/{id}")).await.status,
+        StatusCode::NOT_FOUND
     );
 }
