@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::audit::{AuditEvent, Auditor};
@@ -13,7 +14,7 @@ use crate::error::{CoreError, FieldErrors};
 use crate::revocation::Revoker;
 use crate::sessions::{ClientInfo, user_id_of};
 use crate::settings::Settings;
-use crate::store::{AuditEntry, AuditFilter, Store, UserRecord};
+use crate::store::{AuditEntry, AuditFilter, OverviewCounts, Store, UserRecord};
 
 pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 200;
@@ -60,6 +61,32 @@ pub fn page_size(limit: Option<u32>) -> Result<u32, CoreError> {
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
         Some(_) => Err(CoreError::field("limit", "must be 1 to 200")),
     }
+}
+
+/// The audit events the console charts: sign-ins, failed sign-ins, lockouts and refresh-token
+/// reuse — what a credential-stuffing wave or a token theft looks like.
+pub const CHARTED_EVENTS: [&str; 4] = [
+    "login_succeeded",
+    "login_failed",
+    "account_locked",
+    "refresh_reused",
+];
+
+/// Counts of [`CHARTED_EVENTS`] per bucket over a window ending now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub since: DateTime<Utc>,
+    pub bucket_secs: i64,
+    /// One per charted event, in [`CHARTED_EVENTS`] order; `counts[i]` is bucket `i`.
+    pub series: Vec<(&'static str, Vec<u64>)>,
+}
+
+/// The console's overview: counts now, and the last hour (5-minute buckets) and day (hours).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overview {
+    pub counts: OverviewCounts,
+    pub hour: Activity,
+    pub day: Activity,
 }
 
 /// The operator's capability: the HTTP admin API and the command line both act through it.
@@ -352,6 +379,49 @@ impl Admin {
         } else {
             Err(CoreError::NotFound)
         }
+    }
+
+    /// What the console's overview shows, from the database (the same on every replica, and
+    /// through restarts): the counts, and the charted events per bucket.
+    pub async fn overview(&self) -> Result<Overview, CoreError> {
+        let now = self.now();
+        let counts = self.store.overview_counts(now).await?;
+        let hour = self.activity(now, 12, 300).await?;
+        let day = self.activity(now, 24, 3600).await?;
+        Ok(Overview { counts, hour, day })
+    }
+
+    async fn activity(
+        &self,
+        now: DateTime<Utc>,
+        buckets: usize,
+        bucket_secs: i64,
+    ) -> Result<Activity, CoreError> {
+        let since = now - chrono::Duration::seconds(bucket_secs * buckets as i64);
+        let found = self
+            .store
+            .audit_counts(&CHARTED_EVENTS, since, bucket_secs)
+            .await?;
+        let series = CHARTED_EVENTS
+            .iter()
+            .map(|&event| {
+                let mut counts = vec![0u64; buckets];
+                for (e, b, n) in &found {
+                    // An entry stamped at this very instant (or by a replica whose clock runs a
+                    // little ahead) belongs to the newest bucket.
+                    let b = usize::try_from(*b).unwrap_or(0).min(buckets - 1);
+                    if e == event {
+                        counts[b] += n;
+                    }
+                }
+                (event, counts)
+            })
+            .collect();
+        Ok(Activity {
+            since,
+            bucket_secs,
+            series,
+        })
     }
 
     pub async fn audit_trail(

@@ -839,6 +839,36 @@ pub trait AuditStore: Send + Sync {
     async fn purge_audit(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// What the console's overview counts, read at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OverviewCounts {
+    pub users: u64,
+    /// Not revoked, not expired.
+    pub active_sessions: u64,
+    /// Emails written to the outbox and not sent yet.
+    pub email_backlog: u64,
+    /// Webhook deliveries pending to active endpoints.
+    pub webhook_backlog: u64,
+}
+
+/// Events per bucket of time: `(event, bucket, count)`, the bucket counted from `since` in steps
+/// of `bucket_secs`; empty buckets are absent.
+pub type EventCounts = Vec<(String, i64, u64)>;
+
+/// The console's read-only figures.
+#[async_trait]
+pub trait ConsoleStore: Send + Sync {
+    async fn overview_counts(&self, now: DateTime<Utc>) -> StoreResult<OverviewCounts>;
+    /// How many audit entries of each of `events` fell in each `bucket_secs`-long bucket from
+    /// `since` on (served by an index on `(event, at)`, migration 0021).
+    async fn audit_counts(
+        &self,
+        events: &[&str],
+        since: DateTime<Utc>,
+        bucket_secs: i64,
+    ) -> StoreResult<EventCounts>;
+}
+
 /// What an emailed token proves when it comes back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmailPurpose {
@@ -1299,6 +1329,7 @@ pub enum LogoutOutcome {
 #[async_trait]
 pub trait Store:
     UserStore
+    + ConsoleStore
     + SessionStore
     + KeyStore
     + AuditStore

@@ -197,3 +197,54 @@ pub async fn store_pings_and_migrates_again(store: Arc<dyn Store>) {
     store.migrate().await.unwrap();
     store.ping().await.unwrap();
 }
+
+pub async fn audit_counts_per_event_and_bucket(store: Arc<dyn Store>) {
+    let at = |m: i64, event: &str| AuditEntry {
+        at: t0() + mins(m),
+        ..entry(event, None)
+    };
+    store
+        .append_audit(&[
+            at(-1, "login_failed"),
+            at(0, "login_failed"),
+            at(4, "login_failed"),
+            at(5, "login_failed"),
+            at(12, "login_succeeded"),
+            at(12, "register"),
+        ])
+        .await
+        .unwrap();
+    let mut counts = store
+        .audit_counts(&["login_failed", "login_succeeded"], t0(), 300)
+        .await
+        .unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("login_failed".to_string(), 0, 2),
+            ("login_failed".to_string(), 1, 1),
+            ("login_succeeded".to_string(), 2, 1),
+        ],
+        "five-minute buckets from t0; before it and other events left out"
+    );
+    assert!(store.audit_counts(&[], t0(), 300).await.unwrap().is_empty());
+}
+
+pub async fn overview_counts_what_the_console_shows(store: Arc<dyn Store>) {
+    let empty = store.overview_counts(t0()).await.unwrap();
+    assert_eq!(empty, sesame_core::store::OverviewCounts::default());
+    let alice = create_user(&*store, "alice").await;
+    create_user(&*store, "bob").await;
+    let (live, _) = open_session(&*store, alice, t0(), t0() + Duration::days(1)).await;
+    open_session(&*store, alice, t0(), t0() + Duration::days(1)).await;
+    store.revoke_session(live, t0(), &[]).await.unwrap();
+    let counts = store.overview_counts(t0() + mins(1)).await.unwrap();
+    assert_eq!(counts.users, 2);
+    assert_eq!(counts.active_sessions, 1, "the revoked one is not counted");
+    let later = store
+        .overview_counts(t0() + Duration::days(2))
+        .await
+        .unwrap();
+    assert_eq!(later.active_sessions, 0, "nor an expired one");
+}

@@ -172,6 +172,8 @@ macro_rules! conformance_tests {
                 list_audit_filters_newest_first_with_cursor,
                 purge_audit_removes_older_entries,
                 store_pings_and_migrates_again,
+                audit_counts_per_event_and_bucket,
+                overview_counts_what_the_console_shows,
             }
             cancellation {
                 writes_dropped_at_any_await_leave_the_store_usable,

@@ -8,6 +8,7 @@
 
 mod audit;
 mod clients;
+mod console;
 mod email;
 mod keys;
 mod lockout;

@@ -24,6 +24,7 @@
 mod audit;
 mod checkpoint;
 mod clients;
+mod console;
 mod email;
 mod keys;
 mod lockout;

@@ -575,14 +575,73 @@ pub struct ConsoleUserRow {
     pub last_login_at: Option<String>,
 }
 
-/// `pages/console/home.html`: where an operator starts.
+/// `pages/console/home.html`: the overview an operator takes in at a glance.
 #[derive(Debug, Clone, Serialize, Default)]
-pub struct ConsoleHome {}
+pub struct ConsoleHome {
+    pub users: u64,
+    pub active_sessions: u64,
+    pub email_backlog: u64,
+    pub webhook_backlog: u64,
+    /// The published signing keys, with their ages.
+    pub keys: Vec<ConsoleKeyRow>,
+    /// The last hour, then the last day.
+    pub charts: Vec<ConsoleChart>,
+}
+
+/// Sign-ins, failures, lockouts and refresh-token reuse over a window.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ConsoleChart {
+    /// `hour` or `day`.
+    pub window: String,
+    /// An inline `<svg>` Sesame drew (trusted markup), titled for screen readers.
+    pub svg: String,
+    /// The series (audit event names), in legend order; `colors` is each one's stroke.
+    pub series: Vec<String>,
+    pub colors: Vec<String>,
+    /// The window's total per series.
+    pub totals: Vec<u64>,
+    /// One row per bucket: its start and a count per series — the chart as numbers.
+    pub rows: Vec<ConsoleChartRow>,
+}
+
+/// One bucket of a [`ConsoleChart`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsoleChartRow {
+    pub start: String,
+    pub counts: Vec<u64>,
+}
 
 impl Page for ConsoleHome {
     const TEMPLATE: &'static str = "pages/console/home.html";
     fn samples() -> Vec<Self> {
-        vec![ConsoleHome {}]
+        vec![
+            ConsoleHome::default(),
+            ConsoleHome {
+                users: 1_000_000,
+                active_sessions: 12,
+                email_backlog: 1,
+                webhook_backlog: 3,
+                keys: vec![ConsoleKeyRow {
+                    kid: "k1".into(),
+                    purpose: "access".into(),
+                    alg: "EdDSA".into(),
+                    state: "active".into(),
+                    created_at: "2026-12-04T13:05:09.123+00:00".into(),
+                    age_days: 0,
+                }],
+                charts: vec![ConsoleChart {
+                    window: "hour".into(),
+                    svg: "<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>".into(),
+                    series: vec!["login_failed".into()],
+                    colors: vec!["#b91c1c".into()],
+                    totals: vec![7],
+                    rows: vec![ConsoleChartRow {
+                        start: "2026-12-04T13:05:09.123+00:00".into(),
+                        counts: vec![7],
+                    }],
+                }],
+            },
+        ]
     }
 }
 

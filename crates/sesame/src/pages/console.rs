@@ -29,9 +29,32 @@ pub(super) fn admin(ctx: &PageCtx) -> Result<Actor, Response> {
         .map_err(|e| ctx.core_error(e))
 }
 
+/// `GET /console`: counts, the signing keys' ages, and the last hour's and day's sign-ins,
+/// failures, lockouts and refresh-token reuse as charts (from the audit trail: the same on every
+/// replica and through restarts).
 pub async fn home(ctx: PageCtx) -> Result<Response, Response> {
     admin(&ctx)?;
-    Ok(ctx.render(StatusCode::OK, &ConsoleHome {}))
+    let overview = ctx
+        .state
+        .sesame
+        .admin()
+        .overview()
+        .await
+        .map_err(|e| ctx.core_error(e))?;
+    let title = ctx.message("console-chart-title", &[]);
+    let c = overview.counts;
+    let page = ConsoleHome {
+        users: c.users,
+        active_sessions: c.active_sessions,
+        email_backlog: c.email_backlog,
+        webhook_backlog: c.webhook_backlog,
+        keys: super::console_more::key_rows(&ctx),
+        charts: vec![
+            super::console_chart::chart("hour", &title, &overview.hour),
+            super::console_chart::chart("day", &title, &overview.day),
+        ],
+    };
+    Ok(ctx.render(StatusCode::OK, &page))
 }
 
 /// `GET /console/users?q=&cursor=`: a page of users (keyset pagination, as `/admin/users`).

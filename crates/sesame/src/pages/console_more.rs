@@ -199,25 +199,28 @@ pub async fn keys_rotate(ctx: PageCtx, form: PageForm) -> Result<Response, Respo
     Ok(ctx.redirect("/console/keys?notice=keys-rotated"))
 }
 
-/// The published keys (public parts only, as the JWKS shows them) with their state and age.
 fn keys_page(ctx: &PageCtx, confirm: bool) -> ConsoleKeys {
-    let now = ctx.state.sesame.now();
-    let ring = ctx.state.sesame.key_ring().current();
     ConsoleKeys {
-        keys: ring
-            .published
-            .iter()
-            .map(|k| ConsoleKeyRow {
-                kid: k.jwk.kid.clone(),
-                purpose: k.purpose.as_str().to_string(),
-                alg: k.jwk.alg.clone(),
-                state: k.state.as_str().to_string(),
-                created_at: k.created_at.to_rfc3339(),
-                age_days: (now - k.created_at).num_days().max(0),
-            })
-            .collect(),
+        keys: key_rows(ctx),
         confirm,
     }
+}
+
+/// The published keys (public parts only, as the JWKS shows them) with their state and age.
+pub(super) fn key_rows(ctx: &PageCtx) -> Vec<ConsoleKeyRow> {
+    let now = ctx.state.sesame.now();
+    let ring = ctx.state.sesame.key_ring().current();
+    ring.published
+        .iter()
+        .map(|k| ConsoleKeyRow {
+            kid: k.jwk.kid.clone(),
+            purpose: k.purpose.as_str().to_string(),
+            alg: k.jwk.alg.clone(),
+            state: k.state.as_str().to_string(),
+            created_at: k.created_at.to_rfc3339(),
+            age_days: (now - k.created_at).num_days().max(0),
+        })
+        .collect()
 }
 
 /// `GET /console/audit?user_id=&event=&cursor=`: newest first, a page at a time.

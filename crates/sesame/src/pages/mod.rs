@@ -17,6 +17,7 @@ mod account;
 mod assets;
 mod authorize;
 mod console;
+mod console_chart;
 mod console_more;
 mod console_webhooks;
 mod context;

@@ -470,3 +470,35 @@ async fn webhooks_are_added_with_the_secret_shown_once_and_removed_after_asking(
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn the_overview_counts_and_charts_sign_ins_failures_and_lockouts() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    lock(&app, &user).await;
+    let (mut b, _) = admin_browser(&app).await;
+    let page = b.get("/console").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for chart in ["chart-title-hour", "chart-title-day"] {
+        assert!(page.body.contains(chart), "{chart}");
+    }
+    // Five wrong passwords and the lock they caused, in both windows; the sign-ins (the user's
+    // and the admin's logins, the admin's page sign-in) too.
+    assert_eq!(
+        page.body.matches("failed sign-ins: 5").count(),
+        2,
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches("lockouts: 1").count(), 2);
+    assert!(!page.body.contains("> sign-ins: 0"), "{}", page.body);
+    assert!(page.body.contains("<polyline"), "drawn");
+    assert!(!page.body.contains("<script"), "no script");
+    let users = page
+        .body
+        .split("Users</a></dt><dd>")
+        .nth(1)
+        .and_then(|r| r.split("</dd>").next())
+        .expect("the user count");
+    assert_eq!(users, "2");
+}
