@@ -280,6 +280,19 @@ impl Browser {
         serde_json::from_str(result.as_str().unwrap()).unwrap()
     }
 
+    /// With `SESAME_SCREENSHOTS` set, saves a screenshot of the page as `docs/<name>.png` (the
+    /// pictures in the docs are taken by the tests that check those pages; CI leaves them be).
+    pub async fn screenshot_for_docs(&self, name: &str) {
+        if std::env::var_os("SESAME_SCREENSHOTS").is_none() {
+            return;
+        }
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs")
+            .join(format!("{name}.png"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, self.client.screenshot().await.unwrap()).unwrap();
+    }
+
     /// Saves a screenshot and the page source under the artifacts dir; returns the paths.
     pub async fn save_artifacts(&self, name: &str) -> Vec<PathBuf> {
         std::fs::create_dir_all(&self.artifacts).unwrap();

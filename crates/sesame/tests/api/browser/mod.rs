@@ -591,12 +591,15 @@ async fn an_admin_unlocks_a_locked_person_from_the_console_who_then_signs_in() {
             assert_eq!(b.path().await, "/console", "back where the admin was going");
             let mut found = Vec::new();
             found.extend(b.axe_serious().await);
+            b.screenshot_for_docs("console/overview").await;
             b.follow("a[href='/console/users']").await;
             b.fill("Email or username", &username).await;
             b.press("Search").await;
             found.extend(b.axe_serious().await);
+            b.screenshot_for_docs("console/users").await;
             b.follow("table a").await;
             found.extend(b.axe_serious().await);
+            b.screenshot_for_docs("console/user").await;
             b.press("Unlock").await;
             assert!(b.text().await.contains("The account is unlocked."));
             b.press("Disable…").await;
@@ -618,6 +621,7 @@ async fn an_admin_unlocks_a_locked_person_from_the_console_who_then_signs_in() {
             b.press("Create client").await;
             assert!(b.text().await.contains("Client created"));
             found.extend(b.axe_serious().await);
+            b.screenshot_for_docs("console/client-created").await;
             assert!(found.is_empty(), "axe-core: {found:#?}");
         })
     })

@@ -502,3 +502,72 @@ async fn the_overview_counts_and_charts_sign_ins_failures_and_lockouts() {
         .expect("the user count");
     assert_eq!(users, "2");
 }
+
+#[tokio::test]
+async fn an_app_registered_in_the_console_signs_a_person_in() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let app = spawn_app().await;
+    let (mut b, _) = admin_browser(&app).await;
+    b.get("/console/clients").await;
+    let page = b
+        .post(
+            "/console/clients",
+            &[
+                ("name", "Notes"),
+                ("audiences", "api"),
+                ("scopes", "openid profile"),
+                ("redirect_uris", "https://notes.example/cb"),
+                ("public", "on"),
+                ("first_party", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    assert!(
+        shown_secret(&page.body).is_none(),
+        "a public client has no secret"
+    );
+    let client_id = page
+        .body
+        .split("<dt>client_id</dt><dd><code>")
+        .nth(1)
+        .and_then(|r| r.split("</code>").next())
+        .expect("the client id")
+        .to_string();
+    // The admin's own browser session signs in to it: code, then tokens.
+    let verifier = "v".repeat(43);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let page = b
+        .get(&format!(
+            "/oauth/authorize?response_type=code&client_id={client_id}&scope=openid\
+             &redirect_uri=https%3A%2F%2Fnotes.example%2Fcb&code_challenge={challenge}\
+             &code_challenge_method=S256&state=s"
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = url::Url::parse(page.location()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code");
+    let res = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", "https://notes.example/cb"),
+            ("code_verifier", verifier.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(body(res).await["id_token"].is_string());
+}
