@@ -582,6 +582,11 @@ async fn an_admin_unlocks_a_locked_person_from_the_console_who_then_signs_in() {
     );
     let base = app.base.clone();
     let (admin_name, username) = (admin.username.clone(), user.username.clone());
+    let redirect = format!("{base}/cb");
+    let redirect_uri = redirect.clone();
+    let jwks_before = app.jwks_kids().await;
+    let out = std::sync::Arc::new(std::sync::Mutex::new((String::new(), String::new())));
+    let got = out.clone();
     with_browser("console_unlock", Options::default(), move |b| {
         Box::pin(async move {
             b.goto(&format!("{base}/console")).await;
@@ -614,14 +619,36 @@ async fn an_admin_unlocks_a_locked_person_from_the_console_who_then_signs_in() {
                 b.goto(&format!("{base}{path}")).await;
                 found.extend(b.axe_serious().await);
             }
-            // A client created on the page: its secret shown once.
+            // An app registered on the page, then signing the admin in: it gets a code.
             b.goto(&format!("{base}/console/clients")).await;
-            b.fill("Name", "Reports").await;
+            b.fill("Name", "Notes").await;
             b.fill("Audiences", "api").await;
+            b.fill("Redirect URIs", &redirect).await;
+            b.find("input[name='public']").await.click().await.unwrap();
+            b.find("input[name='first_party']")
+                .await
+                .click()
+                .await
+                .unwrap();
             b.press("Create client").await;
             assert!(b.text().await.contains("Client created"));
             found.extend(b.axe_serious().await);
             b.screenshot_for_docs("console/client-created").await;
+            let client_id = b.find("dl.facts dd code").await.text().await.unwrap();
+            b.goto(&authorize_url(&base, &client_id, &redirect)).await;
+            let url = b.client.current_url().await.unwrap();
+            assert!(url.as_str().starts_with(&redirect), "{url}");
+            let code = url
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+                .expect("a code");
+            *got.lock().unwrap() = (client_id, code);
+            // Keys rotated on the page, after asking.
+            b.goto(&format!("{base}/console/keys")).await;
+            b.press("Rotate keys…").await;
+            b.press("Yes, do it").await;
+            assert!(b.text().await.contains("The keys are rotated."));
             assert!(found.is_empty(), "axe-core: {found:#?}");
         })
     })
@@ -631,4 +658,59 @@ async fn an_admin_unlocks_a_locked_person_from_the_console_who_then_signs_in() {
         StatusCode::OK,
         "unlocked, and the confirmation alone disabled nothing"
     );
+    let (client_id, code) = out.lock().unwrap().clone();
+    let res = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .post(app.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("code_verifier", VERIFIER),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the app redeems its code");
+    let after = app.jwks_kids().await;
+    assert!(
+        after.iter().any(|k| !jwks_before.contains(k)),
+        "the rotation is in the JWKS: {jwks_before:?} → {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_gets_403_on_every_console_page() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let base = app.base.clone();
+    let id = user.id.clone();
+    with_browser("console_customer", Options::default(), move |b| {
+        Box::pin(async move {
+            b.goto(&format!("{base}/signin")).await;
+            b.fill("Username or email", &user.email).await;
+            b.fill("Password", PASSWORD).await;
+            b.press("Sign in").await;
+            for path in [
+                "/console".to_string(),
+                "/console/users".to_string(),
+                format!("/console/users/{id}"),
+                "/console/clients".to_string(),
+                "/console/keys".to_string(),
+                "/console/audit".to_string(),
+                "/console/webhooks".to_string(),
+            ] {
+                b.goto(&format!("{base}{path}")).await;
+                let text = b.text().await;
+                assert!(
+                    text.contains("This page is for administrators."),
+                    "{path}: {text}"
+                );
+            }
+        })
+    })
+    .await;
 }
