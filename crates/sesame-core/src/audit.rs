@@ -65,6 +65,10 @@ pub enum AuditEvent {
     RecoveryCodeUsed,
     /// The user replaced their recovery codes by a new set.
     RecoveryCodesRegenerated,
+    /// The user registered a passkey (detail `passkey_id`, `name`).
+    PasskeyAdded,
+    /// The user removed a passkey (detail `passkey_id`).
+    PasskeyRemoved,
     /// An app exchanged an authorization code for the person's tokens.
     AppAuthorized,
     /// A person allowed an app the scopes named.
@@ -85,7 +89,7 @@ pub enum AuditEvent {
 
 impl AuditEvent {
     /// Every event, for tests and documentation.
-    pub const ALL: [AuditEvent; 34] = [
+    pub const ALL: [AuditEvent; 36] = [
         AuditEvent::Register,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -112,6 +116,8 @@ impl AuditEvent {
         AuditEvent::MfaFailed,
         AuditEvent::RecoveryCodeUsed,
         AuditEvent::RecoveryCodesRegenerated,
+        AuditEvent::PasskeyAdded,
+        AuditEvent::PasskeyRemoved,
         AuditEvent::AppAuthorized,
         AuditEvent::ConsentGranted,
         AuditEvent::ConsentRevoked,
@@ -151,6 +157,8 @@ impl AuditEvent {
             AuditEvent::MfaFailed => "mfa_failed",
             AuditEvent::RecoveryCodeUsed => "recovery_code_used",
             AuditEvent::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            AuditEvent::PasskeyAdded => "passkey_added",
+            AuditEvent::PasskeyRemoved => "passkey_removed",
             AuditEvent::AppAuthorized => "app_authorized",
             AuditEvent::ConsentGranted => "consent_granted",
             AuditEvent::ConsentRevoked => "consent_revoked",

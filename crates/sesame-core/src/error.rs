@@ -65,6 +65,18 @@ pub enum CoreError {
     EnrollmentCodeInvalid,
     #[error("a second factor is enrolled already")]
     MfaAlreadyEnrolled,
+    /// A passkey registration was refused: an unknown, expired or used ceremony, an answer
+    /// that does not verify, or a credential registered already.
+    #[error("the passkey could not be registered")]
+    PasskeyRejected,
+    /// A passkey sign-in was refused: an unknown, expired or used ceremony, an unknown
+    /// credential, a wrong signature, origin or RP id, no user verification, or a signature
+    /// counter gone backwards.
+    #[error("the passkey was not accepted")]
+    PasskeyInvalid,
+    /// No WebAuthn relying party: the issuer is an IP address and no RP id is set.
+    #[error("passkeys are not available on this server")]
+    PasskeysUnavailable,
     /// No second factor (or no pending enrollment) to act on.
     #[error("no second factor is enrolled")]
     MfaNotEnrolled,

@@ -63,6 +63,8 @@ impl Maintenance {
             .await?;
         // A sign-in's second step lives five minutes; an expired one is of no use to anyone.
         self.store.purge_mfa_challenges(now).await?;
+        // So does a passkey ceremony (registration or sign-in) that was never finished.
+        self.store.purge_ceremonies(now).await?;
         // Settled webhook deliveries stay listed for a week (or the audit retention, if shorter).
         self.store
             .purge_deliveries(now - ttl(crate::webhooks::KEEP_SETTLED.min(self.audit_retention)))

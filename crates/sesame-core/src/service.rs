@@ -121,6 +121,7 @@ impl Sesame {
         let factors = SecondFactors::new(
             SecretCipher::new(totp_key.expose_secret())?,
             secret_bytes(recovery_mac),
+            crate::mfa::passkeys::RelyingParty::for_settings(&settings)?,
         );
 
         let metrics = Arc::new(CoreMetrics::default());

@@ -80,6 +80,12 @@ pub struct Settings {
     /// The configured audiences a self-registered app may ask tokens for with `resource=`
     /// (`SESAME_DYNAMIC_AUDIENCES`, default none: its tokens are for itself only).
     pub dynamic_audiences: Vec<String>,
+    /// The WebAuthn relying-party id passkeys are bound to (`SESAME_WEBAUTHN_RP_ID`; `None`:
+    /// the issuer's host).
+    pub webauthn_rp_id: Option<String>,
+    /// The origins whose pages may use passkeys (`SESAME_WEBAUTHN_ORIGINS`; empty: the
+    /// issuer's origin).
+    pub webauthn_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -116,6 +122,8 @@ impl Default for Settings {
             mfa_required_roles: Vec::new(),
             dynamic_registration: false,
             dynamic_audiences: Vec::new(),
+            webauthn_rp_id: None,
+            webauthn_origins: Vec::new(),
         }
     }
 }

@@ -364,6 +364,23 @@ impl Assurance {
     pub const AAL1: &'static str = "aal1";
     pub const AAL2: &'static str = "aal2";
 
+    /// A user-verified passkey alone: something the person has (the authenticator, `hwk`)
+    /// unlocked by something they know or are (`user`: its PIN or biometric) — two factors.
+    pub fn passkey() -> Self {
+        Assurance {
+            amr: vec!["hwk".into(), "user".into(), "mfa".into()],
+            acr: Self::AAL2.into(),
+        }
+    }
+
+    /// A password, then a passkey.
+    pub fn password_and_passkey() -> Self {
+        Assurance {
+            amr: vec!["pwd".into(), "hwk".into(), "mfa".into()],
+            acr: Self::AAL2.into(),
+        }
+    }
+
     /// A password alone.
     pub fn password() -> Self {
         Assurance {
@@ -1046,12 +1063,19 @@ pub struct MfaFactors {
     pub totp: Option<TotpRecord>,
     /// Recovery codes not used yet.
     pub recovery_codes_left: u32,
+    /// Registered passkeys.
+    pub passkeys: u32,
 }
 
 impl MfaFactors {
-    /// A confirmed TOTP (later: or a passkey): the sign-in needs a second step.
-    pub fn has_second_factor(&self) -> bool {
+    /// A confirmed TOTP.
+    pub fn has_totp(&self) -> bool {
         self.totp.as_ref().is_some_and(|t| t.confirmed_at.is_some())
+    }
+
+    /// A confirmed TOTP or a passkey: the password alone no longer signs in.
+    pub fn has_second_factor(&self) -> bool {
+        self.has_totp() || self.passkeys > 0
     }
 }
 
@@ -1105,6 +1129,9 @@ pub enum MfaProof {
     /// The keyed hash of a presented recovery code; accepted only if it names an unused code
     /// of the user.
     RecoveryCode(Vec<u8>),
+    /// A passkey assertion that verified: accepted only if the passkey is still the user's
+    /// and its signature counter moves forward (see [`PasskeyUse`]).
+    Passkey(PasskeyUse),
 }
 
 /// How finishing a challenge went. Nothing was changed unless `Completed`.
@@ -1159,7 +1186,7 @@ pub trait MfaStore: Send + Sync {
         now: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> StoreResult<bool>;
-    /// Deletes every factor of the user (TOTP, recovery codes, open challenges) and, when there
+    /// Deletes every factor of the user (TOTP, passkeys, recovery codes, open challenges) and, when there
     /// was one, queues `notice` to the outbox and writes `audit` — one transaction. Returns
     /// whether anything was removed.
     async fn remove_mfa(
@@ -1190,6 +1217,113 @@ pub trait MfaStore: Send + Sync {
     ) -> StoreResult<MfaCompletion>;
     /// Deletes challenges that expired before `before`.
     async fn purge_mfa_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// A passkey as stored: the credential webauthn-rs keeps (public key, counter, flags) as its
+/// own JSON, beside what Sesame shows.
+#[derive(Debug, Clone)]
+pub struct PasskeyRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// The WebAuthn credential id (raw bytes): unique across all users.
+    pub credential_id: Vec<u8>,
+    pub name: String,
+    /// webauthn-rs's `Passkey`, serialised.
+    pub credential: String,
+    /// The signature counter last accepted (0 for authenticators without one).
+    pub sign_count: u32,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A verified passkey assertion to record: the credential as updated and its counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyUse {
+    pub id: Uuid,
+    pub credential: String,
+    /// Accepted only if greater than the stored one, or both are 0 (no counter).
+    pub sign_count: u32,
+}
+
+/// What a WebAuthn ceremony is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CeremonyKind {
+    /// Adding a passkey to the signed-in user.
+    Register,
+    /// Signing in with a passkey of a named user, or of whoever the authenticator says
+    /// (discoverable credentials): `user_id` is `None` then.
+    Login,
+    /// The second step of a password sign-in: `mfa_hash` names the challenge it finishes.
+    SecondFactor,
+}
+
+impl CeremonyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CeremonyKind::Register => "register",
+            CeremonyKind::Login => "login",
+            CeremonyKind::SecondFactor => "second_factor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "register" => Some(CeremonyKind::Register),
+            "login" => Some(CeremonyKind::Login),
+            "second_factor" => Some(CeremonyKind::SecondFactor),
+            _ => None,
+        }
+    }
+}
+
+/// A started WebAuthn ceremony, kept (by the SHA-256 of its `challenge_id`) so that any replica
+/// can finish what another started.
+#[derive(Debug, Clone)]
+pub struct Ceremony {
+    pub hash: Vec<u8>,
+    pub kind: CeremonyKind,
+    pub user_id: Option<Uuid>,
+    /// The sign-in challenge a second-factor ceremony finishes.
+    pub mfa_hash: Option<Vec<u8>>,
+    /// The name a registration gives the new passkey.
+    pub name: Option<String>,
+    /// webauthn-rs's ceremony state, serialised.
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Passkeys and the WebAuthn ceremonies that add and use them.
+#[async_trait]
+pub trait PasskeyStore: Send + Sync {
+    async fn create_ceremony(&self, ceremony: &Ceremony) -> StoreResult<()>;
+    /// Deletes and returns the unexpired ceremony with this hash: a ceremony is finished (or
+    /// failed) once; of two concurrent takers one gets it.
+    async fn take_ceremony(&self, hash: &[u8], now: DateTime<Utc>)
+    -> StoreResult<Option<Ceremony>>;
+    /// Deletes ceremonies that expired before `before`.
+    async fn purge_ceremonies(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    /// Stores a new passkey with `audit`, one transaction. False (nothing written) when its
+    /// credential id is registered already (to anyone), or the user is gone.
+    async fn add_passkey(&self, passkey: &PasskeyRecord, audit: &[AuditEntry])
+    -> StoreResult<bool>;
+    /// The user's passkeys, oldest first.
+    async fn list_passkeys(&self, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>>;
+    async fn find_passkey_by_credential(
+        &self,
+        credential_id: &[u8],
+    ) -> StoreResult<Option<PasskeyRecord>>;
+    /// Renames a passkey of the user; false when there is no such passkey of theirs.
+    async fn rename_passkey(&self, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool>;
+    /// Deletes a passkey of the user with `audit`; when no second factor remains, the recovery
+    /// codes and open sign-in challenges go too (as for [`MfaStore::remove_totp`]). False
+    /// (nothing written) when there is no such passkey of theirs.
+    async fn remove_passkey(&self, user_id: Uuid, id: Uuid, audit: &[AuditEntry])
+    -> StoreResult<bool>;
+    /// Records a verified assertion of a sign-in with the passkey alone: the credential, the
+    /// counter and the last use — only if the counter moves forward (or both are 0), decided by
+    /// one conditional write, so a cloned authenticator racing the real one is refused once.
+    async fn use_passkey(&self, used: &PasskeyUse, now: DateTime<Utc>) -> StoreResult<bool>;
 }
 
 /// An authorization code as issued: known by its SHA-256 only.
@@ -1336,6 +1470,7 @@ pub trait Store:
     + ClientStore
     + EmailStore
     + MfaStore
+    + PasskeyStore
     + OidcStore
     + WebhookStore
     + std::fmt::Debug

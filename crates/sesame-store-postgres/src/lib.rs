@@ -14,6 +14,7 @@ mod keys;
 mod lockout;
 mod mfa;
 mod oidc;
+mod passkeys;
 mod sessions;
 mod status;
 mod users;

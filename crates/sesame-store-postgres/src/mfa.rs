@@ -1,7 +1,9 @@
 //! mfa_totp, mfa_recovery_codes, mfa_challenges: second factors and the second step of a
 //! sign-in. What two replicas could race for — a time step, a recovery code, a challenge — is
 //! decided by conditional `UPDATE`s under READ COMMITTED: the second writer waits for the
-//! first's row lock, re-reads the row and finds its condition false.
+//! first's row lock, re-reads the row and finds its condition false. Changes to which factors
+//! a user has (here and in `passkeys.rs`) first lock the user's row, so "is a second factor
+//! left?" is answered after any concurrent removal has committed.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -58,8 +60,32 @@ async fn put_recovery_codes(
     Ok(())
 }
 
+/// Locks the user's row for the rest of the caller's transaction (see the module comment).
+pub(crate) async fn lock_user(conn: &mut PgConnection, user: Uuid) -> StoreResult<bool> {
+    let found = sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+        .bind(user)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(found.is_some())
+}
+
+/// Whether the user still has a second factor (a confirmed TOTP or a passkey), in the caller's
+/// transaction.
+pub(crate) async fn has_second_factor(conn: &mut PgConnection, user: Uuid) -> StoreResult<bool> {
+    let found: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM mfa_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL \
+         UNION ALL SELECT 1 FROM passkeys WHERE user_id = $1 LIMIT 1",
+    )
+    .bind(user)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(found.is_some())
+}
+
 /// Drops the recovery codes and open challenges of a user left without a second factor.
-async fn drop_orphans(conn: &mut PgConnection, user: Uuid) -> StoreResult<u64> {
+pub(crate) async fn drop_orphans(conn: &mut PgConnection, user: Uuid) -> StoreResult<u64> {
     let codes = sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
         .bind(user)
         .execute(&mut *conn)
@@ -90,6 +116,11 @@ impl MfaStore for PostgresStore {
         .fetch_one(self.pool())
         .await
         .map_err(map_err)?;
+        let passkeys: i64 = sqlx::query_scalar("SELECT count(*) FROM passkeys WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(MfaFactors {
             totp: totp.map(|t| TotpRecord {
                 secret: SealedSecret(t.secret),
@@ -98,6 +129,7 @@ impl MfaStore for PostgresStore {
                 last_step: t.last_step,
             }),
             recovery_codes_left: u32::try_from(left.max(0)).unwrap_or(u32::MAX),
+            passkeys: u32::try_from(passkeys.max(0)).unwrap_or(u32::MAX),
         })
     }
 
@@ -151,6 +183,7 @@ impl MfaStore for PostgresStore {
 
     async fn remove_totp(&self, user_id: Uuid, audit: &[AuditEntry]) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
+        lock_user(&mut tx, user_id).await?;
         let removed = sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
@@ -159,8 +192,10 @@ impl MfaStore for PostgresStore {
         if removed.rows_affected() == 0 {
             return Ok(false);
         }
-        // TOTP is the only second factor until passkeys arrive: nothing is left.
-        drop_orphans(&mut tx, user_id).await?;
+        // Recovery codes stand in for a second factor: with none left they go too.
+        if !has_second_factor(&mut tx, user_id).await? {
+            drop_orphans(&mut tx, user_id).await?;
+        }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
@@ -174,17 +209,10 @@ impl MfaStore for PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        // FOR SHARE: a removal of the TOTP committing meanwhile waits for this transaction, so
-        // no set is written for a factor that is gone.
-        let enrolled = sqlx::query(
-            "SELECT 1 FROM mfa_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL FOR SHARE",
-        )
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?
-        .is_some();
-        if !enrolled {
+        // The user's row locked: a removal of the last factor committing meanwhile waits for
+        // this transaction, so no set is written for a factor that is gone.
+        lock_user(&mut tx, user_id).await?;
+        if !has_second_factor(&mut tx, user_id).await? {
             return Ok(false);
         }
         put_recovery_codes(&mut tx, user_id, recovery_codes, now).await?;
@@ -200,14 +228,21 @@ impl MfaStore for PostgresStore {
         audit: &[AuditEntry],
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
+        lock_user(&mut tx, user_id).await?;
         let totp = sqlx::query("DELETE FROM mfa_totp WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?
             .rows_affected();
+        let passkeys = sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
         let codes = drop_orphans(&mut tx, user_id).await?;
-        if totp + codes == 0 {
+        if totp + passkeys + codes == 0 {
             return Ok(false);
         }
         insert_outbox(&mut tx, notice).await?;
@@ -303,6 +338,9 @@ impl MfaStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?,
+            MfaProof::Passkey(used) => {
+                crate::passkeys::record_use(&mut tx, Some(user_id), used, now).await?
+            }
         };
         if factor.rows_affected() != 1 {
             return Ok(MfaCompletion::FactorRefused);

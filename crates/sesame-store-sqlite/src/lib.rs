@@ -30,6 +30,7 @@ mod keys;
 mod lockout;
 mod mfa;
 mod oidc;
+mod passkeys;
 mod private_files;
 mod rotation;
 mod sessions;

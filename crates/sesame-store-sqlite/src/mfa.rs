@@ -1,5 +1,5 @@
 //! mfa_totp, mfa_recovery_codes, mfa_challenges: second factors and the second step of a
-//! sign-in. Each write is one `BEGIN IMMEDIATE` transaction, so the conditional updates that
+//! sign-in (passkeys, the other second factor, are in `passkeys.rs`). Each write is one `BEGIN IMMEDIATE` transaction, so the conditional updates that
 //! spend a time step, a recovery code or a challenge are decided one after the other.
 
 use async_trait::async_trait;
@@ -59,8 +59,22 @@ async fn put_recovery_codes(
     Ok(())
 }
 
+/// Whether the user still has a second factor (a confirmed TOTP or a passkey), in the caller's
+/// transaction.
+pub(crate) async fn has_second_factor(conn: &mut SqliteConnection, user: &str) -> StoreResult<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM mfa_totp WHERE user_id = ?1 AND confirmed_at IS NOT NULL \
+         UNION ALL SELECT 1 FROM passkeys WHERE user_id = ?1 LIMIT 1",
+    )
+    .bind(user)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(found.is_some())
+}
+
 /// Drops the recovery codes and open challenges of a user left without a second factor.
-async fn drop_orphans(conn: &mut SqliteConnection, user: &str) -> StoreResult<u64> {
+pub(crate) async fn drop_orphans(conn: &mut SqliteConnection, user: &str) -> StoreResult<u64> {
     let codes = sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = ?")
         .bind(user)
         .execute(&mut *conn)
@@ -92,6 +106,11 @@ impl MfaStore for SqliteStore {
         .fetch_one(self.reader())
         .await
         .map_err(map_err)?;
+        let passkeys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = ?")
+            .bind(&user)
+            .fetch_one(self.reader())
+            .await
+            .map_err(map_err)?;
         Ok(MfaFactors {
             totp: totp.map(|t| TotpRecord {
                 secret: SealedSecret(t.secret),
@@ -100,6 +119,7 @@ impl MfaStore for SqliteStore {
                 last_step: t.last_step,
             }),
             recovery_codes_left: u32::try_from(left.max(0)).unwrap_or(u32::MAX),
+            passkeys: u32::try_from(passkeys.max(0)).unwrap_or(u32::MAX),
         })
     }
 
@@ -163,8 +183,10 @@ impl MfaStore for SqliteStore {
         if removed.rows_affected() == 0 {
             return Ok(false);
         }
-        // TOTP is the only second factor until passkeys arrive: nothing is left.
-        drop_orphans(&mut tx, &user).await?;
+        // Recovery codes stand in for a second factor: with none left they go too.
+        if !has_second_factor(&mut tx, &user).await? {
+            drop_orphans(&mut tx, &user).await?;
+        }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
@@ -179,14 +201,7 @@ impl MfaStore for SqliteStore {
     ) -> StoreResult<bool> {
         let user = user_id.to_string();
         let mut tx = self.write_tx().await?;
-        let enrolled =
-            sqlx::query("SELECT 1 FROM mfa_totp WHERE user_id = ? AND confirmed_at IS NOT NULL")
-                .bind(&user)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?
-                .is_some();
-        if !enrolled {
+        if !has_second_factor(&mut tx, &user).await? {
             return Ok(false);
         }
         put_recovery_codes(&mut tx, &user, recovery_codes, now).await?;
@@ -209,8 +224,14 @@ impl MfaStore for SqliteStore {
             .await
             .map_err(map_err)?
             .rows_affected();
+        let passkeys = sqlx::query("DELETE FROM passkeys WHERE user_id = ?")
+            .bind(&user)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
         let codes = drop_orphans(&mut tx, &user).await?;
-        if totp + codes == 0 {
+        if totp + passkeys + codes == 0 {
             return Ok(false);
         }
         insert_outbox(&mut tx, notice).await?;
@@ -307,6 +328,9 @@ impl MfaStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?,
+            MfaProof::Passkey(used) => {
+                crate::passkeys::record_use(&mut tx, Some(&user), used, now).await?
+            }
         };
         if factor.rows_affected() != 1 {
             return Ok(MfaCompletion::FactorRefused);

@@ -3,10 +3,12 @@
 //! codes; an admin removes them all), and the pieces the sign-in's second step shares with it
 //! (`sessions/second_factor.rs`): the sealed secrets, the code checks, the `mfa_token`.
 //!
-//! Passkeys slot in beside TOTP: a second factor is "a confirmed TOTP or a passkey"
-//! ([`MfaFactors::has_second_factor`]), a challenge lists the methods the user has, and
-//! recovery codes stand in for any of them.
+//! Passkeys ([`passkeys`], the user's own in `own_passkeys.rs`) sit beside TOTP: a second
+//! factor is "a confirmed TOTP or a passkey" ([`MfaFactors::has_second_factor`]), a challenge
+//! lists the methods the user has, and recovery codes stand in for any of them.
 
+mod own_passkeys;
+pub mod passkeys;
 pub mod recovery_codes;
 pub mod totp;
 
@@ -100,11 +102,14 @@ impl MfaMethod {
 /// The methods `factors` offer for the second step.
 pub fn methods_of(factors: &MfaFactors) -> Vec<MfaMethod> {
     let mut methods = Vec::new();
-    if factors.has_second_factor() {
+    if factors.has_totp() {
         methods.push(MfaMethod::Totp);
-        if factors.recovery_codes_left > 0 {
-            methods.push(MfaMethod::RecoveryCode);
-        }
+    }
+    if factors.passkeys > 0 {
+        methods.push(MfaMethod::Passkey);
+    }
+    if factors.has_second_factor() && factors.recovery_codes_left > 0 {
+        methods.push(MfaMethod::RecoveryCode);
     }
     methods
 }
@@ -151,14 +156,28 @@ impl SecondFactorCode {
 pub(crate) struct SecondFactors {
     cipher: Arc<SecretCipher>,
     recovery_key: Arc<SecretBytes>,
+    /// `None` when the issuer's host is an IP address and no RP id is set: WebAuthn binds
+    /// credentials to a domain, so passkeys are unavailable (everything else works).
+    relying_party: Option<passkeys::RelyingParty>,
 }
 
 impl SecondFactors {
-    pub(crate) fn new(cipher: SecretCipher, recovery_key: SecretBytes) -> Self {
+    pub(crate) fn new(
+        cipher: SecretCipher,
+        recovery_key: SecretBytes,
+        relying_party: Option<passkeys::RelyingParty>,
+    ) -> Self {
         SecondFactors {
             cipher: Arc::new(cipher),
             recovery_key: Arc::new(recovery_key),
+            relying_party,
         }
+    }
+
+    pub(crate) fn relying_party(&self) -> Result<&passkeys::RelyingParty, CoreError> {
+        self.relying_party
+            .as_ref()
+            .ok_or(CoreError::PasskeysUnavailable)
     }
 
     pub(crate) fn cipher(&self) -> &SecretCipher {
@@ -268,8 +287,8 @@ impl Mfa {
     pub async fn status(&self, user_id: Uuid) -> Result<MfaStatus, CoreError> {
         let factors = self.store.mfa_factors(user_id).await?;
         Ok(MfaStatus {
-            totp: factors.has_second_factor(),
-            passkeys: 0,
+            totp: factors.has_totp(),
+            passkeys: factors.passkeys,
             recovery_codes_left: if factors.has_second_factor() {
                 factors.recovery_codes_left
             } else {
@@ -348,7 +367,7 @@ impl Mfa {
         let now = self.now();
         let factors = self.store.mfa_factors(user_id).await?;
         let Some(pending) = factors.totp.as_ref().filter(|t| t.confirmed_at.is_none()) else {
-            return Err(if factors.has_second_factor() {
+            return Err(if factors.has_totp() {
                 CoreError::MfaAlreadyEnrolled
             } else {
                 CoreError::MfaNotEnrolled
@@ -393,8 +412,8 @@ impl Mfa {
         Ok(codes)
     }
 
-    /// Removes the authenticator app, after the password; with it go the recovery codes (no
-    /// second factor is left). Nothing to remove is not an error.
+    /// Removes the authenticator app, after the password; with it go the recovery codes when
+    /// no passkey is left. Nothing to remove is not an error.
     #[tracing::instrument(skip_all, fields(user_id = %user_id))]
     pub async fn remove_totp(
         &self,

@@ -159,7 +159,7 @@ impl Sessions {
         result
     }
 
-    async fn open_browser_session(
+    pub(super) async fn open_browser_session(
         &self,
         user: &UserRecord,
         client: &ClientInfo,

@@ -288,7 +288,7 @@ impl Sessions {
 }
 
 /// The canonical form of a login name: an email when it has an `@`, else a username.
-fn canonical_login(login: &str) -> Option<String> {
+pub(super) fn canonical_login(login: &str) -> Option<String> {
     let login = login.trim();
     if login.contains('@') {
         Email::parse(login).ok().map(|e| e.canonical())

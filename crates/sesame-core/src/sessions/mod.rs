@@ -25,6 +25,7 @@ use crate::tokens::{Issuer, KeyRing, RefreshToken, TokenSession};
 
 mod browser;
 mod login;
+mod passkey;
 mod second_factor;
 
 /// The `client_id` of tokens issued to users through Sesame's own login (RFC 9068 requires one).
@@ -40,6 +41,7 @@ pub struct ClientInfo {
 pub use crate::tokens::TokenPair;
 pub use browser::{BrowserLogin, BrowserSession, BrowserSignIn};
 pub use login::Login;
+pub use passkey::PasskeySignIn;
 pub use second_factor::MfaVerification;
 
 /// Signing in, refreshing, signing out, and the bearer tokens of Sesame's own API.

@@ -156,6 +156,8 @@ fn user_events(entry: &AuditEntry) -> Vec<EventType> {
     } else if is(AuditEvent::MfaEnrolled)
         || is(AuditEvent::MfaRemoved)
         || is(AuditEvent::RecoveryCodesRegenerated)
+        || is(AuditEvent::PasskeyAdded)
+        || is(AuditEvent::PasskeyRemoved)
     {
         // Sign-ins that use a factor (`mfa_failed`, `recovery_code_used`) are attempts, like
         // logins: the events say what the user's account now is, not how it was used.
@@ -285,6 +287,8 @@ mod tests {
                 AuditEvent::RecoveryCodesRegenerated,
                 vec!["user.mfa_changed"],
             ),
+            (AuditEvent::PasskeyAdded, vec!["user.mfa_changed"]),
+            (AuditEvent::PasskeyRemoved, vec!["user.mfa_changed"]),
             (AuditEvent::MfaFailed, vec![]),
             (AuditEvent::RecoveryCodeUsed, vec![]),
             (AuditEvent::LoginSucceeded, vec![]),

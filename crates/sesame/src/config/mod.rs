@@ -634,11 +634,13 @@ mod tests {
             "SESAME_DYNAMIC_REGISTRATION",
             "SESAME_ID_TOKEN_ALG",
             "SESAME_MFA_REQUIRED_ROLES",
+            "SESAME_WEBAUTHN_RP_ID",
+            "SESAME_WEBAUTHN_ORIGINS",
         ] {
             assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
         }
-        // 52 settings, 3 of them secrets with a _FILE variant; no table is a variable.
-        assert_eq!(names.len(), 55, "{names:?}");
+        // 54 settings, 3 of them secrets with a _FILE variant; no table is a variable.
+        assert_eq!(names.len(), 57, "{names:?}");
         // Two fields never share a variable (`a_b` beside `[a] b` would).
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "{names:?}");
@@ -874,6 +876,53 @@ mod tests {
                 err.contains("SESAME_DYNAMIC_AUDIENCES") && err.contains(says),
                 "{err}"
             );
+        }
+    }
+
+    /// `SESAME_WEBAUTHN_RP_ID` / `SESAME_WEBAUTHN_ORIGINS`: the issuer's host and origin by
+    /// default; every origin must sit on the RP id, or the configuration is refused.
+    #[test]
+    fn webauthn_origins_must_sit_on_the_rp_id() {
+        let c = Config::from_sources(None, &env(&[])).unwrap();
+        assert_eq!(c.settings.webauthn_rp_id, None);
+        assert!(c.settings.webauthn_origins.is_empty());
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("SESAME_ISSUER", "https://id.example.com"),
+                ("SESAME_SMTP_URL", "smtp://mail.example.com"),
+                ("SESAME_WEBAUTHN_RP_ID", "Example.com"),
+                (
+                    "SESAME_WEBAUTHN_ORIGINS",
+                    "https://id.example.com, https://app.example.com/",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.settings.webauthn_rp_id.as_deref(), Some("example.com"));
+        assert_eq!(
+            c.settings.webauthn_origins,
+            ["https://id.example.com", "https://app.example.com"]
+        );
+        for (vars, says) in [
+            (
+                vec![("SESAME_WEBAUTHN_ORIGINS", "https://elsewhere.example.org")],
+                "SESAME_WEBAUTHN_ORIGINS",
+            ),
+            (vec![("SESAME_WEBAUTHN_RP_ID", "example.org")], "SESAME_WEBAUTHN_RP_ID"),
+            (vec![("SESAME_WEBAUTHN_RP_ID", "https://x.com")], "SESAME_WEBAUTHN_RP_ID"),
+            (
+                vec![("SESAME_WEBAUTHN_ORIGINS", "http://id.example.com")],
+                "SESAME_WEBAUTHN_ORIGINS",
+            ),
+        ] {
+            let mut all = vec![
+                ("SESAME_ISSUER", "https://id.example.com"),
+                ("SESAME_SMTP_URL", "smtp://mail.example.com"),
+            ];
+            all.extend(vars);
+            let err = Config::from_sources(None, &env(&all)).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
         }
     }
 

@@ -382,8 +382,58 @@ impl TryFrom<RawConfig> for Config {
             })?,
             dynamic_registration: on_off(key!(raw.dynamic_registration))?,
             dynamic_audiences,
+            webauthn_rp_id: match key!(raw.webauthn_rp_id).value {
+                None => None,
+                Some(_) => Some(l.parse(key!(raw.webauthn_rp_id), |s| {
+                    // A registrable domain (or localhost): no scheme, port or path.
+                    let ok = !s.is_empty()
+                        && s.split('.').all(|label| {
+                            !label.is_empty()
+                                && label
+                                    .bytes()
+                                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                        });
+                    if ok {
+                        Ok(s.to_ascii_lowercase())
+                    } else {
+                        Err("expected a domain such as example.com (no scheme, port or path)"
+                            .to_string())
+                    }
+                })?),
+            },
+            webauthn_origins: l.parse(key!(raw.webauthn_origins), |s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(|o| {
+                        let u = url::Url::parse(o)
+                            .map_err(|e| format!("'{o}': expected an origin ({e})"))?;
+                        let local = u.host_str() == Some("localhost");
+                        if u.scheme() != "https" && !(u.scheme() == "http" && local) {
+                            return Err(format!("'{o}': expected https:// (http:// only on localhost)"));
+                        }
+                        if u.path() != "/" || u.query().is_some() {
+                            return Err(format!("'{o}': expected an origin, without a path"));
+                        }
+                        Ok(u.origin().ascii_serialization())
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })?,
             ..Settings::default()
         };
+        // Passkeys are bound to the RP id: every origin must be on it (WebAuthn §5.1.4.1). Left
+        // to default on an IP-address issuer they are merely off (sesame-core says so at start).
+        let chosen = settings.webauthn_rp_id.is_some() || !settings.webauthn_origins.is_empty();
+        if let Err(e) = sesame_core::mfa::passkeys::rp_id_and_origins(&settings)
+            && chosen
+        {
+            let key = if key!(raw.webauthn_origins).value.is_some_and(|v| !v.trim().is_empty()) {
+                key!(raw.webauthn_origins)
+            } else {
+                key!(raw.webauthn_rp_id)
+            };
+            return Err(l.invalid(key, e));
+        }
         let pages = PagesSettings {
             templates_dir: match key!(raw.templates_dir).value {
                 None => None,

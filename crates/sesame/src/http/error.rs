@@ -327,6 +327,24 @@ impl From<CoreError> for ApiError {
                 "The code does not match the authenticator app being set up. Check the app's \
                  clock, or start again.",
             ),
+            CoreError::PasskeyRejected => ApiError::new(
+                S::BAD_REQUEST,
+                "invalid_passkey",
+                "The passkey could not be registered: the ceremony is unknown, expired or used, \
+                 the answer does not verify, or this passkey is registered already. Start again.",
+            ),
+            CoreError::PasskeyInvalid => ApiError::new(
+                S::UNAUTHORIZED,
+                "invalid_passkey",
+                "The passkey was not accepted.",
+            )
+            .header(header::WWW_AUTHENTICATE, BEARER_REALM.to_string()),
+            CoreError::PasskeysUnavailable => ApiError::new(
+                S::BAD_REQUEST,
+                "passkeys_unavailable",
+                "Passkeys are not available on this server: its address is an IP address. \
+                 The operator sets SESAME_WEBAUTHN_RP_ID to a domain to use them.",
+            ),
             CoreError::MfaAlreadyEnrolled => ApiError::new(
                 S::CONFLICT,
                 "mfa_already_enrolled",

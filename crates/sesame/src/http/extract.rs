@@ -92,6 +92,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     }
 }
 
+/// An optional JSON body (`Option<AppJson<T>>`): an empty body is `None` whatever its content
+/// type (a `{}`-only request may come bare); a body is read as [`AppJson`] reads it.
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let json = is_json_content_type(req.headers());
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large()
+            } else {
+                ApiError::invalid_json("The request body could not be read.")
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        if !json {
+            return Err(ApiError::unsupported_media_type());
+        }
+        parse_json(&bytes).map(|v| Some(AppJson(v)))
+    }
+}
+
 /// A query string read into `T` (see [`super::query`] for its format): a value that does not
 /// parse is 400 `invalid_request` naming the parameter in `fields`, like a body field of the
 /// wrong type. Unknown parameters are ignored.

@@ -16,6 +16,7 @@ pub mod no_store;
 pub mod oauth;
 pub mod oauth_register;
 mod oidc;
+mod passkeys;
 pub mod openapi;
 pub mod ops;
 pub mod profile;
@@ -104,6 +105,7 @@ pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
     }
     api.merge(auth::router())
         .merge(mfa::router())
+        .merge(passkeys::router())
         .merge(sessions::router())
         .merge(email::router())
         .merge(profile::router())
