@@ -1318,8 +1318,12 @@ pub trait PasskeyStore: Send + Sync {
     /// Deletes a passkey of the user with `audit`; when no second factor remains, the recovery
     /// codes and open sign-in challenges go too (as for [`MfaStore::remove_totp`]). False
     /// (nothing written) when there is no such passkey of theirs.
-    async fn remove_passkey(&self, user_id: Uuid, id: Uuid, audit: &[AuditEntry])
-    -> StoreResult<bool>;
+    async fn remove_passkey(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
     /// Records a verified assertion of a sign-in with the passkey alone: the credential, the
     /// counter and the last use — only if the counter moves forward (or both are 0), decided by
     /// one conditional write, so a cloned authenticator racing the real one is refused once.

@@ -32,6 +32,7 @@ pub mod keys;
 pub mod lockout;
 pub mod mfa;
 pub mod oidc;
+pub mod passkeys;
 pub mod sessions;
 pub mod users;
 pub mod webhooks;
@@ -137,6 +138,14 @@ macro_rules! conformance_tests {
                 concurrent_completions_have_one_winner,
                 removing_factors_takes_codes_and_challenges_along,
                 sessions_keep_how_their_user_signed_in,
+            }
+            passkeys {
+                a_credential_id_belongs_to_one_account,
+                passkeys_are_renamed_and_removed_only_by_their_owner,
+                ceremonies_are_taken_once_and_expire,
+                the_signature_counter_only_moves_forward,
+                a_passkey_finishes_a_second_step_once,
+                recovery_codes_stay_while_a_second_factor_is_left,
             }
             keys {
                 init_keys_once,

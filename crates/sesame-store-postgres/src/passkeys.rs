@@ -103,7 +103,11 @@ impl PasskeyStore for PostgresStore {
         Ok(())
     }
 
-    async fn take_ceremony(&self, hash: &[u8], now: DateTime<Utc>) -> StoreResult<Option<Ceremony>> {
+    async fn take_ceremony(
+        &self,
+        hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Ceremony>> {
         let row: Option<CeremonyRow> = sqlx::query_as(
             "DELETE FROM webauthn_ceremonies WHERE hash = $1 \
              RETURNING hash, kind, user_id, mfa_hash, name, state, created_at, expires_at",

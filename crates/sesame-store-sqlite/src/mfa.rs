@@ -61,7 +61,10 @@ async fn put_recovery_codes(
 
 /// Whether the user still has a second factor (a confirmed TOTP or a passkey), in the caller's
 /// transaction.
-pub(crate) async fn has_second_factor(conn: &mut SqliteConnection, user: &str) -> StoreResult<bool> {
+pub(crate) async fn has_second_factor(
+    conn: &mut SqliteConnection,
+    user: &str,
+) -> StoreResult<bool> {
     let found: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM mfa_totp WHERE user_id = ?1 AND confirmed_at IS NOT NULL \
          UNION ALL SELECT 1 FROM passkeys WHERE user_id = ?1 LIMIT 1",

@@ -164,7 +164,10 @@ impl RelyingParty {
         };
         let mut builder = WebauthnBuilder::new(&rp_id, first)
             .map_err(|e| CoreError::internal_because("WebAuthn settings", e))?
-            .rp_name(&settings.product_name);
+            .rp_name(&settings.product_name)
+            // On localhost (development, tests) the port is whatever the machine had free:
+            // any port of an allowed origin's host is accepted. Elsewhere origins match exactly.
+            .allow_any_port(rp_id == "localhost");
         for origin in more {
             builder = builder.append_allowed_origin(origin);
         }
@@ -263,7 +266,9 @@ impl RelyingParty {
     ) -> Result<PasskeyUse, CoreError> {
         let mut key = credential_of(passkey)?;
         let result = match load_state(state)? {
-            State::Login(state) => self.webauthn.finish_passkey_authentication(credential, &state),
+            State::Login(state) => self
+                .webauthn
+                .finish_passkey_authentication(credential, &state),
             State::Discoverable(state) => self.webauthn.finish_discoverable_authentication(
                 credential,
                 state,
@@ -393,7 +398,11 @@ mod tests {
             Some("example.com"),
             &["https://example.org"],
         );
-        assert!(rp_id_and_origins(&bad).unwrap_err().contains("not on the RP id"));
+        assert!(
+            rp_id_and_origins(&bad)
+                .unwrap_err()
+                .contains("not on the RP id")
+        );
         // A look-alike suffix is not a subdomain.
         let bad = settings(
             "https://id.example.com",
@@ -422,7 +431,10 @@ mod tests {
         let (options, state) = rp
             .start_registration(Uuid::now_v7(), "ann@example.com", "Ann", &[])
             .unwrap();
-        assert_eq!(options["authenticatorSelection"]["residentKey"], "preferred");
+        assert_eq!(
+            options["authenticatorSelection"]["residentKey"],
+            "preferred"
+        );
         assert_eq!(
             options["authenticatorSelection"]["userVerification"],
             "required"

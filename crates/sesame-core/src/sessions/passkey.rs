@@ -65,7 +65,12 @@ impl Sessions {
                     None => Vec::new(),
                 };
                 match user.filter(|_| !keys.is_empty()) {
-                    Some(u) => (CeremonyKind::Login, Some(u.id), None, rp.start_login(&keys)?),
+                    Some(u) => (
+                        CeremonyKind::Login,
+                        Some(u.id),
+                        None,
+                        rp.start_login(&keys)?,
+                    ),
                     None => (CeremonyKind::Login, None, None, rp.start_discoverable()?),
                 }
             }
@@ -198,8 +203,10 @@ impl Sessions {
         }
         match ceremony.kind {
             CeremonyKind::SecondFactor => {
-                self.passkey_second_step(&ceremony, &assertion, &passkey, user, client, via, read_at)
-                    .await
+                self.passkey_second_step(
+                    &ceremony, &assertion, &passkey, user, client, via, read_at,
+                )
+                .await
             }
             _ => {
                 self.passkey_first_step(&ceremony, &assertion, &passkey, user, client, via, read_at)
@@ -227,9 +234,13 @@ impl Sessions {
             .passwords
             .begin_attempt(user.id, client, Purpose::Login)
             .await?;
-        let used = self.verified_use(ceremony, assertion, passkey, &attempt, client, "login").await?;
+        let used = self
+            .verified_use(ceremony, assertion, passkey, &attempt, client, "login")
+            .await?;
         if !self.store.use_passkey(&used, self.now()).await? {
-            return Err(self.passkey_failed(&attempt, user.id, client, "counter_regressed", "login").await);
+            return Err(self
+                .passkey_failed(&attempt, user.id, client, "counter_regressed", "login")
+                .await);
         }
         let success = self.audit.entry(
             AuditEvent::LoginSucceeded,
@@ -276,7 +287,14 @@ impl Sessions {
             .begin_attempt(user.id, client, Purpose::SecondFactor)
             .await?;
         let used = self
-            .verified_use(ceremony, assertion, passkey, &attempt, client, "second_factor")
+            .verified_use(
+                ceremony,
+                assertion,
+                passkey,
+                &attempt,
+                client,
+                "second_factor",
+            )
             .await?;
         match self
             .store
@@ -290,7 +308,13 @@ impl Sessions {
             }
             MfaCompletion::FactorRefused => {
                 return Err(self
-                    .passkey_failed(&attempt, user.id, client, "counter_regressed", "second_factor")
+                    .passkey_failed(
+                        &attempt,
+                        user.id,
+                        client,
+                        "counter_regressed",
+                        "second_factor",
+                    )
                     .await);
             }
         }

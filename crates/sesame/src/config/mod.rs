@@ -909,8 +909,14 @@ mod tests {
                 vec![("SESAME_WEBAUTHN_ORIGINS", "https://elsewhere.example.org")],
                 "SESAME_WEBAUTHN_ORIGINS",
             ),
-            (vec![("SESAME_WEBAUTHN_RP_ID", "example.org")], "SESAME_WEBAUTHN_RP_ID"),
-            (vec![("SESAME_WEBAUTHN_RP_ID", "https://x.com")], "SESAME_WEBAUTHN_RP_ID"),
+            (
+                vec![("SESAME_WEBAUTHN_RP_ID", "example.org")],
+                "SESAME_WEBAUTHN_RP_ID",
+            ),
+            (
+                vec![("SESAME_WEBAUTHN_RP_ID", "https://x.com")],
+                "SESAME_WEBAUTHN_RP_ID",
+            ),
             (
                 vec![("SESAME_WEBAUTHN_ORIGINS", "http://id.example.com")],
                 "SESAME_WEBAUTHN_ORIGINS",
@@ -921,7 +927,9 @@ mod tests {
                 ("SESAME_SMTP_URL", "smtp://mail.example.com"),
             ];
             all.extend(vars);
-            let err = Config::from_sources(None, &env(&all)).unwrap_err().to_string();
+            let err = Config::from_sources(None, &env(&all))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(says), "{err}");
         }
     }

@@ -396,8 +396,10 @@ impl TryFrom<RawConfig> for Config {
                     if ok {
                         Ok(s.to_ascii_lowercase())
                     } else {
-                        Err("expected a domain such as example.com (no scheme, port or path)"
-                            .to_string())
+                        Err(
+                            "expected a domain such as example.com (no scheme, port or path)"
+                                .to_string(),
+                        )
                     }
                 })?),
             },
@@ -410,7 +412,9 @@ impl TryFrom<RawConfig> for Config {
                             .map_err(|e| format!("'{o}': expected an origin ({e})"))?;
                         let local = u.host_str() == Some("localhost");
                         if u.scheme() != "https" && !(u.scheme() == "http" && local) {
-                            return Err(format!("'{o}': expected https:// (http:// only on localhost)"));
+                            return Err(format!(
+                                "'{o}': expected https:// (http:// only on localhost)"
+                            ));
                         }
                         if u.path() != "/" || u.query().is_some() {
                             return Err(format!("'{o}': expected an origin, without a path"));
@@ -427,7 +431,10 @@ impl TryFrom<RawConfig> for Config {
         if let Err(e) = sesame_core::mfa::passkeys::rp_id_and_origins(&settings)
             && chosen
         {
-            let key = if key!(raw.webauthn_origins).value.is_some_and(|v| !v.trim().is_empty()) {
+            let key = if key!(raw.webauthn_origins)
+                .value
+                .is_some_and(|v| !v.trim().is_empty())
+            {
                 key!(raw.webauthn_origins)
             } else {
                 key!(raw.webauthn_rp_id)

@@ -44,6 +44,7 @@ mod sessions;
 mod status_lists;
 // Issue 19: second factors.
 mod mfa;
+mod passkeys;
 // Moving in with existing password hashes.
 mod import;
 // Issue 16.1: storms of requests cut short, then storms of registrations.

@@ -66,6 +66,8 @@ mod status_lists;
 // Issue 19: second factors (the admin's removal mails through the email module's SMTP sink).
 #[path = "../api/mfa.rs"]
 mod mfa;
+#[path = "../api/passkeys.rs"]
+mod passkeys;
 // Moving in with existing password hashes.
 #[path = "../api/import.rs"]
 mod import;
