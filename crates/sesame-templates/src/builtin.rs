@@ -107,6 +107,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 const CSS: &str = include_str!("../static/sesame.css");
+/// `/static/passkeys.js`: the pages' one script (WebAuthn ceremonies), the same for everyone.
+pub const PASSKEYS_JS: &str = include_str!("../static/passkeys.js");
 
 /// The stylesheet with `--accent` set to `accent` — when it is a CSS hex colour; anything else
 /// (which config validation already refuses) keeps the default, so nothing but a colour can

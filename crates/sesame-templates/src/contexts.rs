@@ -37,6 +37,9 @@ pub struct SignIn {
     pub locked_seconds: Option<u64>,
     /// Upstream providers' buttons (none until that issue lands).
     pub providers: Vec<Provider>,
+    /// Passkeys work on this server: the page offers "Sign in with a passkey" (shown by
+    /// `/static/passkeys.js` where the browser has WebAuthn) and the username field's autofill.
+    pub passkeys: bool,
 }
 
 impl Page for SignIn {
@@ -60,6 +63,7 @@ impl Page for SignIn {
                     id: "github".into(),
                     name: "GitHub".into(),
                 }],
+                passkeys: true,
             },
         ]
     }
@@ -73,6 +77,10 @@ pub struct SignInMfa {
     pub form_error: Option<String>,
     /// Seconds until a lockout ends, when the code was refused for it.
     pub locked_seconds: Option<u64>,
+    /// The person has an authenticator app: the code form.
+    pub totp: bool,
+    /// The person has a passkey: "Use a passkey" (by `/static/passkeys.js`).
+    pub passkey: bool,
 }
 
 impl Page for SignInMfa {
@@ -84,6 +92,8 @@ impl Page for SignInMfa {
                 return_to: Some("/account/security".into()),
                 form_error: Some("Wrong.".into()),
                 locked_seconds: Some(600),
+                totp: true,
+                passkey: true,
             },
         ]
     }
@@ -379,6 +389,8 @@ pub struct AccountProfile {
     pub values: BTreeMap<String, String>,
     pub errors: BTreeMap<String, String>,
     pub form_error: Option<String>,
+    /// Signed in with a password alone and no passkey yet: offer one.
+    pub offer_passkey: bool,
 }
 
 impl Page for AccountProfile {
@@ -387,6 +399,7 @@ impl Page for AccountProfile {
         vec![
             AccountProfile {
                 email: "ada@example.com".into(),
+                offer_passkey: true,
                 ..Default::default()
             },
             AccountProfile {
@@ -398,6 +411,7 @@ impl Page for AccountProfile {
                 values: map(&[("display_name", "A"), ("username", "a b"), ("email", "x")]),
                 errors: map(&[("username", "bad"), ("current_password", "wrong")]),
                 form_error: Some("Locked.".into()),
+                offer_passkey: false,
             },
         ]
     }
@@ -425,6 +439,25 @@ pub struct MfaSection {
     pub enrolling: Option<TotpSetup>,
     /// Recovery codes made by this very request: shown this once.
     pub recovery_codes: Vec<String>,
+    /// A confirmed authenticator app or a passkey: recovery codes stand in for them.
+    pub has_second_factor: bool,
+    /// Passkeys work on this server (not on an IP-address issuer without an RP id).
+    pub passkeys_available: bool,
+    /// The person's passkeys, oldest first.
+    pub passkeys: Vec<PasskeyRow>,
+    /// Why adding, renaming or removing a passkey was refused, shown in its section.
+    pub passkey_error: Option<String>,
+}
+
+/// A passkey as `/account/security` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PasskeyRow {
+    pub id: String,
+    pub name: String,
+    /// When it was added, as shown (`2026-12-05 04:30 UTC`).
+    pub created_at: String,
+    /// The last sign-in with it, as shown; `None` when never used.
+    pub last_used_at: Option<String>,
 }
 
 /// What a person needs to add Sesame to an authenticator app.
@@ -473,6 +506,15 @@ impl Page for AccountSecurity {
                 mfa: MfaSection {
                     totp: true,
                     recovery_codes_left: 2,
+                    has_second_factor: true,
+                    passkeys_available: true,
+                    passkeys: vec![PasskeyRow {
+                        id: "0190a3f0-0000-7000-8000-000000000000".into(),
+                        name: "Laptop".into(),
+                        created_at: "2026-12-05 04:30 UTC".into(),
+                        last_used_at: Some("2026-12-05 05:00 UTC".into()),
+                    }],
+                    passkey_error: Some("Refused.".into()),
                     ..MfaSection::default()
                 },
                 ..AccountSecurity::default()

@@ -22,6 +22,7 @@ use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, State, UndefinedBehavior};
 use serde::Serialize;
 
+pub use builtin::PASSKEYS_JS;
 pub use contexts::*;
 pub use error::TemplateError;
 pub use i18n::{MessageArg, strip_bidi};

@@ -41,6 +41,31 @@ struct Finished {
 }
 
 impl Sessions {
+    /// The methods that may finish the open sign-in challenge of `token` (the second page
+    /// shows only those), or `None` for an unknown, used or expired token.
+    pub async fn challenge_methods(
+        &self,
+        token: &str,
+    ) -> Result<Option<Vec<crate::mfa::MfaMethod>>, CoreError> {
+        let Some(token) = MfaToken::parse(token) else {
+            return Ok(None);
+        };
+        let Some(challenge) = self
+            .store
+            .find_mfa_challenge(&token.hash(), self.now())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let factors = self.store.mfa_factors(challenge.user_id).await?;
+        Ok(Some(crate::mfa::methods_of(&factors)))
+    }
+
+    /// Whether passkeys work on this server (see `SecondFactors::relying_party`).
+    pub fn passkeys_available(&self) -> bool {
+        self.factors.relying_party().is_ok()
+    }
+
     /// Starts a passkey sign-in: the options for `navigator.credentials.get()` and the id to
     /// finish with. `TokenInvalid` for an unknown, used or expired `mfa_token`; `Validation`
     /// when its user has no passkey.

@@ -41,7 +41,24 @@ async fn profile_page(
         .profile_view(user_id)
         .await
         .map_err(|e| ctx.core_error(e))?;
+    // After a password-only sign-in (API.md: "the page offers to add a passkey"): such a
+    // person has no second factor, so no passkey either.
+    let offer_passkey = ctx.state.sesame.sessions().passkeys_available()
+        && ctx
+            .session
+            .as_ref()
+            .is_some_and(|s| s.assurance.amr == ["pwd"])
+        && ctx
+            .state
+            .sesame
+            .mfa()
+            .status(user_id)
+            .await
+            .map_err(|e| ctx.core_error(e))?
+            .passkeys
+            == 0;
     Ok(AccountProfile {
+        offer_passkey,
         email: user.email.clone(),
         username: user.username.clone(),
         display_name: user.display_name.clone(),

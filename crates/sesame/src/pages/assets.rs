@@ -19,3 +19,15 @@ pub async fn css(State(state): State<AppState>) -> Response {
     )
         .into_response()
 }
+
+/// `/static/passkeys.js`: the pages' one script (the WebAuthn ceremonies), compiled in.
+pub async fn passkeys_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        sesame_templates::PASSKEYS_JS,
+    )
+        .into_response()
+}

@@ -48,6 +48,9 @@ const NOTICES: &[&str] = &[
     "user-deleted",
     "roles-saved",
     "factors-removed",
+    "passkey-added",
+    "passkey-removed",
+    "passkey-renamed",
     "keys-rotated",
 ];
 

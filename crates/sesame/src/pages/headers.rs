@@ -1,8 +1,9 @@
 //! The headers every page answers with (API.md "Headers on every page").
 //!
 //! The CSP allows no inline script and no inline style: templates (an operator's overrides too)
-//! load one stylesheet from `/static/`, and any script a later page needs (passkeys) comes from
-//! there as a file. `form-action 'self'` keeps a planted form from posting credentials away;
+//! load one stylesheet from `/static/`, and the one script (passkeys) comes from there as a file;
+//! `connect-src 'self'` lets it start a ceremony on this origin and nowhere else.
+//! `form-action 'self'` keeps a planted form from posting credentials away;
 //! `frame-ancestors 'none'` and `X-Frame-Options` stop click-jacking; `no-referrer` keeps the
 //! tokens of `/reset-password?token=` and `/verify-email?token=` out of other sites' logs.
 
@@ -12,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The CSP of a page whose form's answer is a redirect to an app (consent, and sign-in on the
 /// way back to one): browsers check every redirect of a form submission against `form-action`,

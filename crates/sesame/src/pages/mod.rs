@@ -25,6 +25,7 @@ mod cookies;
 mod form;
 mod headers;
 mod lang;
+mod passkeys;
 mod recovery;
 pub mod return_to;
 mod second_factor;
@@ -88,6 +89,21 @@ pub fn router() -> Router<AppState> {
         .route(
             "/signin/mfa",
             get(signin::mfa_show).post(signin::mfa_submit),
+        )
+        .route("/signin/passkey", post(passkeys::sign_in))
+        .route("/signin/passkey/start", post(passkeys::sign_in_start))
+        .route("/account/security/passkeys", post(passkeys::add))
+        .route(
+            "/account/security/passkeys/start",
+            post(passkeys::add_start),
+        )
+        .route(
+            "/account/security/passkeys/{id}/rename",
+            post(passkeys::rename),
+        )
+        .route(
+            "/account/security/passkeys/{id}/remove",
+            post(passkeys::remove),
         )
         .route(
             "/signout",
@@ -164,5 +180,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/oauth/logout", get(authorize::logout))
         .route("/static/sesame.css", get(assets::css))
+        .route("/static/passkeys.js", get(assets::passkeys_js))
         .layer(middleware::from_fn(headers::page_headers))
 }

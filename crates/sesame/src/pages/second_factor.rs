@@ -22,15 +22,22 @@ use crate::http::ratelimit::Class;
 pub(super) async fn section(ctx: &PageCtx, user_id: Uuid) -> Result<MfaSection, Response> {
     let mfa = ctx.state.sesame.mfa();
     let status = mfa.status(user_id).await.map_err(|e| ctx.core_error(e))?;
-    let required = !status.totp
-        && mfa
-            .must_enroll(user_id)
-            .await
-            .map_err(|e| ctx.core_error(e))?;
+    let required = mfa
+        .must_enroll(user_id)
+        .await
+        .map_err(|e| ctx.core_error(e))?;
+    let passkeys_available = ctx.state.sesame.sessions().passkeys_available();
     Ok(MfaSection {
         totp: status.totp,
         recovery_codes_left: status.recovery_codes_left,
         required,
+        has_second_factor: status.totp || status.passkeys > 0,
+        passkeys_available,
+        passkeys: if passkeys_available {
+            super::passkeys::rows(ctx, user_id).await?
+        } else {
+            Vec::new()
+        },
         ..MfaSection::default()
     })
 }

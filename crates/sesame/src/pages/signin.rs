@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use secrecy::ExposeSecret;
 use sesame_core::CoreError;
-use sesame_core::mfa::SecondFactorCode;
+use sesame_core::mfa::{MfaMethod, SecondFactorCode};
 use sesame_core::sessions::BrowserLogin;
 use sesame_templates::{SignIn, SignInMfa, SignOut};
 
@@ -45,6 +45,7 @@ pub async fn show(ctx: PageCtx) -> Response {
             form_error: None,
             locked_seconds: None,
             providers: Vec::new(),
+            passkeys: ctx.state.sesame.sessions().passkeys_available(),
         },
     );
     allow_app_redirect(&ctx, return_to.as_ref(), &mut res).await;
@@ -54,7 +55,11 @@ pub async fn show(ctx: PageCtx) -> Response {
 /// On the way back to an app (`return_to` is an authorization request), the sign-in form's
 /// answer (and the second step's) ends in a redirect to the app's registered redirect URI: let
 /// `form-action` allow it.
-async fn allow_app_redirect(ctx: &PageCtx, return_to: Option<&ReturnTo>, res: &mut Response) {
+pub(super) async fn allow_app_redirect(
+    ctx: &PageCtx,
+    return_to: Option<&ReturnTo>,
+    res: &mut Response,
+) {
     let Some(query) = return_to.and_then(|r| r.as_str().strip_prefix("/oauth/authorize?")) else {
         return;
     };
@@ -82,6 +87,7 @@ pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
         form_error,
         locked_seconds,
         providers: Vec::new(),
+        passkeys: ctx.state.sesame.sessions().passkeys_available(),
     };
     ctx.limit(Class::Login)?;
     let input = BrowserLogin {
@@ -167,10 +173,12 @@ async fn after_password(
 
 /// The second step's page: a code of the app, or a recovery code. Without a pending sign-in,
 /// back to `/signin`.
-pub async fn mfa_show(ctx: PageCtx) -> Response {
-    if ctx.mfa_token.is_none() {
-        return ctx.redirect("/signin");
-    }
+pub async fn mfa_show(ctx: PageCtx) -> Result<Response, Response> {
+    let Some((totp, passkey)) = mfa_methods(&ctx).await? else {
+        let mut res = ctx.redirect("/signin");
+        PageCtx::clear_mfa(&mut res);
+        return Ok(res);
+    };
     let return_to = ctx.return_to();
     let mut res = ctx.render(
         StatusCode::OK,
@@ -178,10 +186,33 @@ pub async fn mfa_show(ctx: PageCtx) -> Response {
             return_to: return_to.as_ref().map(|r| r.as_str().to_string()),
             form_error: None,
             locked_seconds: None,
+            totp,
+            passkey,
         },
     );
     allow_app_redirect(&ctx, return_to.as_ref(), &mut res).await;
-    res
+    Ok(res)
+}
+
+/// Which ways the pending sign-in may be finished — (an app's code, a passkey) — or `None`
+/// when there is no open challenge behind the cookie.
+pub(super) async fn mfa_methods(ctx: &PageCtx) -> Result<Option<(bool, bool)>, Response> {
+    let Some(token) = &ctx.mfa_token else {
+        return Ok(None);
+    };
+    let methods = ctx
+        .state
+        .sesame
+        .sessions()
+        .challenge_methods(token.expose_secret())
+        .await
+        .map_err(|e| ctx.core_error(e))?;
+    Ok(methods.map(|m| {
+        (
+            m.contains(&MfaMethod::Totp),
+            m.contains(&MfaMethod::Passkey) && ctx.state.sesame.sessions().passkeys_available(),
+        )
+    }))
 }
 
 pub async fn mfa_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> {
@@ -190,10 +221,13 @@ pub async fn mfa_submit(ctx: PageCtx, form: PageForm) -> Result<Response, Respon
     let Some(token) = ctx.mfa_token.clone() else {
         return Ok(ctx.redirect("/signin"));
     };
+    let (totp, passkey) = mfa_methods(&ctx).await?.unwrap_or((true, false));
     let page = |form_error: Option<String>, locked_seconds: Option<u64>| SignInMfa {
         return_to: return_to.as_ref().map(|r| r.as_str().to_string()),
         form_error,
         locked_seconds,
+        totp,
+        passkey,
     };
     ctx.limit(Class::Login)?;
     let recovery = form.text("recovery_code").trim();
