@@ -5,6 +5,7 @@
 
 mod account;
 mod console;
+mod passkeys;
 mod recovery;
 mod second_factor;
 mod security;
