@@ -137,6 +137,92 @@ impl Browser {
         }
     }
 
+    /// Gives the browser a virtual WebAuthn authenticator (W3C WebAuthn §11.3, the WebDriver
+    /// extension chromedriver implements): a platform authenticator (CTAP2, "internal") that
+    /// keeps discoverable credentials and verifies its user, as a laptop's fingerprint reader
+    /// does. Returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let answer = self
+            .client
+            .issue_cmd(WebAuthnCommand {
+                path: "webauthn/authenticator",
+                method: reqwest::Method::POST,
+                body: Some(json!({
+                    "protocol": "ctap2",
+                    "transport": "internal",
+                    "hasResidentKey": true,
+                    "hasUserVerification": true,
+                    "isUserConsenting": true,
+                    "isUserVerified": true,
+                })),
+            })
+            .await
+            .expect("chromedriver adds a virtual authenticator");
+        answer.as_str().expect("an authenticator id").to_string()
+    }
+
+    /// Removes a virtual authenticator (WebDriver `Remove Virtual Authenticator`): the browser
+    /// has no passkey until one is added again.
+    pub async fn remove_virtual_authenticator(&self, authenticator: &str) {
+        let path: &'static str =
+            Box::leak(format!("webauthn/authenticator/{authenticator}").into_boxed_str());
+        self.client
+            .issue_cmd(WebAuthnCommand {
+                path,
+                method: reqwest::Method::DELETE,
+                body: None,
+            })
+            .await
+            .expect("chromedriver removes the authenticator");
+    }
+
+    /// Puts a credential (as [`Browser::virtual_credentials`] listed it) into a virtual
+    /// authenticator (WebDriver `Add Credential`).
+    pub async fn add_virtual_credential(&self, authenticator: &str, credential: &Value) {
+        let path: &'static str = Box::leak(
+            format!("webauthn/authenticator/{authenticator}/credential").into_boxed_str(),
+        );
+        self.client
+            .issue_cmd(WebAuthnCommand {
+                path,
+                method: reqwest::Method::POST,
+                body: Some(credential.clone()),
+            })
+            .await
+            .expect("chromedriver adds the credential");
+    }
+
+    /// Waits (30 s at most) until the page is at `path`: for navigations a script starts.
+    pub async fn wait_for_path(&self, path: &str) {
+        for _ in 0..600 {
+            if self.path().await == path {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the page did not reach {path} in 30 s (at {})",
+            self.path().await
+        );
+    }
+
+    /// The credentials a virtual authenticator holds (WebDriver `Get Credentials`).
+    pub async fn virtual_credentials(&self, authenticator: &str) -> Vec<Value> {
+        let path: &'static str = Box::leak(
+            format!("webauthn/authenticator/{authenticator}/credentials").into_boxed_str(),
+        );
+        let answer = self
+            .client
+            .issue_cmd(WebAuthnCommand {
+                path,
+                method: reqwest::Method::GET,
+                body: None,
+            })
+            .await
+            .expect("chromedriver lists the credentials");
+        answer.as_array().cloned().unwrap_or_default()
+    }
+
     pub async fn goto(&self, url: &str) {
         self.client.goto(url).await.unwrap();
     }
@@ -375,4 +461,33 @@ where
         std::panic::resume_unwind(panic);
     }
     browser.client.close().await.unwrap();
+}
+
+/// A command of the WebDriver WebAuthn extension, on the current session.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    path: &'static str,
+    method: reqwest::Method,
+    body: Option<Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (reqwest::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
+        )
+    }
 }

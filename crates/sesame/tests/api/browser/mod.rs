@@ -4,6 +4,7 @@
 //! open redirects, statuses) are in `tests/api/pages`, over plain HTTP.
 
 mod harness;
+mod passkeys;
 
 use reqwest::StatusCode;
 use serde_json::Value;

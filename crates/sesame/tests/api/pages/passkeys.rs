@@ -9,7 +9,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
-use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
+use webauthn_authenticator_rs::prelude::{
+    CreationChallengeResponse, RequestChallengeResponse, Url,
+};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 use super::{FormClient, Page};
@@ -28,7 +30,10 @@ async fn add_on_page(
 ) -> Page {
     b.get("/account/security").await;
     let started = b
-        .post("/account/security/passkeys/start", &[("passkey_name", name)])
+        .post(
+            "/account/security/passkeys/start",
+            &[("passkey_name", name)],
+        )
         .await;
     assert_eq!(started.status, StatusCode::OK, "{}", started.body);
     assert_eq!(started.header("cache-control"), "no-store");
@@ -94,13 +99,18 @@ async fn a_passkey_is_added_renamed_and_removed_on_the_security_page() {
     // After a password-only sign-in the account page offers a passkey.
     let account = b.get("/account").await;
     assert!(
-        account.body.contains("href=\"/account/security#passkeys-heading\""),
+        account
+            .body
+            .contains("href=\"/account/security#passkeys-heading\""),
         "{}",
         account.body
     );
     let page = b.get("/account/security").await;
     assert!(page.body.contains("data-passkey=\"register\""));
-    assert!(page.body.contains("<script src=\"/static/passkeys.js\" defer></script>"));
+    assert!(
+        page.body
+            .contains("<script src=\"/static/passkeys.js\" defer></script>")
+    );
 
     let mut key = authenticator();
     let added = add_on_page(&mut b, &mut key, "Laptop").await;
@@ -112,8 +122,8 @@ async fn a_passkey_is_added_renamed_and_removed_on_the_security_page() {
     // No more offer: the person has a passkey.
     assert!(!b.get("/account").await.body.contains("#passkeys-heading"));
 
-    let id = body(app.get("/auth/passkeys", Some(&user.tokens.access)).await).await["passkeys"]
-        [0]["id"]
+    let id = body(app.get("/auth/passkeys", Some(&user.tokens.access)).await).await["passkeys"][0]
+        ["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -123,13 +133,24 @@ async fn a_passkey_is_added_renamed_and_removed_on_the_security_page() {
             &[("name", "Work laptop")],
         )
         .await;
-    assert_eq!(renamed.location(), "/account/security?notice=passkey-renamed");
+    assert_eq!(
+        renamed.location(),
+        "/account/security?notice=passkey-renamed"
+    );
     let blank = b
-        .post(&format!("/account/security/passkeys/{id}/rename"), &[("name", " ")])
+        .post(
+            &format!("/account/security/passkeys/{id}/rename"),
+            &[("name", " ")],
+        )
         .await;
     assert_eq!(blank.status, StatusCode::BAD_REQUEST);
     assert!(blank.body.contains("1 to 64 characters"), "{}", blank.body);
-    assert!(b.get("/account/security").await.body.contains("value=\"Work laptop\""));
+    assert!(
+        b.get("/account/security")
+            .await
+            .body
+            .contains("value=\"Work laptop\"")
+    );
 
     // A remove without the page's token changes nothing.
     let forged = b
@@ -142,7 +163,10 @@ async fn a_passkey_is_added_renamed_and_removed_on_the_security_page() {
     let removed = b
         .post(&format!("/account/security/passkeys/{id}/remove"), &[])
         .await;
-    assert_eq!(removed.location(), "/account/security?notice=passkey-removed");
+    assert_eq!(
+        removed.location(),
+        "/account/security?notice=passkey-removed"
+    );
     let list = body(app.get("/auth/passkeys", Some(&user.tokens.access)).await).await;
     assert!(list["passkeys"].as_array().unwrap().is_empty());
 }
@@ -173,7 +197,10 @@ async fn a_forged_registration_answer_shows_the_page_again_with_400() {
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert!(page.location().starts_with("/signin"));
     let page = b
-        .post("/account/security/passkeys/start", &[("csrf_token", "forged")])
+        .post(
+            "/account/security/passkeys/start",
+            &[("csrf_token", "forged")],
+        )
         .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 }
@@ -194,7 +221,11 @@ async fn a_passkey_signs_in_on_the_sign_in_page_and_a_forged_one_gets_401() {
     let refused = sign_in_on_page(&mut b, &mut key, "signin", &user.username, true).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert_eq!(refused.header("www-authenticate"), "Form");
-    assert!(refused.body.contains("passkey was not accepted"), "{}", refused.body);
+    assert!(
+        refused.body.contains("passkey was not accepted"),
+        "{}",
+        refused.body
+    );
     assert!(b.session_cookie().is_none());
 
     let page = sign_in_on_page(&mut b, &mut key, "signin", &user.username, false).await;
