@@ -262,6 +262,11 @@ pub struct App {
 }
 
 impl App {
+    /// The id of the user the fuzzer acts as.
+    pub fn user_id(&self) -> String {
+        self.live.lock().expect("not poisoned").user.id.clone()
+    }
+
     pub fn get() -> &'static App {
         static APP: OnceLock<App> = OnceLock::new();
         APP.get_or_init(App::start)
