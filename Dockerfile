@@ -14,7 +14,7 @@ RUN cargo build --release --locked -p sesame \
 FROM debian:bookworm-slim
 # curl only for the container health check; ca-certificates for any outbound TLS.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 sesame \
  && useradd --system --uid 10001 --gid sesame --home-dir /data --shell /usr/sbin/nologin sesame \
