@@ -737,6 +737,8 @@ pub struct ConsoleUser {
     /// A confirmed authenticator app, and recovery codes left.
     pub totp: bool,
     pub recovery_codes_left: u32,
+    /// Passkeys registered.
+    pub passkeys: u32,
     /// A destructive action waiting to be confirmed: `disable`, `end-sessions`,
     /// `remove-factors` or `delete` (which asks for the email to be typed).
     pub confirm: Option<String>,
@@ -782,6 +784,7 @@ impl Page for ConsoleUser {
                 }],
                 totp: true,
                 recovery_codes_left: 9,
+                passkeys: 2,
                 confirm: Some("disable".into()),
                 form_error: Some("Refused.".into()),
                 errors: map(&[("roles", "bad")]),

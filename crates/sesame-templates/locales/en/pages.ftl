@@ -225,6 +225,10 @@ console-totp-on = { $count ->
     [one] Authenticator app; { $count } recovery code left
    *[other] Authenticator app; { $count } recovery codes left
 }
+console-passkeys = { $count ->
+    [one] { $count } passkey
+   *[other] { $count } passkeys
+}
 console-none = None
 console-last-login = Last sign-in
 console-actions = Actions

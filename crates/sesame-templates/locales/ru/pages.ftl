@@ -228,6 +228,11 @@ console-totp-on = { $count ->
     [few] Приложение-аутентификатор; осталось { $count } кода восстановления
    *[other] Приложение-аутентификатор; осталось { $count } кодов восстановления
 }
+console-passkeys = { $count ->
+    [one] { $count } ключ доступа
+    [few] { $count } ключа доступа
+   *[other] { $count } ключей доступа
+}
 console-none = Нет
 console-last-login = Последний вход
 console-actions = Действия

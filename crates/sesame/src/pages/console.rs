@@ -293,6 +293,7 @@ async fn user_page(
             .collect(),
         totp: mfa.totp,
         recovery_codes_left: mfa.recovery_codes_left,
+        passkeys: mfa.passkeys,
         confirm: confirm.map(|a| a.as_str().to_string()),
         form_error,
         errors: Default::default(),
