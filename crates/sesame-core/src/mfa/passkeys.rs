@@ -33,14 +33,23 @@ pub const NAME_MAX_CHARS: usize = 64;
 
 /// A started ceremony, for the browser: the id to send back with the answer, and the
 /// `PublicKeyCredentialCreationOptions` / `…RequestOptions` (WebAuthn's JSON form, binary as
-/// base64url) to hand to `navigator.credentials`.
-#[derive(Debug, Clone)]
+/// base64url) to hand to `navigator.credentials`. `Debug` hides the id.
+#[derive(Clone)]
 pub struct PasskeyChallenge {
     pub challenge_id: String,
     pub options: serde_json::Value,
     /// A username-less sign-in: the page may offer it in the browser's autofill
     /// (`mediation: "conditional"`).
     pub conditional: bool,
+}
+
+impl std::fmt::Debug for PasskeyChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasskeyChallenge")
+            .field("challenge_id", &"[REDACTED]")
+            .field("conditional", &self.conditional)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A passkey as its owner sees it.

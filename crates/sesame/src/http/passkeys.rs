@@ -47,7 +47,7 @@ pub struct RegisterStartRequest {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct ChallengeView {
     /// Send it back with the browser's answer; works once, for five minutes.
     pub challenge_id: String,
@@ -57,6 +57,15 @@ pub struct ChallengeView {
     /// A username-less sign-in: may be offered in the browser's autofill
     /// (`mediation: "conditional"`).
     pub conditional: bool,
+}
+
+impl std::fmt::Debug for ChallengeView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChallengeView")
+            .field("challenge_id", &"[REDACTED]")
+            .field("conditional", &self.conditional)
+            .finish_non_exhaustive()
+    }
 }
 
 impl From<PasskeyChallenge> for ChallengeView {
