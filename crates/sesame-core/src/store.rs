@@ -32,6 +32,8 @@ pub enum Constraint {
     /// was one: refused by the store inside the changing transaction, so two admins demoting
     /// each other at once cannot both win.
     LastAdmin,
+    /// The upstream identity (provider, subject) is linked to an account already.
+    Identity,
 }
 
 #[derive(Debug, Error)]
@@ -1330,6 +1332,106 @@ pub trait PasskeyStore: Send + Sync {
     async fn use_passkey(&self, used: &PasskeyUse, now: DateTime<Utc>) -> StoreResult<bool>;
 }
 
+/// The `password_hash` of an account made by an upstream sign-in: matches no password (no
+/// hash format starts with `!`), until the person sets one through a reset.
+pub const NO_PASSWORD_HASH: &str = "!upstream-no-password";
+
+/// An upstream identity (provider, subject) linked to a Sesame account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// The `[[upstream]]` id.
+    pub provider: String,
+    /// The provider's stable id of the person (`sub`; GitHub's numeric user id).
+    pub subject: String,
+    /// The email the provider gave at linking, for display.
+    pub email: Option<String>,
+    pub linked_at: DateTime<Utc>,
+}
+
+/// A sign-in sent to an upstream provider, waiting for its callback: stored by the SHA-256 of
+/// its `state`. `Debug` hides the PKCE verifier.
+#[derive(Clone)]
+pub struct UpstreamLogin {
+    pub hash: Vec<u8>,
+    pub provider: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// Where the sign-in goes afterwards (a same-origin path).
+    pub return_to: Option<String>,
+    /// Linking from `/account/security`: the signed-in account the identity joins.
+    pub link_user_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for UpstreamLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamLogin")
+            .field("provider", &self.provider)
+            .field("link_user_id", &self.link_user_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How an unlink went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlink {
+    Unlinked,
+    /// No such identity of the user.
+    NotFound,
+    /// It is the account's only way in (no password, no passkey, no other identity).
+    LastWayIn,
+}
+
+/// Upstream identities and the sign-ins in flight to upstream providers.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    async fn create_upstream_login(&self, login: &UpstreamLogin) -> StoreResult<()>;
+    /// Deletes and returns the login of this `state` hash, unless expired: a callback works
+    /// once.
+    async fn take_upstream_login(
+        &self,
+        hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<UpstreamLogin>>;
+    async fn purge_upstream_logins(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+    async fn find_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<IdentityRecord>>;
+    /// The user's identities, oldest first.
+    async fn list_identities(&self, user_id: Uuid) -> StoreResult<Vec<IdentityRecord>>;
+    /// Links `identity` with `audit`, one transaction. False (nothing written) when the
+    /// (provider, subject) is linked already, or the user is gone.
+    async fn link_identity(
+        &self,
+        identity: &IdentityRecord,
+        audit: &[AuditEntry],
+    ) -> StoreResult<bool>;
+    /// Creates the user (its email verified or not, as the provider said) and links
+    /// `identity` to it, with `audit` — one transaction. `Constraint` errors as
+    /// [`UserStore::create_user`] (an email or username taken).
+    async fn create_user_with_identity(
+        &self,
+        user: &NewUser,
+        email_verified: bool,
+        identity: &IdentityRecord,
+        audit: &[AuditEntry],
+    ) -> StoreResult<UserRecord>;
+    /// Unlinks an identity of the user, with `audit`, unless it is their last way in
+    /// (decided in the same transaction as the delete).
+    async fn unlink_identity(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        audit: &[AuditEntry],
+    ) -> StoreResult<Unlink>;
+}
+
 /// An authorization code as issued: known by its SHA-256 only.
 #[derive(Debug, Clone)]
 pub struct NewCode {
@@ -1475,6 +1577,7 @@ pub trait Store:
     + EmailStore
     + MfaStore
     + PasskeyStore
+    + IdentityStore
     + OidcStore
     + WebhookStore
     + std::fmt::Debug

@@ -27,6 +27,7 @@ pub mod audit;
 pub mod cancellation;
 pub mod clients;
 pub mod email;
+pub mod identities;
 pub mod import;
 pub mod keys;
 pub mod lockout;
@@ -138,6 +139,12 @@ macro_rules! conformance_tests {
                 concurrent_completions_have_one_winner,
                 removing_factors_takes_codes_and_challenges_along,
                 sessions_keep_how_their_user_signed_in,
+            }
+            identities {
+                an_upstream_identity_belongs_to_one_account,
+                an_account_is_made_with_its_identity_or_not_at_all,
+                the_last_way_in_cannot_be_unlinked,
+                an_upstream_login_is_taken_once_and_expires,
             }
             passkeys {
                 a_credential_id_belongs_to_one_account,

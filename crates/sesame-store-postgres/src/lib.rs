@@ -10,6 +10,7 @@ mod audit;
 mod clients;
 mod console;
 mod email;
+mod identities;
 mod keys;
 mod lockout;
 mod mfa;

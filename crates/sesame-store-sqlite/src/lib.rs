@@ -26,6 +26,7 @@ mod checkpoint;
 mod clients;
 mod console;
 mod email;
+mod identities;
 mod keys;
 mod lockout;
 mod mfa;

@@ -120,48 +120,10 @@ fn like_contains(text: &str) -> String {
 impl UserStore for SqliteStore {
     async fn create_user(&self, u: &NewUser, audit: &[AuditEntry]) -> StoreResult<UserRecord> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO users (id, email, email_canonical, username, username_canonical, password_hash, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(u.id.to_string())
-        .bind(&u.email)
-        .bind(&u.email_canonical)
-        .bind(&u.username)
-        .bind(&u.username_canonical)
-        .bind(&u.password_hash)
-        .bind(UnixMs(u.now))
-        .bind(UnixMs(u.now))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        for role in &u.roles {
-            sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
-                .bind(u.id.to_string())
-                .bind(role)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
+        let user = insert_user(&mut tx, u, false).await?;
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
-        let mut roles = u.roles.clone();
-        roles.sort();
-        Ok(UserRecord {
-            id: u.id,
-            email: u.email.clone(),
-            username: u.username.clone(),
-            display_name: None,
-            password_hash: u.password_hash.clone(),
-            email_verified: false,
-            disabled: false,
-            failed_logins: 0,
-            locked_until: None,
-            last_login_at: None,
-            roles,
-            created_at: u.now,
-            updated_at: u.now,
-        })
+        Ok(user)
     }
 
     async fn get_user(&self, id: Uuid) -> StoreResult<Option<UserRecord>> {
@@ -598,4 +560,53 @@ mod tests {
     fn like_wildcards_are_escaped() {
         assert_eq!(like_contains("A_b%c\\"), "%a\\_b\\%c\\\\%");
     }
+}
+
+/// Inserts a new user with its roles in the caller's transaction; the record as stored.
+pub(crate) async fn insert_user(
+    conn: &mut sqlx::SqliteConnection,
+    u: &NewUser,
+    email_verified: bool,
+) -> StoreResult<UserRecord> {
+    sqlx::query(
+        "INSERT INTO users (id, email, email_canonical, username, username_canonical, password_hash, email_verified, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(u.id.to_string())
+    .bind(&u.email)
+    .bind(&u.email_canonical)
+    .bind(&u.username)
+    .bind(&u.username_canonical)
+    .bind(&u.password_hash)
+    .bind(email_verified)
+    .bind(UnixMs(u.now))
+    .bind(UnixMs(u.now))
+    .execute(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    for role in &u.roles {
+        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES (?, ?)")
+            .bind(u.id.to_string())
+            .bind(role)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    let mut roles = u.roles.clone();
+    roles.sort();
+    Ok(UserRecord {
+        id: u.id,
+        email: u.email.clone(),
+        username: u.username.clone(),
+        display_name: None,
+        password_hash: u.password_hash.clone(),
+        email_verified,
+        disabled: false,
+        failed_logins: 0,
+        locked_until: None,
+        last_login_at: None,
+        roles,
+        created_at: u.now,
+        updated_at: u.now,
+    })
 }
