@@ -69,6 +69,10 @@ pub enum AuditEvent {
     PasskeyAdded,
     /// The user removed a passkey (detail `passkey_id`).
     PasskeyRemoved,
+    /// An upstream identity was linked to the account (detail `provider`, `via`).
+    IdentityLinked,
+    /// An upstream identity was unlinked from the account (detail `provider`).
+    IdentityUnlinked,
     /// An app exchanged an authorization code for the person's tokens.
     AppAuthorized,
     /// A person allowed an app the scopes named.
@@ -89,7 +93,7 @@ pub enum AuditEvent {
 
 impl AuditEvent {
     /// Every event, for tests and documentation.
-    pub const ALL: [AuditEvent; 36] = [
+    pub const ALL: [AuditEvent; 38] = [
         AuditEvent::Register,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -118,6 +122,8 @@ impl AuditEvent {
         AuditEvent::RecoveryCodesRegenerated,
         AuditEvent::PasskeyAdded,
         AuditEvent::PasskeyRemoved,
+        AuditEvent::IdentityLinked,
+        AuditEvent::IdentityUnlinked,
         AuditEvent::AppAuthorized,
         AuditEvent::ConsentGranted,
         AuditEvent::ConsentRevoked,
@@ -159,6 +165,8 @@ impl AuditEvent {
             AuditEvent::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             AuditEvent::PasskeyAdded => "passkey_added",
             AuditEvent::PasskeyRemoved => "passkey_removed",
+            AuditEvent::IdentityLinked => "identity_linked",
+            AuditEvent::IdentityUnlinked => "identity_unlinked",
             AuditEvent::AppAuthorized => "app_authorized",
             AuditEvent::ConsentGranted => "consent_granted",
             AuditEvent::ConsentRevoked => "consent_revoked",

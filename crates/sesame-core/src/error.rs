@@ -74,6 +74,26 @@ pub enum CoreError {
     /// counter gone backwards.
     #[error("the passkey was not accepted")]
     PasskeyInvalid,
+    /// An upstream sign-in's `state` is unknown, used, expired or another provider's.
+    #[error("the sign-in with the provider is unknown, used or expired")]
+    UpstreamStateInvalid,
+    /// The provider could not be reached or answered nonsense (its name).
+    #[error("the provider {0} is unavailable")]
+    UpstreamUnavailable(String),
+    /// The provider's answer was refused (the person declined, a bad code, an ID token that
+    /// does not verify); the reason is for the log and the page.
+    #[error("the provider's answer was refused: {0}")]
+    UpstreamRefused(String),
+    /// The upstream identity's email names an account it may not join by itself (the email
+    /// is not verified on both sides): the person signs in and links it themselves.
+    #[error("sign in to link this identity")]
+    UpstreamLinkRequired,
+    /// The upstream identity is linked to another account.
+    #[error("the identity belongs to another account")]
+    IdentityTaken,
+    /// Unlinking would leave the account no way in.
+    #[error("this is the account's last way to sign in")]
+    LastSignInMethod,
     /// No WebAuthn relying party: the issuer is an IP address and no RP id is set.
     #[error("passkeys are not available on this server")]
     PasskeysUnavailable,

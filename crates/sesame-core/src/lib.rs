@@ -63,6 +63,7 @@ pub mod settings;
 pub mod status_list;
 pub mod store;
 pub mod tokens;
+pub mod upstream;
 pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -39,6 +39,15 @@ pub struct CoreMetrics {
     pub webhook_backlog: Gauge,
     /// event: enrolled | removed | verified | failed | recovery_code_used
     pub mfa: Family<EventLabel, Counter>,
+    /// Sign-ins through upstream providers: provider (the `[[upstream]]` id), event: started |
+    /// succeeded | refused | unavailable
+    pub upstream: Family<UpstreamLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabel {
+    pub provider: String,
+    pub event: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -83,6 +92,20 @@ impl CoreMetrics {
             "Second factors enrolled and removed, second steps of sign-ins verified and failed, recovery codes used",
             self.mfa.clone(),
         );
+        registry.register(
+            "sesame_upstream_sign_ins",
+            "Sign-ins through upstream providers, by provider and event",
+            self.upstream.clone(),
+        );
+    }
+
+    pub fn upstream(&self, provider: &str, event: &'static str) {
+        self.upstream
+            .get_or_create(&UpstreamLabel {
+                provider: provider.to_string(),
+                event,
+            })
+            .inc();
     }
 
     pub fn mfa(&self, event: &'static str) {

@@ -71,6 +71,7 @@ pub struct Sesame {
     form_tokens: Arc<FormTokens>,
     status_lists: StatusListService,
     oidc: crate::oidc::Oidc,
+    upstream: crate::upstream::Upstream,
 }
 
 impl Sesame {
@@ -250,6 +251,16 @@ impl Sesame {
         );
         let status_lists =
             StatusListService::new(status_lists, ring.clone(), store.clone(), clock.clone());
+        let upstream = crate::upstream::Upstream::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            metrics.clone(),
+            Arc::new(crate::upstream::NoHttp),
+            settings.upstreams.clone(),
+            settings.public_url.clone(),
+            settings.signup_enabled,
+        );
         let keys = Keys::new(store.clone(), clock.clone(), audit, ring, &settings);
         let maintenance = Maintenance::new(store.clone(), clock.clone(), &settings);
         let outbox = Outbox::new(store.clone(), clock.clone(), outbox_signal.clone());
@@ -276,7 +287,20 @@ impl Sesame {
             outbox,
             form_tokens,
             status_lists,
+            upstream,
         })
+    }
+
+    /// Gives the upstream sign-ins their HTTP client (the binary's, with each provider's CA);
+    /// until then every call to a provider fails as unavailable.
+    pub fn with_upstream_http(mut self, http: Arc<dyn crate::upstream::UpstreamHttp>) -> Self {
+        self.upstream.set_http(http);
+        self
+    }
+
+    /// Sign in with another provider: upstream OpenID providers and GitHub.
+    pub fn upstream(&self) -> &crate::upstream::Upstream {
+        &self.upstream
     }
 
     /// Anti-forgery tokens of Sesame's own pages.

@@ -86,6 +86,8 @@ pub struct Settings {
     /// The origins whose pages may use passkeys (`SESAME_WEBAUTHN_ORIGINS`; empty: the
     /// issuer's origin).
     pub webauthn_origins: Vec<String>,
+    /// `[[upstream]]` providers people may sign in with.
+    pub upstreams: Vec<crate::upstream::UpstreamProvider>,
 }
 
 impl Default for Settings {
@@ -124,6 +126,7 @@ impl Default for Settings {
             dynamic_audiences: Vec::new(),
             webauthn_rp_id: None,
             webauthn_origins: Vec::new(),
+            upstreams: Vec::new(),
         }
     }
 }

@@ -383,6 +383,15 @@ impl Assurance {
         }
     }
 
+    /// A sign-in at an upstream provider (its own factors unknown here): `fed`, one factor as
+    /// far as Sesame can vouch.
+    pub fn federated() -> Self {
+        Assurance {
+            amr: vec!["fed".into()],
+            acr: Self::AAL1.into(),
+        }
+    }
+
     /// A password alone.
     pub fn password() -> Self {
         Assurance {

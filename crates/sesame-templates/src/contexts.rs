@@ -447,6 +447,23 @@ pub struct MfaSection {
     pub passkeys: Vec<PasskeyRow>,
     /// Why adding, renaming or removing a passkey was refused, shown in its section.
     pub passkey_error: Option<String>,
+    /// Upstream identities linked to the account.
+    pub identities: Vec<IdentityRow>,
+    /// Providers not linked yet: a "Link" button each.
+    pub linkable: Vec<Provider>,
+    /// Why unlinking was refused (the last way in), shown in its section.
+    pub identity_error: Option<String>,
+}
+
+/// A linked upstream identity as `/account/security` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityRow {
+    pub id: String,
+    /// The provider's name, as its button says.
+    pub provider: String,
+    pub email: Option<String>,
+    /// When it was linked, as shown.
+    pub linked_at: String,
 }
 
 /// A passkey as `/account/security` lists it.
@@ -515,6 +532,17 @@ impl Page for AccountSecurity {
                         last_used_at: Some("2026-12-05 05:00 UTC".into()),
                     }],
                     passkey_error: Some("Refused.".into()),
+                    identities: vec![IdentityRow {
+                        id: "0190a3f0-0000-7000-8000-000000000001".into(),
+                        provider: "Corp".into(),
+                        email: Some("ada@corp.example".into()),
+                        linked_at: "2026-12-05 04:30 UTC".into(),
+                    }],
+                    linkable: vec![Provider {
+                        id: "github".into(),
+                        name: "GitHub".into(),
+                    }],
+                    identity_error: Some("Last.".into()),
                     ..MfaSection::default()
                 },
                 ..AccountSecurity::default()

@@ -10,6 +10,7 @@ pub mod pages;
 pub mod startup;
 pub mod telemetry;
 pub mod tls;
+pub mod upstream_http;
 pub mod webhooks;
 
 pub use config::Config;

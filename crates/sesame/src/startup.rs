@@ -71,9 +71,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// Opens the store and starts the use-cases (keys and instance secrets made on first start).
 pub async fn start_core(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Sesame>> {
     let store = open_store(config).await?;
+    let http = crate::upstream_http::ReqwestUpstream::new(&config.settings.upstreams)?;
     let sesame = Sesame::start(store, clock, config.settings.clone())
         .await
-        .context("cannot start")?;
+        .context("cannot start")?
+        .with_upstream_http(Arc::new(http));
     Ok(Arc::new(sesame))
 }
 

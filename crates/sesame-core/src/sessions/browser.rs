@@ -134,6 +134,42 @@ impl Sessions {
         result
     }
 
+    /// After a sign-in through an upstream provider ([`crate::upstream`]): a browser session
+    /// (`amr: [fed]`, `aal1`) — or, for a person with a second factor here, `MfaRequired` with a
+    /// challenge the second page finishes, as after a password (a provider's sign-in does not
+    /// replace the factor the person set up with Sesame).
+    #[tracing::instrument(skip_all)]
+    pub async fn upstream_sign_in(
+        &self,
+        user: &UserRecord,
+        provider: &str,
+        client: &ClientInfo,
+        replacing: Option<Uuid>,
+    ) -> Result<BrowserSignIn, CoreError> {
+        let result = async {
+            if user.disabled {
+                return Err(CoreError::AccountDisabled);
+            }
+            if self.store.mfa_factors(user.id).await?.has_second_factor() {
+                return Err(CoreError::MfaRequired(Box::new(
+                    self.challenge(user, ChallengeKind::Browser, Vec::new())
+                        .await?,
+                )));
+            }
+            let entry = self.audit.entry(
+                AuditEvent::LoginSucceeded,
+                Some(user.id),
+                client,
+                serde_json::json!({"via": "upstream", "provider": provider}),
+            );
+            self.open_browser_session(user, client, replacing, Some(entry), Assurance::federated())
+                .await
+        }
+        .await;
+        self.count_login(result.as_ref().map(|_| ()));
+        result
+    }
+
     /// Right after sign-up: a browser session for the new user, without a password check (they
     /// just chose it). `EmailNotVerified` when verified email is required and this one is not.
     #[tracing::instrument(skip_all)]

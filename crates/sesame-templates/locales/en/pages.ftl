@@ -375,3 +375,20 @@ notice-passkey-removed = The passkey is removed.
 notice-passkey-renamed = The passkey is renamed.
 account-passkey-offer = Sign in faster and safer next time: add a passkey, and your password alone no longer opens your account.
 account-passkey-offer-link = Add a passkey
+
+# Sign in with another provider (issue #22)
+signin-with = Sign in with { $provider }
+upstream-state-invalid = That sign-in with the provider is unknown, used or expired. Start it again.
+upstream-unavailable = { $provider } cannot be reached now. Try again later, or sign in another way.
+upstream-refused = The provider's answer was not accepted. Start the sign-in again.
+upstream-link-required = An account with this email exists already. Sign in to it with your password, then link the provider under Security.
+upstream-identity-taken = This account at the provider is linked to another account here.
+upstream-signup-closed = There is no account for you here, and new accounts cannot be made this way.
+security-identities-heading = Other ways to sign in
+security-identity-linked = linked { $at }
+security-identity-unlink = Unlink
+security-identity-unlink-named = Unlink { $provider }
+security-identity-link = Link { $provider }
+security-identity-last = This is your only way to sign in. Set a password (through "Forgot your password?") or add a passkey first.
+notice-identity-linked = The provider is linked: you can sign in with it.
+notice-identity-unlinked = The provider is unlinked.

@@ -380,3 +380,20 @@ notice-passkey-removed = Ключ доступа удалён.
 notice-passkey-renamed = Ключ доступа переименован.
 account-passkey-offer = Входите быстрее и надёжнее: добавьте ключ доступа — тогда одного пароля для входа будет недостаточно.
 account-passkey-offer-link = Добавить ключ доступа
+
+# Вход через другого провайдера (issue #22)
+signin-with = Войти через { $provider }
+upstream-state-invalid = Этот вход через провайдера неизвестен, уже использован или устарел. Начните заново.
+upstream-unavailable = { $provider } сейчас недоступен. Попробуйте позже или войдите другим способом.
+upstream-refused = Ответ провайдера не принят. Начните вход заново.
+upstream-link-required = Учётная запись с этим email уже есть. Войдите в неё с паролем, затем привяжите провайдера в разделе «Безопасность».
+upstream-identity-taken = Эта учётная запись у провайдера уже привязана к другой учётной записи здесь.
+upstream-signup-closed = Учётной записи для вас здесь нет, а создавать новые таким способом нельзя.
+security-identities-heading = Другие способы входа
+security-identity-linked = привязан { $at }
+security-identity-unlink = Отвязать
+security-identity-unlink-named = Отвязать { $provider }
+security-identity-link = Привязать { $provider }
+security-identity-last = Это ваш единственный способ входа. Сначала задайте пароль (через «Забыли пароль?») или добавьте ключ доступа.
+notice-identity-linked = Провайдер привязан: через него можно входить.
+notice-identity-unlinked = Провайдер отвязан.

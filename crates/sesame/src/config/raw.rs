@@ -127,6 +127,9 @@ pub struct RawConfig {
     pub bootstrap_admin_password: Option<Text>,
     pub log: Option<Text>,
     pub log_format: Option<Text>,
+    /// `[[upstream]]`: providers to sign in with (the file only: a list of tables has no
+    /// environment variable).
+    pub upstream: Vec<RawUpstream>,
     /// Where each value came from; filled by [`super::sources`] after the layers are merged.
     #[serde(skip)]
     pub origins: Origins,
@@ -138,6 +141,33 @@ pub struct RawConfig {
 pub struct RawLockout {
     pub max_failures: Option<Text>,
     pub duration: Option<Text>,
+}
+
+/// One `[[upstream]]` provider (API.md "Sign in with another provider").
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawUpstream {
+    pub id: Option<String>,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub issuer: Option<String>,
+    /// GitHub's API (`https://api.github.com`), for a GitHub Enterprise server or a test.
+    pub api_url: Option<String>,
+    pub ca_file: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Text>,
+    pub scopes: Option<Text>,
+    pub signup: Option<bool>,
+    pub roles: Vec<RawRoleRule>,
+}
+
+/// `roles = [{claim, value, role}]` of an `[[upstream]]`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRoleRule {
+    pub claim: Option<String>,
+    pub value: Option<String>,
+    pub role: Option<String>,
 }
 
 /// `[argon2]` (`SESAME_ARGON2_*`).
@@ -201,6 +231,7 @@ impl Default for RawConfig {
             signing_alg: Text::set("EdDSA"),
             id_token_alg: Text::set("RS256"),
             argon2: RawArgon2::default(),
+            upstream: Vec::new(),
             bootstrap_admin_email: None,
             bootstrap_admin_password: None,
             log: Text::set("info"),

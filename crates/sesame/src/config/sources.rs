@@ -99,6 +99,8 @@ fn leaves(prefix: &str, dict: &Dict, out: &mut Vec<(String, Value)>) {
         };
         match v {
             Value::Dict(_, d) => leaves(&key, d, out),
+            // A list of tables (`[[upstream]]`) is the file's alone: no variable.
+            Value::Array(..) => {}
             other => out.push((key, other.clone())),
         }
     }

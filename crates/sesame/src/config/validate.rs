@@ -423,6 +423,7 @@ impl TryFrom<RawConfig> for Config {
                     })
                     .collect::<Result<Vec<_>, _>>()
             })?,
+            upstreams: upstreams(&raw)?,
             ..Settings::default()
         };
         // Passkeys are bound to the RP id: every origin must be on it (WebAuthn §5.1.4.1). Left
@@ -514,4 +515,127 @@ fn load_templates(dir: &Path) -> Result<sesame_core::email::TemplateOverrides, S
         ));
     }
     Ok(t)
+}
+
+/// The `[[upstream]]` providers, each checked: a unique slug id, a known kind, an `https://`
+/// issuer (or `http://` on a loopback address), a client id and secret, a readable CA file, and
+/// role rules naming valid roles.
+fn upstreams(raw: &RawConfig) -> Result<Vec<sesame_core::upstream::UpstreamProvider>, ConfigError> {
+    use sesame_core::upstream::{RoleRule, UpstreamKind, UpstreamProvider};
+    let mut out: Vec<UpstreamProvider> = Vec::new();
+    for (i, u) in raw.upstream.iter().enumerate() {
+        let bad = |field: &str, problem: String| ConfigError::Invalid {
+            name: format!("upstream[{i}].{field}"),
+            origin: "file".into(),
+            problem,
+        };
+        let text = |v: &Option<String>, field: &str| -> Result<String, ConfigError> {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| bad(field, "is required".into()))
+        };
+        let id = text(&u.id, "id")?;
+        if id.len() > 32
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(bad(
+                "id",
+                "expected a slug: a-z, 0-9 and -, at most 32".into(),
+            ));
+        }
+        if matches!(id.as_str(), "mfa" | "passkey") || out.iter().any(|p| p.id == id) {
+            return Err(bad("id", format!("'{id}' is taken")));
+        }
+        let kind = match text(&u.kind, "kind")?.as_str() {
+            "oidc" => UpstreamKind::Oidc,
+            "github" => UpstreamKind::Github,
+            other => return Err(bad("kind", format!("'{other}': expected oidc or github"))),
+        };
+        let issuer = match (kind, &u.issuer) {
+            (UpstreamKind::Github, None) => "https://github.com".to_string(),
+            _ => text(&u.issuer, "issuer")?,
+        };
+        let api_url = match (kind, &u.api_url) {
+            (_, Some(a)) => a.trim().to_string(),
+            (UpstreamKind::Github, None) => "https://api.github.com".to_string(),
+            (UpstreamKind::Oidc, None) => String::new(),
+        };
+        for (field, value) in [("issuer", &issuer), ("api_url", &api_url)] {
+            if value.is_empty() {
+                continue;
+            }
+            let url = url::Url::parse(value).map_err(|e| bad(field, format!("{e}")))?;
+            let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+            if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+                return Err(bad(
+                    field,
+                    "expected https:// (http:// only on a loopback address)".into(),
+                ));
+            }
+        }
+        let ca_file = match &u.ca_file {
+            None => None,
+            Some(path) => {
+                let path = PathBuf::from(path.trim());
+                if !path.is_file() {
+                    return Err(bad("ca_file", format!("{} is not a file", path.display())));
+                }
+                Some(path)
+            }
+        };
+        let client_secret = u
+            .client_secret
+            .as_ref()
+            .map(|t| t.0.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad("client_secret", "is required".into()))?;
+        let scopes: Vec<String> = match &u.scopes {
+            Some(t) => {
+                t.0.split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }
+            None => match kind {
+                UpstreamKind::Oidc => vec!["openid".into(), "email".into(), "profile".into()],
+                UpstreamKind::Github => vec!["read:user".into(), "user:email".into()],
+            },
+        };
+        if kind == UpstreamKind::Oidc && !scopes.iter().any(|s| s == "openid") {
+            return Err(bad(
+                "scopes",
+                "an OpenID provider needs the scope openid".into(),
+            ));
+        }
+        let mut roles = Vec::new();
+        for (j, r) in u.roles.iter().enumerate() {
+            let field = |f: &str| format!("roles[{j}].{f}");
+            let claim = text(&r.claim, &field("claim"))?;
+            let value = text(&r.value, &field("value"))?;
+            let role = text(&r.role, &field("role"))?;
+            let role = sesame_core::domain::Role::parse(&role)
+                .map_err(|m| bad(&field("role"), format!("'{role}': {m}")))?
+                .as_str()
+                .to_string();
+            roles.push(RoleRule { claim, value, role });
+        }
+        out.push(UpstreamProvider {
+            name: u.name.clone().unwrap_or_else(|| id.clone()),
+            id,
+            kind,
+            issuer: issuer.trim_end_matches('/').to_string(),
+            api_url,
+            ca_file,
+            client_id: text(&u.client_id, "client_id")?,
+            client_secret: secrecy::SecretString::from(client_secret),
+            scopes,
+            signup: u.signup.unwrap_or(true),
+            roles,
+        });
+    }
+    Ok(out)
 }

@@ -339,6 +339,37 @@ impl From<CoreError> for ApiError {
                 "The passkey was not accepted.",
             )
             .header(header::WWW_AUTHENTICATE, BEARER_REALM.to_string()),
+            CoreError::UpstreamStateInvalid => ApiError::new(
+                S::BAD_REQUEST,
+                "invalid_state",
+                "The sign-in with the provider is unknown, used or expired. Start it again.",
+            ),
+            CoreError::UpstreamUnavailable(name) => ApiError::new(
+                S::BAD_GATEWAY,
+                "upstream_unavailable",
+                format!("{name} cannot be reached now. Try again later, or sign in another way."),
+            ),
+            CoreError::UpstreamRefused(_) => ApiError::new(
+                S::UNAUTHORIZED,
+                "upstream_refused",
+                "The provider's answer was not accepted.",
+            ),
+            CoreError::UpstreamLinkRequired => ApiError::new(
+                S::CONFLICT,
+                "link_required",
+                "An account has this email. Sign in to it, then link the provider from the \
+                 account's security page.",
+            ),
+            CoreError::IdentityTaken => ApiError::new(
+                S::CONFLICT,
+                "identity_taken",
+                "This identity of the provider is linked to another account.",
+            ),
+            CoreError::LastSignInMethod => ApiError::new(
+                S::CONFLICT,
+                "last_sign_in_method",
+                "This is the account's only way to sign in. Set a password or add a passkey first.",
+            ),
             CoreError::PasskeysUnavailable => ApiError::new(
                 S::BAD_REQUEST,
                 "passkeys_unavailable",

@@ -10,6 +10,7 @@ pub mod email;
 pub mod error;
 pub mod extract;
 pub mod forward_auth;
+mod identities;
 pub mod metrics;
 pub mod mfa;
 pub mod no_store;
@@ -106,6 +107,7 @@ pub fn api(metrics_here: bool) -> OpenApiRouter<AppState> {
     api.merge(auth::router())
         .merge(mfa::router())
         .merge(passkeys::router())
+        .merge(identities::router())
         .merge(sessions::router())
         .merge(email::router())
         .merge(profile::router())

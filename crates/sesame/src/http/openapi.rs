@@ -21,6 +21,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
     tags(
         (name = "auth", description = "Registration, login, tokens, logout"),
         (name = "mfa", description = "Second factors: an authenticator app (TOTP), recovery codes, and the second step of a login"),
+        (name = "identities", description = "Upstream identities (sign in with another provider) linked to the account"),
         (name = "passkeys", description = "Passkeys (WebAuthn): adding and managing them, and signing in with one — username-less, for a named user, or as the second factor"),
         (name = "email", description = "Email verification and password reset (links mailed from an outbox)"),
         (name = "sessions", description = "The signed-in user's sessions"),

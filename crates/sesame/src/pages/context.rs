@@ -51,6 +51,8 @@ const NOTICES: &[&str] = &[
     "passkey-added",
     "passkey-removed",
     "passkey-renamed",
+    "identity-linked",
+    "identity-unlinked",
     "keys-rotated",
 ];
 
@@ -70,6 +72,8 @@ pub struct PageCtx {
     pub here: String,
     /// The `mfa_token` of a sign-in waiting for its second factor (its cookie).
     pub mfa_token: Option<secrecy::SecretString>,
+    /// The `state` of a sign-in sent to an upstream provider (its cookie).
+    pub upstream_state: Option<String>,
 }
 
 /// Never the binding, the query or the path: the query carries the tokens of reset and
@@ -125,6 +129,7 @@ impl FromRequestParts<AppState> for PageCtx {
                 .to_string(),
             mfa_token: cookies::get(&parts.headers, cookies::MFA)
                 .map(|t| secrecy::SecretString::from(t.to_string())),
+            upstream_state: cookies::get(&parts.headers, cookies::UPSTREAM).map(str::to_string),
         };
         if let Some(cookie) = cookies::get(&parts.headers, cookies::SESSION) {
             match state.sesame.sessions().browser_session(cookie).await {
@@ -389,6 +394,18 @@ impl PageCtx {
     }
 
     /// Sets the cookie of a sign-in waiting for its second factor.
+    /// Binds an upstream sign-in to this browser (see [`cookies::UPSTREAM`]).
+    pub fn set_upstream(res: &mut Response, state: &str) {
+        if let Some(v) = cookies::set_private(cookies::UPSTREAM, state) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+
+    pub fn clear_upstream(res: &mut Response) {
+        res.headers_mut()
+            .append(header::SET_COOKIE, cookies::clear(cookies::UPSTREAM));
+    }
+
     pub fn set_mfa(res: &mut Response, token: &str) {
         if let Some(v) = cookies::set_private(cookies::MFA, token) {
             res.headers_mut().append(header::SET_COOKIE, v);

@@ -14,6 +14,9 @@ pub const CSRF: &str = "__Host-sesame-csrf";
 /// The second step of a sign-in: the `mfa_token` of a right password, until a code finishes
 /// it (kept out of the URL: it is a credential for five minutes).
 pub const MFA: &str = "__Host-sesame-mfa";
+/// A sign-in sent to an upstream provider: its `state`, which the callback must match (binds
+/// the callback to the browser that started it: no login CSRF with a planted callback URL).
+pub const UPSTREAM: &str = "__Host-sesame-upstream";
 /// The language chosen with `?lang=`.
 pub const LANG: &str = "__Host-sesame-lang";
 

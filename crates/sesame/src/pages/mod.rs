@@ -31,6 +31,7 @@ pub mod return_to;
 mod second_factor;
 mod signin;
 mod signup;
+mod upstream;
 
 use std::path::Path;
 
@@ -89,6 +90,13 @@ pub fn router() -> Router<AppState> {
         .route(
             "/signin/mfa",
             get(signin::mfa_show).post(signin::mfa_submit),
+        )
+        .route("/signin/{id}", get(upstream::start))
+        .route("/signin/{id}/callback", get(upstream::callback))
+        .route("/account/security/identities/link", post(upstream::link))
+        .route(
+            "/account/security/identities/{id}/unlink",
+            post(upstream::unlink),
         )
         .route("/signin/passkey", post(passkeys::sign_in))
         .route("/signin/passkey/start", post(passkeys::sign_in_start))

@@ -184,7 +184,7 @@ async fn refused(
                 return_to: back,
                 form_error: Some(message),
                 locked_seconds: locked,
-                providers: Vec::new(),
+                providers: super::upstream::buttons(ctx),
                 passkeys: ctx.state.sesame.sessions().passkeys_available(),
             },
         ),

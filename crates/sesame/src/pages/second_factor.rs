@@ -27,6 +27,26 @@ pub(super) async fn section(ctx: &PageCtx, user_id: Uuid) -> Result<MfaSection, 
         .await
         .map_err(|e| ctx.core_error(e))?;
     let passkeys_available = ctx.state.sesame.sessions().passkeys_available();
+    let upstream = ctx.state.sesame.upstream();
+    let linked = upstream
+        .identities(user_id)
+        .await
+        .map_err(|e| ctx.core_error(e))?;
+    let identities = linked
+        .iter()
+        .map(|i| sesame_templates::IdentityRow {
+            id: i.id.to_string(),
+            provider: upstream
+                .provider_name(&i.provider)
+                .unwrap_or_else(|| i.provider.clone()),
+            email: i.email.clone(),
+            linked_at: super::passkeys::shown_time(i.linked_at),
+        })
+        .collect();
+    let linkable = super::upstream::buttons(ctx)
+        .into_iter()
+        .filter(|p| !linked.iter().any(|i| i.provider == p.id))
+        .collect();
     Ok(MfaSection {
         totp: status.totp,
         recovery_codes_left: status.recovery_codes_left,
@@ -38,6 +58,8 @@ pub(super) async fn section(ctx: &PageCtx, user_id: Uuid) -> Result<MfaSection, 
         } else {
             Vec::new()
         },
+        identities,
+        linkable,
         ..MfaSection::default()
     })
 }

@@ -44,7 +44,7 @@ pub async fn show(ctx: PageCtx) -> Response {
             return_to: return_to.as_ref().map(|r| r.as_str().to_string()),
             form_error: None,
             locked_seconds: None,
-            providers: Vec::new(),
+            providers: super::upstream::buttons(&ctx),
             passkeys: ctx.state.sesame.sessions().passkeys_available(),
         },
     );
@@ -86,7 +86,7 @@ pub async fn submit(ctx: PageCtx, form: PageForm) -> Result<Response, Response> 
         return_to: return_to.as_ref().map(|r| r.as_str().to_string()),
         form_error,
         locked_seconds,
-        providers: Vec::new(),
+        providers: super::upstream::buttons(&ctx),
         passkeys: ctx.state.sesame.sessions().passkeys_available(),
     };
     ctx.limit(Class::Login)?;
