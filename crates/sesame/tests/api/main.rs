@@ -45,6 +45,8 @@ mod status_lists;
 // Issue 19: second factors.
 mod mfa;
 mod passkeys;
+// Issue 22: sign in with another provider.
+mod upstream;
 // Moving in with existing password hashes.
 mod import;
 // Issue 16.1: storms of requests cut short, then storms of registrations.

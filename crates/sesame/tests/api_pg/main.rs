@@ -68,6 +68,8 @@ mod status_lists;
 mod mfa;
 #[path = "../api/passkeys.rs"]
 mod passkeys;
+#[path = "../api/upstream.rs"]
+mod upstream;
 // Moving in with existing password hashes.
 #[path = "../api/import.rs"]
 mod import;
