@@ -36,6 +36,9 @@ struct Stand {
     github_emails: Value,
 }
 
+/// The stand-in's state and its published key set, shared with its handlers.
+type Shared = (Arc<Mutex<Stand>>, Arc<Mutex<Value>>);
+
 struct StandIn {
     base: String,
     state: Arc<Mutex<Stand>>,
@@ -71,43 +74,35 @@ impl StandIn {
         let app = axum::Router::new()
             .route(
                 "/.well-known/openid-configuration",
-                get(
-                    |State((s, _)): State<(Arc<Mutex<Stand>>, Arc<Mutex<Value>>)>| async move {
-                        let base = s.lock().unwrap().base.clone();
-                        axum::Json(json!({
-                            "issuer": base,
-                            "authorization_endpoint": format!("{base}/authorize"),
-                            "token_endpoint": format!("{base}/token"),
-                            "jwks_uri": format!("{base}/jwks"),
-                        }))
-                    },
-                ),
+                get(|State((s, _)): State<Shared>| async move {
+                    let base = s.lock().unwrap().base.clone();
+                    axum::Json(json!({
+                        "issuer": base,
+                        "authorization_endpoint": format!("{base}/authorize"),
+                        "token_endpoint": format!("{base}/token"),
+                        "jwks_uri": format!("{base}/jwks"),
+                    }))
+                }),
             )
             .route(
                 "/jwks",
-                get(
-                    |State((_, jwks)): State<(Arc<Mutex<Stand>>, Arc<Mutex<Value>>)>| async move {
-                        axum::Json(jwks.lock().unwrap().clone())
-                    },
-                ),
+                get(|State((_, jwks)): State<Shared>| async move {
+                    axum::Json(jwks.lock().unwrap().clone())
+                }),
             )
             .route("/token", post(token))
             .route("/login/oauth/access_token", post(token))
             .route(
                 "/user",
-                get(
-                    |State((s, _)): State<(Arc<Mutex<Stand>>, Arc<Mutex<Value>>)>| async move {
-                        axum::Json(s.lock().unwrap().github_user.clone())
-                    },
-                ),
+                get(|State((s, _)): State<Shared>| async move {
+                    axum::Json(s.lock().unwrap().github_user.clone())
+                }),
             )
             .route(
                 "/user/emails",
-                get(
-                    |State((s, _)): State<(Arc<Mutex<Stand>>, Arc<Mutex<Value>>)>| async move {
-                        axum::Json(s.lock().unwrap().github_emails.clone())
-                    },
-                ),
+                get(|State((s, _)): State<Shared>| async move {
+                    axum::Json(s.lock().unwrap().github_emails.clone())
+                }),
             )
             .with_state(shared);
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -161,7 +156,7 @@ impl StandIn {
 }
 
 async fn token(
-    State((s, _)): State<(Arc<Mutex<Stand>>, Arc<Mutex<Value>>)>,
+    State((s, _)): State<Shared>,
     headers: axum::http::HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> axum::Json<Value> {
