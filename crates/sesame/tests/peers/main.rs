@@ -33,3 +33,5 @@ mod webhooks;
 #[allow(dead_code)]
 mod harness;
 mod relying_parties;
+// Issue 22: sign in through a real OpenID provider (Node's oidc-provider).
+mod upstream;

@@ -29,13 +29,13 @@ pub fn python() -> PathBuf {
     .clone()
 }
 
-/// A node_modules with jose, openid-client and standardwebhooks; returns the directory to run
-/// node scripts in.
+/// A node_modules with jose, openid-client, standardwebhooks and oidc-provider; returns the
+/// directory to run node scripts in.
 pub fn node() -> PathBuf {
     static NODE: OnceLock<PathBuf> = OnceLock::new();
     NODE.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("peers-node");
-        let marker = dir.join(".installed-v3");
+        let marker = dir.join(".installed-v4");
         if !marker.exists() {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(
@@ -52,6 +52,7 @@ pub fn node() -> PathBuf {
                     "jose@5",
                     "openid-client@6",
                     "standardwebhooks@1",
+                    "oidc-provider@8",
                 ])
                 .current_dir(&dir));
             std::fs::write(&marker, "").unwrap();
