@@ -65,6 +65,8 @@ impl Maintenance {
         self.store.purge_mfa_challenges(now).await?;
         // So does a passkey ceremony (registration or sign-in) that was never finished.
         self.store.purge_ceremonies(now).await?;
+        // And a sign-in sent to an upstream provider that never came back (ten minutes).
+        self.store.purge_upstream_logins(now).await?;
         // Settled webhook deliveries stay listed for a week (or the audit retention, if shorter).
         self.store
             .purge_deliveries(now - ttl(crate::webhooks::KEEP_SETTLED.min(self.audit_retention)))

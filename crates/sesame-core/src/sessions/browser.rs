@@ -150,6 +150,11 @@ impl Sessions {
             if user.disabled {
                 return Err(CoreError::AccountDisabled);
             }
+            // As for a password: an address nobody proved signs in to nothing while Sesame
+            // requires verified email (the provider did not vouch for it).
+            if self.require_verified_email && !user.email_verified {
+                return Err(CoreError::EmailNotVerified);
+            }
             if self.store.mfa_factors(user.id).await?.has_second_factor() {
                 return Err(CoreError::MfaRequired(Box::new(
                     self.challenge(user, ChallengeKind::Browser, Vec::new())

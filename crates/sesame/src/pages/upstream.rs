@@ -179,6 +179,10 @@ fn refused(ctx: &PageCtx, e: CoreError) -> Response {
             ctx.message("upstream-signup-closed", &[]),
         ),
         CoreError::AccountDisabled => (StatusCode::FORBIDDEN, ctx.message("signin-disabled", &[])),
+        CoreError::EmailNotVerified => (
+            StatusCode::FORBIDDEN,
+            ctx.message("signin-email-not-verified", &[]),
+        ),
         e => return ctx.core_error(e),
     };
     ctx.render(
