@@ -586,16 +586,6 @@ impl UserStore for PostgresStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::like_contains;
-
-    #[test]
-    fn like_wildcards_are_escaped() {
-        assert_eq!(like_contains("A_b%c\\"), "%a\\_b\\%c\\\\%");
-    }
-}
-
 /// Inserts a new user with its roles in the caller's transaction; the record as stored.
 pub(crate) async fn insert_user(
     conn: &mut sqlx::PgConnection,
@@ -640,4 +630,14 @@ pub(crate) async fn insert_user(
         created_at: u.now,
         updated_at: u.now,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_contains;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_contains("A_b%c\\"), "%a\\_b\\%c\\\\%");
+    }
 }

@@ -552,16 +552,6 @@ impl UserStore for SqliteStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::like_contains;
-
-    #[test]
-    fn like_wildcards_are_escaped() {
-        assert_eq!(like_contains("A_b%c\\"), "%a\\_b\\%c\\\\%");
-    }
-}
-
 /// Inserts a new user with its roles in the caller's transaction; the record as stored.
 pub(crate) async fn insert_user(
     conn: &mut sqlx::SqliteConnection,
@@ -609,4 +599,14 @@ pub(crate) async fn insert_user(
         created_at: u.now,
         updated_at: u.now,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_contains;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_contains("A_b%c\\"), "%a\\_b\\%c\\\\%");
+    }
 }

@@ -232,10 +232,7 @@ mod tests {
             verify(&hs, &jwks, "i", "c", "n", Utc::now()),
             Err(Refusal::Algorithm("HS256".into()))
         );
-        assert_eq!(
-            person(serde_json::json!({"email_verified": "true"})).email_verified,
-            true
-        );
+        assert!(person(serde_json::json!({"email_verified": "true"})).email_verified);
         assert!(!person(serde_json::json!({"email_verified": "yes"})).email_verified);
     }
 }
