@@ -205,7 +205,11 @@ client_secret = "{CLIENT_SECRET}"
         ),
     )
     .unwrap();
-    spawn_app_with(&[("SESAME_CONFIG", path.to_str().unwrap())]).await
+    spawn_app_with(&[
+        ("SESAME_CONFIG", path.to_str().unwrap()),
+        ("SESAME_WEBHOOK_ALLOW_PRIVATE", "on"),
+    ])
+    .await
 }
 
 /// Starts a sign-in at `provider` in `b`: the state and nonce the provider was sent.
@@ -314,6 +318,48 @@ async fn a_first_sign_in_makes_an_account_and_the_next_finds_it_by_identity() {
         "{events:?}"
     );
     assert!(events.contains(&"register".to_string()), "{events:?}");
+}
+
+#[tokio::test]
+async fn an_upstream_sign_up_is_a_user_created_webhook() {
+    let stand = StandIn::start().await;
+    let app = app_with(&stand, "").await;
+    let admin = app.new_admin().await;
+    let receiver = crate::receiver::Receiver::start().await;
+    let res = app
+        .post_auth(
+            "/admin/webhooks",
+            &admin.tokens.access,
+            json!({"url": receiver.url, "events": ["user.created"]}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let mut b = FormClient::new(&app);
+    let (state, nonce) = begin(&mut b, "corp").await;
+    stand.answer(
+        "c-1",
+        stand.claims("hooked", "hooked@corp.example", true, &nonce.unwrap()),
+    );
+    assert_eq!(
+        callback(&mut b, "corp", &state, "c-1").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let user = app
+        .sesame
+        .store()
+        .find_user_by_login("hooked@corp.example")
+        .await
+        .unwrap()
+        .unwrap();
+    app.flush_webhooks().await;
+    let created = receiver.of("user.created");
+    assert!(
+        created
+            .iter()
+            .any(|r| r.json()["data"]["user_id"] == json!(user.id.to_string())),
+        "{:?}",
+        created.iter().map(|r| r.body.clone()).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
