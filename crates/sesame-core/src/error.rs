@@ -88,6 +88,9 @@ pub enum CoreError {
     /// is not verified on both sides): the person signs in and links it themselves.
     #[error("sign in to link this identity")]
     UpstreamLinkRequired,
+    /// No account is made from an email the provider did not verify.
+    #[error("the provider has not verified the email address")]
+    UpstreamEmailUnverified,
     /// The upstream identity is linked to another account.
     #[error("the identity belongs to another account")]
     IdentityTaken,

@@ -7,8 +7,9 @@
 //!    is verified **and** the account's email is verified; otherwise the person signs in there
 //!    and links from `/account/security` (`UpstreamLinkRequired`). Registering someone's email
 //!    at a provider takes over nothing.
-//! 4. Nobody: a new account (when sign-up is on for the provider and for Sesame), with the
-//!    email verified as the provider says, no password (until a reset sets one), and the roles
+//! 4. Nobody: a new account (when sign-up is on for the provider and for Sesame, and the
+//!    provider verified the email — else `UpstreamEmailUnverified`: no pre-hijacking), the email
+//!    verified, no password (until a reset sets one), and the roles
 //!    of the provider's rules.
 
 use uuid::Uuid;
@@ -78,6 +79,12 @@ impl Upstream {
                 "the provider gave no email to make an account with".into(),
             ));
         };
+        // No account from an address the provider did not verify: whoever registered someone
+        // else's address there would hold an account under it here, and keep it (through the
+        // linked identity) even after the owner resets its password ("pre-hijacking").
+        if !person.email_verified {
+            return Err(CoreError::UpstreamEmailUnverified);
+        }
         let user = self.create(p, &person, &email, client).await?;
         Ok(done(user, false))
     }

@@ -392,3 +392,4 @@ security-identity-link = Link { $provider }
 security-identity-last = This is your only way to sign in. Set a password (through "Forgot your password?") or add a passkey first.
 notice-identity-linked = The provider is linked: you can sign in with it.
 notice-identity-unlinked = The provider is unlinked.
+upstream-email-unverified = Your provider has not verified your email address, so no account is made from it. Verify it there and try again, or sign up here with a password.

@@ -360,6 +360,11 @@ impl From<CoreError> for ApiError {
                 "An account has this email. Sign in to it, then link the provider from the \
                  account's security page.",
             ),
+            CoreError::UpstreamEmailUnverified => ApiError::new(
+                S::FORBIDDEN,
+                "email_not_verified",
+                "The provider has not verified the email address; no account is made from it.",
+            ),
             CoreError::IdentityTaken => ApiError::new(
                 S::CONFLICT,
                 "identity_taken",

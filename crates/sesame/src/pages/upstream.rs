@@ -170,6 +170,10 @@ fn refused(ctx: &PageCtx, e: CoreError) -> Response {
             StatusCode::CONFLICT,
             ctx.message("upstream-link-required", &[]),
         ),
+        CoreError::UpstreamEmailUnverified => (
+            StatusCode::FORBIDDEN,
+            ctx.message("upstream-email-unverified", &[]),
+        ),
         CoreError::IdentityTaken => (
             StatusCode::CONFLICT,
             ctx.message("upstream-identity-taken", &[]),

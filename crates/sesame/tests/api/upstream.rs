@@ -566,6 +566,44 @@ async fn a_verified_email_joins_only_an_account_whose_email_is_verified_too() {
 }
 
 #[tokio::test]
+async fn no_account_is_made_from_an_email_the_provider_did_not_verify() {
+    let stand = StandIn::start().await;
+    let app = app_with(&stand, "").await;
+    let mut b = FormClient::new(&app);
+    let (state, nonce) = begin(&mut b, "corp").await;
+    // Someone registered an address at the provider without proving it: an account made from
+    // it would be theirs even after the address's owner signs up and resets its password.
+    stand.answer(
+        "c-1",
+        stand.claims("pre", "owner@corp.example", false, &nonce.unwrap()),
+    );
+    let page = callback(&mut b, "corp", &state, "c-1").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert!(
+        page.body.contains("has not verified your email"),
+        "{}",
+        page.body
+    );
+    assert!(b.session_cookie().is_none());
+    assert!(
+        app.sesame
+            .store()
+            .find_user_by_login("owner@corp.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        app.sesame
+            .store()
+            .find_identity("corp", "pre")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn a_verified_email_at_both_ends_links_automatically() {
     let stand = StandIn::start().await;
     let app = app_with(&stand, "").await;
