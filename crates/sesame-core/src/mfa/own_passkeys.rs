@@ -24,6 +24,15 @@ impl Mfa {
         let name = passkeys::parse_name(name)?;
         let user = self.user(user_id).await?;
         let existing = self.store.list_passkeys(user_id).await?;
+        if existing.len() >= passkeys::MAX_PER_USER {
+            return Err(CoreError::field(
+                "name",
+                format!(
+                    "at most {} passkeys: remove one first",
+                    passkeys::MAX_PER_USER
+                ),
+            ));
+        }
         let display = user
             .display_name
             .as_deref()

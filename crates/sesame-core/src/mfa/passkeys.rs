@@ -28,6 +28,9 @@ use crate::store::{Ceremony, CeremonyKind, PasskeyRecord, PasskeyUse};
 
 /// How long a started ceremony may take (the browser's own timeout is the same).
 pub const CEREMONY_TTL_SECS: i64 = 5 * 60;
+/// Passkeys one account may hold: more than anyone uses, few enough that an account cannot
+/// fill the table (each costs only an authenticator's signature to add).
+pub const MAX_PER_USER: usize = 32;
 /// The longest passkey name, in characters.
 pub const NAME_MAX_CHARS: usize = 64;
 
