@@ -568,3 +568,24 @@ async fn passkeys_are_off_on_an_ip_address_issuer_and_say_so() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body(res).await["code"], "passkeys_unavailable");
 }
+
+#[tokio::test]
+async fn an_account_holds_at_most_32_passkeys() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    for _ in 0..32 {
+        let mut key = authenticator();
+        add_passkey(&app, &user, &mut key, None).await;
+    }
+    let res = app
+        .post_auth(
+            "/auth/passkeys/register/start",
+            &user.tokens.access,
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let b = body(res).await;
+    assert_eq!(b["code"], "invalid_request");
+    assert!(b.to_string().contains("at most 32"), "{b}");
+}
