@@ -767,6 +767,8 @@ pub struct ConsoleUser {
     pub recovery_codes_left: u32,
     /// Passkeys registered.
     pub passkeys: u32,
+    /// Upstream identities linked to the account: "Provider (email)".
+    pub identities: Vec<String>,
     /// A destructive action waiting to be confirmed: `disable`, `end-sessions`,
     /// `remove-factors` or `delete` (which asks for the email to be typed).
     pub confirm: Option<String>,
@@ -813,6 +815,7 @@ impl Page for ConsoleUser {
                 totp: true,
                 recovery_codes_left: 9,
                 passkeys: 2,
+                identities: vec!["Corp ID (ada@corp.example)".into()],
                 confirm: Some("disable".into()),
                 form_error: Some("Refused.".into()),
                 errors: map(&[("roles", "bad")]),

@@ -393,3 +393,4 @@ security-identity-last = This is your only way to sign in. Set a password (throu
 notice-identity-linked = The provider is linked: you can sign in with it.
 notice-identity-unlinked = The provider is unlinked.
 upstream-email-unverified = Your provider has not verified your email address, so no account is made from it. Verify it there and try again, or sign up here with a password.
+console-identities = Signs in with

@@ -270,6 +270,22 @@ async fn user_page(
     let user = sesame.admin().get_user(id).await.map_err(fail)?;
     let sessions = sesame.sessions().list(id).await.map_err(fail)?;
     let mfa = sesame.mfa().status(id).await.map_err(fail)?;
+    let upstream = sesame.upstream();
+    let identities = upstream
+        .identities(id)
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .map(|i| {
+            let name = upstream
+                .provider_name(&i.provider)
+                .unwrap_or_else(|| i.provider.clone());
+            match i.email {
+                Some(email) => format!("{name} ({email})"),
+                None => name,
+            }
+        })
+        .collect();
     let events = sesame
         .admin()
         .audit_trail(Some(id), None, Some(20), None)
@@ -294,6 +310,7 @@ async fn user_page(
         totp: mfa.totp,
         recovery_codes_left: mfa.recovery_codes_left,
         passkeys: mfa.passkeys,
+        identities,
         confirm: confirm.map(|a| a.as_str().to_string()),
         form_error,
         errors: Default::default(),
