@@ -405,9 +405,12 @@ impl App {
                 let Some(token) = sesame_core::tokens::RefreshToken::parse(&a.refresh) else {
                     return false;
                 };
+                let sesame_core::refresh_token::Names::Session(session) = token.names() else {
+                    return false;
+                };
                 matches!(
-                    self.sesame.store().find_refresh(&token.hash()).await,
-                    Ok(Some(rec)) if rec.spent_at.is_none()
+                    self.sesame.store().refresh_state(session).await,
+                    Ok(Some(state)) if state.live == Some(token.hash())
                 )
             })
     }

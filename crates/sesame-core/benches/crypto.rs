@@ -15,9 +15,9 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use secrecy::SecretString;
 use sesame_core::hashing::PasswordHasher;
 use sesame_core::keys::{ActiveKey, KeyState, SigningAlg, generate_key};
+use sesame_core::refresh_token::RefreshKeys;
 use sesame_core::secret::secret_bytes;
 use sesame_core::settings::Argon2Cost;
-use sesame_core::tokens::RefreshToken;
 use sesame_verify::{Audience, Claims, KeySet, TokenCache, Verifier};
 
 const ISSUER: &str = "https://bench.invalid";
@@ -93,15 +93,19 @@ fn cache(c: &mut Criterion) {
 }
 
 fn refresh_tokens(c: &mut Criterion) {
-    let t = RefreshToken::generate();
-    let mac = secret_bytes(vec![7; 32]);
+    let keys = RefreshKeys::new(&secret_bytes(vec![7; 32]));
+    let session = uuid::Uuid::now_v7();
+    let t = keys.issue(session);
     let mut g = c.benchmark_group("refresh token");
-    g.bench_function("generate", |b| b.iter(RefreshToken::generate));
+    g.bench_function("issue", |b| b.iter(|| keys.issue(black_box(session))));
     g.bench_function("hash (SHA-256, what the store keeps)", |b| {
         b.iter(|| black_box(&t).hash())
     });
-    g.bench_function("successor (HMAC-SHA256)", |b| {
-        b.iter(|| black_box(&t).successor(&mac))
+    g.bench_function("successor (HMAC-SHA256 + tag)", |b| {
+        b.iter(|| keys.successor(black_box(&t), session))
+    });
+    g.bench_function("authentic (tag check)", |b| {
+        b.iter(|| keys.authentic(black_box(&t)))
     });
     g.finish();
 }

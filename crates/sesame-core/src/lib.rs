@@ -55,6 +55,7 @@ pub mod outbox;
 pub mod outbox_signal;
 pub mod profile_cache;
 pub mod recovery;
+pub mod refresh_token;
 pub mod revocation;
 pub mod secret;
 pub mod service;

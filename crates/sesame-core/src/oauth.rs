@@ -24,7 +24,7 @@ use crate::error::CoreError;
 use crate::revocation::Revoker;
 use crate::sessions::ClientInfo;
 use crate::store::{ClientRecord, Store};
-use crate::tokens::{Issuer, KeyRing, RefreshToken};
+use crate::tokens::{Issuer, KeyRing, RefreshKeys, RefreshToken};
 
 /// How far ahead of need a client's `access_until` is raised (see `cover_client_tokens`).
 const CLIENT_ACCESS_STEP: chrono::Duration = chrono::Duration::seconds(60);
@@ -80,6 +80,8 @@ pub struct OAuth {
     revoker: Revoker,
     issuer: Issuer,
     keys: Arc<KeyRing>,
+    /// Tells Sesame's refresh tokens from made-up ones (revocation).
+    refresh_keys: Arc<RefreshKeys>,
 }
 
 impl OAuth {
@@ -93,6 +95,7 @@ impl OAuth {
         revoker: Revoker,
         issuer: Issuer,
         keys: Arc<KeyRing>,
+        refresh_keys: Arc<RefreshKeys>,
     ) -> Self {
         OAuth {
             store,
@@ -103,6 +106,7 @@ impl OAuth {
             revoker,
             issuer,
             keys,
+            refresh_keys,
         }
     }
 
@@ -443,20 +447,26 @@ impl OAuth {
     ) -> Result<(), CoreError> {
         let now = self.now();
         if let Some(t) = RefreshToken::parse(token.trim()) {
-            if let Some(rec) = self.store.find_refresh(&t.hash()).await? {
-                let session = self.store.get_session(rec.session_id).await?;
+            // Any token Sesame issued in the session, live or spent, ends it.
+            let named =
+                crate::sessions::session_named(self.store.as_ref(), &self.refresh_keys, &t).await?;
+            if let Some(session_id) = named
+                && let Some(session) = self.store.get_session(session_id).await?
+            {
                 // An app's refresh token is the app's (RFC 7009 §2.1): another client's request
                 // changes nothing, and is answered like any token it may not revoke.
-                if let Some(app) = session.as_ref().and_then(|s| s.app.as_ref())
+                if let Some(app) = session.app.as_ref()
                     && app.client_id != by_client
                 {
                     return Ok(());
                 }
-                let user_id = session.map(|s| s.user_id);
-                let entry = self.audit.entry(AuditEvent::Logout, user_id, client, serde_json::json!({"session_id": rec.session_id, "revoked_by_client": by_client}));
-                self.store
-                    .revoke_session(rec.session_id, now, &[entry])
-                    .await?;
+                let entry = self.audit.entry(
+                    AuditEvent::Logout,
+                    Some(session.user_id),
+                    client,
+                    serde_json::json!({"session_id": session_id, "revoked_by_client": by_client}),
+                );
+                self.store.revoke_session(session_id, now, &[entry]).await?;
                 self.revoker.revoked().await;
             }
             return Ok(());

@@ -248,6 +248,7 @@ impl Sesame {
             revoker.clone(),
             issuer,
             ring.clone(),
+            sessions.refresh_keys(),
         );
         let status_lists =
             StatusListService::new(status_lists, ring.clone(), store.clone(), clock.clone());

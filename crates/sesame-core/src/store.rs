@@ -490,13 +490,17 @@ pub struct NewBrowserSession {
     pub assurance: Assurance,
 }
 
-/// One refresh token as the store remembers it (by hash only).
+/// A session's refresh tokens as the store remembers them: the hashes of its live token and of
+/// the one spent last (tokens name their session; see `refresh_token`).
 #[derive(Debug, Clone)]
-pub struct RefreshRecord {
-    pub session_id: Uuid,
-    pub issued_at: DateTime<Utc>,
-    pub spent_at: Option<DateTime<Utc>>,
-    pub expires_at: DateTime<Utc>,
+pub struct RefreshState {
+    pub session: SessionRecord,
+    /// The live token; it expires with the session (`session.expires_at`). None for a browser
+    /// session, which has no refresh token.
+    pub live: Option<Vec<u8>>,
+    /// The token spent by the last rotation, and when: presented again within the grace
+    /// window it is answered with the live one.
+    pub spent: Option<(Vec<u8>, DateTime<Utc>)>,
 }
 
 #[async_trait]
@@ -646,13 +650,15 @@ pub trait SessionStore: Send + Sync {
     async fn create_session(&self, session: &NewSession) -> StoreResult<i64>;
     /// The lowest status-list index never handed out: lists `0..=(bound - 1) / size` exist.
     async fn status_index_bound(&self) -> StoreResult<i64>;
-    /// Spends the unspent, unexpired refresh token `presented` of an active session and records
-    /// its successor `next`, extending the session to `expires_at` and its `access_until` to at
-    /// least `access_until` (the access token about to be issued). One winner per token. The
-    /// session's user comes back read in the same transaction, so the new access token carries
-    /// the roles as of the rotation without a second read.
+    /// Spends `presented`, the live refresh token of the active, unexpired `session`, and makes
+    /// `next` its live token, extending the session to `expires_at` and its `access_until` to
+    /// at least `access_until` (the access token about to be issued); the spent token's hash is
+    /// kept as the session's last spent one. One winner per token. The session's user comes
+    /// back read in the same transaction, so the new access token carries the roles as of the
+    /// rotation without a second read. `None`, and nothing changed, otherwise.
     async fn rotate_refresh(
         &self,
+        session: Uuid,
         presented: &[u8],
         next: &[u8],
         now: DateTime<Utc>,
@@ -664,7 +670,11 @@ pub trait SessionStore: Send + Sync {
     /// session is revoked or gone: then no token may be issued (a revocation committed first
     /// recorded the older expiry).
     async fn extend_session_access(&self, id: Uuid, until: DateTime<Utc>) -> StoreResult<bool>;
-    async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>>;
+    /// The session and the hashes of its live and last spent refresh tokens.
+    async fn refresh_state(&self, session: Uuid) -> StoreResult<Option<RefreshState>>;
+    /// The session of a refresh token of the previous shape (issued before tokens named their
+    /// session), found by its hash while it has not expired.
+    async fn legacy_refresh_session(&self, hash: &[u8]) -> StoreResult<Option<Uuid>>;
     /// Opens a browser session (and revokes `replacing`, if live), with its audit entries, in
     /// one transaction.
     async fn create_browser_session(

@@ -1,74 +1,20 @@
-//! Refresh tokens (opaque, random, stored as SHA-256) and the key ring that signs access and ID
-//! tokens and verifies access tokens.
-//!
-//! A refresh token's successor is `HMAC-SHA256(instance key, token)`: rotation stores only its
-//! hash, and a client that presents the just-spent token again within the grace window can be
-//! handed the very same successor — recomputed, on any replica — instead of a second live token.
+//! The key ring that signs access and ID tokens and verifies access tokens, and the token pair
+//! a session hands out (refresh tokens themselves: `refresh_token`).
 
 use std::sync::{Arc, RwLock};
 
-use aws_lc_rs::hmac;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
-use rand::RngCore;
-use secrecy::ExposeSecret;
 use sesame_verify::{Audience, Claims, KeySet, PublicJwk, TokenCache, Verifier};
-use sha2::{Digest, Sha256};
 
 use crate::error::CoreError;
 use crate::keys::{ActiveKey, KeyPurpose, KeyRecord, KeyState};
 use crate::metrics::CoreMetrics;
-use crate::secret::SecretBytes;
 use crate::sessions::FIRST_PARTY_CLIENT_ID;
 use crate::settings::Settings;
 use crate::status_list::StatusLists;
 use crate::store::{Assurance, Store, TokenSubject};
 
-/// 32 random bytes, base64url without padding: 43 characters.
-const REFRESH_LEN: usize = 43;
-
-/// A refresh token as handed to a client. `Debug` hides it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RefreshToken(String);
-
-impl std::fmt::Debug for RefreshToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RefreshToken([REDACTED])")
-    }
-}
-
-impl RefreshToken {
-    pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        RefreshToken(B64.encode(bytes))
-    }
-
-    /// Accepts only the shape Sesame issues, so garbage never reaches the database.
-    pub fn parse(raw: &str) -> Option<Self> {
-        let ok = raw.len() == REFRESH_LEN
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| RefreshToken(raw.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// What the store keeps. A fast hash is right here: the token has 256 bits of entropy, so
-    /// there is nothing to brute-force.
-    pub fn hash(&self) -> Vec<u8> {
-        Sha256::digest(self.0.as_bytes()).to_vec()
-    }
-
-    pub fn successor(&self, mac_key: &SecretBytes) -> RefreshToken {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, mac_key.expose_secret());
-        RefreshToken(B64.encode(hmac::sign(&key, self.0.as_bytes()).as_ref()))
-    }
-}
+pub use crate::refresh_token::{RefreshKeys, RefreshToken};
 
 /// What is published and what signs, swapped as a whole when keys change.
 #[derive(Debug)]
@@ -401,7 +347,6 @@ fn build_state(
 mod tests {
     use super::*;
     use crate::keys::{SigningAlg, generate_key_for};
-    use crate::secret::secret_bytes;
     use sesame_verify::VerifyError;
 
     const ISS: &str = "https://issuer.test";
@@ -546,29 +491,5 @@ mod tests {
         assert_eq!(order, ["access", "access", "id_token", "id_token"]);
         assert_eq!(state.active.kid, records[2].kid);
         assert_eq!(state.id_token.kid, records[0].kid);
-    }
-
-    #[test]
-    fn refresh_tokens_are_256_bit_and_parse_back() {
-        let t = RefreshToken::generate();
-        assert_eq!(t.as_str().len(), 43);
-        assert_eq!(RefreshToken::parse(t.as_str()), Some(t.clone()));
-        assert_ne!(t, RefreshToken::generate());
-        assert!(RefreshToken::parse("short").is_none());
-        assert!(RefreshToken::parse(&"!".repeat(43)).is_none());
-        assert_eq!(t.hash().len(), 32);
-        assert!(!format!("{t:?}").contains(t.as_str()));
-    }
-
-    #[test]
-    fn successor_is_deterministic_per_key_and_well_formed() {
-        let k1 = secret_bytes(vec![1; 32]);
-        let k2 = secret_bytes(vec![2; 32]);
-        let t = RefreshToken::generate();
-        let s = t.successor(&k1);
-        assert_eq!(s, t.successor(&k1));
-        assert_ne!(s, t.successor(&k2));
-        assert_ne!(s, t);
-        assert!(RefreshToken::parse(s.as_str()).is_some());
     }
 }

@@ -52,10 +52,8 @@ async fn drop_after<F: Future>(fut: F, polls: usize) {
 pub async fn writes_dropped_at_any_await_leave_the_store_usable(store: Arc<dyn Store>) {
     let user = create_user(&*store, "storm").await;
     let mut refresh = token();
-    store
-        .create_session(&new_session(user, &refresh, t0(), t0() + mins(60)))
-        .await
-        .unwrap();
+    let live = new_session(user, &refresh, t0(), t0() + mins(60));
+    store.create_session(&live).await.unwrap();
     for (sweep, polls) in (0..SWEEPS).flat_map(|s| (1..=MAX_POLLS).map(move |p| (s, p))) {
         let stopped = new_user(&format!("dropped{sweep}x{polls}"));
         drop_after(store.create_user(&stopped, &[]), polls).await;
@@ -64,6 +62,7 @@ pub async fn writes_dropped_at_any_await_leave_the_store_usable(store: Arc<dyn S
         let next = token();
         drop_after(
             store.rotate_refresh(
+                live.id,
                 &refresh,
                 &next,
                 t0() + mins(1),
@@ -84,10 +83,10 @@ pub async fn writes_dropped_at_any_await_leave_the_store_usable(store: Arc<dyn S
         }
         // The dropped rotation either committed whole or not at all; go on from the live token.
         if store
-            .find_refresh(&next)
+            .refresh_state(live.id)
             .await
             .unwrap()
-            .is_some_and(|r| r.spent_at.is_none())
+            .is_some_and(|s| s.live.as_ref() == Some(&next))
         {
             refresh = next;
         }

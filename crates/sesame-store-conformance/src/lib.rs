@@ -116,7 +116,6 @@ macro_rules! conformance_tests {
                 rotate_on_revoked_session_changes_nothing,
                 rotate_expired_token_fails,
                 concurrent_rotation_has_one_winner,
-                failed_rotation_changes_nothing_and_leaves_the_store_usable,
                 list_active_sessions_excludes_revoked_and_expired,
                 revoke_session_once,
                 revoke_user_sessions_counts_active_ones,

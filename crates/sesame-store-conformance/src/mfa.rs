@@ -531,6 +531,7 @@ pub async fn sessions_keep_how_their_user_signed_in(store: Arc<dyn Store>) {
     // A rotation hands it back, for the refreshed token.
     let rotated = store
         .rotate_refresh(
+            session.id,
             &first,
             &token(),
             t0() + mins(1),

@@ -33,11 +33,19 @@ pub async fn create_session_then_rotate(store: Arc<dyn Store>) {
     assert_eq!(got.user_agent.as_deref(), Some("conformance/1"));
     assert!(store.get_session(Uuid::now_v7()).await.unwrap().is_none());
 
-    let refresh = store.find_refresh(&first).await.unwrap().unwrap();
-    assert_eq!(refresh.session_id, session.id);
-    assert_eq!(refresh.issued_at, t0());
-    assert_eq!(refresh.spent_at, None);
-    assert_eq!(refresh.expires_at, end);
+    let state = store.refresh_state(session.id).await.unwrap().unwrap();
+    assert_eq!(state.session.id, session.id);
+    assert_eq!(state.live.as_ref(), Some(&first), "the first token is live");
+    assert_eq!(state.spent, None);
+    assert!(store.refresh_state(Uuid::now_v7()).await.unwrap().is_none());
+    assert!(
+        store
+            .legacy_refresh_session(&first)
+            .await
+            .unwrap()
+            .is_none(),
+        "new tokens live in their session's row only"
+    );
 
     let t1 = t0() + Duration::hours(1);
     let end1 = t1 + Duration::days(1);
@@ -46,10 +54,10 @@ pub async fn create_session_then_rotate(store: Arc<dyn Store>) {
         session: rotated,
         user: subject,
     } = store
-        .rotate_refresh(&first, &second, t1, end1, t1 + mins(15))
+        .rotate_refresh(session.id, &first, &second, t1, end1, t1 + mins(15))
         .await
         .unwrap()
-        .expect("an unspent token of an active session rotates");
+        .expect("the live token of an active session rotates");
     // The user comes back with the rotation: what its next access token says of them.
     assert_eq!(
         subject,
@@ -67,33 +75,58 @@ pub async fn create_session_then_rotate(store: Arc<dyn Store>) {
     assert_eq!(rotated.last_used_at, t1);
     assert_eq!(rotated.expires_at, end1);
 
-    let spent = store.find_refresh(&first).await.unwrap().unwrap();
-    assert_eq!(spent.spent_at, Some(t1), "kept, marked spent");
-    let successor = store.find_refresh(&second).await.unwrap().unwrap();
-    assert_eq!(successor.session_id, session.id);
-    assert_eq!(successor.issued_at, t1);
-    assert_eq!(successor.spent_at, None);
-    assert_eq!(successor.expires_at, end1);
+    let state = store.refresh_state(session.id).await.unwrap().unwrap();
+    assert_eq!(state.live.as_ref(), Some(&second), "the successor is live");
+    assert_eq!(
+        state.spent,
+        Some((first.clone(), t1)),
+        "kept as spent, with when"
+    );
+    assert_eq!(state.session.expires_at, end1);
 
     let replay = store
-        .rotate_refresh(&first, &token(), t1 + mins(1), end1, t1 + mins(16))
+        .rotate_refresh(
+            session.id,
+            &first,
+            &token(),
+            t1 + mins(1),
+            end1,
+            t1 + mins(16),
+        )
         .await
         .unwrap();
     assert!(replay.is_none(), "a spent token never rotates again");
     let t2 = t1 + mins(2);
     let again = store
-        .rotate_refresh(&second, &token(), t2, t2 + Duration::days(1), t2 + mins(15))
+        .rotate_refresh(
+            session.id,
+            &second,
+            &token(),
+            t2,
+            t2 + Duration::days(1),
+            t2 + mins(15),
+        )
         .await
         .unwrap();
     assert_eq!(again.map(|r| r.session.last_used_at), Some(t2));
-    assert!(
-        store
-            .rotate_refresh(&token(), &token(), t2, t2, t2 + mins(15))
-            .await
-            .unwrap()
-            .is_none(),
-        "unknown token"
-    );
+    let t3 = t2 + mins(1);
+    for (id, presented) in [(session.id, token()), (Uuid::now_v7(), second.clone())] {
+        assert!(
+            store
+                .rotate_refresh(
+                    id,
+                    &presented,
+                    &token(),
+                    t3,
+                    t3 + Duration::days(1),
+                    t3 + mins(15)
+                )
+                .await
+                .unwrap()
+                .is_none(),
+            "unknown token, or another session's"
+        );
+    }
 }
 
 pub async fn rotate_on_revoked_session_changes_nothing(store: Arc<dyn Store>) {
@@ -103,6 +136,7 @@ pub async fn rotate_on_revoked_session_changes_nothing(store: Arc<dyn Store>) {
     let next = token();
     let rotated = store
         .rotate_refresh(
+            session,
             &first,
             &next,
             t0() + mins(1),
@@ -112,13 +146,11 @@ pub async fn rotate_on_revoked_session_changes_nothing(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(rotated.is_none());
-    // The whole rotation rolled back: the token is not marked spent, no successor exists, and
-    // the session did not move.
-    assert_eq!(
-        store.find_refresh(&first).await.unwrap().unwrap().spent_at,
-        None
-    );
-    assert!(store.find_refresh(&next).await.unwrap().is_none());
+    // Nothing changed: the token is still the live one, nothing is spent, and the session did
+    // not move.
+    let state = store.refresh_state(session).await.unwrap().unwrap();
+    assert_eq!(state.live, Some(first));
+    assert_eq!(state.spent, None);
     let got = store.get_session(session).await.unwrap().unwrap();
     assert_eq!(got.last_used_at, t0());
     assert_eq!(got.expires_at, t0() + Duration::days(1));
@@ -127,10 +159,11 @@ pub async fn rotate_on_revoked_session_changes_nothing(store: Arc<dyn Store>) {
 pub async fn rotate_expired_token_fails(store: Arc<dyn Store>) {
     let user = create_user(&*store, "alice").await;
     let end = t0() + Duration::hours(1);
-    let (_, first) = open_session(&*store, user, t0(), end).await;
+    let (session, first) = open_session(&*store, user, t0(), end).await;
     for now in [end, end + mins(1)] {
         let rotated = store
             .rotate_refresh(
+                session,
                 &first,
                 &token(),
                 now,
@@ -141,10 +174,8 @@ pub async fn rotate_expired_token_fails(store: Arc<dyn Store>) {
             .unwrap();
         assert!(rotated.is_none(), "expired at {now}");
     }
-    assert_eq!(
-        store.find_refresh(&first).await.unwrap().unwrap().spent_at,
-        None
-    );
+    let state = store.refresh_state(session).await.unwrap().unwrap();
+    assert_eq!((state.live, state.spent), (Some(first), None));
 }
 
 pub async fn concurrent_rotation_has_one_winner(store: Arc<dyn Store>) {
@@ -161,63 +192,37 @@ pub async fn concurrent_rotation_has_one_winner(store: Arc<dyn Store>) {
             let next = token();
             barrier.wait().await;
             let won = store
-                .rotate_refresh(&first, &next, t1, t1 + Duration::days(1), t1 + mins(15))
+                .rotate_refresh(
+                    session,
+                    &first,
+                    &next,
+                    t1,
+                    t1 + Duration::days(1),
+                    t1 + mins(15),
+                )
                 .await
                 .unwrap();
             (won.map(|r| r.session.id), next)
         }));
     }
-    let mut winners = 0;
-    let mut successors = 0;
+    let mut winners = Vec::new();
+    let mut nexts = Vec::new();
     for racer in racers {
         let (won, next) = racer.await.unwrap();
         if let Some(id) = won {
             assert_eq!(id, session);
-            winners += 1;
+            winners.push(next.clone());
         }
-        if store.find_refresh(&next).await.unwrap().is_some() {
-            successors += 1;
-        }
+        nexts.push(next);
     }
-    assert_eq!(winners, 1, "exactly one presentation wins");
-    assert_eq!(successors, 1, "exactly one successor is stored");
+    assert_eq!(winners.len(), 1, "exactly one presentation wins");
+    let state = store.refresh_state(session).await.unwrap().unwrap();
     assert_eq!(
-        store.find_refresh(&first).await.unwrap().unwrap().spent_at,
-        Some(t1)
+        state.live.as_ref(),
+        Some(&winners[0]),
+        "the winner's successor is live"
     );
-}
-
-/// A rotation that fails half-way (here the successor's hash is already taken) is rolled back
-/// whole — the presented token stays unspent — and the next write works.
-pub async fn failed_rotation_changes_nothing_and_leaves_the_store_usable(store: Arc<dyn Store>) {
-    let user = create_user(&*store, "alice").await;
-    let (first, taken) = (token(), token());
-    let end = t0() + Duration::days(1);
-    store
-        .create_session(&new_session(user, &first, t0(), end))
-        .await
-        .unwrap();
-    store
-        .create_session(&new_session(user, &taken, t0(), end))
-        .await
-        .unwrap();
-    let t1 = t0() + mins(1);
-    assert!(
-        store
-            .rotate_refresh(&first, &taken, t1, end, t1 + mins(15))
-            .await
-            .is_err(),
-        "a successor hash that exists cannot be stored"
-    );
-    let record = store.find_refresh(&first).await.unwrap().unwrap();
-    assert_eq!(record.spent_at, None, "rolled back whole");
-    let next = token();
-    let rotated = store
-        .rotate_refresh(&first, &next, t1, end, t1 + mins(15))
-        .await
-        .unwrap();
-    assert!(rotated.is_some(), "the store is usable after the failure");
-    assert!(store.find_refresh(&next).await.unwrap().is_some());
+    assert_eq!(state.spent, Some((first.to_vec(), t1)));
 }
 
 pub async fn list_active_sessions_excludes_revoked_and_expired(store: Arc<dyn Store>) {
@@ -367,15 +372,22 @@ pub async fn purge_expired_removes_exactly_the_expired(store: Arc<dyn Store>) {
     let user = create_user(&*store, "alice").await;
     // A: expired. B: live, rotated once (its first token expired, its second live).
     // C: revoked and expired. Deny-list: one expired, one expiring exactly at the purge, one live.
-    let (a, a1) = open_session(&*store, user, t0(), t0() + mins(10)).await;
+    let (a, _) = open_session(&*store, user, t0(), t0() + mins(10)).await;
     let (b, b1) = open_session(&*store, user, t0(), t0() + mins(60)).await;
     let b2 = token();
     store
-        .rotate_refresh(&b1, &b2, t0() + mins(1), t0() + mins(120), t0() + mins(16))
+        .rotate_refresh(
+            b,
+            &b1,
+            &b2,
+            t0() + mins(1),
+            t0() + mins(120),
+            t0() + mins(16),
+        )
         .await
         .unwrap()
         .unwrap();
-    let (c, c1) = open_session(&*store, user, t0(), t0() + mins(20)).await;
+    let (c, _) = open_session(&*store, user, t0(), t0() + mins(20)).await;
     assert!(store.revoke_session(c, t0() + mins(5), &[]).await.unwrap());
     let now = t0() + mins(90);
     store
@@ -393,22 +405,23 @@ pub async fn purge_expired_removes_exactly_the_expired(store: Arc<dyn Store>) {
         purged,
         Purged {
             sessions: 2,       // a, c
-            refresh_tokens: 1, // b1; a1 and c1 went with their sessions, uncounted
+            refresh_tokens: 0, // only tokens issued before migration 0024 have rows there
             denied_tokens: 2,  // old, edge (expiry at `now` is expiry)
         }
     );
     assert!(store.get_session(a).await.unwrap().is_none());
     assert!(store.get_session(c).await.unwrap().is_none());
     assert!(store.get_session(b).await.unwrap().is_some());
-    for gone in [&a1, &b1, &c1] {
-        assert!(store.find_refresh(gone).await.unwrap().is_none());
+    for gone in [a, c] {
+        assert!(store.refresh_state(gone).await.unwrap().is_none());
     }
-    assert!(store.find_refresh(&b2).await.unwrap().is_some());
+    let state = store.refresh_state(b).await.unwrap().unwrap();
+    assert_eq!(state.live.as_ref(), Some(&b2));
     assert!(!store.is_access_token_denied("old").await.unwrap());
     assert!(!store.is_access_token_denied("edge").await.unwrap());
     assert!(store.is_access_token_denied("live").await.unwrap());
     let session = store
-        .rotate_refresh(&b2, &token(), now, now + mins(60), now + mins(15))
+        .rotate_refresh(b, &b2, &token(), now, now + mins(60), now + mins(15))
         .await
         .unwrap();
     assert!(session.is_some(), "the live session still works");
@@ -442,7 +455,7 @@ pub async fn revocation_feed_records_revocations(store: Arc<dyn Store>) {
     // s1 rotates with a two-hour access token, then the grace path records a shorter one:
     // access_until only grows.
     store
-        .rotate_refresh(&first, &token(), t0(), live_until, t0() + mins(120))
+        .rotate_refresh(s1, &first, &token(), t0(), live_until, t0() + mins(120))
         .await
         .unwrap()
         .unwrap();
@@ -881,7 +894,7 @@ pub async fn revoke_other_sessions_keeps_exactly_one(store: Arc<dyn Store>) {
 /// empty list).
 pub async fn a_rotation_returns_the_user_as_of_its_transaction(store: Arc<dyn Store>) {
     let user = create_user(&*store, "rotation_subject").await;
-    let (_, first) = open_session(&*store, user, t0(), t0() + Duration::days(1)).await;
+    let (session, first) = open_session(&*store, user, t0(), t0() + Duration::days(1)).await;
     store
         .set_roles(user, &["writer".into(), "auditor".into()], t0(), &[])
         .await
@@ -889,7 +902,14 @@ pub async fn a_rotation_returns_the_user_as_of_its_transaction(store: Arc<dyn St
     let at = t0() + mins(1);
     let second = token();
     let rotated = store
-        .rotate_refresh(&first, &second, at, at + Duration::days(1), at + mins(15))
+        .rotate_refresh(
+            session,
+            &first,
+            &second,
+            at,
+            at + Duration::days(1),
+            at + mins(15),
+        )
         .await
         .unwrap()
         .expect("rotates");
@@ -906,7 +926,14 @@ pub async fn a_rotation_returns_the_user_as_of_its_transaction(store: Arc<dyn St
     // Disabled without its sessions ended (the core ends them; the store reports the flag).
     store.set_disabled(user, true, at, &[]).await.unwrap();
     let rotated = store
-        .rotate_refresh(&second, &token(), at, at + Duration::days(1), at + mins(15))
+        .rotate_refresh(
+            session,
+            &second,
+            &token(),
+            at,
+            at + Duration::days(1),
+            at + mins(15),
+        )
         .await
         .unwrap()
         .expect("rotates");

@@ -1,9 +1,9 @@
-//! sessions, refresh_tokens, denied_tokens.
+//! sessions (with their refresh tokens' hashes), the legacy refresh_tokens, denied_tokens.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AppLink, Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
+    AppLink, Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshState,
     Revocation, RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreError,
     StoreResult, TokenSubject,
 };
@@ -75,11 +75,12 @@ impl From<SessionRow> for SessionRecord {
 }
 
 #[derive(sqlx::FromRow)]
-struct RefreshRow {
-    session_id: Uuid,
-    issued_at: DateTime<Utc>,
+struct RefreshStateRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    refresh_hash: Option<Vec<u8>>,
+    spent_hash: Option<Vec<u8>>,
     spent_at: Option<DateTime<Utc>>,
-    expires_at: DateTime<Utc>,
 }
 
 /// A revocation, or with no entry after the cursor only the snapshot's `xmin`.
@@ -94,22 +95,19 @@ struct FeedRow {
     status_idx: Option<i64>,
 }
 
-/// One refresh-token rotation ($1 now, $2 presented hash, $3 new expiry, $4 successor hash,
-/// $5 the access token's expiry plus leeway: `access_until` only grows).
+/// One refresh-token rotation ($1 now, $2 session, $3 presented hash, $4 new expiry, $5 successor
+/// hash, $6 the access token's expiry plus leeway: `access_until` only grows). The UPDATE
+/// decides the winner: a concurrent presentation of the same token blocks on the row lock; once
+/// the first commits, PostgreSQL re-checks the WHERE clause against the new row version (another
+/// live hash) and updates nothing. Every assignment reads the row as it was, so the spent hash
+/// is the one presented. The user's token claims come in the same statement.
 static ROTATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WITH spent AS ( \
-             UPDATE refresh_tokens SET spent_at = $1 \
-             WHERE hash = $2 AND spent_at IS NULL AND expires_at > $1 \
-               AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL) \
-             RETURNING session_id), \
-         slid AS ( \
-             UPDATE sessions SET last_used_at = $1, expires_at = $3, access_until = GREATEST(access_until, $5) \
-             WHERE id = (SELECT session_id FROM spent) AND revoked_at IS NULL \
-             RETURNING {SESSION_COLUMNS}), \
-         successor AS ( \
-             INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) \
-             SELECT $4, id, $1, $3 FROM slid) \
+        "WITH slid AS ( \
+             UPDATE sessions SET spent_hash = refresh_hash, spent_at = $1, refresh_hash = $5, \
+               last_used_at = $1, expires_at = $4, access_until = GREATEST(access_until, $6) \
+             WHERE id = $2 AND refresh_hash = $3 AND revoked_at IS NULL AND expires_at > $1 \
+             RETURNING {SESSION_COLUMNS}) \
          SELECT slid.*, u.disabled AS u_disabled, u.email_verified AS u_email_verified, \
                 ARRAY(SELECT role FROM user_roles r WHERE r.user_id = slid.user_id \
                       ORDER BY role COLLATE \"C\") AS u_roles \
@@ -149,21 +147,14 @@ impl SessionStore for PostgresStore {
 
     async fn rotate_refresh(
         &self,
+        session: Uuid,
         presented: &[u8],
         next: &[u8],
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         access_until: DateTime<Utc>,
     ) -> StoreResult<Option<Rotated>> {
-        // One statement, so one round trip and an implicit transaction: data-modifying CTEs.
-        // - `spent`: the conditional UPDATE decides the winner. A concurrent presentation of the
-        //   same token blocks on the row lock; once the first commits, PostgreSQL re-checks the
-        //   WHERE clause against the new row version (spent_at is set) and updates nothing. Only
-        //   a live session's token is spent: a revoked session's token is left as it was.
-        // - `slid`: the session slides (re-checked under its row lock: a revocation committed
-        //   meanwhile wins, and then no successor is stored — the token is dead either way).
-        // - `successor`: the next token, stored only if the session slid.
-        // - and what the access token needs of the session's user, in the same statement.
+        // One statement (see ROTATE_SQL), so one round trip and an implicit transaction.
         //
         // Run on a task of its own: a caller that goes away (a client hanging up mid-refresh)
         // must not cut the extended-protocol exchange between Execute and Sync, which leaves
@@ -175,6 +166,7 @@ impl SessionStore for PostgresStore {
         let row: Option<RotatedRow> = tokio::spawn(async move {
             sqlx::query_as(&ROTATE_SQL)
                 .bind(now)
+                .bind(session)
                 .bind(presented)
                 .bind(expires_at)
                 .bind(next)
@@ -212,20 +204,30 @@ impl SessionStore for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>> {
-        let row: Option<RefreshRow> = sqlx::query_as(
-            "SELECT session_id, issued_at, spent_at, expires_at FROM refresh_tokens WHERE hash = $1",
-        )
-        .bind(hash)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(map_err)?;
-        Ok(row.map(|r| RefreshRecord {
-            session_id: r.session_id,
-            issued_at: r.issued_at,
-            spent_at: r.spent_at,
-            expires_at: r.expires_at,
+    async fn refresh_state(&self, session: Uuid) -> StoreResult<Option<RefreshState>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS}, refresh_hash, spent_hash, spent_at FROM sessions WHERE id = $1"
+        );
+        let row: Option<RefreshStateRow> = sqlx::query_as(&sql)
+            .bind(session)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(row.map(|r| RefreshState {
+            session: r.session.into(),
+            live: r.refresh_hash,
+            spent: r.spent_hash.zip(r.spent_at),
         }))
+    }
+
+    async fn legacy_refresh_session(&self, hash: &[u8]) -> StoreResult<Option<Uuid>> {
+        let row: Option<(Uuid,)> =
+            sqlx::query_as("SELECT session_id FROM refresh_tokens WHERE hash = $1")
+                .bind(hash)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(map_err)?;
+        Ok(row.map(|(id,)| id))
     }
 
     async fn create_browser_session(
@@ -542,7 +544,7 @@ impl PostgresStore {
     }
 }
 
-/// Inserts a session and its first refresh token in `tx`; the status-list index it took.
+/// Inserts a session with (the hash of) its first refresh token in `tx`; the status-list index it took.
 pub(crate) async fn insert_session(
     tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     s: &NewSession,
@@ -550,8 +552,8 @@ pub(crate) async fn insert_session(
     let status_idx = crate::status::take_index(tx, s.status_reuse_before).await?;
     let app = s.app.as_ref();
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx, amr, acr, client_id, parent_id, sid, scope, auth_time) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, ip, user_agent, access_until, status_idx, amr, acr, client_id, parent_id, sid, scope, auth_time, refresh_hash) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(s.id)
     .bind(s.user_id)
@@ -569,16 +571,7 @@ pub(crate) async fn insert_session(
     .bind(app.map(|a| a.sid))
     .bind(app.map(|a| a.scope.as_str()))
     .bind(app.map(|a| a.auth_time))
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    sqlx::query(
-        "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
-    )
     .bind(&s.refresh_hash)
-    .bind(s.id)
-    .bind(s.now)
-    .bind(s.expires_at)
     .execute(&mut **tx)
     .await
     .map_err(map_err)?;

@@ -368,17 +368,6 @@ impl UserStore for PostgresStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;
-        // Refresh tokens first, explicitly: the cascade below would lock sessions and then their
-        // tokens, the reverse of a rotation (token, then session), so a refresh of this user's
-        // session at the same moment could deadlock with it.
-        sqlx::query(
-            "DELETE FROM refresh_tokens \
-             WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
         crate::oidc::logouts_of_deleted_user(&mut tx, id, now).await?;
         // Roles, preferences, sessions (and any token issued meanwhile) go by ON DELETE CASCADE.
         let done = sqlx::query("DELETE FROM users WHERE id = $1")

@@ -8,7 +8,7 @@
 //! fill: the first caller finds the queue idle and starts a drain at once, and the batch is
 //! whatever queued up while the previous one ran; alone, a rotation is a batch of one, as before.
 //!
-//! Each rotation in a batch is the same three conditional statements as alone (see
+//! Each rotation in a batch is the same conditional UPDATE of its session's row as alone (see
 //! [`rotation_sql`]), run in arrival order, so a batch gives exactly the result of running its
 //! rotations one after another: two presentations of one token in a batch are a winner and a
 //! replay, as they would be apart. Every caller is answered only after COMMIT, so an
@@ -27,11 +27,10 @@ use crate::map_err;
 use crate::sessions::{SESSION_COLUMNS, SessionRow};
 use crate::types::UnixMs;
 
-/// Batch sizes used. A batch is padded up to the next of these with rotations of a token
-/// that cannot exist (an empty hash), so the writer connection prepares (and caches) ten
+/// Batch sizes used. A batch is padded up to the next of these with rotations of a session
+/// that cannot exist (an empty id), so the writer connection prepares (and caches) ten
 /// statement lists rather than one per size. Steps of about 1.5× rather than 2×: a padding
-/// rotation still runs its three statements, and with powers of two a batch of 17 ran 15 of
-/// them (a quarter of the writer's statements, on average, were padding).
+/// rotation still runs its statement, and with powers of two a batch of 17 ran 15 of them.
 const SIZES: [usize; 10] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
 /// The most rotations committed together.
 const MAX_BATCH: usize = SIZES[SIZES.len() - 1];
@@ -39,8 +38,10 @@ const MAX_BATCH: usize = SIZES[SIZES.len() - 1];
 /// past it a refresh is answered 503 at once.
 const MAX_WAITING: usize = 4096;
 
-/// One rotation to run: times in ms, hashes of the presented and the successor token.
+/// One rotation to run: the session, times in ms, hashes of the presented and the successor
+/// token.
 pub(crate) struct Rotation {
+    pub session: String,
     pub presented: Vec<u8>,
     pub next: Vec<u8>,
     pub now: UnixMs,
@@ -50,9 +51,10 @@ pub(crate) struct Rotation {
 }
 
 impl Rotation {
-    /// A rotation that matches nothing: no stored token has an empty hash.
+    /// A rotation that matches nothing: no session has an empty id.
     fn padding() -> Self {
         Rotation {
+            session: String::new(),
             presented: Vec::new(),
             next: Vec::new(),
             now: UnixMs(DateTime::UNIX_EPOCH),
@@ -262,8 +264,8 @@ async fn run(
             return Err(e);
         }
     };
-    // Committed. Only statement 2 of a rotation returns a row: its session, when the rotation
-    // happened; the others answer `None`.
+    // Committed. A rotation's statement returns a row, its session, only when it happened; the
+    // others answer `None`.
     let mut answers: Vec<StoreResult<Option<Rotated>>> =
         (0..batch.len()).map(|_| Ok(None)).collect();
     for row in &rows {
@@ -285,7 +287,7 @@ async fn run(
     Ok(answers)
 }
 
-/// Statement 2's row: the session and its user's token claims.
+/// A rotation's row: the session and its user's token claims.
 fn rotated(row: &sqlx::sqlite::SqliteRow) -> Result<Rotated, sqlx::Error> {
     let session: sesame_core::store::SessionRecord = SessionRow::from_row(row)?.into();
     // NULL: the user is gone (cannot happen while the session row exists, which cascades).
@@ -320,53 +322,43 @@ fn batch_sql(n: usize) -> String {
     sql
 }
 
-/// One rotation (the binds, in order, are those of [`bind_rotation`]):
-/// 1. the conditional UPDATE decides the winner — a second presentation finds `spent_at` set —
-///    and spends only a token whose session is live (a revoked session's token stays as it was);
-/// 2. the session slides, only if 1 spent the token (`changes()` counts the rows of the
-///    statement before), and comes back with the rotation's slot in the batch and what the
-///    access token needs of its user (roles, email_verified, disabled), read in the same
-///    transaction;
-/// 3. the successor is stored, only if 2 touched the session.
+/// One rotation (the binds, in order, are those of [`bind_rotation`]): one conditional UPDATE of
+/// the session's row decides the winner — a second presentation of the token finds another live
+/// hash — and touches only a live, unexpired session. The spent token's hash moves to
+/// `spent_hash` (SQLite evaluates every assignment against the row as it was), the successor's
+/// becomes the live one, the session slides, and the row comes back with the rotation's slot in
+/// the batch and what the access token needs of its user (roles, email_verified, disabled),
+/// read in the same transaction.
 ///
 /// The placeholders are anonymous `?`: sqlx binds them in order across the statements of one
 /// query, whereas numbered `?N` in a later statement would leave gaps that its binder fills
 /// with the wrong arguments.
 fn rotation_sql(slot: usize) -> String {
     format!(
-        "UPDATE refresh_tokens SET spent_at = ? \
-         WHERE hash = ? AND spent_at IS NULL AND expires_at > ? \
-           AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL); \
-         UPDATE sessions SET last_used_at = ?, expires_at = ?, access_until = MAX(COALESCE(access_until, 0), ?) \
-         WHERE changes() = 1 AND revoked_at IS NULL \
-           AND id = (SELECT session_id FROM refresh_tokens WHERE hash = ?) \
+        "UPDATE sessions SET spent_hash = refresh_hash, spent_at = ?, refresh_hash = ?, \
+           last_used_at = ?, expires_at = ?, access_until = MAX(COALESCE(access_until, 0), ?) \
+         WHERE id = ? AND refresh_hash = ? AND revoked_at IS NULL AND expires_at > ? \
          RETURNING {slot} AS slot, {SESSION_COLUMNS}, \
            (SELECT u.disabled FROM users u WHERE u.id = sessions.user_id) AS u_disabled, \
            (SELECT u.email_verified FROM users u WHERE u.id = sessions.user_id) AS u_email_verified, \
            (SELECT group_concat(role, ' ') FROM \
-              (SELECT role FROM user_roles r WHERE r.user_id = sessions.user_id ORDER BY role)) AS u_roles; \
-         INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) \
-         SELECT ?, session_id, ?, ? FROM refresh_tokens WHERE hash = ? AND changes() = 1; "
+              (SELECT role FROM user_roles r WHERE r.user_id = sessions.user_id ORDER BY role)) AS u_roles; "
     )
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 fn bind_rotation<'q>(q: Query<'q>, r: &Rotation) -> Query<'q> {
-    // Statement 1: spent_at, hash, expires_at >.
+    // SET: spent_at, refresh_hash, last_used_at, expires_at, access_until.
     q.bind(r.now)
-        .bind(r.presented.clone())
-        .bind(r.now)
-        // Statement 2: last_used_at, expires_at, access_until, hash.
-        .bind(r.now)
-        .bind(r.expires_at)
-        .bind(r.access_until)
-        .bind(r.presented.clone())
-        // Statement 3: successor hash, issued_at, expires_at, presented hash.
         .bind(r.next.clone())
         .bind(r.now)
         .bind(r.expires_at)
+        .bind(r.access_until)
+        // WHERE: id, refresh_hash, expires_at >.
+        .bind(r.session.clone())
         .bind(r.presented.clone())
+        .bind(r.now)
 }
 
 #[cfg(test)]
@@ -378,6 +370,7 @@ mod tests {
     use chrono::Duration;
     use sesame_core::store::{SessionStore, Store};
     use sesame_store_conformance::{create_user, new_session, t0, token};
+    use uuid::Uuid;
 
     use crate::SqliteStore;
 
@@ -389,19 +382,23 @@ mod tests {
         (store, dir)
     }
 
-    /// Opens `n` sessions and returns their first refresh-token hashes.
-    async fn sessions(store: &SqliteStore, n: usize) -> Vec<Vec<u8>> {
+    /// Opens `n` sessions and returns their ids and first refresh-token hashes.
+    async fn sessions(store: &SqliteStore, n: usize) -> Vec<(Uuid, Vec<u8>)> {
         let user = create_user(store, "alice").await;
         let mut tokens = Vec::new();
         for _ in 0..n {
             let first = token();
-            store
-                .create_session(&new_session(user, &first, t0(), t0() + Duration::days(1)))
-                .await
-                .unwrap();
-            tokens.push(first);
+            let session = new_session(user, &first, t0(), t0() + Duration::days(1));
+            store.create_session(&session).await.unwrap();
+            tokens.push((session.id, first));
         }
         tokens
+    }
+
+    /// The session's live and last spent token hashes.
+    async fn hashes(store: &SqliteStore, session: Uuid) -> (Vec<u8>, Option<Vec<u8>>) {
+        let state = store.refresh_state(session).await.unwrap().unwrap();
+        (state.live.unwrap(), state.spent.map(|(h, _)| h))
     }
 
     /// Starts every rotation as a task, then waits for them in order. On a current-thread
@@ -409,16 +406,23 @@ mod tests {
     /// task the first one spawns runs after them all.
     async fn all_at_once(
         store: &SqliteStore,
-        calls: Vec<(Vec<u8>, Vec<u8>)>,
+        calls: Vec<(Uuid, Vec<u8>, Vec<u8>)>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Vec<sesame_core::store::StoreResult<Option<sesame_core::store::Rotated>>> {
         let tasks: Vec<_> = calls
             .into_iter()
-            .map(|(presented, next)| {
+            .map(|(session, presented, next)| {
                 let store = store.clone();
                 tokio::spawn(async move {
                     store
-                        .rotate_refresh(&presented, &next, now, now + Duration::days(1), now)
+                        .rotate_refresh(
+                            session,
+                            &presented,
+                            &next,
+                            now,
+                            now + Duration::days(1),
+                            now,
+                        )
                         .await
                 })
             })
@@ -440,13 +444,12 @@ mod tests {
         let t1 = t0() + Duration::minutes(1);
         let nexts: Vec<Vec<u8>> = firsts.iter().map(|_| token()).collect();
         // Each token presented twice in the same batch, plus one unknown token.
-        let unknown = token();
         let mut calls = Vec::new();
-        for (first, next) in firsts.iter().zip(&nexts) {
-            calls.push((first.clone(), next.clone()));
-            calls.push((first.clone(), token()));
+        for ((session, first), next) in firsts.iter().zip(&nexts) {
+            calls.push((*session, first.clone(), next.clone()));
+            calls.push((*session, first.clone(), token()));
         }
-        calls.push((unknown, token()));
+        calls.push((firsts[0].0, token(), token()));
         let answers = all_at_once(&store, calls, t1).await;
         assert_eq!(
             store.rotations.batches.load(Ordering::Relaxed) - before,
@@ -461,28 +464,48 @@ mod tests {
                 i => assert!(answer.is_none(), "second presentation {i} is a replay"),
             }
         }
-        for (first, next) in firsts.iter().zip(&nexts) {
+        for ((session, first), next) in firsts.iter().zip(&nexts) {
+            let state = store.refresh_state(*session).await.unwrap().unwrap();
             assert_eq!(
-                store.find_refresh(first).await.unwrap().unwrap().spent_at,
-                Some(t1)
+                state.spent,
+                Some((first.clone(), t1)),
+                "the winner spent it"
             );
-            let successor = store.find_refresh(next).await.unwrap().unwrap();
-            assert_eq!(successor.spent_at, None, "the winner's successor is stored");
+            assert_eq!(
+                state.live.as_ref(),
+                Some(next),
+                "the winner's successor is live"
+            );
         }
     }
 
-    // A rotation that fails (its successor hash is taken) fails its batch; the batch is rolled
-    // back and each rotation retried alone, so only that one fails and the rest commit.
+    // A rotation that fails (here a trigger breaks a unique constraint for one successor hash)
+    // fails its batch; the batch is rolled back and each rotation retried alone, so only that
+    // one fails and the rest commit.
     #[tokio::test(flavor = "current_thread")]
     async fn a_failing_rotation_fails_alone_and_its_batch_commits_the_others() {
         let (store, _dir) = store().await;
         let firsts = sessions(&store, 6).await;
         let t1 = t0() + Duration::minutes(1);
-        let nexts: Vec<Vec<u8>> = (0..6)
-            .map(|i| if i == 3 { firsts[0].clone() } else { token() })
-            .collect();
+        let nexts: Vec<Vec<u8>> = (0..6).map(|_| token()).collect();
+        sqlx::raw_sql(&format!(
+            "CREATE TABLE once (x INTEGER UNIQUE); INSERT INTO once VALUES (1); \
+             CREATE TRIGGER refuse AFTER UPDATE OF refresh_hash ON sessions \
+             WHEN NEW.refresh_hash = X'{}' BEGIN INSERT INTO once VALUES (1); END;",
+            nexts[3]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ))
+        .execute(store.writer())
+        .await
+        .unwrap();
         let before = store.rotations.batches.load(Ordering::Relaxed);
-        let calls = firsts.iter().cloned().zip(nexts.iter().cloned()).collect();
+        let calls = firsts
+            .iter()
+            .zip(&nexts)
+            .map(|((session, first), next)| (*session, first.clone(), next.clone()))
+            .collect();
         let answers = all_at_once(&store, calls, t1).await;
         assert_eq!(
             store.rotations.batches.load(Ordering::Relaxed) - before,
@@ -490,13 +513,13 @@ mod tests {
             "the six were tried as one batch first"
         );
         for (i, answer) in answers.into_iter().enumerate() {
+            let (live, _) = hashes(&store, firsts[i].0).await;
             if i == 3 {
-                assert!(answer.is_err(), "the successor hash exists");
-                let record = store.find_refresh(&firsts[3]).await.unwrap().unwrap();
-                assert_eq!(record.spent_at, None, "the failed rotation changed nothing");
+                assert!(answer.is_err(), "the trigger refused it");
+                assert_eq!(live, firsts[3].1, "the failed rotation changed nothing");
             } else {
                 assert!(answer.unwrap().is_some(), "rotation {i} committed");
-                assert!(store.find_refresh(&nexts[i]).await.unwrap().is_some());
+                assert_eq!(live, nexts[i]);
             }
         }
     }
@@ -559,7 +582,8 @@ mod tests {
         drop(answer);
         store.rotations.lock().waiting.push_back((
             super::Rotation {
-                presented: firsts[0].clone(),
+                session: firsts[0].0.to_string(),
+                presented: firsts[0].1.clone(),
                 next: token(),
                 now: crate::types::UnixMs(t1),
                 expires_at: crate::types::UnixMs(t1 + Duration::days(1)),
@@ -569,18 +593,20 @@ mod tests {
         ));
         let next = token();
         let rotated = store
-            .rotate_refresh(&firsts[1], &next, t1, t1 + Duration::days(1), t1)
+            .rotate_refresh(
+                firsts[1].0,
+                &firsts[1].1,
+                &next,
+                t1,
+                t1 + Duration::days(1),
+                t1,
+            )
             .await
             .unwrap();
         assert!(rotated.is_some(), "the live caller's rotation ran");
         assert_eq!(
-            store
-                .find_refresh(&firsts[0])
-                .await
-                .unwrap()
-                .unwrap()
-                .spent_at,
-            None,
+            hashes(&store, firsts[0].0).await,
+            (firsts[0].1.clone(), None),
             "the abandoned one did not"
         );
     }
@@ -602,7 +628,14 @@ mod tests {
         }
         let t1 = t0() + Duration::minutes(1);
         let refused = store
-            .rotate_refresh(&firsts[0], &token(), t1, t1 + Duration::days(1), t1)
+            .rotate_refresh(
+                firsts[0].0,
+                &firsts[0].1,
+                &token(),
+                t1,
+                t1 + Duration::days(1),
+                t1,
+            )
             .await;
         assert!(
             matches!(refused, Err(sesame_core::store::StoreError::Unavailable(_))),

@@ -1,9 +1,9 @@
-//! sessions, refresh_tokens, denied_tokens.
+//! sessions (with their refresh tokens' hashes), the legacy refresh_tokens, denied_tokens.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
-    AppLink, Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshRecord,
+    AppLink, Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshState,
     Revocation, RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreResult,
 };
 
@@ -79,11 +79,12 @@ impl From<SessionRow> for SessionRecord {
 }
 
 #[derive(sqlx::FromRow)]
-struct RefreshRow {
-    session_id: TextUuid,
-    issued_at: UnixMs,
+struct RefreshStateRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    refresh_hash: Option<Vec<u8>>,
+    spent_hash: Option<Vec<u8>>,
     spent_at: Option<UnixMs>,
-    expires_at: UnixMs,
 }
 
 #[derive(sqlx::FromRow)]
@@ -116,6 +117,7 @@ impl SessionStore for SqliteStore {
 
     async fn rotate_refresh(
         &self,
+        session: Uuid,
         presented: &[u8],
         next: &[u8],
         now: DateTime<Utc>,
@@ -124,10 +126,11 @@ impl SessionStore for SqliteStore {
     ) -> StoreResult<Option<Rotated>> {
         // Queued for the writer and committed with whatever other rotations are waiting, in
         // one transaction (see `rotation`): the batch's own task runs it, so a caller that
-        // goes away cannot cut it between BEGIN and COMMIT. `None`: the token is unknown,
-        // spent, expired, or its session revoked, and nothing was changed; the caller looks
-        // at why.
+        // goes away cannot cut it between BEGIN and COMMIT. `None`: the token is not the
+        // session's live one, or the session expired or ended, and nothing was changed; the
+        // caller looks at why.
         let rotation = crate::rotation::Rotation {
+            session: session.to_string(),
             presented: presented.to_vec(),
             next: next.to_vec(),
             now: UnixMs(now),
@@ -150,20 +153,30 @@ impl SessionStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn find_refresh(&self, hash: &[u8]) -> StoreResult<Option<RefreshRecord>> {
-        let row: Option<RefreshRow> = sqlx::query_as(
-            "SELECT session_id, issued_at, spent_at, expires_at FROM refresh_tokens WHERE hash = ?",
-        )
-        .bind(hash)
-        .fetch_optional(self.reader())
-        .await
-        .map_err(map_err)?;
-        Ok(row.map(|r| RefreshRecord {
-            session_id: r.session_id.into(),
-            issued_at: r.issued_at.into(),
-            spent_at: r.spent_at.map(Into::into),
-            expires_at: r.expires_at.into(),
+    async fn refresh_state(&self, session: Uuid) -> StoreResult<Option<RefreshState>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS}, refresh_hash, spent_hash, spent_at FROM sessions WHERE id = ?"
+        );
+        let row: Option<RefreshStateRow> = sqlx::query_as(&sql)
+            .bind(session.to_string())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(map_err)?;
+        Ok(row.map(|r| RefreshState {
+            session: r.session.into(),
+            live: r.refresh_hash,
+            spent: r.spent_hash.zip(r.spent_at.map(Into::into)),
         }))
+    }
+
+    async fn legacy_refresh_session(&self, hash: &[u8]) -> StoreResult<Option<Uuid>> {
+        let row: Option<(TextUuid,)> =
+            sqlx::query_as("SELECT session_id FROM refresh_tokens WHERE hash = ?")
+                .bind(hash)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(map_err)?;
+        Ok(row.map(|(id,)| id.into()))
     }
 
     async fn create_browser_session(
@@ -465,7 +478,7 @@ impl SqliteStore {
     }
 }
 
-/// Inserts a session and its first refresh token in `tx`; the status-list index it took.
+/// Inserts a session with (the hash of) its first refresh token in `tx`; the status-list index it took.
 pub(crate) async fn insert_session(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     s: &NewSession,
@@ -473,8 +486,8 @@ pub(crate) async fn insert_session(
     let status_idx = crate::status::take_index(tx, s.status_reuse_before).await?;
     let app = s.app.as_ref();
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx, amr, acr, client_id, parent_id, sid, scope, auth_time) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx, amr, acr, client_id, parent_id, sid, scope, auth_time, refresh_hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(s.id.to_string())
     .bind(s.user_id.to_string())
@@ -493,18 +506,110 @@ pub(crate) async fn insert_session(
     .bind(app.map(|a| a.sid.to_string()))
     .bind(app.map(|a| a.scope.as_str()))
     .bind(app.map(|a| UnixMs(a.auth_time)))
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    sqlx::query(
-        "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
-    )
     .bind(&s.refresh_hash)
-    .bind(s.id.to_string())
-    .bind(UnixMs(s.now))
-    .bind(UnixMs(s.expires_at))
     .execute(&mut **tx)
     .await
     .map_err(map_err)?;
     Ok(status_idx)
+}
+
+#[cfg(test)]
+mod upgrade_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::Duration;
+    use sesame_core::store::{SessionStore, Store};
+    use sesame_store_conformance::{create_user, t0, token};
+    use uuid::Uuid;
+
+    use crate::SqliteStore;
+    use crate::types::UnixMs;
+
+    /// Migration 0024 moves a session's live refresh token and the one it spent last from
+    /// `refresh_tokens` into its row; the old rows stay findable by hash, and the live one
+    /// rotates.
+    #[tokio::test]
+    async fn migration_0024_keeps_the_sessions_open_at_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let mut before = sqlx::migrate::Migrator::new(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations"
+        )))
+        .await
+        .unwrap();
+        before.migrations = std::borrow::Cow::Owned(
+            before
+                .migrations
+                .iter()
+                .filter(|m| m.version < 24)
+                .cloned()
+                .collect(),
+        );
+        before.run(store.writer()).await.unwrap();
+        let user = create_user(&store, "upgraded").await;
+        let (session, idle) = (Uuid::now_v7(), Uuid::now_v7());
+        let (old, spent, live) = (token(), token(), token());
+        let end = t0() + Duration::days(1);
+        for id in [session, idle] {
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at) \
+                 VALUES (?, ?, '[]', ?, ?, ?)",
+            )
+            .bind(id.to_string())
+            .bind(user.to_string())
+            .bind(UnixMs(t0()))
+            .bind(UnixMs(t0()))
+            .bind(UnixMs(end))
+            .execute(store.writer())
+            .await
+            .unwrap();
+        }
+        // Three generations in `session`: two spent (the later one last), one live.
+        for (hash, issued, spent_at) in [(&old, 0, Some(1)), (&spent, 1, Some(2)), (&live, 2, None)]
+        {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (hash, session_id, issued_at, spent_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(hash)
+            .bind(session.to_string())
+            .bind(UnixMs(t0() + Duration::minutes(issued)))
+            .bind(spent_at.map(|m| UnixMs(t0() + Duration::minutes(m))))
+            .bind(UnixMs(end))
+            .execute(store.writer())
+            .await
+            .unwrap();
+        }
+
+        store.migrate().await.unwrap();
+        let state = store.refresh_state(session).await.unwrap().unwrap();
+        assert_eq!(state.live.as_ref(), Some(&live));
+        assert_eq!(
+            state.spent,
+            Some((spent.clone(), t0() + Duration::minutes(2)))
+        );
+        let empty = store.refresh_state(idle).await.unwrap().unwrap();
+        assert_eq!(
+            (empty.live, empty.spent),
+            (None, None),
+            "no tokens, none made up"
+        );
+        for hash in [&old, &spent, &live] {
+            assert_eq!(
+                store.legacy_refresh_session(hash).await.unwrap(),
+                Some(session)
+            );
+        }
+        let at = t0() + Duration::minutes(3);
+        let next = token();
+        let rotated = store
+            .rotate_refresh(session, &live, &next, at, end, at)
+            .await
+            .unwrap();
+        assert!(rotated.is_some(), "the live token of the old shape rotates");
+        let state = store.refresh_state(session).await.unwrap().unwrap();
+        assert_eq!(state.live, Some(next));
+        assert_eq!(state.spent, Some((live, at)));
+    }
 }

@@ -42,7 +42,7 @@ use crate::store::{
     AppLink, Assurance, ClientRecord, GrantRecord, NewCode, NewSession, Redeemed, Store,
     TokenSubject, UserRecord,
 };
-use crate::tokens::{Issuer, KeyRing, RefreshToken, TokenPair, TokenSession};
+use crate::tokens::{Issuer, KeyRing, TokenPair, TokenSession};
 
 /// How long a code may wait for its exchange (API.md: ≤ 60 s).
 pub const CODE_TTL: chrono::Duration = chrono::Duration::seconds(60);
@@ -382,7 +382,7 @@ impl Oidc {
         // (`amr`/`acr`), and only while it lives (checked below, in the order of the checks).
         let parent = self.store.get_session(code.parent_id).await?;
         let session_id = Uuid::now_v7();
-        let refresh = RefreshToken::generate();
+        let refresh = self.sessions.issue_refresh(session_id);
         let offline = code.scope.split_whitespace().any(|s| s == "offline_access");
         // Without offline_access the session lives as long as its access token; its refresh
         // token is never handed out.

@@ -15,17 +15,19 @@ use crate::hashing::PasswordHasher;
 use crate::lockout::PasswordCheck;
 use crate::metrics::CoreMetrics;
 use crate::mfa::SecondFactors;
+use crate::refresh_token::RefreshKeys;
 use crate::revocation::Revoker;
 use crate::secret::SecretBytes;
 use crate::settings::{Settings, ttl};
 use crate::store::{
-    Assurance, ClientRecord, NewSession, Rotated, SessionRecord, Store, TokenSubject, UserRecord,
+    Assurance, ClientRecord, NewSession, SessionRecord, Store, TokenSubject, UserRecord,
 };
-use crate::tokens::{Issuer, KeyRing, RefreshToken, TokenSession};
+use crate::tokens::{Issuer, KeyRing, TokenSession};
 
 mod browser;
 mod login;
 mod passkey;
+mod refresh;
 mod second_factor;
 
 /// The `client_id` of tokens issued to users through Sesame's own login (RFC 9068 requires one).
@@ -42,6 +44,7 @@ pub use crate::tokens::TokenPair;
 pub use browser::{BrowserLogin, BrowserSession, BrowserSignIn};
 pub use login::Login;
 pub use passkey::PasskeySignIn;
+pub(crate) use refresh::session_named;
 pub use second_factor::MfaVerification;
 
 /// Signing in, refreshing, signing out, and the bearer tokens of Sesame's own API.
@@ -58,8 +61,10 @@ pub struct Sessions {
     metrics: Arc<CoreMetrics>,
     /// Second factors: the second step of a sign-in checks them.
     factors: SecondFactors,
-    /// Keys refresh-token successors (and, derived, the audit's login-name hashes).
+    /// The instance secret: keys the audit's login-name hashes (derived).
     refresh_mac_key: Arc<SecretBytes>,
+    /// Refresh tokens' successors and tags.
+    refresh_keys: Arc<RefreshKeys>,
     /// Audiences a login may ask for; the first is the default and Sesame's own.
     audiences: Vec<String>,
     refresh_reuse_grace: std::time::Duration,
@@ -106,6 +111,7 @@ impl Sessions {
             revoker,
             metrics,
             factors,
+            refresh_keys: Arc::new(RefreshKeys::new(&refresh_mac_key)),
             refresh_mac_key,
             audiences: settings.audiences.clone(),
             refresh_reuse_grace: settings.refresh_reuse_grace,
@@ -132,10 +138,11 @@ impl Sessions {
         assurance: Assurance,
     ) -> Result<TokenPair, CoreError> {
         let now = self.now();
-        let refresh = RefreshToken::generate();
+        let id = Uuid::now_v7();
+        let refresh = self.issue_refresh(id);
         let expires_at = now + ttl(self.issuer.refresh_ttl());
         let session = NewSession {
-            id: Uuid::now_v7(),
+            id,
             user_id: user.id,
             audience: audience.clone(),
             refresh_hash: refresh.hash(),
@@ -162,216 +169,6 @@ impl Sessions {
             now,
             read_at.min(now),
         )
-    }
-
-    /// Spends a refresh token and returns a new pair in the same session.
-    ///
-    /// Within the grace window, the just-spent token returns the *same* successor (racing tabs);
-    /// after it, presenting a spent token revokes the whole session (RFC 9700 §4.14.2).
-    ///
-    /// `for_client`: the app presenting it (`/oauth/token`), `None` for Sesame's own refresh. A
-    /// token of another client's session (or an app's token at Sesame's own endpoint) is taken
-    /// as stolen: its session ends, as on reuse. An app's tokens carry only the roles it may
-    /// delegate (see [`app_subject`]).
-    #[tracing::instrument(skip_all)]
-    pub async fn refresh(
-        &self,
-        presented: &str,
-        for_client: Option<&ClientRecord>,
-        client: &ClientInfo,
-    ) -> Result<TokenPair, CoreError> {
-        let token = RefreshToken::parse(presented.trim()).ok_or(CoreError::TokenInvalid)?;
-        let now = self.now();
-        let next = token.successor(&self.refresh_mac_key);
-        let expires_at = now + ttl(self.issuer.refresh_ttl());
-        if let Some(Rotated { session, user }) = self
-            .store
-            .rotate_refresh(
-                &token.hash(),
-                &next.hash(),
-                now,
-                expires_at,
-                self.issuer.access_until(now),
-            )
-            .await?
-        {
-            // The user as of the rotation's own transaction: no second read.
-            let user = match user {
-                Some(u) if !u.disabled => u,
-                _ => return Err(self.end_for_user(&session, now).await),
-            };
-            self.check_bound_to(&session, for_client, client, now)
-                .await?;
-            return self.issuer.token_pair(
-                &app_subject(user, for_client),
-                TokenSession::from(&session),
-                session.app.as_ref(),
-                &session.audience,
-                next,
-                now,
-                now,
-            );
-        }
-        // Not rotated: unknown, expired, spent, or its session is gone.
-        let record = self
-            .store
-            .find_refresh(&token.hash())
-            .await?
-            .ok_or(CoreError::TokenInvalid)?;
-        let session = self
-            .store
-            .get_session(record.session_id)
-            .await?
-            .ok_or(CoreError::TokenRevoked)?;
-        if session.revoked_at.is_some() {
-            return Err(CoreError::TokenRevoked);
-        }
-        let Some(spent_at) = record.spent_at else {
-            return Err(if record.expires_at <= now {
-                CoreError::TokenExpired
-            } else {
-                CoreError::TokenRevoked
-            });
-        };
-        let grace = ttl(self.refresh_reuse_grace);
-        // Strictly inside the window: a zero grace turns the grace path off entirely. Another
-        // replica may have spent it a moment "after" our clock reading: clamp at zero.
-        if (now - spent_at).max(chrono::Duration::zero()) < grace
-            && let Some(successor) = self.store.find_refresh(&next.hash()).await?
-            && successor.spent_at.is_none()
-            && successor.expires_at > now
-        {
-            self.check_bound_to(&session, for_client, client, now)
-                .await?;
-            let user = app_subject(
-                TokenSubject::from(&self.live_user(&session, now).await?),
-                for_client,
-            );
-            // No rotation records this token's expiry: record it before issuing, under the
-            // session's row lock, so a revocation that wins the race refuses it instead.
-            if !self
-                .store
-                .extend_session_access(session.id, self.issuer.access_until(now))
-                .await?
-            {
-                return Err(CoreError::TokenRevoked);
-            }
-            return self.issuer.token_pair(
-                &user,
-                TokenSession::from(&session),
-                session.app.as_ref(),
-                &session.audience,
-                next,
-                now,
-                now,
-            );
-        }
-        // A spent token came back after the grace window: someone holds a stolen copy.
-        self.metrics.refresh_reuse.inc();
-        let entry = self.audit.entry(
-            AuditEvent::RefreshReused,
-            Some(session.user_id),
-            client,
-            serde_json::json!({"session_id": session.id, "spent_at": spent_at}),
-        );
-        self.store.revoke_session(session.id, now, &[entry]).await?;
-        self.revoker.revoked().await;
-        tracing::warn!(session_id = %session.id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
-        Err(CoreError::TokenRevoked)
-    }
-
-    /// Refuses (and ends) a session whose refresh token came from a client it is not bound to.
-    async fn check_bound_to(
-        &self,
-        session: &SessionRecord,
-        for_client: Option<&ClientRecord>,
-        client: &ClientInfo,
-        now: DateTime<Utc>,
-    ) -> Result<(), CoreError> {
-        let for_client = for_client.map(|c| c.client_id.as_str());
-        if session.app.as_ref().map(|a| a.client_id.as_str()) == for_client {
-            return Ok(());
-        }
-        let entry = self.audit.entry(
-            AuditEvent::SessionRevoked,
-            Some(session.user_id),
-            client,
-            serde_json::json!({"session_id": session.id, "reason": "refresh_token_of_another_client", "presented_by": for_client}),
-        );
-        self.store.revoke_session(session.id, now, &[entry]).await?;
-        self.revoker.revoked().await;
-        tracing::warn!(session_id = %session.id, "refresh token presented by a client it is not bound to; session revoked");
-        Err(CoreError::TokenInvalid)
-    }
-
-    /// The session's user, re-read so role changes and disabling take effect at refresh.
-    async fn live_user(
-        &self,
-        session: &SessionRecord,
-        now: DateTime<Utc>,
-    ) -> Result<UserRecord, CoreError> {
-        match self.store.get_user(session.user_id).await? {
-            Some(u) if !u.disabled => Ok(u),
-            _ => Err(self.end_for_user(session, now).await),
-        }
-    }
-
-    /// Ends a session whose user is disabled or gone; the error to answer with.
-    async fn end_for_user(&self, session: &SessionRecord, now: DateTime<Utc>) -> CoreError {
-        let entry = self.audit.entry(
-            AuditEvent::SessionRevoked,
-            Some(session.user_id),
-            &ClientInfo::default(),
-            serde_json::json!({"session_id": session.id, "reason": "user_disabled_or_deleted"}),
-        );
-        if let Err(e) = self.store.revoke_session(session.id, now, &[entry]).await {
-            return e.into();
-        }
-        self.revoker.revoked().await;
-        CoreError::TokenRevoked
-    }
-
-    /// Ends the session of a refresh token (the live one, or the one just spent within the
-    /// grace window), and deny-lists the access token sent along.
-    #[tracing::instrument(skip_all)]
-    pub async fn logout(&self, input: Logout) -> Result<(), CoreError> {
-        let now = self.now();
-        let token = RefreshToken::parse(input.refresh.trim()).ok_or(CoreError::TokenInvalid)?;
-        let record = self
-            .store
-            .find_refresh(&token.hash())
-            .await?
-            .ok_or(CoreError::TokenInvalid)?;
-        let grace = ttl(self.refresh_reuse_grace);
-        let usable = record.expires_at > now && record.spent_at.is_none_or(|t| now - t <= grace);
-        if !usable {
-            return Err(CoreError::TokenInvalid);
-        }
-        let user_id = self
-            .store
-            .get_session(record.session_id)
-            .await?
-            .map(|s| s.user_id);
-        let entry = self.audit.entry(
-            AuditEvent::Logout,
-            user_id,
-            &input.client,
-            serde_json::json!({"session_id": record.session_id}),
-        );
-        if !self
-            .store
-            .revoke_session(record.session_id, now, &[entry])
-            .await?
-        {
-            return Err(CoreError::TokenInvalid);
-        }
-        self.revoker.revoked().await;
-        if let Some(access) = input.access.as_deref()
-            && let Ok(claims) = self.verify_access(access)
-        {
-            self.revoker.deny(&claims).await?;
-        }
-        Ok(())
     }
 
     /// Ends every session of the user. Returns how many were live.

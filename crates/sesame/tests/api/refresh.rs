@@ -497,3 +497,160 @@ async fn two_second_access_and_four_second_refresh_tokens_work() {
     )
     .await;
 }
+
+/// A refresh token's bytes: version, session id, secret, tag (see `sesame_core::refresh_token`).
+fn token_bytes(refresh: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(refresh)
+        .expect("base64url")
+}
+
+fn encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test]
+async fn refresh_tokens_name_their_session_and_stay_so_through_rotation() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let session = Uuid::parse_str(sid(&user.tokens.access).as_str().unwrap()).unwrap();
+    let next = refresh_ok(&app, &user.tokens.refresh).await;
+    for refresh in [&user.tokens.refresh, &next.refresh] {
+        let bytes = token_bytes(refresh);
+        assert_eq!(bytes.len(), 65, "version, session, 256-bit secret, tag");
+        assert_eq!(bytes[0], 1);
+        assert_eq!(&bytes[1..17], session.as_bytes(), "names its session");
+    }
+    assert_ne!(
+        token_bytes(&user.tokens.refresh)[17..49],
+        token_bytes(&next.refresh)[17..49]
+    );
+}
+
+/// Anyone who saw an access token knows its session id (`sid`). A token made up around it —
+/// a random secret, a tag copied from a real token, or a real token with a bit changed — is
+/// invalid, and must not pass for reuse: the session lives on.
+#[tokio::test]
+async fn a_token_made_up_for_a_known_session_is_invalid_and_ends_nothing() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let real = token_bytes(&user.tokens.refresh);
+    let mut random_secret = real.clone();
+    for b in &mut random_secret[17..49] {
+        *b = rand::random();
+    }
+    let mut flipped_tag = real.clone();
+    flipped_tag[64] ^= 1;
+    for forged in [encode(&random_secret), encode(&flipped_tag)] {
+        assert_error(
+            app.refresh_raw(&forged).await,
+            StatusCode::UNAUTHORIZED,
+            "token_invalid",
+        )
+        .await;
+        let res = app
+            .post("/auth/logout", json!({"refresh_token": forged}))
+            .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Still the session's live token, and its access token still works.
+    assert_eq!(
+        app.get("/profile", Some(&user.tokens.access))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    refresh_ok(&app, &user.tokens.refresh).await;
+}
+
+/// Sets a 43-character token of the shape issued before tokens named their session as the
+/// session's live token, with its row in `refresh_tokens` — what migration 0024 leaves behind
+/// for a session open at the upgrade.
+async fn plant_legacy_token(app: &TestApp, session: Uuid) -> String {
+    use sha2::Digest;
+    use sqlx::Connection;
+    let bytes: [u8; 32] = rand::random();
+    let legacy = encode(&bytes);
+    assert_eq!(legacy.len(), 43);
+    let hash = sha2::Sha256::digest(legacy.as_bytes()).to_vec();
+    let now = app.sesame.now();
+    let expires = now + chrono::Duration::days(7);
+    if app.database_url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE sessions SET refresh_hash = $1 WHERE id = $2")
+            .bind(&hash)
+            .bind(session)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(&hash)
+            .bind(session)
+            .bind(now)
+            .bind(expires)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    } else {
+        let opts: sqlx::sqlite::SqliteConnectOptions = app.database_url.parse().unwrap();
+        let opts = opts.busy_timeout(std::time::Duration::from_secs(10));
+        let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+        sqlx::query("UPDATE sessions SET refresh_hash = ? WHERE id = ?")
+            .bind(&hash)
+            .bind(session.to_string())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(&hash)
+            .bind(session.to_string())
+            .bind(now.timestamp_millis())
+            .bind(expires.timestamp_millis())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    legacy
+}
+
+/// A session open at the upgrade keeps working: its 43-character token rotates into a token of
+/// the new shape in the same session, the grace window and reuse detection hold for it, and a
+/// made-up token of the old shape is merely invalid.
+#[tokio::test]
+async fn a_token_issued_before_the_upgrade_rotates_and_its_reuse_is_detected() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let session = Uuid::parse_str(sid(&user.tokens.access).as_str().unwrap()).unwrap();
+    let legacy_unknown = encode(&rand::random::<[u8; 32]>());
+    let legacy = plant_legacy_token(&app, session).await;
+    assert_error(
+        app.refresh_raw(&legacy_unknown).await,
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+    )
+    .await;
+    let next = refresh_ok(&app, &legacy).await;
+    assert_eq!(next.refresh.len(), 87, "the successor has the new shape");
+    assert_eq!(&token_bytes(&next.refresh)[1..17], session.as_bytes());
+    assert_eq!(sid(&next.access), sid(&user.tokens.access), "same session");
+    app.advance(5);
+    let again = refresh_ok(&app, &legacy).await;
+    assert_eq!(again.refresh, next.refresh, "grace: the same successor");
+    app.advance(11);
+    assert_error(
+        app.refresh_raw(&legacy).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    assert_error(
+        app.refresh_raw(&next.refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+}
