@@ -57,7 +57,7 @@ def sess():
     for i in range(sessions):
         yield (str(uuid.uuid4()), ids[i % len(ids)], '["api"]', now, now, now + 7 * 86400 * 1000)
 c.executemany("INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at) VALUES (?,?,?,?,?,?)", sess())
-c.execute("INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) SELECT randomblob(32), id, created_at, expires_at FROM sessions")
+c.execute("UPDATE sessions SET refresh_hash = randomblob(32)")
 c.execute("COMMIT")
 c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 c.close()

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::keys::KeyRecord;
 
+pub mod group_commit;
 mod webhooks;
 pub use webhooks::{
     ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus, EndedSession,

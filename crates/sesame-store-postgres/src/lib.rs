@@ -16,6 +16,7 @@ mod lockout;
 mod mfa;
 mod oidc;
 mod passkeys;
+mod rotation;
 mod sessions;
 mod status;
 mod users;
@@ -44,6 +45,8 @@ pub const MAX_CONNECTIONS: u32 = 10;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Refresh rotations, committed in groups (see `rotation`).
+    rotations: std::sync::Arc<rotation::Rotations>,
 }
 
 impl PostgresStore {
@@ -59,12 +62,15 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        Ok(PostgresStore { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// Wraps a pool built by the caller (other sizes or timeouts).
     pub fn from_pool(pool: PgPool) -> Self {
-        PostgresStore { pool }
+        PostgresStore {
+            rotations: rotation::rotations(pool.clone()),
+            pool,
+        }
     }
 
     pub(crate) fn pool(&self) -> &PgPool {
@@ -156,7 +162,7 @@ fn conflict(e: &sqlx::Error) -> Option<Constraint> {
     }
 }
 
-fn is_unavailable(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| is_connection_trouble(&code)),
         sqlx::Error::Io(_)

@@ -4,8 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sesame_core::store::{
     AppLink, Assurance, AuditEntry, FeedPage, NewBrowserSession, NewSession, Purged, RefreshState,
-    Revocation, RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreError,
-    StoreResult, TokenSubject,
+    Revocation, RevocationKind, Rotated, SessionKind, SessionRecord, SessionStore, StoreResult,
 };
 use uuid::Uuid;
 
@@ -13,11 +12,11 @@ use crate::audit::record_changes;
 use crate::webhooks::{ENDED_COLUMNS, EndedRow, ended};
 use crate::{PostgresStore, map_err};
 
-const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
+pub(crate) const SESSION_COLUMNS: &str = "id, user_id, audience, created_at, last_used_at, expires_at, revoked_at, ip, user_agent, \
      browser_hash IS NOT NULL AS browser, status_idx, amr, acr, client_id, parent_id, sid, scope, auth_time";
 
 #[derive(sqlx::FromRow)]
-struct SessionRow {
+pub(crate) struct SessionRow {
     id: Uuid,
     user_id: Uuid,
     audience: Vec<String>,
@@ -95,36 +94,6 @@ struct FeedRow {
     status_idx: Option<i64>,
 }
 
-/// One refresh-token rotation ($1 now, $2 session, $3 presented hash, $4 new expiry, $5 successor
-/// hash, $6 the access token's expiry plus leeway: `access_until` only grows). The UPDATE
-/// decides the winner: a concurrent presentation of the same token blocks on the row lock; once
-/// the first commits, PostgreSQL re-checks the WHERE clause against the new row version (another
-/// live hash) and updates nothing. Every assignment reads the row as it was, so the spent hash
-/// is the one presented. The user's token claims come in the same statement.
-static ROTATE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "WITH slid AS ( \
-             UPDATE sessions SET spent_hash = refresh_hash, spent_at = $1, refresh_hash = $5, \
-               last_used_at = $1, expires_at = $4, access_until = GREATEST(access_until, $6) \
-             WHERE id = $2 AND refresh_hash = $3 AND revoked_at IS NULL AND expires_at > $1 \
-             RETURNING {SESSION_COLUMNS}) \
-         SELECT slid.*, u.disabled AS u_disabled, u.email_verified AS u_email_verified, \
-                ARRAY(SELECT role FROM user_roles r WHERE r.user_id = slid.user_id \
-                      ORDER BY role COLLATE \"C\") AS u_roles \
-         FROM slid LEFT JOIN users u ON u.id = slid.user_id"
-    )
-});
-
-/// A rotation's row: the slid session and its user's token claims (NULL: the user is gone).
-#[derive(sqlx::FromRow)]
-struct RotatedRow {
-    #[sqlx(flatten)]
-    session: SessionRow,
-    u_disabled: Option<bool>,
-    u_email_verified: Option<bool>,
-    u_roles: Option<Vec<String>>,
-}
-
 #[async_trait]
 impl SessionStore for PostgresStore {
     async fn create_session(&self, s: &NewSession) -> StoreResult<i64> {
@@ -154,39 +123,22 @@ impl SessionStore for PostgresStore {
         expires_at: DateTime<Utc>,
         access_until: DateTime<Utc>,
     ) -> StoreResult<Option<Rotated>> {
-        // One statement (see ROTATE_SQL), so one round trip and an implicit transaction.
-        //
-        // Run on a task of its own: a caller that goes away (a client hanging up mid-refresh)
-        // must not cut the extended-protocol exchange between Execute and Sync, which leaves
-        // the server "idle in transaction" holding the token's row lock, so every later
-        // presentation of that token waits forever. Found by the conformance check
-        // `cancellation::writes_dropped_at_any_await_leave_the_store_usable` on PostgreSQL.
-        let pool = self.pool().clone();
-        let (presented, next) = (presented.to_vec(), next.to_vec());
-        let row: Option<RotatedRow> = tokio::spawn(async move {
-            sqlx::query_as(&ROTATE_SQL)
-                .bind(now)
-                .bind(session)
-                .bind(presented)
-                .bind(expires_at)
-                .bind(next)
-                .bind(access_until)
-                .fetch_optional(&pool)
-                .await
-        })
-        .await
-        .map_err(|e| StoreError::Other(Box::new(e)))?
-        .map_err(map_err)?;
-        Ok(row.map(|r| {
-            let session: SessionRecord = r.session.into();
-            let user = r.u_disabled.map(|disabled| TokenSubject {
-                id: session.user_id,
-                roles: r.u_roles.unwrap_or_default(),
-                email_verified: r.u_email_verified.unwrap_or(false),
-                disabled,
-            });
-            Rotated { session, user }
-        }))
+        // Queued and committed with whatever other rotations are waiting, in one statement (see
+        // `rotation`). The batch runs on a task of its own: a caller that goes away (a client
+        // hanging up mid-refresh) must not cut the extended-protocol exchange between Execute
+        // and Sync, which leaves the server "idle in transaction" holding the session's row
+        // lock, so every later presentation of its token waits forever. Found by the
+        // conformance check `cancellation::writes_dropped_at_any_await_leave_the_store_usable`.
+        self.rotations
+            .submit(crate::rotation::Rotation {
+                session,
+                presented: presented.to_vec(),
+                next: next.to_vec(),
+                now,
+                expires_at,
+                access_until,
+            })
+            .await
     }
 
     async fn extend_session_access(&self, id: Uuid, until: DateTime<Utc>) -> StoreResult<bool> {

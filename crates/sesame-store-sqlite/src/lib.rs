@@ -136,9 +136,9 @@ impl SqliteStore {
             Some(std::sync::Arc::new(checkpoint::Checkpointer::start(conn)))
         };
         Ok(SqliteStore {
+            rotations: rotation::rotations(writer.clone()),
             writer,
             reader,
-            rotations: Default::default(),
             _checkpointer: checkpointer,
         })
     }

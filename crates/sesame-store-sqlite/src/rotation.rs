@@ -1,27 +1,20 @@
-//! Group commit for refresh-token rotation.
+//! Group commit for refresh-token rotation on SQLite.
 //!
 //! SQLite has one writer, and what bounds rotations per second on it is not the SQL but what
 //! surrounds each transaction: the hand-offs between the async callers and the writer
 //! connection's thread (futex wake-ups, several per call), the WAL locks and the commit. So
-//! rotations that arrive while the writer is busy wait in a queue and are then committed
-//! together, in one transaction and one call to the writer thread. Nobody waits for a batch to
-//! fill: the first caller finds the queue idle and starts a drain at once, and the batch is
-//! whatever queued up while the previous one ran; alone, a rotation is a batch of one, as before.
-//!
-//! Each rotation in a batch is the same conditional UPDATE of its session's row as alone (see
-//! [`rotation_sql`]), run in arrival order, so a batch gives exactly the result of running its
-//! rotations one after another: two presentations of one token in a batch are a winner and a
-//! replay, as they would be apart. Every caller is answered only after COMMIT, so an
-//! acknowledged rotation survives a crash as before. If a batch fails, it is rolled back and
-//! its rotations are retried one by one, so an error reaches only the rotation it belongs to.
+//! rotations are queued and committed together ([`GroupCommit`]), in one transaction and one
+//! call to the writer thread. Each rotation in a batch is the same conditional UPDATE of its
+//! session's row as alone (see [`rotation_sql`]), run in arrival order, so a batch gives exactly
+//! the result of running its rotations one after another: two presentations of one token in a
+//! batch are a winner and a replay, as they would be apart.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::LazyLock;
 
 use chrono::DateTime;
+use sesame_core::store::group_commit::{BatchFailed, BatchRunner, GroupCommit};
 use sesame_core::store::{Rotated, StoreError, StoreResult, TokenSubject};
 use sqlx::{FromRow, Row, SqlitePool};
-use tokio::sync::oneshot;
 
 use crate::map_err;
 use crate::sessions::{SESSION_COLUMNS, SessionRow};
@@ -32,11 +25,6 @@ use crate::types::UnixMs;
 /// statement lists rather than one per size. Steps of about 1.5× rather than 2×: a padding
 /// rotation still runs its statement, and with powers of two a batch of 17 ran 15 of them.
 const SIZES: [usize; 10] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
-/// The most rotations committed together.
-const MAX_BATCH: usize = SIZES[SIZES.len() - 1];
-/// The most rotations waiting for the writer (about half a second of work on a small machine);
-/// past it a refresh is answered 503 at once.
-const MAX_WAITING: usize = 4096;
 
 /// One rotation to run: the session, times in ms, hashes of the presented and the successor
 /// token.
@@ -64,148 +52,38 @@ impl Rotation {
     }
 }
 
-type Reply = oneshot::Sender<StoreResult<Option<Rotated>>>;
-
-#[derive(Default)]
-struct Queue {
-    waiting: VecDeque<(Rotation, Reply)>,
-    /// A drain task is running; it takes everything queued before it stops.
-    draining: bool,
+/// Runs batches of rotations on the writer connection.
+pub(crate) struct Rotator {
+    writer: SqlitePool,
 }
 
 /// The queue of rotations waiting for the writer, shared by the clones of one store.
-#[derive(Default)]
-pub(crate) struct Rotations {
-    queue: Mutex<Queue>,
-    /// Batches run, for the tests that check rotations are grouped.
-    #[cfg(test)]
-    batches: std::sync::atomic::AtomicUsize,
+pub(crate) type Rotations = GroupCommit<Rotator>;
+
+pub(crate) fn rotations(writer: SqlitePool) -> std::sync::Arc<Rotations> {
+    GroupCommit::new(Rotator { writer })
 }
 
-impl std::fmt::Debug for Rotations {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rotations").finish_non_exhaustive()
-    }
-}
+impl BatchRunner for Rotator {
+    type Job = Rotation;
+    /// The session, when the token was spent by this rotation; `None` when it was not the
+    /// session's live token or the session expired or ended (nothing was changed then).
+    type Answer = Option<Rotated>;
+    const MAX_BATCH: usize = SIZES[SIZES.len() - 1];
 
-impl Rotations {
-    /// Queues a rotation and waits for its commit. The session comes back when the token was
-    /// spent by this call; `None` when it was unknown, spent, expired or its session revoked
-    /// (nothing was changed then).
-    pub(crate) async fn rotate(
-        self: &Arc<Self>,
-        writer: &SqlitePool,
-        rotation: Rotation,
-    ) -> StoreResult<Option<Rotated>> {
-        let (reply, answer) = oneshot::channel();
-        let start = {
-            let mut q = self.lock();
-            if q.waiting.len() >= MAX_WAITING {
-                // The writer is this far behind: answer 503 (and Retry-After) at once rather
-                // than queue without bound.
-                return Err(StoreError::Unavailable(
-                    "too many refreshes waiting for the database writer".into(),
-                ));
+    async fn run(
+        &self,
+        batch: &[Rotation],
+    ) -> Result<Vec<StoreResult<Option<Rotated>>>, BatchFailed> {
+        run(&self.writer, batch).await.map_err(|e| {
+            let one_jobs_fault = one_rotations_fault(&e);
+            let mut errors: Vec<StoreError> = (1..batch.len()).map(|_| shared(&e)).collect();
+            errors.insert(0, map_err(e));
+            BatchFailed {
+                one_jobs_fault,
+                errors,
             }
-            q.waiting.push_back((rotation, reply));
-            !std::mem::replace(&mut q.draining, true)
-        };
-        if start {
-            // The guard exists before the task does: should the task never run (the runtime
-            // shutting down drops it unpolled) or the spawn fail, dropping the guard still
-            // frees the queue and answers what waits in it.
-            let guard = Draining {
-                rotations: self.clone(),
-                done: false,
-            };
-            // A task of its own, not this caller's future: a caller that goes away (client
-            // disconnect) must not cut a batch between BEGIN and COMMIT, nor strand the queue.
-            tokio::spawn(drain(guard, writer.clone()));
-        }
-        answer.await.map_err(|_| {
-            StoreError::Unavailable("the refresh-token writer stopped before answering".into())
-        })?
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Ends a drain that did not finish normally (its task was dropped unpolled or cancelled at
-/// runtime shutdown, or panicked): the rotations still queued are dropped, so their callers get an error instead of
-/// waiting for ever, and the next caller starts a new drain.
-///
-/// A drain that finishes normally clears `draining` itself, under the lock, together with
-/// finding the queue empty, and marks the guard `done`: from that moment the queue may belong
-/// to a new drain that a new caller started, which the guard must not touch (it used to look
-/// at `draining` instead, and so could empty a new drain's queue: a refresh answered 503).
-struct Draining {
-    rotations: Arc<Rotations>,
-    done: bool,
-}
-
-impl Drop for Draining {
-    fn drop(&mut self) {
-        if !self.done {
-            let mut q = self.rotations.lock();
-            q.draining = false;
-            q.waiting.clear();
-        }
-    }
-}
-
-async fn drain(mut guard: Draining, writer: SqlitePool) {
-    loop {
-        let batch: Vec<(Rotation, Reply)> = {
-            let mut q = guard.rotations.lock();
-            // A caller that went away (client disconnect) before its rotation ran: skip it, so
-            // its token stays unspent and a retry is a first presentation, not a replay.
-            q.waiting.retain(|(_, reply)| !reply.is_closed());
-            if q.waiting.is_empty() {
-                q.draining = false;
-                guard.done = true;
-                return;
-            }
-            let n = q.waiting.len().min(MAX_BATCH);
-            q.waiting.drain(..n).collect()
-        };
-        let (batch, replies): (Vec<Rotation>, Vec<Reply>) = batch.into_iter().unzip();
-        #[cfg(test)]
-        guard
-            .rotations
-            .batches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match run(&writer, &batch).await {
-            Ok(answers) => {
-                for (reply, answer) in replies.into_iter().zip(answers) {
-                    // The caller may have gone; its rotation is committed all the same.
-                    let _ = reply.send(answer);
-                }
-            }
-            Err(e) if batch.len() > 1 && one_rotations_fault(&e) => {
-                // One rotation broke a constraint and took the batch down with it (rolled
-                // back): find which by running each again, alone.
-                for (rotation, reply) in batch.iter().zip(replies) {
-                    let alone = match run(&writer, std::slice::from_ref(rotation)).await {
-                        Ok(mut answers) => answers.pop().unwrap_or(Ok(None)),
-                        Err(e) => Err(map_err(e)),
-                    };
-                    let _ = reply.send(alone);
-                }
-            }
-            Err(e) => {
-                // The database's trouble, not a rotation's (busy, unreachable, ...): retrying
-                // each alone would only make every caller wait again. Nothing was committed.
-                let mut replies = replies.into_iter();
-                for reply in replies.by_ref().skip(1) {
-                    let _ = reply.send(Err(shared(&e)));
-                }
-                if let Some(first) = replies.next() {
-                    let _ = first.send(Err(map_err(e)));
-                }
-            }
-        }
+        })
     }
 }
 
@@ -222,8 +100,8 @@ fn one_rotations_fault(e: &sqlx::Error) -> bool {
     ))
 }
 
-/// The error for every caller of a failed batch but one (sqlx errors are not `Clone`): the
-/// same class (unavailable or not) with the same description.
+/// The error for every caller of a failed batch but the first (sqlx errors are not `Clone`):
+/// the same class (unavailable or not) with the same description.
 fn shared(e: &sqlx::Error) -> StoreError {
     let text = e.to_string();
     match e {
@@ -365,8 +243,6 @@ fn bind_rotation<'q>(q: Query<'q>, r: &Rotation) -> Query<'q> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use std::sync::atomic::Ordering;
-
     use chrono::Duration;
     use sesame_core::store::{SessionStore, Store};
     use sesame_store_conformance::{create_user, new_session, t0, token};
@@ -440,7 +316,7 @@ mod tests {
     async fn rotations_queued_together_commit_as_one_batch_with_their_own_answers() {
         let (store, _dir) = store().await;
         let firsts = sessions(&store, 20).await;
-        let before = store.rotations.batches.load(Ordering::Relaxed);
+        let before = store.rotations.batches();
         let t1 = t0() + Duration::minutes(1);
         let nexts: Vec<Vec<u8>> = firsts.iter().map(|_| token()).collect();
         // Each token presented twice in the same batch, plus one unknown token.
@@ -452,7 +328,7 @@ mod tests {
         calls.push((firsts[0].0, token(), token()));
         let answers = all_at_once(&store, calls, t1).await;
         assert_eq!(
-            store.rotations.batches.load(Ordering::Relaxed) - before,
+            store.rotations.batches() - before,
             2,
             "41 rotations queued at once: one batch of 32, one of 9"
         );
@@ -500,7 +376,7 @@ mod tests {
         .execute(store.writer())
         .await
         .unwrap();
-        let before = store.rotations.batches.load(Ordering::Relaxed);
+        let before = store.rotations.batches();
         let calls = firsts
             .iter()
             .zip(&nexts)
@@ -508,7 +384,7 @@ mod tests {
             .collect();
         let answers = all_at_once(&store, calls, t1).await;
         assert_eq!(
-            store.rotations.batches.load(Ordering::Relaxed) - before,
+            store.rotations.batches() - before,
             1,
             "the six were tried as one batch first"
         );
@@ -524,53 +400,6 @@ mod tests {
         }
     }
 
-    // The guard of a drain that ended normally must leave the queue alone: by the time it is
-    // dropped, a new caller may have queued a rotation and started a new drain. (It once
-    // cleared the queue whenever `draining` was set, which is also the case then.)
-    #[test]
-    fn a_finished_drain_leaves_the_next_drains_queue_alone() {
-        let rotations = std::sync::Arc::new(super::Rotations::default());
-        let (reply, mut answer) = tokio::sync::oneshot::channel();
-        {
-            // A new caller's rotation, and its drain marked running.
-            let mut q = rotations.lock();
-            q.waiting.push_back((super::Rotation::padding(), reply));
-            q.draining = true;
-        }
-        drop(super::Draining {
-            rotations: rotations.clone(),
-            done: true,
-        });
-        {
-            let q = rotations.lock();
-            assert_eq!(
-                q.waiting.len(),
-                1,
-                "the new drain's rotation is still queued"
-            );
-            assert!(q.draining);
-        }
-        assert!(
-            matches!(
-                answer.try_recv(),
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty)
-            ),
-            "not answered, and its reply channel is open"
-        );
-
-        // A drain cut short (cancelled) does drop what is queued, so nobody waits for ever.
-        drop(super::Draining {
-            rotations: rotations.clone(),
-            done: false,
-        });
-        assert!(rotations.lock().waiting.is_empty());
-        assert!(!rotations.lock().draining);
-        assert!(matches!(
-            answer.try_recv(),
-            Err(tokio::sync::oneshot::error::TryRecvError::Closed)
-        ));
-    }
-
     // A caller that went away before its rotation ran (client disconnect) has it skipped: the
     // token stays unspent, so the client's retry is a first presentation, not a replay.
     #[tokio::test(flavor = "current_thread")]
@@ -578,19 +407,14 @@ mod tests {
         let (store, _dir) = store().await;
         let firsts = sessions(&store, 2).await;
         let t1 = t0() + Duration::minutes(1);
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        drop(answer);
-        store.rotations.lock().waiting.push_back((
-            super::Rotation {
-                session: firsts[0].0.to_string(),
-                presented: firsts[0].1.clone(),
-                next: token(),
-                now: crate::types::UnixMs(t1),
-                expires_at: crate::types::UnixMs(t1 + Duration::days(1)),
-                access_until: crate::types::UnixMs(t1),
-            },
-            reply,
-        ));
+        drop(store.rotations.enqueue_for_test(super::Rotation {
+            session: firsts[0].0.to_string(),
+            presented: firsts[0].1.clone(),
+            next: token(),
+            now: crate::types::UnixMs(t1),
+            expires_at: crate::types::UnixMs(t1 + Duration::days(1)),
+            access_until: crate::types::UnixMs(t1),
+        }));
         let next = token();
         let rotated = store
             .rotate_refresh(
@@ -608,43 +432,6 @@ mod tests {
             hashes(&store, firsts[0].0).await,
             (firsts[0].1.clone(), None),
             "the abandoned one did not"
-        );
-    }
-
-    // Past MAX_WAITING queued rotations a refresh is refused at once as unavailable (503),
-    // instead of queueing without bound.
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_full_queue_refuses_at_once() {
-        let (store, _dir) = store().await;
-        let firsts = sessions(&store, 1).await;
-        {
-            let mut q = store.rotations.lock();
-            // As if a drain were running far behind.
-            q.draining = true;
-            for _ in 0..super::MAX_WAITING {
-                let (reply, _) = tokio::sync::oneshot::channel();
-                q.waiting.push_back((super::Rotation::padding(), reply));
-            }
-        }
-        let t1 = t0() + Duration::minutes(1);
-        let refused = store
-            .rotate_refresh(
-                firsts[0].0,
-                &firsts[0].1,
-                &token(),
-                t1,
-                t1 + Duration::days(1),
-                t1,
-            )
-            .await;
-        assert!(
-            matches!(refused, Err(sesame_core::store::StoreError::Unavailable(_))),
-            "{refused:?}"
-        );
-        assert_eq!(
-            store.rotations.lock().waiting.len(),
-            super::MAX_WAITING,
-            "not queued"
         );
     }
 }

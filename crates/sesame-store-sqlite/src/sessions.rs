@@ -137,7 +137,7 @@ impl SessionStore for SqliteStore {
             expires_at: UnixMs(expires_at),
             access_until: UnixMs(access_until),
         };
-        self.rotations.rotate(self.writer(), rotation).await
+        self.rotations.submit(rotation).await
     }
 
     async fn extend_session_access(&self, id: Uuid, until: DateTime<Utc>) -> StoreResult<bool> {
