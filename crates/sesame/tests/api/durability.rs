@@ -37,13 +37,18 @@ async fn wait_ready(dir: &std::path::Path, port: u16, child: &mut Child) -> reqw
     .expect("sesame starts within 10 s")
 }
 
+/// Starts Sesame on `dir` at a free port: the process, a client trusting it, its base URL.
+async fn launch(dir: &std::path::Path) -> (Child, reqwest::Client, String) {
+    let port = free_port().expect("a free port");
+    let mut child = start(dir, port);
+    let client = wait_ready(dir, port, &mut child).await;
+    (child, client, format!("https://localhost:{port}"))
+}
+
 #[tokio::test]
 async fn acknowledged_registrations_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port().expect("a free port");
-    let mut child = start(dir.path(), port);
-    let client = wait_ready(dir.path(), port, &mut child).await;
-    let base = format!("https://localhost:{port}");
+    let (mut child, client, base) = launch(dir.path()).await;
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
@@ -88,10 +93,7 @@ async fn acknowledged_registrations_survive_kill_9() {
     assert!(acknowledged.len() >= 100);
 
     // Restart on the same data dir and log in as every acknowledged user.
-    let port = free_port().expect("a free port");
-    let mut child = start(dir.path(), port);
-    let client = wait_ready(dir.path(), port, &mut child).await;
-    let base = format!("https://localhost:{port}");
+    let (mut child, client, base) = launch(dir.path()).await;
     let mut missing = Vec::new();
     for email in &acknowledged {
         let res = client
@@ -123,10 +125,7 @@ async fn acknowledged_registrations_survive_kill_9() {
 #[tokio::test]
 async fn acknowledged_refreshes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port().expect("a free port");
-    let mut child = start(dir.path(), port);
-    let client = wait_ready(dir.path(), port, &mut child).await;
-    let base = format!("https://localhost:{port}");
+    let (mut child, client, base) = launch(dir.path()).await;
     let email = "chains@example.com";
     let res = client
         .post(format!("{base}/auth/register"))
@@ -177,10 +176,7 @@ async fn acknowledged_refreshes_survive_kill_9() {
         lasts.push(w.await.unwrap());
     }
 
-    let port = free_port().expect("a free port");
-    let mut child = start(dir.path(), port);
-    let client = wait_ready(dir.path(), port, &mut child).await;
-    let base = format!("https://localhost:{port}");
+    let (mut child, client, base) = launch(dir.path()).await;
     let mut refused = Vec::new();
     for last in &lasts {
         let res = client
