@@ -116,6 +116,7 @@ macro_rules! conformance_tests {
                 rotate_on_revoked_session_changes_nothing,
                 rotate_expired_token_fails,
                 concurrent_rotation_has_one_winner,
+                concurrent_rotations_of_many_sessions_each_get_their_own_answer,
                 list_active_sessions_excludes_revoked_and_expired,
                 revoke_session_once,
                 revoke_user_sessions_counts_active_ones,

@@ -225,6 +225,71 @@ pub async fn concurrent_rotation_has_one_winner(store: Arc<dyn Store>) {
     assert_eq!(state.spent, Some((first.to_vec(), t1)));
 }
 
+/// Rotations of many sessions at once — grouped into batches by either store — each come back
+/// with their own session, one winner per token, and each session's winner's successor live.
+/// Each token is presented twice (racing tabs), and an unknown token rides along.
+pub async fn concurrent_rotations_of_many_sessions_each_get_their_own_answer(
+    store: Arc<dyn Store>,
+) {
+    const SESSIONS: usize = 40;
+    let user = create_user(&*store, "many").await;
+    let mut opened = Vec::new();
+    for _ in 0..SESSIONS {
+        opened.push(open_session(&*store, user, t0(), t0() + Duration::days(1)).await);
+    }
+    let t1 = t0() + mins(1);
+    let barrier = Arc::new(Barrier::new(2 * SESSIONS + 1));
+    let mut racers = Vec::new();
+    let calls = opened
+        .iter()
+        .flat_map(|(id, first)| [(*id, first.clone()), (*id, first.clone())])
+        .chain([(opened[0].0, token())]);
+    for (session, presented) in calls {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        racers.push(tokio::spawn(async move {
+            let next = token();
+            barrier.wait().await;
+            let won = store
+                .rotate_refresh(
+                    session,
+                    &presented,
+                    &next,
+                    t1,
+                    t1 + Duration::days(1),
+                    t1 + mins(15),
+                )
+                .await
+                .unwrap();
+            (session, won.map(|r| r.session.id), next)
+        }));
+    }
+    let mut winners = std::collections::HashMap::new();
+    for racer in racers {
+        let (session, won, next) = racer.await.unwrap();
+        if let Some(id) = won {
+            assert_eq!(id, session, "a rotation answered with another session");
+            assert!(
+                winners.insert(session, next).is_none(),
+                "two winners in one session"
+            );
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        SESSIONS,
+        "one winner per session, none for the unknown token"
+    );
+    for (session, first) in &opened {
+        let state = store.refresh_state(*session).await.unwrap().unwrap();
+        assert_eq!(
+            state.live.as_ref(),
+            winners.get(session),
+            "the winner's successor is live"
+        );
+        assert_eq!(state.spent, Some((first.clone(), t1)));
+    }
+}
+
 pub async fn list_active_sessions_excludes_revoked_and_expired(store: Arc<dyn Store>) {
     let user = create_user(&*store, "alice").await;
     let other = create_user(&*store, "bob").await;
