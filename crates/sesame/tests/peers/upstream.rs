@@ -96,8 +96,12 @@ async fn log_in_at_op(b: &Browser, who: &str) {
             && let Ok(button) = b.client.find(Locator::Css("button[type=submit]")).await
             && b.text().await.contains("Authorize")
         {
-            button.click().await.unwrap();
-            break;
+            // The page may move on between finding the button and clicking it (the element
+            // goes stale, seen once in CI): look again rather than fail.
+            if button.click().await.is_ok() {
+                break;
+            }
+            continue;
         }
         if !b
             .client
