@@ -125,47 +125,47 @@ impl OidcStore for SqliteStore {
         replay_audit: &[AuditEntry],
     ) -> StoreResult<Redeemed> {
         let mut tx = self.write_tx().await?;
+        // The code is spent only while the sign-in that approved it is live: the exchange
+        // checked it before, but a sign-out committed since ran its cascade before this session
+        // existed. One statement (one call to the writer thread, which serialises them); one
+        // writer at a time, so nothing can end the sign-in between here and the commit.
+        let parent = session.app.as_ref().map(|a| a.parent_id.to_string());
         let spent = sqlx::query(
-            "UPDATE oauth_codes SET used_at = ?, session_id = ? WHERE hash = ? AND used_at IS NULL",
+            "UPDATE oauth_codes SET used_at = ?, session_id = ? WHERE hash = ? AND used_at IS NULL \
+               AND (? IS NULL OR EXISTS (SELECT 1 FROM sessions \
+                     WHERE id = ? AND revoked_at IS NULL AND expires_at > ?))",
         )
         .bind(UnixMs(session.now))
         .bind(session.id.to_string())
         .bind(hash)
+        .bind(&parent)
+        .bind(&parent)
+        .bind(UnixMs(session.now))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?
         .rows_affected();
         if spent == 1 {
-            // The sign-in that approved the code must still be live: the exchange checked it
-            // before, but a sign-out committed since ran its cascade before this session
-            // existed. One writer at a time: nothing can end it between here and the commit.
-            if let Some(app) = &session.app {
-                let live = sqlx::query("SELECT id FROM sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?")
-                    .bind(app.parent_id.to_string())
-                    .bind(UnixMs(session.now))
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_err)?
-                    .is_some();
-                if !live {
-                    // Rolled back when `tx` drops: the code stays unspent, nothing is created.
-                    return Ok(Redeemed::SignInEnded);
-                }
-            }
             let status_idx = insert_session(&mut tx, session).await?;
             insert_audit(&mut tx, audit).await?;
             tx.commit().await.map_err(map_err)?;
             return Ok(Redeemed::Issued { status_idx });
         }
-        let first: Option<(Option<TextUuid>,)> =
-            sqlx::query_as("SELECT session_id FROM oauth_codes WHERE hash = ?")
-                .bind(hash)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        let Some((first,)) = first else {
+        let code: Option<(bool, Option<TextUuid>)> = sqlx::query_as(
+            "SELECT used_at IS NOT NULL, session_id FROM oauth_codes WHERE hash = ?",
+        )
+        .bind(hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let Some((used, first)) = code else {
             return Ok(Redeemed::Unknown);
         };
+        if !used {
+            // Not used before, yet not spent above: the sign-in that approved it has ended.
+            // Rolled back when `tx` drops: nothing is created.
+            return Ok(Redeemed::SignInEnded);
+        }
         if let Some(id) = first {
             sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(UnixMs(session.now))
