@@ -8,7 +8,7 @@ use sesame_core::store::{
 };
 use uuid::Uuid;
 
-use crate::{create_user, entry, mins, new_session, t0, token};
+use crate::{count_events, create_user, entry, mins, new_session, t0, token};
 
 fn app_client(id: &str, backchannel: bool) -> ClientRecord {
     ClientRecord {
@@ -103,6 +103,11 @@ pub async fn a_code_is_spent_once_and_a_replay_revokes_its_session(store: Arc<dy
         "the app link is kept"
     );
     assert_eq!(session.revoked_at, None);
+    assert_eq!(
+        count_events(&*store, "app_authorized").await,
+        1,
+        "audited with the redemption"
+    );
 
     let second = new_session(user, &token(), t0(), t0() + Duration::days(1));
     let replay = store
@@ -123,6 +128,12 @@ pub async fn a_code_is_spent_once_and_a_replay_revokes_its_session(store: Arc<dy
             .revoked_at
             .is_some(),
         "what the code issued is revoked"
+    );
+    assert_eq!(count_events(&*store, "code_replayed").await, 1);
+    assert_eq!(
+        count_events(&*store, "app_authorized").await,
+        1,
+        "not again"
     );
     assert_eq!(
         store
@@ -181,12 +192,25 @@ pub async fn a_code_whose_sign_in_ended_opens_no_session(store: Arc<dyn Store>) 
     let mut s = new_session(user, &token(), t0(), t0() + Duration::days(1));
     s.app = Some(link("photos", parent));
     assert_eq!(
-        store.redeem_code(&c.hash, &s, &[], &[]).await.unwrap(),
+        store
+            .redeem_code(&c.hash, &s, &[entry("app_authorized", Some(user))], &[])
+            .await
+            .unwrap(),
         Redeemed::SignInEnded
     );
     assert!(
         store.get_session(s.id).await.unwrap().is_none(),
         "no app session outlives the sign-out"
+    );
+    assert_eq!(
+        count_events(&*store, "app_authorized").await,
+        0,
+        "nor its audit entry"
+    );
+    assert_eq!(
+        store.find_code(&c.hash).await.unwrap().unwrap().used_at,
+        None,
+        "the code is not spent"
     );
 }
 
