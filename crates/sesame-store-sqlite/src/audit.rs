@@ -19,27 +19,6 @@ pub(crate) async fn insert_audit(
     record_changes(conn, entries, &[]).await
 }
 
-/// The INSERT of one audit entry, made conditional by `cond`; binds: [`bind_entry`].
-pub(crate) fn insert_audit_sql(cond: &str) -> String {
-    format!(
-        "INSERT INTO audit_log (id, at, event, user_id, ip, user_agent, detail) \
-         SELECT ?, ?, ?, ?, ?, ?, ? WHERE {cond}; "
-    )
-}
-
-pub(crate) fn bind_entry<'q>(
-    q: crate::sessions::Query<'q>,
-    e: &'q AuditEntry,
-) -> crate::sessions::Query<'q> {
-    q.bind(e.id.to_string())
-        .bind(UnixMs(e.at))
-        .bind(&e.event)
-        .bind(e.user_id.map(|u| u.to_string()))
-        .bind(&e.ip)
-        .bind(&e.user_agent)
-        .bind(Json(&e.detail))
-}
-
 /// [`insert_audit`] for a change that also ended sessions: each one's `session.revoked` event
 /// is written with the entries.
 pub(crate) async fn record_changes(
@@ -48,8 +27,14 @@ pub(crate) async fn record_changes(
     ended: &[EndedSession],
 ) -> StoreResult<()> {
     for e in entries {
-        let sql = insert_audit_sql("1");
-        bind_entry(sqlx::query(&sql), e)
+        sqlx::query("INSERT INTO audit_log (id, at, event, user_id, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(e.id.to_string())
+            .bind(UnixMs(e.at))
+            .bind(&e.event)
+            .bind(e.user_id.map(|u| u.to_string()))
+            .bind(&e.ip)
+            .bind(&e.user_agent)
+            .bind(Json(&e.detail))
             .execute(&mut *conn)
             .await
             .map_err(map_err)?;

@@ -124,23 +124,27 @@ impl OidcStore for SqliteStore {
         audit: &[AuditEntry],
         replay_audit: &[AuditEntry],
     ) -> StoreResult<Redeemed> {
-        if let Some(status_idx) = redeem_in_one_call(self.writer(), hash, session, audit).await? {
-            return Ok(Redeemed::Issued { status_idx });
-        }
-        // Nothing changed: a replay, an unknown code, or its sign-in ended. The transaction below
-        // tells them apart (its UPDATE is the same, so a redemption that became possible in
-        // between still happens).
         let mut tx = self.write_tx().await?;
         // The code is spent only while the sign-in that approved it is live: the exchange
         // checked it before, but a sign-out committed since ran its cascade before this session
         // existed. One statement (one call to the writer thread, which serialises them); one
         // writer at a time, so nothing can end the sign-in between here and the commit.
         let parent = session.app.as_ref().map(|a| a.parent_id.to_string());
-        let spent = bind_spend(sqlx::query(SPEND_CODE_SQL), hash, session, &parent)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
+        let spent = sqlx::query(
+            "UPDATE oauth_codes SET used_at = ?, session_id = ? WHERE hash = ? AND used_at IS NULL \
+               AND (? IS NULL OR EXISTS (SELECT 1 FROM sessions \
+                     WHERE id = ? AND revoked_at IS NULL AND expires_at > ?))",
+        )
+        .bind(UnixMs(session.now))
+        .bind(session.id.to_string())
+        .bind(hash)
+        .bind(&parent)
+        .bind(&parent)
+        .bind(UnixMs(session.now))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
         if spent == 1 {
             let status_idx = insert_session(&mut tx, session).await?;
             insert_audit(&mut tx, audit).await?;
@@ -375,74 +379,4 @@ pub(crate) async fn logouts_of_deleted_user(
     .await
     .map_err(map_err)?;
     Ok(())
-}
-
-/// The redemption that succeeds, as one call to the writer thread: the same conditional UPDATE
-/// of the code as [`OidcStore::redeem_code`]'s transaction, then — only if it spent the code —
-/// the session and its audit entries, chained in one query between BEGIN and COMMIT. The single writer serialises every write, and each call to its thread is
-/// a round trip between threads; a redemption was seven of them, most of a code flow's time in
-/// the writer's queue (docs/performance.md). `None`: nothing was changed.
-async fn redeem_in_one_call(
-    writer: &sqlx::SqlitePool,
-    hash: &[u8],
-    session: &NewSession,
-    audit: &[AuditEntry],
-) -> StoreResult<Option<i64>> {
-    if !sesame_core::webhooks::events_for(audit, &[]).is_empty() {
-        // Entries that webhooks announce take the transaction below, with its fan-out (none
-        // do today: an app's authorization is not a webhook event).
-        return Ok(None);
-    }
-    // Written only if the session was: its id is new, so it exists only once inserted here.
-    let inserted = "EXISTS (SELECT 1 FROM sessions WHERE id = ?)";
-    let mut sql = String::from("BEGIN IMMEDIATE; ");
-    sql.push_str(SPEND_CODE_SQL);
-    sql.push_str(&crate::sessions::insert_session_sql("changes() = 1"));
-    for _ in audit {
-        sql.push_str(&crate::audit::insert_audit_sql(inserted));
-    }
-    sql.push_str("COMMIT");
-    let parent = session.app.as_ref().map(|a| a.parent_id.to_string());
-    let session_id = session.id.to_string();
-    let mut q = bind_spend(sqlx::query(&sql), hash, session, &parent);
-    q = crate::sessions::bind_session(q, session);
-    for e in audit {
-        q = crate::audit::bind_entry(q, e).bind(&session_id);
-    }
-    let mut conn = writer.acquire().await.map_err(map_err)?;
-    let rows = match q.fetch_all(&mut *conn).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            // Fails harmlessly when the error came before BEGIN or after COMMIT.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(map_err(e));
-        }
-    };
-    // Only the session's INSERT returns a row.
-    match rows.first() {
-        Some(row) => Ok(Some(
-            sqlx::Row::try_get(row, "status_idx").map_err(map_err)?,
-        )),
-        None => Ok(None),
-    }
-}
-
-/// A code is spent once, and only while the sign-in that approved it is live (binds:
-/// [`bind_spend`]).
-const SPEND_CODE_SQL: &str = "UPDATE oauth_codes SET used_at = ?, session_id = ? WHERE hash = ? AND used_at IS NULL \
-       AND (? IS NULL OR EXISTS (SELECT 1 FROM sessions \
-             WHERE id = ? AND revoked_at IS NULL AND expires_at > ?)); ";
-
-fn bind_spend<'q>(
-    q: crate::sessions::Query<'q>,
-    hash: &'q [u8],
-    session: &'q NewSession,
-    parent: &'q Option<String>,
-) -> crate::sessions::Query<'q> {
-    q.bind(UnixMs(session.now))
-        .bind(session.id.to_string())
-        .bind(hash)
-        .bind(parent)
-        .bind(parent)
-        .bind(UnixMs(session.now))
 }
