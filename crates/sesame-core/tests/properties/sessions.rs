@@ -474,11 +474,31 @@ async fn step(sys: &System, model: &mut Model, op: &Op) {
             };
             let a = access.as_ref().and_then(|i| pick(i, model.access.len()));
             let tok = &model.refresh[t];
-            let usable = tok.expires_at > now
-                && match tok.state {
-                    Refresh::Live => true,
-                    Refresh::Spent { at } => now - at <= Duration::seconds(GRACE_SECS),
-                };
+            // The live token, or the one spent just before it (the session's newest spent
+            // token) within the grace window while the session lives: the racing tab's.
+            // A token spent earlier is not accepted, even within the window.
+            let usable = match tok.state {
+                Refresh::Live => tok.expires_at > now,
+                Refresh::Spent { at } => {
+                    let newest_spent = model
+                        .refresh
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| {
+                            r.session == tok.session && matches!(r.state, Refresh::Spent { .. })
+                        })
+                        .map(|(i, _)| i)
+                        .next_back();
+                    let live_until = model
+                        .refresh
+                        .iter()
+                        .find(|r| r.session == tok.session && r.state == Refresh::Live)
+                        .map(|r| r.expires_at);
+                    now - at <= Duration::seconds(GRACE_SECS)
+                        && newest_spent == Some(t)
+                        && live_until.is_some_and(|e| e > now)
+                }
+            };
             let expect_ok = usable && !model.sessions[tok.session].revoked;
             let session = tok.session;
             let result = sys
