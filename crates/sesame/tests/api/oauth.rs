@@ -434,6 +434,40 @@ async fn introspection_reports_active_tokens_and_follows_revocation() {
     .await;
 }
 
+/// RFC 7009 answers 200 whatever the token, so a made-up refresh token must not be able to end
+/// a session: one built around a session id a client saw (the `sid` of an access token, and the
+/// token's own bytes) but without Sesame's tag is ignored.
+#[tokio::test]
+async fn revoking_a_refresh_token_made_up_for_a_known_session_ends_nothing() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = spawn_app().await;
+    let admin = admin_token(&app).await;
+    let c = create_client(&app, &admin, &["api"], &[]).await;
+    let user = app.new_user().await;
+    let mut forged = b64.decode(&user.tokens.refresh).unwrap();
+    forged[20] ^= 1; // the secret changed, the session id and tag kept
+    let res = form(
+        &app,
+        "/oauth/revoke",
+        Some((c.id.as_str(), c.secret.as_str())),
+        &[("token", &b64.encode(forged))],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/profile", Some(&user.tokens.access))
+            .await
+            .status(),
+        StatusCode::OK,
+        "the session lives on"
+    );
+    assert_eq!(
+        app.refresh_raw(&user.tokens.refresh).await.status(),
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn revocation_ends_sessions_and_deny_lists_access_tokens() {
     let app = spawn_app().await;
