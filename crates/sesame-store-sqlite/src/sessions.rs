@@ -483,18 +483,11 @@ pub(crate) async fn insert_session(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     s: &NewSession,
 ) -> StoreResult<i64> {
+    let status_idx = crate::status::take_index(tx, s.status_reuse_before).await?;
     let app = s.app.as_ref();
-    // The status-list index is chosen in the INSERT itself (as `status::take_index` would: a
-    // freed one past `status_reuse_before`, else the counter's next; the trigger of migration
-    // 0011 takes it off the free list): one call to the writer thread fewer per login and per
-    // code redemption, which the single writer serialises.
-    let (status_idx,): (i64,) = sqlx::query_as(
+    sqlx::query(
         "INSERT INTO sessions (id, user_id, audience, created_at, last_used_at, expires_at, access_until, ip, user_agent, status_idx, amr, acr, client_id, parent_id, sid, scope, auth_time, refresh_hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, \
-           COALESCE((SELECT idx FROM status_free WHERE free_at <= ? ORDER BY free_at LIMIT 1), \
-                    (SELECT next FROM status_counter)), \
-           ?, ?, ?, ?, ?, ?, ?, ?) \
-         RETURNING status_idx",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(s.id.to_string())
     .bind(s.user_id.to_string())
@@ -505,7 +498,7 @@ pub(crate) async fn insert_session(
     .bind(UnixMs(s.access_until))
     .bind(&s.ip)
     .bind(&s.user_agent)
-    .bind(UnixMs(s.status_reuse_before))
+    .bind(status_idx)
     .bind(Json(&s.assurance.amr))
     .bind(&s.assurance.acr)
     .bind(app.map(|a| a.client_id.as_str()))
@@ -514,7 +507,7 @@ pub(crate) async fn insert_session(
     .bind(app.map(|a| a.scope.as_str()))
     .bind(app.map(|a| UnixMs(a.auth_time)))
     .bind(&s.refresh_hash)
-    .fetch_one(&mut **tx)
+    .execute(&mut **tx)
     .await
     .map_err(map_err)?;
     Ok(status_idx)
